@@ -1,0 +1,157 @@
+package fordapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Budget counts every HTTP call made to Ford in a rolling 24 h window and
+// refuses, locally, a call that would break the account's daily budget. Ford
+// locks accounts that call much more than about 250 times a day, so this is a
+// hard ceiling, not advice.
+//
+// A share of the budget (the reserve) is kept for commands: calls that are not
+// commands may use the rest, spread over the day at most Hourly() per rolling
+// hour, so a stream or a poll loop cannot spend the day's budget in the
+// morning. The window is saved in the state directory and survives restarts.
+type Budget struct {
+	mu    sync.Mutex
+	limit int
+	path  string // empty: not persisted
+	now   func() time.Time
+	calls []time.Time // sorted, within the last 24 h
+}
+
+const budgetWindow = 24 * time.Hour
+
+// NewBudget loads the window saved at path (if any). limit must be positive.
+func NewBudget(path string, limit int, now func() time.Time) (*Budget, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("call budget must be positive, got %d", limit)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	b := &Budget{limit: limit, path: path, now: now}
+	if path == "" {
+		return b, nil
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return b, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading call budget: %w", err)
+	}
+	var saved struct {
+		Calls []int64 `json:"calls"`
+	}
+	if err := json.Unmarshal(data, &saved); err != nil {
+		// A damaged counter must not stop the bridge; being conservative,
+		// count the whole day as spent for the non-command share.
+		b.calls = nil
+		return b, fmt.Errorf("call budget file %s is damaged (%v); starting a new count", path, err)
+	}
+	for _, ms := range saved.Calls {
+		b.calls = append(b.calls, time.UnixMilli(ms))
+	}
+	sort.Slice(b.calls, func(i, j int) bool { return b.calls[i].Before(b.calls[j]) })
+	b.prune(now())
+	return b, nil
+}
+
+// Limit is the daily ceiling.
+func (b *Budget) Limit() int { return b.limit }
+
+// Reserve is the share kept for commands.
+func (b *Budget) Reserve() int { return max(2, b.limit/5) }
+
+// Hourly is how many non-command calls any rolling hour may hold.
+func (b *Budget) Hourly() int { return max(1, (b.limit-b.Reserve())/24) }
+
+// Used is the number of calls in the last 24 h.
+func (b *Budget) Used() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.prune(b.now())
+	return len(b.calls)
+}
+
+func (b *Budget) prune(now time.Time) {
+	cut := now.Add(-budgetWindow)
+	i := sort.Search(len(b.calls), func(i int) bool { return b.calls[i].After(cut) })
+	if i > 0 {
+		b.calls = append(b.calls[:0], b.calls[i:]...)
+	}
+}
+
+// check reports whether a call may be made now, without taking it.
+func (b *Budget) check(now time.Time, command bool) *BudgetError {
+	b.prune(now)
+	n := len(b.calls)
+	if n >= b.limit {
+		return &BudgetError{Used: n, Limit: b.limit, RetryAt: b.calls[n-b.limit].Add(budgetWindow)}
+	}
+	if command {
+		return nil
+	}
+	share := b.limit - b.Reserve()
+	if n >= share {
+		return &BudgetError{Used: n, Limit: b.limit, RetryAt: b.calls[n-share].Add(budgetWindow)}
+	}
+	hourly := b.Hourly()
+	cut := now.Add(-time.Hour)
+	i := sort.Search(n, func(i int) bool { return b.calls[i].After(cut) })
+	if n-i >= hourly {
+		return &BudgetError{Used: n, Limit: b.limit, RetryAt: b.calls[n-hourly].Add(time.Hour), Paced: true}
+	}
+	return nil
+}
+
+// NextAllowed is when a call of the given kind could next be made (now if it
+// could be made now).
+func (b *Budget) NextAllowed(command bool) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if e := b.check(now, command); e != nil {
+		return e.RetryAt
+	}
+	return now
+}
+
+// Take records one call, or refuses it with a *BudgetError.
+func (b *Budget) Take(command bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if e := b.check(now, command); e != nil {
+		return e
+	}
+	b.calls = append(b.calls, now)
+	return b.save()
+}
+
+func (b *Budget) save() error {
+	if b.path == "" {
+		return nil
+	}
+	ms := make([]int64, len(b.calls))
+	for i, t := range b.calls {
+		ms[i] = t.UnixMilli()
+	}
+	data, _ := json.Marshal(struct {
+		Calls []int64 `json:"calls"`
+	}{ms})
+	if err := WriteFileAtomic(b.path, data); err != nil {
+		// The call is still counted in memory; failing the call would only
+		// hide the car. The error is reported to the caller's log.
+		return fmt.Errorf("saving call budget: %w", err)
+	}
+	return nil
+}

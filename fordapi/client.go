@@ -1,0 +1,954 @@
+// Package fordapi is a client of the FordPass cloud: browser sign-in with
+// PKCE, the three token layers (B2C, FordPass "CAT", Autonomic), the vehicle
+// list, telemetry over REST and websocket, and remote commands. Every call to
+// Ford is counted against a daily budget, refreshes are serialized per
+// account, and errors say whether the user must act (ErrReauthRequired) or
+// the fault is transient. Ford's constants live in endpoints.go; the
+// simulator in fordapi/fordsim serves the same protocol for tests.
+package fordapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+)
+
+// Config configures a Client.
+type Config struct {
+	Region      Region
+	BaseURL     string // one origin for every endpoint (the simulator); empty: Ford's hosts
+	StateDir    string // token, pending sign-in and call budget; must exist
+	DailyBudget int    // calls per 24 h; 0 means 250
+	HTTPClient  *http.Client
+	Logger      *zap.Logger
+	Now         func() time.Time
+	// OnCall, when set, is told about every HTTP call: the endpoint name
+	// and its outcome ("ok", "http_503", "rate_limited", "network", …).
+	OnCall func(endpoint, outcome string)
+	// OnRefresh, when set, is told about every CAT refresh: "ok", "dead" or
+	// "error".
+	OnRefresh func(outcome string)
+}
+
+// Client talks to the FordPass cloud for one account. It is safe for
+// concurrent use.
+type Client struct {
+	region Region
+	hosts  hosts
+	http   *http.Client
+	log    *zap.Logger
+	now    func() time.Time
+	store  *TokenStore
+	budget *Budget
+	onCall func(endpoint, outcome string)
+	onRef  func(outcome string)
+
+	mu        sync.Mutex
+	tok       *Token
+	loaded    bool
+	dead      *ReauthError  // set: no call until SignIn
+	auto      *oauth2.Token // Autonomic bearer token
+	autoEarly time.Duration // renew the Autonomic token this long before it expires
+	catSem    chan struct{} // one CAT refresh at a time
+	autoSem   chan struct{} // one Autonomic exchange at a time
+	refresh4x int           // consecutive 400/401 from the refresh endpoint without Ford's marker
+	api401    int           // consecutive 401s from data endpoints
+}
+
+// maxBody bounds any response body read from Ford.
+const maxBody = 4 << 20
+
+// DefaultHTTPClient has the timeouts FordPass clients use (45 s a call).
+func DefaultHTTPClient() *http.Client {
+	return &http.Client{Timeout: 45 * time.Second}
+}
+
+// New makes a client. It loads the call budget but not the token: the first
+// call does.
+func New(cfg Config) (*Client, error) {
+	if cfg.Region.Key == "" {
+		return nil, errors.New("fordapi: region is required")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("fordapi: state directory is required")
+	}
+	if cfg.DailyBudget == 0 {
+		cfg.DailyBudget = 250
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = DefaultHTTPClient()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{
+		region: cfg.Region, hosts: resolveHosts(cfg.Region, cfg.BaseURL), http: cfg.HTTPClient,
+		log: cfg.Logger, now: cfg.Now, store: NewTokenStore(cfg.StateDir, cfg.Region.Key),
+		onCall: cfg.OnCall, onRef: cfg.OnRefresh,
+		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1),
+	}
+	b, err := NewBudget(filepath.Join(cfg.StateDir, budgetFileName), cfg.DailyBudget, cfg.Now)
+	if err != nil {
+		if b == nil {
+			return nil, err
+		}
+		c.log.Warn("call budget reset", zap.Error(err))
+	}
+	c.budget = b
+	return c, nil
+}
+
+// Budget is the account's call budget.
+func (c *Client) Budget() *Budget { return c.budget }
+
+// Region is the client's region.
+func (c *Client) Region() Region { return c.region }
+
+// TokenPath is the token file.
+func (c *Client) TokenPath() string { return c.store.TokenPath() }
+
+// commandKey marks a context whose calls serve a user's command; they may use
+// the budget's reserve.
+type commandKey struct{}
+
+// ForCommand marks ctx so that the calls made with it are counted as serving
+// a command (they may use the share of the budget kept for commands).
+func ForCommand(ctx context.Context) context.Context {
+	return context.WithValue(ctx, commandKey{}, true)
+}
+
+func isCommand(ctx context.Context) bool { v, _ := ctx.Value(commandKey{}).(bool); return v }
+
+// request is one HTTP call to Ford.
+type request struct {
+	endpoint string // short name for logs and metrics
+	method   string
+	url      string
+	header   http.Header
+	body     []byte
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *Client) observe(endpoint, outcome string) {
+	if c.onCall != nil {
+		c.onCall(endpoint, outcome)
+	}
+}
+
+// do makes one call: budget first, then HTTP, then the classification of
+// errors every endpoint shares (429, network faults, oversized bodies).
+// Status codes other than 429 are left to the caller.
+func (c *Client) do(ctx context.Context, r request) (*response, error) {
+	if err := c.budget.Take(isCommand(ctx)); err != nil {
+		var be *BudgetError
+		if errors.As(err, &be) {
+			c.observe(r.endpoint, "budget")
+			return nil, be
+		}
+		c.log.Warn("call budget not saved", zap.Error(err))
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, bytes.NewReader(r.body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: building request: %w", r.endpoint, err)
+	}
+	req.Header = r.header.Clone()
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept-Encoding", "gzip")
+	start := c.now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe(r.endpoint, "network")
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: %w", r.endpoint, scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	var body io.Reader = io.LimitReader(resp.Body, maxBody+1)
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			c.observe(r.endpoint, "bad_body")
+			return nil, &StatusError{Endpoint: r.endpoint, Status: resp.StatusCode, Message: "gzip body could not be read"}
+		}
+		defer gz.Close()
+		body = io.LimitReader(gz, maxBody+1)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		c.observe(r.endpoint, "network")
+		return nil, fmt.Errorf("%s: reading response: %w", r.endpoint, scrubURLError(err))
+	}
+	if len(data) > maxBody {
+		c.observe(r.endpoint, "bad_body")
+		return nil, &StatusError{Endpoint: r.endpoint, Status: resp.StatusCode, Message: fmt.Sprintf("response larger than %d bytes", maxBody)}
+	}
+	c.log.Debug("ford call", zap.String("endpoint", r.endpoint), zap.Int("status", resp.StatusCode),
+		zap.Duration("took", c.now().Sub(start)), zap.Int("bytes", len(data)))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.observe(r.endpoint, "rate_limited")
+		return nil, &RateLimitError{Endpoint: r.endpoint, RetryAt: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+	}
+	outcome := "ok"
+	if resp.StatusCode >= 300 {
+		outcome = "http_" + strconv.Itoa(resp.StatusCode)
+	}
+	c.observe(r.endpoint, outcome)
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// scrubURLError drops the URL from a *url.Error: query strings can carry
+// codes, and the endpoint name already says where the call went.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date); without one, Ford
+// is given 15 minutes.
+func retryAfter(h string, now time.Time) time.Time {
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+		return now.Add(time.Duration(s) * time.Second)
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return t
+	}
+	return now.Add(15 * time.Minute)
+}
+
+// fordError makes the error for a non-success answer from Ford.
+func fordError(endpoint string, r *response) error {
+	msg := errorMessage(r.body)
+	if r.status == http.StatusForbidden && strings.Contains(strings.ToUpper(msg), "NOT AUTHORIZED TO PERFORM") {
+		return fmt.Errorf("%s: %w: %s", endpoint, ErrVehicleNotAuthorized, msg)
+	}
+	return &StatusError{Endpoint: endpoint, Status: r.status, Message: msg}
+}
+
+// errorMessage extracts Ford's message from an error body, without ever
+// echoing an unknown body (which could hold anything).
+func errorMessage(body []byte) string {
+	var m struct {
+		Message     string `json:"message"`
+		Description string `json:"error_description"`
+		Error       any    `json:"error"`
+		ErrorCode   any    `json:"errorCode"`
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return ""
+	}
+	if trimmed[0] == '<' {
+		return "HTML error page"
+	}
+	if json.Unmarshal(trimmed, &m) != nil {
+		return fmt.Sprintf("unreadable body (%d bytes)", len(body))
+	}
+	parts := make([]string, 0, 3)
+	if s, ok := m.Error.(string); ok && s != "" {
+		parts = append(parts, s)
+	}
+	for _, s := range []string{m.Message, m.Description} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if m.ErrorCode != nil {
+		parts = append(parts, "errorCode "+toString(m.ErrorCode))
+	}
+	s := strings.Join(parts, ": ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+func (c *Client) fordHeaders(token string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Application-Id", c.region.AppID)
+	if token != "" {
+		h.Set("auth-token", token)
+	}
+	return h
+}
+
+func autonomicHeaders(token string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Authorization", "Bearer "+token)
+	return h
+}
+
+// ---- sign-in ----
+
+// LoginURL is the authorize URL the user opens in a browser. The PKCE
+// verifier behind it is kept in the state directory, so the same link keeps
+// working across restarts until a sign-in completes.
+func (c *Client) LoginURL() (string, error) {
+	p, err := c.store.pending(c.now())
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{}
+	q.Set("redirect_uri", c.region.RedirectURI())
+	q.Set("response_type", "code")
+	q.Set("max_age", "3600")
+	q.Set("code_challenge", PKCEChallenge(p.Verifier))
+	q.Set("code_challenge_method", "S256")
+	q.Set("scope", " "+oauthClientID+" openid")
+	q.Set("client_id", oauthClientID)
+	q.Set("ui_locales", c.region.Locale)
+	q.Set("language_code", c.region.Locale)
+	q.Set("ford_application_id", c.region.AppID)
+	q.Set("country_code", c.region.CountryCode)
+	return c.hosts.login + PathB2C(c.region, "authorize") + "?" + strings.ReplaceAll(q.Encode(), "+", "%20"), nil
+}
+
+// SignIn exchanges what the user pasted (redirect URL or code) for tokens and
+// saves them. A rejected code returns an error matching ErrInvalidCode and
+// leaves the previous token untouched.
+func (c *Client) SignIn(ctx context.Context, pasted string) error {
+	code, err := ParseRedirect(pasted)
+	if err != nil {
+		return err
+	}
+	p, err := c.store.pending(c.now())
+	if err != nil {
+		return err
+	}
+	ctx = ForCommand(ctx) // a sign-in is the user's own action
+	form := url.Values{}
+	form.Set("client_id", oauthClientID)
+	form.Set("scope", oauthClientID+" openid")
+	form.Set("redirect_uri", c.region.RedirectURI())
+	form.Set("grant_type", "authorization_code")
+	form.Set("resource", "")
+	form.Set("code", code)
+	form.Set("code_verifier", p.Verifier)
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.do(ctx, request{endpoint: "b2c_token", method: http.MethodPost,
+		url: c.hosts.login + PathB2C(c.region, "token"), header: h, body: []byte(form.Encode())})
+	if err != nil {
+		return fmt.Errorf("exchanging the sign-in code: %w", err)
+	}
+	var b2c struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.Unmarshal(resp.body, &b2c) != nil || b2c.AccessToken == "" {
+		if resp.status >= 500 {
+			return fmt.Errorf("exchanging the sign-in code: %w", fordError("b2c_token", resp))
+		}
+		return fmt.Errorf("%w: Ford refused it (%s); codes are single-use and expire within minutes, so sign in again and paste the new redirect URL at once",
+			ErrInvalidCode, nonEmpty(errorMessage(resp.body), "HTTP "+strconv.Itoa(resp.status)))
+	}
+	body, _ := json.Marshal(map[string]string{"idpToken": b2c.AccessToken})
+	resp, err = c.do(ctx, request{endpoint: "cat_from_b2c", method: http.MethodPost,
+		url: c.hosts.foundational + PathCATFromB2C, header: c.fordHeaders(""), body: body})
+	if err != nil {
+		return fmt.Errorf("getting the FordPass token: %w", err)
+	}
+	tok, err := c.parseCAT(resp)
+	if err != nil {
+		return fmt.Errorf("getting the FordPass token: %w", err)
+	}
+	if err := c.store.Save(tok, c.now()); err != nil {
+		return fmt.Errorf("saving the token: %w", err)
+	}
+	c.store.clearPending()
+	c.mu.Lock()
+	c.tok, c.loaded, c.dead, c.auto, c.refresh4x, c.api401 = tok, true, nil, nil, 0, 0
+	c.mu.Unlock()
+	c.log.Info("signed in to FordPass", zap.Time("refresh_expires", tok.RefreshExpiry))
+	return nil
+}
+
+func nonEmpty(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// catResponse is the CAT token endpoints' answer.
+type catResponse struct {
+	AccessToken      string  `json:"access_token"`
+	RefreshToken     string  `json:"refresh_token"`
+	ExpiresIn        float64 `json:"expires_in"`
+	RefreshExpiresIn float64 `json:"refresh_expires_in"`
+}
+
+func (c *Client) parseCAT(resp *response) (*Token, error) {
+	var cr catResponse
+	if json.Unmarshal(resp.body, &cr) != nil || cr.AccessToken == "" || cr.RefreshToken == "" {
+		if resp.status < 300 {
+			return nil, &StatusError{Endpoint: "cat_token", Status: resp.status, Message: "answer without tokens"}
+		}
+		return nil, fordError("cat_token", resp)
+	}
+	now := c.now()
+	t := &Token{Token: &oauth2.Token{AccessToken: cr.AccessToken, RefreshToken: cr.RefreshToken, TokenType: "Bearer",
+		Expiry: now.Add(time.Duration(cr.ExpiresIn * float64(time.Second)))}}
+	if cr.RefreshExpiresIn > 0 {
+		t.RefreshExpiry = now.Add(time.Duration(cr.RefreshExpiresIn * float64(time.Second)))
+	}
+	return t, nil
+}
+
+// ---- token layers ----
+
+// AuthStatus describes the saved token without calling Ford.
+type AuthStatus struct {
+	SignedIn      bool
+	Reason        string // why not, when not
+	AccessExpiry  time.Time
+	RefreshExpiry time.Time
+}
+
+// Status loads the token if needed and reports on it.
+func (c *Client) Status() AuthStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.loadLocked(); err != nil {
+		return AuthStatus{Reason: err.Reason}
+	}
+	return AuthStatus{SignedIn: true, AccessExpiry: c.tok.Expiry, RefreshExpiry: c.tok.RefreshExpiry}
+}
+
+func (c *Client) loadLocked() *ReauthError {
+	if c.dead != nil {
+		return c.dead
+	}
+	if !c.loaded {
+		tok, err := c.store.Load()
+		if err != nil {
+			var re *ReauthError
+			if !errors.As(err, &re) {
+				re = &ReauthError{Reason: err.Error()}
+			}
+			c.dead = re
+			return re
+		}
+		c.tok, c.loaded = tok, true
+	}
+	return nil
+}
+
+// valid reports whether t may still be used, with a margin.
+func (c *Client) valid(t *oauth2.Token, margin time.Duration) bool {
+	return t != nil && t.AccessToken != "" && c.now().Add(margin).Before(t.Expiry)
+}
+
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// catToken returns a valid CAT access token, refreshing it when needed. Only
+// one refresh runs at a time; callers that waited for it use its result. The
+// rotated refresh token is saved to disk before the new access token is used.
+func (c *Client) catToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	if err := c.loadLocked(); err != nil {
+		c.mu.Unlock()
+		return "", err
+	}
+	if c.valid(c.tok.Token, 30*time.Second) {
+		t := c.tok.AccessToken
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
+
+	if err := acquire(ctx, c.catSem); err != nil {
+		return "", err
+	}
+	defer func() { <-c.catSem }()
+	c.mu.Lock()
+	if err := c.loadLocked(); err != nil {
+		c.mu.Unlock()
+		return "", err
+	}
+	if c.valid(c.tok.Token, 30*time.Second) { // refreshed while we waited
+		t := c.tok.AccessToken
+		c.mu.Unlock()
+		return t, nil
+	}
+	refresh := c.tok.RefreshToken
+	c.mu.Unlock()
+
+	tok, err := c.refreshCAT(ctx, refresh)
+	if err != nil {
+		return "", err
+	}
+	if err := c.store.Save(tok, c.now()); err != nil {
+		// The old refresh token is already dead at Ford; keep the new one in
+		// memory so the bridge goes on, and say loudly that disk failed.
+		c.log.Error("the refreshed token could not be saved; a restart now would need a new sign-in", zap.Error(err))
+	}
+	c.mu.Lock()
+	c.tok, c.auto = tok, nil
+	c.mu.Unlock()
+	return tok.AccessToken, nil
+}
+
+func (c *Client) refreshCAT(ctx context.Context, refresh string) (*Token, error) {
+	body, _ := json.Marshal(map[string]string{"refresh_token": refresh})
+	resp, err := c.do(ctx, request{endpoint: "cat_refresh", method: http.MethodPost,
+		url: c.hosts.foundational + PathCATRefresh, header: c.fordHeaders(""), body: body})
+	if err != nil {
+		c.refreshed("error")
+		return nil, fmt.Errorf("refreshing the FordPass token: %w", err)
+	}
+	if resp.status == http.StatusBadRequest || resp.status == http.StatusUnauthorized {
+		msg := errorMessage(resp.body)
+		low := strings.ToLower(msg)
+		c.mu.Lock()
+		c.refresh4x++
+		n := c.refresh4x
+		c.mu.Unlock()
+		if strings.Contains(low, "invalid") || strings.Contains(low, "expired token") || strings.Contains(low, "errorcode 460") || n > 10 {
+			re := &ReauthError{Reason: "Ford says the saved sign-in is no longer valid (" + nonEmpty(msg, "HTTP "+strconv.Itoa(resp.status)) + "): sign in again"}
+			c.mu.Lock()
+			c.dead, c.auto = re, nil
+			c.mu.Unlock()
+			c.refreshed("dead")
+			c.log.Warn("refresh token rejected by Ford; waiting for a new sign-in", zap.String("ford_message", msg))
+			return nil, re
+		}
+		c.refreshed("error")
+		return nil, fmt.Errorf("refreshing the FordPass token: %w", fordError("cat_refresh", resp))
+	}
+	if resp.status >= 300 {
+		c.refreshed("error")
+		return nil, fmt.Errorf("refreshing the FordPass token: %w", fordError("cat_refresh", resp))
+	}
+	tok, err := c.parseCAT(resp)
+	if err != nil {
+		c.refreshed("error")
+		return nil, fmt.Errorf("refreshing the FordPass token: %w", err)
+	}
+	c.mu.Lock()
+	c.refresh4x = 0
+	c.mu.Unlock()
+	c.refreshed("ok")
+	return tok, nil
+}
+
+func (c *Client) refreshed(outcome string) {
+	if c.onRef != nil {
+		c.onRef(outcome)
+	}
+}
+
+// autonomicToken returns a valid Autonomic bearer token, exchanging the CAT
+// token for one when the cached one is within 45 s of expiry (a quarter of
+// its lifetime for short-lived tokens).
+func (c *Client) autonomicToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		return "", c.dead
+	}
+	if c.valid(c.auto, c.autoEarly) {
+		t := c.auto.AccessToken
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
+	if err := acquire(ctx, c.autoSem); err != nil {
+		return "", err
+	}
+	defer func() { <-c.autoSem }()
+	c.mu.Lock()
+	if c.valid(c.auto, c.autoEarly) {
+		t := c.auto.AccessToken
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
+
+	for attempt := 0; ; attempt++ {
+		cat, err := c.catToken(ctx)
+		if err != nil {
+			return "", err
+		}
+		form := url.Values{}
+		form.Set("subject_token", cat)
+		form.Set("subject_issuer", "fordpass")
+		form.Set("client_id", autonomicClient)
+		form.Set("grant_type", tokenExchangeGrant)
+		form.Set("subject_token_type", tokenExchangeSubType)
+		h := http.Header{}
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.do(ctx, request{endpoint: "autonomic_token", method: http.MethodPost,
+			url: c.hosts.autonomicAccounts + PathAutonomicToken, header: h, body: []byte(form.Encode())})
+		if err != nil {
+			return "", fmt.Errorf("getting the Autonomic token: %w", err)
+		}
+		if resp.status == http.StatusUnauthorized && attempt == 0 {
+			// Ford no longer accepts this CAT access token although its
+			// expiry says otherwise: refresh it once and try again.
+			c.expireCAT()
+			continue
+		}
+		var ar struct {
+			AccessToken string  `json:"access_token"`
+			ExpiresIn   float64 `json:"expires_in"`
+		}
+		if resp.status >= 300 || json.Unmarshal(resp.body, &ar) != nil || ar.AccessToken == "" {
+			if resp.status < 300 {
+				return "", &StatusError{Endpoint: "autonomic_token", Status: resp.status, Message: "answer without a token"}
+			}
+			return "", fmt.Errorf("getting the Autonomic token: %w", fordError("autonomic_token", resp))
+		}
+		if ar.ExpiresIn <= 0 {
+			ar.ExpiresIn = 300
+		}
+		t := &oauth2.Token{AccessToken: ar.AccessToken, TokenType: "Bearer",
+			Expiry: c.now().Add(time.Duration(ar.ExpiresIn * float64(time.Second)))}
+		ttl := time.Duration(ar.ExpiresIn * float64(time.Second))
+		c.mu.Lock()
+		c.auto, c.autoEarly = t, min(45*time.Second, ttl/4)
+		c.mu.Unlock()
+		return t.AccessToken, nil
+	}
+}
+
+func (c *Client) expireCAT() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok != nil {
+		t := *c.tok.Token
+		t.Expiry = time.Time{}
+		c.tok = &Token{Token: &t, RefreshExpiry: c.tok.RefreshExpiry}
+	}
+	c.auto = nil
+}
+
+// ---- data calls ----
+
+// autonomicCall makes a call with the Autonomic bearer token. A 401 drops
+// the cached token and retries once with a fresh one; more than ten 401s in a
+// row (with fresh tokens each time) mean Ford no longer accepts this sign-in.
+func (c *Client) autonomicCall(ctx context.Context, r request) (*response, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.autonomicToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.header = autonomicHeaders(tok)
+		resp, err := c.do(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.status != http.StatusUnauthorized {
+			c.mu.Lock()
+			c.api401 = 0
+			c.mu.Unlock()
+			return resp, nil
+		}
+		// Only a 401 to the token currently cached counts: callers that
+		// raced with the same expired token are one fault, not many.
+		c.mu.Lock()
+		n := 0
+		if c.auto != nil && c.auto.AccessToken == tok {
+			c.auto = nil
+			c.api401++
+			n = c.api401
+		}
+		c.mu.Unlock()
+		if n > 10 {
+			re := &ReauthError{Reason: "Ford answered 401 to more than 10 calls in a row with fresh tokens: sign in again"}
+			c.mu.Lock()
+			c.dead = re
+			c.mu.Unlock()
+			return nil, re
+		}
+		if attempt > 0 {
+			return resp, nil
+		}
+	}
+}
+
+// Vehicle is one car on the account.
+type Vehicle struct {
+	VIN        string
+	Nickname   string
+	Model      string
+	Year       string
+	EngineType string
+	EV         bool // battery or plug-in hybrid: has an HV battery
+	Can        Capabilities
+}
+
+// Capabilities say which remote features the car supports.
+type Capabilities struct {
+	RemoteLock  bool
+	RemoteStart bool
+	PanicAlarm  bool
+}
+
+// DisplayName is the nickname, else year and model, else the VIN.
+func (v Vehicle) DisplayName() string {
+	switch {
+	case v.Nickname != "":
+		return v.Nickname
+	case v.Model != "":
+		return strings.TrimSpace(v.Year + " " + v.Model)
+	}
+	return v.VIN
+}
+
+// Vehicles lists the account's cars (Ford's expdashboard; 207 and 200 are
+// both success).
+func (c *Client) Vehicles(ctx context.Context) ([]Vehicle, error) {
+	tok, err := c.catToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := c.fordHeaders(tok)
+	h.Set("countryCode", c.region.CountryCode)
+	h.Set("locale", c.region.Locale)
+	resp, err := c.do(ctx, request{endpoint: "vehicle_list", method: http.MethodPost,
+		url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
+	if err != nil {
+		return nil, fmt.Errorf("listing vehicles: %w", err)
+	}
+	if resp.status == http.StatusUnauthorized {
+		c.expireCAT()
+		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
+	}
+	if resp.status != http.StatusOK && resp.status != http.StatusMultiStatus {
+		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
+	}
+	vs, err := ParseVehicles(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("listing vehicles: %w", err)
+	}
+	return vs, nil
+}
+
+// ParseVehicles reads the expdashboard answer.
+func ParseVehicles(data []byte) ([]Vehicle, error) {
+	var d struct {
+		UserVehicles struct {
+			VehicleDetails []struct {
+				VIN      string `json:"VIN"`
+				NickName string `json:"nickName"`
+			} `json:"vehicleDetails"`
+		} `json:"userVehicles"`
+		VehicleProfile      []map[string]any `json:"vehicleProfile"`
+		VehicleCapabilities []map[string]any `json:"vehicleCapabilities"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("reading the vehicle list: %w", err)
+	}
+	byVIN := func(list []map[string]any, vin string) map[string]any {
+		for _, m := range list {
+			if v, _ := m["VIN"].(string); strings.EqualFold(v, vin) {
+				return m
+			}
+		}
+		return nil
+	}
+	out := make([]Vehicle, 0, len(d.UserVehicles.VehicleDetails))
+	for _, vd := range d.UserVehicles.VehicleDetails {
+		vin := strings.ToUpper(strings.TrimSpace(vd.VIN))
+		if vin == "" {
+			continue
+		}
+		v := Vehicle{VIN: vin, Nickname: strings.TrimSpace(vd.NickName)}
+		if p := byVIN(d.VehicleProfile, vin); p != nil {
+			v.Model = toString(p["model"])
+			v.Year = toString(p["year"])
+			v.EngineType = toString(p["engineType"])
+			et := strings.ToUpper(v.EngineType)
+			v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || flag(p["showEVBatteryLevel"])
+		}
+		if cp := byVIN(d.VehicleCapabilities, vin); cp != nil {
+			v.Can = Capabilities{RemoteLock: flag(cp["remoteLock"]), RemoteStart: flag(cp["remoteStart"]), PanicAlarm: flag(cp["remotePanicAlarm"])}
+		} else {
+			v.Can = Capabilities{RemoteLock: true}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// flag reads a capability: true, or the string "Display".
+func flag(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "display") || strings.EqualFold(x, "true")
+	}
+	return false
+}
+
+// Telemetry fetches a vehicle's telemetry record.
+func (c *Client) Telemetry(ctx context.Context, vin string) (Document, *Telemetry, error) {
+	resp, err := c.autonomicCall(ctx, request{endpoint: "telemetry", method: http.MethodGet,
+		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", err)
+	}
+	if resp.status != http.StatusOK {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
+	}
+	doc, t, err := ParseTelemetry(resp.body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
+	}
+	return doc, t, nil
+}
+
+// SendCommand asks Ford to run a command (CmdLock, …) and returns its id.
+// The call counts against the command share of the budget.
+func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, properties map[string]any) (string, error) {
+	ctx = ForCommand(ctx)
+	if properties == nil {
+		properties = map[string]any{}
+	}
+	body, _ := json.Marshal(map[string]any{"properties": properties, "tags": map[string]any{}, "type": cmdType, "wakeUp": true})
+	resp, err := c.autonomicCall(ctx, request{endpoint: "command", method: http.MethodPost,
+		url: c.hosts.autonomicAPI + PathCommands(vin), body: body})
+	if err != nil {
+		return "", fmt.Errorf("sending %s: %w", cmdType, err)
+	}
+	if resp.status < 200 || resp.status > 205 {
+		return "", fmt.Errorf("sending %s: %w", cmdType, fordError("command", resp))
+	}
+	var r struct {
+		ID            string `json:"id"`
+		CommandID     string `json:"commandId"`
+		CorrelationID string `json:"correlationId"`
+	}
+	_ = json.Unmarshal(resp.body, &r)
+	id := nonEmpty(r.ID, nonEmpty(r.CommandID, r.CorrelationID))
+	if id == "" {
+		return "", fmt.Errorf("sending %s: %w", cmdType, &StatusError{Endpoint: "command", Status: resp.status, Message: "answer without a command id"})
+	}
+	return id, nil
+}
+
+// pollDelays is the wait before each status poll after a command: 2 s, then
+// growing gaps, as the FordPass app's clients do.
+var pollDelays = []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second, 30 * time.Second, 45 * time.Second, 60 * time.Second}
+
+// WaitCommand waits for a command's outcome. Updates from a telemetry stream
+// (may be nil) are watched; without them, or when they are quiet, telemetry
+// is polled with growing gaps. It returns the final state on success, a
+// *CommandError on failure, and ctx's error at its deadline.
+func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *Telemetry) (CommandState, error) {
+	ctx = ForCommand(ctx)
+	check := func(t *Telemetry) (CommandState, bool, error) {
+		if t == nil {
+			return CommandState{}, false, nil
+		}
+		cs, ok := t.Commands[cmdType]
+		if !ok || cs.ID != id {
+			return CommandState{}, false, nil
+		}
+		switch cs.Outcome() {
+		case "success":
+			return cs, true, nil
+		case "failed":
+			return cs, true, &CommandError{Command: cmdType, State: strings.ToLower(cs.ToState), Detail: cs.Detail}
+		}
+		return cs, false, nil
+	}
+	for i := 0; ; i++ {
+		d := pollDelays[min(i, len(pollDelays)-1)]
+		if updates != nil {
+			d *= 3 // the stream reports progress; polls are only a safety net
+		}
+		timer := time.NewTimer(d)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return CommandState{}, ctx.Err()
+			case t, ok := <-updates:
+				if !ok {
+					updates = nil
+					continue
+				}
+				if cs, done, err := check(t); done {
+					timer.Stop()
+					return cs, err
+				}
+			case <-timer.C:
+				break wait
+			}
+		}
+		_, t, err := c.Telemetry(ctx, vin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return CommandState{}, ctx.Err()
+			}
+			if !IsTransient(err) {
+				return CommandState{}, err
+			}
+			c.log.Debug("command status poll failed; retrying", zap.String("command", cmdType), zap.Error(err))
+			continue
+		}
+		if cs, done, err := check(t); done {
+			return cs, err
+		}
+	}
+}
+
+// stateDirPrivate reports whether dir is private enough for tokens.
+func stateDirPrivate(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s can be written by other users (mode %o); run chmod 700 %s", dir, st.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// PrepareStateDir creates dir with mode 0700 if needed and refuses a
+// directory that other users can write to.
+func PrepareStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	return stateDirPrivate(dir)
+}

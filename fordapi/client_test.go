@@ -1,0 +1,338 @@
+package fordapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+type fixture struct {
+	sim    *fordsim.Sim
+	srv    *httptest.Server
+	client *fordapi.Client
+	dir    string
+}
+
+func newFixture(t *testing.T, o fordsim.Options, budget int) *fixture {
+	t.Helper()
+	if o.CommandDelay == 0 {
+		o.CommandDelay = 200 * time.Millisecond
+	}
+	sim := fordsim.New(o)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	f := &fixture{sim: sim, srv: srv, dir: t.TempDir()}
+	f.client = f.newClient(t, budget)
+	return f
+}
+
+func (f *fixture) newClient(t *testing.T, budget int) *fordapi.Client {
+	t.Helper()
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: f.srv.URL, StateDir: f.dir, DailyBudget: budget,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// redirectFor follows the login URL like a browser whose user signs in at
+// once, and returns the fordapp:// redirect.
+func redirectFor(t *testing.T, c *fordapi.Client) string {
+	t.Helper()
+	u, err := c.LoginURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorize answered %d", resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
+}
+
+func (f *fixture) signIn(t *testing.T) {
+	t.Helper()
+	if err := f.client.SignIn(context.Background(), redirectFor(t, f.client)); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+}
+
+func TestSignInVehiclesTelemetryCommand(t *testing.T) {
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
+	ctx := context.Background()
+	if _, err := f.client.Vehicles(ctx); !errors.Is(err, fordapi.ErrReauthRequired) {
+		t.Fatalf("before sign-in: got %v, want ErrReauthRequired", err)
+	}
+	f.signIn(t)
+	st, err := os.Stat(f.client.TokenPath())
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, mode %v", err, st.Mode())
+	}
+	vs, err := f.client.Vehicles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].EV || !vs[1].EV || vs[1].Nickname == "" || !vs[0].Can.RemoteStart {
+		t.Fatalf("vehicles: %+v", vs)
+	}
+	_, tel, err := f.client.Telemetry(ctx, vs[0].VIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"odometer", "fuel_level", "fuel_range", "battery_12v_voltage", "lock", "ignition", "remote_start",
+		"alarm", "door_driver", "door_tailgate", "window_driver", "tire_pressure_front_left", "door_hood"} {
+		if _, ok := tel.Fields[k]; !ok {
+			t.Errorf("field %s missing from %v", k, tel.Fields)
+		}
+	}
+	if tel.Fields["lock"].String() != "locked" || tel.Location == nil || tel.UpdatedAt.IsZero() {
+		t.Fatalf("telemetry: %+v", tel)
+	}
+	id, err := f.client.SendCommand(ctx, vs[0].VIN, fordapi.CmdUnlock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.client.WaitCommand(wctx, vs[0].VIN, fordapi.CmdUnlock, id, nil); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
+	_, tel, _ = f.client.Telemetry(ctx, vs[0].VIN)
+	if got := tel.Fields["lock"].String(); got != "unlocked" {
+		t.Fatalf("lock after unlock = %q", got)
+	}
+	if n := len(f.sim.Snapshot().Commands); n != 1 {
+		t.Fatalf("simulator saw %d commands", n)
+	}
+}
+
+func TestCommandFailureIsReported(t *testing.T) {
+	f := newFixture(t, fordsim.Options{FailCommands: true}, 0)
+	f.signIn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	vin := fordsim.VIN(1)
+	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdLock, id, nil)
+	var ce *fordapi.CommandError
+	if !errors.As(err, &ce) || ce.State != "command_failed_on_device" || !strings.Contains(ce.Detail, "SIM-1") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestWrongCodeKeepsPreviousToken(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	f.signIn(t)
+	before, _ := os.ReadFile(f.client.TokenPath())
+	err := f.client.SignIn(context.Background(), "fordapp://userauthorized/?code=not-a-real-code-123")
+	if !errors.Is(err, fordapi.ErrInvalidCode) {
+		t.Fatalf("got %v, want ErrInvalidCode", err)
+	}
+	after, _ := os.ReadFile(f.client.TokenPath())
+	if string(before) != string(after) {
+		t.Fatal("a rejected code changed the token file")
+	}
+	if _, err := f.client.Vehicles(context.Background()); err != nil {
+		t.Fatalf("previous sign-in no longer works: %v", err)
+	}
+}
+
+func TestPendingSignInSurvivesRestart(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	redirect := redirectFor(t, f.client)
+	restarted := f.newClient(t, 0) // a new process, same state directory
+	if err := restarted.SignIn(context.Background(), redirect); err != nil {
+		t.Fatalf("sign-in after restart: %v", err)
+	}
+}
+
+func TestDeadRefreshTokenStopsCalling(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	f.signIn(t)
+	f.sim.Revoke()
+	f.sim.Expire()
+	ctx := context.Background()
+	_, _, err := f.client.Telemetry(ctx, fordsim.VIN(1))
+	if !errors.Is(err, fordapi.ErrReauthRequired) || fordapi.IsTransient(err) {
+		t.Fatalf("got %v, want ErrReauthRequired", err)
+	}
+	before := f.sim.Snapshot()
+	if before.Refreshes != 1 {
+		t.Fatalf("refresh attempts = %d, want exactly 1", before.Refreshes)
+	}
+	for range 5 {
+		if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); !errors.Is(err, fordapi.ErrReauthRequired) {
+			t.Fatalf("got %v", err)
+		}
+	}
+	if after := f.sim.Snapshot(); after.CallsTotal != before.CallsTotal {
+		t.Fatalf("%d calls made after the refresh token died", after.CallsTotal-before.CallsTotal)
+	}
+	f.signIn(t) // a new code restores service without a new client
+	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("after new sign-in: %v", err)
+	}
+}
+
+func TestOneRefreshForManyCallers(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 100000)
+	f.signIn(t)
+	if _, _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
+		t.Fatal(err)
+	}
+	f.sim.Expire()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Go(func() {
+			if _, _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := f.sim.Snapshot().Refreshes; n != 1 {
+		t.Fatalf("simulator counted %d refreshes, want 1", n)
+	}
+	// The rotated token was saved: a fresh process uses it without signing in.
+	if _, err := f.newClient(t, 100000).Vehicles(context.Background()); err != nil {
+		t.Fatalf("saved token unusable: %v", err)
+	}
+}
+
+func TestSimulatorFaultsAreClassified(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	f.signIn(t)
+	ctx := context.Background()
+	vin := fordsim.VIN(1)
+
+	f.sim.Outage(503, time.Minute)
+	_, _, err := f.client.Telemetry(ctx, vin)
+	var se *fordapi.StatusError
+	if !errors.As(err, &se) || se.Status != 503 || !fordapi.IsTransient(err) {
+		t.Fatalf("503 outage: got %v", err)
+	}
+	f.sim.Outage(0, time.Minute)
+	if _, _, err = f.client.Telemetry(ctx, vin); !fordapi.IsTransient(err) || errors.Is(err, fordapi.ErrReauthRequired) {
+		t.Fatalf("dropped connections: got %v", err)
+	}
+	f.sim.Outage(503, 0)
+
+	resp, _ := http.Post(f.srv.URL+"/_sim/ratelimit?for=90s", "", nil)
+	resp.Body.Close()
+	_, _, err = f.client.Telemetry(ctx, vin)
+	var rl *fordapi.RateLimitError
+	if !errors.As(err, &rl) || time.Until(rl.RetryAt) < 80*time.Second {
+		t.Fatalf("rate limit: got %v", err)
+	}
+	resp, _ = http.Post(f.srv.URL+"/_sim/ratelimit?for=0s", "", nil)
+	resp.Body.Close()
+
+	if _, _, err = f.client.Telemetry(ctx, "1FTEW1EP999999999"); !errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
+		t.Fatalf("foreign VIN: got %v", err)
+	}
+	if _, _, err = f.client.Telemetry(ctx, vin); err != nil {
+		t.Fatalf("after faults: %v", err)
+	}
+}
+
+func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 10) // reserve 2, hourly share 1
+	f.signIn(t)                               // 2 calls, from the command share
+	ctx := context.Background()
+	// Telemetry needs an Autonomic token and the GET: the hourly share is 1.
+	_, _, err := f.client.Telemetry(ctx, fordsim.VIN(1))
+	var be *fordapi.BudgetError
+	if !errors.As(err, &be) || !be.Paced || fordapi.IsTransient(err) {
+		t.Fatalf("got %v, want a paced BudgetError", err)
+	}
+	st := f.sim.Snapshot()
+	calls := st.CallsTotal - st.Calls["b2c_authorize"] // the browser's call, not ours
+	restarted := f.newClient(t, 10)
+	if used := restarted.Budget().Used(); used != calls {
+		t.Fatalf("budget after restart counts %d calls, simulator saw %d", used, calls)
+	}
+	for range 20 { // commands may use the rest, never more
+		_, _ = restarted.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdLock, nil)
+	}
+	if st := f.sim.Snapshot(); st.CallsTotal-st.Calls["b2c_authorize"] > 10 {
+		got := st.CallsTotal - st.Calls["b2c_authorize"]
+		t.Fatalf("simulator counted %d calls with a budget of 10", got)
+	}
+}
+
+func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
+	f := newFixture(t, fordsim.Options{AutonomicTTL: 2 * time.Second, Heartbeat: 200 * time.Millisecond}, 100000)
+	f.signIn(t)
+	vin := fordsim.VIN(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	doc, _, err := f.client.Telemetry(ctx, vin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates := make(chan *fordapi.Telemetry, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- f.client.Stream(ctx, vin, doc, fordapi.StreamOptions{TokenCheck: 100 * time.Millisecond},
+			func(_ fordapi.Document, t *fordapi.Telemetry) { updates <- t })
+	}()
+	time.Sleep(3 * time.Second) // longer than one Autonomic token lives
+	if err := f.sim.Patch(vin, map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 20000.5}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tel := <-updates:
+		if got := tel.Fields["odometer"].String(); got != "20000.5" {
+			t.Fatalf("odometer = %s", got)
+		}
+		if tel.Fields["lock"].String() != "locked" {
+			t.Fatal("delta merge lost the rest of the snapshot")
+		}
+	case err := <-done:
+		t.Fatalf("stream ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no update over the stream")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stream returned %v on cancel", err)
+	}
+}
+
+func TestCorruptTokenFileNeedsReauth(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	for _, content := range []string{"{not json", `{"access_token":"x"}`, ""} {
+		if err := os.WriteFile(filepath.Join(f.dir, "token.json"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st := f.newClient(t, 0).Status()
+		if st.SignedIn || !strings.Contains(st.Reason, "sign in again") {
+			t.Fatalf("content %q: status %+v", content, st)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package fordapi
+
+// Every fact of Ford's wire protocol that the client depends on lives in this
+// file: hosts, paths, ids, header values and the region table. Ford changes its
+// login every few months; when it does, the fix should be a diff of this file.
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Hosts of the real FordPass cloud.
+const (
+	hostFoundational = "https://api.foundational.ford.com"
+	hostVehicle      = "https://api.vehicle.ford.com"
+	hostAutonomicAcc = "https://accounts.autonomic.ai"
+	hostAutonomicAPI = "https://api.autonomic.ai"
+)
+
+// OAuth and B2C identifiers.
+const (
+	b2cTenant       = "4566605f-43a7-400a-946e-89cc9fdb0bd7"
+	oauthClientID   = "09852200-05fd-41f6-8c21-d36d3497dc64"
+	autonomicClient = "fordpass-prod"
+	userAgent       = "okhttp/4.12.0"
+)
+
+// Paths, relative to their host. With Config.BaseURL every one of them is
+// served by one origin, which is how the simulator is reached.
+const (
+	PathCATFromB2C       = "/api/token/v2/cat-with-b2c-access-token"
+	PathCATRefresh       = "/api/token/v2/cat-with-refresh-token"
+	PathAutonomicToken   = "/v1/auth/oidc/token"
+	PathVehicleList      = "/api/expdashboard/v1/details/"
+	pathTelemetryPrefix  = "/v1/telemetry/sources/fordpass/vehicles/"
+	pathCommandPrefix    = "/v1/command/vehicles/"
+	pathStreamPrefix     = "/v1beta/telemetry/sources/fordpass/vehicles/"
+	telemetryQuery       = "lrdt=01-01-1970%2000:00:00"
+	vehicleListBody      = `{"dashboardRefreshRequest":"All"}`
+	tokenExchangeGrant   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenExchangeSubType = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// PathB2C returns the path of a B2C endpoint ("authorize" or "token") for a
+// region.
+func PathB2C(r Region, endpoint string) string {
+	return "/" + b2cTenant + "/" + r.policy() + "/oauth2/v2.0/" + endpoint
+}
+
+// PathTelemetry is the REST telemetry path of a vehicle.
+func PathTelemetry(vin string) string { return pathTelemetryPrefix + vin }
+
+// PathCommands is the command path of a vehicle.
+func PathCommands(vin string) string { return pathCommandPrefix + vin + "/commands" }
+
+// PathStream is the telemetry websocket path of a vehicle.
+func PathStream(vin string) string { return pathStreamPrefix + vin + "/ws" }
+
+// OAuthClientID is the B2C client id the FordPass app uses (all regions).
+const OAuthClientID = oauthClientID
+
+// Command types understood by the Autonomic command endpoint.
+const (
+	CmdLock              = "lock"
+	CmdUnlock            = "unlock"
+	CmdRemoteStart       = "remoteStart"
+	CmdCancelRemoteStart = "cancelRemoteStart"
+	CmdStatusRefresh     = "statusRefresh"
+	CmdPanicCue          = "startPanicCue"
+)
+
+// Application ids by region group.
+const (
+	appIDEurope      = "667D773E-1BDC-4139-8AD0-2B16474E8DC7"
+	appIDNorthAm     = "BFE8C5ED-D687-4C19-A5DD-F92CDFC4503A"
+	appIDAsiaPacific = "39CD6590-B1B9-42CB-BEF9-0DC1FDB96260"
+	appIDAfrica      = "71AA9ED7-B26B-4C15-835E-9F35CC238561"
+	appIDSouthAm     = "C1DFFEF5-5BA5-486A-9054-8B39A9DF9AFC"
+	appIDLincoln     = "45133B88-0671-4AAF-B8D1-99E684ED4E45"
+)
+
+// Region is one row of Ford's region table: where to sign in and how to
+// identify the app.
+type Region struct {
+	Key         string
+	LoginHost   string // scheme and host of the B2C login
+	Locale      string // e.g. en-US
+	CountryCode string // ISO 3166 alpha-3
+	AppID       string // Application-Id header
+	Lincoln     bool
+}
+
+// RedirectScheme is the custom URL scheme the login ends on.
+func (r Region) RedirectScheme() string {
+	if r.Lincoln {
+		return "lincolnapp"
+	}
+	return "fordapp"
+}
+
+// RedirectURI is the OAuth redirect URI of the region's brand.
+func (r Region) RedirectURI() string { return r.RedirectScheme() + "://userauthorized" }
+
+func (r Region) policy() string {
+	if r.Lincoln {
+		return "B2C_1A_SignInSignUp_Lincoln_" + r.Locale
+	}
+	return "B2C_1A_SignInSignUp_" + r.Locale
+}
+
+const fordLogin = "https://login.ford.com"
+
+var regions = map[string]Region{
+	"usa":            {Key: "usa", LoginHost: fordLogin, Locale: "en-US", CountryCode: "USA", AppID: appIDNorthAm},
+	"can":            {Key: "can", LoginHost: fordLogin, Locale: "en-CA", CountryCode: "CAN", AppID: appIDNorthAm},
+	"mex":            {Key: "mex", LoginHost: fordLogin, Locale: "es-MX", CountryCode: "MEX", AppID: appIDNorthAm},
+	"rest_of_world":  {Key: "rest_of_world", LoginHost: fordLogin, Locale: "en-US", CountryCode: "USA", AppID: appIDNorthAm},
+	"deu":            {Key: "deu", LoginHost: "https://login.ford.de", Locale: "de-DE", CountryCode: "DEU", AppID: appIDEurope},
+	"gbr":            {Key: "gbr", LoginHost: "https://login.ford.co.uk", Locale: "en-GB", CountryCode: "GBR", AppID: appIDEurope},
+	"nor":            {Key: "nor", LoginHost: "https://login.ford.no", Locale: "nb-NO", CountryCode: "NOR", AppID: appIDEurope},
+	"pol":            {Key: "pol", LoginHost: "https://login.ford.pl", Locale: "pl-PL", CountryCode: "POL", AppID: appIDEurope},
+	"fra":            {Key: "fra", LoginHost: fordLogin, Locale: "fr-FR", CountryCode: "FRA", AppID: appIDEurope},
+	"ita":            {Key: "ita", LoginHost: fordLogin, Locale: "it-IT", CountryCode: "ITA", AppID: appIDEurope},
+	"esp":            {Key: "esp", LoginHost: fordLogin, Locale: "es-ES", CountryCode: "ESP", AppID: appIDEurope},
+	"nld":            {Key: "nld", LoginHost: fordLogin, Locale: "nl-NL", CountryCode: "NLD", AppID: appIDEurope},
+	"bel":            {Key: "bel", LoginHost: fordLogin, Locale: "nl-BE", CountryCode: "BEL", AppID: appIDEurope},
+	"aut":            {Key: "aut", LoginHost: fordLogin, Locale: "de-AT", CountryCode: "AUT", AppID: appIDEurope},
+	"che":            {Key: "che", LoginHost: fordLogin, Locale: "de-CH", CountryCode: "CHE", AppID: appIDEurope},
+	"dnk":            {Key: "dnk", LoginHost: fordLogin, Locale: "da-DK", CountryCode: "DNK", AppID: appIDEurope},
+	"fin":            {Key: "fin", LoginHost: fordLogin, Locale: "fi-FI", CountryCode: "FIN", AppID: appIDEurope},
+	"swe":            {Key: "swe", LoginHost: fordLogin, Locale: "sv-SE", CountryCode: "SWE", AppID: appIDEurope},
+	"irl":            {Key: "irl", LoginHost: fordLogin, Locale: "en-IE", CountryCode: "IRL", AppID: appIDEurope},
+	"prt":            {Key: "prt", LoginHost: fordLogin, Locale: "pt-PT", CountryCode: "PRT", AppID: appIDEurope},
+	"rest_of_europe": {Key: "rest_of_europe", LoginHost: fordLogin, Locale: "en-GB", CountryCode: "GBR", AppID: appIDEurope},
+	"aus":            {Key: "aus", LoginHost: fordLogin, Locale: "en-AU", CountryCode: "AUS", AppID: appIDAsiaPacific},
+	"nzl":            {Key: "nzl", LoginHost: fordLogin, Locale: "en-NZ", CountryCode: "NZL", AppID: appIDAsiaPacific},
+	"zaf":            {Key: "zaf", LoginHost: fordLogin, Locale: "en-ZA", CountryCode: "ZAF", AppID: appIDAfrica},
+	"bra":            {Key: "bra", LoginHost: fordLogin, Locale: "pt-BR", CountryCode: "BRA", AppID: appIDSouthAm},
+	"arg":            {Key: "arg", LoginHost: fordLogin, Locale: "es-AR", CountryCode: "ARG", AppID: appIDSouthAm},
+	"lincoln_usa":    {Key: "lincoln_usa", LoginHost: "https://login.lincoln.com", Locale: "en-US", CountryCode: "USA", AppID: appIDLincoln, Lincoln: true},
+}
+
+// LookupRegion returns the region for a key such as "usa" or "deu".
+func LookupRegion(key string) (Region, error) {
+	r, ok := regions[strings.ToLower(strings.TrimSpace(key))]
+	if !ok {
+		return Region{}, fmt.Errorf("unknown region %q (known: %s)", key, strings.Join(RegionKeys(), ", "))
+	}
+	return r, nil
+}
+
+// RegionKeys lists the known region keys, sorted.
+func RegionKeys() []string {
+	keys := make([]string, 0, len(regions))
+	for k := range regions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// hosts resolves the origins to call; one origin for all when base is set.
+type hosts struct {
+	login, foundational, vehicle, autonomicAccounts, autonomicAPI string
+}
+
+func resolveHosts(r Region, base string) hosts {
+	if base != "" {
+		base = strings.TrimRight(base, "/")
+		return hosts{base, base, base, base, base}
+	}
+	return hosts{r.LoginHost, hostFoundational, hostVehicle, hostAutonomicAcc, hostAutonomicAPI}
+}

@@ -1,0 +1,222 @@
+package fordapi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+func testToken(expiry time.Time) *fordapi.Token {
+	return &fordapi.Token{Token: &oauth2.Token{AccessToken: "access-secret", RefreshToken: "refresh-secret", Expiry: expiry},
+		RefreshExpiry: time.Now().Add(24 * time.Hour)}
+}
+
+func TestParseRedirect(t *testing.T) {
+	const code = "eyJraWQiOiJjcGltY29yZV8wOTI1MjAxNSIsInZlciI6IjEuMCJ9.abc-DEF_123"
+	good := []string{
+		"fordapp://userauthorized?code=" + code,
+		"fordapp://userauthorized/?code=" + code,
+		"  fordapp://userauthorized/?code=" + code + "\n",
+		`"fordapp://userauthorized/?code=` + code + `"`,
+		"fordapp%3A%2F%2Fuserauthorized%2F%3Fcode%3D" + code,
+		"lincolnapp://userauthorized?code=" + code + "&state=x",
+		code,
+		"code=" + code,
+	}
+	for _, in := range good {
+		got, err := fordapi.ParseRedirect(in)
+		if err != nil || got != code {
+			t.Errorf("ParseRedirect(%q) = %q, %v", in, got, err)
+		}
+	}
+	bad := []string{"", "   ", "fordapp://userauthorized/", "fordapp://userauthorized?error=access_denied&error_description=cancelled",
+		"short", "has spaces in the middle of it", string(make([]byte, 20000))}
+	for _, in := range bad {
+		if _, err := fordapi.ParseRedirect(in); !errors.Is(err, fordapi.ErrInvalidCode) {
+			t.Errorf("ParseRedirect(%q) error = %v, want ErrInvalidCode", in, err)
+		}
+	}
+}
+
+func FuzzParseRedirect(f *testing.F) {
+	for _, s := range []string{"fordapp://userauthorized/?code=abcdefghij", "abcdefghijkl", "%3A%2F%2F", "fordapp://x?code=%zz", "code=%41%42%43%44%45%46%47%48"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		code, err := fordapi.ParseRedirect(s)
+		if err == nil && (len(code) < 8 || len(code) > 16<<10) {
+			t.Fatalf("accepted code of length %d", len(code))
+		}
+		if err != nil && !errors.Is(err, fordapi.ErrInvalidCode) {
+			t.Fatalf("unclassified error %v", err)
+		}
+	})
+}
+
+func readSample(tb testing.TB) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "telemetry_ev.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+func TestNormalizeSample(t *testing.T) {
+	_, tel, err := fordapi.ParseTelemetry(readSample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"odometer": "12345.6", "fuel_level": "63.2", "battery_soc": "78.5", "ev_range": "312", "battery_12v_voltage": "12.6",
+		"lock": "locked", "door_driver": "closed", "door_passenger": "open", "door_hood": "closed", "window_driver": "open",
+		"window_passenger": "closed", "ignition": "off", "remote_start": "on", "alarm": "armed", "charge_plug": "connected",
+		"tire_pressure_front_left": "250", "speed": "0", "gear": "park",
+	}
+	for k, v := range want {
+		if got := tel.Fields[k].String(); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if tel.Location == nil || tel.Location.Latitude != 52.1 {
+		t.Errorf("location = %+v", tel.Location)
+	}
+	if cs := tel.Commands["lock"]; cs.ID != "cmd-1" || cs.Outcome() != "success" {
+		t.Errorf("lock command = %+v", cs)
+	}
+	if cs := tel.Commands["remoteStart"]; cs.ID != "cmd-2" || cs.Outcome() != "" {
+		t.Errorf("nested remoteStart command = %+v", cs)
+	}
+	if len(tel.Skipped) != 1 || tel.Skipped[0] != "ambientTemp" {
+		t.Errorf("skipped = %v, want [ambientTemp] (a string where a number belongs)", tel.Skipped)
+	}
+	if tel.FieldTimes["odometer"].IsZero() {
+		t.Error("per-field timestamp missing")
+	}
+}
+
+func TestLockFromDoorCount(t *testing.T) {
+	doc := fordapi.Document{"metrics": map[string]any{"doorLockStatus": []any{
+		map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "LOCKED"},
+		map[string]any{"vehicleDoor": "TAILGATE", "value": "UNLOCKED", "tags": map[string]any{"DOOR_LATCH_TYPE": "MECHANICAL"}},
+		map[string]any{"vehicleDoor": "REAR_LEFT", "value": "UNKNOWN"},
+	}}}
+	if got := fordapi.Normalize(doc).Fields["lock"].String(); got != "locked" {
+		t.Fatalf("lock = %q: mechanical and unknown doors must not count", got)
+	}
+}
+
+func TestMergeDelta(t *testing.T) {
+	doc := fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 1.0}, "fuelLevel": map[string]any{"value": 50.0},
+		"customMetrics": map[string]any{"a": 1.0, "b": 2.0}}}
+	fordapi.MergeDelta(doc, fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 2.0}, "customMetrics": map[string]any{"b": 3.0}, "fuelLevel": nil},
+		"updateTime": "2026-01-01T00:00:00Z"})
+	tel := fordapi.Normalize(doc)
+	if tel.Fields["odometer"].Float() != 2 {
+		t.Error("odometer not merged")
+	}
+	if _, ok := tel.Fields["fuel_level"]; ok {
+		t.Error("null did not delete")
+	}
+	cm := doc["metrics"].(map[string]any)["customMetrics"].(map[string]any)
+	if cm["a"] != 1.0 || cm["b"] != 3.0 {
+		t.Errorf("customMetrics merged wrongly: %v", cm)
+	}
+}
+
+func FuzzParseTelemetry(f *testing.F) {
+	f.Add(readSample(f))
+	f.Add([]byte(`{"metrics":{"doorLockStatus":"x","tirePressure":[1,{"value":"a"}],"position":{"value":{"location":{"lat":1e999}}}}}`))
+	f.Add([]byte(`{"metrics":null,"states":{"commands":{"x":{"commandId":1}}}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, tel, err := fordapi.ParseTelemetry(data)
+		if err != nil {
+			return
+		}
+		for k, v := range tel.Fields {
+			if _, err := json.Marshal(v); err != nil {
+				t.Fatalf("field %s does not marshal: %v", k, err)
+			}
+		}
+		fordapi.MergeDelta(doc, doc) // merging a document into itself must be harmless
+	})
+}
+
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range []string{`{"_data":{"metrics":{"odometer":{"value":1}}}}`, `{"_httpStatus":202}`, `{"_error":{"code":401,"message":"x"}}`, ``, `{}`, `{"_data":5}`, `garbage`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := fordapi.ParseFrame(data)
+		if err == nil && fr.Data != nil {
+			fordapi.MergeDelta(fordapi.Document{}, fr.Data)
+			fordapi.Normalize(fr.Data)
+		}
+	})
+}
+
+func BenchmarkParseTelemetry(b *testing.B) {
+	data := readSample(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, _, err := fordapi.ParseTelemetry(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	doc, _, _ := fordapi.ParseTelemetry(readSample(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		fordapi.Normalize(doc)
+	}
+}
+
+// TestTokenSaveSurvivesKill runs token saves in a child process, kills it
+// with SIGKILL at varied instants, and checks that the token file always
+// loads.
+func TestTokenSaveSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("FORDAPI_SAVE_LOOP_DIR"); dir != "" {
+		store := fordapi.NewTokenStore(dir, "usa")
+		for i := 0; ; i++ {
+			tok := testToken(time.Now().Add(time.Hour))
+			tok.AccessToken = "access-" + strconv.Itoa(i) + string(make([]byte, 4096))
+			if err := store.Save(tok, time.Now()); err != nil {
+				os.Exit(3)
+			}
+		}
+	}
+	if testing.Short() {
+		t.Skip("spawns child processes")
+	}
+	dir := t.TempDir()
+	store := fordapi.NewTokenStore(dir, "usa")
+	if err := store.Save(testToken(time.Now().Add(time.Hour)), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTokenSaveSurvivesKill$")
+		cmd.Env = append(os.Environ(), "FORDAPI_SAVE_LOOP_DIR="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(20+i*7) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if _, err := store.Load(); err != nil {
+			t.Fatalf("run %d: token unloadable after SIGKILL: %v", i, err)
+		}
+	}
+}

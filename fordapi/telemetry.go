@@ -1,0 +1,547 @@
+package fordapi
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Value is one normalised telemetry value: a number or a lower-case word.
+type Value struct {
+	num   float64
+	str   string
+	isNum bool
+}
+
+// Number makes a numeric Value.
+func Number(f float64) Value { return Value{num: f, isNum: true} }
+
+// Word makes an enum Value (lower-case word).
+func Word(s string) Value { return Value{str: s} }
+
+// IsNumber reports whether v is numeric.
+func (v Value) IsNumber() bool { return v.isNum }
+
+// Float returns the number (0 for words).
+func (v Value) Float() float64 { return v.num }
+
+// String is the MQTT payload: a JSON number or the bare word.
+func (v Value) String() string {
+	if v.isNum {
+		return strconv.FormatFloat(v.num, 'f', -1, 64)
+	}
+	return v.str
+}
+
+// MarshalJSON writes numbers as numbers and words as strings.
+func (v Value) MarshalJSON() ([]byte, error) {
+	if v.isNum {
+		return []byte(v.String()), nil
+	}
+	return json.Marshal(v.str)
+}
+
+// Location is the car's last GPS fix.
+type Location struct {
+	Latitude    float64 `json:"latitude"`
+	Longitude   float64 `json:"longitude"`
+	GPSAccuracy float64 `json:"gps_accuracy"`
+}
+
+// CommandState is the progress of one command as the telemetry record shows
+// it under states.<type>Command.
+type CommandState struct {
+	ID      string
+	ToState string // as Ford wrote it
+	Detail  string
+}
+
+// Outcome classifies ToState: "success", "failed" or "" (still pending).
+func (s CommandState) Outcome() string {
+	up := strings.ToUpper(s.ToState)
+	switch {
+	case up == "SUCCESS" || up == "COMMAND_SUCCEEDED_ON_DEVICE":
+		return "success"
+	case up == "COMMAND_FAILED_ON_DEVICE" || up == "EXPIRED" || up == "FAILED" || strings.Contains(up, "FAIL"):
+		return "failed"
+	}
+	return ""
+}
+
+// Telemetry is a vehicle's state normalised to the field names of the MQTT
+// contract. Fields the car did not report are absent.
+type Telemetry struct {
+	UpdatedAt  time.Time            // Ford's own timestamp of the record
+	Fields     map[string]Value     // odometer, fuel_level, lock, door_driver, …
+	FieldTimes map[string]time.Time // per-field updateTime, where Ford gives one
+	Location   *Location
+	Commands   map[string]CommandState // by command type (lock, remoteStart, …)
+	// Skipped names the metrics that were present but of an unexpected
+	// shape; they are left out rather than failing the update.
+	Skipped []string
+}
+
+// Document is a telemetry record in Ford's own JSON shape, as decoded by
+// encoding/json. The stream merges deltas into it.
+type Document = map[string]any
+
+// ParseTelemetry decodes a telemetry JSON record and normalises it.
+func ParseTelemetry(data []byte) (Document, *Telemetry, error) {
+	var doc Document
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, err
+	}
+	if doc == nil {
+		doc = Document{}
+	}
+	return doc, Normalize(doc), nil
+}
+
+// Normalize extracts the contract's fields from a telemetry document. It never
+// fails: a metric of the wrong type is skipped and named in Skipped.
+func Normalize(doc Document) *Telemetry {
+	t := &Telemetry{Fields: make(map[string]Value, 32), FieldTimes: make(map[string]time.Time, 32)}
+	n := normalizer{t: t}
+	if ts, ok := parseTime(doc["updateTime"]); ok {
+		t.UpdatedAt = ts
+	}
+	metrics, _ := doc["metrics"].(map[string]any)
+	n.metrics(metrics)
+	if states, ok := doc["states"].(map[string]any); ok {
+		n.states(states)
+	}
+	sort.Strings(t.Skipped)
+	return t
+}
+
+type normalizer struct{ t *Telemetry }
+
+func (n normalizer) skip(name string) { n.t.Skipped = append(n.t.Skipped, name) }
+
+// number stores metrics[key].value as field, rounded to digits decimals.
+func (n normalizer) number(metrics map[string]any, key, field string, digits int) {
+	m, ok := metrics[key]
+	if !ok {
+		return
+	}
+	obj, ok := m.(map[string]any)
+	if !ok {
+		n.skip(key)
+		return
+	}
+	f, ok := toFloat(obj["value"])
+	if !ok {
+		n.skip(key)
+		return
+	}
+	n.t.Fields[field] = Number(round(f, digits))
+	n.stamp(field, obj)
+}
+
+// word stores metrics[key].value as a lower-case word, mapped through alias.
+func (n normalizer) word(metrics map[string]any, key, field string, alias map[string]string) {
+	m, ok := metrics[key]
+	if !ok {
+		return
+	}
+	obj, ok := m.(map[string]any)
+	if !ok {
+		n.skip(key)
+		return
+	}
+	s, ok := obj["value"].(string)
+	if !ok || s == "" {
+		n.skip(key)
+		return
+	}
+	up := strings.ToUpper(s)
+	if a, ok := alias[up]; ok {
+		s = a
+	} else {
+		s = strings.ToLower(s)
+	}
+	n.t.Fields[field] = Word(s)
+	n.stamp(field, obj)
+}
+
+func (n normalizer) stamp(field string, obj map[string]any) {
+	if ts, ok := parseTime(obj["updateTime"]); ok {
+		n.t.FieldTimes[field] = ts
+	}
+}
+
+var (
+	ignitionWords = map[string]string{"ON": "on", "RUN": "on", "START": "on", "OFF": "off"}
+	alarmWords    = map[string]string{
+		"ARMED": "armed", "SET": "armed", "DISARMED": "disarmed", "NOT_SET": "disarmed", "NOTSET": "disarmed",
+		"UNARMED": "disarmed", "TRIGGERED": "triggered", "ACTIVE": "triggered", "ALARM": "triggered",
+	}
+	plugWords = map[string]string{"CONNECTED": "connected", "DISCONNECTED": "disconnected"}
+)
+
+func (n normalizer) metrics(m map[string]any) {
+	if m == nil {
+		return
+	}
+	n.number(m, "odometer", "odometer", 1)
+	n.number(m, "fuelLevel", "fuel_level", 1)
+	n.number(m, "fuelRange", "fuel_range", 1)
+	n.number(m, "xevBatteryStateOfCharge", "battery_soc", 1)
+	n.number(m, "xevBatteryRange", "ev_range", 1)
+	n.number(m, "xevBatteryTimeToFullCharge", "time_to_full_charge", 0)
+	n.word(m, "xevPlugChargerStatus", "charge_plug", plugWords)
+	n.word(m, "xevBatteryChargeDisplayStatus", "charging_status", nil)
+	n.number(m, "batteryStateOfCharge", "battery_12v_soc", 0)
+	n.number(m, "batteryVoltage", "battery_12v_voltage", 2)
+	n.number(m, "ambientTemp", "outside_temperature", 1)
+	n.number(m, "speed", "speed", 1)
+	n.word(m, "gearLeverPosition", "gear", nil)
+	n.word(m, "ignitionStatus", "ignition", ignitionWords)
+	n.word(m, "alarmStatus", "alarm", alarmWords)
+	n.remoteStart(m)
+	n.locks(m)
+	n.doors(m)
+	n.windows(m)
+	n.tires(m)
+	n.position(m)
+}
+
+func (n normalizer) remoteStart(m map[string]any) {
+	raw, ok := m["remoteStartCountdownTimer"]
+	if !ok {
+		return
+	}
+	obj, _ := raw.(map[string]any)
+	f, ok := toFloat(obj["value"])
+	if !ok {
+		n.skip("remoteStartCountdownTimer")
+		return
+	}
+	state := "off"
+	if f > 0 {
+		state = "on"
+	}
+	n.t.Fields["remote_start"] = Word(state)
+	n.t.Fields["remote_start_remaining"] = Number(round(f, 0))
+	n.stamp("remote_start", obj)
+}
+
+// list returns metrics[key] as a list of objects.
+func (n normalizer) list(m map[string]any, key string) ([]map[string]any, bool) {
+	raw, ok := m[key]
+	if !ok {
+		return nil, false
+	}
+	arr, ok := raw.([]any)
+	if !ok {
+		n.skip(key)
+		return nil, false
+	}
+	out := make([]map[string]any, 0, len(arr))
+	for _, e := range arr {
+		if obj, ok := e.(map[string]any); ok {
+			out = append(out, obj)
+		}
+	}
+	return out, true
+}
+
+func (n normalizer) locks(m map[string]any) {
+	entries, ok := n.list(m, "doorLockStatus")
+	if !ok || len(entries) == 0 {
+		return
+	}
+	isLocked := func(v string) bool { v = strings.ToUpper(v); return v == "LOCKED" || v == "DOUBLE_LOCKED" }
+	for _, e := range entries {
+		if s, _ := e["vehicleDoor"].(string); strings.EqualFold(s, "ALL_DOORS") {
+			v, ok := e["value"].(string)
+			if !ok {
+				n.skip("doorLockStatus")
+				return
+			}
+			n.setLock(isLocked(v), e)
+			return
+		}
+	}
+	counted, locked := 0, true
+	for _, e := range entries {
+		v, ok := e["value"].(string)
+		if !ok || strings.EqualFold(v, "UNKNOWN") {
+			continue
+		}
+		if tags, ok := e["tags"].(map[string]any); ok {
+			if lt, _ := tags["DOOR_LATCH_TYPE"].(string); strings.EqualFold(lt, "MECHANICAL") {
+				continue
+			}
+		}
+		counted++
+		locked = locked && isLocked(v)
+	}
+	if counted > 0 {
+		n.setLock(locked, entries[0])
+	}
+}
+
+func (n normalizer) setLock(locked bool, e map[string]any) {
+	state := "unlocked"
+	if locked {
+		state = "locked"
+	}
+	n.t.Fields["lock"] = Word(state)
+	n.stamp("lock", e)
+}
+
+// partName names a door or window from Ford's position fields.
+func partName(e map[string]any, key string) string {
+	part, _ := e[key].(string)
+	side, _ := e["vehicleSide"].(string)
+	part, side = strings.ToUpper(part), strings.ToUpper(side)
+	switch part {
+	case "UNSPECIFIED_FRONT", "FRONT":
+		if side == "DRIVER" || side == "PASSENGER" {
+			return strings.ToLower(side)
+		}
+		return "front"
+	case "UNSPECIFIED_REAR", "REAR":
+		if side == "DRIVER" || side == "PASSENGER" {
+			return "rear_" + strings.ToLower(side)
+		}
+		return "rear"
+	case "HOOD_DOOR":
+		return "hood"
+	case "":
+		return ""
+	}
+	return sanitizeName(part)
+}
+
+// sanitizeName makes a topic-safe lower-case name.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return strings.Trim(b.String(), "_")
+}
+
+func (n normalizer) doors(m map[string]any) {
+	if entries, ok := n.list(m, "doorStatus"); ok {
+		for _, e := range entries {
+			name := partName(e, "vehicleDoor")
+			v, ok := e["value"].(string)
+			if name == "" || !ok {
+				continue
+			}
+			switch strings.ToUpper(v) {
+			case "INVALID", "UNKNOWN":
+				continue
+			case "CLOSED":
+				v = "closed"
+			default:
+				v = "open"
+			}
+			n.t.Fields["door_"+name] = Word(v)
+			n.stamp("door_"+name, e)
+		}
+	}
+	if raw, ok := m["hoodStatus"]; ok {
+		obj, _ := raw.(map[string]any)
+		v, ok := obj["value"].(string)
+		if !ok {
+			n.skip("hoodStatus")
+			return
+		}
+		state := "open"
+		if strings.EqualFold(v, "CLOSED") {
+			state = "closed"
+		}
+		n.t.Fields["door_hood"] = Word(state)
+		n.stamp("door_hood", obj)
+	}
+}
+
+func (n normalizer) windows(m map[string]any) {
+	entries, ok := n.list(m, "windowStatus")
+	if !ok {
+		return
+	}
+	for _, e := range entries {
+		name := partName(e, "vehicleWindow")
+		val, _ := e["value"].(map[string]any)
+		dr, _ := val["doubleRange"].(map[string]any)
+		lo, okLo := toFloat(dr["lowerBound"])
+		hi, okHi := toFloat(dr["upperBound"])
+		if name == "" || !okLo || !okHi {
+			continue
+		}
+		state := "closed"
+		if lo != 0 || hi != 0 {
+			state = "open"
+		}
+		n.t.Fields["window_"+name] = Word(state)
+		n.stamp("window_"+name, e)
+	}
+}
+
+func (n normalizer) tires(m map[string]any) {
+	entries, ok := n.list(m, "tirePressure")
+	if !ok {
+		return
+	}
+	for _, e := range entries {
+		wheel, _ := e["vehicleWheel"].(string)
+		f, ok := toFloat(e["value"])
+		if wheel == "" || !ok {
+			continue
+		}
+		field := "tire_pressure_" + sanitizeName(wheel)
+		n.t.Fields[field] = Number(round(f, 1))
+		n.stamp(field, e)
+	}
+}
+
+func (n normalizer) position(m map[string]any) {
+	raw, ok := m["position"]
+	if !ok {
+		return
+	}
+	obj, _ := raw.(map[string]any)
+	val, _ := obj["value"].(map[string]any)
+	loc, _ := val["location"].(map[string]any)
+	lat, okLat := toFloat(loc["lat"])
+	lon, okLon := toFloat(loc["lon"])
+	if !okLat || !okLon || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+		n.skip("position")
+		return
+	}
+	n.t.Location = &Location{Latitude: lat, Longitude: lon}
+	if ts, ok := parseTime(obj["updateTime"]); ok {
+		n.t.FieldTimes["location"] = ts
+	}
+}
+
+func (n normalizer) states(states map[string]any) {
+	add := func(key string, raw any) {
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return
+		}
+		id, _ := obj["commandId"].(string)
+		val, _ := obj["value"].(map[string]any)
+		to, _ := val["toState"].(string)
+		if id == "" || to == "" {
+			return
+		}
+		if n.t.Commands == nil {
+			n.t.Commands = make(map[string]CommandState, 4)
+		}
+		cs := CommandState{ID: id, ToState: to}
+		if data, ok := val["data"].(map[string]any); ok {
+			ce, _ := data["commandError"].(map[string]any)
+			f, _ := ce["commandExecutionFailure"].(map[string]any)
+			ctx, _ := f["oemErrorContext"].(string)
+			code := f["oemErrorCode"]
+			if ctx != "" || code != nil {
+				cs.Detail = strings.TrimSpace(ctx + " " + toString(code))
+			}
+		}
+		n.t.Commands[strings.TrimSuffix(key, "Command")] = cs
+	}
+	for k, v := range states {
+		if k == "commands" {
+			if nested, ok := v.(map[string]any); ok {
+				for nk, nv := range nested {
+					add(nk, nv)
+				}
+			}
+			continue
+		}
+		add(k, v)
+	}
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, false
+		}
+		return x, true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func parseTime(v any) (time.Time, bool) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+func round(f float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(f*p) / p
+}
+
+// MergeDelta applies a websocket "_data" delta to a document the way the
+// FordPass app does: key by key, one level deeper for the grouped sections
+// (metrics.customMetrics, metrics.configurations, events.customEvents). A
+// null value removes the key.
+func MergeDelta(doc, delta Document) {
+	for k, dv := range delta {
+		dm, dIsMap := dv.(map[string]any)
+		cur, cIsMap := doc[k].(map[string]any)
+		if !dIsMap || !cIsMap || (k != "metrics" && k != "states" && k != "events" && k != "messages") {
+			setOrDelete(doc, k, dv)
+			continue
+		}
+		for sk, sv := range dm {
+			sm, sIsMap := sv.(map[string]any)
+			inner, iIsMap := cur[sk].(map[string]any)
+			if sIsMap && iIsMap && (sk == "customMetrics" || sk == "configurations" || sk == "customEvents") {
+				for ik, iv := range sm {
+					setOrDelete(inner, ik, iv)
+				}
+				continue
+			}
+			setOrDelete(cur, sk, sv)
+		}
+	}
+}
+
+func setOrDelete(m map[string]any, k string, v any) {
+	if v == nil {
+		delete(m, k)
+		return
+	}
+	m[k] = v
+}
