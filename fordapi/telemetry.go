@@ -422,7 +422,7 @@ func (n normalizer) position(m map[string]any) {
 		n.skip("position")
 		return
 	}
-	n.t.Location = &Location{Latitude: lat, Longitude: lon}
+	n.t.Location = &Location{Latitude: round(lat, 6), Longitude: round(lon, 6)}
 	if ts, ok := parseTime(obj["updateTime"]); ok {
 		n.t.FieldTimes["location"] = ts
 	}

@@ -1,0 +1,698 @@
+// Package bridge is the service: it keeps the FordPass account signed in,
+// streams or polls each vehicle's telemetry within the daily call budget,
+// publishes it and its own auth state as retained MQTT topics (with Home
+// Assistant discovery), runs commands from MQTT, and serves the health,
+// metrics and sign-in page over HTTP.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// Ford is what the bridge needs from the FordPass cloud; *fordapi.Client
+// provides it.
+type Ford interface {
+	LoginURL() (string, error)
+	SignIn(ctx context.Context, pasted string) error
+	Status() fordapi.AuthStatus
+	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
+	Telemetry(ctx context.Context, vin string) (fordapi.Document, *fordapi.Telemetry, error)
+	Stream(ctx context.Context, vin string, doc fordapi.Document, opts fordapi.StreamOptions, onUpdate func(fordapi.Document, *fordapi.Telemetry)) error
+	SendCommand(ctx context.Context, vin, cmdType string, props map[string]any) (string, error)
+	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry) (fordapi.CommandState, error)
+	Budget() *fordapi.Budget
+}
+
+// Options are the parts of the bridge that are not user configuration.
+type Options struct {
+	Version        string
+	Logger         *zap.Logger
+	Metrics        *Metrics      // nil: a private registry
+	CommandTimeout time.Duration // how long a command may take [3m]
+	ShutdownGrace  time.Duration // how long shutdown waits for a command in flight [20s]
+	BackoffMin     time.Duration // first wait after a transient fault [5s]
+	BackoffMax     time.Duration // longest wait [15m]
+	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
+	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
+	Stream         fordapi.StreamOptions
+	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
+	Now            func() time.Time
+}
+
+// Bridge is one running fordpass2mqtt.
+type Bridge struct {
+	cfg   Config
+	opts  Options
+	log   *zap.Logger
+	ford  Ford
+	m     *Metrics
+	now   func() time.Time
+	p     string // topic prefix
+	cache retainedCache
+	gate  *authGate
+	start time.Time
+
+	client    mqtt.Client
+	connected atomic.Bool
+	accepting atomic.Bool
+
+	mu        sync.Mutex
+	vehicles  map[string]*vehicle // running workers by VIN
+	list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
+	listAt    time.Time
+	discHash  map[string]string // discovery topic → payload last published
+	workCtx   context.Context
+	workers   sync.WaitGroup
+	commands  sync.WaitGroup
+	cmdCtx    context.Context
+	cmdCancel context.CancelFunc
+	listWake  chan struct{}
+	signInMu  sync.Mutex
+	doctor    atomic.Pointer[string] // last doctor JSON, for the sign-in page
+}
+
+// New makes a bridge; Run starts it.
+func New(cfg Config, ford Ford, opts Options) *Bridge {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 3 * time.Minute
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 20 * time.Second
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 5 * time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 15 * time.Minute
+	}
+	if opts.RefreshEvery <= 0 {
+		opts.RefreshEvery = 10 * time.Minute
+	}
+	if opts.VehicleListTTL <= 0 {
+		opts.VehicleListTTL = 24 * time.Hour
+	}
+	if opts.DiscoveryDelay <= 0 {
+		opts.DiscoveryDelay = 3 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
+		p: cfg.TopicPrefix, cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
+		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discHash: map[string]string{},
+		listWake: make(chan struct{}, 1)}
+	b.m.setBudget(ford.Budget())
+	return b
+}
+
+// Topic helpers.
+func (b *Bridge) topic(parts ...string) string { return b.p + "/" + strings.Join(parts, "/") }
+
+// Run runs the bridge until ctx ends, then shuts down cleanly: no new
+// commands, the one in flight finished or timed out, "offline" published.
+func (b *Bridge) Run(ctx context.Context) error {
+	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
+		return fmt.Errorf("STATE_DIR: %w", err)
+	}
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	b.workCtx = workCtx
+	b.cmdCtx, b.cmdCancel = context.WithCancel(context.Background())
+	defer b.cmdCancel()
+
+	if st := b.ford.Status(); st.SignedIn {
+		b.setAuth(StateOK, "signed in", time.Time{})
+	} else {
+		b.setAuth(StateReauthRequired, st.Reason, time.Time{})
+	}
+	b.loadVehicleCache()
+
+	opts, err := mqttOptions(b.cfg, b.log, b.onConnect, b.onConnectionLost)
+	if err != nil {
+		return err
+	}
+	b.client = mqtt.NewClient(opts)
+	b.accepting.Store(true)
+	b.log.Info("connecting to the broker", zap.String("url", redactURL(b.cfg.MQTTURL)))
+	b.client.Connect() // retries by itself until it connects; onConnect does the rest
+
+	var srv *http.Server
+	if b.cfg.HTTPAddr != "" {
+		srv, err = b.serveHTTP()
+		if err != nil {
+			b.client.Disconnect(0)
+			return err
+		}
+	}
+
+	b.workers.Add(2)
+	go b.accountLoop(workCtx)
+	go b.infoLoop(workCtx)
+
+	<-ctx.Done()
+	b.log.Info("shutting down")
+	b.accepting.Store(false)
+	if b.connected.Load() {
+		_ = wait(b.client.Unsubscribe(b.topic("+", "command"), b.topic("auth", "code", "set")), 2*time.Second)
+	}
+	done := make(chan struct{})
+	go func() { b.commands.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(b.opts.ShutdownGrace):
+		b.log.Warn("a command was still running at shutdown; reporting it as timed out")
+		b.cmdCancel()
+		<-done
+	}
+	stopWork()
+	b.workers.Wait()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	if b.connected.Load() {
+		if err := wait(b.client.Publish(b.topic("bridge", "availability"), 1, true, "offline"), 3*time.Second); err != nil {
+			b.log.Warn("could not publish offline", zap.Error(err))
+		}
+	}
+	b.client.Disconnect(500)
+	b.log.Info("stopped")
+	return nil
+}
+
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "…" + raw[i:]
+		}
+	}
+	return raw
+}
+
+// ---- MQTT ----
+
+func (b *Bridge) onConnect(c mqtt.Client) {
+	b.connected.Store(true)
+	b.m.mqttConnected.Set(1)
+	b.log.Info("connected to the broker")
+	subs := map[string]byte{b.topic("+", "command"): 1, b.topic("auth", "code", "set"): 1}
+	if b.cfg.HADiscovery {
+		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
+	}
+	tok := c.SubscribeMultiple(subs, b.route)
+	go func() {
+		if err := wait(tok, 10*time.Second); err != nil {
+			b.log.Error("subscribing failed", zap.Error(err))
+		}
+	}()
+	c.Publish(b.topic("bridge", "availability"), 1, true, "online")
+	// Everything retained goes out again: the broker may have lost it.
+	for topic, payload := range b.cache.snapshot() {
+		c.Publish(topic, 1, true, payload)
+	}
+	b.publishInfo(true)
+	if b.cfg.HADiscovery {
+		b.publishDiscovery(true)
+	}
+}
+
+func (b *Bridge) onConnectionLost(err error) {
+	b.connected.Store(false)
+	b.m.mqttConnected.Set(0)
+	b.log.Warn("lost the broker; reconnecting", zap.Error(err))
+}
+
+// route dispatches an incoming message (paho runs it in its own goroutine).
+func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
+	topic := msg.Topic()
+	switch {
+	case topic == b.topic("auth", "code", "set"):
+		b.onCode(msg)
+	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":
+		if strings.TrimSpace(string(msg.Payload())) == "online" {
+			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
+			b.log.Debug("Home Assistant came online; republishing discovery", zap.Duration("in", delay))
+			time.AfterFunc(delay, func() {
+				b.publishDiscovery(true)
+				for topic, payload := range b.cache.snapshot() {
+					b.client.Publish(topic, 1, true, payload)
+				}
+			})
+		}
+	default:
+		if vin := topicVIN(b.p, topic, "command"); vin != "" {
+			b.onCommand(vin, msg)
+		}
+	}
+}
+
+// publishState publishes a retained state value if it changed.
+func (b *Bridge) publishState(topic, payload string) {
+	if !b.cache.set(topic, payload) {
+		return
+	}
+	b.m.published.Inc()
+	if b.client != nil && b.connected.Load() {
+		b.client.Publish(topic, 1, true, payload)
+	}
+}
+
+// publishEvent publishes a non-retained message.
+func (b *Bridge) publishEvent(topic string, v any) {
+	data, _ := json.Marshal(v)
+	if b.client != nil && b.connected.Load() {
+		b.client.Publish(topic, 1, false, data)
+	}
+}
+
+// clearRetained removes a retained message from the broker.
+func (b *Bridge) clearRetained(topic string) {
+	b.cache.forget(topic)
+	if b.client != nil && b.connected.Load() {
+		b.client.Publish(topic, 1, true, []byte{})
+	}
+}
+
+// ---- auth state ----
+
+// setAuth moves the auth state and publishes it when it changed.
+func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
+	login := ""
+	if state == StateReauthRequired {
+		u, err := b.ford.LoginURL()
+		if err != nil {
+			b.log.Error("cannot make a login link", zap.Error(err))
+		}
+		login = u
+	}
+	prev := b.gate.get().State
+	if !b.gate.set(b.now(), state, reason, retryAt, login) {
+		return
+	}
+	if prev != state {
+		fields := []zap.Field{zap.String("state", state), zap.String("reason", reason)}
+		if !retryAt.IsZero() {
+			fields = append(fields, zap.Time("retry_at", retryAt))
+		}
+		if state == StateOK {
+			b.log.Info("FordPass connection ok", fields...)
+		} else {
+			b.log.Warn("FordPass connection "+state, fields...)
+		}
+	}
+	b.m.setAuthState(state)
+	b.publishAuth()
+}
+
+func (b *Bridge) publishAuth() {
+	info := b.gate.get()
+	info.SignInURL = b.cfg.HTTPPublicURL
+	b.publishState(b.topic("auth", "state"), info.State)
+	b.publishState(b.topic("auth", "detail"), info.json())
+	b.publishState(b.topic("auth", "login_url"), info.LoginURL)
+}
+
+// AuthInfo is the current auth state.
+func (b *Bridge) AuthInfo() AuthInfo {
+	info := b.gate.get()
+	info.SignInURL = b.cfg.HTTPPublicURL
+	return info
+}
+
+// report turns the outcome of a Ford call into the auth state, and says how
+// long the caller should wait before its next try (0: go on).
+func (b *Bridge) report(err error, bo *backoff) time.Duration {
+	var be *fordapi.BudgetError
+	var rl *fordapi.RateLimitError
+	switch {
+	case err == nil:
+		bo.reset()
+		b.setAuth(StateOK, "connected to FordPass", time.Time{})
+		return 0
+	case errors.Is(err, fordapi.ErrReauthRequired):
+		var re *fordapi.ReauthError
+		reason := "sign in again"
+		if errors.As(err, &re) {
+			reason = re.Reason
+		}
+		b.setAuth(StateReauthRequired, reason, time.Time{})
+		return 0 // the gate holds every loop until a new sign-in
+	case errors.As(err, &rl):
+		b.setAuth(StateRateLimited, "Ford answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
+		return 0
+	case errors.As(err, &be) && be.Paced:
+		// The normal pace of the daily budget: wait without alarming anyone.
+		return max(be.RetryAt.Sub(b.now()), time.Second)
+	case errors.As(err, &be):
+		b.setAuth(StateRateLimited, fmt.Sprintf("the daily budget of %d Ford calls is spent (FORD_DAILY_CALL_BUDGET); waiting for the 24 h window to free a call", be.Limit), be.RetryAt)
+		return 0
+	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
+		return b.opts.BackoffMax
+	}
+	d := bo.next()
+	b.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", b.now().Add(d))
+	return d
+}
+
+// backoff is exponential with full jitter.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.n, 20)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	b.n++
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ---- sign-in ----
+
+func (b *Bridge) onCode(msg mqtt.Message) {
+	payload := string(msg.Payload())
+	if msg.Retained() {
+		// Consumed once: clear it so the next connect does not replay it.
+		b.client.Publish(msg.Topic(), 1, true, []byte{})
+	}
+	if strings.TrimSpace(payload) == "" {
+		return
+	}
+	go func() {
+		if err := b.SignIn(context.Background(), payload); err != nil {
+			b.log.Warn("sign-in from MQTT failed", zap.Error(err))
+		}
+	}()
+}
+
+// SignIn signs in with a pasted redirect URL or code, from whichever door
+// it came (MQTT, the sign-in page). A bad code leaves the state as it was
+// and says why in P/auth/detail.
+func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
+	b.signInMu.Lock()
+	defer b.signInMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	err := b.ford.SignIn(ctx, pasted)
+	res := SignInResult{At: b.now().UTC().Truncate(time.Second), OK: err == nil}
+	if err != nil {
+		res.Error = err.Error()
+		b.gate.setLastSignIn(res)
+		if info := b.gate.get(); info.State == StateReauthRequired {
+			b.setAuth(StateReauthRequired, "the pasted code did not work: "+err.Error(), time.Time{})
+		}
+		b.publishAuth()
+		return err
+	}
+	b.gate.setLastSignIn(res)
+	b.setAuth(StateOK, "signed in", time.Time{})
+	b.log.Info("signed in")
+	select {
+	case b.listWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// ---- vehicles ----
+
+const vehicleCacheFile = "vehicles.json"
+
+func (b *Bridge) loadVehicleCache() {
+	data, err := os.ReadFile(filepath.Join(b.cfg.StateDir, vehicleCacheFile))
+	if err != nil {
+		return
+	}
+	var list []fordapi.Vehicle
+	if json.Unmarshal(data, &list) != nil {
+		b.log.Warn("ignoring a damaged vehicle cache")
+		return
+	}
+	b.mu.Lock()
+	b.list = b.filter(list)
+	b.mu.Unlock()
+}
+
+func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
+	if len(b.cfg.VINs) == 0 {
+		return list
+	}
+	out := make([]fordapi.Vehicle, 0, len(list))
+	for _, v := range list {
+		if slices.Contains(b.cfg.VINs, v.VIN) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// accountLoop keeps the vehicle list and the vehicle workers in step.
+func (b *Bridge) accountLoop(ctx context.Context) {
+	defer b.workers.Done()
+	b.mu.Lock()
+	cached := b.list
+	b.mu.Unlock()
+	if len(cached) > 0 {
+		b.reconcile(cached, nil)
+	}
+	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
+	for {
+		if err := b.gate.wait(ctx, b.now); err != nil {
+			return
+		}
+		b.mu.Lock()
+		due := b.listAt.IsZero() || b.now().Sub(b.listAt) >= b.opts.VehicleListTTL
+		next := b.listAt.Add(b.opts.VehicleListTTL)
+		b.mu.Unlock()
+		if due {
+			list, err := b.ford.Vehicles(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if d := b.report(err, bo); err != nil {
+				if sleep(ctx, d) != nil {
+					return
+				}
+				continue
+			}
+			b.reconcile(b.filter(list), list)
+			next = b.now().Add(b.opts.VehicleListTTL)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.listWake:
+		case <-time.After(next.Sub(b.now())):
+		}
+	}
+}
+
+// reconcile starts workers for new vehicles, stops those that left the
+// account or FORD_VINS, and clears their discovery. all is the unfiltered
+// list from Ford (nil when reconciling from the cache).
+func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
+	if all != nil {
+		if len(list) == 0 {
+			if len(all) == 0 {
+				b.log.Warn("the FordPass account has no vehicles; if the FordPass app shows them, FORD_REGION may be wrong")
+			} else {
+				b.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(all)))
+			}
+		}
+		data, _ := json.Marshal(list)
+		if err := fordapi.WriteFileAtomic(filepath.Join(b.cfg.StateDir, vehicleCacheFile), data); err != nil {
+			b.log.Warn("cannot cache the vehicle list", zap.Error(err))
+		}
+	}
+	b.mu.Lock()
+	b.list = list
+	if all != nil {
+		b.listAt = b.now()
+	}
+	keep := map[string]bool{}
+	var started []*vehicle
+	for _, info := range list {
+		keep[info.VIN] = true
+		if v, ok := b.vehicles[info.VIN]; ok {
+			v.setInfo(info)
+			continue
+		}
+		v := newVehicle(b, info)
+		b.vehicles[info.VIN] = v
+		started = append(started, v)
+	}
+	var removed []*vehicle
+	for vin, v := range b.vehicles {
+		if !keep[vin] {
+			removed = append(removed, v)
+			delete(b.vehicles, vin)
+		}
+	}
+	b.mu.Unlock()
+	for _, v := range removed {
+		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
+		v.stop()
+		b.clearRetained(discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, v.vin))
+		b.mu.Lock()
+		delete(b.discHash, discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, v.vin))
+		b.mu.Unlock()
+	}
+	for _, v := range started {
+		b.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
+		b.workers.Add(1)
+		go v.run(b.workCtx)
+	}
+	b.publishInfo(false)
+	if b.cfg.HADiscovery {
+		b.publishDiscovery(false)
+	}
+}
+
+func (b *Bridge) vehicle(vin string) *vehicle {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.vehicles[vin]
+}
+
+// ---- bridge info and discovery ----
+
+// Info is P/bridge/info.
+type Info struct {
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"started_at"`
+	VINs       []string  `json:"vins"`
+	Calls24h   int       `json:"calls_24h"`
+	CallBudget int       `json:"call_budget"`
+}
+
+func (b *Bridge) info() Info {
+	b.mu.Lock()
+	vins := make([]string, 0, len(b.list))
+	for _, v := range b.list {
+		vins = append(vins, v.VIN)
+	}
+	b.mu.Unlock()
+	bud := b.ford.Budget()
+	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit()}
+}
+
+func (b *Bridge) publishInfo(force bool) {
+	data, _ := json.Marshal(b.info())
+	topic := b.topic("bridge", "info")
+	if force {
+		b.cache.forget(topic)
+	}
+	b.publishState(topic, string(data))
+	b.m.setBudget(b.ford.Budget())
+}
+
+func (b *Bridge) infoLoop(ctx context.Context) {
+	defer b.workers.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.publishInfo(false)
+			b.mu.Lock()
+			vs := make([]*vehicle, 0, len(b.vehicles))
+			for _, v := range b.vehicles {
+				vs = append(vs, v)
+			}
+			b.mu.Unlock()
+			for _, v := range vs {
+				b.m.telemetryAge(v.vin, v.lastUpdate())
+			}
+		}
+	}
+}
+
+func (b *Bridge) discoverySettings() discovery.Settings {
+	return discovery.Settings{DiscoveryPrefix: b.cfg.HADiscoveryPrefix, TopicPrefix: b.p, Version: b.opts.Version,
+		PublicURL: b.cfg.HTTPPublicURL}
+}
+
+// publishDiscovery publishes every device config whose payload changed
+// (force: all of them). It only reads the cache: it never calls Ford.
+func (b *Bridge) publishDiscovery(force bool) {
+	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+		return
+	}
+	s := b.discoverySettings()
+	type item struct {
+		topic   string
+		payload []byte
+	}
+	items := []item{}
+	t, p := discovery.Bridge(s)
+	items = append(items, item{t, p})
+	b.mu.Lock()
+	vs := make([]*vehicle, 0, len(b.vehicles))
+	for _, v := range b.vehicles {
+		vs = append(vs, v)
+	}
+	b.mu.Unlock()
+	for _, v := range vs {
+		t, p := discovery.Vehicle(s, v.discoveryInfo())
+		items = append(items, item{t, p})
+	}
+	for _, it := range items {
+		b.mu.Lock()
+		same := b.discHash[it.topic] == string(it.payload)
+		b.discHash[it.topic] = string(it.payload)
+		b.mu.Unlock()
+		if same && !force {
+			continue
+		}
+		b.client.Publish(it.topic, 1, true, it.payload)
+	}
+}

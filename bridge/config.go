@@ -1,0 +1,229 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// env is the configuration as read from the environment: every value a
+// string, so that Validate can report every bad value at once instead of
+// stopping at the first one that does not parse.
+type env struct {
+	MQTTURL           string `envconfig:"MQTT_URL" default:"tcp://localhost:1883" desc:"broker URL: tcp://, ssl:// or tls://, ws://, wss://"`
+	MQTTUsername      string `envconfig:"MQTT_USERNAME" desc:"broker user name"`
+	MQTTPassword      string `envconfig:"MQTT_PASSWORD" desc:"broker password"`
+	MQTTClientID      string `envconfig:"MQTT_CLIENT_ID" default:"fordpass2mqtt" desc:"MQTT client id (unique per broker)"`
+	MQTTCAFile        string `envconfig:"MQTT_CA_FILE" desc:"PEM file of the CA that signed the broker's certificate"`
+	MQTTCertFile      string `envconfig:"MQTT_CERT_FILE" desc:"PEM client certificate (with MQTT_KEY_FILE)"`
+	MQTTKeyFile       string `envconfig:"MQTT_KEY_FILE" desc:"PEM client key (with MQTT_CERT_FILE)"`
+	TopicPrefix       string `envconfig:"MQTT_TOPIC_PREFIX" default:"fordpass" desc:"prefix of every topic"`
+	HADiscovery       string `envconfig:"HA_DISCOVERY" default:"true" desc:"publish Home Assistant MQTT discovery"`
+	HADiscoveryPrefix string `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
+	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …)"`
+	FordVINs          string `envconfig:"FORD_VINS" desc:"comma-separated VINs to bridge; empty: every vehicle on the account"`
+	FordBaseURL       string `envconfig:"FORD_BASE_URL" desc:"one origin serving every Ford endpoint (the simulator); empty: Ford's hosts"`
+	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`
+	FordPollInterval  string `envconfig:"FORD_POLL_INTERVAL" default:"10m" desc:"telemetry poll interval without a stream (at least 1m against Ford)"`
+	FordDailyBudget   string `envconfig:"FORD_DAILY_CALL_BUDGET" default:"250" desc:"hard ceiling on Ford calls per 24 h (every kind counted)"`
+	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"lock,unlock,start,stop,refresh,horn" desc:"commands accepted on P/VIN/command"`
+	StateDir          string `envconfig:"STATE_DIR" default:"./data" desc:"token, sign-in and call budget state (created 0700)"`
+	HTTPAddr          string `envconfig:"HTTP_ADDR" default:":8080" desc:"address of health, metrics and the sign-in page; empty disables"`
+	HTTPPublicURL     string `envconfig:"HTTP_PUBLIC_URL" desc:"how users reach the sign-in page, e.g. http://nas.local:8080/"`
+	LogLevel          string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat         string `envconfig:"LOG_FORMAT" default:"console" desc:"console or json"`
+}
+
+// Config is the validated configuration.
+type Config struct {
+	MQTTURL           string
+	MQTTUsername      string
+	MQTTPassword      string
+	MQTTClientID      string
+	MQTTCAFile        string
+	MQTTCertFile      string
+	MQTTKeyFile       string
+	TopicPrefix       string
+	HADiscovery       bool
+	HADiscoveryPrefix string
+	Region            fordapi.Region
+	VINs              []string // upper case; empty: all
+	FordBaseURL       string
+	Stream            bool
+	PollInterval      time.Duration
+	DailyBudget       int
+	CommandsAllowed   []string
+	StateDir          string
+	HTTPAddr          string
+	HTTPPublicURL     string
+	LogLevel          string
+	LogFormat         string
+}
+
+// Commands a user may send, by their MQTT name.
+var commandNames = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
+
+// LoadConfig reads the environment and validates it, reporting every
+// problem at once, each naming its variable.
+func LoadConfig() (Config, error) {
+	var e env
+	if err := envconfig.Process("", &e); err != nil {
+		return Config{}, err // only strings: cannot fail in practice
+	}
+	return e.validate()
+}
+
+func (e env) validate() (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	c := Config{
+		MQTTURL: strings.TrimSpace(e.MQTTURL), MQTTUsername: e.MQTTUsername, MQTTPassword: e.MQTTPassword,
+		MQTTClientID: strings.TrimSpace(e.MQTTClientID), MQTTCAFile: e.MQTTCAFile, MQTTCertFile: e.MQTTCertFile,
+		MQTTKeyFile: e.MQTTKeyFile, TopicPrefix: strings.Trim(strings.TrimSpace(e.TopicPrefix), "/"),
+		HADiscoveryPrefix: strings.Trim(strings.TrimSpace(e.HADiscoveryPrefix), "/"),
+		FordBaseURL:       strings.TrimSpace(e.FordBaseURL), StateDir: e.StateDir, HTTPAddr: strings.TrimSpace(e.HTTPAddr),
+		HTTPPublicURL: strings.TrimSpace(e.HTTPPublicURL), LogLevel: strings.ToLower(strings.TrimSpace(e.LogLevel)),
+		LogFormat: strings.ToLower(strings.TrimSpace(e.LogFormat)),
+	}
+
+	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {
+		bad("MQTT_URL", "%q is not a broker URL such as tcp://localhost:1883", c.MQTTURL)
+	} else if !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, u.Scheme) {
+		bad("MQTT_URL", "scheme %q is not one of tcp, ssl, tls, ws, wss", u.Scheme)
+	}
+	if c.MQTTClientID == "" || len(c.MQTTClientID) > 65535 {
+		bad("MQTT_CLIENT_ID", "must not be empty")
+	}
+	for _, f := range []struct{ name, path string }{{"MQTT_CA_FILE", c.MQTTCAFile}, {"MQTT_CERT_FILE", c.MQTTCertFile}, {"MQTT_KEY_FILE", c.MQTTKeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad(f.name, "cannot read %s: %v", f.path, errors.Unwrap(err))
+		}
+	}
+	if (c.MQTTCertFile == "") != (c.MQTTKeyFile == "") {
+		bad("MQTT_CERT_FILE", "MQTT_CERT_FILE and MQTT_KEY_FILE go together; set both or neither")
+	}
+	validTopic := func(name, v string) {
+		if v == "" || strings.ContainsAny(v, "+#\x00") {
+			bad(name, "%q must be non-empty and hold no +, # or NUL", v)
+		}
+	}
+	validTopic("MQTT_TOPIC_PREFIX", c.TopicPrefix)
+	validTopic("HA_DISCOVERY_PREFIX", c.HADiscoveryPrefix)
+
+	var err error
+	if c.HADiscovery, err = strconv.ParseBool(strings.TrimSpace(e.HADiscovery)); err != nil {
+		bad("HA_DISCOVERY", "%q is not true or false", e.HADiscovery)
+	}
+	if c.Stream, err = strconv.ParseBool(strings.TrimSpace(e.FordStream)); err != nil {
+		bad("FORD_STREAM", "%q is not true or false", e.FordStream)
+	}
+	if c.Region, err = fordapi.LookupRegion(e.FordRegion); err != nil {
+		bad("FORD_REGION", "%v", err)
+	}
+	for _, v := range strings.Split(e.FordVINs, ",") {
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if v == "" {
+			continue
+		}
+		if !validVIN(v) {
+			bad("FORD_VINS", "%q is not a VIN (17 letters and digits, without I, O and Q)", v)
+			continue
+		}
+		if !slices.Contains(c.VINs, v) {
+			c.VINs = append(c.VINs, v)
+		}
+	}
+	if c.FordBaseURL != "" {
+		if u, err := url.Parse(c.FordBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("FORD_BASE_URL", "%q is not an http(s) origin such as http://127.0.0.1:9000", c.FordBaseURL)
+		}
+	}
+	if c.PollInterval, err = time.ParseDuration(strings.TrimSpace(e.FordPollInterval)); err != nil {
+		bad("FORD_POLL_INTERVAL", "%q is not a duration such as 10m", e.FordPollInterval)
+	} else if c.PollInterval <= 0 {
+		bad("FORD_POLL_INTERVAL", "must be positive")
+	} else if c.PollInterval < time.Minute && c.FordBaseURL == "" {
+		bad("FORD_POLL_INTERVAL", "%s is under 1m; Ford locks accounts that poll that often", c.PollInterval)
+	}
+	if c.DailyBudget, err = strconv.Atoi(strings.TrimSpace(e.FordDailyBudget)); err != nil {
+		bad("FORD_DAILY_CALL_BUDGET", "%q is not a whole number", e.FordDailyBudget)
+	} else if c.DailyBudget < 10 {
+		bad("FORD_DAILY_CALL_BUDGET", "%d leaves no room for a sign-in and a command; use at least 10", c.DailyBudget)
+	}
+	for _, v := range strings.Split(e.CommandsAllowed, ",") {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v == "" {
+			continue
+		}
+		if !slices.Contains(commandNames, v) {
+			bad("COMMANDS_ALLOWED", "%q is not one of %s", v, strings.Join(commandNames, ", "))
+			continue
+		}
+		c.CommandsAllowed = append(c.CommandsAllowed, v)
+	}
+	if strings.TrimSpace(c.StateDir) == "" {
+		bad("STATE_DIR", "must not be empty")
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("HTTP_ADDR", "%q is not host:port such as :8080", c.HTTPAddr)
+		}
+	}
+	if c.HTTPPublicURL != "" {
+		if u, err := url.Parse(c.HTTPPublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("HTTP_PUBLIC_URL", "%q is not an http(s) URL such as http://nas.local:8080/", c.HTTPPublicURL)
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("LOG_LEVEL", "%q is not debug, info, warn or error", e.LogLevel)
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "%q is not console or json", e.LogFormat)
+	}
+	return c, errors.Join(errs...)
+}
+
+// validVIN checks the shape of a VIN (ISO 3779: 17 characters, no I, O, Q).
+func validVIN(v string) bool {
+	if len(v) != 17 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') || r == 'I' || r == 'O' || r == 'Q' {
+			return false
+		}
+	}
+	return true
+}
+
+// PrintEnvHelp writes the table of environment variables and defaults.
+func PrintEnvHelp(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	err := envconfig.Usagef("", &env{}, tw, `{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`)
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+// Allowed reports whether a command is on the allow-list.
+func (c Config) Allowed(cmd string) bool { return slices.Contains(c.CommandsAllowed, cmd) }

@@ -1,0 +1,195 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxFormBody bounds what the sign-in form accepts.
+const maxFormBody = 32 << 10
+
+// HTTPHandler serves /healthz, /metrics, the sign-in page and its form.
+func (b *Bridge) HTTPHandler() http.Handler {
+	formToken := make([]byte, 16)
+	_, _ = rand.Read(formToken)
+	token := hex.EncodeToString(formToken)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !b.connected.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("broker not connected\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", b.m.Handler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		b.renderPage(w, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
+	})
+	mux.HandleFunc("POST /auth/code", func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		if err := r.ParseForm(); err != nil {
+			b.renderPage(w, http.StatusRequestEntityTooLarge, token, false, "The form was too large or unreadable; paste only the fordapp:// address.")
+			return
+		}
+		if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("form_token")), []byte(token)) != 1 {
+			b.renderPage(w, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
+			return
+		}
+		if err := b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
+			b.renderPage(w, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
+			return
+		}
+		http.Redirect(w, r, "./?signed_in=1", http.StatusSeeOther)
+	})
+	return securityHeaders(mux)
+}
+
+// sameOrigin refuses a cross-site form post (the browser says where it came
+// from in Origin or Referer).
+func sameOrigin(r *http.Request) bool {
+	from := r.Header.Get("Origin")
+	if from == "" {
+		from = r.Header.Get("Referer")
+	}
+	if from == "" || from == "null" {
+		return from == "" // a non-browser client sends neither
+	}
+	u, err := url.Parse(from)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type pageData struct {
+	Info      AuthInfo
+	Headline  string
+	Words     string
+	SignedIn  bool
+	Error     string
+	FormToken string
+	Calls     int
+	Budget    int
+	Vehicles  []string
+	Doctor    string
+	Broker    bool
+}
+
+var stateWords = map[string][2]string{
+	StateOK:             {"Connected", "The bridge is signed in to FordPass and keeps your car on MQTT."},
+	StateReauthRequired: {"Sign-in needed", "FordPass needs you to sign in again. Follow the three steps below; no restart is needed."},
+	StateRateLimited:    {"Waiting (rate limited)", "Ford asked the bridge to slow down, or the daily call budget is spent. It waits and resumes by itself."},
+	StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
+}
+
+func (b *Bridge) renderPage(w http.ResponseWriter, status int, token string, signedIn bool, errMsg string) {
+	info := b.AuthInfo()
+	if info.State != StateReauthRequired && info.LoginURL == "" {
+		// Offer the link anyway, for switching accounts or refreshing a sign-in.
+		info.LoginURL, _ = b.ford.LoginURL()
+	}
+	words := stateWords[info.State]
+	bi := b.info()
+	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
+		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: b.connected.Load()}
+	if p := b.doctor.Load(); p != nil {
+		d.Doctor = *p
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := signInPage.Execute(w, d); err != nil {
+		b.log.Warn("rendering the sign-in page", zap.Error(err))
+	}
+}
+
+// serveHTTP starts the HTTP server on HTTP_ADDR.
+func (b *Bridge) serveHTTP() (*http.Server, error) {
+	ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
+	if err != nil {
+		return nil, errors.New("HTTP_ADDR: " + err.Error())
+	}
+	srv := &http.Server{Handler: b.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 120 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+		BaseContext: func(net.Listener) context.Context { return context.Background() }}
+	b.log.Info("serving health, metrics and the sign-in page", zap.String("addr", ln.Addr().String()))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("HTTP server stopped", zap.Error(err))
+		}
+	}()
+	return srv, nil
+}
+
+var signInPage = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fordpass2mqtt — {{.Headline}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24;line-height:1.5}
+h1{font-size:1.5rem;margin:0 0 .25rem}
+.state{border-radius:.5rem;padding:1rem 1.25rem;margin:1rem 0;border:1px solid #d0d7de}
+.ok{background:#e9f7ef;border-color:#7fcf9b}.reauth_required{background:#fff4e5;border-color:#f0b45b}
+.rate_limited,.unavailable{background:#eef3fb;border-color:#9db8e0}
+.err{background:#fdecea;border:1px solid #e0877d;border-radius:.5rem;padding:.75rem 1rem}
+.good{background:#e9f7ef;border:1px solid #7fcf9b;border-radius:.5rem;padding:.75rem 1rem}
+ol li{margin:.5rem 0}
+a.button,button{display:inline-block;background:#0b5cad;color:#fff;border:0;border-radius:.4rem;padding:.55rem 1rem;font-size:1rem;text-decoration:none;cursor:pointer}
+textarea{width:100%;box-sizing:border-box;min-height:6rem;font-family:ui-monospace,monospace;font-size:.85rem}
+code{background:#f3f4f6;padding:.1rem .3rem;border-radius:.25rem}
+small,.muted{color:#57606a}
+pre{background:#f6f8fa;padding:.75rem;border-radius:.4rem;overflow:auto;font-size:.8rem}
+</style>
+</head>
+<body>
+<h1>fordpass2mqtt</h1>
+<p class="muted">FordPass to MQTT bridge{{if not .Broker}} · <strong>not connected to the MQTT broker</strong>{{end}}</p>
+{{if .SignedIn}}<p class="good">Signed in. The bridge is fetching your vehicles now.</p>{{end}}
+{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
+<div class="state {{.Info.State}}">
+<strong>{{.Headline}}</strong><br>{{.Words}}
+<br><small>Detail: {{.Info.Reason}}{{if .Info.RetryAt}} · next try {{.Info.RetryAt.Format "2006-01-02 15:04:05 MST"}}{{end}} · since {{.Info.Since.Format "2006-01-02 15:04:05 MST"}}</small>
+</div>
+<h2>{{if eq .Info.State "reauth_required"}}Sign in{{else}}Sign in again (optional){{end}}</h2>
+<ol>
+<li><a class="button" href="{{.Info.LoginURL}}" target="_blank" rel="noopener noreferrer">Open the FordPass login</a>
+<br><small>Use a desktop browser. Open its developer tools (F12) on the <em>Network</em> tab before you sign in.</small></li>
+<li>Sign in with your FordPass e-mail and password (and the e-mail code, if Ford asks). The page then keeps loading: that is expected, because your browser cannot open the FordPass app's address.</li>
+<li>In the developer tools, find the last request, whose address starts with <code>fordapp://userauthorized</code> (the console also shows it as a failed load). Copy that whole address and paste it here within a few minutes — codes are single-use and expire quickly.</li>
+</ol>
+<form method="post" action="auth/code">
+<input type="hidden" name="form_token" value="{{.FormToken}}">
+<label for="redirect_url">Redirect address (<code>fordapp://userauthorized/?code=…</code>) or the bare code</label>
+<textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
+<p><button type="submit">Sign in</button></p>
+</form>
+<h2>Status</h2>
+<p>Ford calls in the last 24 h: <strong>{{.Calls}}</strong> of {{.Budget}}.
+Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{{$v}}</code>{{end}}{{else}}none yet{{end}}.</p>
+{{if .Doctor}}<h2>Diagnose</h2><p>The last <code>fordpass2mqtt doctor</code> run:</p><pre>{{.Doctor}}</pre>{{end}}
+<p><small>Health: <a href="healthz">/healthz</a> · Metrics: <a href="metrics">/metrics</a></small></p>
+</body>
+</html>
+`))

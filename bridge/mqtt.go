@@ -1,0 +1,155 @@
+package bridge
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+)
+
+// retainedCache remembers every retained state payload the bridge has
+// published, so that unchanged values are not sent again and everything
+// can be sent again after a reconnect.
+type retainedCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// set records payload and reports whether it changed.
+func (c *retainedCache) set(topic, payload string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[topic]; ok && old == payload {
+		return false
+	}
+	c.m[topic] = payload
+	return true
+}
+
+func (c *retainedCache) forget(topic string) {
+	c.mu.Lock()
+	delete(c.m, topic)
+	c.mu.Unlock()
+}
+
+func (c *retainedCache) snapshot() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// TLSConfig builds the broker TLS configuration: system roots plus
+// MQTT_CA_FILE, and the client certificate. Certificates are always
+// verified.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("MQTT_CA_FILE: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("MQTT_CA_FILE: %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("MQTT_CERT_FILE/MQTT_KEY_FILE: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// brokerURL maps the contract's schemes to paho's.
+func brokerURL(raw string) (string, bool, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, err
+	}
+	secure := false
+	switch u.Scheme {
+	case "tls", "mqtts":
+		u.Scheme, secure = "ssl", true
+	case "ssl", "wss":
+		secure = true
+	case "mqtt":
+		u.Scheme = "tcp"
+	}
+	if u.Port() == "" && (u.Scheme == "tcp" || u.Scheme == "ssl") {
+		port := "1883"
+		if secure {
+			port = "8883"
+		}
+		u.Host += ":" + port
+	}
+	return u.String(), secure, nil
+}
+
+// mqttOptions are paho's options the way a long-running service uses them:
+// clean session (commands sent while away are not delivered late),
+// automatic reconnect, a retained "offline" will, subscriptions made in
+// onConnect.
+func mqttOptions(cfg Config, log *zap.Logger, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
+	server, secure, err := brokerURL(cfg.MQTTURL)
+	if err != nil {
+		return nil, err
+	}
+	o := mqtt.NewClientOptions().AddBroker(server).SetClientID(cfg.MQTTClientID).
+		SetUsername(cfg.MQTTUsername).SetPassword(cfg.MQTTPassword).
+		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(2*time.Second).SetMaxReconnectInterval(30*time.Second).
+		SetConnectTimeout(10*time.Second).SetKeepAlive(30*time.Second).SetOrderMatters(false).
+		SetWill(cfg.TopicPrefix+"/bridge/availability", "offline", 1, true).
+		SetOnConnectHandler(onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Debug("reconnecting to the broker") })
+	if secure || cfg.MQTTCAFile != "" || cfg.MQTTCertFile != "" {
+		tc, err := TLSConfig(cfg.MQTTCAFile, cfg.MQTTCertFile, cfg.MQTTKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	return o, nil
+}
+
+// wait waits for a paho token with a deadline (never a bare Wait).
+func wait(t mqtt.Token, d time.Duration) error {
+	if !t.WaitTimeout(d) {
+		return errors.New("timed out waiting for the broker")
+	}
+	return t.Error()
+}
+
+// topicVIN extracts the VIN from P/VIN/rest; "" when the topic is not of
+// that shape.
+func topicVIN(prefix, topic, rest string) string {
+	s, ok := strings.CutPrefix(topic, prefix+"/")
+	if !ok {
+		return ""
+	}
+	vin, ok := strings.CutSuffix(s, "/"+rest)
+	if !ok || strings.Contains(vin, "/") {
+		return ""
+	}
+	return vin
+}

@@ -1,0 +1,319 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// vehicle is one bridged car: its telemetry loop, its last state and its
+// command queue (one command at a time per car).
+type vehicle struct {
+	b      *Bridge
+	vin    string
+	cancel context.CancelFunc
+	done   chan struct{}
+	cmdMu  sync.Mutex // serializes commands for this car
+
+	mu          sync.Mutex
+	meta        fordapi.Vehicle
+	tel         *fordapi.Telemetry
+	updated     time.Time // when the bridge last got data
+	waiters     map[chan *fordapi.Telemetry]struct{}
+	lockShow    string // locking / unlocking / jammed, shown instead of the car's lock state
+	jamLock     string // lock value when jammed was set; a change clears jammed
+	lastRefresh time.Time
+	streaming   bool
+}
+
+func newVehicle(b *Bridge, info fordapi.Vehicle) *vehicle {
+	return &vehicle{b: b, vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
+}
+
+func (v *vehicle) info() fordapi.Vehicle {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.meta
+}
+
+func (v *vehicle) setInfo(info fordapi.Vehicle) {
+	v.mu.Lock()
+	v.meta = info
+	v.mu.Unlock()
+}
+
+func (v *vehicle) lastUpdate() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.updated
+}
+
+func (v *vehicle) stop() {
+	v.mu.Lock()
+	cancel := v.cancel
+	v.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-v.done
+	}
+}
+
+// pollInterval is FORD_POLL_INTERVAL stretched so that polling every
+// vehicle of the account fits the share of the daily budget that is not
+// kept for commands. A poll costs about one telemetry call per car plus an
+// Autonomic token exchange per round.
+func (b *Bridge) pollInterval() time.Duration {
+	b.mu.Lock()
+	n := len(b.vehicles)
+	b.mu.Unlock()
+	bud := b.ford.Budget()
+	share := bud.Limit() - bud.Reserve()
+	perRound := n + 1
+	fit := time.Duration(float64(24*time.Hour) * float64(perRound) / float64(max(share, 1)))
+	return max(b.cfg.PollInterval, fit)
+}
+
+// run is the vehicle's telemetry loop: a REST snapshot, then the stream;
+// when the stream fails, polls until it can be opened again.
+func (v *vehicle) run(parent context.Context) {
+	b := v.b
+	defer b.workers.Done()
+	ctx, cancel := context.WithCancel(parent)
+	v.mu.Lock()
+	v.cancel = cancel
+	v.mu.Unlock()
+	defer close(v.done)
+	defer cancel()
+
+	log := b.log.With(zap.String("vin", fordapi.ShortVIN(v.vin)))
+	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
+	streamBo := &backoff{min: time.Minute, max: 30 * time.Minute}
+	var doc fordapi.Document
+	var nextPoll, nextStream time.Time
+	for {
+		if err := b.gate.wait(ctx, b.now); err != nil {
+			return
+		}
+		now := b.now()
+		if doc == nil || !now.Before(nextPoll) {
+			d, tel, err := b.ford.Telemetry(ctx, v.vin)
+			if ctx.Err() != nil {
+				return
+			}
+			if wait := b.report(err, bo); err != nil {
+				if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
+					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", zap.Error(err))
+				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
+					log.Debug("telemetry fetch failed", zap.Error(err), zap.Duration("retry_in", wait))
+				}
+				if sleep(ctx, wait) != nil {
+					return
+				}
+				continue
+			}
+			doc = d
+			v.publish(tel)
+			nextPoll = b.now().Add(b.pollInterval())
+		}
+		if b.cfg.Stream && !b.now().Before(nextStream) {
+			v.setStreaming(true)
+			err := b.ford.Stream(ctx, v.vin, doc, b.opts.Stream, func(d fordapi.Document, tel *fordapi.Telemetry) {
+				streamBo.reset()
+				v.publish(tel)
+			})
+			v.setStreaming(false)
+			if ctx.Err() != nil {
+				return
+			}
+			// The stream owned doc and kept it current; a poll is due only
+			// at the normal interval from now.
+			nextPoll = b.now().Add(b.pollInterval())
+			wait := b.report(nonTransientOnly(err), bo)
+			if wait == 0 {
+				wait = streamBo.next()
+			}
+			nextStream = b.now().Add(wait)
+			log.Info("telemetry stream closed; polling until it reopens", zap.Error(err), zap.Time("reopen_at", nextStream))
+		}
+		wake := nextPoll
+		if b.cfg.Stream && nextStream.Before(wake) {
+			wake = nextStream
+		}
+		if sleep(ctx, wake.Sub(b.now())) != nil {
+			return
+		}
+	}
+}
+
+// nonTransientOnly keeps the errors that change the auth state; a stream
+// that merely closed is not a fault worth "unavailable" (polling goes on).
+func nonTransientOnly(err error) error {
+	if err == nil || fordapi.IsTransient(err) {
+		return nil
+	}
+	return err
+}
+
+func (v *vehicle) setStreaming(on bool) {
+	v.mu.Lock()
+	v.streaming = on
+	v.mu.Unlock()
+	v.b.m.setStreaming(v.vin, on)
+}
+
+// publish sends the changed fields of a telemetry update and wakes
+// commands waiting for it.
+func (v *vehicle) publish(tel *fordapi.Telemetry) {
+	b := v.b
+	if len(tel.Skipped) > 0 {
+		b.log.Debug("telemetry fields of an unexpected shape were skipped", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Strings("fields", tel.Skipped))
+	}
+	v.mu.Lock()
+	newFields := v.tel == nil || len(v.tel.Fields) != len(tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil)
+	v.tel = tel
+	v.updated = b.now()
+	if v.lockShow == "jammed" && tel.Fields["lock"].String() != v.jamLock {
+		v.lockShow = ""
+	}
+	for ch := range v.waiters {
+		select {
+		case ch <- tel:
+		default:
+		}
+	}
+	v.mu.Unlock()
+	v.publishFields()
+	if newFields && b.cfg.HADiscovery {
+		b.publishDiscovery(false)
+	}
+}
+
+// publishFields publishes every field (only changed ones reach the
+// broker) and the JSON snapshot.
+func (v *vehicle) publishFields() {
+	b := v.b
+	v.mu.Lock()
+	tel := v.tel
+	show := v.lockShow
+	v.mu.Unlock()
+	if tel == nil {
+		return
+	}
+	snapshot := make(map[string]any, len(tel.Fields)+2)
+	for name, val := range tel.Fields {
+		payload := val.String()
+		if name == "lock" && show != "" {
+			payload = show
+		}
+		snapshot[name] = json.RawMessage(mustJSON(payload, val, name == "lock" && show != ""))
+		b.publishState(b.topic(v.vin, name), payload)
+	}
+	if tel.Location != nil {
+		loc, _ := json.Marshal(tel.Location)
+		b.publishState(b.topic(v.vin, "location"), string(loc))
+		snapshot["location"] = tel.Location
+	}
+	if !tel.UpdatedAt.IsZero() {
+		ts := tel.UpdatedAt.Format(time.RFC3339)
+		b.publishState(b.topic(v.vin, "updated_at"), ts)
+		snapshot["updated_at"] = ts
+	}
+	state, _ := json.Marshal(snapshot) // map keys are sorted: stable output
+	b.publishState(b.topic(v.vin, "state"), string(state))
+}
+
+func mustJSON(payload string, val fordapi.Value, override bool) []byte {
+	if override {
+		b, _ := json.Marshal(payload)
+		return b
+	}
+	b, _ := val.MarshalJSON()
+	return b
+}
+
+// setLockShow overrides the lock topic while a command runs.
+func (v *vehicle) setLockShow(show string) {
+	v.mu.Lock()
+	v.lockShow = show
+	if show == "jammed" && v.tel != nil {
+		v.jamLock = v.tel.Fields["lock"].String()
+	}
+	v.mu.Unlock()
+	v.publishFields()
+}
+
+// watch registers for telemetry updates while a command waits.
+func (v *vehicle) watch() (<-chan *fordapi.Telemetry, func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.streaming {
+		return nil, func() {}
+	}
+	ch := make(chan *fordapi.Telemetry, 8)
+	v.waiters[ch] = struct{}{}
+	return ch, func() {
+		v.mu.Lock()
+		delete(v.waiters, ch)
+		v.mu.Unlock()
+	}
+}
+
+// applyOutcome shows a command's effect at once (the stream or the next
+// poll confirms it).
+func (v *vehicle) applyOutcome(cmd string) {
+	v.mu.Lock()
+	if v.tel == nil {
+		v.mu.Unlock()
+		return
+	}
+	fields := make(map[string]fordapi.Value, len(v.tel.Fields))
+	for k, val := range v.tel.Fields {
+		fields[k] = val
+	}
+	switch cmd {
+	case "lock":
+		fields["lock"] = fordapi.Word("locked")
+	case "unlock":
+		fields["lock"] = fordapi.Word("unlocked")
+	case "start":
+		fields["remote_start"] = fordapi.Word("on")
+	case "stop":
+		fields["remote_start"] = fordapi.Word("off")
+	}
+	t := *v.tel
+	t.Fields = fields
+	v.tel = &t
+	v.mu.Unlock()
+	v.publishFields()
+}
+
+// discoveryInfo describes the vehicle for Home Assistant.
+func (v *vehicle) discoveryInfo() discovery.VehicleInfo {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	info := discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year,
+		EV: v.meta.EV, Lock: v.meta.Can.RemoteLock, RemoteStart: v.meta.Can.RemoteStart, Horn: v.meta.Can.PanicAlarm}
+	if v.tel != nil {
+		for name := range v.tel.Fields {
+			info.Fields = append(info.Fields, name)
+		}
+		sort.Strings(info.Fields)
+		info.HasLocation = v.tel.Location != nil
+		info.HasUpdatedAt = !v.tel.UpdatedAt.IsZero()
+	}
+	allowed := v.b.cfg.Allowed
+	info.Lock = info.Lock && (allowed("lock") || allowed("unlock"))
+	info.RemoteStart = info.RemoteStart && allowed("start")
+	info.Stop = info.RemoteStart && allowed("stop")
+	info.Horn = info.Horn && allowed("horn")
+	info.Refresh = allowed("refresh")
+	return info
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// runDemo runs a whole system on one machine: the FordPass simulator, an
+// embedded broker (unless MQTT_URL is set), and the bridge signed in by
+// itself, with a simulated car that drives, parks, opens a door and charges.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "demo takes no arguments (got %q)\n", args)
+		return exitConfig
+	}
+	_, brokerSet := os.LookupEnv("MQTT_URL")
+	_, httpSet := os.LookupEnv("HTTP_ADDR")
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return exitConfig
+	}
+	log := newLogger(cfg, stderr)
+	defer func() { _ = log.Sync() }()
+
+	sim := fordsim.New(fordsim.Options{Vehicles: 2, CommandDelay: 2 * time.Second, Heartbeat: 20 * time.Second})
+	defer sim.Close()
+	simSrv := httptest.NewServer(sim.Handler())
+	defer simSrv.Close()
+
+	if !brokerSet {
+		b, err := broker.Start("127.0.0.1:1883")
+		if err != nil {
+			fmt.Fprintf(stderr, "cannot start the embedded MQTT broker on 127.0.0.1:1883 (%v).\n"+
+				"Is another broker running there? Then point the demo at it: MQTT_URL=tcp://127.0.0.1:1883 fordpass2mqtt demo\n", err)
+			return exitFatal
+		}
+		defer b.Close()
+		cfg.MQTTURL = b.URL()
+	}
+	if !httpSet {
+		cfg.HTTPAddr = freeOr("127.0.0.1:8080")
+	}
+	dir, err := os.MkdirTemp("", "fordpass2mqtt-demo-")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFatal
+	}
+	defer os.RemoveAll(dir)
+	// The demo never touches a real token: its state lives in a temporary
+	// directory, and it calls only the simulator.
+	cfg.StateDir, cfg.FordBaseURL, cfg.PollInterval, cfg.DailyBudget = dir, simSrv.URL, time.Minute, 100000
+	cfg.VINs = nil
+
+	m := bridge.NewMetrics()
+	client, err := newClient(cfg, log, m)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFatal
+	}
+	if err := demoSignIn(ctx, client); err != nil {
+		fmt.Fprintln(stderr, "demo sign-in against the simulator failed:", err)
+		return exitFatal
+	}
+	go animate(ctx, sim, log.Named("demo"))
+	printBanner(stdout, cfg, sim.VINs())
+	return runWith(ctx, cfg, log, m, client)
+}
+
+// freeOr returns addr when it can be listened on, else any free port.
+func freeOr(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return ""
+		}
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// demoSignIn does what a user does: open the login link, sign in, paste the
+// redirect URL. The simulator's login page signs in at once.
+func demoSignIn(ctx context.Context, client *fordapi.Client) error {
+	u, err := client.LoginURL()
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return errors.New("the simulated login page did not redirect")
+	}
+	return client.SignIn(ctx, loc)
+}
+
+func printBanner(w io.Writer, cfg bridge.Config, vins []string) {
+	p := cfg.TopicPrefix
+	fmt.Fprintf(w, `
+fordpass2mqtt demo: a simulated Ford account with %d cars, no Ford account needed.
+
+  Broker:        %s
+  Cars:          %v
+  Sign-in page:  http://%s/
+
+Watch everything:
+  mosquitto_sub -h 127.0.0.1 -v -t '%s/#'
+Lock the first car and see the result:
+  mosquitto_pub -h 127.0.0.1 -t '%s/%s/command' -m lock
+  mosquitto_sub -h 127.0.0.1 -v -t '%s/+/command/result'
+Home Assistant: point its MQTT integration at this broker; the cars appear by themselves.
+The cars drive, park, open a door and charge now and then. Ctrl-C stops the demo.
+
+`, len(vins), cfg.MQTTURL, vins, cfg.HTTPAddr, p, p, vins[0], p)
+}
+
+// animate changes the simulated cars now and then so a watcher sees live
+// updates: a drive, parking, a door opened and closed, a charge.
+func animate(ctx context.Context, sim *fordsim.Sim, log *zap.Logger) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	odo := map[string]float64{}
+	fuel, soc := 63.2, 78.5
+	for step := 0; ; step++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, vin := range sim.VINs() {
+			if odo[vin] == 0 {
+				odo[vin] = 12345.6 + float64(i+1)
+			}
+			metrics := map[string]any{}
+			switch step % 6 {
+			case 0, 1: // driving
+				odo[vin] += 1.4
+				fuel, soc = max(fuel-0.3, 5), max(soc-0.6, 10)
+				metrics["ignitionStatus"] = map[string]any{"value": "ON"}
+				metrics["speed"] = map[string]any{"value": 52.0}
+				metrics["gearLeverPosition"] = map[string]any{"value": "DRIVE"}
+				metrics["odometer"] = map[string]any{"value": odo[vin]}
+				metrics["position"] = map[string]any{"value": map[string]any{"location": map[string]any{
+					"lat": 42.3006 + float64(step%100)/500, "lon": -83.2312 + float64(i)/1000}}}
+			case 2: // parked
+				metrics["ignitionStatus"] = map[string]any{"value": "OFF"}
+				metrics["speed"] = map[string]any{"value": 0.0}
+				metrics["gearLeverPosition"] = map[string]any{"value": "PARK"}
+			case 3:
+				metrics["doorStatus"] = []any{
+					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "AJAR"},
+					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+					map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
+					map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+				}
+			case 4:
+				metrics["doorStatus"] = []any{
+					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "CLOSED"},
+					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+					map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
+					map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+				}
+			case 5: // charging (EVs) or refuelling
+				if i%2 == 1 {
+					soc = min(soc+5, 100)
+					metrics["xevPlugChargerStatus"] = map[string]any{"value": "CONNECTED"}
+					metrics["xevBatteryChargeDisplayStatus"] = map[string]any{"value": "IN_PROGRESS"}
+					metrics["xevBatteryStateOfCharge"] = map[string]any{"value": soc}
+				} else {
+					fuel = 95
+					metrics["fuelLevel"] = map[string]any{"value": fuel}
+				}
+			}
+			if i%2 == 0 {
+				metrics["fuelLevel"] = map[string]any{"value": fuel}
+			} else if _, ok := metrics["xevBatteryStateOfCharge"]; !ok {
+				metrics["xevBatteryStateOfCharge"] = map[string]any{"value": soc}
+			}
+			if err := sim.Patch(vin, map[string]any{"metrics": metrics}); err != nil {
+				log.Debug("demo patch", zap.Error(err))
+			}
+		}
+	}
+}

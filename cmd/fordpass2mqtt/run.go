@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFatal  = 1
+	exitConfig = 2
+)
+
+const usage = `fordpass2mqtt keeps a Ford vehicle on MQTT, with Home Assistant discovery.
+
+Usage:
+  fordpass2mqtt [run]      run the bridge until SIGINT/SIGTERM
+  fordpass2mqtt login      sign in from a terminal (prints the login URL, reads the redirect URL)
+                           --redirect-url URL   use this redirect URL instead of reading it
+  fordpass2mqtt demo       a whole system without a Ford account: simulator, embedded broker, bridge
+  fordpass2mqtt simulate   only the FordPass simulator, as an HTTP server
+                           --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
+  fordpass2mqtt doctor     troubleshooting checklist (--live spends Ford calls; --json)
+  fordpass2mqtt version    print the version
+  fordpass2mqtt --help     this text
+
+Exit codes: 0 clean shutdown, 2 bad configuration, 1 anything else.
+
+Environment:
+`
+
+// run is the whole program; main only wires signals and the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		_ = bridge.PrintEnvHelp(stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "fordpass2mqtt", version)
+		return exitOK
+	case "run":
+		return runBridge(ctx, args, stderr)
+	case "login":
+		return runLogin(ctx, args, stdin, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, args, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "unknown command %q; run fordpass2mqtt --help\n", cmd)
+	return exitConfig
+}
+
+// loadConfig loads and validates the environment, printing every problem.
+func loadConfig(stderr io.Writer) (bridge.Config, bool) {
+	cfg, err := bridge.LoadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "configuration error:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "  "+line)
+		}
+		return cfg, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg bridge.Config, w io.Writer) *zap.Logger {
+	level := zapcore.InfoLevel
+	_ = level.Set(cfg.LogLevel)
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if cfg.LogFormat == "json" {
+		enc = zapcore.NewJSONEncoder(ec)
+	} else {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+}
+
+// newClient makes the FordPass client for cfg.
+func newClient(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.Client, error) {
+	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("STATE_DIR: %w", err)
+	}
+	c := fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
+		DailyBudget: cfg.DailyBudget, Logger: log.Named("ford")}
+	if m != nil {
+		c.OnCall, c.OnRefresh = m.FordCall, m.TokenRefresh
+	}
+	return fordapi.New(c)
+}
+
+func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "run takes no arguments (got %q); configure it with environment variables\n", args)
+		return exitConfig
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return exitConfig
+	}
+	return serve(ctx, cfg, stderr)
+}
+
+// serve runs the bridge with a validated configuration.
+func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
+	log := newLogger(cfg, stderr)
+	defer func() { _ = log.Sync() }()
+	m := bridge.NewMetrics()
+	client, err := newClient(cfg, log, m)
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitConfig
+	}
+	return runWith(ctx, cfg, log, m, client)
+}
+
+// runWith runs the bridge with a prepared client.
+func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client *fordapi.Client) int {
+	b := bridge.New(cfg, client, bridge.Options{Version: version, Logger: log.Named("bridge"), Metrics: m})
+	log.Info("fordpass2mqtt starting", zap.String("version", version), zap.String("region", cfg.Region.Key),
+		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", cfg.DailyBudget))
+	if err := b.Run(ctx); err != nil {
+		log.Error("fatal", zap.Error(err))
+		if strings.HasPrefix(err.Error(), "STATE_DIR") || strings.HasPrefix(err.Error(), "HTTP_ADDR") || strings.HasPrefix(err.Error(), "MQTT_") {
+			return exitConfig
+		}
+		return exitFatal
+	}
+	return exitOK
+}
+
+func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("login", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	redirect := fs.String("redirect-url", "", "the fordapp://userauthorized?code=… URL (read from standard input when empty)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return exitConfig
+	}
+	log := newLogger(cfg, stderr)
+	client, err := newClient(cfg, log, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	if *redirect == "" {
+		u, err := client.LoginURL()
+		if err != nil {
+			fmt.Fprintln(stderr, "cannot make the login link:", err)
+			return exitFatal
+		}
+		fmt.Fprintf(stdout, `Sign in to FordPass (region %s):
+
+ 1. Open this link in a desktop browser, with the developer tools (F12) open on the Network tab:
+
+%s
+
+ 2. Sign in. The page then keeps loading; that is expected.
+ 3. Copy the last address, which starts with %s://userauthorized, and paste it here.
+
+Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
+		line, err := bufio.NewReaderSize(stdin, 64<<10).ReadString('\n')
+		if err != nil && line == "" {
+			fmt.Fprintln(stderr, "\nno redirect URL was read")
+			return exitFatal
+		}
+		*redirect = line
+	}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := client.SignIn(ctx, *redirect); err != nil {
+		fmt.Fprintln(stderr, "sign-in failed:", err)
+		return exitFatal
+	}
+	fmt.Fprintf(stdout, "Signed in. The token is saved in %s; start the bridge with `fordpass2mqtt run`.\n", client.TokenPath())
+	return exitOK
+}
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9000", "listen address")
+	n := fs.Int("vehicles", 1, "number of simulated vehicles")
+	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
+	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 {
+		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay positive, --daily-limit 0 or more")
+		return exitConfig
+	}
+	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit})
+	defer sim.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "--addr:", err)
+		return exitConfig
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "FordPass simulator on http://%s with %d vehicle(s): %s\n", ln.Addr(), *n, strings.Join(sim.VINs(), ", "))
+	fmt.Fprintf(stdout, "Point the bridge at it with FORD_BASE_URL=http://%s ; control it under /_sim/ (see README).\n", ln.Addr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return exitFatal
+	}
+	return exitOK
+}

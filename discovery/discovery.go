@@ -1,0 +1,322 @@
+// Package discovery builds Home Assistant MQTT discovery payloads for the
+// bridge and its vehicles: device-based discovery (one retained config per
+// device with its entities under "cmps"). Everything here is a pure function
+// of typed inputs; publishing is the bridge's job.
+package discovery
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// SupportURL is where users report problems.
+const SupportURL = "https://github.com/fordpass2mqtt/fordpass2mqtt"
+
+// Settings are the bridge-wide inputs.
+type Settings struct {
+	DiscoveryPrefix string // HA_DISCOVERY_PREFIX
+	TopicPrefix     string // MQTT_TOPIC_PREFIX
+	Version         string
+	PublicURL       string // HTTP_PUBLIC_URL: the sign-in page
+}
+
+// VehicleInfo describes one vehicle: what it is, which fields it reports and
+// which commands may be sent to it.
+type VehicleInfo struct {
+	VIN          string
+	Name         string
+	Model        string
+	Year         string
+	EV           bool
+	Fields       []string // telemetry fields the car reports
+	HasLocation  bool
+	HasUpdatedAt bool
+	Lock         bool // lock/unlock allowed and supported
+	RemoteStart  bool
+	Stop         bool
+	Horn         bool
+	Refresh      bool
+}
+
+// Payload is a device discovery config.
+type Payload struct {
+	Device     Device               `json:"device"`
+	Origin     Origin               `json:"origin"`
+	Components map[string]Component `json:"cmps"`
+	QoS        int                  `json:"qos"`
+}
+
+// Device is the HA device registry entry.
+type Device struct {
+	Identifiers      []string `json:"identifiers"`
+	Name             string   `json:"name"`
+	Manufacturer     string   `json:"manufacturer"`
+	Model            string   `json:"model,omitempty"`
+	SerialNumber     string   `json:"serial_number,omitempty"`
+	SWVersion        string   `json:"sw_version,omitempty"`
+	ViaDevice        string   `json:"via_device,omitempty"`
+	ConfigurationURL string   `json:"configuration_url,omitempty"`
+}
+
+// Origin names the software that sent the config.
+type Origin struct {
+	Name       string `json:"name"`
+	SWVersion  string `json:"sw_version"`
+	SupportURL string `json:"support_url"`
+}
+
+// Availability is one availability topic.
+type Availability struct {
+	Topic string `json:"topic"`
+}
+
+// Component is one entity. Only the keys its platform uses are set.
+type Component struct {
+	Platform            string         `json:"platform"`
+	Name                string         `json:"name"`
+	UniqueID            string         `json:"unique_id"`
+	DefaultEntityID     string         `json:"default_entity_id"`
+	Availability        []Availability `json:"availability"`
+	StateTopic          string         `json:"state_topic,omitempty"`
+	CommandTopic        string         `json:"command_topic,omitempty"`
+	ValueTemplate       string         `json:"value_template,omitempty"`
+	JSONAttributesTopic string         `json:"json_attributes_topic,omitempty"`
+	DeviceClass         string         `json:"device_class,omitempty"`
+	StateClass          string         `json:"state_class,omitempty"`
+	Unit                string         `json:"unit_of_measurement,omitempty"`
+	SuggestedPrecision  *int           `json:"suggested_display_precision,omitempty"`
+	EntityCategory      string         `json:"entity_category,omitempty"`
+	Icon                string         `json:"icon,omitempty"`
+	Options             []string       `json:"options,omitempty"`
+	PayloadOn           string         `json:"payload_on,omitempty"`
+	PayloadOff          string         `json:"payload_off,omitempty"`
+	PayloadPress        string         `json:"payload_press,omitempty"`
+	PayloadLock         string         `json:"payload_lock,omitempty"`
+	PayloadUnlock       string         `json:"payload_unlock,omitempty"`
+	StateLocked         string         `json:"state_locked,omitempty"`
+	StateUnlocked       string         `json:"state_unlocked,omitempty"`
+	StateLocking        string         `json:"state_locking,omitempty"`
+	StateUnlocking      string         `json:"state_unlocking,omitempty"`
+	StateJammed         string         `json:"state_jammed,omitempty"`
+	SourceType          string         `json:"source_type,omitempty"`
+}
+
+// BridgeNodeID is the node id of the bridge device.
+const BridgeNodeID = "fordpass_bridge"
+
+// VehicleTopic is the discovery topic of a vehicle's device config.
+func VehicleTopic(discoveryPrefix, vin string) string {
+	return discoveryPrefix + "/device/fordpass_" + vin + "/config"
+}
+
+// BridgeTopic is the discovery topic of the bridge's device config.
+func BridgeTopic(discoveryPrefix string) string {
+	return discoveryPrefix + "/device/" + BridgeNodeID + "/config"
+}
+
+func bridgeIdentifier(s Settings) string { return "fordpass2mqtt_bridge_" + s.TopicPrefix }
+
+func origin(s Settings) Origin {
+	return Origin{Name: "fordpass2mqtt", SWVersion: s.Version, SupportURL: SupportURL}
+}
+
+func marshal(p Payload) []byte {
+	data, err := json.Marshal(p)
+	if err != nil {
+		panic("discovery: payload does not marshal: " + err.Error()) // only plain types: cannot happen
+	}
+	return data
+}
+
+// Bridge builds the bridge device: auth state, the re-authorization problem
+// sensor and the Ford call count; "Visit" opens the sign-in page.
+func Bridge(s Settings) (topic string, payload []byte) {
+	avail := []Availability{{Topic: s.TopicPrefix + "/bridge/availability"}}
+	uid := func(k string) string { return "fordpass2mqtt_" + s.TopicPrefix + "_" + k }
+	slug := strings.ToLower(sanitize(s.TopicPrefix))
+	p := Payload{
+		Device: Device{Identifiers: []string{bridgeIdentifier(s)}, Name: "FordPass bridge", Manufacturer: "fordpass2mqtt",
+			Model: "FordPass to MQTT bridge", SWVersion: s.Version, ConfigurationURL: s.PublicURL},
+		Origin: origin(s),
+		QoS:    1,
+		Components: map[string]Component{
+			"auth_state": {Platform: "sensor", Name: "FordPass connection", UniqueID: uid("auth_state"),
+				DefaultEntityID: "sensor." + slug + "_bridge_connection", Availability: avail,
+				StateTopic: s.TopicPrefix + "/auth/state", JSONAttributesTopic: s.TopicPrefix + "/auth/detail",
+				DeviceClass: "enum", Options: []string{"ok", "reauth_required", "rate_limited", "unavailable"},
+				EntityCategory: "diagnostic", Icon: "mdi:account-key"},
+			"reauth_required": {Platform: "binary_sensor", Name: "Re-authorization required", UniqueID: uid("reauth_required"),
+				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
+				StateTopic: s.TopicPrefix + "/auth/state", DeviceClass: "problem",
+				ValueTemplate: "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
+				JSONAttributesTopic: s.TopicPrefix + "/auth/detail", EntityCategory: "diagnostic"},
+			"calls_24h": {Platform: "sensor", Name: "Ford calls (24 h)", UniqueID: uid("calls_24h"),
+				DefaultEntityID: "sensor." + slug + "_ford_calls_24h", Availability: avail,
+				StateTopic: s.TopicPrefix + "/bridge/info", ValueTemplate: "{{ value_json.calls_24h }}",
+				StateClass: "measurement", Unit: "calls", EntityCategory: "diagnostic", Icon: "mdi:counter"},
+		},
+	}
+	return BridgeTopic(s.DiscoveryPrefix), marshal(p)
+}
+
+// sensorSpec is how a numeric field appears in HA.
+type sensorSpec struct {
+	name, deviceClass, stateClass, unit, icon string
+	precision                                 int
+	diagnostic                                bool
+}
+
+var numeric = map[string]sensorSpec{
+	"odometer":               {"Odometer", "distance", "total_increasing", "km", "mdi:counter", 0, false},
+	"fuel_level":             {"Fuel level", "", "measurement", "%", "mdi:gas-station", 0, false},
+	"fuel_range":             {"Fuel range", "distance", "measurement", "km", "mdi:map-marker-distance", 0, false},
+	"battery_soc":            {"Battery", "battery", "measurement", "%", "", 0, false},
+	"ev_range":               {"Electric range", "distance", "measurement", "km", "mdi:map-marker-distance", 0, false},
+	"time_to_full_charge":    {"Time to full charge", "duration", "measurement", "min", "", 0, false},
+	"battery_12v_voltage":    {"12 V battery voltage", "voltage", "measurement", "V", "", 1, true},
+	"battery_12v_soc":        {"12 V battery", "battery", "measurement", "%", "", 0, true},
+	"outside_temperature":    {"Outside temperature", "temperature", "measurement", "°C", "", 1, false},
+	"speed":                  {"Speed", "speed", "measurement", "km/h", "", 0, false},
+	"remote_start_remaining": {"Remote start remaining", "duration", "measurement", "s", "mdi:timer-outline", 0, false},
+}
+
+// binarySpec is how an on/off field appears in HA.
+type binarySpec struct {
+	deviceClass, on, off string
+}
+
+var binaryFields = map[string]binarySpec{
+	"ignition":     {"power", "on", "off"},
+	"remote_start": {"running", "on", "off"},
+	"charge_plug":  {"plug", "connected", "disconnected"},
+}
+
+var enumFields = map[string][]string{
+	"alarm": {"armed", "disarmed", "triggered"},
+	"lock":  {"locked", "unlocked", "locking", "unlocking", "jammed"},
+}
+
+var fixedNames = map[string]string{
+	"ignition": "Ignition", "remote_start": "Remote start running", "charge_plug": "Charger plugged in",
+	"alarm": "Alarm", "lock": "Lock", "gear": "Gear", "charging_status": "Charging status",
+}
+
+// Vehicle builds a vehicle's device: only entities for fields the car
+// reports and commands it supports and the user allowed.
+func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
+	avail := []Availability{{Topic: s.TopicPrefix + "/bridge/availability"}}
+	base := s.TopicPrefix + "/" + v.VIN
+	slug := "ford_" + strings.ToLower(v.VIN)
+	name := strings.TrimSpace(v.Name)
+	if name == "" {
+		name = v.VIN
+	}
+	model := strings.TrimSpace(v.Year + " " + v.Model)
+	cmps := map[string]Component{}
+	add := func(key, platform, entityName string, c Component) {
+		c.Platform, c.Name, c.Availability = platform, entityName, avail
+		c.UniqueID = "fordpass_" + v.VIN + "_" + key
+		c.DefaultEntityID = platform + "." + slug + "_" + key
+		cmps[key] = c
+	}
+	has := map[string]bool{}
+	for _, f := range v.Fields {
+		has[f] = true
+	}
+	fields := append([]string(nil), v.Fields...)
+	sort.Strings(fields)
+	for _, f := range fields {
+		st := base + "/" + f
+		if spec, ok := numeric[f]; ok {
+			c := Component{StateTopic: st, DeviceClass: spec.deviceClass, StateClass: spec.stateClass, Unit: spec.unit, Icon: spec.icon}
+			p := spec.precision
+			c.SuggestedPrecision = &p
+			if spec.diagnostic {
+				c.EntityCategory = "diagnostic"
+			}
+			add(f, "sensor", spec.name, c)
+			continue
+		}
+		if spec, ok := binaryFields[f]; ok {
+			add(f, "binary_sensor", fixedNames[f], Component{StateTopic: st, DeviceClass: spec.deviceClass, PayloadOn: spec.on, PayloadOff: spec.off})
+			continue
+		}
+		switch {
+		case strings.HasPrefix(f, "tire_pressure_"):
+			p := 0
+			add(f, "sensor", "Tire pressure "+words(strings.TrimPrefix(f, "tire_pressure_")), Component{StateTopic: st,
+				DeviceClass: "pressure", StateClass: "measurement", Unit: "kPa", SuggestedPrecision: &p, Icon: "mdi:car-tire-alert"})
+		case strings.HasPrefix(f, "door_"):
+			add(f, "binary_sensor", partName(strings.TrimPrefix(f, "door_"), "door"), Component{StateTopic: st, DeviceClass: "door", PayloadOn: "open", PayloadOff: "closed"})
+		case strings.HasPrefix(f, "window_"):
+			add(f, "binary_sensor", partName(strings.TrimPrefix(f, "window_"), "window"), Component{StateTopic: st, DeviceClass: "window", PayloadOn: "open", PayloadOff: "closed"})
+		case f == "alarm":
+			add("alarm_triggered", "binary_sensor", "Alarm triggered", Component{StateTopic: st, DeviceClass: "safety", PayloadOn: "triggered",
+				ValueTemplate: "{{ 'triggered' if value == 'triggered' else 'idle' }}", PayloadOff: "idle"})
+			add(f, "sensor", "Alarm", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["alarm"], Icon: "mdi:shield-car"})
+		case f == "lock" && v.Lock:
+			add(f, "lock", "Lock", Component{StateTopic: st, CommandTopic: base + "/command", PayloadLock: "lock", PayloadUnlock: "unlock",
+				StateLocked: "locked", StateUnlocked: "unlocked", StateLocking: "locking", StateUnlocking: "unlocking", StateJammed: "jammed"})
+		case f == "lock":
+			add(f, "sensor", "Lock", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["lock"], Icon: "mdi:car-key"})
+		case f == "gear" || f == "charging_status":
+			add(f, "sensor", fixedNames[f], Component{StateTopic: st, Icon: "mdi:information-outline"})
+		}
+	}
+	if v.HasLocation {
+		add("location", "device_tracker", "Location", Component{JSONAttributesTopic: base + "/location", SourceType: "gps", Icon: "mdi:car"})
+	}
+	if v.HasUpdatedAt {
+		add("updated_at", "sensor", "Last update from the car", Component{StateTopic: base + "/updated_at", DeviceClass: "timestamp", EntityCategory: "diagnostic"})
+	}
+	button := func(key, entityName, press, icon, class string) {
+		add(key, "button", entityName, Component{CommandTopic: base + "/command", PayloadPress: press, Icon: icon, DeviceClass: class})
+	}
+	if v.RemoteStart {
+		button("remote_start_button", "Remote start", "start", "mdi:car-key", "")
+	}
+	if v.Stop {
+		button("remote_stop_button", "Stop remote start", "stop", "mdi:car-off", "")
+	}
+	if v.Refresh {
+		button("refresh_button", "Refresh from car", "refresh", "mdi:refresh", "")
+	}
+	if v.Horn {
+		button("horn_button", "Horn and lights", "horn", "mdi:bullhorn", "identify")
+	}
+	p := Payload{
+		Device: Device{Identifiers: []string{"fordpass_" + v.VIN}, Name: name, Manufacturer: "Ford", Model: model,
+			SerialNumber: v.VIN, ViaDevice: bridgeIdentifier(s)},
+		Origin: origin(s), QoS: 1, Components: cmps,
+	}
+	return VehicleTopic(s.DiscoveryPrefix, v.VIN), marshal(p)
+}
+
+// partName turns "driver" into "Driver door", "rear_left" into "Rear left door".
+func partName(part, kind string) string {
+	if part == "hood" || part == "tailgate" || part == "inner_tailgate" {
+		return words(part)
+	}
+	return words(part) + " " + kind
+}
+
+func words(s string) string {
+	s = strings.ReplaceAll(s, "_", " ")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
