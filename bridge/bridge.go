@@ -418,13 +418,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func (b *Bridge) onCode(msg mqtt.Message) {
 	payload := string(msg.Payload())
-	if msg.Retained() {
-		// Consumed once: clear it so the next connect does not replay it.
-		b.client.Publish(msg.Topic(), 1, true, []byte{})
-	}
 	if strings.TrimSpace(payload) == "" {
-		return
+		return // the broker clearing a retained code, or our own clearing
 	}
+	// Consumed once: clear it, so a code published with the retain flag is
+	// not replayed at the next connect. The broker only marks a message as
+	// retained when it predates the subscription, so clear in every case.
+	b.client.Publish(msg.Topic(), 1, true, []byte{})
 	go func() {
 		if err := b.SignIn(context.Background(), payload); err != nil {
 			b.log.Warn("sign-in from MQTT failed", zap.Error(err))

@@ -122,6 +122,15 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 // onCommand handles a message on P/VIN/command: it is checked at once
 // (rejected with a reason, or accepted) and run in the car's queue.
 func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
+	if len(msg.Payload()) == 0 {
+		// An empty message is how a retained one is deleted (the bridge
+		// itself does it below); it is not a command.
+		return
+	}
+	// A command published with the retain flag while the bridge listens is
+	// delivered without the flag (MQTT 3.1.1), so it would replay at the next
+	// connect: clear the topic after every command.
+	b.client.Publish(msg.Topic(), 1, true, []byte{})
 	req, err := ParseCommand(msg.Payload())
 	if req.ID == "" {
 		req.ID = "cmd-" + strconv.FormatUint(commandSeq.Add(1), 10) + "-" + strconv.FormatInt(b.now().UnixMilli(), 36)
@@ -137,7 +146,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject(err.Error())
 		return
 	case msg.Retained():
-		reject("retained command ignored: a retained message would run again at every reconnect; publish commands without the retain flag")
+		reject("retained command ignored: it was stored by the broker before the bridge connected, so running it now would be running it late; publish commands without the retain flag")
 		return
 	case !b.accepting.Load():
 		reject("the bridge is shutting down")

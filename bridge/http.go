@@ -52,7 +52,7 @@ func (b *Bridge) HTTPHandler() http.Handler {
 			b.renderPage(w, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
 			return
 		}
-		http.Redirect(w, r, "./?signed_in=1", http.StatusSeeOther)
+		http.Redirect(w, r, "../?signed_in=1", http.StatusSeeOther)
 	})
 	return securityHeaders(mux)
 }

@@ -1,0 +1,407 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// brokerURL is a real broker for the test: mosquitto when MQTT_TEST_URL is
+// set (CI), else an embedded broker on a free local port.
+func brokerURL(t *testing.T) string {
+	t.Helper()
+	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
+		return u
+	}
+	b, err := broker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b.URL()
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// watcher is an MQTT client that records what a user's tools would see.
+type watcher struct {
+	t      *testing.T
+	client mqtt.Client
+	mu     sync.Mutex
+	last   map[string]string   // latest payload per topic
+	seen   map[string][]string // every payload per topic, in order
+	retain map[string]bool     // whether the latest message was retained
+}
+
+func newWatcher(t *testing.T, url string, topics ...string) *watcher {
+	t.Helper()
+	w := &watcher{t: t, last: map[string]string{}, seen: map[string][]string{}, retain: map[string]bool{}}
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("watch-" + randomSuffix()).SetCleanSession(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
+		SetMaxReconnectInterval(500 * time.Millisecond).SetOrderMatters(true)
+	subs := map[string]byte{}
+	for _, tp := range topics {
+		subs[tp] = 1
+	}
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		c.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) {
+			w.mu.Lock()
+			w.last[m.Topic()] = string(m.Payload())
+			w.seen[m.Topic()] = append(w.seen[m.Topic()], string(m.Payload()))
+			w.retain[m.Topic()] = m.Retained()
+			w.mu.Unlock()
+		}).WaitTimeout(5 * time.Second)
+	})
+	w.client = mqtt.NewClient(o)
+	if tok := w.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("watcher cannot connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { w.client.Disconnect(100) })
+	return w
+}
+
+func (w *watcher) get(topic string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.last[topic]
+	return v, ok
+}
+
+func (w *watcher) history(topic string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.seen[topic]...)
+}
+
+// waitFor waits until the latest payload on topic satisfies ok.
+func (w *watcher) waitFor(topic string, timeout time.Duration, ok func(string) bool) string {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if v, have := w.get(topic); have && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			v, _ := w.get(topic)
+			w.t.Fatalf("%s: still %q after %s", topic, v, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *watcher) waitValue(topic, want string, timeout time.Duration) {
+	w.t.Helper()
+	w.waitFor(topic, timeout, func(s string) bool { return s == want })
+}
+
+// waitEvent waits for a message in topic's history satisfying ok.
+func (w *watcher) waitEvent(topic string, timeout time.Duration, ok func(string) bool) string {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, v := range w.history(topic) {
+			if ok(v) {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s: no matching message in %s; got %q", topic, timeout, w.history(topic))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *watcher) publish(topic, payload string, retained bool) {
+	w.t.Helper()
+	if tok := w.client.Publish(topic, 1, retained, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		w.t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// env is one test's world: simulator, broker, bridge, watcher.
+type env struct {
+	t       *testing.T
+	sim     *fordsim.Sim
+	simURL  string
+	cfg     bridge.Config
+	client  *fordapi.Client
+	bridge  *bridge.Bridge
+	w       *watcher
+	p       string
+	logs    *observer.ObservedLogs
+	cancel  context.CancelFunc
+	done    chan error
+	httpSrv *httptest.Server
+}
+
+type envOptions struct {
+	sim      fordsim.Options
+	signedIn bool
+	stream   bool
+	allowed  []string
+	budget   int
+	mqttURL  string
+	dir      string
+	prefix   string
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	if o.sim.CommandDelay == 0 {
+		o.sim.CommandDelay = 300 * time.Millisecond
+	}
+	if o.sim.Heartbeat == 0 {
+		o.sim.Heartbeat = 500 * time.Millisecond
+	}
+	sim := fordsim.New(o.sim)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	if o.mqttURL == "" {
+		o.mqttURL = brokerURL(t)
+	}
+	if o.budget == 0 {
+		o.budget = 100000
+	}
+	if o.allowed == nil {
+		o.allowed = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
+	}
+	if o.dir == "" {
+		o.dir = filepath.Join(t.TempDir(), "state")
+	}
+	prefix := o.prefix
+	if prefix == "" {
+		prefix = "fpt" + randomSuffix()
+	}
+	region, _ := fordapi.LookupRegion("usa")
+	cfg := bridge.Config{
+		MQTTURL: o.mqttURL, MQTTClientID: "bridge-" + prefix, TopicPrefix: prefix, HADiscovery: true,
+		HADiscoveryPrefix: "ha" + prefix, Region: region, FordBaseURL: srv.URL, Stream: o.stream,
+		PollInterval: time.Second, DailyBudget: o.budget, CommandsAllowed: o.allowed, StateDir: o.dir,
+		LogLevel: "debug", LogFormat: "console",
+	}
+	e := &env{t: t, sim: sim, simURL: srv.URL, cfg: cfg, p: prefix}
+	if err := fordapi.PrepareStateDir(o.dir); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	e.logs = logs
+	log := zap.New(core)
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: o.dir, DailyBudget: o.budget,
+		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = c
+	if o.signedIn {
+		if err := c.SignIn(context.Background(), e.redirect()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.w = newWatcher(t, o.mqttURL, prefix+"/#", cfg.HADiscoveryPrefix+"/#")
+	e.bridge = bridge.New(cfg, c, bridge.Options{Version: "test", Logger: log.Named("bridge"),
+		CommandTimeout: 5 * time.Second, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
+		BackoffMax: time.Second, DiscoveryDelay: 100 * time.Millisecond,
+		Stream: fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan error, 1)
+	go func() { e.done <- e.bridge.Run(ctx) }()
+	t.Cleanup(func() { e.stop() })
+	return e
+}
+
+// stop shuts the bridge down and returns Run's error.
+func (e *env) stop() error {
+	e.cancel()
+	select {
+	case err, ok := <-e.done:
+		if ok {
+			close(e.done)
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		e.t.Fatal("bridge did not stop within 15s")
+	}
+	return nil
+}
+
+// redirect follows the login link like a user who signs in at once.
+func (e *env) redirect() string {
+	e.t.Helper()
+	u, err := e.client.LoginURL()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return followLogin(e.t, u)
+}
+
+func followLogin(t *testing.T, loginURL string) string {
+	t.Helper()
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(loginURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("login page answered %d", resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
+}
+
+func (e *env) topic(parts ...string) string { return e.p + "/" + strings.Join(parts, "/") }
+
+func (e *env) simPost(path string) {
+	e.t.Helper()
+	resp, err := http.Post(e.simURL+path, "application/json", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		e.t.Fatalf("%s: %d", path, resp.StatusCode)
+	}
+}
+
+func (e *env) patch(vin string, patch string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPatch, e.simURL+"/_sim/vehicles/"+vin, bytes.NewBufferString(patch))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		e.t.Fatalf("patch: %d", resp.StatusCode)
+	}
+}
+
+func (e *env) calls() int {
+	st := e.sim.Snapshot()
+	return st.CallsTotal - st.Calls["b2c_authorize"]
+}
+
+// result waits for a command result with the given id and status.
+func (e *env) result(vin, id, status string, timeout time.Duration) bridge.Result {
+	e.t.Helper()
+	var r bridge.Result
+	e.w.waitEvent(e.topic(vin, "command", "result"), timeout, func(s string) bool {
+		var x bridge.Result
+		if json.Unmarshal([]byte(s), &x) != nil || x.ID != id || x.Status != status {
+			return false
+		}
+		r = x
+		return true
+	})
+	return r
+}
+
+// freePort returns a free local TCP address.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startMosquitto runs a private mosquitto on addr, when mosquitto is
+// installed; ok is false otherwise.
+func startMosquitto(t *testing.T, addr string) (stop func(), ok bool) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+		if bin == "" {
+			return nil, false
+		}
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	_ = os.WriteFile(conf, []byte(fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\n", port, host)), 0o600)
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, true
+}
+
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	if j := strings.Index(s, end); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
+
+func toString(v any) string {
+	data, _ := json.Marshal(v)
+	return string(data)
+}
+
+// reset forgets the history of a topic.
+func (w *watcher) reset(topic string) {
+	w.mu.Lock()
+	w.seen[topic] = nil
+	w.mu.Unlock()
+}
