@@ -1,0 +1,168 @@
+package bridge
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// defaults is the environment with nothing set.
+func defaults() env {
+	return env{MQTTURL: "tcp://localhost:1883", MQTTClientID: "fordpass2mqtt", TopicPrefix: "fordpass", HADiscovery: "true",
+		HADiscoveryPrefix: "homeassistant", FordRegion: "usa", FordStream: "true", FordPollInterval: "10m",
+		FordDailyBudget: "250", CommandsAllowed: "lock,unlock,start,stop,refresh,horn", StateDir: "./data",
+		HTTPAddr: ":8080", LogLevel: "info", LogFormat: "console"}
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := defaults().validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PollInterval != 10*time.Minute || c.DailyBudget != 250 || !c.Stream || !c.HADiscovery || c.Region.Key != "usa" ||
+		len(c.CommandsAllowed) != 6 || len(c.VINs) != 0 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*env)
+		want []string // every variable that must be named
+	}{
+		{"broker url", func(e *env) { e.MQTTURL = "localhost" }, []string{"MQTT_URL"}},
+		{"broker scheme", func(e *env) { e.MQTTURL = "http://x:1" }, []string{"MQTT_URL"}},
+		{"missing CA", func(e *env) { e.MQTTCAFile = "/nonexistent/ca.pem" }, []string{"MQTT_CA_FILE"}},
+		{"cert without key", func(e *env) { e.MQTTCertFile = "/etc/hostname" }, []string{"MQTT_CERT_FILE"}},
+		{"wildcard prefix", func(e *env) { e.TopicPrefix = "ford/#" }, []string{"MQTT_TOPIC_PREFIX"}},
+		{"discovery bool", func(e *env) { e.HADiscovery = "yes please" }, []string{"HA_DISCOVERY"}},
+		{"region", func(e *env) { e.FordRegion = "mars" }, []string{"FORD_REGION"}},
+		{"vin", func(e *env) { e.FordVINs = "1FTEW1EP000000001,NOTAVIN" }, []string{"FORD_VINS"}},
+		{"vin with O", func(e *env) { e.FordVINs = "1FTEW1EPO00000001" }, []string{"FORD_VINS"}},
+		{"poll syntax", func(e *env) { e.FordPollInterval = "ten minutes" }, []string{"FORD_POLL_INTERVAL"}},
+		{"poll too fast", func(e *env) { e.FordPollInterval = "30s" }, []string{"FORD_POLL_INTERVAL"}},
+		{"poll negative", func(e *env) { e.FordPollInterval = "-5m" }, []string{"FORD_POLL_INTERVAL"}},
+		{"budget type", func(e *env) { e.FordDailyBudget = "lots" }, []string{"FORD_DAILY_CALL_BUDGET"}},
+		{"budget small", func(e *env) { e.FordDailyBudget = "3" }, []string{"FORD_DAILY_CALL_BUDGET"}},
+		{"base url", func(e *env) { e.FordBaseURL = "ftp://sim" }, []string{"FORD_BASE_URL"}},
+		{"stream", func(e *env) { e.FordStream = "maybe" }, []string{"FORD_STREAM"}},
+		{"command", func(e *env) { e.CommandsAllowed = "lock,selfdestruct" }, []string{"COMMANDS_ALLOWED"}},
+		{"state dir", func(e *env) { e.StateDir = " " }, []string{"STATE_DIR"}},
+		{"http addr", func(e *env) { e.HTTPAddr = "8080" }, []string{"HTTP_ADDR"}},
+		{"public url", func(e *env) { e.HTTPPublicURL = "nas.local:8080" }, []string{"HTTP_PUBLIC_URL"}},
+		{"log level", func(e *env) { e.LogLevel = "verbose" }, []string{"LOG_LEVEL"}},
+		{"log format", func(e *env) { e.LogFormat = "xml" }, []string{"LOG_FORMAT"}},
+		{"every problem at once", func(e *env) {
+			e.MQTTURL, e.FordRegion, e.FordPollInterval, e.LogLevel = "::", "xx", "1s", "loud"
+		}, []string{"MQTT_URL", "FORD_REGION", "FORD_POLL_INTERVAL", "LOG_LEVEL"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := defaults()
+			tc.mod(&e)
+			_, err := e.validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, v := range tc.want {
+				if !strings.Contains(err.Error(), v+":") {
+					t.Errorf("error does not name %s: %v", v, err)
+				}
+			}
+			if lines := strings.Count(err.Error(), "\n") + 1; lines != len(tc.want) {
+				t.Errorf("%d problems reported, want %d: %v", lines, len(tc.want), err)
+			}
+		})
+	}
+}
+
+func TestFastPollAllowedAgainstSimulator(t *testing.T) {
+	e := defaults()
+	e.FordPollInterval, e.FordBaseURL = "5s", "http://127.0.0.1:9000"
+	e.FordVINs = " 1ftew1ep000000001 , 1FTEW1EP000000001,"
+	c, err := e.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.VINs, []string{"1FTEW1EP000000001"}) {
+		t.Fatalf("VINs = %v", c.VINs)
+	}
+}
+
+func TestLoadConfigReadsEnvironment(t *testing.T) {
+	t.Setenv("FORD_REGION", "deu")
+	t.Setenv("FORD_DAILY_CALL_BUDGET", "400")
+	t.Setenv("COMMANDS_ALLOWED", "lock")
+	c, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Region.Key != "deu" || c.DailyBudget != 400 || !c.Allowed("lock") || c.Allowed("unlock") {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := PrintEnvHelp(&buf); err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(env{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		line := ""
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.HasPrefix(l, f.Tag.Get("envconfig")+" ") {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("%s missing from --help", f.Tag.Get("envconfig"))
+			continue
+		}
+		if d := f.Tag.Get("default"); d != "" && !strings.Contains(line, d) {
+			t.Errorf("--help line for %s lacks its default %q: %s", f.Tag.Get("envconfig"), d, line)
+		}
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	good := map[string]CommandRequest{
+		"lock":                               {Command: "lock"},
+		" UnLock \n":                         {Command: "unlock"},
+		`"start"`:                            {Command: "start"},
+		`{"command":"stop","id":"x-1"}`:      {Command: "stop", ID: "x-1"},
+		`{"command":"horn","transaction":7}`: {Command: "horn", ID: "7"},
+	}
+	for in, want := range good {
+		got, err := ParseCommand([]byte(in))
+		if err != nil || got != want {
+			t.Errorf("ParseCommand(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "{}", "[1]", `{"command":"lock","id":{}}`, "\xff\xfe", "open sesame", strings.Repeat("a", 5000)} {
+		if _, err := ParseCommand([]byte(in)); err == nil {
+			t.Errorf("ParseCommand(%q) accepted", in)
+		}
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"lock", `{"command":"lock","id":"1"}`, `{"transaction":"x"}`, `"horn"`, `[`, "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := ParseCommand(data)
+		if err == nil {
+			if _, ok := fordCommand[req.Command]; !ok {
+				t.Fatalf("accepted unknown command %q", req.Command)
+			}
+		}
+		if len(req.ID) > 200 {
+			t.Fatalf("id of %d bytes", len(req.ID))
+		}
+	})
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// TestMain lets the tests run this test binary as the real program: with
+// FP_RUN_MAIN=1 it is fordpass2mqtt, arguments after "--".
+func TestMain(m *testing.M) {
+	if os.Getenv("FP_RUN_MAIN") == "1" {
+		args := []string{"fordpass2mqtt"}
+		for i, a := range os.Args {
+			if a == "--" {
+				args = append(args, os.Args[i+1:]...)
+				break
+			}
+		}
+		os.Args = args
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// program starts the binary with env (on top of a clean environment).
+func program(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
+	cmd.Env = append([]string{"FP_RUN_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stdout, &stderr
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%v did not exit within %s", cmd.Args, timeout)
+	}
+	return -1
+}
+
+func testBroker(t *testing.T) string {
+	t.Helper()
+	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
+		return u
+	}
+	b, err := broker.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b.URL()
+}
+
+func suffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// subscriber records the latest payload per topic.
+type subscriber struct {
+	mu   sync.Mutex
+	last map[string]string
+	all  []string
+	c    mqtt.Client
+}
+
+func subscribe(t *testing.T, url, filter string) *subscriber {
+	t.Helper()
+	s := &subscriber{last: map[string]string{}}
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("t-" + suffix()).SetConnectRetry(true).SetAutoReconnect(true).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+				s.mu.Lock()
+				s.last[m.Topic()] = string(m.Payload())
+				s.all = append(s.all, m.Topic()+" "+string(m.Payload()))
+				s.mu.Unlock()
+			}).WaitTimeout(5 * time.Second)
+		})
+	s.c = mqtt.NewClient(o)
+	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+func (s *subscriber) wait(t *testing.T, topic string, timeout time.Duration, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		v, have := s.last[topic]
+		s.mu.Unlock()
+		if have && ok(v) {
+			return v
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Fatalf("%s: no matching value in %s (last %q)", topic, timeout, s.last[topic])
+	return ""
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, nil, &out, &out); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"run", "login", "demo", "simulate", "doctor", "version", "MQTT_URL", "FORD_DAILY_CALL_BUDGET", "tcp://localhost:1883", "250"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"version"}, nil, &out, &out); code != 0 || !strings.Contains(out.String(), "fordpass2mqtt") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, nil, &out, &out); code != 2 {
+		t.Fatalf("unknown subcommand exit %d", code)
+	}
+}
+
+func TestBadConfigurationExits2NamingTheVariables(t *testing.T) {
+	cmd, _, stderr := program(t, []string{"FORD_REGION=mars", "FORD_POLL_INTERVAL=5s", "STATE_DIR=" + t.TempDir()}, "run")
+	if code := exitCode(t, cmd, 20*time.Second); code != 2 {
+		t.Fatalf("exit %d, want 2; stderr: %s", code, stderr)
+	}
+	for _, v := range []string{"FORD_REGION", "FORD_POLL_INTERVAL"} {
+		if !strings.Contains(stderr.String(), v) {
+			t.Errorf("stderr does not name %s: %s", v, stderr)
+		}
+	}
+}
+
+func TestWorldWritableStateDirIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o777)
+	cmd, _, stderr := program(t, []string{"STATE_DIR=" + dir, "HTTP_ADDR="}, "run")
+	if code := exitCode(t, cmd, 20*time.Second); code != 2 || !strings.Contains(stderr.String(), "chmod 700") {
+		t.Fatalf("exit %d; stderr: %s", code, stderr)
+	}
+}
+
+func TestLoginSubcommand(t *testing.T) {
+	sim := fordsim.New(fordsim.Options{})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	dir := t.TempDir()
+	env := []string{"FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	// Interactive: the program prints the link; the "user" opens it and pastes.
+	pr, pw, _ := os.Pipe()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), []string{"login"}, pr, &out, &errOut) }()
+	var link string
+	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, srv.URL) {
+				link = l
+			}
+		}
+	}
+	if link == "" {
+		t.Fatalf("no login link printed: %s", out.String())
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, _ = pw.WriteString(resp.Header.Get("Location") + "\n")
+	if code := <-done; code != 0 {
+		t.Fatalf("login exit %d: %s", code, errOut.String())
+	}
+	if st, err := os.Stat(filepath.Join(dir, "token.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v", err)
+	}
+	// A bad code exits 1 with a reason.
+	errOut.Reset()
+	if code := run(context.Background(), []string{"login", "--redirect-url", "fordapp://userauthorized/?code=stale-code-123"}, nil, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "sign-in failed") {
+		t.Fatalf("bad code: exit %d, %s", code, errOut.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Reset()                      { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
+
+func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
+	url := testBroker(t)
+	sim := fordsim.New(fordsim.Options{CommandDelay: 200 * time.Millisecond})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	prefix := "fpc" + suffix()
+	sub := subscribe(t, url, prefix+"/#")
+	cmd, _, stderr := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix,
+		"HA_DISCOVERY_PREFIX=ha" + prefix, "FORD_BASE_URL=" + srv.URL, "FORD_POLL_INTERVAL=2s", "STATE_DIR=" + t.TempDir(),
+		"HTTP_ADDR=127.0.0.1:0", "LOG_FORMAT=json"})
+	sub.wait(t, prefix+"/bridge/availability", 20*time.Second, func(s string) bool { return s == "online" })
+	login := sub.wait(t, prefix+"/auth/login_url", 10*time.Second, func(s string) bool { return s != "" })
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sub.c.Publish(prefix+"/auth/code/set", 1, false, resp.Header.Get("Location")).WaitTimeout(5 * time.Second)
+	sub.wait(t, prefix+"/auth/state", 10*time.Second, func(s string) bool { return s == "ok" })
+	sub.wait(t, prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; stderr: %s", code, stderr)
+	}
+	late := subscribe(t, url, prefix+"/bridge/availability")
+	late.wait(t, prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
+	// JSON logs, one object per line.
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("LOG_FORMAT=json wrote a non-JSON line: %s", line)
+		}
+	}
+}
+
+// TestDemoAgainstBroker runs `fordpass2mqtt demo` as a user would, against
+// the test broker (mosquitto in CI), and locks a car with a plain message.
+func TestDemoAgainstBroker(t *testing.T) {
+	url := testBroker(t)
+	prefix := "fpd" + suffix()
+	sub := subscribe(t, url, prefix+"/#")
+	disc := subscribe(t, url, "ha"+prefix+"/#")
+	cmd, stdout, stderr := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix,
+		"HA_DISCOVERY_PREFIX=ha" + prefix, "HTTP_ADDR=127.0.0.1:0"}, "demo")
+	defer func() { _ = cmd.Process.Kill() }()
+	vin := fordsim.VIN(1)
+	sub.wait(t, prefix+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
+	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "ok" })
+	disc.wait(t, "ha"+prefix+"/device/fordpass_"+vin+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, `"cmps"`) })
+	sub.c.Publish(prefix+"/"+vin+"/command", 1, false, "unlock").WaitTimeout(5 * time.Second)
+	sub.wait(t, prefix+"/"+vin+"/command/result", 15*time.Second, func(s string) bool { return strings.Contains(s, `"status":"success"`) })
+	sub.wait(t, prefix+"/"+vin+"/lock", 5*time.Second, func(s string) bool { return s == "unlocked" })
+	if !strings.Contains(stdout.String(), "mosquitto_sub") || !strings.Contains(stdout.String(), prefix+"/#") {
+		t.Errorf("banner does not say how to watch: %s", stdout)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
+	}
+}
