@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,6 +224,16 @@ func PrintEnvHelp(w io.Writer) error {
 		return err
 	}
 	return tw.Flush()
+}
+
+// EnvVars lists every environment variable the bridge reads.
+func EnvVars() []string {
+	t := reflect.TypeOf(env{})
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		out = append(out, t.Field(i).Tag.Get("envconfig"))
+	}
+	return out
 }
 
 // Allowed reports whether a command is on the allow-list.

@@ -149,7 +149,7 @@ func Bridge(s Settings) (topic string, payload []byte) {
 			"reauth_required": {Platform: "binary_sensor", Name: "Re-authorization required", UniqueID: uid("reauth_required"),
 				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
 				StateTopic: s.TopicPrefix + "/auth/state", DeviceClass: "problem",
-				ValueTemplate: "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
+				ValueTemplate:       "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
 				JSONAttributesTopic: s.TopicPrefix + "/auth/detail", EntityCategory: "diagnostic"},
 			"calls_24h": {Platform: "sensor", Name: "Ford calls (24 h)", UniqueID: uid("calls_24h"),
 				DefaultEntityID: "sensor." + slug + "_ford_calls_24h", Availability: avail,

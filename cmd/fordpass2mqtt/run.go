@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ Usage:
   fordpass2mqtt simulate   only the FordPass simulator, as an HTTP server
                            --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
   fordpass2mqtt doctor     troubleshooting checklist (--live spends Ford calls; --json)
+  fordpass2mqtt healthcheck  exit 0 when the running bridge on HTTP_ADDR is healthy (for Docker)
   fordpass2mqtt version    print the version
   fordpass2mqtt --help     this text
 
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSimulate(ctx, args, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "unknown command %q; run fordpass2mqtt --help\n", cmd)
 	return exitConfig
@@ -239,5 +243,37 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return exitFatal
 	}
+	return exitOK
+}
+
+// runHealthcheck asks the running bridge's /healthz (the image has no curl).
+func runHealthcheck(ctx context.Context, stdout, stderr io.Writer) int {
+	addr, ok := os.LookupEnv("HTTP_ADDR")
+	if !ok {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "HTTP_ADDR: the health check needs host:port, got", addr)
+		return exitConfig
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return exitFatal
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "unhealthy: %d %s", resp.StatusCode, body)
+		return exitFatal
+	}
+	fmt.Fprintf(stdout, "healthy: %s", body)
 	return exitOK
 }

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# Multi-stage, static build of fordpass2mqtt on a distroless, non-root base
+# (CA certificates and tzdata included). Builds for amd64 and arm64:
+#   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=1.0.0 -t fordpass2mqtt .
+
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+ARG VERSION=dev
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/fordpass2mqtt ./cmd/fordpass2mqtt
+RUN mkdir -p /out/data && chmod 0700 /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="fordpass2mqtt" \
+      org.opencontainers.image.description="Keeps a Ford vehicle on MQTT, with Home Assistant discovery" \
+      org.opencontainers.image.source="https://github.com/fordpass2mqtt/fordpass2mqtt" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /out/fordpass2mqtt /usr/local/bin/fordpass2mqtt
+COPY --from=build --chown=65532:65532 /out/data /data
+ENV STATE_DIR=/data \
+    HTTP_ADDR=:8080
+VOLUME ["/data"]
+EXPOSE 8080
+USER 65532:65532
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/fordpass2mqtt", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/fordpass2mqtt"]
+CMD ["run"]
