@@ -78,7 +78,9 @@ type Bridge struct {
 	vehicles  map[string]*vehicle // running workers by VIN
 	list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
 	listAt    time.Time
-	discHash  map[string]string // discovery topic → payload last published
+	discLast  map[string]string   // discovery topic → payload last published
+	stale     map[string]struct{} // VINs whose device config must be cleared
+	cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
 	workCtx   context.Context
 	workers   sync.WaitGroup
 	commands  sync.WaitGroup
@@ -126,7 +128,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
-		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discHash: map[string]string{},
+		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string]string{}, stale: map[string]struct{}{},
 		listWake: make(chan struct{}, 1)}
 	b.m.setBudget(ford.Budget())
 	return b
@@ -204,6 +206,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 	b.client.Disconnect(500)
+	b.connected.Store(false)
+	b.m.mqttConnected.Set(0)
 	b.log.Info("stopped")
 	return nil
 }
@@ -476,6 +480,7 @@ func (b *Bridge) loadVehicleCache() {
 		return
 	}
 	b.mu.Lock()
+	b.cachedAll = list
 	b.list = b.filter(list)
 	b.mu.Unlock()
 }
@@ -534,10 +539,15 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 	}
 }
 
-// reconcile starts workers for new vehicles, stops those that left the
-// account or FORD_VINS, and clears their discovery. all is the unfiltered
-// list from Ford (nil when reconciling from the cache).
+// reconcile starts workers for new vehicles and stops those that left the
+// account or FORD_VINS; their device configs are cleared in Home Assistant.
+// all is the unfiltered list from Ford (nil when reconciling from the
+// cache).
 func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
+	keep := map[string]bool{}
+	for _, info := range list {
+		keep[info.VIN] = true
+	}
 	if all != nil {
 		if len(list) == 0 {
 			if len(all) == 0 {
@@ -546,7 +556,7 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
 				b.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(all)))
 			}
 		}
-		data, _ := json.Marshal(list)
+		data, _ := json.Marshal(all)
 		if err := fordapi.WriteFileAtomic(filepath.Join(b.cfg.StateDir, vehicleCacheFile), data); err != nil {
 			b.log.Warn("cannot cache the vehicle list", zap.Error(err))
 		}
@@ -554,12 +564,18 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
 	b.mu.Lock()
 	b.list = list
 	if all != nil {
-		b.listAt = b.now()
+		// Vehicles seen before (on the account or in the cache) that are not
+		// bridged now: their Home Assistant devices must go.
+		for _, v := range append(append([]fordapi.Vehicle(nil), b.cachedAll...), all...) {
+			if !keep[v.VIN] {
+				b.stale[v.VIN] = struct{}{}
+			}
+		}
+		b.cachedAll, b.listAt = all, b.now()
 	}
-	keep := map[string]bool{}
 	var started []*vehicle
 	for _, info := range list {
-		keep[info.VIN] = true
+		delete(b.stale, info.VIN)
 		if v, ok := b.vehicles[info.VIN]; ok {
 			v.setInfo(info)
 			continue
@@ -573,16 +589,13 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
 		if !keep[vin] {
 			removed = append(removed, v)
 			delete(b.vehicles, vin)
+			b.stale[vin] = struct{}{}
 		}
 	}
 	b.mu.Unlock()
 	for _, v := range removed {
 		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
 		v.stop()
-		b.clearRetained(discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, v.vin))
-		b.mu.Lock()
-		delete(b.discHash, discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, v.vin))
-		b.mu.Unlock()
 	}
 	for _, v := range started {
 		b.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
@@ -662,37 +675,37 @@ func (b *Bridge) discoverySettings() discovery.Settings {
 }
 
 // publishDiscovery publishes every device config whose payload changed
-// (force: all of them). It only reads the cache: it never calls Ford.
+// (force: all of them), and an empty retained config for every vehicle no
+// longer bridged. It only reads the cache: it never calls Ford.
 func (b *Bridge) publishDiscovery(force bool) {
 	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
 		return
 	}
 	s := b.discoverySettings()
-	type item struct {
-		topic   string
-		payload []byte
-	}
-	items := []item{}
+	want := map[string]string{}
 	t, p := discovery.Bridge(s)
-	items = append(items, item{t, p})
+	want[t] = string(p)
 	b.mu.Lock()
 	vs := make([]*vehicle, 0, len(b.vehicles))
 	for _, v := range b.vehicles {
 		vs = append(vs, v)
 	}
+	for vin := range b.stale {
+		want[discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, vin)] = ""
+	}
 	b.mu.Unlock()
 	for _, v := range vs {
 		t, p := discovery.Vehicle(s, v.discoveryInfo())
-		items = append(items, item{t, p})
+		want[t] = string(p)
 	}
-	for _, it := range items {
+	for topic, payload := range want {
 		b.mu.Lock()
-		same := b.discHash[it.topic] == string(it.payload)
-		b.discHash[it.topic] = string(it.payload)
+		last, seen := b.discLast[topic]
+		b.discLast[topic] = payload
 		b.mu.Unlock()
-		if same && !force {
+		if seen && last == payload && !force {
 			continue
 		}
-		b.client.Publish(it.topic, 1, true, it.payload)
+		b.client.Publish(topic, 1, true, []byte(payload))
 	}
 }

@@ -1,0 +1,172 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) {
+	e := newEnv(t, envOptions{signedIn: true, stream: true})
+	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge/config"
+	e.w.waitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	e.w.waitFor(bridgeTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
+	time.Sleep(time.Second) // let the stream settle
+	// HA restarted with a fresh broker state: the configs are gone.
+	e.w.publish(cfgTopic, "", true)
+	e.w.publish(bridgeTopic, "", true)
+	e.w.waitValue(cfgTopic, "", 5*time.Second)
+	before := e.calls()
+	e.w.publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
+	e.w.waitFor(cfgTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	e.w.waitFor(bridgeTopic, 5*time.Second, func(s string) bool { return s != "" })
+	if after := e.calls(); after != before {
+		t.Fatalf("republishing discovery made %d Ford calls", after-before)
+	}
+}
+
+func TestRemovedVehicleConfigIsCleared(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	url := brokerURL(t)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, dir: dir, mqttURL: url})
+	vin2 := fordsim.VIN(2)
+	cfg2 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin2 + "/config"
+	e.w.waitFor(cfg2, 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The user sets FORD_VINS to the first car only and restarts.
+	cfg := e.cfg
+	cfg.VINs = []string{vin1}
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: e.simURL, StateDir: dir, DailyBudget: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bridge.New(cfg, c, bridge.Options{Version: "test", BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	e.w.waitValue(cfg2, "", 10*time.Second)
+	cfg1 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	late := newWatcher(t, url, e.cfg.HADiscoveryPrefix+"/#")
+	late.waitFor(cfg1, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	time.Sleep(300 * time.Millisecond)
+	if v, ok := late.get(cfg2); ok && v != "" {
+		t.Fatalf("the removed car's config is still retained")
+	}
+}
+
+func TestHealthMetricsAndSignInPage(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	srv := httptestServer(t, e.bridge.HTTPHandler())
+
+	resp, err := http.Get(srv + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readAll(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz %d while connected", resp.StatusCode)
+	}
+	resp, _ = http.Get(srv + "/metrics")
+	metrics := readAll(t, resp)
+	for _, m := range []string{`fordpass_auth_state{state="reauth_required"} 1`, "fordpass_mqtt_connected 1", "fordpass_ford_calls_left_24h"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %q", m)
+		}
+	}
+
+	resp, _ = http.Get(srv + "/")
+	page := readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "form-action 'self'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("page headers: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{"Sign-in needed", "fordapp://userauthorized", `action="auth/code"`, "oauth2/v2.0/authorize"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	token := between(page, `name="form_token" value="`, `"`)
+
+	// Forged and oversized posts are refused without calling Ford.
+	resp, _ = http.PostForm(srv+"/auth/code", url.Values{"redirect_url": {"x"}, "form_token": {"forged"}})
+	if readAll(t, resp); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("forged token: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv+"/auth/code", strings.NewReader(url.Values{"form_token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, _ = http.DefaultClient.Do(req)
+	if readAll(t, resp); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site post: %d", resp.StatusCode)
+	}
+	big := url.Values{"form_token": {token}, "redirect_url": {strings.Repeat("a", 64<<10)}}.Encode()
+	resp, _ = http.Post(srv+"/auth/code", "application/x-www-form-urlencoded", strings.NewReader(big))
+	if readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized post: %d", resp.StatusCode)
+	}
+	if n := e.calls(); n != 0 {
+		t.Fatalf("%d Ford calls from refused posts", n)
+	}
+
+	// The real thing: follow the link, paste the redirect.
+	login, _ := e.w.get(e.topic("auth", "login_url"))
+	resp, _ = http.PostForm(srv+"/auth/code", url.Values{"redirect_url": {followLogin(t, login)}, "form_token": {token}})
+	page = readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Signed in.") {
+		t.Fatalf("sign-in post: %d", resp.StatusCode)
+	}
+	for _, secret := range []string{"simcat-", "simrefresh-", "simcode-", "simauto-"} {
+		if strings.Contains(page, secret) {
+			t.Fatalf("the page shows a secret (%s…)", secret)
+		}
+	}
+	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+
+	// Broker gone: healthz says so.
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = http.Get(srv + "/healthz")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz %d (%s) after disconnect", resp.StatusCode, body)
+	}
+}
+
+func TestAuthDetailIsValidJSONWithLoginURL(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	raw := e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
+	var d map[string]any
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"state", "reason", "since", "login_url"} {
+		if d[k] == nil || d[k] == "" {
+			t.Errorf("detail lacks %s: %s", k, raw)
+		}
+	}
+	if len(raw) < 255 {
+		return
+	}
+	// The login URL is long: it must not be the state of an HA entity.
+	if s, _ := e.w.get(e.topic("auth", "state")); len(s) > 255 {
+		t.Fatal("auth/state longer than an HA state may be")
+	}
+}

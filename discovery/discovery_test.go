@@ -1,0 +1,183 @@
+package discovery
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var settings = Settings{DiscoveryPrefix: "homeassistant", TopicPrefix: "fordpass", Version: "1.2.3", PublicURL: "http://nas.local:8080/"}
+
+var petrolFields = []string{"alarm", "battery_12v_soc", "battery_12v_voltage", "door_driver", "door_hood", "door_passenger",
+	"door_rear_left", "door_rear_right", "door_tailgate", "fuel_level", "fuel_range", "gear", "ignition", "lock", "odometer",
+	"outside_temperature", "remote_start", "remote_start_remaining", "speed", "tire_pressure_front_left",
+	"tire_pressure_front_right", "tire_pressure_rear_left", "tire_pressure_rear_right", "window_driver", "window_passenger"}
+
+var vehicles = map[string]VehicleInfo{
+	"petrol": {VIN: "1FTEW1EP000000001", Name: "Truck", Model: "F-150", Year: "2023", Fields: petrolFields,
+		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Horn: true, Refresh: true},
+	"ev": {VIN: "3FMTK3SU000000002", Name: "Mach-E", Model: "Mustang Mach-E", Year: "2024", EV: true,
+		Fields: []string{"battery_soc", "charge_plug", "charging_status", "ev_range", "lock", "odometer", "time_to_full_charge",
+			"door_driver", "window_driver", "ignition", "remote_start"},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Refresh: true},
+	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatalf("%s is not JSON: %v", name, err)
+	}
+	pretty.WriteByte('\n')
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./discovery -update)", err)
+	}
+	if !bytes.Equal(want, pretty.Bytes()) {
+		t.Errorf("%s differs from %s (run go test ./discovery -update and review the diff)", name, path)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	topic, payload := Bridge(settings)
+	if topic != "homeassistant/device/fordpass_bridge/config" {
+		t.Errorf("bridge topic %s", topic)
+	}
+	golden(t, "bridge", payload)
+	for name, v := range vehicles {
+		topic, payload := Vehicle(settings, v)
+		if topic != "homeassistant/device/fordpass_"+v.VIN+"/config" {
+			t.Errorf("vehicle topic %s", topic)
+		}
+		golden(t, "vehicle_"+name, payload)
+	}
+}
+
+// units valid for each device class in Home Assistant (the ones we use).
+var units = map[string][]string{
+	"distance": {"km"}, "battery": {"%"}, "voltage": {"V"}, "temperature": {"°C"}, "pressure": {"kPa"},
+	"speed": {"km/h"}, "duration": {"min", "s"}, "timestamp": {""}, "enum": {""},
+}
+
+func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
+	payloads := map[string][]byte{}
+	_, payloads["bridge"] = Bridge(settings)
+	for name, v := range vehicles {
+		_, payloads[name] = Vehicle(settings, v)
+	}
+	ids := map[string]string{}
+	for name, raw := range payloads {
+		if strings.Contains(string(raw), "object_id") {
+			t.Errorf("%s uses the deprecated object_id", name)
+		}
+		var p map[string]any
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		dev, _ := p["device"].(map[string]any)
+		if len(dev["identifiers"].([]any)) == 0 || dev["name"] == "" || dev["manufacturer"] == "" {
+			t.Errorf("%s: device %v", name, dev)
+		}
+		if name != "bridge" && (dev["serial_number"] == nil || dev["via_device"] == nil) {
+			t.Errorf("%s: vehicle device needs serial_number and via_device", name)
+		}
+		origin, _ := p["origin"].(map[string]any)
+		if origin["name"] != "fordpass2mqtt" || origin["sw_version"] != "1.2.3" || origin["support_url"] == nil {
+			t.Errorf("%s: origin %v", name, origin)
+		}
+		cmps, _ := p["cmps"].(map[string]any)
+		if len(cmps) == 0 {
+			t.Fatalf("%s: no components", name)
+		}
+		for key, raw := range cmps {
+			c := raw.(map[string]any)
+			str := func(k string) string { s, _ := c[k].(string); return s }
+			platform := str("platform")
+			where := name + "/" + key
+			if str("unique_id") == "" || !strings.HasPrefix(str("default_entity_id"), platform+".") || str("name") == "" {
+				t.Errorf("%s: unique_id/default_entity_id/name: %v", where, c)
+			}
+			if prev, dup := ids[str("unique_id")]; dup {
+				t.Errorf("%s: unique_id also used by %s", where, prev)
+			}
+			ids[str("unique_id")] = where
+			if av, _ := c["availability"].([]any); len(av) != 1 || av[0].(map[string]any)["topic"] != "fordpass/bridge/availability" {
+				t.Errorf("%s: availability %v", where, c["availability"])
+			}
+			switch platform {
+			case "sensor", "binary_sensor":
+				if str("state_topic") == "" {
+					t.Errorf("%s: no state_topic", where)
+				}
+			case "lock":
+				if str("state_topic") == "" || str("command_topic") == "" || str("payload_lock") != "lock" || str("state_jammed") != "jammed" {
+					t.Errorf("%s: lock keys %v", where, c)
+				}
+			case "button":
+				if !strings.HasSuffix(str("command_topic"), "/command") || str("payload_press") == "" {
+					t.Errorf("%s: button keys %v", where, c)
+				}
+			case "device_tracker":
+				if str("json_attributes_topic") == "" || str("source_type") != "gps" {
+					t.Errorf("%s: tracker keys %v", where, c)
+				}
+			default:
+				t.Errorf("%s: unexpected platform %q", where, platform)
+			}
+			if dc := str("device_class"); platform == "sensor" && dc != "" {
+				allowed, known := units[dc]
+				if !known || !slices.Contains(allowed, str("unit_of_measurement")) {
+					t.Errorf("%s: unit %q is not valid for device class %q", where, str("unit_of_measurement"), dc)
+				}
+			}
+			if sc := str("state_class"); sc == "total_increasing" && key != "odometer" {
+				t.Errorf("%s: total_increasing on %s", where, key)
+			}
+		}
+	}
+}
+
+func TestOnlyWhatTheCarHas(t *testing.T) {
+	_, petrol := Vehicle(settings, vehicles["petrol"])
+	_, ev := Vehicle(settings, vehicles["ev"])
+	_, few := Vehicle(settings, vehicles["few"])
+	if strings.Contains(string(petrol), "battery_soc") || strings.Contains(string(petrol), "ev_range") {
+		t.Error("EV entities on a petrol car")
+	}
+	if strings.Contains(string(ev), "horn_button") {
+		t.Error("horn button on a car without the capability")
+	}
+	var p Payload
+	_ = json.Unmarshal(few, &p)
+	if _, ok := p.Components["remote_start_button"]; ok {
+		t.Error("remote start on a car without it")
+	}
+	if c := p.Components["lock"]; c.Platform != "sensor" {
+		t.Errorf("a lock that cannot be commanded must be a sensor, got %q", c.Platform)
+	}
+	if p.Device.Name != "WF0XXXGCDX0000003" && p.Device.Name == "" {
+		t.Error("device without a name")
+	}
+}
+
+func BenchmarkVehicle(b *testing.B) {
+	v := vehicles["petrol"]
+	b.ReportAllocs()
+	for b.Loop() {
+		Vehicle(settings, v)
+	}
+}
