@@ -88,6 +88,7 @@ type Bridge struct {
 	cmdCancel context.CancelFunc
 	listWake  chan struct{}
 	signInMu  sync.Mutex
+	authPubMu sync.Mutex // serializes auth publishing: the last state read is the last sent
 	doctor    atomic.Pointer[string] // last doctor JSON, for the sign-in page
 }
 
@@ -337,6 +338,8 @@ func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
 }
 
 func (b *Bridge) publishAuth() {
+	b.authPubMu.Lock()
+	defer b.authPubMu.Unlock()
 	info := b.gate.get()
 	info.SignInURL = b.cfg.HTTPPublicURL
 	b.publishState(b.topic("auth", "state"), info.State)

@@ -60,6 +60,7 @@ func TestFirstRunSignInFromMQTT(t *testing.T) {
 func TestTelemetryChangeAndCommands(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.waitStream(vin1)
 
 	e.patch(vin1, `{"metrics":{"odometer":{"value":23456.7}}}`)
 	e.w.waitValue(e.topic(vin1, "odometer"), "23456.7", 5*time.Second)

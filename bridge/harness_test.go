@@ -405,3 +405,16 @@ func (w *watcher) reset(topic string) {
 	w.seen[topic] = nil
 	w.mu.Unlock()
 }
+
+// waitStream waits until the bridge has the vehicle's websocket open, so a
+// change made now is pushed to it.
+func (e *env) waitStream(vin string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sim.Streams(vin) == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the bridge did not open the telemetry stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

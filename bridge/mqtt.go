@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"go.uber.org/zap"
 )
 
@@ -119,6 +120,7 @@ func mqttOptions(cfg Config, log *zap.Logger, onConnect func(mqtt.Client), onLos
 		SetConnectRetryInterval(2*time.Second).SetMaxReconnectInterval(30*time.Second).
 		SetConnectTimeout(10*time.Second).SetKeepAlive(30*time.Second).SetOrderMatters(false).
 		SetWill(cfg.TopicPrefix+"/bridge/availability", "offline", 1, true).
+		SetStore(nullStore{}).
 		SetOnConnectHandler(onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Debug("reconnecting to the broker") })
@@ -131,6 +133,21 @@ func mqttOptions(cfg Config, log *zap.Logger, onConnect func(mqtt.Client), onLos
 	}
 	return o, nil
 }
+
+// nullStore keeps no in-flight messages. paho resends the messages that
+// were in flight when a connection dropped once it reconnects; the bridge
+// instead republishes every retained state from its own cache in onConnect,
+// so a resent (older) state could land after the fresh one and win. paho
+// 1.5.1's resend also races with its writer (seen under -race).
+type nullStore struct{}
+
+func (nullStore) Open()                             {}
+func (nullStore) Put(string, packets.ControlPacket) {}
+func (nullStore) Get(string) packets.ControlPacket  { return nil }
+func (nullStore) All() []string                     { return nil }
+func (nullStore) Del(string)                        {}
+func (nullStore) Close()                            {}
+func (nullStore) Reset()                            {}
 
 // wait waits for a paho token with a deadline (never a bare Wait).
 func wait(t mqtt.Token, d time.Duration) error {

@@ -22,6 +22,7 @@ type vehicle struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	cmdMu  sync.Mutex // serializes commands for this car
+	pubMu  sync.Mutex // serializes publishing, so the last state read is the last one sent
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -200,6 +201,8 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 // broker) and the JSON snapshot.
 func (v *vehicle) publishFields() {
 	b := v.b
+	v.pubMu.Lock()
+	defer v.pubMu.Unlock()
 	v.mu.Lock()
 	tel := v.tel
 	show := v.lockShow

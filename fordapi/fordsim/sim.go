@@ -121,6 +121,16 @@ func New(o Options) *Sim {
 	return s
 }
 
+// Streams is the number of open websockets of a vehicle.
+func (s *Sim) Streams(vin string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.vehicles[vin]; ok {
+		return len(v.subs)
+	}
+	return 0
+}
+
 // VINs lists the simulated vehicles.
 func (s *Sim) VINs() []string { return append([]string(nil), s.order...) }
 
