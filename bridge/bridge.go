@@ -88,7 +88,7 @@ type Bridge struct {
 	cmdCancel context.CancelFunc
 	listWake  chan struct{}
 	signInMu  sync.Mutex
-	authPubMu sync.Mutex // serializes auth publishing: the last state read is the last sent
+	authPubMu sync.Mutex             // serializes auth publishing: the last state read is the last sent
 	doctor    atomic.Pointer[string] // last doctor JSON, for the sign-in page
 }
 
