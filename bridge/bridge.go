@@ -175,9 +175,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(2)
+	b.workers.Add(3)
 	go b.accountLoop(workCtx)
 	go b.infoLoop(workCtx)
+	go b.tokenWatch(workCtx)
 
 	<-ctx.Done()
 	b.log.Info("shutting down")
@@ -466,6 +467,31 @@ func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
 	default:
 	}
 	return nil
+}
+
+// tokenWatch notices a sign-in made by another process (fordpass2mqtt
+// login writing the token file) while no Ford call may be made.
+func (b *Bridge) tokenWatch(ctx context.Context) {
+	defer b.workers.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if b.gate.get().State != StateReauthRequired {
+				continue
+			}
+			if st := b.ford.Status(); st.SignedIn {
+				b.setAuth(StateOK, "signed in (token saved by fordpass2mqtt login)", time.Time{})
+				select {
+				case b.listWake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
 }
 
 // ---- vehicles ----

@@ -60,6 +60,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	tok       *Token
+	tokMod    time.Time // modification time of the token file as last read or written
 	loaded    bool
 	dead      *ReauthError  // set: no call until SignIn
 	auto      *oauth2.Token // Autonomic bearer token
@@ -379,13 +380,14 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	if err != nil {
 		return fmt.Errorf("getting the FordPass token: %w", err)
 	}
-	if err := c.store.Save(tok, c.now()); err != nil {
+	c.mu.Lock()
+	if err := c.saveLocked(tok); err != nil {
+		c.mu.Unlock()
 		return fmt.Errorf("saving the token: %w", err)
 	}
-	c.store.clearPending()
-	c.mu.Lock()
 	c.tok, c.loaded, c.dead, c.auto, c.refresh4x, c.api401 = tok, true, nil, nil, 0, 0
 	c.mu.Unlock()
+	c.store.clearPending()
 	c.log.Info("signed in to FordPass", zap.Time("refresh_expires", tok.RefreshExpiry))
 	return nil
 }
@@ -444,9 +446,15 @@ func (c *Client) Status() AuthStatus {
 
 func (c *Client) loadLocked() *ReauthError {
 	if c.dead != nil {
+		// Another process (fordpass2mqtt login, doctor --live) may have
+		// saved a good token since.
+		if c.reloadLocked() {
+			return nil
+		}
 		return c.dead
 	}
 	if !c.loaded {
+		mod := c.tokenModTime()
 		tok, err := c.store.Load()
 		if err != nil {
 			var re *ReauthError
@@ -456,9 +464,42 @@ func (c *Client) loadLocked() *ReauthError {
 			c.dead = re
 			return re
 		}
-		c.tok, c.loaded = tok, true
+		c.tok, c.loaded, c.tokMod = tok, true, mod
 	}
 	return nil
+}
+
+func (c *Client) tokenModTime() time.Time {
+	st, err := os.Stat(c.store.TokenPath())
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// reloadLocked adopts the token file when another process changed it; it
+// reports whether a usable token was loaded.
+func (c *Client) reloadLocked() bool {
+	mod := c.tokenModTime()
+	if mod.IsZero() || mod.Equal(c.tokMod) {
+		return false
+	}
+	tok, err := c.store.Load()
+	if err != nil {
+		return false
+	}
+	c.tok, c.loaded, c.dead, c.auto, c.tokMod, c.refresh4x, c.api401 = tok, true, nil, nil, mod, 0, 0
+	c.log.Info("adopted a token saved by another fordpass2mqtt process")
+	return true
+}
+
+// saveLocked writes the token and remembers the file's new time; c.mu held.
+func (c *Client) saveLocked(tok *Token) error {
+	err := c.store.Save(tok, c.now())
+	if err == nil {
+		c.tokMod = c.tokenModTime()
+	}
+	return err
 }
 
 // valid reports whether t may still be used, with a margin.
@@ -500,6 +541,7 @@ func (c *Client) catToken(ctx context.Context) (string, error) {
 		c.mu.Unlock()
 		return "", err
 	}
+	c.reloadLocked() // another process may have refreshed (and so rotated) it
 	if c.valid(c.tok.Token, 30*time.Second) { // refreshed while we waited
 		t := c.tok.AccessToken
 		c.mu.Unlock()
@@ -512,14 +554,14 @@ func (c *Client) catToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := c.store.Save(tok, c.now()); err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.saveLocked(tok); err != nil {
 		// The old refresh token is already dead at Ford; keep the new one in
 		// memory so the bridge goes on, and say loudly that disk failed.
 		c.log.Error("the refreshed token could not be saved; a restart now would need a new sign-in", zap.Error(err))
 	}
-	c.mu.Lock()
 	c.tok, c.auto = tok, nil
-	c.mu.Unlock()
 	return tok.AccessToken, nil
 }
 
@@ -734,21 +776,29 @@ func (v Vehicle) DisplayName() string {
 // Vehicles lists the account's cars (Ford's expdashboard; 207 and 200 are
 // both success).
 func (c *Client) Vehicles(ctx context.Context) ([]Vehicle, error) {
-	tok, err := c.catToken(ctx)
-	if err != nil {
-		return nil, err
-	}
-	h := c.fordHeaders(tok)
-	h.Set("countryCode", c.region.CountryCode)
-	h.Set("locale", c.region.Locale)
-	resp, err := c.do(ctx, request{endpoint: "vehicle_list", method: http.MethodPost,
-		url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
-	if err != nil {
-		return nil, fmt.Errorf("listing vehicles: %w", err)
-	}
-	if resp.status == http.StatusUnauthorized {
+	var resp *response
+	for attempt := 0; ; attempt++ {
+		tok, err := c.catToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h := c.fordHeaders(tok)
+		h.Set("countryCode", c.region.CountryCode)
+		h.Set("locale", c.region.Locale)
+		resp, err = c.do(ctx, request{endpoint: "vehicle_list", method: http.MethodPost,
+			url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
+		if err != nil {
+			return nil, fmt.Errorf("listing vehicles: %w", err)
+		}
+		if resp.status != http.StatusUnauthorized {
+			break
+		}
+		// Ford no longer takes this access token although its expiry says
+		// otherwise: get a fresh one once, then give up for this round.
 		c.expireCAT()
-		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
+		if attempt > 0 {
+			return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
+		}
 	}
 	if resp.status != http.StatusOK && resp.status != http.StatusMultiStatus {
 		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))

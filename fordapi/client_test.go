@@ -336,3 +336,33 @@ func TestCorruptTokenFileNeedsReauth(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFromAnotherProcessIsAdopted: `fordpass2mqtt login` (or doctor
+// --live) run beside a running bridge writes the token file; the bridge must
+// use the new token rather than refresh with a rotated-away one.
+func TestTokenFromAnotherProcessIsAdopted(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	if st := f.client.Status(); st.SignedIn {
+		t.Fatal("signed in without a token")
+	}
+	other := f.newClient(t, 0)
+	if err := other.SignIn(context.Background(), redirectFor(t, other)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if st := f.client.Status(); !st.SignedIn {
+		t.Fatalf("the running client did not notice the new token: %+v", st)
+	}
+	// The other process refreshes (rotating the refresh token) ...
+	f.sim.Expire()
+	if _, err := other.Vehicles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// ... and the running one goes on with the rotated token, not a dead one.
+	if _, err := f.client.Vehicles(context.Background()); err != nil {
+		t.Fatalf("after another process refreshed: %v", err)
+	}
+	if n := f.sim.Snapshot().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes, want 1", n)
+	}
+}
