@@ -541,7 +541,7 @@ func (c *Client) catToken(ctx context.Context) (string, error) {
 		c.mu.Unlock()
 		return "", err
 	}
-	c.reloadLocked() // another process may have refreshed (and so rotated) it
+	c.reloadLocked()                          // another process may have refreshed (and so rotated) it
 	if c.valid(c.tok.Token, 30*time.Second) { // refreshed while we waited
 		t := c.tok.AccessToken
 		c.mu.Unlock()
