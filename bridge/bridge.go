@@ -7,6 +7,8 @@ package bridge
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +91,9 @@ type Bridge struct {
 	listWake  chan struct{}
 	signInMu  sync.Mutex
 	authPubMu sync.Mutex             // serializes auth publishing: the last state read is the last sent
-	doctor    atomic.Pointer[string] // last doctor JSON, for the sign-in page
+	doctor    atomic.Pointer[Report] // last doctor run, for the sign-in page
+	instance  string                 // this installation's id (STATE_DIR/instance)
+	connects  []time.Time            // broker connections in the last hour
 }
 
 // New makes a bridge; Run starts it.
@@ -144,6 +148,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
 		return fmt.Errorf("STATE_DIR: %w", err)
 	}
+	id, err := InstanceID(b.cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("STATE_DIR: %w", err)
+	}
+	b.instance = id
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	b.workCtx = workCtx
@@ -157,7 +166,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.loadVehicleCache()
 
-	opts, err := mqttOptions(b.cfg, b.log, b.onConnect, b.onConnectionLost)
+	opts, err := mqttOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
 	if err != nil {
 		return err
 	}
@@ -228,8 +237,20 @@ func redactURL(raw string) string {
 func (b *Bridge) onConnect(c mqtt.Client) {
 	b.connected.Store(true)
 	b.m.mqttConnected.Set(1)
-	b.log.Info("connected to the broker")
-	subs := map[string]byte{b.topic("+", "command"): 1, b.topic("auth", "code", "set"): 1}
+	b.mu.Lock()
+	now := b.now()
+	b.connects = append(b.connects, now)
+	for len(b.connects) > 0 && now.Sub(b.connects[0]) > time.Hour {
+		b.connects = b.connects[1:]
+	}
+	n := len(b.connects)
+	b.mu.Unlock()
+	if n > 5 {
+		b.log.Warn("connected to the broker again; another client may be using MQTT_CLIENT_ID", zap.Int("connections_last_hour", n))
+	} else {
+		b.log.Info("connected to the broker")
+	}
+	subs := map[string]byte{b.topic("+", "command"): 1, b.topic("auth", "code", "set"): 1, b.topic("bridge", "doctor"): 1}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
 	}
@@ -262,6 +283,11 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	switch {
 	case topic == b.topic("auth", "code", "set"):
 		b.onCode(msg)
+	case topic == b.topic("bridge", "doctor"):
+		var r Report
+		if json.Unmarshal(msg.Payload(), &r) == nil && len(r.Checks) > 0 {
+			b.doctor.Store(&r)
+		}
 	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":
 		if strings.TrimSpace(string(msg.Payload())) == "online" {
 			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
@@ -496,7 +522,28 @@ func (b *Bridge) tokenWatch(ctx context.Context) {
 
 // ---- vehicles ----
 
-const vehicleCacheFile = "vehicles.json"
+const (
+	vehicleCacheFile = "vehicles.json"
+	instanceFile     = "instance"
+)
+
+// InstanceID returns the id of the installation whose state is in dir,
+// creating it the first time.
+func InstanceID(dir string) (string, error) {
+	path := filepath.Join(dir, instanceFile)
+	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) >= 8 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	buf := make([]byte, 6)
+	if _, err := cryptorand.Read(buf); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(buf)
+	if err := fordapi.WriteFileAtomic(path, []byte(id+"\n")); err != nil {
+		return "", err
+	}
+	return id, nil
+}
 
 func (b *Bridge) loadVehicleCache() {
 	data, err := os.ReadFile(filepath.Join(b.cfg.StateDir, vehicleCacheFile))
@@ -652,6 +699,12 @@ type Info struct {
 	VINs       []string  `json:"vins"`
 	Calls24h   int       `json:"calls_24h"`
 	CallBudget int       `json:"call_budget"`
+	// Instance identifies the installation (its STATE_DIR), so doctor can
+	// tell this bridge from another one on the same topics.
+	Instance string `json:"instance"`
+	// Reconnects1h counts broker connections in the last hour: many mean
+	// another client uses the same MQTT_CLIENT_ID.
+	Reconnects1h int `json:"reconnects_1h"`
 }
 
 func (b *Bridge) info() Info {
@@ -660,9 +713,11 @@ func (b *Bridge) info() Info {
 	for _, v := range b.list {
 		vins = append(vins, v.VIN)
 	}
+	reconnects := max(len(b.connects)-1, 0)
 	b.mu.Unlock()
 	bud := b.ford.Budget()
-	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit()}
+	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
+		Instance: b.instance, Reconnects1h: reconnects}
 }
 
 func (b *Bridge) publishInfo(force bool) {

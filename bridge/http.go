@@ -92,7 +92,7 @@ type pageData struct {
 	Calls     int
 	Budget    int
 	Vehicles  []string
-	Doctor    string
+	Doctor    *Report
 	Broker    bool
 }
 
@@ -113,9 +113,7 @@ func (b *Bridge) renderPage(w http.ResponseWriter, status int, token string, sig
 	bi := b.info()
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
 		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: b.connected.Load()}
-	if p := b.doctor.Load(); p != nil {
-		d.Doctor = *p
-	}
+	d.Doctor = b.doctor.Load()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := signInPage.Execute(w, d); err != nil {
@@ -160,7 +158,8 @@ a.button,button{display:inline-block;background:#0b5cad;color:#fff;border:0;bord
 textarea{width:100%;box-sizing:border-box;min-height:6rem;font-family:ui-monospace,monospace;font-size:.85rem}
 code{background:#f3f4f6;padding:.1rem .3rem;border-radius:.25rem}
 small,.muted{color:#57606a}
-pre{background:#f6f8fa;padding:.75rem;border-radius:.4rem;overflow:auto;font-size:.8rem}
+table{border-collapse:collapse;width:100%}td{padding:.35rem .5rem;border-top:1px solid #d0d7de;vertical-align:top}
+td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.fail{color:#cf222e;font-weight:600}
 </style>
 </head>
 <body>
@@ -188,7 +187,10 @@ pre{background:#f6f8fa;padding:.75rem;border-radius:.4rem;overflow:auto;font-siz
 <h2>Status</h2>
 <p>Ford calls in the last 24 h: <strong>{{.Calls}}</strong> of {{.Budget}}.
 Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{{$v}}</code>{{end}}{{else}}none yet{{end}}.</p>
-{{if .Doctor}}<h2>Diagnose</h2><p>The last <code>fordpass2mqtt doctor</code> run:</p><pre>{{.Doctor}}</pre>{{end}}
+<h2>Diagnose</h2>
+{{if .Doctor}}<p>The last <code>fordpass2mqtt doctor</code> run, {{.Doctor.At.Format "2006-01-02 15:04 MST"}}:</p>
+<table>{{range .Doctor.Checks}}<tr><td class="{{.Status}}">{{.Status}}</td><td><strong>{{.Name}}</strong>: {{.Finding}}{{if .Fix}}<br><small>Fix: {{.Fix}}</small>{{end}}</td></tr>{{end}}</table>
+{{else}}<p>Run <code>fordpass2mqtt doctor</code> (in Docker: <code>docker compose exec fordpass2mqtt fordpass2mqtt doctor</code>) for a checklist of what can break the FordPass connection; its results appear here.</p>{{end}}
 <p><small>Health: <a href="healthz">/healthz</a> · Metrics: <a href="metrics">/metrics</a></small></p>
 </body>
 </html>

@@ -107,9 +107,9 @@ func brokerURL(raw string) (string, bool, error) {
 
 // mqttOptions are paho's options the way a long-running service uses them:
 // clean session (commands sent while away are not delivered late),
-// automatic reconnect, a retained "offline" will, subscriptions made in
-// onConnect.
-func mqttOptions(cfg Config, log *zap.Logger, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
+// automatic reconnect, a retained "offline" will (the bridge; not doctor),
+// subscriptions made in onConnect.
+func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
 	server, secure, err := brokerURL(cfg.MQTTURL)
 	if err != nil {
 		return nil, err
@@ -119,11 +119,13 @@ func mqttOptions(cfg Config, log *zap.Logger, onConnect func(mqtt.Client), onLos
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(2*time.Second).SetMaxReconnectInterval(30*time.Second).
 		SetConnectTimeout(10*time.Second).SetKeepAlive(30*time.Second).SetOrderMatters(false).
-		SetWill(cfg.TopicPrefix+"/bridge/availability", "offline", 1, true).
 		SetStore(nullStore{}).
 		SetOnConnectHandler(onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Debug("reconnecting to the broker") })
+	if will {
+		o.SetWill(cfg.TopicPrefix+"/bridge/availability", "offline", 1, true)
+	}
 	if secure || cfg.MQTTCAFile != "" || cfg.MQTTCertFile != "" {
 		tc, err := TLSConfig(cfg.MQTTCAFile, cfg.MQTTCertFile, cfg.MQTTKeyFile)
 		if err != nil {

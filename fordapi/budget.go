@@ -25,6 +25,14 @@ type Budget struct {
 	path  string // empty: not persisted
 	now   func() time.Time
 	calls []time.Time // sorted, within the last 24 h
+	// The last 429 from Ford, and the time it said to come back.
+	last429, limitedUntil time.Time
+}
+
+type budgetFile struct {
+	Calls        []int64 `json:"calls"`
+	Last429      int64   `json:"last_429,omitempty"`
+	LimitedUntil int64   `json:"limited_until,omitempty"`
 }
 
 const budgetWindow = 24 * time.Hour
@@ -48,17 +56,16 @@ func NewBudget(path string, limit int, now func() time.Time) (*Budget, error) {
 	case err != nil:
 		return nil, fmt.Errorf("reading call budget: %w", err)
 	}
-	var saved struct {
-		Calls []int64 `json:"calls"`
-	}
+	var saved budgetFile
 	if err := json.Unmarshal(data, &saved); err != nil {
-		// A damaged counter must not stop the bridge; being conservative,
-		// count the whole day as spent for the non-command share.
-		b.calls = nil
+		// A damaged counter must not stop the bridge.
 		return b, fmt.Errorf("call budget file %s is damaged (%v); starting a new count", path, err)
 	}
 	for _, ms := range saved.Calls {
 		b.calls = append(b.calls, time.UnixMilli(ms))
+	}
+	if saved.Last429 > 0 {
+		b.last429, b.limitedUntil = time.UnixMilli(saved.Last429), time.UnixMilli(saved.LimitedUntil)
 	}
 	sort.Slice(b.calls, func(i, j int) bool { return b.calls[i].Before(b.calls[j]) })
 	b.prune(now())
@@ -141,17 +148,41 @@ func (b *Budget) save() error {
 	if b.path == "" {
 		return nil
 	}
-	ms := make([]int64, len(b.calls))
+	f := budgetFile{Calls: make([]int64, len(b.calls))}
 	for i, t := range b.calls {
-		ms[i] = t.UnixMilli()
+		f.Calls[i] = t.UnixMilli()
 	}
-	data, _ := json.Marshal(struct {
-		Calls []int64 `json:"calls"`
-	}{ms})
+	if !b.last429.IsZero() {
+		f.Last429, f.LimitedUntil = b.last429.UnixMilli(), b.limitedUntil.UnixMilli()
+	}
+	data, _ := json.Marshal(f)
 	if err := WriteFileAtomic(b.path, data); err != nil {
 		// The call is still counted in memory; failing the call would only
 		// hide the car. The error is reported to the caller's log.
 		return fmt.Errorf("saving call budget: %w", err)
 	}
 	return nil
+}
+
+// NoteRateLimit records a 429 from Ford and the time it gave to come back.
+func (b *Budget) NoteRateLimit(until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last429, b.limitedUntil = b.now(), until
+	_ = b.save()
+}
+
+// LastRateLimit is the last 429 and its retry time (zero: none recorded).
+func (b *Budget) LastRateLimit() (at, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last429, b.limitedUntil
+}
+
+// InLast counts the calls made in the last d.
+func (b *Budget) InLast(d time.Duration) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cut := b.now().Add(-d)
+	return len(b.calls) - sort.Search(len(b.calls), func(i int) bool { return b.calls[i].After(cut) })
 }

@@ -211,7 +211,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		zap.Duration("took", c.now().Sub(start)), zap.Int("bytes", len(data)))
 	if resp.StatusCode == http.StatusTooManyRequests {
 		c.observe(r.endpoint, "rate_limited")
-		return nil, &RateLimitError{Endpoint: r.endpoint, RetryAt: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+		until := retryAfter(resp.Header.Get("Retry-After"), c.now())
+		c.budget.NoteRateLimit(until)
+		return nil, &RateLimitError{Endpoint: r.endpoint, RetryAt: until}
 	}
 	outcome := "ok"
 	if resp.StatusCode >= 300 {
@@ -686,6 +688,21 @@ func (c *Client) autonomicToken(ctx context.Context) (string, error) {
 		c.mu.Unlock()
 		return t.AccessToken, nil
 	}
+}
+
+// RefreshNow refreshes the FordPass token whatever its expiry, to prove
+// the refresh token is alive (fordpass2mqtt doctor --live). It costs one
+// call; the rotated token is saved like any other.
+func (c *Client) RefreshNow(ctx context.Context) error {
+	c.mu.Lock()
+	if err := c.loadLocked(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.mu.Unlock()
+	c.expireCAT()
+	_, err := c.catToken(ForCommand(ctx))
+	return err
 }
 
 func (c *Client) expireCAT() {

@@ -6,6 +6,7 @@ package fordapi
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -171,4 +172,17 @@ func resolveHosts(r Region, base string) hosts {
 		return hosts{base, base, base, base, base}
 	}
 	return hosts{r.LoginHost, hostFoundational, hostVehicle, hostAutonomicAcc, hostAutonomicAPI}
+}
+
+// Origins lists the distinct origins the client calls for a region (one when
+// base is set), for reachability checks.
+func Origins(r Region, base string) []string {
+	h := resolveHosts(r, base)
+	out := []string{}
+	for _, o := range []string{h.login, h.foundational, h.vehicle, h.autonomicAccounts, h.autonomicAPI} {
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -1,9 +1,10 @@
 // Package broker runs an embedded MQTT broker (mochi-mqtt) for the demo
-// and for tests on machines without mosquitto. It allows every client; it
-// is never meant to face a network.
+// and for tests on machines without mosquitto. Without Users it allows every
+// client; it is not meant to face a network.
 package broker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,22 +14,42 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
+// Options configure an embedded broker.
+type Options struct {
+	Addr  string            // e.g. 127.0.0.1:1883, or 127.0.0.1:0 for any free port
+	TLS   *tls.Config       // serve MQTT over TLS
+	Users map[string]string // user name → password; empty: anyone may connect
+}
+
 // Broker is a running embedded broker.
 type Broker struct {
 	srv  *mochi.Server
 	addr string
 }
 
-// Start listens on addr (e.g. 127.0.0.1:1883, or 127.0.0.1:0 for any
-// free port) and serves until Close.
-func Start(addr string) (*Broker, error) {
+// Start listens on addr and allows every client.
+func Start(addr string) (*Broker, error) { return StartWith(Options{Addr: addr}) }
+
+// StartWith starts a broker with options; it serves until Close.
+func StartWith(o Options) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	var err error
+	if len(o.Users) == 0 {
+		err = srv.AddHook(new(auth.AllowHook), nil)
+	} else {
+		users := auth.Users{}
+		for u, p := range o.Users {
+			users[u] = auth.UserRule{Username: auth.RString(u), Password: auth.RString(p)}
+		}
+		err = srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Users: users,
+			ACL: auth.ACLRules{{Filters: auth.Filters{"#": auth.ReadWrite}}}}})
+	}
+	if err != nil {
 		return nil, err
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.Addr, TLSConfig: o.TLS})
 	if err := srv.AddListener(l); err != nil {
-		return nil, fmt.Errorf("embedded MQTT broker on %s: %w", addr, err)
+		return nil, fmt.Errorf("embedded MQTT broker on %s: %w", o.Addr, err)
 	}
 	go func() { _ = srv.Serve() }()
 	return &Broker{srv: srv, addr: l.Address()}, nil
@@ -37,7 +58,7 @@ func Start(addr string) (*Broker, error) {
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.addr }
 
-// URL is the broker URL for clients.
+// URL is the broker URL for clients (tcp://; use ssl:// with TLS).
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
 // Close stops the broker.

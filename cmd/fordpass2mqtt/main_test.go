@@ -297,3 +297,61 @@ func TestDemoAgainstBroker(t *testing.T) {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
 	}
 }
+
+func TestDoctorCommandJSON(t *testing.T) {
+	sim := fordsim.New(fordsim.Options{})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	dir := t.TempDir()
+	url := testBroker(t)
+	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpx" + suffix(), "FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir,
+		"COMMANDS_ALLOWED=lock", "MQTT_USERNAME=x"}
+	// Not signed in: the token check fails, so doctor exits 1.
+	cmd, stdout, stderr := program(t, env, "doctor", "--json")
+	if code := exitCode(t, cmd, 60*time.Second); code != 1 {
+		t.Fatalf("exit %d; stderr %s", code, stderr)
+	}
+	var r struct {
+		At     time.Time `json:"at"`
+		Checks []struct{ Name, Status, Finding, Fix string }
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil || len(r.Checks) < 5 {
+		t.Fatalf("--json output: %v\n%s", err, stdout)
+	}
+	// Signed in: every check passes, --live included, and no secret is printed.
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	var out, errOut syncBuffer
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	pr, pw, _ := os.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), []string{"login"}, pr, &out, &errOut) }()
+	var link string
+	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, srv.URL) {
+				link = l
+			}
+		}
+	}
+	resp, err := hc.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, _ = pw.WriteString(resp.Header.Get("Location") + "\n")
+	if code := <-done; code != 0 {
+		t.Fatalf("login: %s", errOut.String())
+	}
+	cmd, stdout, stderr = program(t, env, "doctor", "--json", "--live")
+	if code := exitCode(t, cmd, 60*time.Second); code != 0 {
+		t.Fatalf("healthy doctor exit %d: %s %s", code, stdout, stderr)
+	}
+	for _, secret := range []string{"simcat-", "simrefresh-", "simauto-", "simcode-", "simb2c-", "code_verifier"} {
+		if strings.Contains(stdout.String(), secret) {
+			t.Fatalf("doctor --json prints a secret (%s…)", secret)
+		}
+	}
+}

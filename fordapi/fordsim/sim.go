@@ -170,7 +170,11 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/telemetry/sources/fordpass/vehicles/{vin}", s.ford("telemetry", s.telemetry))
 	mux.HandleFunc("POST /v1/command/vehicles/{vin}/commands", s.ford("command", s.command))
 	mux.HandleFunc("GET /v1beta/telemetry/sources/fordpass/vehicles/{vin}/ws", s.ford("stream", s.stream))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer carries Ford's clock (skewed on purpose with ClockSkew).
+		w.Header().Set("Date", s.now().Add(s.opts.ClockSkew).UTC().Format(http.TimeFormat))
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // ford wraps a Ford endpoint: counting, the Date header, outages, rate
@@ -189,7 +193,6 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 		rateFor := s.rateTo.Sub(now)
 		s.mu.Unlock()
 
-		w.Header().Set("Date", now.Add(s.opts.ClockSkew).UTC().Format(http.TimeFormat))
 		switch {
 		case outage && outageCode == 0:
 			if hj, ok := w.(http.Hijacker); ok {

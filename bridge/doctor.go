@@ -1,0 +1,539 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// Check statuses.
+const (
+	Pass = "pass"
+	Warn = "warn"
+	Fail = "fail"
+)
+
+// Check is one line of the doctor's checklist.
+type Check struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Finding string `json:"finding"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Report is a doctor run, as printed with --json and retained on
+// P/bridge/doctor.
+type Report struct {
+	At     time.Time `json:"at"`
+	Checks []Check   `json:"checks"`
+}
+
+// Failed reports whether any check failed.
+func (r Report) Failed() bool {
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// DoctorOptions tune a doctor run.
+type DoctorOptions struct {
+	Live       bool           // refresh the token and list vehicles (spends Ford calls)
+	Ford       *fordapi.Client // nil: made from the configuration
+	HTTPClient *http.Client    // for reachability; nil: 10 s timeout
+	Now        func() time.Time
+	Timeout    time.Duration // per network step [5s]
+}
+
+// RunDoctor runs the troubleshooting checklist. cfgErr is what
+// configuration loading said; with it, only the configuration check runs.
+func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) Report {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 2 * o.Timeout}
+	}
+	r := Report{At: o.Now().UTC().Truncate(time.Second)}
+	add := func(c Check) { r.Checks = append(r.Checks, c) }
+	add(checkConfig(cfg, cfgErr))
+	if cfgErr != nil {
+		return r
+	}
+	b := checkBroker(ctx, cfg, o)
+	add(b.check)
+	if b.connected {
+		add(checkOtherBridge(cfg, b))
+	}
+	for _, c := range checkFord(ctx, cfg, o) {
+		add(c)
+	}
+	client := o.Ford
+	if client == nil {
+		var err error
+		client, err = fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
+			DailyBudget: cfg.DailyBudget, Now: o.Now})
+		if err != nil {
+			add(Check{Name: "token", Status: Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
+			return r
+		}
+	}
+	add(checkToken(cfg, client, o.Now()))
+	if o.Live {
+		for _, c := range checkLive(ctx, client) {
+			add(c)
+		}
+	}
+	add(checkBudget(client.Budget(), o.Now()))
+	if b.connected {
+		data, _ := json.Marshal(r)
+		_ = wait(b.client.Publish(cfg.TopicPrefix+"/bridge/doctor", 1, true, data), o.Timeout)
+		b.client.Disconnect(100)
+	}
+	return r
+}
+
+func checkConfig(cfg Config, cfgErr error) Check {
+	c := Check{Name: "configuration", Status: Pass, Finding: "every variable is valid"}
+	if cfgErr != nil {
+		return Check{Name: "configuration", Status: Fail, Finding: strings.ReplaceAll(cfgErr.Error(), "\n", "; "),
+			Fix: "correct the variables named; fordpass2mqtt --help lists them with their defaults"}
+	}
+	var risks, fixes []string
+	share := cfg.DailyBudget - max(2, cfg.DailyBudget/5)
+	cars := max(len(cfg.VINs), 1)
+	perDay := int(24*time.Hour/cfg.PollInterval) * (cars + 1)
+	if !cfg.Stream && perDay > share {
+		fit := time.Duration(float64(24*time.Hour) * float64(cars+1) / float64(max(share, 1))).Round(time.Minute)
+		risks = append(risks, fmt.Sprintf("FORD_POLL_INTERVAL=%s asks for about %d Ford calls a day, more than the %d the budget leaves for telemetry; the bridge stretches polling to about %s",
+			cfg.PollInterval, perDay, share, fit))
+		fixes = append(fixes, fmt.Sprintf("set FORD_POLL_INTERVAL to %s or more, or turn FORD_STREAM on", fit))
+	}
+	if cfg.DailyBudget > 300 {
+		risks = append(risks, fmt.Sprintf("FORD_DAILY_CALL_BUDGET=%d is above the roughly 250-300 calls a day at which Ford has locked accounts", cfg.DailyBudget))
+		fixes = append(fixes, "lower FORD_DAILY_CALL_BUDGET unless you know your account tolerates it")
+	}
+	u, _ := url.Parse(cfg.MQTTURL)
+	plain := u != nil && (u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ws")
+	if cfg.MQTTUsername == "" && plain && (cfg.Allowed("unlock") || cfg.Allowed("start")) {
+		risks = append(risks, "unlock/start are allowed on a broker connection with no user name and no TLS: anyone who can reach the broker can open the car")
+		fixes = append(fixes, "give the broker users and an ACL (deploy/mosquitto), or drop unlock,start from COMMANDS_ALLOWED")
+	}
+	if len(risks) > 0 {
+		c.Status, c.Finding, c.Fix = Warn, strings.Join(risks, "; "), strings.Join(fixes, "; ")
+	}
+	return c
+}
+
+type brokerResult struct {
+	check     Check
+	connected bool
+	client    mqtt.Client
+	info      *Info
+	online    bool
+}
+
+// checkBroker connects as the bridge would (same credentials and TLS, its
+// own client id so the running bridge is not kicked off), and times a
+// publish-receive round trip on a private topic. It also collects the
+// retained bridge info for the next check.
+func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult {
+	res := brokerResult{check: Check{Name: "broker"}}
+	suffix := randomHex(4)
+	var mu sync.Mutex
+	got := make(chan time.Time, 1)
+	probe := cfg.TopicPrefix + "/doctor/" + suffix
+	opts, err := mqttOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
+	if err != nil {
+		res.check.Status, res.check.Finding, res.check.Fix = Fail, err.Error(), "fix the TLS files named"
+		return res
+	}
+	opts.SetClientID(cfg.MQTTClientID + "-doctor-" + suffix).SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(o.Timeout).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
+	c := mqtt.NewClient(opts)
+	start := time.Now()
+	if err := wait(c.Connect(), o.Timeout+time.Second); err != nil {
+		res.check.Status = Fail
+		res.check.Finding, res.check.Fix = explainBrokerError(cfg, err)
+		return res
+	}
+	connectTook := time.Since(start)
+	res.connected, res.client = true, c
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		switch m.Topic() {
+		case probe:
+			select {
+			case got <- time.Now():
+			default:
+			}
+		case cfg.TopicPrefix + "/bridge/info":
+			var info Info
+			if json.Unmarshal(m.Payload(), &info) == nil {
+				mu.Lock()
+				res.info = &info
+				mu.Unlock()
+			}
+		case cfg.TopicPrefix + "/bridge/availability":
+			mu.Lock()
+			res.online = string(m.Payload()) == "online"
+			mu.Unlock()
+		}
+	}
+	if err := wait(c.SubscribeMultiple(map[string]byte{probe: 1, cfg.TopicPrefix + "/bridge/info": 1,
+		cfg.TopicPrefix + "/bridge/availability": 1}, handler), o.Timeout); err != nil {
+		res.check.Status, res.check.Finding = Fail, "connected, but subscribing was refused: "+err.Error()
+		res.check.Fix = "the broker's ACL must let this user read " + cfg.TopicPrefix + "/#"
+		return res
+	}
+	sent := time.Now()
+	if err := wait(c.Publish(probe, 1, false, "ping"), o.Timeout); err != nil {
+		res.check.Status, res.check.Finding = Fail, "connected, but publishing was refused: "+err.Error()
+		res.check.Fix = "the broker's ACL must let this user write " + cfg.TopicPrefix + "/#"
+		return res
+	}
+	select {
+	case at := <-got:
+		res.check.Status = Pass
+		res.check.Finding = fmt.Sprintf("connected to %s as %q in %s; publish-receive round trip %s",
+			redactURL(cfg.MQTTURL), nonEmptyUser(cfg.MQTTUsername), connectTook.Round(time.Millisecond), at.Sub(sent).Round(100*time.Microsecond))
+	case <-time.After(o.Timeout):
+		res.check.Status, res.check.Finding = Fail, "connected, but a message to "+probe+" never came back"
+		res.check.Fix = "the broker's ACL must let this user read and write " + cfg.TopicPrefix + "/#"
+	case <-ctx.Done():
+		res.check.Status, res.check.Finding = Fail, "interrupted"
+	}
+	time.Sleep(200 * time.Millisecond) // retained bridge info arrives with the subscription
+	mu.Lock()
+	defer mu.Unlock()
+	return res
+}
+
+func nonEmptyUser(u string) string {
+	if u == "" {
+		return "anonymous"
+	}
+	return u
+}
+
+// explainBrokerError turns a connection failure into a finding and a fix.
+func explainBrokerError(cfg Config, err error) (string, string) {
+	msg := err.Error()
+	low := strings.ToLower(msg)
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	switch {
+	case errors.As(err, &ua) || errors.As(err, &he) || strings.Contains(low, "x509") || strings.Contains(low, "certificate"):
+		return "TLS: the broker's certificate is not trusted (" + msg + ")",
+			"set MQTT_CA_FILE to the PEM file of the CA that signed the broker's certificate, and use the host name the certificate names"
+	case strings.Contains(low, "not authorized") || strings.Contains(low, "bad user name or password") || strings.Contains(low, "identifier rejected"):
+		return fmt.Sprintf("the broker refused user %q: %s", nonEmptyUser(cfg.MQTTUsername), msg),
+			"check MQTT_USERNAME and MQTT_PASSWORD against the broker's password file"
+	case strings.Contains(low, "refused") || strings.Contains(low, "no such host") || strings.Contains(low, "timeout") || strings.Contains(low, "timed out"):
+		return "cannot reach the broker at " + redactURL(cfg.MQTTURL) + ": " + msg,
+			"start the broker, or fix MQTT_URL (in Docker Compose the host is the service name, e.g. tcp://mosquitto:1883)"
+	}
+	return "cannot connect to the broker at " + redactURL(cfg.MQTTURL) + ": " + msg, "check MQTT_URL, the credentials and TLS settings"
+}
+
+func checkOtherBridge(cfg Config, b brokerResult) Check {
+	c := Check{Name: "other bridge"}
+	mine, _ := InstanceID(cfg.StateDir)
+	switch {
+	case b.info == nil:
+		c.Status, c.Finding = Pass, "no fordpass2mqtt has published on "+cfg.TopicPrefix+"/ yet"
+	case b.info.Instance != "" && b.info.Instance != mine && b.online:
+		c.Status = Fail
+		c.Finding = fmt.Sprintf("another fordpass2mqtt (instance %s, version %s, started %s) is online on %s/: two bridges double the Ford calls and, on one account, fight over the refresh token",
+			b.info.Instance, b.info.Version, b.info.StartedAt.Format(time.RFC3339), cfg.TopicPrefix)
+		c.Fix = "stop one of them, or give each its own MQTT_TOPIC_PREFIX, MQTT_CLIENT_ID and FordPass account"
+	case b.info.Instance != "" && b.info.Instance != mine:
+		c.Status = Warn
+		c.Finding = fmt.Sprintf("another fordpass2mqtt installation (instance %s) left its retained state on %s/; it is offline now", b.info.Instance, cfg.TopicPrefix)
+		c.Fix = "if it is gone for good, nothing to do; if it comes back, give it its own MQTT_TOPIC_PREFIX"
+	case b.info.Reconnects1h >= 5:
+		c.Status = Fail
+		c.Finding = fmt.Sprintf("the bridge reconnected to the broker %d times in the last hour: another client is most likely using MQTT_CLIENT_ID=%q, and the broker drops one whenever the other connects", b.info.Reconnects1h, cfg.MQTTClientID)
+		c.Fix = "give every MQTT client its own client id"
+	case b.online:
+		c.Status, c.Finding = Pass, fmt.Sprintf("only this installation's bridge (started %s) is on %s/", b.info.StartedAt.Format(time.RFC3339), cfg.TopicPrefix)
+	default:
+		c.Status, c.Finding = Pass, "this installation's bridge is not running now; no other bridge seen"
+	}
+	return c
+}
+
+// checkFord checks DNS, TCP and TLS to every Ford host in use, and the
+// clock against Ford's Date header. These are not API calls (no token, no
+// API path) and are not counted in the call budget.
+func checkFord(ctx context.Context, cfg Config, o DoctorOptions) []Check {
+	var out []Check
+	worst := time.Duration(0)
+	dated := ""
+	for _, origin := range fordapi.Origins(cfg.Region, cfg.FordBaseURL) {
+		u, err := url.Parse(origin)
+		if err != nil {
+			continue
+		}
+		host, port := u.Hostname(), u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		c := Check{Name: "ford " + host}
+		dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		t0 := time.Now()
+		addrs, err := net.DefaultResolver.LookupHost(dctx, host)
+		cancel()
+		if err != nil {
+			c.Status, c.Finding, c.Fix = Fail, "DNS: "+err.Error(), "check the machine's DNS (in Docker, the container's); a firewall or ad blocker may block Ford's hosts"
+			out = append(out, c)
+			continue
+		}
+		dnsTook := time.Since(t0)
+		t1 := time.Now()
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(addrs[0], port), o.Timeout)
+		if err != nil {
+			c.Status, c.Finding, c.Fix = Fail, "TCP to "+net.JoinHostPort(host, port)+": "+err.Error(), "check the firewall and any proxy between this machine and Ford"
+			out = append(out, c)
+			continue
+		}
+		tcpTook := time.Since(t1)
+		tlsNote := ""
+		if u.Scheme == "https" {
+			tc := tls.Client(conn, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+			_ = tc.SetDeadline(time.Now().Add(o.Timeout))
+			t2 := time.Now()
+			if err := tc.Handshake(); err != nil {
+				conn.Close()
+				c.Status, c.Finding, c.Fix = Fail, "TLS to "+host+": "+err.Error(), "a proxy or firewall intercepts TLS, or the system CA certificates are missing"
+				out = append(out, c)
+				continue
+			}
+			tlsNote = fmt.Sprintf(", TLS %s", time.Since(t2).Round(time.Millisecond))
+		}
+		conn.Close()
+		c.Status = Pass
+		c.Finding = fmt.Sprintf("DNS %s, TCP %s%s", dnsTook.Round(time.Millisecond), tcpTook.Round(time.Millisecond), tlsNote)
+		if off, ok := clockOffset(ctx, o.HTTPClient, origin); ok {
+			c.Finding += fmt.Sprintf(", clock offset %s", off.Round(time.Second))
+			if off.Abs() >= worst.Abs() {
+				worst, dated = off, host
+			}
+		}
+		out = append(out, c)
+	}
+	clock := Check{Name: "clock"}
+	switch {
+	case dated == "":
+		clock.Status, clock.Finding = Warn, "no Ford host answered with a Date header; the clock could not be compared"
+	case worst.Abs() > time.Minute:
+		clock.Status = Fail
+		clock.Finding = fmt.Sprintf("this machine's clock is %s off Ford's (%s): fresh tokens look expired or not yet valid", worst.Round(time.Second), dated)
+		clock.Fix = "turn on time synchronisation (NTP): timedatectl set-ntp true, or the NAS's time settings"
+	case worst.Abs() > 10*time.Second:
+		clock.Status = Warn
+		clock.Finding = fmt.Sprintf("this machine's clock is %s off Ford's (%s)", worst.Round(time.Second), dated)
+		clock.Fix = "turn on time synchronisation (NTP)"
+	default:
+		clock.Status, clock.Finding = Pass, fmt.Sprintf("within %s of Ford's (%s)", max(worst.Abs().Round(time.Second), time.Second), dated)
+	}
+	return append(out, clock)
+}
+
+// clockOffset is server time minus local time, from the Date header of a
+// plain GET of the origin's root.
+func clockOffset(ctx context.Context, hc *http.Client, origin string) (time.Duration, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin+"/", nil)
+	if err != nil {
+		return 0, false
+	}
+	before := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	after := time.Now()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return 0, false
+	}
+	mid := before.Add(after.Sub(before) / 2)
+	// The header has whole seconds: the true time is up to 1 s later.
+	return date.Add(500 * time.Millisecond).Sub(mid), true
+}
+
+func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
+	c := Check{Name: "token"}
+	st := client.Status()
+	if !st.SignedIn {
+		c.Status, c.Finding = Fail, st.Reason
+		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + cfg.TopicPrefix + "/auth/code/set"
+		return c
+	}
+	var notes []string
+	if fi, err := os.Stat(client.TokenPath()); err == nil && fi.Mode().Perm() != 0o600 {
+		c.Status, c.Finding = Fail, fmt.Sprintf("the token file is readable by others (mode %o)", fi.Mode().Perm())
+		c.Fix = "chmod 600 " + client.TokenPath()
+		return c
+	}
+	if di, err := os.Stat(filepath.Dir(client.TokenPath())); err == nil && di.Mode().Perm()&0o077 != 0 {
+		notes = append(notes, fmt.Sprintf("STATE_DIR is mode %o; 700 keeps the token private", di.Mode().Perm()))
+	}
+	access := "expired (it is refreshed on the next call)"
+	if st.AccessExpiry.After(now) {
+		access = "valid for " + human(st.AccessExpiry.Sub(now))
+	}
+	c.Status = Pass
+	c.Finding = "signed in; access token " + access
+	switch {
+	case st.RefreshExpiry.IsZero():
+		c.Finding += "; Ford gave no refresh token lifetime"
+	case st.RefreshExpiry.Before(now):
+		c.Status, c.Fix = Fail, "sign in again"
+		c.Finding += "; the refresh token expired " + human(now.Sub(st.RefreshExpiry)) + " ago"
+	case st.RefreshExpiry.Sub(now) < 7*24*time.Hour:
+		c.Status, c.Fix = Warn, "sign in again soon, before it expires, to avoid an outage"
+		c.Finding += "; the refresh token expires in " + human(st.RefreshExpiry.Sub(now))
+	default:
+		c.Finding += "; refresh token valid until " + st.RefreshExpiry.UTC().Format("2006-01-02") + " (" + human(st.RefreshExpiry.Sub(now)) + ")"
+	}
+	if len(notes) > 0 {
+		c.Finding += "; " + strings.Join(notes, "; ")
+		if c.Status == Pass {
+			c.Status, c.Fix = Warn, "chmod 700 "+filepath.Dir(client.TokenPath())
+		}
+	}
+	return c
+}
+
+// checkLive refreshes the token and lists the vehicles.
+func checkLive(ctx context.Context, client *fordapi.Client) []Check {
+	before := client.Budget().Used()
+	tok := Check{Name: "live token refresh"}
+	err := client.RefreshNow(ctx)
+	spent := func() string { return fmt.Sprintf(" (%d Ford calls spent)", client.Budget().Used()-before) }
+	switch {
+	case err == nil:
+		tok.Status, tok.Finding = Pass, "Ford accepted the refresh token and issued a new one"
+	case errors.Is(err, fordapi.ErrReauthRequired):
+		tok.Status, tok.Finding = Fail, err.Error()
+		tok.Fix = "sign in again: the refresh token is dead, and no waiting will revive it"
+	case errors.Is(err, fordapi.ErrRateLimited), errors.Is(err, fordapi.ErrBudgetExhausted):
+		tok.Status, tok.Finding, tok.Fix = Warn, err.Error(), "wait until the time given, then run doctor --live again"
+	default:
+		tok.Status, tok.Finding = Warn, "Ford did not answer the refresh: "+err.Error()
+		tok.Fix = "a fault on Ford's side or the network, not your sign-in; try again later"
+	}
+	tok.Finding += spent()
+	if err != nil {
+		return []Check{tok}
+	}
+	list := Check{Name: "vehicle list"}
+	vs, err := client.Vehicles(ctx)
+	switch {
+	case err != nil:
+		list.Status, list.Finding, list.Fix = Warn, err.Error(), "try again later"
+	case len(vs) == 0:
+		list.Status = Warn
+		list.Finding = "the account has no vehicles in region " + client.Region().Key
+		list.Fix = "an account's cars show only in its own region: set FORD_REGION to the country the account was made in"
+	default:
+		names := make([]string, len(vs))
+		for i, v := range vs {
+			names[i] = v.VIN + " (" + v.DisplayName() + ")"
+		}
+		list.Status, list.Finding = Pass, fmt.Sprintf("%d vehicle(s): %s", len(vs), strings.Join(names, ", "))
+	}
+	list.Finding += spent()
+	return []Check{tok, list}
+}
+
+func checkBudget(b *fordapi.Budget, now time.Time) Check {
+	used, limit := b.Used(), b.Limit()
+	c := Check{Name: "call budget", Status: Pass,
+		Finding: fmt.Sprintf("%d of %d Ford calls used in the last 24 h; %d in the last hour (the hourly share is %d)", used, limit, b.InLast(time.Hour), b.Hourly())}
+	if at, until := b.LastRateLimit(); !at.IsZero() {
+		if until.After(now) {
+			c.Status = Warn
+			c.Finding += fmt.Sprintf("; Ford answered 429 at %s and asked to wait until %s", at.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+			c.Fix = "nothing to do: the bridge waits; if it keeps happening, another integration may use the same account"
+		} else if now.Sub(at) < 7*24*time.Hour {
+			c.Finding += "; the last 429 from Ford was " + human(now.Sub(at)) + " ago"
+		}
+	}
+	if used >= limit*8/10 && c.Status == Pass {
+		c.Status = Warn
+		c.Fix = "the budget is nearly spent: poll less (FORD_POLL_INTERVAL), bridge fewer cars, or send fewer commands"
+	}
+	return c
+}
+
+// human writes a duration the way a person says it.
+func human(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	}
+	return fmt.Sprintf("%d days", int(math.Round(d.Hours()/24)))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// PrintReport writes the checklist for a person.
+func PrintReport(w io.Writer, r Report) {
+	fmt.Fprintf(w, "fordpass2mqtt doctor, %s\n\n", r.At.Format("2006-01-02 15:04:05 MST"))
+	width := 0
+	for _, c := range r.Checks {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "  %-4s  %-*s  %s\n", strings.ToUpper(c.Status), width, c.Name, c.Finding)
+		if c.Fix != "" {
+			fmt.Fprintf(w, "        %-*s  fix: %s\n", width, "", c.Fix)
+		}
+	}
+	fails, warns := 0, 0
+	for _, c := range r.Checks {
+		switch c.Status {
+		case Fail:
+			fails++
+		case Warn:
+			warns++
+		}
+	}
+	fmt.Fprintf(w, "\n%d checks: %d failed, %d warnings.\n", len(r.Checks), fails, warns)
+}
