@@ -60,7 +60,7 @@ func (r Report) Failed() bool {
 
 // DoctorOptions tune a doctor run.
 type DoctorOptions struct {
-	Live       bool           // refresh the token and list vehicles (spends Ford calls)
+	Live       bool            // refresh the token and list vehicles (spends Ford calls)
 	Ford       *fordapi.Client // nil: made from the configuration
 	HTTPClient *http.Client    // for reachability; nil: 10 s timeout
 	Now        func() time.Time

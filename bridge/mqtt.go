@@ -117,8 +117,8 @@ func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Cli
 	o := mqtt.NewClientOptions().AddBroker(server).SetClientID(cfg.MQTTClientID).
 		SetUsername(cfg.MQTTUsername).SetPassword(cfg.MQTTPassword).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(2*time.Second).SetMaxReconnectInterval(30*time.Second).
-		SetConnectTimeout(10*time.Second).SetKeepAlive(30*time.Second).SetOrderMatters(false).
+		SetConnectRetryInterval(2 * time.Second).SetMaxReconnectInterval(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
 		SetStore(nullStore{}).
 		SetOnConnectHandler(onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
