@@ -61,7 +61,11 @@ func (g *authGate) set(now time.Time, state, reason string, retryAt time.Time, l
 	defer g.mu.Unlock()
 	var ra *time.Time
 	if !retryAt.IsZero() {
+		// Whole seconds for people, rounded up so nobody calls early.
 		r := retryAt.UTC().Truncate(time.Second)
+		if r.Before(retryAt) {
+			r = r.Add(time.Second)
+		}
 		ra = &r
 	}
 	old := g.info
@@ -99,20 +103,22 @@ func (g *authGate) wait(ctx context.Context, now func() time.Time) error {
 		g.mu.Lock()
 		info, ch := g.info, g.changed
 		g.mu.Unlock()
+		var t *time.Timer
 		var timer <-chan time.Time
 		switch {
 		case info.State == StateReauthRequired:
 		case info.State == StateRateLimited && info.RetryAt != nil && now().Before(*info.RetryAt):
-			t := time.NewTimer(info.RetryAt.Sub(now()))
-			defer t.Stop()
+			t = time.NewTimer(info.RetryAt.Sub(now()))
 			timer = t.C
 		default:
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			stopTimer(t)
 			return ctx.Err()
 		case <-ch:
+			stopTimer(t)
 		case <-timer:
 			return nil
 		}
@@ -122,4 +128,10 @@ func (g *authGate) wait(ctx context.Context, now func() time.Time) error {
 func (a AuthInfo) json() string {
 	b, _ := json.Marshal(a)
 	return string(b)
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
 }

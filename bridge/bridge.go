@@ -55,6 +55,7 @@ type Options struct {
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	Stream         fordapi.StreamOptions
+	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
 	Now            func() time.Time
 }
@@ -121,6 +122,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	if opts.VehicleListTTL <= 0 {
 		opts.VehicleListTTL = 24 * time.Hour
+	}
+	if opts.StreamRetry <= 0 {
+		opts.StreamRetry = time.Minute
 	}
 	if opts.DiscoveryDelay <= 0 {
 		opts.DiscoveryDelay = 3 * time.Second

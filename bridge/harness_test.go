@@ -228,12 +228,47 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.bridge = bridge.New(cfg, c, bridge.Options{Version: "test", Logger: log.Named("bridge"),
 		CommandTimeout: 5 * time.Second, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
 		BackoffMax: time.Second, DiscoveryDelay: 100 * time.Millisecond,
-		Stream: fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}})
+		StreamRetry: 500 * time.Millisecond,
+		Stream:      fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)
 	go func() { e.done <- e.bridge.Run(ctx) }()
-	t.Cleanup(func() { e.stop() })
+	t.Cleanup(func() {
+		e.stop()
+		e.assertNoSecretsLogged()
+	})
 	return e
+}
+
+// secretMarks are the prefixes of every secret the simulator issues.
+var secretMarks = []string{"simcode-", "simb2c-", "simcat-", "simrefresh-", "simauto-", "simid-"}
+
+// assertNoSecretsLogged fails the test if any log line, at any level,
+// holds a token, a code or a PKCE verifier. Every end-to-end test runs it.
+func (e *env) assertNoSecretsLogged() {
+	e.t.Helper()
+	verifier := ""
+	if data, err := os.ReadFile(filepath.Join(e.cfg.StateDir, "login.json")); err == nil {
+		var p struct {
+			V string `json:"code_verifier"`
+		}
+		_ = json.Unmarshal(data, &p)
+		verifier = p.V
+	}
+	for _, entry := range e.logs.All() {
+		line := entry.Message
+		for k, v := range entry.ContextMap() {
+			line += " " + k + "=" + toString(v)
+		}
+		for _, s := range secretMarks {
+			if strings.Contains(line, s) {
+				e.t.Errorf("log line leaks a secret (%s…): %.200s", s, line)
+			}
+		}
+		if verifier != "" && strings.Contains(line, verifier) {
+			e.t.Errorf("log line leaks the PKCE verifier: %.80s", line)
+		}
+	}
 }
 
 // stop shuts the bridge down and returns Run's error.

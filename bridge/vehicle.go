@@ -96,16 +96,45 @@ func (v *vehicle) run(parent context.Context) {
 
 	log := b.log.With(zap.String("vin", fordapi.ShortVIN(v.vin)))
 	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
-	streamBo := &backoff{min: time.Minute, max: 30 * time.Minute}
-	var doc fordapi.Document
+	streamBo := &backoff{min: b.opts.StreamRetry, max: 30 * b.opts.StreamRetry}
 	var nextPoll, nextStream time.Time
+	streamOpts := b.opts.Stream
+	streamOpts.Resync = true
 	for {
 		if err := b.gate.wait(ctx, b.now); err != nil {
 			return
 		}
-		now := b.now()
-		if doc == nil || !now.Before(nextPoll) {
-			d, tel, err := b.ford.Telemetry(ctx, v.vin)
+		if b.cfg.Stream && !b.now().Before(nextStream) {
+			// The stream fetches its own snapshot once the socket is open,
+			// so nothing that changed before is missed; every update it
+			// brings pushes the next poll back.
+			v.setStreaming(true)
+			err := b.ford.Stream(ctx, v.vin, nil, streamOpts, func(_ fordapi.Document, tel *fordapi.Telemetry) {
+				streamBo.reset()
+				v.publish(tel)
+				nextPoll = b.now().Add(b.pollInterval())
+				b.report(nil, bo)
+			})
+			v.setStreaming(false)
+			if ctx.Err() != nil {
+				return
+			}
+			// A socket that closed is no news about the account: polling
+			// goes on and says whether Ford is reachable. Only a dead token,
+			// a rate limit or the budget change the state from here.
+			wait := time.Duration(0)
+			if err != nil && !fordapi.IsTransient(err) {
+				wait = b.report(err, bo)
+			}
+			if wait == 0 {
+				wait = streamBo.next()
+			}
+			nextStream = b.now().Add(wait)
+			log.Info("telemetry stream closed; polling until it reopens", zap.Error(err), zap.Time("reopen_at", nextStream))
+			continue
+		}
+		if !b.now().Before(nextPoll) {
+			_, tel, err := b.ford.Telemetry(ctx, v.vin)
 			if ctx.Err() != nil {
 				return
 			}
@@ -115,34 +144,11 @@ func (v *vehicle) run(parent context.Context) {
 				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
 					log.Debug("telemetry fetch failed", zap.Error(err), zap.Duration("retry_in", wait))
 				}
-				if sleep(ctx, wait) != nil {
-					return
-				}
-				continue
-			}
-			doc = d
-			v.publish(tel)
-			nextPoll = b.now().Add(b.pollInterval())
-		}
-		if b.cfg.Stream && !b.now().Before(nextStream) {
-			v.setStreaming(true)
-			err := b.ford.Stream(ctx, v.vin, doc, b.opts.Stream, func(d fordapi.Document, tel *fordapi.Telemetry) {
-				streamBo.reset()
+				nextPoll = b.now().Add(wait)
+			} else {
 				v.publish(tel)
-			})
-			v.setStreaming(false)
-			if ctx.Err() != nil {
-				return
+				nextPoll = b.now().Add(b.pollInterval())
 			}
-			// The stream owned doc and kept it current; a poll is due only
-			// at the normal interval from now.
-			nextPoll = b.now().Add(b.pollInterval())
-			wait := b.report(nonTransientOnly(err), bo)
-			if wait == 0 {
-				wait = streamBo.next()
-			}
-			nextStream = b.now().Add(wait)
-			log.Info("telemetry stream closed; polling until it reopens", zap.Error(err), zap.Time("reopen_at", nextStream))
 		}
 		wake := nextPoll
 		if b.cfg.Stream && nextStream.Before(wake) {
@@ -152,15 +158,6 @@ func (v *vehicle) run(parent context.Context) {
 			return
 		}
 	}
-}
-
-// nonTransientOnly keeps the errors that change the auth state; a stream
-// that merely closed is not a fault worth "unavailable" (polling goes on).
-func nonTransientOnly(err error) error {
-	if err == nil || fordapi.IsTransient(err) {
-		return nil
-	}
-	return err
 }
 
 func (v *vehicle) setStreaming(on bool) {

@@ -29,11 +29,16 @@ var ErrStreamStalled = errors.New("telemetry stream stalled: no frame for 50 s")
 type StreamOptions struct {
 	StallAfter time.Duration
 	TokenCheck time.Duration
+	// Resync fetches a REST snapshot once the socket is open (one call), so
+	// no change made before the socket opened is missed; deltas then merge
+	// on top of it. Without it, doc must be a recent snapshot.
+	Resync bool
 }
 
 // Stream opens the telemetry websocket of a vehicle and calls onUpdate with
 // the merged document after every delta. doc is the snapshot to merge into
-// (from Telemetry); Stream owns it until it returns. The Autonomic token is
+// (from Telemetry, or fetched by Stream itself with opts.Resync); Stream
+// owns it until it returns. The Autonomic token is
 // rotated over the open socket before it expires. Stream returns when ctx
 // ends (nil), or with the error that closed the socket: every such error is
 // transient except budget, rate-limit and re-authorization errors.
@@ -89,6 +94,18 @@ func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts Stre
 	c.observe("stream", "ok")
 	defer conn.Close()
 	conn.SetReadLimit(streamMaxFrame)
+	if opts.Resync {
+		// Frames that arrive meanwhile wait in the socket's buffer.
+		fresh, tel, err := c.Telemetry(ctx, vin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		doc = fresh
+		onUpdate(doc, tel)
+	}
 
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)

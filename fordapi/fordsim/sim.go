@@ -59,6 +59,10 @@ type Sim struct {
 	outageTo   time.Time
 	outageCode int
 	rateTo     time.Time
+	slowTo     time.Time
+	slowBy     time.Duration
+	streamMode string // "", "close", "stall" or "garbage"
+	streamTo   time.Time
 	calls      []time.Time // within 24 h, for DailyLimit
 	stats      stats
 	failNext   map[string]int // command type → how many to fail
@@ -158,6 +162,8 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /_sim/outage", s.ctlOutage)
 	mux.HandleFunc("POST /_sim/ratelimit", s.ctlRateLimit)
 	mux.HandleFunc("POST /_sim/fail", s.ctlFail)
+	mux.HandleFunc("POST /_sim/slow", s.ctlSlow)
+	mux.HandleFunc("POST /_sim/stream", s.ctlStream)
 	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", s.ctlPatch)
 	mux.HandleFunc("GET /_sim/vehicles", s.ctlVehicles)
 	mux.HandleFunc("GET /_sim/stats", s.ctlStats)
@@ -191,7 +197,19 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 		locked := s.opts.DailyLimit > 0 && len(s.calls) > s.opts.DailyLimit
 		outage, outageCode := now.Before(s.outageTo), s.outageCode
 		rateFor := s.rateTo.Sub(now)
+		slow := time.Duration(0)
+		if now.Before(s.slowTo) {
+			slow = s.slowBy
+		}
 		s.mu.Unlock()
+
+		if slow > 0 {
+			select {
+			case <-time.After(slow):
+			case <-r.Context().Done():
+				return
+			}
+		}
 
 		switch {
 		case outage && outageCode == 0:
@@ -619,6 +637,17 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		return conn.WriteMessage(websocket.TextMessage, data) == nil
 	}
+	mode := func() string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.now().Before(s.streamTo) {
+			return s.streamMode
+		}
+		return ""
+	}
+	if mode() == "close" {
+		return
+	}
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
 	check := time.NewTicker(time.Second)
@@ -629,11 +658,31 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			switch mode() {
+			case "stall":
+				continue
+			case "garbage":
+				frame = []byte(`{"_data": not json`)
+			case "close":
+				return
+			}
 			_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if conn.WriteMessage(websocket.TextMessage, frame) != nil {
 				return
 			}
 		case <-beat.C:
+			switch mode() {
+			case "stall":
+				continue
+			case "close":
+				return
+			case "garbage":
+				_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if conn.WriteMessage(websocket.TextMessage, []byte("\x00garbage")) != nil {
+					return
+				}
+				continue
+			}
 			if !send(map[string]any{"_data": map[string]any{"updateTime": s.now().UTC().Format(time.RFC3339)}}) {
 				return
 			}
@@ -753,6 +802,40 @@ func (s *Sim) ctlRateLimit(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.rateTo = s.now().Add(d)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlSlow(w http.ResponseWriter, r *http.Request) {
+	d, err := durationParam(r, "for", 30*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	delay, err := durationParam(r, "delay", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.slowTo, s.slowBy = s.now().Add(d), delay
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
+	mode := r.URL.Query().Get("mode")
+	if mode != "close" && mode != "stall" && mode != "garbage" {
+		http.Error(w, "mode must be close, stall or garbage", http.StatusBadRequest)
+		return
+	}
+	d, err := durationParam(r, "for", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.streamMode, s.streamTo = mode, s.now().Add(d)
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -1,0 +1,244 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// The fault matrix of docs/reliability.md: each row runs the real bridge
+// against the simulator and a real broker, and reports what it measured
+// (go test -v -run TestFault ./bridge shows the figures).
+
+func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
+	rows := []struct{ name, control string }{
+		{"dropped connections", "/_sim/outage?status=0&for=3s"},
+		{"5xx storm", "/_sim/outage?status=503&for=3s"},
+		{"HTML error pages", "/_sim/outage?status=502&for=3s"},
+		{"responses past the client timeout", "/_sim/slow?for=3s&delay=3s"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{signedIn: true})
+			states := e.topic("auth", "state")
+			e.w.waitValue(states, "ok", 10*time.Second)
+			e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+			before, start := e.calls(), time.Now()
+			e.simPost(row.control)
+			e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
+			var d bridge.AuthInfo
+			_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "unavailable") })), &d)
+			if d.RetryAt == nil || !strings.Contains(d.Reason, "retrying by itself") {
+				t.Errorf("unavailable detail without a retry time or a plain reason: %+v", d)
+			}
+			e.w.waitValue(states, "ok", 20*time.Second)
+			took := time.Since(start)
+			calls := e.calls() - before
+			if slices.Contains(e.w.history(states), "reauth_required") {
+				t.Fatalf("false reauth_required: %v", e.w.history(states))
+			}
+			if n := e.sim.Snapshot().Refreshes; n != 0 {
+				t.Errorf("%d token refreshes for a fault that was not about the token", n)
+			}
+			// Backoff (0.1 s doubling to 1 s in tests): a 3 s fault may cost a
+			// few dozen calls at most, never a tight loop.
+			if calls > 40 {
+				t.Errorf("%d Ford calls during a 3 s fault", calls)
+			}
+			t.Logf("%s: back to ok %.1f s after a 3 s fault; %d Ford calls; false reauth 0", row.name, took.Seconds(), calls)
+		})
+	}
+}
+
+func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
+	e := newEnv(t, envOptions{signedIn: true})
+	states := e.topic("auth", "state")
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.simPost("/_sim/ratelimit?for=4s")
+	start := time.Now()
+	e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
+	atLimit := e.calls()
+	var d bridge.AuthInfo
+	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
+	if d.RetryAt == nil {
+		t.Fatal("rate_limited without retry_at")
+	}
+	time.Sleep(time.Until(*d.RetryAt) - 200*time.Millisecond)
+	if during := e.calls() - atLimit; during != 0 {
+		t.Fatalf("%d Ford calls before the Retry-After time %s", during, d.RetryAt)
+	}
+	// Commands are refused while limited, without calling Ford.
+	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","id":"rl"}`, false)
+	if r := e.result(vin1, "rl", "rejected", 5*time.Second); !strings.Contains(r.Error, "rate limited") {
+		t.Fatalf("command during a rate limit: %+v", r)
+	}
+	e.w.waitValue(states, "ok", 15*time.Second)
+	t.Logf("rate limit of 4 s: 0 calls before Retry-After; ok again after %.1f s", time.Since(start).Seconds())
+}
+
+func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{DailyLimit: 12}})
+	states := e.topic("auth", "state")
+	e.w.waitEvent(states, 30*time.Second, func(s string) bool { return s == "rate_limited" })
+	var d bridge.AuthInfo
+	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
+	if d.RetryAt == nil || time.Until(*d.RetryAt) < 23*time.Hour {
+		t.Fatalf("a locked account must wait for Ford's retry time (a day): %+v", d)
+	}
+	locked := e.calls()
+	time.Sleep(2 * time.Second)
+	if n := e.calls() - locked; n != 0 {
+		t.Fatalf("%d calls to a locked account", n)
+	}
+	if slices.Contains(e.w.history(states), "reauth_required") {
+		t.Fatal("a lockout was reported as reauth_required")
+	}
+}
+
+func TestFaultTokenExpiresDuringCommandAndStream(t *testing.T) {
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: 1500 * time.Millisecond}})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.waitStream(vin1)
+	e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"exp-1"}`, false)
+	e.result(vin1, "exp-1", "accepted", 5*time.Second)
+	e.simPost("/_sim/expire") // mid-command, mid-stream
+	e.result(vin1, "exp-1", "success", 15*time.Second)
+	e.w.waitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
+	e.waitStream(vin1) // the stream came back with a fresh token
+	e.patch(vin1, `{"metrics":{"odometer":{"value":4242.4}}}`)
+	e.w.waitValue(e.topic(vin1, "odometer"), "4242.4", 10*time.Second)
+	if n := e.sim.Snapshot().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes, want exactly 1", n)
+	}
+	if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
+		t.Fatalf("auth states %v", h)
+	}
+}
+
+func TestFaultStreamClosesStallsOrSendsGarbage(t *testing.T) {
+	for _, mode := range []string{"close", "stall", "garbage"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, envOptions{signedIn: true, stream: true})
+			e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+			e.waitStream(vin1)
+			e.simPost("/_sim/stream?mode=" + mode + "&for=6s")
+			e.patch(vin1, `{"metrics":{"odometer":{"value":111.1}}}`) // lost by the faulty stream
+			e.w.waitValue(e.topic(vin1, "odometer"), "111.1", 15*time.Second)
+			// After the fault the stream is open again and pushes again.
+			time.Sleep(6 * time.Second)
+			e.waitStream(vin1)
+			e.patch(vin1, `{"metrics":{"odometer":{"value":222.2}}}`)
+			e.w.waitValue(e.topic(vin1, "odometer"), "222.2", 10*time.Second)
+			if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
+				t.Fatalf("auth states %v", h)
+			}
+			st := e.sim.Snapshot()
+			t.Logf("stream %s for 6 s: %d stream opens, %d telemetry polls, %d calls in all", mode, st.Calls["stream"], st.Calls["telemetry"], e.calls())
+		})
+	}
+}
+
+func TestFaultCorruptOrForeignTokenFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"garbage":        "\x00\x01 not json",
+		"truncated":      `{"access_token":"a","refresh_to`,
+		"foreign region": `{"access_token":"a","refresh_token":"b","expiry":"2030-01-01T00:00:00Z","region":"deu"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "token.json"), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t, envOptions{dir: dir})
+			e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+			detail := e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "sign in again") })
+			if !strings.Contains(detail, "damaged") && !strings.Contains(detail, "region") {
+				t.Fatalf("reason does not say what is wrong: %s", detail)
+			}
+			if n := e.calls(); n != 0 {
+				t.Fatalf("%d Ford calls with an unusable token", n)
+			}
+		})
+	}
+}
+
+func TestFaultBrokerDownAtStartAndCommandsNotRunLate(t *testing.T) {
+	addr := freePort(t)
+	e := newEnvNoWatcher(t, "tcp://"+addr)
+	time.Sleep(1500 * time.Millisecond) // the bridge retries against nothing
+	var stop func()
+	if s, ok := startMosquitto(t, addr); ok {
+		stop = s
+	} else {
+		b, err := broker.Start(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop = func() { _ = b.Close() }
+	}
+	defer stop()
+	// A command sent before the bridge is connected (not retained): the
+	// broker has nobody to give it to, and it must never run.
+	early := newWatcher(t, "tcp://"+addr, e.p+"/#")
+	early.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"early"}`, false)
+	early.waitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
+	early.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if cmds := e.sim.Snapshot().Commands; len(cmds) != 0 {
+		t.Fatalf("a command sent while the bridge was not connected ran: %+v", cmds)
+	}
+}
+
+// newEnvNoWatcher starts a signed-in bridge against url without waiting for
+// the broker (which may not exist yet).
+func newEnvNoWatcher(t *testing.T, url string) *env {
+	t.Helper()
+	sim := fordsim.New(fordsim.Options{CommandDelay: 300 * time.Millisecond})
+	srv := httptestServer(t, sim.Handler())
+	t.Cleanup(sim.Close)
+	region, _ := fordapi.LookupRegion("usa")
+	dir := filepath.Join(t.TempDir(), "state")
+	_ = fordapi.PrepareStateDir(dir)
+	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv, StateDir: dir, DailyBudget: 100000})
+	e := &env{t: t, sim: sim, simURL: srv, client: c, p: "fpt" + randomSuffix()}
+	if err := c.SignIn(context.Background(), e.redirect()); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = bridge.Config{MQTTURL: url, MQTTClientID: "bridge-" + e.p, TopicPrefix: e.p, HADiscoveryPrefix: "ha" + e.p,
+		Region: region, FordBaseURL: srv, PollInterval: time.Second, DailyBudget: 100000,
+		CommandsAllowed: []string{"lock", "unlock"}, StateDir: dir}
+	e.bridge = bridge.New(e.cfg, c, bridge.Options{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan error, 1)
+	go func() { e.done <- e.bridge.Run(ctx) }()
+	t.Cleanup(func() { e.stop() })
+	return e
+}
+
+func TestFaultOddVINTopics(t *testing.T) {
+	e := newEnv(t, envOptions{signedIn: true})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	for i, vin := range []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), "1ftew1ep000000001", " "} {
+		id := "odd-" + string(rune('a'+i))
+		e.w.publish(e.topic(vin, "command"), `{"command":"lock","id":"`+id+`"}`, false)
+		e.w.waitEvent(e.topic(vin, "command", "result"), 5*time.Second, func(s string) bool {
+			return strings.Contains(s, id) && strings.Contains(s, "unknown vehicle")
+		})
+	}
+	if n := len(e.sim.Snapshot().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+}
