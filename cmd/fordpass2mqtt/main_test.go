@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +22,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -353,5 +356,69 @@ func TestDoctorCommandJSON(t *testing.T) {
 		if strings.Contains(stdout.String(), secret) {
 			t.Fatalf("doctor --json prints a secret (%s…)", secret)
 		}
+	}
+}
+
+// TestSIGKILLAtRandomInstants kills the bridge with SIGKILL at random
+// instants while it refreshes tokens as fast as the simulator lets it
+// (every call needs a refresh), 50 times. The token file must always load;
+// the restart must come back without a new sign-in unless the kill fell in
+// the instant between Ford rotating the refresh token and the fsync of the
+// new one, which no client can cover (docs/reliability.md).
+func TestSIGKILLAtRandomInstants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 process runs")
+	}
+	sim := fordsim.New(fordsim.Options{AccessTTL: 20 * time.Second, AutonomicTTL: 2 * time.Second})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	dir := t.TempDir()
+	region, _ := fordapi.LookupRegion("usa")
+	newClient := func() *fordapi.Client {
+		c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir, DailyBudget: 1000000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	signIn := func() {
+		c := newClient()
+		u, _ := c.LoginURL()
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if err := c.SignIn(context.Background(), resp.Header.Get("Location")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn()
+	url := testBroker(t)
+	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpk" + suffix(), "MQTT_CLIENT_ID=k" + suffix(), "FORD_BASE_URL=" + srv.URL,
+		"STATE_DIR=" + dir, "FORD_STREAM=false", "FORD_POLL_INTERVAL=100ms", "FORD_DAILY_CALL_BUDGET=1000000", "HTTP_ADDR="}
+	runs, lost := 50, 0
+	refreshesBefore := sim.Snapshot().Refreshes
+	for i := range runs {
+		cmd, _, _ := program(t, env)
+		time.Sleep(time.Duration(50+mrand.IntN(600)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if _, err := fordapi.NewTokenStore(dir, "usa").Load(); err != nil {
+			t.Fatalf("run %d: the token file does not load after SIGKILL: %v", i, err)
+		}
+		if _, err := newClient().Vehicles(context.Background()); err != nil {
+			if !errors.Is(err, fordapi.ErrReauthRequired) {
+				t.Fatalf("run %d: %v", i, err)
+			}
+			lost++
+			signIn()
+		}
+	}
+	refreshes := sim.Snapshot().Refreshes - refreshesBefore
+	t.Logf("%d SIGKILLs during %d token refreshes: token file loadable %d/%d; back without a new sign-in %d/%d", runs, refreshes, runs, runs, runs-lost, runs)
+	if lost > runs/10 {
+		t.Fatalf("%d of %d restarts needed a new sign-in", lost, runs)
 	}
 }
