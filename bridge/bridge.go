@@ -221,6 +221,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 	b.client.Disconnect(500)
+	if err := b.ford.Budget().Flush(); err != nil {
+		b.log.Warn("could not save the call budget", zap.Error(err))
+	}
 	b.connected.Store(false)
 	b.m.mqttConnected.Set(0)
 	b.log.Info("stopped")
@@ -787,13 +790,27 @@ func (b *Bridge) publishDiscovery(force bool) {
 		want[t] = string(p)
 	}
 	for topic, payload := range want {
-		b.mu.Lock()
-		last, seen := b.discLast[topic]
-		b.discLast[topic] = payload
-		b.mu.Unlock()
-		if seen && last == payload && !force {
-			continue
-		}
-		b.client.Publish(topic, 1, true, []byte(payload))
+		b.publishConfig(topic, payload, force)
 	}
+}
+
+// publishVehicleDiscovery publishes one vehicle's config if it changed.
+func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
+	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+		return
+	}
+	t, p := discovery.Vehicle(b.discoverySettings(), v.discoveryInfo())
+	b.publishConfig(t, string(p), false)
+}
+
+// publishConfig publishes a device config unless it is what was last sent.
+func (b *Bridge) publishConfig(topic, payload string, force bool) {
+	b.mu.Lock()
+	last, seen := b.discLast[topic]
+	b.discLast[topic] = payload
+	b.mu.Unlock()
+	if seen && last == payload && !force {
+		return
+	}
+	b.client.Publish(topic, 1, true, []byte(payload))
 }

@@ -31,7 +31,7 @@ import (
 
 // brokerURL is a real broker for the test: mosquitto when MQTT_TEST_URL is
 // set (CI), else an embedded broker on a free local port.
-func brokerURL(t *testing.T) string {
+func brokerURL(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
 		return u
@@ -52,7 +52,7 @@ func randomSuffix() string {
 
 // watcher is an MQTT client that records what a user's tools would see.
 type watcher struct {
-	t      *testing.T
+	t      testing.TB
 	client mqtt.Client
 	mu     sync.Mutex
 	last   map[string]string   // latest payload per topic
@@ -60,7 +60,7 @@ type watcher struct {
 	retain map[string]bool     // whether the latest message was retained
 }
 
-func newWatcher(t *testing.T, url string, topics ...string) *watcher {
+func newWatcher(t testing.TB, url string, topics ...string) *watcher {
 	t.Helper()
 	w := &watcher{t: t, last: map[string]string{}, seen: map[string][]string{}, retain: map[string]bool{}}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("watch-" + randomSuffix()).SetCleanSession(true).
@@ -147,7 +147,7 @@ func (w *watcher) publish(topic, payload string, retained bool) {
 
 // env is one test's world: simulator, broker, bridge, watcher.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *fordsim.Sim
 	simURL  string
 	cfg     bridge.Config
@@ -172,7 +172,7 @@ type envOptions struct {
 	prefix   string
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.sim.CommandDelay == 0 {
 		o.sim.CommandDelay = 300 * time.Millisecond
@@ -296,7 +296,7 @@ func (e *env) redirect() string {
 	return followLogin(e.t, u)
 }
 
-func followLogin(t *testing.T, loginURL string) string {
+func followLogin(t testing.TB, loginURL string) string {
 	t.Helper()
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := hc.Get(loginURL)
@@ -358,7 +358,7 @@ func (e *env) result(vin, id, status string, timeout time.Duration) bridge.Resul
 }
 
 // freePort returns a free local TCP address.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -370,7 +370,7 @@ func freePort(t *testing.T) string {
 
 // startMosquitto runs a private mosquitto on addr, when mosquitto is
 // installed; ok is false otherwise.
-func startMosquitto(t *testing.T, addr string) (stop func(), ok bool) {
+func startMosquitto(t testing.TB, addr string) (stop func(), ok bool) {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -400,14 +400,14 @@ func startMosquitto(t *testing.T, addr string) (stop func(), ok bool) {
 	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, true
 }
 
-func httptestServer(t *testing.T, h http.Handler) string {
+func httptestServer(t testing.TB, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-func readAll(t *testing.T, resp *http.Response) string {
+func readAll(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
 	var b bytes.Buffer

@@ -190,7 +190,7 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	v.mu.Unlock()
 	v.publishFields()
 	if newFields && b.cfg.HADiscovery {
-		b.publishDiscovery(false)
+		b.publishVehicleDiscovery(v) // this car's config only: a fleet must not rebuild every car's
 	}
 }
 

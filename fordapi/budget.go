@@ -27,7 +27,15 @@ type Budget struct {
 	calls []time.Time // sorted, within the last 24 h
 	// The last 429 from Ford, and the time it said to come back.
 	last429, limitedUntil time.Time
+
+	lastSave time.Time   // wall time of the last write
+	flushing *time.Timer // a write scheduled to coalesce a burst
 }
+
+// saveEvery bounds how often the window is written: the first call after a
+// quiet second is written at once (so a crash loop still counts its calls),
+// the rest of a burst is written together a second later.
+const saveEvery = time.Second
 
 type budgetFile struct {
 	Calls        []int64 `json:"calls"`
@@ -144,10 +152,40 @@ func (b *Budget) Take(command bool) error {
 	return b.save()
 }
 
+// save writes the window now, or schedules it within saveEvery; b.mu held.
 func (b *Budget) save() error {
 	if b.path == "" {
 		return nil
 	}
+	if since := time.Since(b.lastSave); since < saveEvery {
+		if b.flushing == nil {
+			b.flushing = time.AfterFunc(saveEvery-since, func() {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				b.flushing = nil
+				_ = b.write()
+			})
+		}
+		return nil
+	}
+	return b.write()
+}
+
+// Flush writes a scheduled save now (at shutdown).
+func (b *Budget) Flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.flushing == nil {
+		return nil
+	}
+	b.flushing.Stop()
+	b.flushing = nil
+	return b.write()
+}
+
+// write writes the window; b.mu held.
+func (b *Budget) write() error {
+	b.lastSave = time.Now()
 	f := budgetFile{Calls: make([]int64, len(b.calls))}
 	for i, t := range b.calls {
 		f.Calls[i] = t.UnixMilli()

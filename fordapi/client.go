@@ -76,7 +76,11 @@ const maxBody = 4 << 20
 
 // DefaultHTTPClient has the timeouts FordPass clients use (45 s a call).
 func DefaultHTTPClient() *http.Client {
-	return &http.Client{Timeout: 45 * time.Second}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// A fleet calls the same two hosts from many goroutines at once; keep
+	// their connections instead of redialling TLS for every call.
+	t.MaxIdleConnsPerHost = 16
+	return &http.Client{Timeout: 45 * time.Second, Transport: t}
 }
 
 // New makes a client. It loads the call budget but not the token: the first

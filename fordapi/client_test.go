@@ -272,6 +272,13 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 	}
 	st := f.sim.Snapshot()
 	calls := st.CallsTotal - st.Calls["b2c_authorize"] // the browser's call, not ours
+	// A crash right now: the first call of the burst is on disk already.
+	if crashed := f.newClient(t, 10).Budget().Used(); crashed < 1 {
+		t.Fatalf("after a crash the budget counts %d calls", crashed)
+	}
+	if err := f.client.Budget().Flush(); err != nil { // a clean shutdown
+		t.Fatal(err)
+	}
 	restarted := f.newClient(t, 10)
 	if used := restarted.Budget().Used(); used != calls {
 		t.Fatalf("budget after restart counts %d calls, simulator saw %d", used, calls)
