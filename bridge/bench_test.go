@@ -2,8 +2,11 @@ package bridge_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
 // BenchmarkStreamedUpdate is one telemetry change from the simulated car to
@@ -29,6 +32,32 @@ func BenchmarkStreamedUpdate(b *testing.B) {
 				b.Fatal("update not seen")
 			}
 			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// BenchmarkCommandRoundTrip is an MQTT command to its success result
+// through the bridge, the simulator (1 ms command delay) and the broker.
+func BenchmarkCommandRoundTrip(b *testing.B) {
+	e := newEnv(b, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: time.Millisecond}})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.waitStream(vin1)
+	res := e.topic(vin1, "command", "result")
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("b%d", i)
+		word := []string{"unlock", "lock"}[i%2]
+		e.w.publish(e.topic(vin1, "command"), `{"command":"`+word+`","id":"`+id+`"}`, false)
+		want := `"id":"` + id + `","command":"` + word + `","status":"success"`
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if v, _ := e.w.get(res); strings.Contains(v, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("no success")
+			}
+			time.Sleep(20 * time.Microsecond)
 		}
 	}
 }

@@ -8,6 +8,7 @@ package bridge
 import (
 	"context"
 	cryptorand "crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -81,7 +82,7 @@ type Bridge struct {
 	vehicles  map[string]*vehicle // running workers by VIN
 	list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
 	listAt    time.Time
-	discLast  map[string]string   // discovery topic → payload last published
+	discLast  map[string][32]byte // discovery topic → SHA-256 of the payload last published
 	stale     map[string]struct{} // VINs whose device config must be cleared
 	cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
 	workCtx   context.Context
@@ -137,7 +138,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
-		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string]string{}, stale: map[string]struct{}{},
+		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string][32]byte{}, stale: map[string]struct{}{},
 		listWake: make(chan struct{}, 1)}
 	b.m.setBudget(ford.Budget())
 	return b
@@ -313,15 +314,17 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	}
 }
 
-// publishState publishes a retained state value if it changed.
-func (b *Bridge) publishState(topic, payload string) {
+// publishState publishes a retained state value if it changed, and says
+// whether it did.
+func (b *Bridge) publishState(topic, payload string) bool {
 	if !b.cache.set(topic, payload) {
-		return
+		return false
 	}
 	b.m.published.Inc()
 	if b.client != nil && b.connected.Load() {
 		b.client.Publish(topic, 1, true, payload)
 	}
+	return true
 }
 
 // publishEvent publishes a non-retained message.
@@ -803,13 +806,15 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 	b.publishConfig(t, string(p), false)
 }
 
-// publishConfig publishes a device config unless it is what was last sent.
+// publishConfig publishes a device config unless it is what was last sent
+// (a hash is kept, not the payload: a fleet's configs weigh megabytes).
 func (b *Bridge) publishConfig(topic, payload string, force bool) {
+	sum := sha256.Sum256([]byte(payload))
 	b.mu.Lock()
 	last, seen := b.discLast[topic]
-	b.discLast[topic] = payload
+	b.discLast[topic] = sum
 	b.mu.Unlock()
-	if seen && last == payload && !force {
+	if seen && last == sum && !force {
 		return
 	}
 	b.client.Publish(topic, 1, true, []byte(payload))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,6 +24,12 @@ type vehicle struct {
 	done   chan struct{}
 	cmdMu  sync.Mutex // serializes commands for this car
 	pubMu  sync.Mutex // serializes publishing, so the last state read is the last one sent
+	// What was last published, per field (guarded by pubMu): an update is
+	// diffed against it without formatting a single value.
+	sent    map[string]fordapi.Value
+	sentLoc *fordapi.Location
+	sentAt  time.Time
+	names   map[string]string // field → topic
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -194,8 +201,8 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	}
 }
 
-// publishFields publishes every field (only changed ones reach the
-// broker) and the JSON snapshot.
+// publishFields publishes every changed field and, when anything changed,
+// the JSON snapshot. Unchanged values never reach the broker.
 func (v *vehicle) publishFields() {
 	b := v.b
 	v.pubMu.Lock()
@@ -207,36 +214,79 @@ func (v *vehicle) publishFields() {
 	if tel == nil {
 		return
 	}
-	snapshot := make(map[string]any, len(tel.Fields)+2)
+	if v.sent == nil {
+		v.sent, v.names = map[string]fordapi.Value{}, map[string]string{}
+	}
+	fields := make([]string, 0, len(tel.Fields))
+	changed := false
 	for name, val := range tel.Fields {
-		payload := val.String()
+		fields = append(fields, name)
 		if name == "lock" && show != "" {
-			payload = show
+			changed = b.publishState(v.fieldTopic(name), show) || changed
+			delete(v.sent, name)
+			continue
 		}
-		snapshot[name] = json.RawMessage(mustJSON(payload, val, name == "lock" && show != ""))
-		b.publishState(b.topic(v.vin, name), payload)
+		if last, ok := v.sent[name]; ok && last == val {
+			continue // the common case, decided without formatting anything
+		}
+		v.sent[name] = val
+		changed = b.publishState(v.fieldTopic(name), val.String()) || changed
+	}
+	if tel.Location != nil && (v.sentLoc == nil || *v.sentLoc != *tel.Location) {
+		loc, _ := json.Marshal(tel.Location)
+		l := *tel.Location
+		v.sentLoc = &l
+		changed = b.publishState(v.fieldTopic("location"), string(loc)) || changed
+	}
+	if !tel.UpdatedAt.IsZero() && !tel.UpdatedAt.Equal(v.sentAt) {
+		v.sentAt = tel.UpdatedAt
+		changed = b.publishState(v.fieldTopic("updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
+	}
+	if !changed {
+		return
+	}
+	// The snapshot, keys in order, written directly: a map through
+	// encoding/json costs several times more on every update.
+	sort.Strings(fields)
+	buf := make([]byte, 0, 64+24*len(fields))
+	buf = append(buf, '{')
+	for i, name := range fields {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, name)
+		buf = append(buf, ':')
+		val := tel.Fields[name]
+		switch {
+		case name == "lock" && show != "":
+			buf = strconv.AppendQuote(buf, show)
+		case val.IsNumber():
+			buf = strconv.AppendFloat(buf, val.Float(), 'f', -1, 64)
+		default:
+			buf = strconv.AppendQuote(buf, val.String())
+		}
 	}
 	if tel.Location != nil {
 		loc, _ := json.Marshal(tel.Location)
-		b.publishState(b.topic(v.vin, "location"), string(loc))
-		snapshot["location"] = tel.Location
+		buf = append(buf, `,"location":`...)
+		buf = append(buf, loc...)
 	}
 	if !tel.UpdatedAt.IsZero() {
-		ts := tel.UpdatedAt.Format(time.RFC3339)
-		b.publishState(b.topic(v.vin, "updated_at"), ts)
-		snapshot["updated_at"] = ts
+		buf = append(buf, `,"updated_at":`...)
+		buf = strconv.AppendQuote(buf, tel.UpdatedAt.Format(time.RFC3339))
 	}
-	state, _ := json.Marshal(snapshot) // map keys are sorted: stable output
-	b.publishState(b.topic(v.vin, "state"), string(state))
+	buf = append(buf, '}')
+	b.publishState(v.fieldTopic("state"), string(buf))
 }
 
-func mustJSON(payload string, val fordapi.Value, override bool) []byte {
-	if override {
-		b, _ := json.Marshal(payload)
-		return b
+// fieldTopic is P/VIN/name, built once per field; v.pubMu held.
+func (v *vehicle) fieldTopic(name string) string {
+	t, ok := v.names[name]
+	if !ok {
+		t = v.b.topic(v.vin, name)
+		v.names[name] = t
 	}
-	b, _ := val.MarshalJSON()
-	return b
+	return t
 }
 
 // setLockShow overrides the lock topic while a command runs.

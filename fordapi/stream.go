@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,6 +22,8 @@ const (
 	streamMaxFrame     = 1 << 20
 	streamWriteTimeout = 10 * time.Second
 )
+
+var writePool sync.Pool
 
 // ErrStreamStalled is returned when the socket was silent for too long.
 var ErrStreamStalled = errors.New("telemetry stream stalled: no frame for 50 s")
@@ -68,7 +71,11 @@ func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts Stre
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+tok)
 	h.Set("User-Agent", userAgent)
-	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment,
+		// Frames are small deltas and the client only ever sends a token:
+		// small read buffers, and write buffers borrowed only while writing
+		// (a fleet holds a thousand of these sockets open).
+		ReadBufferSize: 2048, WriteBufferSize: 2048, WriteBufferPool: &writePool}
 	conn, resp, err := dialer.DialContext(ctx, u, h)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,0 +1,58 @@
+package bridge
+
+import (
+	"os"
+	"testing"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+func benchVehicle(b *testing.B) (*vehicle, *fordapi.Telemetry) {
+	b.Helper()
+	data, err := os.ReadFile("../fordapi/testdata/telemetry_ev.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, tel, err := fordapi.ParseTelemetry(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", cache: retainedCache{m: map[string]string{}}, m: NewMetrics()}
+	return &vehicle{b: br, vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
+}
+
+// BenchmarkPublishUnchanged is the diff of a telemetry update that changes
+// nothing: every field compared with what was last published, nothing sent.
+func BenchmarkPublishUnchanged(b *testing.B) {
+	v, tel := benchVehicle(b)
+	v.tel = tel
+	v.publishFields()
+	b.ReportAllocs()
+	for b.Loop() {
+		v.publishFields()
+	}
+}
+
+// BenchmarkPublishOneChange is the diff plus the snapshot of an update
+// that changes one field.
+func BenchmarkPublishOneChange(b *testing.B) {
+	v, tel := benchVehicle(b)
+	v.tel = tel
+	v.publishFields()
+	odo := []fordapi.Value{fordapi.Number(1), fordapi.Number(2)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tel.Fields["odometer"] = odo[i%2]
+		v.publishFields()
+	}
+}
+
+func BenchmarkParseCommand(b *testing.B) {
+	payload := []byte(`{"command":"lock","id":"node-red-1234"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseCommand(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
