@@ -298,16 +298,11 @@ func (e *env) redirect() string {
 
 func followLogin(t testing.TB, loginURL string) string {
 	t.Helper()
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(loginURL)
+	redirect, err := fordsim.FollowLogin(context.Background(), loginURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("login page answered %d", resp.StatusCode)
-	}
-	return resp.Header.Get("Location")
+	return redirect
 }
 
 func (e *env) topic(parts ...string) string { return e.p + "/" + strings.Join(parts, "/") }

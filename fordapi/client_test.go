@@ -55,16 +55,11 @@ func redirectFor(t *testing.T, c *fordapi.Client) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
+	redirect, err := fordsim.FollowLogin(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("authorize answered %d", resp.StatusCode)
-	}
-	return resp.Header.Get("Location")
+	return redirect
 }
 
 func (f *fixture) signIn(t *testing.T) {

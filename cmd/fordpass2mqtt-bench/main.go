@@ -303,13 +303,11 @@ func signIn(c *fordapi.Client) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
+	redirect, err := fordsim.FollowLogin(context.Background(), u)
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	return c.SignIn(context.Background(), resp.Header.Get("Location"))
+	return c.SignIn(context.Background(), redirect)
 }
 
 var patchClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"time"
@@ -100,21 +98,11 @@ func demoSignIn(ctx context.Context, client *fordapi.Client) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	redirect, err := fordsim.FollowLogin(ctx, u)
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if loc == "" {
-		return errors.New("the simulated login page did not redirect")
-	}
-	return client.SignIn(ctx, loc)
+	return client.SignIn(ctx, redirect)
 }
 
 func printBanner(w io.Writer, cfg bridge.Config, vins []string) {
@@ -170,19 +158,9 @@ func animate(ctx context.Context, sim *fordsim.Sim, log *zap.Logger) {
 				metrics["speed"] = map[string]any{"value": 0.0}
 				metrics["gearLeverPosition"] = map[string]any{"value": "PARK"}
 			case 3:
-				metrics["doorStatus"] = []any{
-					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "AJAR"},
-					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
-					map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
-					map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
-				}
+				metrics["doorStatus"] = doors("AJAR")
 			case 4:
-				metrics["doorStatus"] = []any{
-					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "CLOSED"},
-					map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
-					map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
-					map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
-				}
+				metrics["doorStatus"] = doors("CLOSED")
 			case 5: // charging (EVs) or refuelling
 				if i%2 == 1 {
 					soc = min(soc+5, 100)
@@ -203,5 +181,16 @@ func animate(ctx context.Context, sim *fordsim.Sim, log *zap.Logger) {
 				log.Debug("demo patch", zap.Error(err))
 			}
 		}
+	}
+}
+
+// doors is the four side doors in Ford's shape, the driver's in the given
+// state (AJAR or CLOSED).
+func doors(driver string) []any {
+	return []any{
+		map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": driver},
+		map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+		map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
+		map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	mrand "math/rand/v2"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -189,7 +188,23 @@ func TestLoginSubcommand(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	// Interactive: the program prints the link; the "user" opens it and pastes.
+	loginInteractively(t, srv.URL)
+	if st, err := os.Stat(filepath.Join(dir, "token.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v", err)
+	}
+	// A bad code exits 1 with a reason.
+	var out, errOut syncBuffer
+	if code := run(context.Background(), []string{"login", "--redirect-url", "fordapp://userauthorized/?code=stale-code-123"}, nil, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "sign-in failed") {
+		t.Fatalf("bad code: exit %d, %s", code, errOut.String())
+	}
+}
+
+// loginInteractively runs `fordpass2mqtt login` as a person would: it
+// prints the link, the person opens it (the simulator signs in at once) and
+// pastes the redirect address. The environment must be set already.
+func loginInteractively(t *testing.T, simURL string) {
+	t.Helper()
 	pr, pw, _ := os.Pipe()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
@@ -197,7 +212,7 @@ func TestLoginSubcommand(t *testing.T) {
 	var link string
 	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, l := range strings.Split(out.String(), "\n") {
-			if strings.HasPrefix(l, srv.URL) {
+			if strings.HasPrefix(l, simURL) {
 				link = l
 			}
 		}
@@ -205,24 +220,13 @@ func TestLoginSubcommand(t *testing.T) {
 	if link == "" {
 		t.Fatalf("no login link printed: %s", out.String())
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(link)
+	redirect, err := fordsim.FollowLogin(context.Background(), link)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	_, _ = pw.WriteString(resp.Header.Get("Location") + "\n")
+	_, _ = pw.WriteString(redirect + "\n")
 	if code := <-done; code != 0 {
 		t.Fatalf("login exit %d: %s", code, errOut.String())
-	}
-	if st, err := os.Stat(filepath.Join(dir, "token.json")); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("token file: %v", err)
-	}
-	// A bad code exits 1 with a reason.
-	errOut.Reset()
-	if code := run(context.Background(), []string{"login", "--redirect-url", "fordapp://userauthorized/?code=stale-code-123"}, nil, &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), "sign-in failed") {
-		t.Fatalf("bad code: exit %d, %s", code, errOut.String())
 	}
 }
 
@@ -251,13 +255,11 @@ func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
 		"HTTP_ADDR=127.0.0.1:0", "LOG_FORMAT=json"})
 	sub.wait(t, prefix+"/bridge/availability", 20*time.Second, func(s string) bool { return s == "online" })
 	login := sub.wait(t, prefix+"/auth/login_url", 10*time.Second, func(s string) bool { return s != "" })
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(login)
+	redirect, err := fordsim.FollowLogin(context.Background(), login)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	sub.c.Publish(prefix+"/auth/code/set", 1, false, resp.Header.Get("Location")).WaitTimeout(5 * time.Second)
+	sub.c.Publish(prefix+"/auth/code/set", 1, false, redirect).WaitTimeout(5 * time.Second)
 	sub.wait(t, prefix+"/auth/state", 10*time.Second, func(s string) bool { return s == "ok" })
 	sub.wait(t, prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
 
@@ -326,28 +328,7 @@ func TestDoctorCommandJSON(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	var out, errOut syncBuffer
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	pr, pw, _ := os.Pipe()
-	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"login"}, pr, &out, &errOut) }()
-	var link string
-	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if strings.HasPrefix(l, srv.URL) {
-				link = l
-			}
-		}
-	}
-	resp, err := hc.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	_, _ = pw.WriteString(resp.Header.Get("Location") + "\n")
-	if code := <-done; code != 0 {
-		t.Fatalf("login: %s", errOut.String())
-	}
+	loginInteractively(t, srv.URL)
 	cmd, stdout, stderr = program(t, env, "doctor", "--json", "--live")
 	if code := exitCode(t, cmd, 60*time.Second); code != 0 {
 		t.Fatalf("healthy doctor exit %d: %s %s", code, stdout, stderr)
@@ -384,13 +365,11 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 	signIn := func() {
 		c := newClient()
 		u, _ := c.LoginURL()
-		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := hc.Get(u)
+		redirect, err := fordsim.FollowLogin(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if err := c.SignIn(context.Background(), resp.Header.Get("Location")); err != nil {
+		if err := c.SignIn(context.Background(), redirect); err != nil {
 			t.Fatal(err)
 		}
 	}

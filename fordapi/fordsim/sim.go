@@ -9,6 +9,7 @@
 package fordsim
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -949,4 +950,27 @@ func (s *Sim) Snapshot() Stats {
 
 func (s *Sim) ctlStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Snapshot())
+}
+
+// FollowLogin does what the browser of a user who signs in at once does:
+// it opens the login URL the client built and returns the
+// fordapp://userauthorized?code=… address the simulator redirects to. The
+// demo, the load harness and the tests sign in with it.
+func FollowLogin(ctx context.Context, loginURL string) (string, error) {
+	hc := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loginURL, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || loc == "" {
+		return "", fmt.Errorf("the simulated login page answered %d without a redirect", resp.StatusCode)
+	}
+	return loc, nil
 }
