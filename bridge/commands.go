@@ -40,7 +40,7 @@ type Result struct {
 	ID      string    `json:"id"`
 	Command string    `json:"command"`
 	Status  string    `json:"status"`
-	Error   string    `json:"error,omitempty"`
+	Error   string    `json:"error"` // empty unless failed, timeout or rejected
 	At      time.Time `json:"at"`
 }
 
