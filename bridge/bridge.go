@@ -335,14 +335,6 @@ func (b *Bridge) publishEvent(topic string, v any) {
 	}
 }
 
-// clearRetained removes a retained message from the broker.
-func (b *Bridge) clearRetained(topic string) {
-	b.cache.forget(topic)
-	if b.client != nil && b.connected.Load() {
-		b.client.Publish(topic, 1, true, []byte{})
-	}
-}
-
 // ---- auth state ----
 
 // setAuth moves the auth state and publishes it when it changed.

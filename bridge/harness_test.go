@@ -147,18 +147,17 @@ func (w *watcher) publish(topic, payload string, retained bool) {
 
 // env is one test's world: simulator, broker, bridge, watcher.
 type env struct {
-	t       testing.TB
-	sim     *fordsim.Sim
-	simURL  string
-	cfg     bridge.Config
-	client  *fordapi.Client
-	bridge  *bridge.Bridge
-	w       *watcher
-	p       string
-	logs    *observer.ObservedLogs
-	cancel  context.CancelFunc
-	done    chan error
-	httpSrv *httptest.Server
+	t      testing.TB
+	sim    *fordsim.Sim
+	simURL string
+	cfg    bridge.Config
+	client *fordapi.Client
+	bridge *bridge.Bridge
+	w      *watcher
+	p      string
+	logs   *observer.ObservedLogs
+	cancel context.CancelFunc
+	done   chan error
 }
 
 type envOptions struct {

@@ -615,9 +615,7 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := v.subs[ch]; ok {
-			delete(v.subs, ch)
-		}
+		delete(v.subs, ch)
 		s.mu.Unlock()
 	}()
 
