@@ -232,8 +232,9 @@ func (v *vehicle) publishFields() {
 		v.sent[name] = val
 		changed = b.publishState(v.fieldTopic(name), val.String()) || changed
 	}
+	var loc []byte // marshalled once, and only when something will be sent
 	if tel.Location != nil && (v.sentLoc == nil || *v.sentLoc != *tel.Location) {
-		loc, _ := json.Marshal(tel.Location)
+		loc, _ = json.Marshal(tel.Location)
 		l := *tel.Location
 		v.sentLoc = &l
 		changed = b.publishState(v.fieldTopic("location"), string(loc)) || changed
@@ -267,7 +268,9 @@ func (v *vehicle) publishFields() {
 		}
 	}
 	if tel.Location != nil {
-		loc, _ := json.Marshal(tel.Location)
+		if loc == nil {
+			loc, _ = json.Marshal(tel.Location)
+		}
 		buf = append(buf, `,"location":`...)
 		buf = append(buf, loc...)
 	}
