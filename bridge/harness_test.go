@@ -6,12 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,15 +32,12 @@ import (
 // set (CI), else an embedded broker on a free local port.
 func brokerURL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
-		return u
-	}
-	b, err := broker.Start("127.0.0.1:0")
+	url, stop, err := broker.ForTests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b.URL()
+	t.Cleanup(stop)
+	return url
 }
 
 func randomSuffix() string {
@@ -244,7 +240,7 @@ var secretMarks = []string{"simcode-", "simb2c-", "simcat-", "simrefresh-", "sim
 
 // assertNoSecretsLogged fails the test if any log line, at any level,
 // holds a token, a code or a PKCE verifier. Every end-to-end test runs it.
-func (e *env) assertNoSecretsLogged() {
+func (e *env) assertNoSecretsLogged(extra ...string) {
 	e.t.Helper()
 	verifier := ""
 	if data, err := os.ReadFile(filepath.Join(e.cfg.StateDir, "login.json")); err == nil {
@@ -259,9 +255,9 @@ func (e *env) assertNoSecretsLogged() {
 		for k, v := range entry.ContextMap() {
 			line += " " + k + "=" + toString(v)
 		}
-		for _, s := range secretMarks {
+		for _, s := range append(secretMarks, extra...) {
 			if strings.Contains(line, s) {
-				e.t.Errorf("log line leaks a secret (%s…): %.200s", s, line)
+				e.t.Errorf("log line leaks a secret (%s…): %.200s", s[:min(6, len(s))], line)
 			}
 		}
 		if verifier != "" && strings.Contains(line, verifier) {
@@ -366,32 +362,14 @@ func freePort(t testing.TB) string {
 // installed; ok is false otherwise.
 func startMosquitto(t testing.TB, addr string) (stop func(), ok bool) {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-		if bin == "" {
-			return nil, false
-		}
+	stop, err := broker.StartMosquitto(addr, t.TempDir())
+	if errors.Is(err, broker.ErrNoMosquitto) {
+		return nil, false
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	_ = os.WriteFile(conf, []byte(fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\n", port, host)), 0o600)
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, true
+	return stop, true
 }
 
 func httptestServer(t testing.TB, h http.Handler) string {

@@ -503,28 +503,12 @@ func numCPU() int {
 // broker.
 func startBroker(work string) (string, func(), error) {
 	addr := freeAddr()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, e := os.Stat("/usr/sbin/mosquitto"); e == nil {
-			bin, err = "/usr/sbin/mosquitto", nil
-		}
-	}
+	stop, err := broker.StartMosquitto(addr, work)
 	if err == nil {
-		_, port, _ := net.SplitHostPort(addr)
-		conf := filepath.Join(work, "mosquitto.conf")
-		_ = os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"), 0o600)
-		cmd := exec.Command(bin, "-c", conf)
-		if err := cmd.Start(); err != nil {
-			return "", nil, err
-		}
-		waitUntil(func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		}, 5*time.Second)
-		return "tcp://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+		return "tcp://" + addr, stop, nil
+	}
+	if !errors.Is(err, broker.ErrNoMosquitto) {
+		return "", nil, err
 	}
 	b, err := broker.Start(addr)
 	if err != nil {

@@ -72,15 +72,12 @@ func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
 
 func testBroker(t *testing.T) string {
 	t.Helper()
-	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
-		return u
-	}
-	b, err := broker.Start("127.0.0.1:0")
+	url, stop, err := broker.ForTests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b.URL()
+	t.Cleanup(stop)
+	return url
 }
 
 func suffix() string {

@@ -1,0 +1,68 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// ForTests returns the broker a test or a measurement should use: the one
+// named by MQTT_TEST_URL (mosquitto in CI), else an embedded broker on a
+// free local port. stop releases what was started.
+func ForTests() (url string, stop func(), err error) {
+	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
+		return u, func() {}, nil
+	}
+	b, err := Start("127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	return b.URL(), func() { _ = b.Close() }, nil
+}
+
+// ErrNoMosquitto means mosquitto is not installed.
+var ErrNoMosquitto = errors.New("mosquitto is not installed")
+
+// StartMosquitto runs a private mosquitto (anonymous, no persistence) on
+// addr, with its configuration in dir, and waits until it accepts
+// connections. It returns ErrNoMosquitto when the binary is not there.
+func StartMosquitto(addr, dir string) (stop func(), err error) {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = ""
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+		if bin == "" {
+			return nil, ErrNoMosquitto
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "mosquitto-"+port+".conf")
+	cfg := fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port, host)
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return stop, nil
+		}
+	}
+	stop()
+	return nil, fmt.Errorf("mosquitto did not start listening on %s", addr)
+}
