@@ -3,6 +3,7 @@ package fordapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,5 +107,42 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 	if d := time.Until(rl.RetryAt); d < 110*time.Second || d > 130*time.Second {
 		t.Fatalf("retry in %v, want about 120s", d)
+	}
+}
+
+// TestRepeated401sWithFreshTokens: Ford refusing every fresh token (more
+// than ten 401s in a row, each after a renewal) is a dead sign-in; fewer is
+// not.
+func TestRepeated401sWithFreshTokens(t *testing.T) {
+	refreshes := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "cat-with-refresh-token") {
+			refreshes++
+			fmt.Fprintf(w, `{"access_token":"a%d","refresh_token":"r%d","expires_in":3600}`, refreshes, refreshes)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	region, _ := fordapi.LookupRegion("usa")
+	_ = fordapi.NewTokenStore(dir, "usa").Save(testToken(time.Now().Add(-time.Minute)), time.Now())
+	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir, DailyBudget: 1000})
+	var err error
+	calls := 0
+	for calls < 20 {
+		calls++
+		if _, err = c.Vehicles(context.Background()); errors.Is(err, fordapi.ErrReauthRequired) {
+			break
+		}
+		if !fordapi.IsTransient(err) {
+			t.Fatalf("call %d: %v", calls, err)
+		}
+	}
+	if !errors.Is(err, fordapi.ErrReauthRequired) {
+		t.Fatalf("20 calls refused with fresh tokens and still no reauth: %v", err)
+	}
+	if refreshes < 11 {
+		t.Fatalf("reauth after only %d renewals", refreshes)
 	}
 }

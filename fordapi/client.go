@@ -296,20 +296,11 @@ func errorMessage(body []byte) string {
 	return s
 }
 
-func (c *Client) fordHeaders(token string) http.Header {
+// fordHeaders are the headers every call to Ford's own hosts carries.
+func (c *Client) fordHeaders() http.Header {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("Application-Id", c.region.AppID)
-	if token != "" {
-		h.Set("auth-token", token)
-	}
-	return h
-}
-
-func autonomicHeaders(token string) http.Header {
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Authorization", "Bearer "+token)
 	return h
 }
 
@@ -378,7 +369,7 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	}
 	body, _ := json.Marshal(map[string]string{"idpToken": b2c.AccessToken})
 	resp, err = c.do(ctx, request{endpoint: "cat_from_b2c", method: http.MethodPost,
-		url: c.hosts.foundational + PathCATFromB2C, header: c.fordHeaders(""), body: body})
+		url: c.hosts.foundational + PathCATFromB2C, header: c.fordHeaders(), body: body})
 	if err != nil {
 		return fmt.Errorf("getting the FordPass token: %w", err)
 	}
@@ -574,7 +565,7 @@ func (c *Client) catToken(ctx context.Context) (string, error) {
 func (c *Client) refreshCAT(ctx context.Context, refresh string) (*Token, error) {
 	body, _ := json.Marshal(map[string]string{"refresh_token": refresh})
 	resp, err := c.do(ctx, request{endpoint: "cat_refresh", method: http.MethodPost,
-		url: c.hosts.foundational + PathCATRefresh, header: c.fordHeaders(""), body: body})
+		url: c.hosts.foundational + PathCATRefresh, header: c.fordHeaders(), body: body})
 	if err != nil {
 		c.refreshed("error")
 		return nil, fmt.Errorf("refreshing the FordPass token: %w", err)
@@ -722,16 +713,71 @@ func (c *Client) expireCAT() {
 
 // ---- data calls ----
 
-// autonomicCall makes a call with the Autonomic bearer token. A 401 drops
-// the cached token and retries once with a fresh one; more than ten 401s in a
-// row (with fresh tokens each time) mean Ford no longer accepts this sign-in.
-func (c *Client) autonomicCall(ctx context.Context, r request) (*response, error) {
+// tokenLayer is the token a data call carries: the FordPass (CAT) token in
+// auth-token on Ford's hosts, or the Autonomic bearer token on Autonomic's.
+type tokenLayer struct {
+	get  func(context.Context) (string, error)
+	set  func(h http.Header, tok string)
+	drop func(tok string) bool // forget tok if it is still the cached one
+}
+
+func (c *Client) catLayer() tokenLayer {
+	return tokenLayer{
+		get: c.catToken,
+		set: func(h http.Header, tok string) {
+			for k, v := range c.fordHeaders() {
+				h[k] = v
+			}
+			h.Set("auth-token", tok)
+		},
+		drop: func(tok string) bool {
+			c.mu.Lock()
+			cached := c.tok != nil && c.tok.AccessToken == tok
+			c.mu.Unlock()
+			if cached {
+				c.expireCAT()
+			}
+			return cached
+		},
+	}
+}
+
+func (c *Client) autonomicLayer() tokenLayer {
+	return tokenLayer{
+		get: c.autonomicToken,
+		set: func(h http.Header, tok string) {
+			h.Set("Content-Type", "application/json")
+			h.Set("Authorization", "Bearer "+tok)
+		},
+		drop: func(tok string) bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.auto != nil && c.auto.AccessToken == tok {
+				c.auto = nil
+				return true
+			}
+			return false
+		},
+	}
+}
+
+// authedCall makes a call with a token. A 401 drops the token and retries
+// once with a fresh one; more than ten 401s in a row, each to a freshly
+// issued token, mean Ford no longer accepts this sign-in. Only a 401 to the
+// token currently cached counts: callers that raced with the same expired
+// token are one fault, not many.
+func (c *Client) authedCall(ctx context.Context, layer tokenLayer, r request) (*response, error) {
+	extra := r.header
 	for attempt := 0; ; attempt++ {
-		tok, err := c.autonomicToken(ctx)
+		tok, err := layer.get(ctx)
 		if err != nil {
 			return nil, err
 		}
-		r.header = autonomicHeaders(tok)
+		r.header = extra.Clone()
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		layer.set(r.header, tok)
 		resp, err := c.do(ctx, r)
 		if err != nil {
 			return nil, err
@@ -742,16 +788,13 @@ func (c *Client) autonomicCall(ctx context.Context, r request) (*response, error
 			c.mu.Unlock()
 			return resp, nil
 		}
-		// Only a 401 to the token currently cached counts: callers that
-		// raced with the same expired token are one fault, not many.
-		c.mu.Lock()
 		n := 0
-		if c.auto != nil && c.auto.AccessToken == tok {
-			c.auto = nil
+		if layer.drop(tok) {
+			c.mu.Lock()
 			c.api401++
 			n = c.api401
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		if n > 10 {
 			re := &ReauthError{Reason: "Ford answered 401 to more than 10 calls in a row with fresh tokens: sign in again"}
 			c.mu.Lock()
@@ -797,29 +840,13 @@ func (v Vehicle) DisplayName() string {
 // Vehicles lists the account's cars (Ford's expdashboard; 207 and 200 are
 // both success).
 func (c *Client) Vehicles(ctx context.Context) ([]Vehicle, error) {
-	var resp *response
-	for attempt := 0; ; attempt++ {
-		tok, err := c.catToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		h := c.fordHeaders(tok)
-		h.Set("countryCode", c.region.CountryCode)
-		h.Set("locale", c.region.Locale)
-		resp, err = c.do(ctx, request{endpoint: "vehicle_list", method: http.MethodPost,
-			url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
-		if err != nil {
-			return nil, fmt.Errorf("listing vehicles: %w", err)
-		}
-		if resp.status != http.StatusUnauthorized {
-			break
-		}
-		// Ford no longer takes this access token although its expiry says
-		// otherwise: get a fresh one once, then give up for this round.
-		c.expireCAT()
-		if attempt > 0 {
-			return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
-		}
+	h := http.Header{}
+	h.Set("countryCode", c.region.CountryCode)
+	h.Set("locale", c.region.Locale)
+	resp, err := c.authedCall(ctx, c.catLayer(), request{endpoint: "vehicle_list", method: http.MethodPost,
+		url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
+	if err != nil {
+		return nil, fmt.Errorf("listing vehicles: %w", err)
 	}
 	if resp.status != http.StatusOK && resp.status != http.StatusMultiStatus {
 		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
@@ -891,7 +918,7 @@ func flag(v any) bool {
 
 // Telemetry fetches a vehicle's telemetry record.
 func (c *Client) Telemetry(ctx context.Context, vin string) (Document, *Telemetry, error) {
-	resp, err := c.autonomicCall(ctx, request{endpoint: "telemetry", method: http.MethodGet,
+	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "telemetry", method: http.MethodGet,
 		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetching telemetry: %w", err)
@@ -914,7 +941,7 @@ func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, propertie
 		properties = map[string]any{}
 	}
 	body, _ := json.Marshal(map[string]any{"properties": properties, "tags": map[string]any{}, "type": cmdType, "wakeUp": true})
-	resp, err := c.autonomicCall(ctx, request{endpoint: "command", method: http.MethodPost,
+	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "command", method: http.MethodPost,
 		url: c.hosts.autonomicAPI + PathCommands(vin), body: body})
 	if err != nil {
 		return "", fmt.Errorf("sending %s: %w", cmdType, err)
