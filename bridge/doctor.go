@@ -60,11 +60,9 @@ func (r Report) Failed() bool {
 
 // DoctorOptions tune a doctor run.
 type DoctorOptions struct {
-	Live       bool            // refresh the token and list vehicles (spends Ford calls)
-	Ford       *fordapi.Client // nil: made from the configuration
-	HTTPClient *http.Client    // for reachability; nil: 10 s timeout
-	Now        func() time.Time
-	Timeout    time.Duration // per network step [5s]
+	Live    bool // refresh the token and list vehicles (spends Ford calls)
+	Now     func() time.Time
+	Timeout time.Duration // per network step [5s]
 }
 
 // RunDoctor runs the troubleshooting checklist. cfgErr is what
@@ -75,9 +73,6 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 2 * o.Timeout}
 	}
 	r := Report{At: o.Now().UTC().Truncate(time.Second)}
 	add := func(c Check) { r.Checks = append(r.Checks, c) }
@@ -93,15 +88,11 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	for _, c := range checkFord(ctx, cfg, o) {
 		add(c)
 	}
-	client := o.Ford
-	if client == nil {
-		var err error
-		client, err = fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
-			DailyBudget: cfg.DailyBudget, Now: o.Now})
-		if err != nil {
-			add(Check{Name: "token", Status: Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
-			return r
-		}
+	client, err := fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
+		DailyBudget: cfg.DailyBudget, Now: o.Now})
+	if err != nil {
+		add(Check{Name: "token", Status: Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
+		return r
 	}
 	add(checkToken(cfg, client, o.Now()))
 	if o.Live {
@@ -338,7 +329,7 @@ func checkFord(ctx context.Context, cfg Config, o DoctorOptions) []Check {
 		conn.Close()
 		c.Status = Pass
 		c.Finding = fmt.Sprintf("DNS %s, TCP %s%s", dnsTook.Round(time.Millisecond), tcpTook.Round(time.Millisecond), tlsNote)
-		if off, ok := clockOffset(ctx, o.HTTPClient, origin); ok {
+		if off, ok := clockOffset(ctx, &http.Client{Timeout: 2 * o.Timeout}, origin); ok {
 			c.Finding += fmt.Sprintf(", clock offset %s", off.Round(time.Second))
 			if off.Abs() >= worst.Abs() {
 				worst, dated = off, host

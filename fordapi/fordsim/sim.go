@@ -65,7 +65,7 @@ type Sim struct {
 	streamMode string // "", "close", "stall" or "garbage"
 	streamTo   time.Time
 	calls      []time.Time // within 24 h, for DailyLimit
-	stats      stats
+	stats      Stats
 	failNext   map[string]int // command type → how many to fail
 	timers     []*time.Timer
 	closed     bool
@@ -77,7 +77,8 @@ type codeGrant struct {
 	expires   time.Time
 }
 
-type stats struct {
+// Stats is what GET /_sim/stats answers.
+type Stats struct {
 	CallsTotal     int            `json:"calls_total"`
 	Calls          map[string]int `json:"calls"`
 	Refreshes      int            `json:"refreshes"`
@@ -117,7 +118,7 @@ func New(o Options) *Sim {
 	}
 	s := &Sim{opts: o, now: o.Now, vehicles: map[string]*vehicle{}, codes: map[string]codeGrant{},
 		b2c: map[string]time.Time{}, access: map[string]time.Time{}, refresh: map[string]time.Time{},
-		auto: map[string]time.Time{}, failNext: map[string]int{}, stats: stats{Calls: map[string]int{}}}
+		auto: map[string]time.Time{}, failNext: map[string]int{}, stats: Stats{Calls: map[string]int{}}}
 	for i := 1; i <= o.Vehicles; i++ {
 		v := newVehicle(i, o.Now())
 		s.vehicles[v.vin] = v
@@ -929,9 +930,6 @@ func mergePatch(target, patch map[string]any) {
 		mergePatch(tm, pm)
 	}
 }
-
-// Stats is what GET /_sim/stats answers.
-type Stats = stats
 
 // Snapshot returns the counters.
 func (s *Sim) Snapshot() Stats {
