@@ -398,3 +398,28 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 		t.Fatalf("%d of %d restarts needed a new sign-in", lost, runs)
 	}
 }
+
+// TestBadArgumentsExit2 gives every subcommand arguments it cannot take:
+// each says what is wrong and exits 2, before touching the network.
+func TestBadArgumentsExit2(t *testing.T) {
+	t.Setenv("STATE_DIR", t.TempDir())
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "extra"}, "takes no arguments"},
+		{[]string{"demo", "extra"}, "takes no arguments"},
+		{[]string{"login", "--bogus"}, "flag provided but not defined"},
+		{[]string{"doctor", "--bogus"}, "flag provided but not defined"},
+		{[]string{"simulate", "--vehicles", "0"}, "--vehicles must be"},
+		{[]string{"simulate", "--command-delay", "-1s"}, "--command-delay"},
+		{[]string{"simulate", "--command-delay", "soon"}, "invalid value"},
+		{[]string{"simulate", "--addr", "not an address"}, "--addr"},
+	}
+	for _, c := range cases {
+		var out, errOut syncBuffer
+		if code := run(context.Background(), c.args, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut.String(), c.want)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package fordsim
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestControlAPIRefusesBadInput: every control request with a bad
+// parameter is refused with a 4xx that says which, and changes nothing.
+func TestControlAPIRefusesBadInput(t *testing.T) {
+	s := New(Options{})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	cases := []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/_sim/outage?status=200&for=1s", "", 400, "status must be"},
+		{"POST", "/_sim/outage?status=abc", "", 400, "status must be"},
+		{"POST", "/_sim/outage?for=-5s", "", 400, "for must be a duration"},
+		{"POST", "/_sim/ratelimit?for=soon", "", 400, "for must be a duration"},
+		{"POST", "/_sim/slow?delay=x", "", 400, "delay must be a duration"},
+		{"POST", "/_sim/stream?mode=explode", "", 400, "mode must be"},
+		{"POST", "/_sim/fail?command=selfDestruct", "", 400, "command must be"},
+		{"PATCH", "/_sim/vehicles/" + VIN(1), "not json", 400, "merge patch"},
+		{"PATCH", "/_sim/vehicles/" + VIN(1), "[1,2]", 400, "merge patch"},
+		{"PATCH", "/_sim/vehicles/NOSUCHVIN", `{"metrics":{}}`, 404, "no simulated vehicle"},
+		{"PATCH", "/_sim/vehicles/" + VIN(1), strings.Repeat(" ", 2<<20) + "{}", 400, "merge patch"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := new(strings.Builder)
+		_, _ = io.Copy(buf, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(buf.String(), c.want) {
+			t.Errorf("%s %s: %d %q, want %d and %q", c.method, c.path[:min(len(c.path), 40)], resp.StatusCode, buf.String(), c.status, c.want)
+		}
+	}
+	st := s.Snapshot()
+	if st.CallsTotal != 0 || len(st.Commands) != 0 {
+		t.Fatalf("refused control requests counted as Ford calls: %+v", st)
+	}
+	// Nothing was broken on purpose: a Ford endpoint answers normally.
+	resp, _ := http.Post(srv.URL+"/api/token/v2/cat-with-refresh-token", "application/json", strings.NewReader(`{"refresh_token":"x"}`))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest { // missing Application-Id, not an outage or a 429
+		t.Fatalf("after refused controls the simulator answers %d", resp.StatusCode)
+	}
+}
