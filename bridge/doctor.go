@@ -116,11 +116,12 @@ func checkConfig(cfg Config, cfgErr error) Check {
 			Fix: "correct the variables named; fordpass2mqtt --help lists them with their defaults"}
 	}
 	var risks, fixes []string
-	share := cfg.DailyBudget - max(2, cfg.DailyBudget/5)
+	bud, _ := fordapi.NewBudget("", cfg.DailyBudget, nil) // the same rules as the bridge's, in memory
+	share := bud.Share()
 	cars := max(len(cfg.VINs), 1)
 	perDay := int(24*time.Hour/cfg.PollInterval) * (cars + 1)
 	if !cfg.Stream && perDay > share {
-		fit := time.Duration(float64(24*time.Hour) * float64(cars+1) / float64(max(share, 1))).Round(time.Minute)
+		fit := bud.PollEvery(cars).Round(time.Minute)
 		risks = append(risks, fmt.Sprintf("FORD_POLL_INTERVAL=%s asks for about %d Ford calls a day, more than the %d the budget leaves for telemetry; the bridge stretches polling to about %s",
 			cfg.PollInterval, perDay, share, fit))
 		fixes = append(fixes, fmt.Sprintf("set FORD_POLL_INTERVAL to %s or more, or turn FORD_STREAM on", fit))

@@ -76,17 +76,12 @@ func (v *vehicle) stop() {
 
 // pollInterval is FORD_POLL_INTERVAL stretched so that polling every
 // vehicle of the account fits the share of the daily budget that is not
-// kept for commands. A poll costs about one telemetry call per car plus an
-// Autonomic token exchange per round.
+// kept for commands.
 func (b *Bridge) pollInterval() time.Duration {
 	b.mu.Lock()
 	n := len(b.vehicles)
 	b.mu.Unlock()
-	bud := b.ford.Budget()
-	share := bud.Limit() - bud.Reserve()
-	perRound := n + 1
-	fit := time.Duration(float64(24*time.Hour) * float64(perRound) / float64(max(share, 1)))
-	return max(b.cfg.PollInterval, fit)
+	return max(b.cfg.PollInterval, b.ford.Budget().PollEvery(n))
 }
 
 // run is the vehicle's telemetry loop: a REST snapshot, then the stream;

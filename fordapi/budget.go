@@ -89,6 +89,16 @@ func (b *Budget) Reserve() int { return max(2, b.limit/5) }
 // Hourly is how many non-command calls any rolling hour may hold.
 func (b *Budget) Hourly() int { return max(1, (b.limit-b.Reserve())/24) }
 
+// Share is how many calls a day are left for everything but commands.
+func (b *Budget) Share() int { return b.limit - b.Reserve() }
+
+// PollEvery is the shortest poll interval that fits the share for a number
+// of cars on the account: a round costs a telemetry call per car and a
+// token exchange.
+func (b *Budget) PollEvery(vehicles int) time.Duration {
+	return time.Duration(float64(24*time.Hour) * float64(vehicles+1) / float64(max(b.Share(), 1)))
+}
+
 // Used is the number of calls in the last 24 h.
 func (b *Budget) Used() int {
 	b.mu.Lock()
@@ -115,7 +125,7 @@ func (b *Budget) check(now time.Time, command bool) *BudgetError {
 	if command {
 		return nil
 	}
-	share := b.limit - b.Reserve()
+	share := b.Share()
 	if n >= share {
 		return &BudgetError{Used: n, Limit: b.limit, RetryAt: b.calls[n-share].Add(budgetWindow)}
 	}

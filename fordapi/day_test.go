@@ -94,3 +94,19 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 		}
 	}
 }
+
+func TestPollEveryFitsTheShare(t *testing.T) {
+	b, err := fordapi.NewBudget("", 250, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Reserve() != 50 || b.Share() != 200 || b.Hourly() != 8 {
+		t.Fatalf("reserve %d, share %d, hourly %d", b.Reserve(), b.Share(), b.Hourly())
+	}
+	if got := b.PollEvery(1); got != 864*time.Second { // 24 h × 2 calls / 200
+		t.Fatalf("one car polls every %s, want 14m24s", got)
+	}
+	if got := b.PollEvery(9); got != 72*time.Minute {
+		t.Fatalf("nine cars poll every %s, want 1h12m", got)
+	}
+}
