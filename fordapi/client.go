@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,7 +71,9 @@ type Client struct {
 	catSem    chan struct{} // one CAT refresh at a time
 	autoSem   chan struct{} // one Autonomic exchange at a time
 	refresh4x int           // consecutive 400/401 from the refresh endpoint without Ford's marker
-	api401    int           // consecutive 401s from data endpoints
+	signIns   signInThrottle
+	signInMu  sync.Mutex // held for a whole code exchange
+	api401    int        // consecutive 401s from data endpoints
 }
 
 // maxBody bounds any response body read from Ford.
@@ -130,21 +135,37 @@ func (c *Client) Region() Region { return c.region }
 // TokenPath is the token file.
 func (c *Client) TokenPath() string { return c.store.TokenPath() }
 
-// commandKey marks a context whose calls serve a user's command; they may use
-// the budget's reserve.
-type commandKey struct{}
+// classKey marks a context with the budget class its calls count in.
+type classKey struct{}
 
-// ForCommand marks ctx so that the calls made with it are counted as serving
-// a command (they may use the share of the budget kept for commands).
-func ForCommand(ctx context.Context) context.Context {
-	return context.WithValue(ctx, commandKey{}, true)
+// WithClass marks ctx so that the calls made with it count in class k of
+// the budget. Calls on an unmarked context are telemetry; the sign-in and
+// token exchanges count in their own classes whatever the context.
+func WithClass(ctx context.Context, k Class) context.Context {
+	return context.WithValue(ctx, classKey{}, k)
 }
 
-func isCommand(ctx context.Context) bool { v, _ := ctx.Value(commandKey{}).(bool); return v }
+// ForCommand marks ctx so that the calls made with it count in the command
+// share of the budget.
+func ForCommand(ctx context.Context) context.Context { return WithClass(ctx, ClassCommand) }
+
+// ForSnapshot marks ctx as the first snapshot after a sign-in (the vehicle
+// list and one telemetry record per car): it is served from the sign-in
+// share, which nothing else may spend, and from the telemetry share when
+// that is gone.
+func ForSnapshot(ctx context.Context) context.Context { return WithClass(ctx, ClassSnapshot) }
+
+func classOf(ctx context.Context) Class {
+	if k, ok := ctx.Value(classKey{}).(Class); ok {
+		return k
+	}
+	return ClassTelemetry
+}
 
 // request is one HTTP call to Ford.
 type request struct {
 	endpoint string // short name for logs and metrics
+	class    *Class // the budget class, when the endpoint decides it (else the context does)
 	method   string
 	url      string
 	header   http.Header
@@ -167,7 +188,15 @@ func (c *Client) observe(endpoint, outcome string) {
 // errors every endpoint shares (429, network faults, oversized bodies).
 // Status codes other than 429 are left to the caller.
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
-	if err := c.budget.Take(isCommand(ctx)); err != nil {
+	k := classOf(ctx)
+	if r.class != nil {
+		k = *r.class
+	}
+	err := c.budget.Take(k)
+	if k == ClassSnapshot && errors.As(err, new(*BudgetError)) {
+		err = c.budget.Take(ClassTelemetry)
+	}
+	if err != nil {
 		var be *BudgetError
 		if errors.As(err, &be) {
 			c.observe(r.endpoint, "budget")
@@ -332,16 +361,96 @@ func (c *Client) LoginURL() (string, error) {
 // SignIn exchanges what the user pasted (redirect URL or code) for tokens and
 // saves them. A rejected code returns an error matching ErrInvalidCode and
 // leaves the previous token untouched.
+//
+// Sign-ins are throttled whatever door they come from: a code that cannot
+// be Ford's is refused without a call, the same code is never exchanged
+// twice, and after a refused code the next exchange waits (5 s, doubling up
+// to 30 s). A refusal by the throttle is a *SignInThrottleError.
 func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	code, err := ParseRedirect(pasted)
 	if err != nil {
 		return err
 	}
+	sum := sha256.Sum256([]byte(code))
+	c.signInMu.Lock() // one exchange at a time
+	defer c.signInMu.Unlock()
+	c.mu.Lock()
+	now := c.now()
+	switch {
+	case c.signIns.tried(sum):
+		c.mu.Unlock()
+		return fmt.Errorf("%w: this code was already tried, and codes are single-use; sign in again for a new one", ErrInvalidCode)
+	case now.Before(c.signIns.next):
+		at := c.signIns.next
+		c.mu.Unlock()
+		return &SignInThrottleError{RetryAt: at}
+	}
+	c.signIns.remember(sum)
+	c.mu.Unlock()
+	err = c.exchangeCode(ctx, code)
+	c.mu.Lock()
+	if err != nil {
+		// Every failure counts, not only a refused code: a code is
+		// single-use, and an exchange that ended in a 5xx may have spent it.
+		c.signIns.failures++
+		c.signIns.next = c.now().Add(signInBackoff(c.signIns.failures))
+	} else {
+		c.signIns.failures = 0
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// SignInAllowedAt is when the sign-in throttle lets the next code through.
+func (c *Client) SignInAllowedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.signIns.next
+}
+
+// signInThrottle remembers the codes tried (as hashes) and when the next
+// exchange may be made; guarded by Client.mu.
+type signInThrottle struct {
+	seen     map[[32]byte]struct{}
+	order    [][32]byte // oldest first, to bound seen
+	failures int        // refused codes in a row
+	next     time.Time
+}
+
+const (
+	maxSignInWait   = 30 * time.Second
+	rememberedCodes = 256
+)
+
+// signInBackoff is the wait after the nth refused code in a row.
+func signInBackoff(n int) time.Duration {
+	return min(5*time.Second<<min(n-1, 10), maxSignInWait)
+}
+
+func (t *signInThrottle) tried(sum [32]byte) bool {
+	_, ok := t.seen[sum]
+	return ok
+}
+
+func (t *signInThrottle) remember(sum [32]byte) {
+	if t.seen == nil {
+		t.seen = map[[32]byte]struct{}{}
+	}
+	if len(t.order) >= rememberedCodes {
+		delete(t.seen, t.order[0])
+		t.order = t.order[1:]
+	}
+	t.seen[sum] = struct{}{}
+	t.order = append(t.order, sum)
+}
+
+// exchangeCode trades a code for tokens and saves them.
+func (c *Client) exchangeCode(ctx context.Context, code string) error {
 	p, err := c.store.pending(c.now())
 	if err != nil {
 		return err
 	}
-	ctx = ForCommand(ctx) // a sign-in is the user's own action
+	signIn, snapshot := ClassSignIn, ClassSnapshot
 	form := url.Values{}
 	form.Set("client_id", oauthClientID)
 	form.Set("scope", oauthClientID+" openid")
@@ -352,7 +461,7 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	form.Set("code_verifier", p.Verifier)
 	h := http.Header{}
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.do(ctx, request{endpoint: "b2c_token", method: http.MethodPost,
+	resp, err := c.do(ctx, request{endpoint: "b2c_token", class: &signIn, method: http.MethodPost,
 		url: c.hosts.login + PathB2C(c.region, "token"), header: h, body: []byte(form.Encode())})
 	if err != nil {
 		return fmt.Errorf("exchanging the sign-in code: %w", err)
@@ -368,7 +477,7 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 			ErrInvalidCode, nonEmpty(errorMessage(resp.body), "HTTP "+strconv.Itoa(resp.status)))
 	}
 	body, _ := json.Marshal(map[string]string{"idpToken": b2c.AccessToken})
-	resp, err = c.do(ctx, request{endpoint: "cat_from_b2c", method: http.MethodPost,
+	resp, err = c.do(ctx, request{endpoint: "cat_from_b2c", class: &snapshot, method: http.MethodPost,
 		url: c.hosts.foundational + PathCATFromB2C, header: c.fordHeaders(), body: body})
 	if err != nil {
 		return fmt.Errorf("getting the FordPass token: %w", err)
@@ -651,7 +760,8 @@ func (c *Client) autonomicToken(ctx context.Context) (string, error) {
 		form.Set("subject_token_type", tokenExchangeSubType)
 		h := http.Header{}
 		h.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := c.do(ctx, request{endpoint: "autonomic_token", method: http.MethodPost,
+		tokenClass := ClassToken
+		resp, err := c.do(ctx, request{endpoint: "autonomic_token", class: &tokenClass, method: http.MethodPost,
 			url: c.hosts.autonomicAccounts + PathAutonomicToken, header: h, body: []byte(form.Encode())})
 		if err != nil {
 			return "", fmt.Errorf("getting the Autonomic token: %w", err)
@@ -944,6 +1054,9 @@ func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, propertie
 	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "command", method: http.MethodPost,
 		url: c.hosts.autonomicAPI + PathCommands(vin), body: body})
 	if err != nil {
+		if mayHaveArrived(err) {
+			return "", fmt.Errorf("%w: the connection to Ford failed while sending %s (%v); the car may still act on it", ErrOutcomeUnknown, cmdType, err)
+		}
 		return "", fmt.Errorf("sending %s: %w", cmdType, err)
 	}
 	if resp.status < 200 || resp.status > 205 {
@@ -960,6 +1073,22 @@ func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, propertie
 		return "", fmt.Errorf("sending %s: %w", cmdType, &StatusError{Endpoint: "command", Status: resp.status, Message: "answer without a command id"})
 	}
 	return id, nil
+}
+
+// mayHaveArrived reports whether a failed call may still have reached Ford:
+// a network fault other than one that happens before anything is sent (a
+// refused connection, an unknown host). Answers, budget refusals, dead
+// tokens and cancellations are decided.
+func mayHaveArrived(err error) bool {
+	var se *StatusError
+	var dns *net.DNSError
+	switch {
+	case !IsTransient(err), errors.As(err, &se), errors.As(err, &dns),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return false
+	}
+	return true
 }
 
 // pollDelays is the wait before each status poll after a command: 2 s, then
@@ -1019,7 +1148,22 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 				return CommandState{}, ctx.Err()
 			}
 			if !IsTransient(err) {
-				return CommandState{}, err
+				if updates != nil && !errors.Is(err, ErrReauthRequired) {
+					// The stream may still bring the outcome; polls stop.
+					c.log.Debug("command status poll refused; waiting for the stream", zap.String("command", cmdType), zap.Error(err))
+					select {
+					case <-ctx.Done():
+						return CommandState{}, ctx.Err()
+					case t, ok := <-updates:
+						if !ok {
+							updates = nil
+						} else if cs, done, err := check(t); done {
+							return cs, err
+						}
+					}
+					continue
+				}
+				return CommandState{}, fmt.Errorf("%w: Ford accepted the command, but its status check was refused: %w", ErrOutcomeUnknown, err)
 			}
 			c.log.Debug("command status poll failed; retrying", zap.String("command", cmdType), zap.Error(err))
 			continue

@@ -139,7 +139,7 @@ func TestWrongCodeKeepsPreviousToken(t *testing.T) {
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	before, _ := os.ReadFile(f.client.TokenPath())
-	err := f.client.SignIn(context.Background(), "fordapp://userauthorized/?code=not-a-real-code-123")
+	err := f.client.SignIn(context.Background(), "fordapp://userauthorized/?code=not-a-real-code-but-long-enough-to-be-tried")
 	if !errors.Is(err, fordapi.ErrInvalidCode) {
 		t.Fatalf("got %v, want ErrInvalidCode", err)
 	}
@@ -256,34 +256,42 @@ func TestSimulatorFaultsAreClassified(t *testing.T) {
 }
 
 func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
-	f := newFixture(t, fordsim.Options{}, 10) // reserve 2, hourly share 1
-	f.signIn(t)                               // 2 calls, from the command share
+	f := newFixture(t, fordsim.Options{}, 10) // sign-in 6, commands 2, telemetry 2 (1 an hour)
+	f.signIn(t)                               // 2 calls, from the sign-in share
 	ctx := context.Background()
-	// Telemetry needs an Autonomic token and the GET: the hourly share is 1.
+	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil { // a token exchange (own class) and the GET
+		t.Fatal(err)
+	}
 	_, _, err := f.client.Telemetry(ctx, fordsim.VIN(1))
 	var be *fordapi.BudgetError
-	if !errors.As(err, &be) || !be.Paced || fordapi.IsTransient(err) {
-		t.Fatalf("got %v, want a paced BudgetError", err)
+	if !errors.As(err, &be) || !be.Paced || be.Class != fordapi.ClassTelemetry || fordapi.IsTransient(err) {
+		t.Fatalf("got %v, want a paced telemetry BudgetError", err)
+	}
+	if strings.Contains(err.Error(), "rate limited by Ford") || !strings.Contains(err.Error(), "refused locally") {
+		t.Fatalf("a local refusal must say so, not blame Ford: %v", err)
 	}
 	st := f.sim.Snapshot()
 	calls := st.CallsTotal - st.Calls["b2c_authorize"] // the browser's call, not ours
+	counted := func(c *fordapi.Client) int { return c.Budget().Used() + c.Budget().UsedBy(fordapi.ClassToken) }
 	// A crash right now: the first call of the burst is on disk already.
-	if crashed := f.newClient(t, 10).Budget().Used(); crashed < 1 {
+	if crashed := counted(f.newClient(t, 10)); crashed < 1 {
 		t.Fatalf("after a crash the budget counts %d calls", crashed)
 	}
 	if err := f.client.Budget().Flush(); err != nil { // a clean shutdown
 		t.Fatal(err)
 	}
 	restarted := f.newClient(t, 10)
-	if used := restarted.Budget().Used(); used != calls {
+	if used := counted(restarted); used != calls {
 		t.Fatalf("budget after restart counts %d calls, simulator saw %d", used, calls)
 	}
-	for range 20 { // commands may use the rest, never more
+	for range 20 { // commands may use their share, never more
 		_, _ = restarted.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdLock, nil)
 	}
-	if st := f.sim.Snapshot(); st.CallsTotal-st.Calls["b2c_authorize"] > 10 {
-		got := st.CallsTotal - st.Calls["b2c_authorize"]
-		t.Fatalf("simulator counted %d calls with a budget of 10", got)
+	if st := f.sim.Snapshot(); st.Calls["command"] != 2 {
+		t.Fatalf("simulator counted %d commands with a command share of 2", st.Calls["command"])
+	}
+	if used := restarted.Budget().Used(); used > 10 {
+		t.Fatalf("%d calls under a ceiling of 10", used)
 	}
 }
 

@@ -3,8 +3,13 @@ package fordapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,18 +100,216 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 	}
 }
 
-func TestPollEveryFitsTheShare(t *testing.T) {
+func TestBudgetShares(t *testing.T) {
 	b, err := fordapi.NewBudget("", 250, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Reserve() != 50 || b.Share() != 200 || b.Hourly() != 8 {
-		t.Fatalf("reserve %d, share %d, hourly %d", b.Reserve(), b.Share(), b.Hourly())
+	type share struct{ day, hour int }
+	want := map[fordapi.Class]share{
+		fordapi.ClassTelemetry: {175, 7}, fordapi.ClassCommand: {50, 16}, fordapi.ClassSignIn: {25, 25},
+		fordapi.ClassToken: {fordapi.TokenDaily, fordapi.TokenHourly},
 	}
-	if got := b.PollEvery(1); got != 864*time.Second { // 24 h × 2 calls / 200
-		t.Fatalf("one car polls every %s, want 14m24s", got)
+	sum := 0
+	for k, w := range want {
+		if got := (share{b.Share(k), b.Hourly(k)}); got != w {
+			t.Errorf("%s: share %d a day, %d an hour; want %d, %d", k, got.day, got.hour, w.day, w.hour)
+		}
+		if k != fordapi.ClassToken {
+			sum += b.Share(k)
+		}
 	}
-	if got := b.PollEvery(9); got != 72*time.Minute {
-		t.Fatalf("nine cars poll every %s, want 1h12m", got)
+	if sum != b.Limit() {
+		t.Errorf("the shares under the ceiling add up to %d, not %d", sum, b.Limit())
+	}
+	if got := b.PollEvery(1); got != 24*time.Hour/151 { // 175 less 24 for token refreshes and lists
+		t.Fatalf("one car polls every %s, want %s", got, 24*time.Hour/151)
+	}
+	if got := b.PollEvery(9); got != 9*24*time.Hour/151 {
+		t.Fatalf("nine cars poll every %s", got)
+	}
+}
+
+// TestStreamRunsAllDayWithinTheModel keeps one car's stream open for a
+// simulated day on the default budget, against a simulator that locks the
+// account past 250 calls in 24 h. The stream renews its Autonomic token
+// about every 4.5 minutes; those renewals have their own allowance, so the
+// stream never pauses and never reopens.
+func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, Heartbeat: 200 * time.Millisecond})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	defer sim.Close()
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: t.TempDir(), DailyBudget: 250,
+		Now: clock.Now, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Stream(ctx, fordsim.VIN(1), nil, fordapi.StreamOptions{Resync: true, TokenCheck: time.Millisecond, StallAfter: 5 * time.Second},
+			func(fordapi.Document, *fordapi.Telemetry) {})
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			select {
+			case err := <-done:
+				t.Fatalf("at %s the stream ended: %v", clock.Now().Format("15:04"), err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				st := sim.Snapshot()
+				t.Fatalf("at %s: %s did not happen (Ford calls %v; budget: telemetry %d, token %d)", clock.Now().Format("15:04"), what,
+					st.Calls, c.Budget().UsedBy(fordapi.ClassTelemetry), c.Budget().UsedBy(fordapi.ClassToken))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("the stream opening", func() bool { return sim.Streams(fordsim.VIN(1)) == 1 })
+	expiry := c.AutonomicExpiry()
+	end := clock.Now().Add(24 * time.Hour)
+	for clock.Now().Before(end) {
+		clock.Add(15 * time.Second)
+		if !clock.Now().Add(45 * time.Second).Before(expiry) { // the stream renews 45 s before the end
+			waitFor("the token renewal", func() bool { return c.AutonomicExpiry().After(expiry) })
+			expiry = c.AutonomicExpiry()
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the stream ended with %v", err)
+	}
+	st := sim.Snapshot()
+	under := c.Budget().Used()
+	t.Logf("one simulated day of streaming: 1 socket, %d token renewals, %d FordPass token refreshes, %d calls under the 250 ceiling",
+		st.Calls["autonomic_token"], st.Refreshes, under)
+	if st.Calls["stream"] != 1 {
+		t.Fatalf("the stream was opened %d times in the day; it must never pause", st.Calls["stream"])
+	}
+	if st.Calls["autonomic_token"] < 300 || st.Calls["autonomic_token"] > fordapi.TokenDaily {
+		t.Fatalf("%d token renewals in a day", st.Calls["autonomic_token"])
+	}
+	if under > 60 {
+		t.Fatalf("%d calls under the ceiling for a day of streaming", under)
+	}
+}
+
+// TestClassesCannotStarveEachOther runs a greedy poller, a looping command
+// flow and a sign-in flood in the same simulated day. Each spends its own
+// share and nothing else: telemetry arrives every hour, commands stop at
+// their share, the flood costs a few exchanges and a real sign-in right
+// after it works, and Ford never locks the account.
+func TestClassesCannotStarveEachOther(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, CommandDelay: time.Millisecond})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	defer sim.Close()
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: t.TempDir(), DailyBudget: 250,
+		Now: clock.Now, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	vin := fordsim.VIN(1)
+	pollsPerHour := map[int]int{}
+	var commands, limited, floodCalls int
+	end := clock.Now().Add(24 * time.Hour)
+	for minute := 1; clock.Now().Add(time.Minute).Before(end); minute++ {
+		clock.Add(time.Minute)
+		if _, _, err := c.Telemetry(ctx, vin); err == nil {
+			pollsPerHour[minute/60]++
+		} else if errors.Is(err, fordapi.ErrRateLimited) {
+			limited++
+		}
+		if _, err := c.SendCommand(ctx, vin, fordapi.CmdLock, nil); err == nil {
+			commands++
+		} else if errors.Is(err, fordapi.ErrRateLimited) {
+			limited++
+		}
+		if minute == 12*60 {
+			before := sim.Snapshot().Calls["b2c_token"]
+			for i := range 60 {
+				_ = c.SignIn(ctx, "fordapp://userauthorized/?code=eyJib2d1cyJ9."+strings.Repeat("x", 40)+strconv.Itoa(i))
+				clock.Add(time.Second)
+			}
+			floodCalls = sim.Snapshot().Calls["b2c_token"] - before
+			real := redirectFor(t, c)
+			var err error
+			for range 60 { // the user pastes the real code and it goes through within a minute
+				if err = c.SignIn(ctx, real); !errors.As(err, new(*fordapi.SignInThrottleError)) {
+					break
+				}
+				clock.Add(time.Second)
+			}
+			if err != nil {
+				t.Fatalf("the real code after the flood: %v", err)
+			}
+		}
+	}
+	t.Logf("a day of greedy polling, a command every minute and a 60-code flood: %d commands sent, flood cost %d exchanges, %d calls under the ceiling, Ford 429s: %d",
+		commands, floodCalls, c.Budget().Used(), limited)
+	if limited != 0 {
+		t.Fatalf("Ford locked the account %d times", limited)
+	}
+	if commands != c.Budget().Share(fordapi.ClassCommand) {
+		t.Fatalf("%d commands sent; the command share is %d", commands, c.Budget().Share(fordapi.ClassCommand))
+	}
+	if floodCalls > 10 {
+		t.Fatalf("60 bogus codes cost %d exchanges", floodCalls)
+	}
+	for h := range 24 {
+		if pollsPerHour[h] == 0 {
+			t.Fatalf("no telemetry in hour %d", h)
+		}
+	}
+}
+
+// TestDamagedBudgetFileFailsSafe: an unreadable count must not hand out a
+// fresh day; the budget assumes this hour's share is spent and says so.
+func TestDamagedBudgetFileFailsSafe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "calls.json")
+	if err := os.WriteFile(path, []byte(`{"classes":{"telemetry":[1,2,`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	b, err := fordapi.NewBudget(path, 250, func() time.Time { return now })
+	if b == nil || err == nil || !strings.Contains(err.Error(), "damaged") || !b.Damaged() {
+		t.Fatalf("budget %v, error %v", b, err)
+	}
+	for _, k := range []fordapi.Class{fordapi.ClassTelemetry, fordapi.ClassCommand, fordapi.ClassToken} {
+		if at := b.NextAllowed(k); !at.Equal(now.Add(time.Hour)) {
+			t.Errorf("%s: next call allowed at %s, want an hour on", k, at)
+		}
+	}
+}
+
+// TestBudgetFileOfTheOldFormatIsCounted: a calls.json written before the
+// classes existed still counts (as telemetry) after an upgrade.
+func TestBudgetFileOfTheOldFormatIsCounted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "calls.json")
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	old := fmt.Sprintf(`{"calls":[%d,%d,%d]}`, now.Add(-time.Minute).UnixMilli(), now.Add(-2*time.Minute).UnixMilli(), now.Add(-25*time.Hour).UnixMilli())
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fordapi.NewBudget(path, 250, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.UsedBy(fordapi.ClassTelemetry) != 2 || b.Used() != 2 {
+		t.Fatalf("telemetry %d, all %d; want the 2 calls of the last 24 h", b.UsedBy(fordapi.ClassTelemetry), b.Used())
 	}
 }

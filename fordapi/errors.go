@@ -18,13 +18,16 @@ var (
 	ErrRateLimited = errors.New("rate limited by Ford")
 	// ErrBudgetExhausted matches *BudgetError: the call was refused locally
 	// because it would exceed the daily call budget.
-	ErrBudgetExhausted = errors.New("daily Ford call budget exhausted")
+	ErrBudgetExhausted = errors.New("call budget spent (refused locally)")
 	// ErrVehicleNotAuthorized means Ford refuses data for this VIN on this
 	// account (403 FORBIDDEN "NOT AUTHORIZED TO PERFORM"): a user action in
 	// the FordPass app is needed; the token is fine.
 	ErrVehicleNotAuthorized = errors.New("vehicle not authorized for this account")
 	// ErrInvalidCode means a pasted sign-in code or redirect URL was rejected.
 	ErrInvalidCode = errors.New("sign-in code rejected")
+	// ErrOutcomeUnknown means a command may or may not have reached the car:
+	// the connection dropped after the request was sent.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )
 
 // ReauthError says why re-authorization is required.
@@ -44,24 +47,35 @@ func (e *RateLimitError) Error() string {
 }
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-// BudgetError is a call refused locally to stay within the call budget.
+// BudgetError is a call refused locally to stay within the call budget: no
+// call reached Ford, and Ford has not limited anything.
 type BudgetError struct {
-	Used, Limit int
+	Class       Class
+	Used, Limit int // calls of the class in 24 h, and its share
 	RetryAt     time.Time
-	// Paced is true when the daily budget is not spent but the hourly pace
-	// that spreads it over the day is: a normal wait, not a fault.
+	// Paced is true when the class's daily share is not spent but the hourly
+	// pace that spreads it over the day is: a normal wait, not a fault.
 	Paced bool
 }
 
 func (e *BudgetError) Error() string {
-	what := "daily Ford call budget exhausted"
+	what := fmt.Sprintf("the %s share of the daily Ford call budget is spent (%d of %d calls in 24 h)", e.Class, e.Used, e.Limit)
 	if e.Paced {
-		what = "hourly share of the daily Ford call budget spent"
+		what = fmt.Sprintf("this hour's pace of %s calls is spent (the day's %s share is %d)", e.Class, e.Class, e.Limit)
 	}
-	return fmt.Sprintf("%s (%d of %d calls in 24 h); next call allowed at %s",
-		what, e.Used, e.Limit, e.RetryAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("refused locally to keep within FORD_DAILY_CALL_BUDGET: %s; next %s call allowed at %s",
+		what, e.Class, e.RetryAt.UTC().Format(time.RFC3339))
 }
 func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExhausted }
+
+// SignInThrottleError is a sign-in refused locally, without a Ford call,
+// because the previous code was refused moments ago.
+type SignInThrottleError struct{ RetryAt time.Time }
+
+func (e *SignInThrottleError) Error() string {
+	return fmt.Sprintf("too many sign-in attempts: the next code is tried at %s (Ford locks accounts after repeated failed sign-ins)",
+		e.RetryAt.UTC().Format(time.RFC3339))
+}
 
 // StatusError is an unexpected HTTP answer from Ford. It is transient unless
 // it also matches one of the sentinel errors above.

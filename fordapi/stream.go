@@ -36,6 +36,9 @@ type StreamOptions struct {
 	// no change made before the socket opened is missed; deltas then merge
 	// on top of it. Without it, doc must be a recent snapshot.
 	Resync bool
+	// ResyncClass is the budget class of the resync snapshot (telemetry
+	// unless set: ClassSnapshot for the first one after a sign-in).
+	ResyncClass Class
 }
 
 // Stream opens the telemetry websocket of a vehicle and calls onUpdate with
@@ -59,7 +62,7 @@ func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts Stre
 	if err != nil {
 		return fmt.Errorf("opening telemetry stream: %w", err)
 	}
-	if err := c.budget.Take(false); err != nil {
+	if err := c.budget.Take(classOf(ctx)); err != nil {
 		var be *BudgetError
 		if errors.As(err, &be) {
 			c.observe("stream", "budget")
@@ -103,7 +106,7 @@ func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts Stre
 	conn.SetReadLimit(streamMaxFrame)
 	if opts.Resync {
 		// Frames that arrive meanwhile wait in the socket's buffer.
-		fresh, tel, err := c.Telemetry(ctx, vin)
+		fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -179,13 +179,22 @@ func ParseRedirect(input string) (string, error) {
 	return s, validCode(s)
 }
 
+// Sign-in codes are JWT-like (base64url parts joined by dots) and a few
+// hundred characters long; the simulator's are 56. Anything else cannot be
+// a code, and is refused without a call to Ford.
+const minCodeLen, maxCodeLen = 32, 4096
+
 func validCode(code string) error {
-	if len(code) < 8 {
-		return fmt.Errorf("%w: %d characters is too short for a sign-in code", ErrInvalidCode, len(code))
+	if len(code) < minCodeLen {
+		return fmt.Errorf("%w: %d characters is too short for a sign-in code (they are hundreds long); copy the whole fordapp://userauthorized/?code=… address", ErrInvalidCode, len(code))
+	}
+	if len(code) > maxCodeLen {
+		return fmt.Errorf("%w: %d characters is too long for a sign-in code", ErrInvalidCode, len(code))
 	}
 	for _, r := range code {
-		if r <= ' ' || r == 0x7f || r == '"' || r == '<' || r == '>' || r == '\\' {
-			return fmt.Errorf("%w: the code contains characters a sign-in code never has", ErrInvalidCode)
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.~+/=", r)
+		if !ok {
+			return fmt.Errorf("%w: the code contains %q, which a sign-in code never has", ErrInvalidCode, r)
 		}
 	}
 	return nil

@@ -218,7 +218,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address")
 	n := fs.Int("vehicles", 1, "number of simulated vehicles")
 	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
-	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h (0: never)")
+	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h, token exchanges aside (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}

@@ -30,18 +30,23 @@ import (
 
 // Options configure a Sim. Zero values take the defaults in brackets.
 type Options struct {
-	Vehicles       int           // [1]
-	CommandDelay   time.Duration // time from a command to its outcome [2s]
-	DailyLimit     int           // calls per 24 h before the account is locked; 0: none
-	AccessTTL      time.Duration // CAT access token lifetime [1h]
-	RefreshTTL     time.Duration // CAT refresh token lifetime [90 days]
-	AutonomicTTL   time.Duration // Autonomic token lifetime [5m]
-	Heartbeat      time.Duration // websocket heartbeat interval [20s]
-	ClockSkew      time.Duration // added to the Date header Ford sends
-	ExtraAppIDs    []string      // Application-Ids accepted besides the known ones
-	Now            func() time.Time
-	FailCommands   bool // every command ends in command_failed_on_device
-	AcceptAnyAppID bool
+	Vehicles     int           // [1]
+	CommandDelay time.Duration // time from a command to its outcome [2s]
+	// DailyLimit is how many calls in 24 h lock the account (0: none). As
+	// the reports of lockouts describe (REST polling, repeated sign-ins),
+	// it counts every call but the Autonomic token exchanges, which
+	// TokenDailyLimit counts on their own.
+	DailyLimit      int
+	TokenDailyLimit int           // Autonomic token exchanges per 24 h before a lockout; 0: none
+	AccessTTL       time.Duration // CAT access token lifetime [1h]
+	RefreshTTL      time.Duration // CAT refresh token lifetime [90 days]
+	AutonomicTTL    time.Duration // Autonomic token lifetime [5m]
+	Heartbeat       time.Duration // websocket heartbeat interval [20s]
+	ClockSkew       time.Duration // added to the Date header Ford sends
+	ExtraAppIDs     []string      // Application-Ids accepted besides the known ones
+	Now             func() time.Time
+	FailCommands    bool // every command ends in command_failed_on_device
+	AcceptAnyAppID  bool
 }
 
 // Sim is a running simulator; serve it with Handler().
@@ -65,6 +70,7 @@ type Sim struct {
 	streamMode string // "", "close", "stall" or "garbage"
 	streamTo   time.Time
 	calls      []time.Time // within 24 h, for DailyLimit
+	tokenCalls []time.Time // within 24 h, for TokenDailyLimit
 	stats      Stats
 	failNext   map[string]int // command type → how many to fail
 	timers     []*time.Timer
@@ -194,9 +200,18 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 		s.stats.CallsTotal++
 		s.stats.Calls[name]++
 		cut := now.Add(-24 * time.Hour)
-		i := sort.Search(len(s.calls), func(i int) bool { return s.calls[i].After(cut) })
-		s.calls = append(s.calls[i:], now)
-		locked := s.opts.DailyLimit > 0 && len(s.calls) > s.opts.DailyLimit
+		within := func(list []time.Time) []time.Time {
+			i := sort.Search(len(list), func(i int) bool { return list[i].After(cut) })
+			return append(list[i:], now)
+		}
+		var locked bool
+		if name == "autonomic_token" {
+			s.tokenCalls = within(s.tokenCalls)
+			locked = s.opts.TokenDailyLimit > 0 && len(s.tokenCalls) > s.opts.TokenDailyLimit
+		} else {
+			s.calls = within(s.calls)
+			locked = s.opts.DailyLimit > 0 && len(s.calls) > s.opts.DailyLimit
+		}
 		outage, outageCode := now.Before(s.outageTo), s.outageCode
 		rateFor := s.rateTo.Sub(now)
 		slow := time.Duration(0)
