@@ -91,11 +91,15 @@ type Bridge struct {
 	cmdCtx    context.Context
 	cmdCancel context.CancelFunc
 	listWake  chan struct{}
-	signInMu  sync.Mutex
-	authPubMu sync.Mutex             // serializes auth publishing: the last state read is the last sent
-	doctor    atomic.Pointer[Report] // last doctor run, for the sign-in page
-	instance  string                 // this installation's id (STATE_DIR/instance)
-	connects  []time.Time            // broker connections in the last hour
+	// snapshotDue: the next vehicle list and each car's next telemetry are
+	// the first snapshot after a sign-in.
+	snapshotDue atomic.Bool
+	signInMu    sync.Mutex
+	pending     pendingSignIn
+	authPubMu   sync.Mutex             // serializes auth publishing: the last state read is the last sent
+	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
+	instance    string                 // this installation's id (STATE_DIR/instance)
+	connects    []time.Time            // broker connections in the last hour
 }
 
 // New makes a bridge; Run starts it.
@@ -140,6 +144,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		p: cfg.TopicPrefix, cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
 		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string][32]byte{}, stale: map[string]struct{}{},
 		listWake: make(chan struct{}, 1)}
+	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	return b
 }
@@ -189,7 +194,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(3)
+	b.workers.Add(4)
+	go b.signInLoop(workCtx)
 	go b.accountLoop(workCtx)
 	go b.infoLoop(workCtx)
 	go b.tokenWatch(workCtx)
@@ -364,6 +370,15 @@ func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
 	}
 	b.m.setAuthState(state)
 	b.publishAuth()
+	if state == StateRateLimited && !retryAt.IsZero() {
+		// The wait ends by itself: nothing needs to call Ford to find out.
+		time.AfterFunc(max(retryAt.Sub(b.now()), 0)+time.Second, func() {
+			info := b.gate.get()
+			if info.State == StateRateLimited && info.RetryAt != nil && !b.now().Before(*info.RetryAt) {
+				b.setAuth(StateOK, "the wait is over; resuming", time.Time{})
+			}
+		})
+	}
 }
 
 func (b *Bridge) publishAuth() {
@@ -402,13 +417,14 @@ func (b *Bridge) report(err error, bo *backoff) time.Duration {
 		b.setAuth(StateReauthRequired, reason, time.Time{})
 		return 0 // the gate holds every loop until a new sign-in
 	case errors.As(err, &rl):
-		b.setAuth(StateRateLimited, "Ford answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
+		b.setAuth(StateRateLimited, "rate limited by Ford: it answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
 		return 0
 	case errors.As(err, &be) && be.Paced:
 		// The normal pace of the daily budget: wait without alarming anyone.
 		return max(be.RetryAt.Sub(b.now()), time.Second)
 	case errors.As(err, &be):
-		b.setAuth(StateRateLimited, fmt.Sprintf("the daily budget of %d Ford calls is spent (FORD_DAILY_CALL_BUDGET); waiting for the 24 h window to free a call", be.Limit), be.RetryAt)
+		b.setAuth(StateRateLimited, fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent: %d of %d calls in 24 h; "+
+			"the bridge refused the call itself and Ford has not limited the account; waiting for the 24 h window to free a call", be.Class, be.Used, be.Limit), be.RetryAt)
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
 		return b.opts.BackoffMax
@@ -461,23 +477,38 @@ func (b *Bridge) onCode(msg mqtt.Message) {
 	// not replayed at the next connect. The broker only marks a message as
 	// retained when it predates the subscription, so clear in every case.
 	b.client.Publish(msg.Topic(), 1, true, []byte{})
-	go func() {
-		if err := b.SignIn(context.Background(), payload); err != nil {
-			b.log.Warn("sign-in from MQTT failed", zap.Error(err))
-		}
-	}()
+	// One at a time, in the sign-in loop: a flood of codes costs at most
+	// what the sign-in throttle lets through, and the latest code wins.
+	b.deferSignIn(payload, time.Time{}, true)
 }
 
 // SignIn signs in with a pasted redirect URL or code, from whichever door
 // it came (MQTT, the sign-in page). A bad code leaves the state as it was
 // and says why in P/auth/detail.
 func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
+	return b.signIn(ctx, pasted, true)
+}
+
+// signIn is SignIn; fresh says pasted has just arrived, so it is newer than
+// any code waiting for the throttle (false for a code the sign-in loop took
+// from the waiting slot).
+func (b *Bridge) signIn(ctx context.Context, pasted string, fresh bool) error {
 	b.signInMu.Lock()
 	defer b.signInMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	err := b.ford.SignIn(ctx, pasted)
 	res := SignInResult{At: b.now().UTC().Truncate(time.Second), OK: err == nil}
+	var te *fordapi.SignInThrottleError
+	if errors.As(err, &te) {
+		// Not a verdict on the code: it waits, and only the latest code
+		// pasted meanwhile is tried when the throttle opens.
+		b.deferSignIn(pasted, te.RetryAt, fresh)
+		res.Error = err.Error() + "; the latest code pasted until then will be tried"
+		b.gate.setLastSignIn(res)
+		b.publishAuth()
+		return err
+	}
 	if err != nil {
 		res.Error = err.Error()
 		b.gate.setLastSignIn(res)
@@ -488,6 +519,10 @@ func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
 		return err
 	}
 	b.gate.setLastSignIn(res)
+	b.pending.mu.Lock()
+	b.pending.code = "" // a code still waiting for the throttle is moot now
+	b.pending.mu.Unlock()
+	b.snapshotDue.Store(true)
 	b.setAuth(StateOK, "signed in", time.Time{})
 	b.log.Info("signed in")
 	select {
@@ -495,6 +530,66 @@ func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
 	default:
 	}
 	return nil
+}
+
+// pendingSignIn is the latest code waiting to be tried: codes from MQTT
+// wait here for the sign-in loop, and so does a code from any door that the
+// sign-in throttle turned away. A newer code replaces an older one.
+type pendingSignIn struct {
+	mu   sync.Mutex
+	code string
+	at   time.Time // not before
+	wake chan struct{}
+}
+
+// deferSignIn queues pasted for the sign-in loop, to be tried at at or
+// later. newest says pasted is newer than any code waiting; a code the loop
+// took back from the slot only fills it if it is still empty.
+func (b *Bridge) deferSignIn(pasted string, at time.Time, newest bool) {
+	b.pending.mu.Lock()
+	if newest || b.pending.code == "" {
+		b.pending.code = pasted
+	}
+	if at.After(b.pending.at) {
+		b.pending.at = at
+	}
+	b.pending.mu.Unlock()
+	select {
+	case b.pending.wake <- struct{}{}:
+	default:
+	}
+}
+
+// signInLoop tries waiting codes one at a time, the latest first, when the
+// sign-in throttle allows.
+func (b *Bridge) signInLoop(ctx context.Context) {
+	defer b.workers.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.pending.wake:
+		}
+		for {
+			b.pending.mu.Lock()
+			at := b.pending.at
+			b.pending.mu.Unlock()
+			if sleep(ctx, at.Sub(b.now())) != nil {
+				return
+			}
+			b.pending.mu.Lock()
+			code := b.pending.code
+			b.pending.code = ""
+			b.pending.mu.Unlock()
+			if code == "" {
+				break
+			}
+			err := b.signIn(ctx, code, false)
+			if err != nil && !errors.As(err, new(*fordapi.SignInThrottleError)) && ctx.Err() == nil {
+				b.log.Warn("sign-in from MQTT failed", zap.Error(err))
+			}
+		}
+	}
 }
 
 // tokenWatch notices a sign-in made by another process (fordpass2mqtt
@@ -512,6 +607,7 @@ func (b *Bridge) tokenWatch(ctx context.Context) {
 				continue
 			}
 			if st := b.ford.Status(); st.SignedIn {
+				b.snapshotDue.Store(true)
 				b.setAuth(StateOK, "signed in (token saved by fordpass2mqtt login)", time.Time{})
 				select {
 				case b.listWake <- struct{}{}:
@@ -583,7 +679,7 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 	cached := b.list
 	b.mu.Unlock()
 	if len(cached) > 0 {
-		b.reconcile(cached, nil)
+		b.reconcile(cached, nil, false)
 	}
 	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
 	for {
@@ -594,18 +690,26 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 		due := b.listAt.IsZero() || b.now().Sub(b.listAt) >= b.opts.VehicleListTTL
 		next := b.listAt.Add(b.opts.VehicleListTTL)
 		b.mu.Unlock()
-		if due {
-			list, err := b.ford.Vehicles(ctx)
+		snapshot := b.snapshotDue.Swap(false)
+		if due || snapshot {
+			lctx := ctx
+			if snapshot {
+				lctx = fordapi.ForSnapshot(ctx)
+			}
+			list, err := b.ford.Vehicles(lctx)
 			if ctx.Err() != nil {
 				return
 			}
 			if d := b.report(err, bo); err != nil {
+				if snapshot {
+					b.snapshotDue.Store(true)
+				}
 				if sleep(ctx, d) != nil {
 					return
 				}
 				continue
 			}
-			b.reconcile(b.filter(list), list)
+			b.reconcile(b.filter(list), list, snapshot)
 			next = b.now().Add(b.opts.VehicleListTTL)
 		}
 		select {
@@ -621,7 +725,9 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 // account or FORD_VINS; their device configs are cleared in Home Assistant.
 // all is the unfiltered list from Ford (nil when reconciling from the
 // cache).
-func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
+// snapshot marks the first fetch of every bridged car as the first
+// snapshot after a sign-in.
+func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
 	keep := map[string]bool{}
 	for _, info := range list {
 		keep[info.VIN] = true
@@ -656,9 +762,13 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle) {
 		delete(b.stale, info.VIN)
 		if v, ok := b.vehicles[info.VIN]; ok {
 			v.setInfo(info)
+			if snapshot {
+				v.snapshot.Store(true)
+			}
 			continue
 		}
 		v := newVehicle(b, info)
+		v.snapshot.Store(snapshot)
 		b.vehicles[info.VIN] = v
 		started = append(started, v)
 	}

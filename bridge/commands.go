@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,9 @@ type Result struct {
 	Status  string    `json:"status"`
 	Error   string    `json:"error"` // empty unless failed, timeout or rejected
 	At      time.Time `json:"at"`
+	// WaitedMS is how long the command waited in the car's queue before it
+	// was sent (or given up); 0 for accepted and rejected.
+	WaitedMS int64 `json:"waited_ms"`
 }
 
 // CommandRequest is a parsed command message.
@@ -139,7 +143,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		b.log.Warn("command rejected", zap.String("vin", fordapi.ShortVIN(vin)), zap.String("command", req.Command),
 			zap.String("id", req.ID), zap.String("reason", reason))
 		b.m.command(req.Command, ResultRejected)
-		b.result(vin, req, ResultRejected, reason)
+		b.result(vin, req, ResultRejected, reason, 0)
 	}
 	switch {
 	case err != nil:
@@ -166,11 +170,12 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject("not signed in to FordPass: " + info.Reason)
 		return
 	case info.State == StateRateLimited && info.RetryAt != nil && b.now().Before(*info.RetryAt):
-		reject("rate limited by Ford until " + info.RetryAt.Format(time.RFC3339))
+		reject("waiting until " + info.RetryAt.Format(time.RFC3339) + ": " + info.Reason)
 		return
 	}
-	if at := b.ford.Budget().NextAllowed(true); at.After(b.now()) {
-		reject("the daily Ford call budget is spent until " + at.UTC().Format(time.RFC3339))
+	if at := b.ford.Budget().NextAllowed(fordapi.ClassCommand); at.After(b.now()) {
+		reject(fmt.Sprintf("the command share of the daily Ford call budget is spent (refused locally, Ford was not called); the next command is allowed at %s",
+			at.UTC().Format(time.RFC3339)))
 		return
 	}
 	if req.Command == "refresh" {
@@ -187,20 +192,102 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			return
 		}
 	}
+	job := &queuedCommand{req: req, accepted: b.now()}
+	if n, ok := v.queue.push(job, func() { go b.drainCommands(v) }); !ok {
+		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
+		return
+	}
 	b.commands.Add(1)
-	b.result(vin, req, ResultAccepted, "")
-	go func() {
-		defer b.commands.Done()
-		b.runCommand(v, req)
-	}()
+	b.result(vin, req, ResultAccepted, "", 0)
 }
 
-// runCommand runs one accepted command in the car's queue.
-func (b *Bridge) runCommand(v *vehicle, req CommandRequest) {
-	v.cmdMu.Lock()
-	defer v.cmdMu.Unlock()
+// maxWaiting is how many commands may wait behind the running one, per car.
+const maxWaiting = 3
+
+// queuedCommand is an accepted command waiting for its turn.
+type queuedCommand struct {
+	req      CommandRequest
+	accepted time.Time
+}
+
+// commandQueue is a car's FIFO of accepted commands: at most one running
+// and maxWaiting waiting. Commands are queued in the order the broker
+// delivered them (paho delivers in order), so they reach Ford in the order
+// they were sent.
+type commandQueue struct {
+	mu      sync.Mutex
+	waiting []*queuedCommand
+	running bool // a drainer goroutine owns the queue
+}
+
+// push appends job unless the queue is full; it starts a drainer (start)
+// when none runs. It returns how many commands were pending.
+func (q *commandQueue) push(job *queuedCommand, start func()) (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	pending := len(q.waiting)
+	if q.running {
+		pending++
+	}
+	if pending > maxWaiting {
+		return pending, false
+	}
+	q.waiting = append(q.waiting, job)
+	if !q.running {
+		q.running = true
+		start()
+	}
+	return pending, true
+}
+
+// pop takes the oldest command; when none is left the drainer ends.
+func (q *commandQueue) pop() *queuedCommand {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 {
+		q.running = false
+		return nil
+	}
+	job := q.waiting[0]
+	q.waiting[0] = nil
+	q.waiting = q.waiting[1:]
+	return job
+}
+
+// drainCommands runs a car's queued commands one after the other, oldest
+// first. A command whose deadline passed while it waited is never sent.
+func (b *Bridge) drainCommands(v *vehicle) {
+	for job := v.queue.pop(); job != nil; job = v.queue.pop() {
+		waited := b.now().Sub(job.accepted)
+		deadline := job.accepted.Add(b.opts.CommandTimeout)
+		switch {
+		case b.cmdCtx.Err() != nil || !b.accepting.Load():
+			b.finish(v, job.req, ResultTimeout, "not sent to the car: the bridge is shutting down", waited)
+		case deadline.Sub(b.now()) < b.opts.CommandTimeout/10:
+			// Past its deadline, or so close to it that its outcome could
+			// not be waited for: it is not sent at all.
+			b.finish(v, job.req, ResultTimeout, fmt.Sprintf("not sent to the car: it waited %s behind other commands, past its %s deadline",
+				waited.Round(time.Millisecond), b.opts.CommandTimeout), waited)
+		default:
+			b.runCommand(v, job.req, deadline, waited)
+		}
+		b.commands.Done()
+	}
+}
+
+// finish reports a command that ended without running.
+func (b *Bridge) finish(v *vehicle, req CommandRequest, status, msg string, waited time.Duration) {
+	b.log.Warn("command "+status, zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command),
+		zap.String("id", req.ID), zap.String("reason", msg))
+	b.m.command(req.Command, status)
+	b.result(v.vin, req, status, msg, waited)
+}
+
+// runCommand runs one accepted command; its deadline counts from when it
+// was accepted, so waiting in the queue counts too.
+func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, waited time.Duration) {
 	log := b.log.With(zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command), zap.String("id", req.ID))
-	ctx, cancel := context.WithTimeout(b.cmdCtx, b.opts.CommandTimeout)
+	ctx, cancel := context.WithTimeout(b.cmdCtx, deadline.Sub(b.now()))
 	defer cancel()
 	typ := fordCommand[req.Command]
 	switch req.Command {
@@ -217,7 +304,8 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest) {
 	}
 	start := b.now()
 	id, err := b.ford.SendCommand(ctx, v.vin, typ, props)
-	if err == nil && typ != fordapi.CmdPanicCue { // Ford reports no outcome for the horn
+	sent := err == nil
+	if sent && typ != fordapi.CmdPanicCue { // Ford reports no outcome for the horn
 		_, err = b.ford.WaitCommand(ctx, v.vin, typ, id, updates)
 	}
 	status := ResultSuccess
@@ -225,10 +313,24 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest) {
 	case err == nil:
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		status = ResultTimeout
-		err = fmt.Errorf("no outcome from Ford within %s; the car may still act on it", b.now().Sub(start).Round(time.Second))
+		if sent {
+			err = fmt.Errorf("outcome unknown: Ford accepted the command but reported no outcome within %s; the car may still act on it", b.now().Sub(start).Round(time.Second))
+		} else {
+			err = fmt.Errorf("outcome unknown: no answer from Ford within %s; the car may still act on it", b.now().Sub(start).Round(time.Second))
+		}
+	case errors.Is(err, fordapi.ErrOutcomeUnknown) || (sent && !errors.As(err, new(*fordapi.CommandError))):
+		// Ford accepted the command (or may have), and only what came after
+		// failed: the car may well have done it, so it is not "failed".
+		status = ResultTimeout
+		if !errors.Is(err, fordapi.ErrOutcomeUnknown) {
+			err = fmt.Errorf("%w: Ford accepted the command, but its status could not be checked: %w", fordapi.ErrOutcomeUnknown, err)
+		}
+		if errors.Is(err, fordapi.ErrReauthRequired) || errors.Is(err, fordapi.ErrRateLimited) {
+			b.report(err, &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax})
+		}
 	default:
 		status = ResultFailed
-		if !errors.As(err, new(*fordapi.CommandError)) {
+		if !errors.As(err, new(*fordapi.CommandError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) {
 			b.report(err, &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax})
 		}
 	}
@@ -236,22 +338,22 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest) {
 	case status == ResultSuccess:
 		v.setLockShow("")
 		v.applyOutcome(req.Command)
-		log.Info("command succeeded", zap.Duration("took", b.now().Sub(start)))
+		log.Info("command succeeded", zap.Duration("took", b.now().Sub(start)), zap.Duration("waited", waited))
 	case req.Command == "lock" || req.Command == "unlock":
 		v.setLockShow("jammed")
 	}
 	if status != ResultSuccess {
-		log.Warn("command "+status, zap.Error(err))
+		log.Warn("command "+status, zap.Error(err), zap.Duration("waited", waited))
 	}
 	b.m.command(req.Command, status)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
-	b.result(v.vin, req, status, msg)
+	b.result(v.vin, req, status, msg, waited)
 }
 
-func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string) {
+func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) {
 	b.publishEvent(b.topic(vin, "command", "result"), Result{ID: req.ID, Command: req.Command, Status: status,
-		Error: errMsg, At: b.now().UTC().Truncate(time.Millisecond)})
+		Error: errMsg, At: b.now().UTC().Truncate(time.Millisecond), WaitedMS: waited.Milliseconds()})
 }

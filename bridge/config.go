@@ -43,6 +43,9 @@ type env struct {
 	StateDir          string `envconfig:"STATE_DIR" default:"./data" desc:"token, sign-in and call budget state (created 0700)"`
 	HTTPAddr          string `envconfig:"HTTP_ADDR" default:":8080" desc:"address of health, metrics and the sign-in page; empty disables"`
 	HTTPPublicURL     string `envconfig:"HTTP_PUBLIC_URL" desc:"how users reach the sign-in page, e.g. http://nas.local:8080/"`
+	HTTPAllowedHosts  string `envconfig:"HTTP_ALLOWED_HOSTS" desc:"comma-separated host names the sign-in page answers to, besides IP addresses, localhost and HTTP_PUBLIC_URL's host"`
+	HTTPUsername      string `envconfig:"HTTP_USERNAME" desc:"HTTP basic auth user for everything but /healthz (with HTTP_PASSWORD)"`
+	HTTPPassword      string `envconfig:"HTTP_PASSWORD" desc:"HTTP basic auth password (with HTTP_USERNAME)"`
 	LogLevel          string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat         string `envconfig:"LOG_FORMAT" default:"console" desc:"console or json"`
 }
@@ -69,6 +72,9 @@ type Config struct {
 	StateDir          string
 	HTTPAddr          string
 	HTTPPublicURL     string
+	HTTPAllowedHosts  []string // lower case, without ports
+	HTTPUsername      string
+	HTTPPassword      string
 	LogLevel          string
 	LogFormat         string
 }
@@ -97,7 +103,7 @@ func (e env) validate() (Config, error) {
 		MQTTKeyFile: e.MQTTKeyFile, TopicPrefix: strings.Trim(strings.TrimSpace(e.TopicPrefix), "/"),
 		HADiscoveryPrefix: strings.Trim(strings.TrimSpace(e.HADiscoveryPrefix), "/"),
 		FordBaseURL:       strings.TrimSpace(e.FordBaseURL), StateDir: e.StateDir, HTTPAddr: strings.TrimSpace(e.HTTPAddr),
-		HTTPPublicURL: strings.TrimSpace(e.HTTPPublicURL), LogLevel: strings.ToLower(strings.TrimSpace(e.LogLevel)),
+		HTTPPublicURL: strings.TrimSpace(e.HTTPPublicURL), HTTPUsername: e.HTTPUsername, HTTPPassword: e.HTTPPassword, LogLevel: strings.ToLower(strings.TrimSpace(e.LogLevel)),
 		LogFormat: strings.ToLower(strings.TrimSpace(e.LogFormat)),
 	}
 
@@ -191,6 +197,20 @@ func (e env) validate() (Config, error) {
 		if u, err := url.Parse(c.HTTPPublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("HTTP_PUBLIC_URL", "%q is not an http(s) URL such as http://nas.local:8080/", c.HTTPPublicURL)
 		}
+	}
+	for _, h := range strings.Split(e.HTTPAllowedHosts, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/: @") {
+			bad("HTTP_ALLOWED_HOSTS", "%q is not a bare host name such as nas.local (no scheme, port or path)", h)
+			continue
+		}
+		c.HTTPAllowedHosts = append(c.HTTPAllowedHosts, h)
+	}
+	if (c.HTTPUsername == "") != (c.HTTPPassword == "") {
+		bad("HTTP_USERNAME", "HTTP_USERNAME and HTTP_PASSWORD go together; set both or neither")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		bad("LOG_LEVEL", "%q is not debug, info, warn or error", e.LogLevel)

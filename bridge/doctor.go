@@ -117,9 +117,9 @@ func checkConfig(cfg Config, cfgErr error) Check {
 	}
 	var risks, fixes []string
 	bud, _ := fordapi.NewBudget("", cfg.DailyBudget, nil) // the same rules as the bridge's, in memory
-	share := bud.Share()
+	share := bud.Share(fordapi.ClassTelemetry)
 	cars := max(len(cfg.VINs), 1)
-	perDay := int(24*time.Hour/cfg.PollInterval) * (cars + 1)
+	perDay := int(24*time.Hour/cfg.PollInterval)*cars + 24
 	if !cfg.Stream && perDay > share {
 		fit := bud.PollEvery(cars).Round(time.Minute)
 		risks = append(risks, fmt.Sprintf("FORD_POLL_INTERVAL=%s asks for about %d Ford calls a day, more than the %d the budget leaves for telemetry; the bridge stretches polling to about %s",
@@ -469,7 +469,13 @@ func checkLive(ctx context.Context, client *fordapi.Client) []Check {
 func checkBudget(b *fordapi.Budget, now time.Time) Check {
 	used, limit := b.Used(), b.Limit()
 	c := Check{Name: "call budget", Status: Pass,
-		Finding: fmt.Sprintf("%d of %d Ford calls used in the last 24 h; %d in the last hour (the hourly share is %d)", used, limit, b.InLast(time.Hour), b.Hourly())}
+		Finding: fmt.Sprintf("%d of %d Ford calls used in the last 24 h (telemetry %d of %d, commands %d of %d, sign-ins %d of %d); %d in the last hour; %d Autonomic token exchanges of their own %d",
+			used, limit, b.UsedBy(fordapi.ClassTelemetry), b.Share(fordapi.ClassTelemetry), b.UsedBy(fordapi.ClassCommand), b.Share(fordapi.ClassCommand),
+			b.UsedBy(fordapi.ClassSignIn), b.Share(fordapi.ClassSignIn), b.InLast(time.Hour), b.UsedBy(fordapi.ClassToken), b.Share(fordapi.ClassToken))}
+	if b.Damaged() {
+		c.Status = Warn
+		c.Finding += "; the saved count (calls.json) was unreadable at start, so this hour's share of every kind of call was assumed spent"
+	}
 	if at, until := b.LastRateLimit(); !at.IsZero() {
 		if until.After(now) {
 			c.Status = Warn

@@ -165,6 +165,10 @@ type envOptions struct {
 	mqttURL  string
 	dir      string
 	prefix   string
+	// commandTimeout is the bridge's command deadline [5s].
+	commandTimeout time.Duration
+	// mutate changes the bridge's configuration before it starts.
+	mutate func(*bridge.Config)
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -214,6 +218,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.client = c
+	if o.mutate != nil {
+		o.mutate(&cfg)
+		e.cfg = cfg
+	}
+	if o.commandTimeout == 0 {
+		o.commandTimeout = 5 * time.Second
+	}
 	if o.signedIn {
 		if err := c.SignIn(context.Background(), e.redirect()); err != nil {
 			t.Fatal(err)
@@ -221,7 +232,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.w = newWatcher(t, o.mqttURL, prefix+"/#", cfg.HADiscoveryPrefix+"/#")
 	e.bridge = bridge.New(cfg, c, bridge.Options{Version: "test", Logger: log.Named("bridge"),
-		CommandTimeout: 5 * time.Second, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
+		CommandTimeout: o.commandTimeout, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
 		BackoffMax: time.Second, DiscoveryDelay: 100 * time.Millisecond,
 		StreamRetry: 500 * time.Millisecond,
 		Stream:      fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}})

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 // maxFormBody bounds what the sign-in form accepts.
@@ -49,12 +52,70 @@ func (b *Bridge) HTTPHandler() http.Handler {
 			return
 		}
 		if err := b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
+			var te *fordapi.SignInThrottleError
+			if errors.As(err, &te) {
+				b.renderPage(w, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
+					te.RetryAt.Local().Format("15:04:05")+" (Ford locks accounts after repeated failed sign-ins). Reload this page then to see the result.")
+				return
+			}
 			b.renderPage(w, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
 			return
 		}
 		http.Redirect(w, r, "../?signed_in=1", http.StatusSeeOther)
 	})
-	return securityHeaders(mux)
+	return securityHeaders(b.guard(mux))
+}
+
+// guard refuses what a LAN must not reach: a request for a host name the
+// bridge was not told about (DNS rebinding: a web page whose name resolves
+// to the bridge could read the form token), and, with HTTP_USERNAME set, a
+// request without the right credentials. /healthz answers anything: it
+// tells nothing and Docker's health check must reach it.
+func (b *Bridge) guard(h http.Handler) http.Handler {
+	allowed := map[string]bool{"localhost": true}
+	for _, n := range b.cfg.HTTPAllowedHosts {
+		allowed[n] = true
+	}
+	if u, err := url.Parse(b.cfg.HTTPPublicURL); err == nil && u.Hostname() != "" {
+		allowed[strings.ToLower(u.Hostname())] = true
+	}
+	user, pass := []byte(b.cfg.HTTPUsername), []byte(b.cfg.HTTPPassword)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		host := strings.ToLower(r.Host)
+		if hn, _, err := net.SplitHostPort(host); err == nil {
+			host = hn
+		}
+		host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+		if net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
+			b.log.Warn("HTTP request for an unknown host name refused", zap.String("host", clip(host, 80)), zap.String("from", r.RemoteAddr))
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
+			return
+		}
+		if len(user) > 0 {
+			u, p, ok := r.BasicAuth()
+			userOK := subtle.ConstantTimeCompare([]byte(u), user) == 1
+			passOK := subtle.ConstantTimeCompare([]byte(p), pass) == 1
+			if !ok || !userOK || !passOK {
+				w.Header().Set("WWW-Authenticate", `Basic realm="fordpass2mqtt", charset="UTF-8"`)
+				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // sameOrigin refuses a cross-site form post (the browser says where it came

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +18,7 @@ type Metrics struct {
 	reg           *prometheus.Registry
 	fordCalls     *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
-	budgetUsed    prometheus.Gauge
-	budgetLeft    prometheus.Gauge
+	budget        atomic.Pointer[fordapi.Budget] // read at every scrape: the figures never lag
 	authState     *prometheus.GaugeVec
 	commands      *prometheus.CounterVec
 	mqttConnected prometheus.Gauge
@@ -35,10 +35,6 @@ func NewMetrics() *Metrics {
 			Help: "HTTP calls to the FordPass cloud by endpoint and outcome (budget: refused locally)."}, []string{"endpoint", "outcome"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fordpass_token_refreshes_total",
 			Help: "FordPass token refreshes by outcome (ok, dead, error)."}, []string{"outcome"}),
-		budgetUsed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fordpass_ford_calls_24h",
-			Help: "Ford calls made in the last 24 hours."}),
-		budgetLeft: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fordpass_ford_calls_left_24h",
-			Help: "Ford calls left in the rolling 24 hour budget."}),
 		authState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fordpass_auth_state",
 			Help: "1 for the current auth state, 0 for the others."}, []string{"state"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fordpass_commands_total",
@@ -52,7 +48,42 @@ func NewMetrics() *Metrics {
 		streaming: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fordpass_stream_connected",
 			Help: "1 while a vehicle's telemetry websocket is open."}, []string{"vin"}),
 	}
-	m.reg.MustRegister(m.fordCalls, m.refreshes, m.budgetUsed, m.budgetLeft, m.authState, m.commands,
+	used := func() float64 {
+		if b := m.budget.Load(); b != nil {
+			return float64(b.Used())
+		}
+		return 0
+	}
+	classes := []fordapi.Class{fordapi.ClassTelemetry, fordapi.ClassCommand, fordapi.ClassSignIn, fordapi.ClassToken}
+	for _, k := range classes {
+		for name, f := range map[string]func(*fordapi.Budget) float64{
+			"fordpass_budget_class_calls_24h": func(b *fordapi.Budget) float64 { return float64(b.UsedBy(k)) },
+			"fordpass_budget_class_share":     func(b *fordapi.Budget) float64 { return float64(b.Share(k)) },
+		} {
+			help := "Ford calls of a budget class in the last 24 hours."
+			if name == "fordpass_budget_class_share" {
+				help = "Calls a budget class may make in any 24 hours."
+			}
+			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help,
+				ConstLabels: prometheus.Labels{"class": k.String()}}, func() float64 {
+				if b := m.budget.Load(); b != nil {
+					return f(b)
+				}
+				return 0
+			}))
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fordpass_ford_calls_24h",
+			Help: "Ford calls in the last 24 hours that count against FORD_DAILY_CALL_BUDGET."}, used),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fordpass_ford_calls_left_24h",
+			Help: "Ford calls left under FORD_DAILY_CALL_BUDGET in the rolling 24 hours."}, func() float64 {
+			if b := m.budget.Load(); b != nil {
+				return float64(max(b.Limit()-b.Used(), 0))
+			}
+			return 0
+		}))
+	m.reg.MustRegister(m.fordCalls, m.refreshes, m.authState, m.commands,
 		m.mqttConnected, m.published, m.telemetryAgeG, m.streaming,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -66,11 +97,7 @@ func (m *Metrics) FordCall(endpoint, outcome string) {
 // TokenRefresh counts a refresh (fordapi.Config.OnRefresh).
 func (m *Metrics) TokenRefresh(outcome string) { m.refreshes.WithLabelValues(outcome).Inc() }
 
-func (m *Metrics) setBudget(b *fordapi.Budget) {
-	used := b.Used()
-	m.budgetUsed.Set(float64(used))
-	m.budgetLeft.Set(float64(max(b.Limit()-used, 0)))
-}
+func (m *Metrics) setBudget(b *fordapi.Budget) { m.budget.Store(b) }
 
 func (m *Metrics) setAuthState(state string) {
 	for _, s := range []string{StateOK, StateReauthRequired, StateRateLimited, StateUnavailable} {

@@ -118,7 +118,10 @@ func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Cli
 		SetUsername(cfg.MQTTUsername).SetPassword(cfg.MQTTPassword).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).SetMaxReconnectInterval(30 * time.Second).
-		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
+		// Messages are handed to the bridge one at a time, in the order the
+		// broker sent them: commands must reach the car in the order they
+		// were published (handlers never block, so this costs nothing).
+		SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(true).
 		SetStore(nullStore{}).
 		SetOnConnectHandler(onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,8 +23,11 @@ type vehicle struct {
 	vin    string
 	cancel context.CancelFunc
 	done   chan struct{}
-	cmdMu  sync.Mutex // serializes commands for this car
-	pubMu  sync.Mutex // serializes publishing, so the last state read is the last one sent
+	queue  commandQueue
+	// snapshot is set when the next telemetry fetch is the first after a
+	// sign-in: it is served from the sign-in share of the budget.
+	snapshot atomic.Bool
+	pubMu    sync.Mutex // serializes publishing, so the last state read is the last one sent
 	// What was last published, per field (guarded by pubMu): an update is
 	// diffed against it without formatting a single value.
 	sent    map[string]fordapi.Value
@@ -111,6 +115,10 @@ func (v *vehicle) run(parent context.Context) {
 			// so nothing that changed before is missed; every update it
 			// brings pushes the next poll back.
 			v.setStreaming(true)
+			streamOpts.ResyncClass = fordapi.ClassTelemetry
+			if v.snapshot.Swap(false) {
+				streamOpts.ResyncClass = fordapi.ClassSnapshot
+			}
 			err := b.ford.Stream(ctx, v.vin, nil, streamOpts, func(_ fordapi.Document, tel *fordapi.Telemetry) {
 				streamBo.reset()
 				v.publish(tel)
@@ -136,7 +144,11 @@ func (v *vehicle) run(parent context.Context) {
 			continue
 		}
 		if !b.now().Before(nextPoll) {
-			_, tel, err := b.ford.Telemetry(ctx, v.vin)
+			fctx := ctx
+			if v.snapshot.Swap(false) {
+				fctx = fordapi.ForSnapshot(ctx)
+			}
+			_, tel, err := b.ford.Telemetry(fctx, v.vin)
 			if ctx.Err() != nil {
 				return
 			}
