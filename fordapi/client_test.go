@@ -376,3 +376,24 @@ func TestTokenFromAnotherProcessIsAdopted(t *testing.T) {
 		t.Fatalf("%d refreshes, want 1", n)
 	}
 }
+
+// TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown: Ford accepted the
+// command; only the status check after it was refused by the budget, so
+// the outcome is unknown, not a failure.
+func TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 10) // a command share of 2
+	f.signIn(t)
+	ctx := context.Background()
+	vin := fordsim.VIN(1)
+	if _, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdUnlock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdUnlock, id, nil)
+	if !errors.Is(err, fordapi.ErrOutcomeUnknown) || !errors.Is(err, fordapi.ErrBudgetExhausted) {
+		t.Fatalf("got %v, want outcome unknown because the budget refused the check", err)
+	}
+}
