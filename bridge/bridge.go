@@ -96,6 +96,7 @@ type Bridge struct {
 	snapshotDue atomic.Bool
 	signInMu    sync.Mutex
 	pending     pendingSignIn
+	drift       driftLog
 	authPubMu   sync.Mutex             // serializes auth publishing: the last state read is the last sent
 	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance    string                 // this installation's id (STATE_DIR/instance)

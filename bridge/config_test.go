@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 // defaults is the environment with nothing set.
@@ -165,4 +167,24 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("id of %d bytes", len(req.ID))
 		}
 	})
+}
+
+// TestHelpMarksRegionsNobodyConfirmed keeps --help in step with the region
+// table: every region not confirmed by a maintained integration is named.
+func TestHelpMarksRegionsNobodyConfirmed(t *testing.T) {
+	f, _ := reflect.TypeOf(env{}).FieldByName("FordRegion")
+	desc := f.Tag.Get("desc")
+	for _, group := range []struct {
+		label    string
+		statuses []string
+	}{
+		{"unconfirmed by any maintained integration: ", []string{fordapi.RegionUnconfirmed}},
+		{"reported not working: ", []string{fordapi.RegionNotWorking}},
+		{"local Ford account needed: ", []string{fordapi.RegionLocalAccount}},
+	} {
+		want := group.label + strings.Join(fordapi.RegionsWithStatus(group.statuses...), ", ")
+		if !strings.Contains(desc, want) {
+			t.Errorf("FORD_REGION's help lacks %q: %s", want, desc)
+		}
+	}
 }

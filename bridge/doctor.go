@@ -101,6 +101,7 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 		}
 	}
 	add(checkBudget(client.Budget(), o.Now()))
+	add(checkDrift(cfg.StateDir))
 	if b.connected {
 		data, _ := json.Marshal(r)
 		_ = wait(b.client.Publish(cfg.TopicPrefix+"/bridge/doctor", 1, true, data), o.Timeout)
@@ -125,6 +126,17 @@ func checkConfig(cfg Config, cfgErr error) Check {
 		risks = append(risks, fmt.Sprintf("FORD_POLL_INTERVAL=%s asks for about %d Ford calls a day, more than the %d the budget leaves for telemetry; the bridge stretches polling to about %s",
 			cfg.PollInterval, perDay, share, fit))
 		fixes = append(fixes, fmt.Sprintf("set FORD_POLL_INTERVAL to %s or more, or turn FORD_STREAM on", fit))
+	}
+	switch cfg.Region.Status {
+	case fordapi.RegionUnconfirmed:
+		risks = append(risks, fmt.Sprintf("FORD_REGION=%s is not used by any maintained FordPass integration we know of, so nobody has confirmed its login settings", cfg.Region.Key))
+		fixes = append(fixes, "if signing in fails, try rest_of_europe (or rest_of_world) and report what worked")
+	case fordapi.RegionNotWorking:
+		risks = append(risks, fmt.Sprintf("FORD_REGION=%s is reported not working by ha-fordpass's maintainer", cfg.Region.Key))
+		fixes = append(fixes, "try rest_of_world; report what worked")
+	case fordapi.RegionLocalAccount:
+		risks = append(risks, fmt.Sprintf("FORD_REGION=%s works only with an account registered on the country's own Ford site", cfg.Region.Key))
+		fixes = append(fixes, "register the FordPass account on the local Ford site")
 	}
 	if cfg.DailyBudget > 300 {
 		risks = append(risks, fmt.Sprintf("FORD_DAILY_CALL_BUDGET=%d is above the roughly 250-300 calls a day at which Ford has locked accounts", cfg.DailyBudget))

@@ -25,6 +25,7 @@ type Metrics struct {
 	published     prometheus.Counter
 	telemetryAgeG *prometheus.GaugeVec
 	streaming     *prometheus.GaugeVec
+	drift         *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and their registry.
@@ -47,6 +48,8 @@ func NewMetrics() *Metrics {
 			Help: "Seconds since the bridge last got telemetry for a vehicle."}, []string{"vin"}),
 		streaming: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fordpass_stream_connected",
 			Help: "1 while a vehicle's telemetry websocket is open."}, []string{"vin"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fordpass_telemetry_drift_total",
+			Help: "Distinct metrics Ford sent that this version does not know (unknown) or cannot read (unreadable)."}, []string{"kind"}),
 	}
 	used := func() float64 {
 		if b := m.budget.Load(); b != nil {
@@ -83,7 +86,7 @@ func NewMetrics() *Metrics {
 			}
 			return 0
 		}))
-	m.reg.MustRegister(m.fordCalls, m.refreshes, m.authState, m.commands,
+	m.reg.MustRegister(m.fordCalls, m.refreshes, m.authState, m.commands, m.drift,
 		m.mqttConnected, m.published, m.telemetryAgeG, m.streaming,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -185,9 +185,7 @@ func (v *vehicle) setStreaming(on bool) {
 // commands waiting for it.
 func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	b := v.b
-	if len(tel.Skipped) > 0 {
-		b.log.Debug("telemetry fields of an unexpected shape were skipped", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Strings("fields", tel.Skipped))
-	}
+	b.noteDrift(v.vin, tel)
 	v.mu.Lock()
 	newFields := v.tel == nil || len(v.tel.Fields) != len(tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil)
 	v.tel = tel

@@ -100,6 +100,7 @@ type Component struct {
 	StateUnlocking      string         `json:"state_unlocking,omitempty"`
 	StateJammed         string         `json:"state_jammed,omitempty"`
 	SourceType          string         `json:"source_type,omitempty"`
+	EnabledByDefault    *bool          `json:"enabled_by_default,omitempty"`
 }
 
 // BridgeNodeID is the node id of the bridge device.
@@ -179,7 +180,25 @@ var numeric = map[string]sensorSpec{
 	"outside_temperature":    {"Outside temperature", "temperature", "measurement", "°C", "", 1, false},
 	"speed":                  {"Speed", "speed", "measurement", "km/h", "", 0, false},
 	"remote_start_remaining": {"Remote start remaining", "duration", "measurement", "s", "mdi:timer-outline", 0, false},
+	// Battery electric figures, as the cars report them (kWh, °C, V, A);
+	// charging power is the charger's output voltage × current.
+	"battery_energy_remaining":   {"Battery energy remaining", "energy_storage", "measurement", "kWh", "", 1, false},
+	"battery_capacity":           {"Battery capacity", "energy_storage", "measurement", "kWh", "", 1, true},
+	"battery_temperature":        {"Battery temperature", "temperature", "measurement", "°C", "", 0, false},
+	"charging_power":             {"Charging power", "power", "measurement", "W", "", 0, false},
+	"battery_hv_voltage":         {"High-voltage battery voltage", "voltage", "measurement", "V", "", 0, true},
+	"battery_hv_current":         {"High-voltage battery current", "current", "measurement", "A", "", 1, true},
+	"heading":                    {"Heading", "", "measurement", "°", "mdi:compass", 0, false},
+	"engine_coolant_temperature": {"Engine coolant temperature", "temperature", "measurement", "°C", "", 0, false},
+	"engine_speed":               {"Engine speed", "", "measurement", "rpm", "mdi:engine", 0, false},
+	"oil_life":                   {"Oil life", "", "measurement", "%", "mdi:oil", 0, false},
 }
+
+// keyIndicators are the dashboard warnings a driver acts on; their binary
+// sensors are enabled by default, the other indicators are there but
+// disabled until the user enables them.
+var keyIndicators = []string{"malfunction_indicator", "check_engine", "low_engine_oil_pressure", "oil", "tire", "low_fuel",
+	"low_brake_fluid", "brake", "coolant", "low_washer_fluid", "battery", "airbag"}
 
 // binarySpec is how an on/off field appears in HA.
 type binarySpec struct {
@@ -243,6 +262,21 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 			continue
 		}
 		switch {
+		case strings.HasPrefix(f, "indicator_"):
+			name := strings.TrimPrefix(f, "indicator_")
+			c := Component{StateTopic: st, DeviceClass: "problem", PayloadOn: "on", PayloadOff: "off"}
+			key := false
+			for _, k := range keyIndicators {
+				key = key || strings.Contains(name, k)
+			}
+			if !key {
+				c.EnabledByDefault, c.EntityCategory = &key, "diagnostic"
+			}
+			label := strings.ToLower(words(name))
+			if name == "malfunction_indicator" {
+				label = "check engine"
+			}
+			add(f, "binary_sensor", "Warning: "+label, c)
 		case strings.HasPrefix(f, "tire_pressure_"):
 			p := 0
 			add(f, "sensor", "Tire pressure "+words(strings.TrimPrefix(f, "tire_pressure_")), Component{StateTopic: st,

@@ -18,6 +18,7 @@ var settings = Settings{DiscoveryPrefix: "homeassistant", TopicPrefix: "fordpass
 var petrolFields = []string{"alarm", "battery_12v_soc", "battery_12v_voltage", "door_driver", "door_hood", "door_passenger",
 	"door_rear_left", "door_rear_right", "door_tailgate", "fuel_level", "fuel_range", "gear", "ignition", "lock", "odometer",
 	"outside_temperature", "remote_start", "remote_start_remaining", "speed", "tire_pressure_front_left",
+	"engine_coolant_temperature", "engine_speed", "oil_life", "indicator_malfunction_indicator", "indicator_lane_keeping_aid",
 	"tire_pressure_front_right", "tire_pressure_rear_left", "tire_pressure_rear_right", "window_driver", "window_passenger"}
 
 var vehicles = map[string]VehicleInfo{
@@ -25,7 +26,8 @@ var vehicles = map[string]VehicleInfo{
 		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Horn: true, Refresh: true},
 	"ev": {VIN: "3FMTK3SU000000002", Name: "Mach-E", Model: "Mustang Mach-E", Year: "2024", EV: true,
 		Fields: []string{"battery_soc", "charge_plug", "charging_status", "ev_range", "lock", "odometer", "time_to_full_charge",
-			"door_driver", "window_driver", "ignition", "remote_start"},
+			"door_driver", "window_driver", "ignition", "remote_start", "battery_energy_remaining", "battery_capacity",
+			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature"},
 		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Refresh: true},
 	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
 }
@@ -71,6 +73,7 @@ func TestGolden(t *testing.T) {
 var units = map[string][]string{
 	"distance": {"km"}, "battery": {"%"}, "voltage": {"V"}, "temperature": {"°C"}, "pressure": {"kPa"},
 	"speed": {"km/h"}, "duration": {"min", "s"}, "timestamp": {""}, "enum": {""},
+	"energy_storage": {"kWh"}, "power": {"W"}, "current": {"A"},
 }
 
 func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {

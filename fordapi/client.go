@@ -73,6 +73,7 @@ type Client struct {
 	refresh4x int           // consecutive 400/401 from the refresh endpoint without Ford's marker
 	signIns   signInThrottle
 	signInMu  sync.Mutex // held for a whole code exchange
+	proto     Protocol   // what was learned of Ford's protocol (protocol.go)
 	api401    int        // consecutive 401s from data endpoints
 }
 
@@ -113,7 +114,7 @@ func New(cfg Config) (*Client, error) {
 		region: cfg.Region, hosts: resolveHosts(cfg.Region, cfg.BaseURL), http: cfg.HTTPClient,
 		log: cfg.Logger, now: cfg.Now, store: NewTokenStore(cfg.StateDir, cfg.Region.Key),
 		onCall: cfg.OnCall, onRef: cfg.OnRefresh,
-		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1),
+		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1), proto: loadProtocol(cfg.StateDir),
 	}
 	b, err := NewBudget(filepath.Join(cfg.StateDir, budgetFileName), cfg.DailyBudget, cfg.Now)
 	if err != nil {
@@ -747,13 +748,44 @@ func (c *Client) autonomicToken(ctx context.Context) (string, error) {
 	}
 	c.mu.Unlock()
 
-	for attempt := 0; ; attempt++ {
+	// The FordPass access token is the usual subject of the exchange; some
+	// current clients send the refresh token. When Ford refuses one, the
+	// other is tried once, and the one that works is remembered.
+	preferred := c.Protocol().subject()
+	other := SubjectRefresh
+	if preferred == SubjectRefresh {
+		other = SubjectAccess
+	}
+	// The plan: the remembered subject, the other one, then (after a 401:
+	// Ford no longer accepts the FordPass token although its expiry says
+	// otherwise) one refresh of it and both again.
+	plan := []string{preferred, other, "", preferred, other}
+	var subject string
+	var resp *response
+	for step := 0; ; step++ {
+		if step == len(plan) {
+			return "", fmt.Errorf("getting the Autonomic token: %w", fordError("autonomic_token", resp))
+		}
+		if plan[step] == "" {
+			if resp.status != http.StatusUnauthorized {
+				return "", fmt.Errorf("getting the Autonomic token: %w", fordError("autonomic_token", resp))
+			}
+			c.expireCAT()
+			continue
+		}
+		subject = plan[step]
 		cat, err := c.catToken(ctx)
 		if err != nil {
 			return "", err
 		}
+		token := cat
+		if subject == SubjectRefresh {
+			c.mu.Lock()
+			token = c.tok.RefreshToken
+			c.mu.Unlock()
+		}
 		form := url.Values{}
-		form.Set("subject_token", cat)
+		form.Set("subject_token", token)
 		form.Set("subject_issuer", "fordpass")
 		form.Set("client_id", autonomicClient)
 		form.Set("grant_type", tokenExchangeGrant)
@@ -761,15 +793,14 @@ func (c *Client) autonomicToken(ctx context.Context) (string, error) {
 		h := http.Header{}
 		h.Set("Content-Type", "application/x-www-form-urlencoded")
 		tokenClass := ClassToken
-		resp, err := c.do(ctx, request{endpoint: "autonomic_token", class: &tokenClass, method: http.MethodPost,
+		resp, err = c.do(ctx, request{endpoint: "autonomic_token", class: &tokenClass, method: http.MethodPost,
 			url: c.hosts.autonomicAccounts + PathAutonomicToken, header: h, body: []byte(form.Encode())})
 		if err != nil {
 			return "", fmt.Errorf("getting the Autonomic token: %w", err)
 		}
-		if resp.status == http.StatusUnauthorized && attempt == 0 {
-			// Ford no longer accepts this CAT access token although its
-			// expiry says otherwise: refresh it once and try again.
-			c.expireCAT()
+		refused := resp.status == http.StatusBadRequest || resp.status == http.StatusUnauthorized || resp.status == http.StatusForbidden
+		if refused {
+			c.log.Info("Ford refused the Autonomic token exchange", zap.String("subject", subject), zap.Int("status", resp.status))
 			continue
 		}
 		var ar struct {
@@ -781,6 +812,9 @@ func (c *Client) autonomicToken(ctx context.Context) (string, error) {
 				return "", &StatusError{Endpoint: "autonomic_token", Status: resp.status, Message: "answer without a token"}
 			}
 			return "", fmt.Errorf("getting the Autonomic token: %w", fordError("autonomic_token", resp))
+		}
+		if subject != preferred {
+			c.learn(func(p *Protocol) { p.AutonomicSubject = subject })
 		}
 		if ar.ExpiresIn <= 0 {
 			ar.ExpiresIn = 300
@@ -947,25 +981,122 @@ func (v Vehicle) DisplayName() string {
 	return v.VIN
 }
 
-// Vehicles lists the account's cars (Ford's expdashboard; 207 and 200 are
-// both success).
+// Vehicles lists the account's cars: Ford's expdashboard (207 and 200 are
+// both success), or the newer app's user garage. When the one in use
+// answers 404 or 410, the other is tried once and remembered.
 func (c *Client) Vehicles(ctx context.Context) ([]Vehicle, error) {
+	first := c.Protocol().list()
+	vs, err := c.vehicleList(ctx, first)
+	var se *StatusError
+	if err == nil || !errors.As(err, &se) || (se.Status != http.StatusNotFound && se.Status != http.StatusGone) {
+		return vs, err
+	}
+	other := ListGarage
+	if first == ListGarage {
+		other = ListDashboard
+	}
+	c.log.Info("Ford no longer serves this vehicle list; trying the other one", zap.String("gone", first), zap.String("trying", other))
+	vs, err2 := c.vehicleList(ctx, other)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w (the %s list failed too: %v)", err, other, err2)
+	}
+	c.learn(func(p *Protocol) { p.VehicleList = other })
+	return vs, nil
+}
+
+func (c *Client) vehicleList(ctx context.Context, which string) ([]Vehicle, error) {
 	h := http.Header{}
 	h.Set("countryCode", c.region.CountryCode)
 	h.Set("locale", c.region.Locale)
-	resp, err := c.authedCall(ctx, c.catLayer(), request{endpoint: "vehicle_list", method: http.MethodPost,
-		url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)})
+	r := request{endpoint: "vehicle_list", method: http.MethodPost, url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)}
+	parse := ParseVehicles
+	if which == ListGarage {
+		r = request{endpoint: "garage", method: http.MethodGet, url: c.hosts.vehicle + PathGarage, header: h}
+		parse = ParseGarage
+	}
+	resp, err := c.authedCall(ctx, c.catLayer(), r)
 	if err != nil {
 		return nil, fmt.Errorf("listing vehicles: %w", err)
 	}
 	if resp.status != http.StatusOK && resp.status != http.StatusMultiStatus {
-		return nil, fmt.Errorf("listing vehicles: %w", fordError("vehicle_list", resp))
+		return nil, fmt.Errorf("listing vehicles: %w", fordError(r.endpoint, resp))
 	}
-	vs, err := ParseVehicles(resp.body)
+	vs, err := parse(resp.body)
 	if err != nil {
 		return nil, fmt.Errorf("listing vehicles: %w", err)
 	}
 	return vs, nil
+}
+
+// ParseGarage reads the user-garage answer. Its shape is not settled in
+// what is known of it: a list of vehicles, or an object holding such a list;
+// each with vin, a nickname and a profile with model and year.
+func ParseGarage(data []byte) ([]Vehicle, error) {
+	var root any
+	if err := json.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("reading the garage: %w", err)
+	}
+	var items []map[string]any
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > 4 {
+			return
+		}
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		case map[string]any:
+			if pickString(x, "vin", "VIN") != "" {
+				items = append(items, x)
+				return
+			}
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(root, 0)
+	out := make([]Vehicle, 0, len(items))
+	seen := map[string]bool{}
+	for _, o := range items {
+		vin := strings.ToUpper(strings.TrimSpace(pickString(o, "vin", "VIN")))
+		if vin == "" || seen[vin] {
+			continue
+		}
+		seen[vin] = true
+		profile, _ := o["profile"].(map[string]any)
+		if profile == nil {
+			profile = o
+		}
+		v := Vehicle{VIN: vin, Nickname: strings.TrimSpace(pickString(o, "nickName", "nickname", "vehicleNickName")),
+			Model: pickString(profile, "model", "modelName"), Year: pickString(profile, "year", "modelYear"),
+			EngineType: pickString(profile, "engineType", "fuelType")}
+		et := strings.ToUpper(v.EngineType)
+		v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || strings.Contains(et, "ELECTRIC")
+		v.Can = Capabilities{RemoteLock: true}
+		if caps, ok := o["capabilities"].(map[string]any); ok {
+			v.Can = Capabilities{RemoteLock: flag(caps["remoteLock"]), RemoteStart: flag(caps["remoteStart"]), PanicAlarm: flag(caps["remotePanicAlarm"])}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// pickString returns the first of keys that holds a string or a number.
+func pickString(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			return toString(v)
+		}
+	}
+	return ""
 }
 
 // ParseVehicles reads the expdashboard answer.

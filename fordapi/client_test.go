@@ -397,3 +397,89 @@ func TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown(t *testing.T) {
 		t.Fatalf("got %v, want outcome unknown because the budget refused the check", err)
 	}
 }
+
+func (f *fixture) simControl(t *testing.T, path string) {
+	t.Helper()
+	resp, err := http.Post(f.srv.URL+path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("%s: %d", path, resp.StatusCode)
+	}
+}
+
+// TestAutonomicExchangeFollowsFordToTheRefreshToken: when Ford stops
+// accepting the access token as the exchange's subject, the client tries
+// the refresh token once, remembers it (across restarts), and the next
+// exchanges cost one call each again.
+func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
+	f := newFixture(t, fordsim.Options{}, 0)
+	f.signIn(t)
+	f.simControl(t, "/_sim/protocol?autonomic_subject=refresh")
+	ctx := context.Background()
+	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("after Ford's change: %v", err)
+	}
+	if p := f.client.Protocol(); p.AutonomicSubject != fordapi.SubjectRefresh {
+		t.Fatalf("protocol %+v, want the refresh token remembered", p)
+	}
+	if n := f.sim.Snapshot().Calls["autonomic_token"]; n != 2 {
+		t.Fatalf("%d exchanges for the first token after the change, want 2 (refused, then the refresh token)", n)
+	}
+	restarted := f.newClient(t, 0)
+	if p := restarted.Protocol(); p.AutonomicSubject != fordapi.SubjectRefresh {
+		t.Fatalf("after a restart: %+v", p)
+	}
+	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sim.Snapshot().Calls["autonomic_token"]; n != 3 {
+		t.Fatalf("%d exchanges; the remembered subject must work at the first try", n)
+	}
+	// And back, should Ford return to the access token.
+	f.simControl(t, "/_sim/protocol?autonomic_subject=access")
+	f.simControl(t, "/_sim/expire")
+	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("after Ford changed back: %v", err)
+	}
+	if p := restarted.Protocol(); p.AutonomicSubject != fordapi.SubjectAccess {
+		t.Fatalf("protocol %+v, want the access token again", p)
+	}
+}
+
+// TestVehicleListFollowsFordToTheGarage: expdashboard answering 404 makes
+// the client list vehicles from the user garage (and remember it), and the
+// other way round.
+func TestVehicleListFollowsFordToTheGarage(t *testing.T) {
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
+	f.signIn(t)
+	ctx := context.Background()
+	f.simControl(t, "/_sim/protocol?vehicle_list=garage")
+	vs, err := f.client.Vehicles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].Model != "F-150" || vs[1].Nickname != "Mach-E 2" || !vs[1].EV || !vs[0].Can.RemoteStart {
+		t.Fatalf("vehicles from the garage: %+v", vs)
+	}
+	if p := f.client.Protocol(); p.VehicleList != fordapi.ListGarage {
+		t.Fatalf("protocol %+v", p)
+	}
+	before := f.sim.Snapshot().Calls
+	if _, err := f.client.Vehicles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := f.sim.Snapshot().Calls
+	if after["vehicle_list"] != before["vehicle_list"] || after["garage"] != before["garage"]+1 {
+		t.Fatalf("the remembered list must be asked first: %v → %v", before, after)
+	}
+	f.simControl(t, "/_sim/protocol?vehicle_list=expdashboard")
+	if vs, err := f.client.Vehicles(ctx); err != nil || len(vs) != 2 {
+		t.Fatalf("back to expdashboard: %v, %v", vs, err)
+	}
+	if p := f.client.Protocol(); p.VehicleList != fordapi.ListDashboard {
+		t.Fatalf("protocol %+v", p)
+	}
+}

@@ -34,6 +34,7 @@ const (
 	PathCATRefresh       = "/api/token/v2/cat-with-refresh-token"
 	PathAutonomicToken   = "/v1/auth/oidc/token"
 	PathVehicleList      = "/api/expdashboard/v1/details/"
+	PathGarage           = "/api/fpcpl-user-garage-service/v1/user/garage" // the newer app's list, on the vehicle host
 	pathTelemetryPrefix  = "/v1/telemetry/sources/fordpass/vehicles/"
 	pathCommandPrefix    = "/v1/command/vehicles/"
 	pathStreamPrefix     = "/v1beta/telemetry/sources/fordpass/vehicles/"
@@ -90,7 +91,21 @@ type Region struct {
 	CountryCode string // ISO 3166 alpha-3
 	AppID       string // Application-Id header
 	Lincoln     bool
+	// Status is what is known of the region from maintained integrations
+	// (RegionConfirmed, …).
+	Status string
 }
+
+// What is known of a region. The source is ha-fordpass's region table
+// (const.py, checked by its maintainer on 2025-06-08/09), the most used
+// maintained integration.
+const (
+	RegionConfirmed    = "confirmed"     // a maintained integration reports signing in with it
+	RegionUsed         = "used"          // a maintained integration offers it; no report of a check
+	RegionLocalAccount = "local account" // works only with an account registered on the country's Ford site
+	RegionNotWorking   = "not working"   // a maintained integration reports that sign-in fails
+	RegionUnconfirmed  = "unconfirmed"   // no maintained integration is known to use it
+)
 
 // RedirectScheme is the custom URL scheme the login ends on.
 func (r Region) RedirectScheme() string {
@@ -119,7 +134,7 @@ var regions = map[string]Region{
 	"rest_of_world":  {Key: "rest_of_world", LoginHost: fordLogin, Locale: "en-US", CountryCode: "USA", AppID: appIDNorthAm},
 	"deu":            {Key: "deu", LoginHost: "https://login.ford.de", Locale: "de-DE", CountryCode: "DEU", AppID: appIDEurope},
 	"gbr":            {Key: "gbr", LoginHost: "https://login.ford.co.uk", Locale: "en-GB", CountryCode: "GBR", AppID: appIDEurope},
-	"nor":            {Key: "nor", LoginHost: "https://login.ford.no", Locale: "nb-NO", CountryCode: "NOR", AppID: appIDEurope},
+	"nor":            {Key: "nor", LoginHost: "https://login.ford.no", Locale: "no-NO", CountryCode: "NOR", AppID: appIDEurope},
 	"pol":            {Key: "pol", LoginHost: "https://login.ford.pl", Locale: "pl-PL", CountryCode: "POL", AppID: appIDEurope},
 	"fra":            {Key: "fra", LoginHost: fordLogin, Locale: "fr-FR", CountryCode: "FRA", AppID: appIDEurope},
 	"ita":            {Key: "ita", LoginHost: fordLogin, Locale: "it-IT", CountryCode: "ITA", AppID: appIDEurope},
@@ -140,6 +155,36 @@ var regions = map[string]Region{
 	"bra":            {Key: "bra", LoginHost: fordLogin, Locale: "pt-BR", CountryCode: "BRA", AppID: appIDSouthAm},
 	"arg":            {Key: "arg", LoginHost: fordLogin, Locale: "es-AR", CountryCode: "ARG", AppID: appIDSouthAm},
 	"lincoln_usa":    {Key: "lincoln_usa", LoginHost: "https://login.lincoln.com", Locale: "en-US", CountryCode: "USA", AppID: appIDLincoln, Lincoln: true},
+}
+
+var regionStatus = map[string]string{
+	"deu": RegionConfirmed, "fra": RegionConfirmed, "ita": RegionConfirmed, "esp": RegionConfirmed, "nld": RegionConfirmed,
+	"gbr": RegionConfirmed, "can": RegionConfirmed, "mex": RegionConfirmed, "usa": RegionConfirmed,
+	"rest_of_europe": RegionUsed, "rest_of_world": RegionUsed, "lincoln_usa": RegionUsed,
+	"aus": RegionLocalAccount, "nzl": RegionLocalAccount, "zaf": RegionLocalAccount,
+	"bra": RegionNotWorking, "arg": RegionNotWorking,
+}
+
+func init() {
+	for k, r := range regions {
+		r.Status = regionStatus[k]
+		if r.Status == "" {
+			r.Status = RegionUnconfirmed
+		}
+		regions[k] = r
+	}
+}
+
+// RegionsWithStatus lists the region keys whose status is one of statuses,
+// sorted.
+func RegionsWithStatus(statuses ...string) []string {
+	var out []string
+	for _, k := range RegionKeys() {
+		if slices.Contains(statuses, regions[k].Status) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // LookupRegion returns the region for a key such as "usa" or "deu".

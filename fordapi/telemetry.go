@@ -82,6 +82,10 @@ type Telemetry struct {
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
 	Skipped []string
+	// Unknown maps the metrics this parser does not know to the JSON type
+	// of their value ("number", "object", …; never the value itself): what
+	// Ford added or renamed since this version.
+	Unknown map[string]string
 }
 
 // Document is a telemetry record in Ford's own JSON shape, as decoded by
@@ -97,7 +101,59 @@ func ParseTelemetry(data []byte) (Document, *Telemetry, error) {
 	if doc == nil {
 		doc = Document{}
 	}
+	if states, ok := doc["states"].(map[string]any); ok {
+		liftCommandMetrics(doc, states, true)
+	}
 	return doc, Normalize(doc), nil
+}
+
+// liftCommandMetrics merges the metrics that a command state carries when
+// it succeeded (states.<x>Command.value.metrics, as after statusRefresh)
+// into doc's metrics, like any telemetry delta. With newerOnly (a whole
+// REST record) a metric replaces the record's own only when it is newer.
+func liftCommandMetrics(doc Document, states map[string]any, newerOnly bool) {
+	visit := func(raw any) {
+		obj, _ := raw.(map[string]any)
+		val, _ := obj["value"].(map[string]any)
+		fresh, _ := val["metrics"].(map[string]any)
+		to, _ := val["toState"].(string)
+		if len(fresh) == 0 || (CommandState{ToState: to}).Outcome() != "success" {
+			return
+		}
+		metrics, ok := doc["metrics"].(map[string]any)
+		if !ok {
+			metrics = map[string]any{}
+			doc["metrics"] = metrics
+		}
+		for k, v := range fresh {
+			if newerOnly && !newer(v, metrics[k]) {
+				continue
+			}
+			setOrDelete(metrics, k, v)
+		}
+	}
+	for k, v := range states {
+		if nested, ok := v.(map[string]any); ok && k == "commands" {
+			for _, nv := range nested {
+				visit(nv)
+			}
+			continue
+		}
+		visit(v)
+	}
+}
+
+// newer reports whether metric a is newer than b (or b is absent).
+func newer(a, b any) bool {
+	if b == nil {
+		return true
+	}
+	stamp := func(m any) time.Time {
+		obj, _ := m.(map[string]any)
+		t, _ := parseTime(obj["updateTime"])
+		return t
+	}
+	return stamp(a).After(stamp(b))
 }
 
 // Normalize extracts the contract's fields from a telemetry document. It never
@@ -110,6 +166,7 @@ func Normalize(doc Document) *Telemetry {
 	}
 	metrics, _ := doc["metrics"].(map[string]any)
 	n.metrics(metrics)
+	n.unknown(metrics)
 	if states, ok := doc["states"].(map[string]any); ok {
 		n.states(states)
 	}
@@ -121,24 +178,46 @@ type normalizer struct{ t *Telemetry }
 
 func (n normalizer) skip(name string) { n.t.Skipped = append(n.t.Skipped, name) }
 
-// number stores metrics[key].value as field, rounded to digits decimals.
-func (n normalizer) number(metrics map[string]any, key, field string, digits int) {
-	m, ok := metrics[key]
+// number stores metrics[key].value as field, rounded to digits decimals,
+// and reports whether the car reported it.
+func (n normalizer) number(metrics map[string]any, key, field string, digits int) bool {
+	obj, f, ok := n.float(metrics, key)
+	if !ok {
+		return false
+	}
+	n.t.Fields[field] = Number(round(f, digits))
+	n.stamp(field, obj)
+	return true
+}
+
+// percent is number, clamped to 0-100: cars report a fuel level of 103.9.
+func (n normalizer) percent(metrics map[string]any, key, field string, digits int) {
+	obj, f, ok := n.float(metrics, key)
 	if !ok {
 		return
+	}
+	n.t.Fields[field] = Number(round(min(max(f, 0), 100), digits))
+	n.stamp(field, obj)
+}
+
+// float reads metrics[key].value as a number; a metric of another shape is
+// skipped.
+func (n normalizer) float(metrics map[string]any, key string) (map[string]any, float64, bool) {
+	m, ok := metrics[key]
+	if !ok {
+		return nil, 0, false
 	}
 	obj, ok := m.(map[string]any)
 	if !ok {
 		n.skip(key)
-		return
+		return nil, 0, false
 	}
 	f, ok := toFloat(obj["value"])
 	if !ok {
 		n.skip(key)
-		return
+		return nil, 0, false
 	}
-	n.t.Fields[field] = Number(round(f, digits))
-	n.stamp(field, obj)
+	return obj, f, true
 }
 
 // word stores metrics[key].value as a lower-case word, mapped through alias.
@@ -187,16 +266,28 @@ func (n normalizer) metrics(m map[string]any) {
 		return
 	}
 	n.number(m, "odometer", "odometer", 1)
-	n.number(m, "fuelLevel", "fuel_level", 1)
+	n.percent(m, "fuelLevel", "fuel_level", 1)
 	n.number(m, "fuelRange", "fuel_range", 1)
-	n.number(m, "xevBatteryStateOfCharge", "battery_soc", 1)
+	n.percent(m, "xevBatteryStateOfCharge", "battery_soc", 1)
 	n.number(m, "xevBatteryRange", "ev_range", 1)
 	n.number(m, "xevBatteryTimeToFullCharge", "time_to_full_charge", 0)
 	n.word(m, "xevPlugChargerStatus", "charge_plug", plugWords)
 	n.word(m, "xevBatteryChargeDisplayStatus", "charging_status", nil)
-	n.number(m, "batteryStateOfCharge", "battery_12v_soc", 0)
+	n.number(m, "xevBatteryEnergyRemaining", "battery_energy_remaining", 2)
+	n.number(m, "xevBatteryCapacity", "battery_capacity", 2)
+	n.number(m, "xevBatteryTemperature", "battery_temperature", 1)
+	n.number(m, "xevBatteryVoltage", "battery_hv_voltage", 1)
+	n.number(m, "xevBatteryIoCurrent", "battery_hv_current", 2)
+	n.chargingPower(m)
+	n.percent(m, "batteryStateOfCharge", "battery_12v_soc", 0)
 	n.number(m, "batteryVoltage", "battery_12v_voltage", 2)
-	n.number(m, "ambientTemp", "outside_temperature", 1)
+	if !n.number(m, "outsideTemperature", "outside_temperature", 1) {
+		n.number(m, "ambientTemp", "outside_temperature", 1)
+	}
+	n.number(m, "engineCoolantTemp", "engine_coolant_temperature", 1)
+	n.number(m, "engineSpeed", "engine_speed", 0)
+	n.percent(m, "oilLifeRemaining", "oil_life", 0)
+	n.heading(m)
 	n.number(m, "speed", "speed", 1)
 	n.word(m, "gearLeverPosition", "gear", nil)
 	n.word(m, "ignitionStatus", "ignition", ignitionWords)
@@ -207,6 +298,138 @@ func (n normalizer) metrics(m map[string]any) {
 	n.windows(m)
 	n.tires(m)
 	n.position(m)
+	n.indicators(m)
+}
+
+// chargingPower is what the charger delivers: its output voltage times its
+// output current, in watts; only where the car reports both.
+func (n normalizer) chargingPower(m map[string]any) {
+	vObj, v, okV := n.float(m, "xevBatteryChargerVoltageOutput")
+	_, a, okA := n.float(m, "xevBatteryChargerCurrentOutput")
+	if !okV || !okA {
+		return
+	}
+	n.t.Fields["charging_power"] = Number(round(v*a, 0))
+	n.stamp("charging_power", vObj)
+}
+
+// heading reads the compass heading: an object {heading, uncertainty,
+// detectionType} in current records, a bare number in older ones.
+func (n normalizer) heading(m map[string]any) {
+	raw, ok := m["heading"]
+	if !ok {
+		return
+	}
+	obj, _ := raw.(map[string]any)
+	val := obj["value"]
+	if inner, ok := val.(map[string]any); ok {
+		val = inner["heading"]
+	}
+	f, ok := toFloat(val)
+	if !ok || f < 0 || f > 360 {
+		n.skip("heading")
+		return
+	}
+	n.t.Fields["heading"] = Number(round(f, 1))
+	n.stamp("heading", obj)
+}
+
+// indicators are the dashboard's warning lamps (metrics.indicators, each
+// {value: bool, additionalInfo}): indicator_<name> is on or off.
+func (n normalizer) indicators(m map[string]any) {
+	raw, ok := m["indicators"]
+	if !ok {
+		return
+	}
+	all, ok := raw.(map[string]any)
+	if !ok {
+		n.skip("indicators")
+		return
+	}
+	for name, e := range all {
+		obj, _ := e.(map[string]any)
+		on, ok := obj["value"].(bool)
+		if !ok {
+			continue
+		}
+		field := "indicator_" + snake(name)
+		n.t.Fields[field] = Word(map[bool]string{true: "on", false: "off"}[on])
+		n.stamp(field, obj)
+	}
+}
+
+// snake turns Ford's camelCase into snake_case: lowTirePressure →
+// low_tire_pressure.
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return sanitizeName(b.String())
+}
+
+// knownMetrics are the metric names this parser reads or deliberately
+// leaves out; anything else is reported as Unknown.
+var knownMetrics = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`odometer fuelLevel fuelRange xevBatteryStateOfCharge xevBatteryRange
+		xevBatteryTimeToFullCharge xevPlugChargerStatus xevBatteryChargeDisplayStatus xevBatteryEnergyRemaining
+		xevBatteryCapacity xevBatteryTemperature xevBatteryVoltage xevBatteryIoCurrent xevBatteryChargerVoltageOutput
+		xevBatteryChargerCurrentOutput batteryStateOfCharge batteryVoltage outsideTemperature ambientTemp
+		engineCoolantTemp engineSpeed oilLifeRemaining heading speed gearLeverPosition ignitionStatus alarmStatus
+		remoteStartCountdownTimer doorLockStatus doorStatus hoodStatus windowStatus tirePressure position indicators
+		acceleration acceleratorPedalPosition yawRate xevBatteryActualStateOfCharge xevBatteryMaximumRange
+		xevBatteryPerformanceStatus xevChargeStationCommunicationStatus xevChargeStationPowerType
+		xevBatteryChargerEnergyOutput xevTractionMotorVoltage xevTractionMotorCurrent tripXevBatteryRangeRegenerated
+		tripXevBatteryChargeRegenerated tripXevBatteryDistanceAccumulated tirePressureStatus tirePressureSystemStatus
+		seatBeltStatus compassDirection panicAlarmStatus batteryLoadStatus engineOilTemp dieselExhaustFilterStatus
+		dieselExhaustFluidLevel deepSleepInProgress firmwareUpgradeInProgress customMetrics configurations
+		brakePedalStatus parkingBrakeStatus torqueAtTransmission wheelTorqueStatus`) {
+		knownMetrics[k] = true
+	}
+}
+
+// unknown records the metrics no part of the parser knows, with the JSON
+// type of their value.
+func (n normalizer) unknown(m map[string]any) {
+	for k, v := range m {
+		if knownMetrics[k] {
+			continue
+		}
+		if n.t.Unknown == nil {
+			n.t.Unknown = map[string]string{}
+		}
+		if obj, ok := v.(map[string]any); ok {
+			if val, ok := obj["value"]; ok {
+				n.t.Unknown[k] = jsonType(val)
+				continue
+			}
+		}
+		n.t.Unknown[k] = jsonType(v)
+	}
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return "object"
 }
 
 func (n normalizer) remoteStart(m map[string]any) {
@@ -535,6 +758,9 @@ func MergeDelta(doc, delta Document) {
 			}
 			setOrDelete(cur, sk, sv)
 		}
+	}
+	if states, ok := delta["states"].(map[string]any); ok {
+		liftCommandMetrics(doc, states, false)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -68,13 +69,17 @@ type Sim struct {
 	slowTo     time.Time
 	slowBy     time.Duration
 	streamMode string // "", "close", "stall" or "garbage"
-	streamTo   time.Time
-	calls      []time.Time // within 24 h, for DailyLimit
-	tokenCalls []time.Time // within 24 h, for TokenDailyLimit
-	stats      Stats
-	failNext   map[string]int // command type → how many to fail
-	timers     []*time.Timer
-	closed     bool
+	// What Ford's protocol is today (POST /_sim/protocol): the subject the
+	// Autonomic exchange accepts ("access", "refresh" or "any") and the
+	// vehicle lists served ("both", "expdashboard" or "garage").
+	subjectMode, listMode string
+	streamTo              time.Time
+	calls                 []time.Time // within 24 h, for DailyLimit
+	tokenCalls            []time.Time // within 24 h, for TokenDailyLimit
+	stats                 Stats
+	failNext              map[string]int // command type → how many to fail
+	timers                []*time.Timer
+	closed                bool
 }
 
 type codeGrant struct {
@@ -172,6 +177,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /_sim/fail", s.ctlFail)
 	mux.HandleFunc("POST /_sim/slow", s.ctlSlow)
 	mux.HandleFunc("POST /_sim/stream", s.ctlStream)
+	mux.HandleFunc("POST /_sim/protocol", s.ctlProtocol)
 	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", s.ctlPatch)
 	mux.HandleFunc("GET /_sim/vehicles", s.ctlVehicles)
 	mux.HandleFunc("GET /_sim/stats", s.ctlStats)
@@ -181,6 +187,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /api/token/v2/cat-with-refresh-token", s.ford("cat_refresh", s.catRefresh))
 	mux.HandleFunc("POST /v1/auth/oidc/token", s.ford("autonomic_token", s.autonomicToken))
 	mux.HandleFunc("POST /api/expdashboard/v1/details/", s.ford("vehicle_list", s.vehicleList))
+	mux.HandleFunc("GET /api/fpcpl-user-garage-service/v1/user/garage", s.ford("garage", s.garage))
 	mux.HandleFunc("GET /v1/telemetry/sources/fordpass/vehicles/{vin}", s.ford("telemetry", s.telemetry))
 	mux.HandleFunc("POST /v1/command/vehicles/{vin}/commands", s.ford("command", s.command))
 	mux.HandleFunc("GET /v1beta/telemetry/sources/fordpass/vehicles/{vin}/ws", s.ford("stream", s.stream))
@@ -420,7 +427,16 @@ func (s *Sim) autonomicToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.access[f.Get("subject_token")]
+	subject := f.Get("subject_token")
+	exp, ok := s.access[subject]
+	if s.subjectMode == "refresh" {
+		ok = false // Ford's change: only the refresh token is accepted
+	}
+	if s.subjectMode == "refresh" || s.subjectMode == "any" {
+		if rexp, isRefresh := s.refresh[subject]; isRefresh {
+			exp, ok = rexp, true
+		}
+	}
 	if !ok || s.now().After(exp) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": "subject token invalid or expired"})
 		return
@@ -452,6 +468,10 @@ func (s *Sim) bearerOK(r *http.Request) bool {
 func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.listMode == "garage" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource api/expdashboard/v1/details."})
+		return
+	}
 	if !s.appIDOK(r) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
 		return
@@ -470,6 +490,33 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 		"vehicleProfile":      profiles,
 		"vehicleCapabilities": caps,
 	})
+}
+
+// garage is the newer app's vehicle list: a list of vehicles with their
+// profile.
+func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listMode == "expdashboard" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource."})
+		return
+	}
+	if !s.appIDOK(r) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
+		return
+	}
+	if !s.catOK(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return
+	}
+	list := []any{}
+	for _, vin := range s.order {
+		v := s.vehicles[vin]
+		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname,
+			"profile":      map[string]any{"model": v.model, "year": v.year, "engineType": v.engine},
+			"capabilities": map[string]any{"remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev}})
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {
@@ -532,6 +579,12 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 				s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "COMMAND_FAILED_ON_DEVICE")
 				return
 			}
+			if body.Type == "statusRefresh" {
+				// Ford's answer to a refresh: the fresh metrics ride inside
+				// the success state (states.statusRefreshCommand.value.metrics).
+				s.setCommandStateWith(v, body.Type, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
+				return
+			}
 			s.applyCommand(v, body.Type)
 			s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "SUCCESS")
 		})
@@ -552,8 +605,17 @@ func (s *Sim) after(d time.Duration, f func()) {
 
 // setCommandState records a command's progress and pushes it; s.mu held.
 func (s *Sim) setCommandState(v *vehicle, typ, id, from, to string) {
+	s.setCommandStateWith(v, typ, id, from, to, nil)
+}
+
+// setCommandStateWith records a command state carrying metrics (nil: none)
+// and pushes it; s.mu held.
+func (s *Sim) setCommandStateWith(v *vehicle, typ, id, from, to string, metrics map[string]any) {
 	ts := s.now().UTC().Format(time.RFC3339)
 	entry := map[string]any{"commandId": id, "timestamp": ts, "value": map[string]any{"fromState": from, "toState": to}}
+	if metrics != nil {
+		entry["value"].(map[string]any)["metrics"] = metrics
+	}
 	if to == "COMMAND_FAILED_ON_DEVICE" {
 		entry["value"].(map[string]any)["data"] = map[string]any{"commandError": map[string]any{
 			"commandExecutionFailure": map[string]any{"oemErrorContext": "vehicle did not respond", "oemErrorCode": "SIM-1"}}}
@@ -565,6 +627,40 @@ func (s *Sim) setCommandState(v *vehicle, typ, id, from, to string) {
 	}
 	states[typ+"Command"] = entry
 	s.push(v, map[string]any{"states": map[string]any{typ + "Command": entry}})
+}
+
+// refreshMetrics is what a refresh learns from the car: the pending metrics
+// (if a test set some) or the car's figures stamped anew. They are merged
+// into the record and returned; s.mu held.
+func (s *Sim) refreshMetrics(v *vehicle) map[string]any {
+	ts := s.now().UTC().Format(time.RFC3339)
+	m, _ := v.doc["metrics"].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		v.doc["metrics"] = m
+	}
+	fresh := v.pending
+	v.pending = nil
+	if fresh == nil {
+		fresh = map[string]any{}
+		for _, k := range []string{"odometer", "fuelLevel", "xevBatteryStateOfCharge", "outsideTemperature", "batteryVoltage"} {
+			if cur, ok := m[k].(map[string]any); ok {
+				c := maps.Clone(cur)
+				c["updateTime"] = ts
+				fresh[k] = c
+			}
+		}
+	}
+	for k, val := range fresh {
+		if obj, ok := val.(map[string]any); ok {
+			if _, has := obj["updateTime"]; !has {
+				obj["updateTime"] = ts
+			}
+		}
+		m[k] = val
+	}
+	v.doc["updateTime"] = ts
+	return fresh
 }
 
 // applyCommand changes the car as the command would; s.mu held.
@@ -582,7 +678,27 @@ func (s *Sim) applyCommand(v *vehicle, typ string) {
 		if typ == "unlock" {
 			state = "UNLOCKED"
 		}
-		delta["doorLockStatus"] = []any{map[string]any{"updateTime": ts, "vehicleDoor": "ALL_DOORS", "value": state}}
+		// Every lockable door changes; mechanical latches stay UNKNOWN.
+		old, _ := m["doorLockStatus"].([]any)
+		list := make([]any, 0, max(len(old), 1))
+		all := false
+		for _, e := range old {
+			obj, ok := e.(map[string]any)
+			if !ok {
+				continue
+			}
+			c := maps.Clone(obj)
+			tags, _ := c["tags"].(map[string]any)
+			if latch, _ := tags["DOOR_LATCH_TYPE"].(string); latch != "MECHANICAL" {
+				c["value"], c["updateTime"] = state, ts
+			}
+			all = all || c["vehicleDoor"] == "ALL_DOORS"
+			list = append(list, c)
+		}
+		if !all {
+			list = append(list, map[string]any{"updateTime": ts, "vehicleDoor": "ALL_DOORS", "value": state})
+		}
+		delta["doorLockStatus"] = list
 	case "remoteStart":
 		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 900.0}
 	case "cancelRemoteStart":
@@ -855,6 +971,32 @@ func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// ctlProtocol changes Ford's protocol the way Ford has changed it:
+// autonomic_subject=access|refresh|any (which FordPass token the Autonomic
+// exchange accepts) and vehicle_list=both|expdashboard|garage (which list
+// is served; the other answers 404).
+func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	subject, list := q.Get("autonomic_subject"), q.Get("vehicle_list")
+	if subject != "" && subject != "access" && subject != "refresh" && subject != "any" {
+		http.Error(w, "autonomic_subject must be access, refresh or any", http.StatusBadRequest)
+		return
+	}
+	if list != "" && list != "both" && list != "expdashboard" && list != "garage" {
+		http.Error(w, "vehicle_list must be both, expdashboard or garage", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if subject != "" {
+		s.subjectMode = subject
+	}
+	if list != "" {
+		s.listMode = list
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Sim) ctlFail(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("command")
 	if !simCommands[typ] {
@@ -884,11 +1026,39 @@ func (s *Sim) ctlPatch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body must be a JSON object (RFC 7386 merge patch)", http.StatusBadRequest)
 		return
 	}
-	if err := s.Patch(r.PathValue("vin"), patch); err != nil {
+	var err error
+	switch at := r.URL.Query().Get("at"); at {
+	case "":
+		err = s.Patch(r.PathValue("vin"), patch)
+	case "refresh":
+		err = s.PatchAtRefresh(r.PathValue("vin"), patch)
+	default:
+		http.Error(w, "at must be empty or refresh", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// PatchAtRefresh keeps the "metrics" of patch as what the car knows but the
+// cloud has not seen: the next successful statusRefresh brings them inside
+// its success state (and into the record), as Ford's does.
+func (s *Sim) PatchAtRefresh(vin string, patch map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vehicles[strings.ToUpper(vin)]
+	if !ok {
+		return fmt.Errorf("no simulated vehicle %s", vin)
+	}
+	m, _ := patch["metrics"].(map[string]any)
+	if v.pending == nil {
+		v.pending = map[string]any{}
+	}
+	maps.Copy(v.pending, m)
+	return nil
 }
 
 // Patch applies a JSON merge patch (RFC 7386) to a vehicle's telemetry

@@ -23,60 +23,111 @@ type vehicle struct {
 	ev       bool
 	doc      map[string]any // telemetry record in Ford's shape
 	subs     map[chan []byte]struct{}
+	// pending holds metrics the car has but the cloud has not seen yet
+	// (PATCH /_sim/vehicles/VIN?at=refresh): the next statusRefresh brings
+	// them, inside its success state, as Ford's does.
+	pending map[string]any
 }
 
+// newVehicle makes simulated car i with a record in the shapes of real
+// captures (see the README's "Real Ford data"): every metric with its
+// updateTime and oemCorrelationId, heading as an object, the outside
+// temperature as outsideTemperature, dashboard indicators as booleans, and
+// door-lock arrays with ALL_DOORS beside the doors. Odd cars are F-150
+// pickups whose tailgates have mechanical latches (reported UNKNOWN), even
+// cars are battery-electric Mach-Es with the full set of xevBattery
+// figures.
 func newVehicle(i int, now time.Time) *vehicle {
 	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}}
 	ts := now.UTC().Format(time.RFC3339)
-	metric := func(val any) map[string]any { return map[string]any{"updateTime": ts, "value": val} }
+	corr := fmt.Sprint(61000 + i)
+	metric := func(val any) map[string]any {
+		return map[string]any{"updateTime": ts, "oemCorrelationId": corr, "value": val}
+	}
+	entry := func(val any, kv ...string) map[string]any {
+		e := metric(val)
+		for j := 0; j+1 < len(kv); j += 2 {
+			e[kv[j]] = kv[j+1]
+		}
+		return e
+	}
+	indicator := func(code string) map[string]any {
+		return map[string]any{"updateTime": ts, "oemCorrelationId": corr, "value": false, "additionalInfo": code}
+	}
 	m := map[string]any{
 		"odometer":                  metric(12345.6 + float64(i)),
-		"batteryStateOfCharge":      metric(88.0),
-		"batteryVoltage":            map[string]any{"updateTime": ts, "vehicleBattery": "PRIMARY_BATTERY", "value": 12.6},
+		"batteryStateOfCharge":      entry(88.0, "vehicleBattery", "PRIMARY_BATTERY"),
+		"batteryVoltage":            entry(12.6, "vehicleBattery", "PRIMARY_BATTERY"),
 		"ignitionStatus":            metric("OFF"),
-		"alarmStatus":               metric("ARMED"),
+		"alarmStatus":               map[string]any{"updateTime": ts, "oemCorrelationId": corr, "tags": map[string]any{"ALARM_SOURCE": "UNKNOWN"}, "value": "ARMED"},
 		"remoteStartCountdownTimer": metric(0.0),
 		"speed":                     metric(0.0),
 		"gearLeverPosition":         metric("PARK"),
-		"ambientTemp":               metric(18.0),
+		"outsideTemperature":        metric(18.0),
 		"hoodStatus":                metric("CLOSED"),
-		"position": map[string]any{"updateTime": ts, "value": map[string]any{
+		"heading":                   metric(map[string]any{"heading": 99.1, "uncertainty": 0.0, "detectionType": "HEADING_RAW_GNSS"}),
+		"position": metric(map[string]any{
 			"location":            map[string]any{"lat": 42.3006 + float64(i)/1000, "lon": -83.2312, "alt": 180.0},
-			"gpsCoordinateMethod": "GPS", "gpsDimension": "3D"}},
+			"gpsCoordinateMethod": "GPS", "gpsDimension": "3D_FIX"}),
 		"doorLockStatus": []any{
-			map[string]any{"updateTime": ts, "vehicleDoor": "ALL_DOORS", "value": "LOCKED"},
+			entry("LOCKED", "vehicleDoor", "ALL_DOORS"),
+			entry("LOCKED", "vehicleDoor", "UNSPECIFIED_FRONT", "vehicleOccupantRole", "DRIVER", "vehicleSide", "DRIVER"),
 		},
 		"doorStatus": []any{
-			map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "CLOSED"},
-			map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
-			map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
-			map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
+			entry("CLOSED", "vehicleDoor", "UNSPECIFIED_FRONT", "vehicleOccupantRole", "DRIVER", "vehicleSide", "DRIVER"),
+			entry("CLOSED", "vehicleDoor", "UNSPECIFIED_FRONT", "vehicleOccupantRole", "PASSENGER", "vehicleSide", "PASSENGER"),
+			entry("CLOSED", "vehicleDoor", "REAR_LEFT", "vehicleOccupantRole", "PASSENGER", "vehicleSide", "UNKNOWN"),
+			entry("CLOSED", "vehicleDoor", "REAR_RIGHT", "vehicleOccupantRole", "PASSENGER", "vehicleSide", "UNKNOWN"),
 		},
 		"windowStatus": []any{
 			window("UNSPECIFIED_FRONT", "DRIVER"), window("UNSPECIFIED_FRONT", "PASSENGER"),
 			window("UNSPECIFIED_REAR", "DRIVER"), window("UNSPECIFIED_REAR", "PASSENGER"),
 		},
 		"tirePressure": []any{
-			map[string]any{"vehicleWheel": "FRONT_LEFT", "value": 250.0},
-			map[string]any{"vehicleWheel": "FRONT_RIGHT", "value": 251.0},
-			map[string]any{"vehicleWheel": "REAR_LEFT", "value": 248.0},
-			map[string]any{"vehicleWheel": "REAR_RIGHT", "value": 249.0},
+			entry(250.0, "vehicleWheel", "FRONT_LEFT"), entry(251.0, "vehicleWheel", "FRONT_RIGHT"),
+			entry(248.0, "vehicleWheel", "REAR_LEFT"), entry(249.0, "vehicleWheel", "REAR_RIGHT"),
 		},
+		"indicators": map[string]any{
+			"malfunctionIndicator": indicator("600E26"), "lowWasherFluid": indicator("600E19"),
+			"lowBrakeFluid": indicator("600F16"), "laneKeepingAid": indicator("600F24"),
+		},
+		"acceleration": metric(map[string]any{"x": 0.0, "y": 0.0, "z": 0.0, "sensorType": "ACCELEROMETER_DATA"}),
 	}
 	if i%2 == 1 {
 		v.nickname, v.model, v.year, v.engine = fmt.Sprintf("Truck %d", i), "F-150", "2023", "ICE"
 		m["fuelLevel"] = metric(63.2)
 		m["fuelRange"] = metric(410.0)
-		m["doorStatus"] = append(m["doorStatus"].([]any), map[string]any{"vehicleDoor": "TAILGATE", "value": "CLOSED"})
+		m["engineCoolantTemp"] = metric(41.0)
+		m["engineSpeed"] = metric(0) // an integer, as the captures have it
+		m["oilLifeRemaining"] = metric(72.0)
+		m["indicators"].(map[string]any)["lowEngineOilPressure"] = indicator("600E17")
+		m["doorStatus"] = append(m["doorStatus"].([]any),
+			entry("CLOSED", "vehicleDoor", "TAILGATE", "vehicleOccupantRole", "PASSENGER"),
+			entry("CLOSED", "vehicleDoor", "INNER_TAILGATE", "vehicleOccupantRole", "PASSENGER"))
+		mechanical := func(door string) map[string]any {
+			e := entry("UNKNOWN", "vehicleDoor", door, "vehicleOccupantRole", "UNKNOWN", "vehicleSide", "UNKNOWN")
+			e["tags"] = map[string]any{"DOOR_LATCH_TYPE": "MECHANICAL"}
+			return e
+		}
+		m["doorLockStatus"] = append([]any{mechanical("TAILGATE"), mechanical("INNER_TAILGATE")}, m["doorLockStatus"].([]any)...)
 	} else {
 		v.nickname, v.model, v.year, v.engine, v.ev = fmt.Sprintf("Mach-E %d", i), "Mustang Mach-E", "2024", "BEV", true
 		m["xevBatteryStateOfCharge"] = metric(78.5)
+		m["xevBatteryActualStateOfCharge"] = metric(70.12)
 		m["xevBatteryRange"] = metric(312.0)
+		m["xevBatteryCapacity"] = metric(88.0)
+		m["xevBatteryEnergyRemaining"] = metric(61.7)
+		m["xevBatteryTemperature"] = metric(21.0)
+		m["xevBatteryVoltage"] = metric(391.5)
+		m["xevBatteryIoCurrent"] = metric(0.080078125)
+		m["xevBatteryChargerVoltageOutput"] = metric(0.0)
+		m["xevBatteryChargerCurrentOutput"] = metric(0.0)
 		m["xevPlugChargerStatus"] = metric("DISCONNECTED")
 		m["xevBatteryChargeDisplayStatus"] = metric("NOT_READY")
 		m["xevBatteryTimeToFullCharge"] = metric(0.0)
 	}
-	v.doc = map[string]any{"updateTime": ts, "metrics": m, "states": map[string]any{}, "events": map[string]any{}}
+	v.doc = map[string]any{"updateTime": ts, "vehicleId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "vin": v.vin,
+		"metrics": m, "states": map[string]any{}, "events": map[string]any{}}
 	return v
 }
 
