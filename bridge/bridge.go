@@ -424,8 +424,12 @@ func (b *Bridge) report(err error, bo *backoff) time.Duration {
 		// The normal pace of the daily budget: wait without alarming anyone.
 		return max(be.RetryAt.Sub(b.now()), time.Second)
 	case errors.As(err, &be):
-		b.setAuth(StateRateLimited, fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent: %d of %d calls in 24 h; "+
-			"the bridge refused the call itself and Ford has not limited the account; waiting for the 24 h window to free a call", be.Class, be.Used, be.Limit), be.RetryAt)
+		what := fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent", be.Class)
+		if be.Class == fordapi.ClassToken {
+			what = "the day's allowance of Autonomic token exchanges is spent"
+		}
+		b.setAuth(StateRateLimited, fmt.Sprintf("%s: %d of %d calls in 24 h; the bridge refused the call itself and Ford has not limited the account; "+
+			"waiting for the 24 h window to free a call", what, be.Used, be.Limit), be.RetryAt)
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
 		return b.opts.BackoffMax
