@@ -97,10 +97,14 @@ type Bridge struct {
 	signInMu    sync.Mutex
 	pending     pendingSignIn
 	drift       driftLog
-	authPubMu   sync.Mutex             // serializes auth publishing: the last state read is the last sent
-	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
-	instance    string                 // this installation's id (STATE_DIR/instance)
-	connects    []time.Time            // broker connections in the last hour
+	broker      brokerState
+	// everConnected: the broker was reached once (paho's retry pace differs
+	// before and after).
+	everConnected atomic.Bool
+	authPubMu     sync.Mutex             // serializes auth publishing: the last state read is the last sent
+	doctor        atomic.Pointer[Report] // last doctor run, for the sign-in page
+	instance      string                 // this installation's id (STATE_DIR/instance)
+	connects      []time.Time            // broker connections in the last hour
 }
 
 // New makes a bridge; Run starts it.
@@ -181,6 +185,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	_, secure, _ := brokerURL(b.cfg.MQTTURL)
+	opts.SetConnectionNotificationHandler(b.connectionNotifications(secure))
 	b.client = mqtt.NewClient(opts)
 	b.accepting.Store(true)
 	b.log.Info("connecting to the broker", zap.String("url", redactURL(b.cfg.MQTTURL)))

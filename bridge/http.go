@@ -32,7 +32,11 @@ func (b *Bridge) HTTPHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !b.connected.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("broker not connected\n"))
+			msg := "broker not connected"
+			if p := b.brokerProblem(); p != "" {
+				msg += ": " + p
+			}
+			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -26,6 +26,8 @@ type Metrics struct {
 	telemetryAgeG *prometheus.GaugeVec
 	streaming     *prometheus.GaugeVec
 	drift         *prometheus.CounterVec
+	// brokerFailures counts failed broker connection attempts by cause.
+	brokerFailures *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and their registry.
@@ -48,6 +50,8 @@ func NewMetrics() *Metrics {
 			Help: "Seconds since the bridge last got telemetry for a vehicle."}, []string{"vin"}),
 		streaming: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fordpass_stream_connected",
 			Help: "1 while a vehicle's telemetry websocket is open."}, []string{"vin"}),
+		brokerFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fordpass_mqtt_connect_failures_total",
+			Help: "Failed broker connection attempts by cause (refused, unknown_host, timeout, bad_credentials, not_authorized, certificate_untrusted, certificate_name_mismatch, tls_to_plain, closed, other)."}, []string{"cause"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fordpass_telemetry_drift_total",
 			Help: "Distinct metrics Ford sent that this version does not know (unknown) or cannot read (unreadable)."}, []string{"kind"}),
 	}
@@ -86,7 +90,7 @@ func NewMetrics() *Metrics {
 			}
 			return 0
 		}))
-	m.reg.MustRegister(m.fordCalls, m.refreshes, m.authState, m.commands, m.drift,
+	m.reg.MustRegister(m.fordCalls, m.refreshes, m.authState, m.commands, m.drift, m.brokerFailures,
 		m.mqttConnected, m.published, m.telemetryAgeG, m.streaming,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
