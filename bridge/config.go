@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -23,7 +24,7 @@ import (
 // string, so that Validate can report every bad value at once instead of
 // stopping at the first one that does not parse.
 type env struct {
-	MQTTURL           string `envconfig:"MQTT_URL" default:"tcp://localhost:1883" desc:"broker URL: tcp://, ssl:// or tls://, ws://, wss://"`
+	MQTTURL           string `envconfig:"MQTT_URL" default:"tcp://localhost:1883" desc:"broker URL: tcp:// (or mqtt://), ssl:// (or tls://, mqtts://), ws://, wss://"`
 	MQTTUsername      string `envconfig:"MQTT_USERNAME" desc:"broker user name"`
 	MQTTPassword      string `envconfig:"MQTT_PASSWORD" desc:"broker password"`
 	MQTTClientID      string `envconfig:"MQTT_CLIENT_ID" default:"fordpass2mqtt" desc:"MQTT client id (unique per broker)"`
@@ -107,13 +108,16 @@ func (e env) validate() (Config, error) {
 		LogFormat: strings.ToLower(strings.TrimSpace(e.LogFormat)),
 	}
 
-	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {
-		bad("MQTT_URL", "%q is not a broker URL such as tcp://localhost:1883", c.MQTTURL)
-	} else if !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, u.Scheme) {
-		bad("MQTT_URL", "scheme %q is not one of tcp, ssl, tls, ws, wss", u.Scheme)
+	if msg := checkBrokerURL(c.MQTTURL); msg != "" {
+		bad("MQTT_URL", "%s", msg)
 	}
-	if c.MQTTClientID == "" || len(c.MQTTClientID) > 65535 {
+	switch {
+	case c.MQTTClientID == "":
 		bad("MQTT_CLIENT_ID", "must not be empty")
+	case len(c.MQTTClientID) > 65535:
+		bad("MQTT_CLIENT_ID", "is %d bytes; MQTT allows at most 65535 (and many brokers 23)", len(c.MQTTClientID))
+	case !utf8.ValidString(c.MQTTClientID) || strings.ContainsRune(c.MQTTClientID, 0):
+		bad("MQTT_CLIENT_ID", "%q must be UTF-8 text without NUL", clip(c.MQTTClientID, 40))
 	}
 	for _, f := range []struct{ name, path string }{{"MQTT_CA_FILE", c.MQTTCAFile}, {"MQTT_CERT_FILE", c.MQTTCertFile}, {"MQTT_KEY_FILE", c.MQTTKeyFile}} {
 		if f.path == "" {
@@ -123,8 +127,11 @@ func (e env) validate() (Config, error) {
 			bad(f.name, "cannot read %s: %v", f.path, errors.Unwrap(err))
 		}
 	}
-	if (c.MQTTCertFile == "") != (c.MQTTKeyFile == "") {
-		bad("MQTT_CERT_FILE", "MQTT_CERT_FILE and MQTT_KEY_FILE go together; set both or neither")
+	switch {
+	case c.MQTTCertFile != "" && c.MQTTKeyFile == "":
+		bad("MQTT_CERT_FILE", "is set without MQTT_KEY_FILE; a client certificate needs its key: set both or neither")
+	case c.MQTTKeyFile != "" && c.MQTTCertFile == "":
+		bad("MQTT_KEY_FILE", "is set without MQTT_CERT_FILE; a client key needs its certificate: set both or neither")
 	}
 	validTopic := func(name, v string) {
 		if v == "" || strings.ContainsAny(v, "+#\x00") {
@@ -158,8 +165,14 @@ func (e env) validate() (Config, error) {
 		}
 	}
 	if c.FordBaseURL != "" {
-		if u, err := url.Parse(c.FordBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		u, err := url.Parse(c.FordBaseURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
 			bad("FORD_BASE_URL", "%q is not an http(s) origin such as http://127.0.0.1:9000", c.FordBaseURL)
+		case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("FORD_BASE_URL", "%q must be an origin only (scheme, host and port): the simulator serves Ford's own paths under it", c.FordBaseURL)
+		case badPort(u.Port()):
+			bad("FORD_BASE_URL", "port %q is not a number from 1 to 65535", u.Port())
 		}
 	}
 	if c.PollInterval, err = time.ParseDuration(strings.TrimSpace(e.FordPollInterval)); err != nil {
@@ -168,11 +181,15 @@ func (e env) validate() (Config, error) {
 		bad("FORD_POLL_INTERVAL", "must be positive")
 	} else if c.PollInterval < time.Minute && c.FordBaseURL == "" {
 		bad("FORD_POLL_INTERVAL", "%s is under 1m; Ford locks accounts that poll that often", c.PollInterval)
+	} else if c.PollInterval > 24*time.Hour {
+		bad("FORD_POLL_INTERVAL", "%s is more than a day; the longest useful interval is 24h", c.PollInterval)
 	}
 	if c.DailyBudget, err = strconv.Atoi(strings.TrimSpace(e.FordDailyBudget)); err != nil {
 		bad("FORD_DAILY_CALL_BUDGET", "%q is not a whole number", e.FordDailyBudget)
 	} else if c.DailyBudget < 10 {
 		bad("FORD_DAILY_CALL_BUDGET", "%d leaves no room for a sign-in and a command; use at least 10", c.DailyBudget)
+	} else if c.DailyBudget > 5000 {
+		bad("FORD_DAILY_CALL_BUDGET", "%d is far beyond the about 250 calls a day at which Ford locks accounts; at most 5000", c.DailyBudget)
 	}
 	for _, v := range strings.Split(e.CommandsAllowed, ",") {
 		v = strings.ToLower(strings.TrimSpace(v))
@@ -189,8 +206,10 @@ func (e env) validate() (Config, error) {
 		bad("STATE_DIR", "must not be empty")
 	}
 	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			bad("HTTP_ADDR", "%q is not host:port such as :8080", c.HTTPAddr)
+		} else if port != "0" && badPort(port) {
+			bad("HTTP_ADDR", "port %q is not a number from 1 to 65535", port)
 		}
 	}
 	if c.HTTPPublicURL != "" {
@@ -219,6 +238,50 @@ func (e env) validate() (Config, error) {
 		bad("LOG_FORMAT", "%q is not console or json", e.LogFormat)
 	}
 	return c, errors.Join(errs...)
+}
+
+// brokerSchemes are the schemes MQTT_URL accepts; mqtt:// and mqtts:// are
+// aliases of tcp:// and ssl://, as many tools write them.
+var brokerSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
+
+// checkBrokerURL says what is wrong with MQTT_URL ("" if nothing).
+func checkBrokerURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque != ""):
+		return fmt.Sprintf("%q is not a broker URL such as tcp://localhost:1883", raw)
+	case !slices.Contains(brokerSchemes, u.Scheme):
+		return fmt.Sprintf("scheme %q is not one of %s", u.Scheme, strings.Join(brokerSchemes, ", "))
+	case u.Hostname() == "":
+		return fmt.Sprintf("%q has no host; write e.g. %s://localhost:1883 (in Docker Compose, the broker's service name)", raw, u.Scheme)
+	case badPort(u.Port()) && u.Port() != "":
+		return fmt.Sprintf("port %q is not a number from 1 to 65535", u.Port())
+	case strings.HasSuffix(u.Host, ":"):
+		return fmt.Sprintf("%q has an empty port; leave the colon out for the default (1883, or 8883 for TLS)", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%q has a query or fragment, which a broker URL never has", raw)
+	case (u.Scheme != "ws" && u.Scheme != "wss") && strings.Trim(u.Path, "/") != "":
+		return fmt.Sprintf("%q has a path; only ws:// and wss:// URLs have one", raw)
+	case u.User != nil:
+		return "credentials go in MQTT_USERNAME and MQTT_PASSWORD, not in the URL"
+	}
+	return ""
+}
+
+// badPort reports whether p is not a TCP port number.
+func badPort(p string) bool {
+	if p == "" {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err != nil || n < 1 || n > 65535
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // validVIN checks the shape of a VIN (ISO 3779: 17 characters, no I, O, Q).

@@ -37,6 +37,21 @@ func TestBadConfigs(t *testing.T) {
 	}{
 		{"broker url", func(e *env) { e.MQTTURL = "localhost" }, []string{"MQTT_URL"}},
 		{"broker scheme", func(e *env) { e.MQTTURL = "http://x:1" }, []string{"MQTT_URL"}},
+		{"broker port too big", func(e *env) { e.MQTTURL = "tcp://host:99999" }, []string{"MQTT_URL"}},
+		{"broker port not a number", func(e *env) { e.MQTTURL = "tcp://host:mqtt" }, []string{"MQTT_URL"}},
+		{"broker without host", func(e *env) { e.MQTTURL = "tcp://:1883" }, []string{"MQTT_URL"}},
+		{"broker with a path", func(e *env) { e.MQTTURL = "tcp://host:1883/mqtt" }, []string{"MQTT_URL"}},
+		{"broker with a query", func(e *env) { e.MQTTURL = "ssl://host:8883?x=1" }, []string{"MQTT_URL"}},
+		{"broker with credentials", func(e *env) { e.MQTTURL = "tcp://u:p@host:1883" }, []string{"MQTT_URL"}},
+		{"client id too long", func(e *env) { e.MQTTClientID = strings.Repeat("x", 70000) }, []string{"MQTT_CLIENT_ID"}},
+		{"client id empty", func(e *env) { e.MQTTClientID = "  " }, []string{"MQTT_CLIENT_ID"}},
+		{"key without cert", func(e *env) { e.MQTTKeyFile = "/etc/hostname" }, []string{"MQTT_KEY_FILE"}},
+		{"base url with a path", func(e *env) { e.FordBaseURL = "http://127.0.0.1:9000/api" }, []string{"FORD_BASE_URL"}},
+		{"base url with a query", func(e *env) { e.FordBaseURL = "http://127.0.0.1:9000?x=1" }, []string{"FORD_BASE_URL"}},
+		{"base url port", func(e *env) { e.FordBaseURL = "http://127.0.0.1:70000" }, []string{"FORD_BASE_URL"}},
+		{"poll too slow", func(e *env) { e.FordPollInterval = "1000000h" }, []string{"FORD_POLL_INTERVAL"}},
+		{"budget huge", func(e *env) { e.FordDailyBudget = "100000" }, []string{"FORD_DAILY_CALL_BUDGET"}},
+		{"http port", func(e *env) { e.HTTPAddr = ":99999" }, []string{"HTTP_ADDR"}},
 		{"missing CA", func(e *env) { e.MQTTCAFile = "/nonexistent/ca.pem" }, []string{"MQTT_CA_FILE"}},
 		{"cert without key", func(e *env) { e.MQTTCertFile = "/etc/hostname" }, []string{"MQTT_CERT_FILE"}},
 		{"wildcard prefix", func(e *env) { e.TopicPrefix = "ford/#" }, []string{"MQTT_TOPIC_PREFIX"}},
@@ -78,6 +93,35 @@ func TestBadConfigs(t *testing.T) {
 				t.Errorf("%d problems reported, want %d: %v", lines, len(tc.want), err)
 			}
 		})
+	}
+}
+
+// TestConfigMessagesArePrecise: each case is named for what it is.
+func TestConfigMessagesArePrecise(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*env)
+		want string
+	}{
+		{func(e *env) { e.MQTTURL = "tcp://host:99999" }, `port "99999" is not a number from 1 to 65535`},
+		{func(e *env) { e.MQTTURL = "tcp://:1883" }, "has no host"},
+		{func(e *env) { e.MQTTURL = "gopher://host" }, "tcp, mqtt, ssl, tls, mqtts, ws, wss"},
+		{func(e *env) { e.MQTTClientID = strings.Repeat("x", 70000) }, "is 70000 bytes; MQTT allows at most 65535"},
+		{func(e *env) { e.MQTTKeyFile = "/etc/hostname" }, "MQTT_KEY_FILE: is set without MQTT_CERT_FILE"},
+		{func(e *env) { e.FordBaseURL = "http://sim:9000/api" }, "must be an origin only"},
+		{func(e *env) { e.FordPollInterval = "1000000h" }, "is more than a day"},
+	} {
+		e := defaults()
+		tc.mod(&e)
+		if _, err := e.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+	for _, ok := range []string{"mqtt://broker", "mqtts://broker", "tls://broker:8883", "ws://broker:9001/mqtt", "wss://broker/mqtt", "tcp://[::1]:1883"} {
+		e := defaults()
+		e.MQTTURL = ok
+		if _, err := e.validate(); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
 	}
 }
 

@@ -115,13 +115,6 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 	})
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
 // sameOrigin refuses a cross-site form post (the browser says where it came
 // from in Origin or Referer).
 func sameOrigin(r *http.Request) bool {
