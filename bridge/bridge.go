@@ -229,6 +229,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 		cancel()
 	}
+	if b.connected.Load() && b.cfg.Demo {
+		b.clearDemo()
+	}
 	if b.connected.Load() {
 		if err := wait(b.client.Publish(b.topic("bridge", "availability"), 1, true, "offline"), 3*time.Second); err != nil {
 			b.log.Warn("could not publish offline", zap.Error(err))
@@ -242,6 +245,29 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.m.mqttConnected.Set(0)
 	b.log.Info("stopped")
 	return nil
+}
+
+// clearDemo removes what the demo retained on the broker (its state topics
+// and its Home Assistant devices), so a demo on a real broker leaves
+// nothing behind.
+func (b *Bridge) clearDemo() {
+	var last mqtt.Token
+	for topic := range b.cache.snapshot() {
+		last = b.client.Publish(topic, 1, true, []byte{})
+	}
+	b.mu.Lock()
+	configs := make([]string, 0, len(b.discLast))
+	for topic := range b.discLast {
+		configs = append(configs, topic)
+	}
+	b.mu.Unlock()
+	for _, topic := range configs {
+		last = b.client.Publish(topic, 1, true, []byte{})
+	}
+	if last != nil {
+		_ = wait(last, 3*time.Second)
+	}
+	b.log.Info("demo: cleared its retained topics and Home Assistant devices", zap.Int("topics", len(configs)+len(b.cache.snapshot())))
 }
 
 func redactURL(raw string) string {
@@ -828,6 +854,8 @@ type Info struct {
 	// Reconnects1h counts broker connections in the last hour: many mean
 	// another client uses the same MQTT_CLIENT_ID.
 	Reconnects1h int `json:"reconnects_1h"`
+	// Demo is set by fordpass2mqtt demo: simulated cars, a throwaway state.
+	Demo bool `json:"demo,omitempty"`
 }
 
 func (b *Bridge) info() Info {
@@ -840,7 +868,7 @@ func (b *Bridge) info() Info {
 	b.mu.Unlock()
 	bud := b.ford.Budget()
 	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
-		Instance: b.instance, Reconnects1h: reconnects}
+		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo}
 }
 
 func (b *Bridge) publishInfo(force bool) {
@@ -878,7 +906,7 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 
 func (b *Bridge) discoverySettings() discovery.Settings {
 	return discovery.Settings{DiscoveryPrefix: b.cfg.HADiscoveryPrefix, TopicPrefix: b.p, Version: b.opts.Version,
-		PublicURL: b.cfg.HTTPPublicURL}
+		PublicURL: b.cfg.HTTPPublicURL, Demo: b.cfg.Demo}
 }
 
 // publishDiscovery publishes every device config whose payload changed
@@ -898,7 +926,7 @@ func (b *Bridge) publishDiscovery(force bool) {
 		vs = append(vs, v)
 	}
 	for vin := range b.stale {
-		want[discovery.VehicleTopic(b.cfg.HADiscoveryPrefix, vin)] = ""
+		want[discovery.VehicleTopic(s, vin)] = ""
 	}
 	b.mu.Unlock()
 	for _, v := range vs {

@@ -78,6 +78,8 @@ type Config struct {
 	HTTPPassword      string
 	LogLevel          string
 	LogFormat         string
+	// Demo is set by fordpass2mqtt demo (never from the environment).
+	Demo bool
 }
 
 // Commands a user may send, by their MQTT name.

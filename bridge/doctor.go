@@ -84,6 +84,9 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	add(b.check)
 	if b.connected {
 		add(checkOtherBridge(cfg, b))
+		if c, ok := checkDemo(cfg, b); ok {
+			add(c)
+		}
 	}
 	for _, c := range checkFord(ctx, cfg, o) {
 		add(c)
@@ -103,8 +106,10 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	add(checkBudget(client.Budget(), o.Now()))
 	add(checkDrift(cfg.StateDir))
 	if b.connected {
-		data, _ := json.Marshal(r)
-		_ = wait(b.client.Publish(cfg.TopicPrefix+"/bridge/doctor", 1, true, data), o.Timeout)
+		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
+			data, _ := json.Marshal(r)
+			_ = wait(b.client.Publish(cfg.TopicPrefix+"/bridge/doctor", 1, true, data), o.Timeout)
+		}
 		b.client.Disconnect(100)
 	}
 	return r
@@ -160,6 +165,7 @@ type brokerResult struct {
 	client    mqtt.Client
 	info      *Info
 	online    bool
+	demoInfo  *Info // a demo's bridge info under DemoPrefix, if one runs on this broker
 }
 
 // checkBroker connects as the bridge would (same credentials and TLS, its
@@ -202,14 +208,24 @@ func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult 
 				res.info = &info
 				mu.Unlock()
 			}
+		case DemoPrefix + "/bridge/info":
+			var info Info
+			if json.Unmarshal(m.Payload(), &info) == nil && info.Demo {
+				mu.Lock()
+				res.demoInfo = &info
+				mu.Unlock()
+			}
 		case cfg.TopicPrefix + "/bridge/availability":
 			mu.Lock()
 			res.online = string(m.Payload()) == "online"
 			mu.Unlock()
 		}
 	}
-	if err := wait(c.SubscribeMultiple(map[string]byte{probe: 1, cfg.TopicPrefix + "/bridge/info": 1,
-		cfg.TopicPrefix + "/bridge/availability": 1}, handler), o.Timeout); err != nil {
+	subs := map[string]byte{probe: 1, cfg.TopicPrefix + "/bridge/info": 1, cfg.TopicPrefix + "/bridge/availability": 1}
+	if cfg.TopicPrefix != DemoPrefix {
+		subs[DemoPrefix+"/bridge/info"] = 1
+	}
+	if err := wait(c.SubscribeMultiple(subs, handler), o.Timeout); err != nil {
 		res.check.Status, res.check.Finding = Fail, "connected, but subscribing was refused: "+err.Error()
 		res.check.Fix = "the broker's ACL must let this user read " + cfg.TopicPrefix + "/#"
 		return res
@@ -235,6 +251,23 @@ func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult 
 	mu.Lock()
 	defer mu.Unlock()
 	return res
+}
+
+// DemoPrefix is the topic prefix of fordpass2mqtt demo.
+const DemoPrefix = "fordpass_demo"
+
+// checkDemo says whether this report is about a demo, or beside one.
+func checkDemo(cfg Config, b brokerResult) (Check, bool) {
+	switch {
+	case b.info != nil && b.info.Demo:
+		return Check{Name: "demo", Status: Warn,
+			Finding: fmt.Sprintf("%s/ belongs to fordpass2mqtt demo: its cars and its Ford are simulated and its state lives in a temporary folder, so the token, budget and Ford checks here are about this environment's setup (STATE_DIR=%s), not the demo's", cfg.TopicPrefix, cfg.StateDir),
+			Fix:     "to check a real bridge, run doctor with that bridge's environment (in Docker: docker compose exec fordpass2mqtt fordpass2mqtt doctor); this report is not posted to the demo's page"}, true
+	case b.demoInfo != nil:
+		return Check{Name: "demo", Status: Pass,
+			Finding: fmt.Sprintf("a fordpass2mqtt demo runs on this broker under %s/ (simulated cars); this report is about the setup in this environment (MQTT_TOPIC_PREFIX=%s, STATE_DIR=%s), not the demo", DemoPrefix, cfg.TopicPrefix, cfg.StateDir)}, true
+	}
+	return Check{}, false
 }
 
 func nonEmptyUser(u string) string {

@@ -19,7 +19,9 @@ import (
 func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
-	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge/config"
+	// A prefix other than the default gives the bridge device a node id of
+	// its own, so two bridges on one broker keep their own devices.
+	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge_" + e.p + "/config"
 	e.w.waitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
 	e.w.waitFor(bridgeTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
 	time.Sleep(time.Second) // let the stream settle

@@ -19,6 +19,25 @@ type Settings struct {
 	TopicPrefix     string // MQTT_TOPIC_PREFIX
 	Version         string
 	PublicURL       string // HTTP_PUBLIC_URL: the sign-in page
+	// Demo marks the demo's devices: node ids and unique ids of their own,
+	// and "(demo)" in every device name, so a demo on a shared broker never
+	// touches a real bridge's devices.
+	Demo bool
+}
+
+// node is the base of node ids and unique ids.
+func (s Settings) node() string {
+	if s.Demo {
+		return "fordpass_demo"
+	}
+	return "fordpass"
+}
+
+func (s Settings) deviceName(name string) string {
+	if s.Demo {
+		return name + " (demo)"
+	}
+	return name
 }
 
 // VehicleInfo describes one vehicle: what it is, which fields it reports and
@@ -103,17 +122,24 @@ type Component struct {
 	EnabledByDefault    *bool          `json:"enabled_by_default,omitempty"`
 }
 
-// BridgeNodeID is the node id of the bridge device.
-const BridgeNodeID = "fordpass_bridge"
+// BridgeNodeID is the node id of the bridge device: fordpass_bridge for the
+// default topic prefix (as it always was), with the prefix appended for any
+// other, so two bridges on one broker keep their own devices.
+func BridgeNodeID(s Settings) string {
+	if s.TopicPrefix == "fordpass" && !s.Demo {
+		return "fordpass_bridge"
+	}
+	return "fordpass_bridge_" + strings.ToLower(sanitize(s.TopicPrefix))
+}
 
 // VehicleTopic is the discovery topic of a vehicle's device config.
-func VehicleTopic(discoveryPrefix, vin string) string {
-	return discoveryPrefix + "/device/fordpass_" + vin + "/config"
+func VehicleTopic(s Settings, vin string) string {
+	return s.DiscoveryPrefix + "/device/" + s.node() + "_" + vin + "/config"
 }
 
 // BridgeTopic is the discovery topic of the bridge's device config.
-func BridgeTopic(discoveryPrefix string) string {
-	return discoveryPrefix + "/device/" + BridgeNodeID + "/config"
+func BridgeTopic(s Settings) string {
+	return s.DiscoveryPrefix + "/device/" + BridgeNodeID(s) + "/config"
 }
 
 func bridgeIdentifier(s Settings) string { return "fordpass2mqtt_bridge_" + s.TopicPrefix }
@@ -137,7 +163,7 @@ func Bridge(s Settings) (topic string, payload []byte) {
 	uid := func(k string) string { return "fordpass2mqtt_" + s.TopicPrefix + "_" + k }
 	slug := strings.ToLower(sanitize(s.TopicPrefix))
 	p := Payload{
-		Device: Device{Identifiers: []string{bridgeIdentifier(s)}, Name: "FordPass bridge", Manufacturer: "fordpass2mqtt",
+		Device: Device{Identifiers: []string{bridgeIdentifier(s)}, Name: s.deviceName("FordPass bridge"), Manufacturer: "fordpass2mqtt",
 			Model: "FordPass to MQTT bridge", SWVersion: s.Version, ConfigurationURL: s.PublicURL},
 		Origin: origin(s),
 		QoS:    1,
@@ -158,7 +184,7 @@ func Bridge(s Settings) (topic string, payload []byte) {
 				StateClass: "measurement", Unit: "calls", EntityCategory: "diagnostic", Icon: "mdi:counter"},
 		},
 	}
-	return BridgeTopic(s.DiscoveryPrefix), marshal(p)
+	return BridgeTopic(s), marshal(p)
 }
 
 // sensorSpec is how a numeric field appears in HA.
@@ -227,6 +253,9 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	avail := []Availability{{Topic: s.TopicPrefix + "/bridge/availability"}}
 	base := s.TopicPrefix + "/" + v.VIN
 	slug := "ford_" + strings.ToLower(v.VIN)
+	if s.Demo {
+		slug = "ford_demo_" + strings.ToLower(v.VIN)
+	}
 	name := strings.TrimSpace(v.Name)
 	if name == "" {
 		name = v.VIN
@@ -235,7 +264,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	cmps := map[string]Component{}
 	add := func(key, platform, entityName string, c Component) {
 		c.Platform, c.Name, c.Availability = platform, entityName, avail
-		c.UniqueID = "fordpass_" + v.VIN + "_" + key
+		c.UniqueID = s.node() + "_" + v.VIN + "_" + key
 		c.DefaultEntityID = platform + "." + slug + "_" + key
 		cmps[key] = c
 	}
@@ -320,11 +349,11 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		button("horn_button", "Horn and lights", "horn", "mdi:bullhorn", "identify")
 	}
 	p := Payload{
-		Device: Device{Identifiers: []string{"fordpass_" + v.VIN}, Name: name, Manufacturer: "Ford", Model: model,
+		Device: Device{Identifiers: []string{s.node() + "_" + v.VIN}, Name: s.deviceName(name), Manufacturer: "Ford", Model: model,
 			SerialNumber: v.VIN, ViaDevice: bridgeIdentifier(s)},
 		Origin: origin(s), QoS: 1, Components: cmps,
 	}
-	return VehicleTopic(s.DiscoveryPrefix, v.VIN), marshal(p)
+	return VehicleTopic(s, v.VIN), marshal(p)
 }
 
 // partName turns "driver" into "Driver door", "rear_left" into "Rear left door".

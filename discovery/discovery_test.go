@@ -154,6 +154,43 @@ func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 	}
 }
 
+// TestDemoAndOtherPrefixesHaveTheirOwnDevices: the demo's devices and a
+// second bridge's never overwrite the default bridge's configs.
+func TestDemoAndOtherPrefixesHaveTheirOwnDevices(t *testing.T) {
+	demo := settings
+	demo.TopicPrefix, demo.Demo = "fordpass_demo", true
+	other := settings
+	other.TopicPrefix = "garage2"
+	topics := map[string]string{}
+	for name, s := range map[string]Settings{"default": settings, "demo": demo, "other": other} {
+		bt, bp := Bridge(s)
+		vt, vp := Vehicle(s, vehicles["few"])
+		mine := []string{bt, vt}
+		if name == "other" {
+			mine = mine[:1] // a car is the same device whichever bridge shows it
+		}
+		for _, topic := range mine {
+			if prev, dup := topics[topic]; dup {
+				t.Errorf("%s and %s both publish %s", prev, name, topic)
+			}
+			topics[topic] = name
+		}
+		var b, v Payload
+		_ = json.Unmarshal(bp, &b)
+		_ = json.Unmarshal(vp, &v)
+		if s.Demo != strings.HasSuffix(b.Device.Name, " (demo)") || s.Demo != strings.HasSuffix(v.Device.Name, " (demo)") {
+			t.Errorf("%s: device names %q, %q", name, b.Device.Name, v.Device.Name)
+		}
+		if s.Demo && (!strings.HasPrefix(v.Components["odometer"].UniqueID, "fordpass_demo_") ||
+			!strings.Contains(v.Components["odometer"].DefaultEntityID, "ford_demo_")) {
+			t.Errorf("demo entity ids: %+v", v.Components["odometer"])
+		}
+	}
+	if bt, _ := Bridge(settings); bt != "homeassistant/device/fordpass_bridge/config" {
+		t.Errorf("the default bridge's node id changed: %s", bt)
+	}
+}
+
 func TestOnlyWhatTheCarHas(t *testing.T) {
 	_, petrol := Vehicle(settings, vehicles["petrol"])
 	_, ev := Vehicle(settings, vehicles["ev"])

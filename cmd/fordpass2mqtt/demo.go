@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -27,10 +29,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_, brokerSet := os.LookupEnv("MQTT_URL")
 	_, httpSet := os.LookupEnv("HTTP_ADDR")
+	_, prefixSet := os.LookupEnv("MQTT_TOPIC_PREFIX")
+	_, clientSet := os.LookupEnv("MQTT_CLIENT_ID")
 	cfg, ok := loadConfig(stderr)
 	if !ok {
 		return exitConfig
 	}
+	// The demo never writes where a real bridge does: its own topic prefix,
+	// client id and Home Assistant devices, on any broker.
+	if !prefixSet {
+		cfg.TopicPrefix = bridge.DemoPrefix
+	} else if cfg.TopicPrefix == "fordpass" {
+		fmt.Fprintf(stderr, "MQTT_TOPIC_PREFIX: the demo does not use %q, a real bridge's prefix; leave it unset (the demo uses %q) or pick another\n",
+			cfg.TopicPrefix, bridge.DemoPrefix)
+		return exitConfig
+	}
+	if !clientSet || cfg.MQTTClientID == "fordpass2mqtt" {
+		cfg.MQTTClientID = "fordpass2mqtt-demo-" + randomID()
+	}
+	cfg.Demo = true
 	log := newLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()
 
@@ -76,6 +93,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go animate(ctx, sim, log.Named("demo"))
 	printBanner(stdout, cfg, sim.VINs())
 	return runWith(ctx, cfg, log, m, client)
+}
+
+func randomID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // freeOr returns addr when it can be listened on, else any free port.

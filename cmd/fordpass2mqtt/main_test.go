@@ -114,6 +114,12 @@ func subscribe(t *testing.T, url, filter string) *subscriber {
 	return s
 }
 
+func (s *subscriber) messages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.all...)
+}
+
 func (s *subscriber) wait(t *testing.T, topic string, timeout time.Duration, ok func(string) bool) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -287,7 +293,9 @@ func TestDemoAgainstBroker(t *testing.T) {
 	vin := fordsim.VIN(1)
 	sub.wait(t, prefix+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
 	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "ok" })
-	disc.wait(t, "ha"+prefix+"/device/fordpass_"+vin+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, `"cmps"`) })
+	disc.wait(t, "ha"+prefix+"/device/fordpass_demo_"+vin+"/config", 5*time.Second, func(s string) bool {
+		return strings.Contains(s, `"cmps"`) && strings.Contains(s, "(demo)")
+	})
 	sub.c.Publish(prefix+"/"+vin+"/command", 1, false, "unlock").WaitTimeout(5 * time.Second)
 	sub.wait(t, prefix+"/"+vin+"/command/result", 15*time.Second, func(s string) bool { return strings.Contains(s, `"status":"success"`) })
 	sub.wait(t, prefix+"/"+vin+"/lock", 5*time.Second, func(s string) bool { return s == "unlocked" })
@@ -297,6 +305,67 @@ func TestDemoAgainstBroker(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
+	}
+}
+
+// TestDemoOnASharedBrokerLeavesARealBridgeAlone runs the demo as the README
+// suggests (only MQTT_URL set) on the broker a real bridge uses: it writes
+// under fordpass_demo/ with its own client id and devices, never under
+// fordpass/, and clears what it retained when it stops.
+func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
+	url := testBroker(t)
+	real := subscribe(t, url, "fordpass/#")
+	realDevices := subscribe(t, url, "homeassistant/device/fordpass_bridge/config")
+	demo := subscribe(t, url, "fordpass_demo/#")
+	cmd, _, stderr := program(t, []string{"MQTT_URL=" + url, "HTTP_ADDR=127.0.0.1:0"}, "demo")
+	defer func() { _ = cmd.Process.Kill() }()
+	vin := fordsim.VIN(1)
+	demo.wait(t, "fordpass_demo/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
+	demo.wait(t, "fordpass_demo/bridge/info", 5*time.Second, func(s string) bool { return strings.Contains(s, `"demo":true`) })
+
+	// doctor beside the demo says what it looks at, and never posts onto
+	// the demo's page.
+	sim := fordsim.New(fordsim.Options{})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	doctorSays := func(prefix string) string {
+		doc, out, errOut := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "FORD_BASE_URL=" + srv.URL,
+			"STATE_DIR=" + t.TempDir()}, "doctor", "--json")
+		exitCode(t, doc, 60*time.Second)
+		var r struct{ Checks []struct{ Name, Status, Finding string } }
+		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+			t.Fatalf("doctor: %v %s %s", err, out, errOut)
+		}
+		for _, c := range r.Checks {
+			if c.Name == "demo" {
+				return c.Finding
+			}
+		}
+		t.Fatalf("doctor does not mention the demo: %s", out)
+		return ""
+	}
+	if f := doctorSays("fpreal" + suffix()); !strings.Contains(f, "a fordpass2mqtt demo runs on this broker under fordpass_demo/") {
+		t.Errorf("doctor beside the demo: %s", f)
+	}
+	if f := doctorSays("fordpass_demo"); !strings.Contains(f, "belongs to fordpass2mqtt demo") {
+		t.Errorf("doctor on the demo's prefix: %s", f)
+	}
+	demo.mu.Lock()
+	_, posted := demo.last["fordpass_demo/bridge/doctor"]
+	demo.mu.Unlock()
+	if posted {
+		t.Error("doctor posted its report onto the demo's page")
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
+	}
+	demo.wait(t, "fordpass_demo/"+vin+"/odometer", 5*time.Second, func(s string) bool { return s == "" })
+	if got := real.messages(); len(got) != 0 {
+		t.Fatalf("the demo wrote under fordpass/: %v", got)
+	}
+	if got := realDevices.messages(); len(got) != 0 {
+		t.Fatalf("the demo wrote the real bridge's device: %v", got)
 	}
 }
 
