@@ -332,7 +332,9 @@ func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 		doc, out, errOut := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "FORD_BASE_URL=" + srv.URL,
 			"STATE_DIR=" + t.TempDir()}, "doctor", "--json")
 		exitCode(t, doc, 60*time.Second)
-		var r struct{ Checks []struct{ Name, Status, Finding string } }
+		var r struct {
+			Checks []struct{ Name, Status, Finding string }
+		}
 		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 			t.Fatalf("doctor: %v %s %s", err, out, errOut)
 		}
