@@ -94,10 +94,13 @@ type Bridge struct {
 	// snapshotDue: the next vehicle list and each car's next telemetry are
 	// the first snapshot after a sign-in.
 	snapshotDue atomic.Bool
-	signInMu    sync.Mutex
-	pending     pendingSignIn
-	drift       driftLog
-	broker      brokerState
+	// birthPending: a discovery republish for Home Assistant's birth is
+	// scheduled; more births until it runs add nothing.
+	birthPending atomic.Bool
+	signInMu     sync.Mutex
+	pending      pendingSignIn
+	drift        driftLog
+	broker       brokerState
 	// everConnected: the broker was reached once (paho's retry pace differs
 	// before and after).
 	everConnected atomic.Bool
@@ -162,6 +165,11 @@ func (b *Bridge) topic(parts ...string) string { return b.p + "/" + strings.Join
 func (b *Bridge) Run(ctx context.Context) error {
 	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
 		return fmt.Errorf("STATE_DIR: %w", err)
+	}
+	if fixed, err := fordapi.FixPrivateModes(b.cfg.StateDir); err != nil {
+		b.log.Warn("a secret file in STATE_DIR is readable by others", zap.Error(err))
+	} else if len(fixed) > 0 {
+		b.log.Warn("secret files in STATE_DIR were readable by others; made them private (0600)", zap.Strings("files", fixed))
 	}
 	id, err := InstanceID(b.cfg.StateDir)
 	if err != nil {
@@ -337,9 +345,14 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 		}
 	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":
 		if strings.TrimSpace(string(msg.Payload())) == "online" {
+			// One republish per burst of births, however many arrive.
+			if !b.birthPending.CompareAndSwap(false, true) {
+				return
+			}
 			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
 			b.log.Debug("Home Assistant came online; republishing discovery", zap.Duration("in", delay))
 			time.AfterFunc(delay, func() {
+				b.birthPending.Store(false)
 				b.publishDiscovery(true)
 				for topic, payload := range b.cache.snapshot() {
 					b.client.Publish(topic, 1, true, payload)

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,9 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		if err := json.Unmarshal([]byte(s), &raw); err != nil {
 			return req, fmt.Errorf("malformed JSON: %v", err)
 		}
+		if dup := duplicateKey([]byte(s)); dup != "" {
+			return req, fmt.Errorf("the key %q appears twice; a command names one command and one id", dup)
+		}
 		for _, key := range []string{"id", "transaction"} {
 			v, ok := raw[key]
 			if !ok || req.ID != "" {
@@ -108,9 +112,11 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		if !ok {
 			return req, errors.New(`JSON without "command"; send {"command":"lock","id":"…"}`)
 		}
-		if err := json.Unmarshal(cmd, &s); err != nil {
-			return req, errors.New(`"command" must be a string such as "lock"`)
+		var word string
+		if err := json.Unmarshal(cmd, &word); err != nil || bytes.Equal(bytes.TrimSpace(cmd), []byte("null")) {
+			return req, fmt.Errorf(`"command" is %s; it must be a string such as "lock"`, jsonKind(cmd))
 		}
+		s = word
 	}
 	req.Command = strings.ToLower(strings.TrimSpace(s))
 	if _, ok := fordCommand[req.Command]; !ok {
@@ -123,6 +129,52 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 	return req, nil
 }
 
+// duplicateKey returns a key that appears twice at the top level of a JSON
+// object ("" if none): encoding/json would silently keep the last one.
+func duplicateKey(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// jsonKind names the JSON type of a value for an error message.
+func jsonKind(raw json.RawMessage) string {
+	b := bytes.TrimSpace(raw)
+	switch {
+	case len(b) == 0:
+		return "empty"
+	case string(b) == "null":
+		return "null"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "a list"
+	case b[0] == '"':
+		return "a string"
+	case string(b) == "true" || string(b) == "false":
+		return "a boolean"
+	}
+	return "a number"
+}
+
 // onCommand handles a message on P/VIN/command: it is checked at once
 // (rejected with a reason, or accepted) and run in the car's queue.
 func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
@@ -131,10 +183,15 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		// itself does it below); it is not a command.
 		return
 	}
-	// A command published with the retain flag while the bridge listens is
-	// delivered without the flag (MQTT 3.1.1), so it would replay at the next
-	// connect: clear the topic after every command.
-	b.client.Publish(msg.Topic(), 1, true, []byte{})
+	v := b.vehicle(vin)
+	if v != nil || validVIN(vin) {
+		// A command published with the retain flag while the bridge listens
+		// is delivered without the flag (MQTT 3.1.1), so it would replay at
+		// the next connect: clear the topic after every command. Only
+		// topics the bridge owns (a VIN in upper case; the vehicle list may
+		// not be loaded yet) are cleared, never odd ones.
+		b.client.Publish(msg.Topic(), 1, true, []byte{})
+	}
 	req, err := ParseCommand(msg.Payload())
 	if req.ID == "" {
 		req.ID = "cmd-" + strconv.FormatUint(commandSeq.Add(1), 10) + "-" + strconv.FormatInt(b.now().UnixMilli(), 36)
@@ -159,8 +216,11 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject(fmt.Sprintf("command %q is not allowed (COMMANDS_ALLOWED=%s)", req.Command, strings.Join(b.cfg.CommandsAllowed, ",")))
 		return
 	}
-	v := b.vehicle(vin)
 	if v == nil {
+		if up := strings.ToUpper(vin); up != vin && b.vehicle(up) != nil {
+			reject("VINs are upper case in topics: publish to " + b.topic(up, "command"))
+			return
+		}
 		reject("unknown vehicle " + fordapi.ShortVIN(vin) + "; see " + b.topic("bridge", "info") + " for the bridged VINs")
 		return
 	}

@@ -196,6 +196,33 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
+// TestParseCommandNamesWhatIsWrong: the precise reason, never the payload
+// echoed back as an unknown command.
+func TestParseCommandNamesWhatIsWrong(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"command":"lock","command":"unlock"}`:         `the key "command" appears twice`,
+		`{"id":"a","command":"lock","id":"b"}`:          `the key "id" appears twice`,
+		`{"command":null}`:                              `"command" is null; it must be a string`,
+		`{"command":7}`:                                 `"command" is a number`,
+		`{"command":true}`:                              `"command" is a boolean`,
+		`{"command":{"lock":1}}`:                        `"command" is an object`,
+		`{"command":["lock"]}`:                          `"command" is a list`,
+		`{"command":"fly"}`:                             `unknown command "fly"`,
+		`{"command":"lock","nested":{"a":1,"a":2}}`:     "", // only the top level counts
+		`{"command":"lock","id":"x","transaction":"y"}`: "",
+	} {
+		_, err := ParseCommand([]byte(in))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("ParseCommand(%s): %v", in, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("ParseCommand(%s) = %v, want %q", in, err, want)
+		case err != nil && strings.Contains(err.Error(), in):
+			t.Errorf("ParseCommand(%s) echoes the payload: %v", in, err)
+		}
+	}
+}
+
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{"lock", `{"command":"lock","id":"1"}`, `{"transaction":"x"}`, `"horn"`, `[`, "\x00"} {
 		f.Add([]byte(s))

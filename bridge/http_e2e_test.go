@@ -38,6 +38,25 @@ func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) 
 	}
 }
 
+// TestBirthStormIsCoalesced: 200 births from Home Assistant in a burst
+// make one republish, not 200.
+func TestBirthStormIsCoalesced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true})
+	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	e.w.waitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	time.Sleep(300 * time.Millisecond)
+	e.w.reset(cfgTopic)
+	for range 200 {
+		e.w.client.Publish(e.cfg.HADiscoveryPrefix+"/status", 1, false, "online")
+	}
+	e.w.publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
+	time.Sleep(time.Second) // the republish comes within DiscoveryDelay (100 ms here)
+	if n := len(e.w.history(cfgTopic)); n < 1 || n > 2 {
+		t.Fatalf("201 births made %d republishes of the car's config; want one per burst", n)
+	}
+}
+
 func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	url := brokerURL(t)

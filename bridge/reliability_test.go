@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
@@ -234,11 +236,53 @@ func TestFaultOddVINTopics(t *testing.T) {
 	for i, vin := range []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), "1ftew1ep000000001", " "} {
 		id := "odd-" + string(rune('a'+i))
 		e.w.publish(e.topic(vin, "command"), `{"command":"lock","id":"`+id+`"}`, false)
+		want := "unknown vehicle"
+		if vin == "1ftew1ep000000001" {
+			want = "VINs are upper case in topics: publish to " + e.topic(vin1, "command")
+		}
 		e.w.waitEvent(e.topic(vin, "command", "result"), 5*time.Second, func(s string) bool {
-			return strings.Contains(s, id) && strings.Contains(s, "unknown vehicle")
+			return strings.Contains(s, id) && strings.Contains(s, want)
 		})
+	}
+	// The bridge clears only its own command topics: nothing was written
+	// to these.
+	time.Sleep(200 * time.Millisecond)
+	for _, vin := range []string{"..", "1ftew1ep000000001"} {
+		if h := e.w.history(e.topic(vin, "command")); len(h) != 1 {
+			t.Errorf("%s: %q; the bridge must not write to topics it does not own", e.topic(vin, "command"), h)
+		}
 	}
 	if n := len(e.sim.Snapshot().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
+	}
+}
+
+// TestLooseTokenModeIsFixedAtStart: a token file others can read is made
+// private when the bridge starts, and the log says so.
+func TestLooseTokenModeIsFixedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := fordapi.PrepareStateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	region, _ := fordapi.LookupRegion("usa")
+	tok := filepath.Join(dir, "token.json")
+	if err := fordapi.NewTokenStore(dir, region.Key).Save(&fordapi.Token{Token: &oauth2.Token{AccessToken: "a-secret", RefreshToken: "r-secret",
+		Expiry: time.Now().Add(time.Hour)}, RefreshExpiry: time.Now().Add(24 * time.Hour)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tok, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{dir: dir})
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.logs.FilterMessageSnippet("made them private").All()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no warning about the token file's mode")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fi, err := os.Stat(tok); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v, %v", fi.Mode(), err)
 	}
 }

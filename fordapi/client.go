@@ -121,7 +121,7 @@ func New(cfg Config) (*Client, error) {
 		if b == nil {
 			return nil, err
 		}
-		c.log.Warn("call budget reset", zap.Error(err))
+		c.log.Warn("the saved call count is damaged", zap.Error(err))
 	}
 	c.budget = b
 	return c, nil

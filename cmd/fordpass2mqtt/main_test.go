@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -492,5 +493,26 @@ func TestBadArgumentsExit2(t *testing.T) {
 		if code := run(context.Background(), c.args, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut.String(), c.want)
 		}
+	}
+}
+
+func TestVersionFromBuildInfo(t *testing.T) {
+	info := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}
+	if got := versionFrom(info, true); got != "dev (0123456789ab, modified)" {
+		t.Errorf("local build: %q", got)
+	}
+	info = &debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}}
+	if got := versionFrom(info, true); got != "v1.2.0" {
+		t.Errorf("module build: %q", got)
+	}
+	if got := versionFrom(nil, false); got != "dev" {
+		t.Errorf("no build info: %q", got)
+	}
+	// Stamped by the Dockerfile's -ldflags: that wins.
+	version = "9.9.9"
+	defer func() { version = "" }()
+	if got := fullVersion(); got != "9.9.9" {
+		t.Errorf("stamped: %q", got)
 	}
 }

@@ -21,9 +21,6 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes.
 const (
 	exitOK     = 0
@@ -62,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		_ = bridge.PrintEnvHelp(stdout)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(stdout, "fordpass2mqtt", version)
+		fmt.Fprintln(stdout, "fordpass2mqtt", fullVersion())
 		return exitOK
 	case "run":
 		return runBridge(ctx, args, stderr)
@@ -149,8 +146,8 @@ func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
 
 // runWith runs the bridge with a prepared client.
 func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client *fordapi.Client) int {
-	b := bridge.New(cfg, client, bridge.Options{Version: version, Logger: log.Named("bridge"), Metrics: m})
-	log.Info("fordpass2mqtt starting", zap.String("version", version), zap.String("region", cfg.Region.Key),
+	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
+	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("region", cfg.Region.Key),
 		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", cfg.DailyBudget))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
@@ -208,7 +205,7 @@ Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
 		fmt.Fprintln(stderr, "sign-in failed:", err)
 		return exitFatal
 	}
-	fmt.Fprintf(stdout, "Signed in. The token is saved in %s; start the bridge with `fordpass2mqtt run`.\n", client.TokenPath())
+	fmt.Fprintf(stdout, "Signed in. The token is saved in %s.\nA running bridge takes it up by itself within seconds (no restart needed); if none runs, start it with `fordpass2mqtt run`.\n", client.TokenPath())
 	return exitOK
 }
 
