@@ -12,6 +12,7 @@ import (
 // call to Ford (this bridge has no broker and no Ford to call), and a local
 // budget refusal never blames Ford.
 func TestRateLimitedEndsByItself(t *testing.T) {
+	t.Parallel()
 	region, _ := fordapi.LookupRegion("usa")
 	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: "http://127.0.0.1:9", StateDir: t.TempDir()})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 // full jitter over the upper half), an hour without Ford costs about a
 // dozen attempts, and the gaps never collapse into a tight loop.
 func TestBackoffOverAnHourOfOutage(t *testing.T) {
+	t.Parallel()
 	for run := 0; run < 200; run++ {
 		bo := &backoff{min: 5 * time.Second, max: 15 * time.Minute}
 		elapsed, attempts := time.Duration(0), 0

@@ -13,6 +13,7 @@ import (
 // TestDoctorReportsADamagedCallCount: a corrupt calls.json is a warning in
 // doctor, saying the bridge assumed this hour's share spent.
 func TestDoctorReportsADamagedCallCount(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "calls.json")
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {

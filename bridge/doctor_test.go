@@ -45,6 +45,7 @@ func doctor(t *testing.T, cfg bridge.Config, live bool) bridge.Report {
 }
 
 func TestDoctorHealthySetup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	cfg := e.cfg
@@ -93,6 +94,7 @@ func TestDoctorHealthySetup(t *testing.T) {
 }
 
 func TestDoctorRevokedRefreshToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/revoke")
@@ -107,6 +109,7 @@ func TestDoctorRevokedRefreshToken(t *testing.T) {
 }
 
 func TestDoctorBrokerProblems(t *testing.T) {
+	t.Parallel()
 	sim := fordsim.New(fordsim.Options{})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
@@ -161,6 +164,7 @@ func TestDoctorBrokerProblems(t *testing.T) {
 // TestBridgeVerifiesBrokerCertificate: the bridge itself refuses an
 // untrusted broker and works once MQTT_CA_FILE names the CA.
 func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
+	t.Parallel()
 	caFile, tlsCfg := testCA(t)
 	tb, err := broker.StartWith(broker.Options{Addr: "127.0.0.1:0", TLS: tlsCfg})
 	if err != nil {
@@ -203,6 +207,7 @@ func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
 }
 
 func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
+	t.Parallel()
 	url := brokerURL(t)
 	sim := fordsim.New(fordsim.Options{ClockSkew: 10 * time.Minute})
 	srv := httptest.NewServer(sim.Handler())
@@ -234,6 +239,7 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 }
 
 func TestDoctorConfigurationFindings(t *testing.T) {
+	t.Parallel()
 	region, _ := fordapi.LookupRegion("usa")
 	cfg := bridge.Config{MQTTURL: "tcp://" + freePort(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
 		PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock", "unlock", "start"}}

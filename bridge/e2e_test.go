@@ -17,6 +17,7 @@ import (
 var vin1 = fordsim.VIN(1)
 
 func TestFirstRunSignInFromMQTT(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{stream: true})
 	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	login := e.w.waitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "http") })
@@ -58,6 +59,7 @@ func TestFirstRunSignInFromMQTT(t *testing.T) {
 }
 
 func TestTelemetryChangeAndCommands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
@@ -91,6 +93,7 @@ func TestTelemetryChangeAndCommands(t *testing.T) {
 }
 
 func TestCommandRejections(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, allowed: []string{"lock", "unlock", "refresh"}})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	cases := []struct{ payload, id, want string }{
@@ -126,6 +129,7 @@ func TestCommandRejections(t *testing.T) {
 }
 
 func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/revoke")
@@ -180,6 +184,7 @@ func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 }
 
 func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
@@ -212,6 +217,7 @@ func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
 }
 
 func TestBrokerRestartRepublishesEverything(t *testing.T) {
+	t.Parallel()
 	addr := freePort(t)
 	var stopBroker func()
 	start := func() {
@@ -241,6 +247,7 @@ func TestBrokerRestartRepublishesEverything(t *testing.T) {
 }
 
 func TestShutdownPublishesOffline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	if err := e.stop(); err != nil {
@@ -251,6 +258,7 @@ func TestShutdownPublishesOffline(t *testing.T) {
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{stream: true})
 	login := e.w.waitFor(e.topic("auth", "login_url"), 10*time.Second, func(s string) bool { return s != "" })
 	redirect := followLogin(t, login)
@@ -271,6 +279,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 }
 
 func TestRetainedCommandFromBeforeStartIsNeverRun(t *testing.T) {
+	t.Parallel()
 	url := brokerURL(t)
 	prefix := "fpt" + randomSuffix()
 	pre := newWatcher(t, url, prefix+"/#")
@@ -293,6 +302,7 @@ func TestRetainedCommandFromBeforeStartIsNeverRun(t *testing.T) {
 }
 
 func TestRetainedCommandSentLiveIsClearedForReconnects(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"live-1"}`, true)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
 	// A prefix other than the default gives the bridge device a node id of
@@ -58,6 +59,7 @@ func TestBirthStormIsCoalesced(t *testing.T) {
 }
 
 func TestRemovedVehicleConfigIsCleared(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
 	url := brokerURL(t)
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, dir: dir, mqttURL: url})
@@ -92,6 +94,7 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 }
 
 func TestHealthMetricsAndSignInPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
@@ -172,6 +175,7 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 }
 
 func TestAuthDetailIsValidJSONWithLoginURL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	raw := e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
 	var d map[string]any

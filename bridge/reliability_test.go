@@ -23,6 +23,7 @@ import (
 // (go test -v -run TestFault ./bridge shows the figures).
 
 func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
+	t.Parallel()
 	rows := []struct{ name, control string }{
 		{"dropped connections", "/_sim/outage?status=0&for=3s"},
 		{"5xx storm", "/_sim/outage?status=503&for=3s"},
@@ -31,6 +32,7 @@ func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{signedIn: true})
 			states := e.topic("auth", "state")
 			e.w.waitValue(states, "ok", 10*time.Second)
@@ -63,6 +65,7 @@ func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
 }
 
 func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	states := e.topic("auth", "state")
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
@@ -89,6 +92,7 @@ func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
 }
 
 func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{DailyLimit: 12}})
 	states := e.topic("auth", "state")
 	e.w.waitEvent(states, 30*time.Second, func(s string) bool { return s == "rate_limited" })
@@ -108,6 +112,7 @@ func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
 }
 
 func TestFaultTokenExpiresDuringCommandAndStream(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: 1500 * time.Millisecond}})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
@@ -128,8 +133,10 @@ func TestFaultTokenExpiresDuringCommandAndStream(t *testing.T) {
 }
 
 func TestFaultStreamClosesStallsOrSendsGarbage(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"close", "stall", "garbage"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{signedIn: true, stream: true})
 			e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 			e.waitStream(vin1)
@@ -151,6 +158,7 @@ func TestFaultStreamClosesStallsOrSendsGarbage(t *testing.T) {
 }
 
 func TestFaultCorruptOrForeignTokenFile(t *testing.T) {
+	t.Parallel()
 	for name, content := range map[string]string{
 		"garbage":        "\x00\x01 not json",
 		"truncated":      `{"access_token":"a","refresh_to`,
@@ -178,6 +186,7 @@ func TestFaultCorruptOrForeignTokenFile(t *testing.T) {
 }
 
 func TestFaultBrokerDownAtStartAndCommandsNotRunLate(t *testing.T) {
+	t.Parallel()
 	addr := freePort(t)
 	e := newEnvNoWatcher(t, "tcp://"+addr)
 	time.Sleep(1500 * time.Millisecond) // the bridge retries against nothing
@@ -231,6 +240,7 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 }
 
 func TestFaultOddVINTopics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	for i, vin := range []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), "1ftew1ep000000001", " "} {

@@ -55,6 +55,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	topic, payload := Bridge(settings)
 	if topic != "homeassistant/device/fordpass_bridge/config" {
 		t.Errorf("bridge topic %s", topic)
@@ -77,6 +78,7 @@ var units = map[string][]string{
 }
 
 func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
+	t.Parallel()
 	payloads := map[string][]byte{}
 	_, payloads["bridge"] = Bridge(settings)
 	for name, v := range vehicles {
@@ -157,6 +159,7 @@ func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 // TestDemoAndOtherPrefixesHaveTheirOwnDevices: the demo's devices and a
 // second bridge's never overwrite the default bridge's configs.
 func TestDemoAndOtherPrefixesHaveTheirOwnDevices(t *testing.T) {
+	t.Parallel()
 	demo := settings
 	demo.TopicPrefix, demo.Demo = "fordpass_demo", true
 	other := settings
@@ -192,6 +195,7 @@ func TestDemoAndOtherPrefixesHaveTheirOwnDevices(t *testing.T) {
 }
 
 func TestOnlyWhatTheCarHas(t *testing.T) {
+	t.Parallel()
 	_, petrol := Vehicle(settings, vehicles["petrol"])
 	_, ev := Vehicle(settings, vehicles["ev"])
 	_, few := Vehicle(settings, vehicles["few"])

@@ -17,6 +17,7 @@ import (
 // answer Ford has been seen to give and checks what the caller is told.
 // Only Ford's explicit dead-token answer may ever mean "sign in again".
 func TestErrorClassification(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		status     int
@@ -91,6 +92,7 @@ func TestErrorClassification(t *testing.T) {
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "120")
 		w.WriteHeader(429)
@@ -114,6 +116,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // than ten 401s in a row, each after a renewal) is a dead sign-in; fewer is
 // not.
 func TestRepeated401sWithFreshTokens(t *testing.T) {
+	t.Parallel()
 	refreshes := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "cat-with-refresh-token") {

@@ -70,6 +70,7 @@ func (f *fixture) signIn(t *testing.T) {
 }
 
 func TestSignInVehiclesTelemetryCommand(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
 	ctx := context.Background()
 	if _, err := f.client.Vehicles(ctx); !errors.Is(err, fordapi.ErrReauthRequired) {
@@ -119,6 +120,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 }
 
 func TestCommandFailureIsReported(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{FailCommands: true}, 0)
 	f.signIn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -136,6 +138,7 @@ func TestCommandFailureIsReported(t *testing.T) {
 }
 
 func TestWrongCodeKeepsPreviousToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	before, _ := os.ReadFile(f.client.TokenPath())
@@ -153,6 +156,7 @@ func TestWrongCodeKeepsPreviousToken(t *testing.T) {
 }
 
 func TestPendingSignInSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	redirect := redirectFor(t, f.client)
 	restarted := f.newClient(t, 0) // a new process, same state directory
@@ -162,6 +166,7 @@ func TestPendingSignInSurvivesRestart(t *testing.T) {
 }
 
 func TestDeadRefreshTokenStopsCalling(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	f.sim.Revoke()
@@ -190,6 +195,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 }
 
 func TestOneRefreshForManyCallers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 100000)
 	f.signIn(t)
 	if _, _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
@@ -220,6 +226,7 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 }
 
 func TestSimulatorFaultsAreClassified(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	ctx := context.Background()
@@ -256,6 +263,7 @@ func TestSimulatorFaultsAreClassified(t *testing.T) {
 }
 
 func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 10) // sign-in 6, commands 2, telemetry 2 (1 an hour)
 	f.signIn(t)                               // 2 calls, from the sign-in share
 	ctx := context.Background()
@@ -296,6 +304,7 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 }
 
 func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{AutonomicTTL: 2 * time.Second, Heartbeat: 200 * time.Millisecond}, 100000)
 	f.signIn(t)
 	vin := fordsim.VIN(1)
@@ -335,6 +344,7 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 }
 
 func TestCorruptTokenFileNeedsReauth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	for _, content := range []string{"{not json", `{"access_token":"x"}`, ""} {
 		if err := os.WriteFile(filepath.Join(f.dir, "token.json"), []byte(content), 0o600); err != nil {
@@ -351,6 +361,7 @@ func TestCorruptTokenFileNeedsReauth(t *testing.T) {
 // --live) run beside a running bridge writes the token file; the bridge must
 // use the new token rather than refresh with a rotated-away one.
 func TestTokenFromAnotherProcessIsAdopted(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	if st := f.client.Status(); st.SignedIn {
 		t.Fatal("signed in without a token")
@@ -381,6 +392,7 @@ func TestTokenFromAnotherProcessIsAdopted(t *testing.T) {
 // command; only the status check after it was refused by the budget, so
 // the outcome is unknown, not a failure.
 func TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 10) // a command share of 2
 	f.signIn(t)
 	ctx := context.Background()
@@ -415,6 +427,7 @@ func (f *fixture) simControl(t *testing.T, path string) {
 // the refresh token once, remembers it (across restarts), and the next
 // exchanges cost one call each again.
 func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	f.simControl(t, "/_sim/protocol?autonomic_subject=refresh")
@@ -453,6 +466,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 // the client list vehicles from the user garage (and remember it), and the
 // other way round.
 func TestVehicleListFollowsFordToTheGarage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
 	f.signIn(t)
 	ctx := context.Background()

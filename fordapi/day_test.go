@@ -38,6 +38,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // The budget must keep every rolling day under the limit, keep room for
 // every command, and still deliver telemetry all day long.
 func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250})
 	srv := httptest.NewServer(sim.Handler())
@@ -101,6 +102,7 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 }
 
 func TestBudgetShares(t *testing.T) {
+	t.Parallel()
 	b, err := fordapi.NewBudget("", 250, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +138,7 @@ func TestBudgetShares(t *testing.T) {
 // about every 4.5 minutes; those renewals have their own allowance, so the
 // stream never pauses and never reopens.
 func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, Heartbeat: 200 * time.Millisecond})
 	srv := httptest.NewServer(sim.Handler())
@@ -208,6 +211,7 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 // their share, the flood costs a few exchanges and a real sign-in right
 // after it works, and Ford never locks the account.
 func TestClassesCannotStarveEachOther(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, CommandDelay: time.Millisecond})
 	srv := httptest.NewServer(sim.Handler())
@@ -280,6 +284,7 @@ func TestClassesCannotStarveEachOther(t *testing.T) {
 // TestDamagedBudgetFileFailsSafe: an unreadable count must not hand out a
 // fresh day; the budget assumes this hour's share is spent and says so.
 func TestDamagedBudgetFileFailsSafe(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "calls.json")
 	if err := os.WriteFile(path, []byte(`{"classes":{"telemetry":[1,2,`), 0o600); err != nil {
 		t.Fatal(err)
@@ -299,6 +304,7 @@ func TestDamagedBudgetFileFailsSafe(t *testing.T) {
 // TestBudgetFileOfTheOldFormatIsCounted: a calls.json written before the
 // classes existed still counts (as telemetry) after an upgrade.
 func TestBudgetFileOfTheOldFormatIsCounted(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "calls.json")
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	old := fmt.Sprintf(`{"calls":[%d,%d,%d]}`, now.Add(-time.Minute).UnixMilli(), now.Add(-2*time.Minute).UnixMilli(), now.Add(-25*time.Hour).UnixMilli())

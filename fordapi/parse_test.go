@@ -21,6 +21,7 @@ func testToken(expiry time.Time) *fordapi.Token {
 }
 
 func TestParseRedirect(t *testing.T) {
+	t.Parallel()
 	const code = "eyJraWQiOiJjcGltY29yZV8wOTI1MjAxNSIsInZlciI6IjEuMCJ9.abc-DEF_123"
 	good := []string{
 		"fordapp://userauthorized?code=" + code,
@@ -72,6 +73,7 @@ func readSample(tb testing.TB) []byte {
 }
 
 func TestNormalizeSample(t *testing.T) {
+	t.Parallel()
 	_, tel, err := fordapi.ParseTelemetry(readSample(t))
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,7 @@ func TestNormalizeSample(t *testing.T) {
 }
 
 func TestLockFromDoorCount(t *testing.T) {
+	t.Parallel()
 	doc := fordapi.Document{"metrics": map[string]any{"doorLockStatus": []any{
 		map[string]any{"vehicleDoor": "UNSPECIFIED_FRONT", "vehicleSide": "DRIVER", "value": "LOCKED"},
 		map[string]any{"vehicleDoor": "TAILGATE", "value": "UNLOCKED", "tags": map[string]any{"DOOR_LATCH_TYPE": "MECHANICAL"}},
@@ -116,6 +119,7 @@ func TestLockFromDoorCount(t *testing.T) {
 }
 
 func TestMergeDelta(t *testing.T) {
+	t.Parallel()
 	doc := fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 1.0}, "fuelLevel": map[string]any{"value": 50.0},
 		"customMetrics": map[string]any{"a": 1.0, "b": 2.0}}}
 	fordapi.MergeDelta(doc, fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 2.0}, "customMetrics": map[string]any{"b": 3.0}, "fuelLevel": nil},
@@ -188,6 +192,7 @@ func BenchmarkNormalize(b *testing.B) {
 // with SIGKILL at varied instants, and checks that the token file always
 // loads.
 func TestTokenSaveSurvivesKill(t *testing.T) {
+	t.Parallel()
 	if dir := os.Getenv("FORDAPI_SAVE_LOOP_DIR"); dir != "" {
 		store := fordapi.NewTokenStore(dir, "usa")
 		for i := 0; ; i++ {

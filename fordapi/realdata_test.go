@@ -140,6 +140,7 @@ func checkWant(t *testing.T, name string, tel *fordapi.Telemetry, w want) {
 // by field, what reaches MQTT. A capture added to the folder without an
 // entry here fails the test, so none is silently ignored.
 func TestRealCaptures(t *testing.T) {
+	t.Parallel()
 	dir := realFixtures(t)
 	var files []string
 	for _, pattern := range []string{"*.json", "derived/*.json"} {
@@ -169,6 +170,7 @@ func TestRealCaptures(t *testing.T) {
 // TestRealErrorBodies: Ford's dead-token answer asks for a sign-in; the
 // 404 for an unknown command version is a plain failure with Ford's words.
 func TestRealErrorBodies(t *testing.T) {
+	t.Parallel()
 	dir := realFixtures(t)
 	dead, _ := os.ReadFile(filepath.Join(dir, "error_cat-refresh_400_errorCode-460_2025-06-09.json"))
 	notFound, _ := os.ReadFile(filepath.Join(dir, "error_command_404_lock-version-not-found_2026-09-05.json"))
@@ -217,6 +219,7 @@ func TestRealErrorBodies(t *testing.T) {
 // The project's own records, written from the same facts as the captures
 // (field names, nesting, value types): they always run.
 func TestOwnRecordsInRealShapes(t *testing.T) {
+	t.Parallel()
 	cases := map[string]want{
 		"bev_record.json": {
 			fields: map[string]string{
@@ -267,6 +270,7 @@ func TestOwnRecordsInRealShapes(t *testing.T) {
 // success with metrics inside merges them like any delta (here the values
 // of the August 2026 capture: a fuel level of 103.91 % shows as 100).
 func TestRefreshSuccessStateCarriesMetrics(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("testdata", "truck_record.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -140,6 +140,7 @@ func (s *subscriber) wait(t *testing.T, topic string, timeout time.Duration, ok 
 }
 
 func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"--help"}, nil, &out, &out); code != 0 {
 		t.Fatalf("--help exit %d", code)
@@ -159,6 +160,7 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestBadConfigurationExits2NamingTheVariables(t *testing.T) {
+	t.Parallel()
 	cmd, _, stderr := program(t, []string{"FORD_REGION=mars", "FORD_POLL_INTERVAL=5s", "STATE_DIR=" + t.TempDir()}, "run")
 	if code := exitCode(t, cmd, 20*time.Second); code != 2 {
 		t.Fatalf("exit %d, want 2; stderr: %s", code, stderr)
@@ -171,6 +173,7 @@ func TestBadConfigurationExits2NamingTheVariables(t *testing.T) {
 }
 
 func TestWorldWritableStateDirIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
 	if err := os.Mkdir(dir, 0o777); err != nil {
 		t.Fatal(err)
@@ -248,6 +251,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
 
 func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
+	t.Parallel()
 	url := testBroker(t)
 	sim := fordsim.New(fordsim.Options{CommandDelay: 200 * time.Millisecond})
 	srv := httptest.NewServer(sim.Handler())
@@ -284,6 +288,7 @@ func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
 // TestDemoAgainstBroker runs `fordpass2mqtt demo` as a user would, against
 // the test broker (mosquitto in CI), and locks a car with a plain message.
 func TestDemoAgainstBroker(t *testing.T) {
+	t.Parallel()
 	url := testBroker(t)
 	prefix := "fpd" + suffix()
 	sub := subscribe(t, url, prefix+"/#")
@@ -314,6 +319,7 @@ func TestDemoAgainstBroker(t *testing.T) {
 // under fordpass_demo/ with its own client id and devices, never under
 // fordpass/, and clears what it retained when it stops.
 func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
+	t.Parallel()
 	url := testBroker(t)
 	real := subscribe(t, url, "fordpass/#")
 	realDevices := subscribe(t, url, "homeassistant/device/fordpass_bridge/config")
@@ -416,6 +422,7 @@ func TestDoctorCommandJSON(t *testing.T) {
 // the instant between Ford rotating the refresh token and the fsync of the
 // new one, which no client can cover (docs/reliability.md).
 func TestSIGKILLAtRandomInstants(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("50 process runs")
 	}
@@ -497,6 +504,7 @@ func TestBadArgumentsExit2(t *testing.T) {
 }
 
 func TestVersionFromBuildInfo(t *testing.T) {
+	t.Parallel()
 	info := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
 		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}
 	if got := versionFrom(info, true); got != "dev (0123456789ab, modified)" {

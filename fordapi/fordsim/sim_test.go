@@ -11,6 +11,7 @@ import (
 // TestControlAPIRefusesBadInput: every control request with a bad
 // parameter is refused with a 4xx that says which, and changes nothing.
 func TestControlAPIRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	s := New(Options{})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
