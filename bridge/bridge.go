@@ -97,6 +97,7 @@ type Bridge struct {
 	// birthPending: a discovery republish for Home Assistant's birth is
 	// scheduled; more births until it runs add nothing.
 	birthPending atomic.Bool
+	lastBirth    atomic.Int64 // unix nanoseconds of the last birth republish
 	signInMu     sync.Mutex
 	pending      pendingSignIn
 	drift        driftLog
@@ -345,13 +346,18 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 		}
 	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":
 		if strings.TrimSpace(string(msg.Payload())) == "online" {
-			// One republish per burst of births, however many arrive.
+			// One republish per burst of births, however many arrive, and
+			// at most one per cooldown (ten times the jitter) after that.
 			if !b.birthPending.CompareAndSwap(false, true) {
 				return
 			}
 			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
+			if next := time.Unix(0, b.lastBirth.Load()).Add(10 * b.opts.DiscoveryDelay); time.Until(next) > delay {
+				delay = time.Until(next)
+			}
 			b.log.Debug("Home Assistant came online; republishing discovery", zap.Duration("in", delay))
 			time.AfterFunc(delay, func() {
+				b.lastBirth.Store(time.Now().UnixNano())
 				b.birthPending.Store(false)
 				b.publishDiscovery(true)
 				for topic, payload := range b.cache.snapshot() {

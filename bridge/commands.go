@@ -275,9 +275,10 @@ type queuedCommand struct {
 // delivered them (paho delivers in order), so they reach Ford in the order
 // they were sent.
 type commandQueue struct {
-	mu      sync.Mutex
-	waiting []*queuedCommand
-	running bool // a drainer goroutine owns the queue
+	mu        sync.Mutex
+	waiting   []*queuedCommand
+	executing bool // a command is running and has not reported its result
+	draining  bool // a drainer goroutine owns the queue
 }
 
 // push appends job unless the queue is full; it starts a drainer (start)
@@ -286,15 +287,15 @@ func (q *commandQueue) push(job *queuedCommand, start func()) (int, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	pending := len(q.waiting)
-	if q.running {
+	if q.executing {
 		pending++
 	}
 	if pending > maxWaiting {
 		return pending, false
 	}
 	q.waiting = append(q.waiting, job)
-	if !q.running {
-		q.running = true
+	if !q.draining {
+		q.draining = true
 		start()
 	}
 	return pending, true
@@ -305,13 +306,23 @@ func (q *commandQueue) pop() *queuedCommand {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.waiting) == 0 {
-		q.running = false
+		q.draining = false
 		return nil
 	}
+	q.executing = true
 	job := q.waiting[0]
 	q.waiting[0] = nil
 	q.waiting = q.waiting[1:]
 	return job
+}
+
+// done marks the running command finished, before its result is
+// published: a sender that publishes again on seeing the result finds the
+// room it expects.
+func (q *commandQueue) done() {
+	q.mu.Lock()
+	q.executing = false
+	q.mu.Unlock()
 }
 
 // drainCommands runs a car's queued commands one after the other, oldest
@@ -340,6 +351,7 @@ func (b *Bridge) finish(v *vehicle, req CommandRequest, status, msg string, wait
 	b.log.Warn("command "+status, zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command),
 		zap.String("id", req.ID), zap.String("reason", msg))
 	b.m.command(req.Command, status)
+	v.queue.done()
 	b.result(v.vin, req, status, msg, waited)
 }
 
@@ -410,6 +422,7 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, 
 	if err != nil {
 		msg = err.Error()
 	}
+	v.queue.done()
 	b.result(v.vin, req, status, msg, waited)
 }
 
