@@ -199,28 +199,3 @@ func validCode(code string) error {
 	}
 	return nil
 }
-
-// PrivateFiles are the state files that hold secrets: the token and the
-// pending sign-in's PKCE verifier.
-var privateFiles = []string{tokenFileName, loginFileName}
-
-// FixPrivateModes makes the secret files in dir readable by their owner
-// only (0600) and returns the ones it had to fix, each with its old mode,
-// so the caller can say so.
-func FixPrivateModes(dir string) ([]string, error) {
-	var fixed []string
-	for _, name := range privateFiles {
-		path := filepath.Join(dir, name)
-		fi, err := os.Lstat(path)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			if err := os.Chmod(path, 0o600); err != nil {
-				return fixed, fmt.Errorf("%s is readable by others (mode %o) and cannot be made private: %w", path, perm, err)
-			}
-			fixed = append(fixed, fmt.Sprintf("%s (was %o)", name, perm))
-		}
-	}
-	return fixed, nil
-}

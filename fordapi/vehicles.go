@@ -1,0 +1,234 @@
+package fordapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// Vehicle is one car on the account.
+type Vehicle struct {
+	VIN        string
+	Nickname   string
+	Model      string
+	Year       string
+	EngineType string
+	EV         bool // battery or plug-in hybrid: has an HV battery
+	Can        Capabilities
+}
+
+// Capabilities say which remote features the car supports.
+type Capabilities struct {
+	RemoteLock  bool
+	RemoteStart bool
+	PanicAlarm  bool
+}
+
+// DisplayName is the nickname, else year and model, else the VIN.
+func (v Vehicle) DisplayName() string {
+	switch {
+	case v.Nickname != "":
+		return v.Nickname
+	case v.Model != "":
+		return strings.TrimSpace(v.Year + " " + v.Model)
+	}
+	return v.VIN
+}
+
+// Vehicles lists the account's cars: Ford's expdashboard (207 and 200 are
+// both success), or the newer app's user garage. When the one in use
+// answers 404 or 410, the other is tried once and remembered.
+func (c *Client) Vehicles(ctx context.Context) ([]Vehicle, error) {
+	first := c.Protocol().list()
+	vs, err := c.vehicleList(ctx, first)
+	var se *StatusError
+	if err == nil || !errors.As(err, &se) || (se.Status != http.StatusNotFound && se.Status != http.StatusGone) {
+		return vs, err
+	}
+	other := ListGarage
+	if first == ListGarage {
+		other = ListDashboard
+	}
+	c.log.Info("Ford no longer serves this vehicle list; trying the other one", zap.String("gone", first), zap.String("trying", other))
+	vs, err2 := c.vehicleList(ctx, other)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w (the %s list failed too: %v)", err, other, err2)
+	}
+	c.learn(func(p *Protocol) { p.VehicleList = other })
+	return vs, nil
+}
+
+func (c *Client) vehicleList(ctx context.Context, which string) ([]Vehicle, error) {
+	h := http.Header{}
+	h.Set("countryCode", c.region.CountryCode)
+	h.Set("locale", c.region.Locale)
+	r := request{endpoint: "vehicle_list", method: http.MethodPost, url: c.hosts.vehicle + PathVehicleList, header: h, body: []byte(vehicleListBody)}
+	parse := ParseVehicles
+	if which == ListGarage {
+		r = request{endpoint: "garage", method: http.MethodGet, url: c.hosts.vehicle + PathGarage, header: h}
+		parse = ParseGarage
+	}
+	resp, err := c.authedCall(ctx, c.catLayer(), r)
+	if err != nil {
+		return nil, fmt.Errorf("listing vehicles: %w", err)
+	}
+	if resp.status != http.StatusOK && resp.status != http.StatusMultiStatus {
+		return nil, fmt.Errorf("listing vehicles: %w", fordError(r.endpoint, resp))
+	}
+	vs, err := parse(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("listing vehicles: %w", err)
+	}
+	return vs, nil
+}
+
+// ParseGarage reads the user-garage answer. Its shape is not settled in
+// what is known of it: a list of vehicles, or an object holding such a list;
+// each with vin, a nickname and a profile with model and year.
+func ParseGarage(data []byte) ([]Vehicle, error) {
+	var root any
+	if err := json.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("reading the garage: %w", err)
+	}
+	var items []map[string]any
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		if depth > 4 {
+			return
+		}
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		case map[string]any:
+			if pickString(x, "vin", "VIN") != "" {
+				items = append(items, x)
+				return
+			}
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(root, 0)
+	out := make([]Vehicle, 0, len(items))
+	seen := map[string]bool{}
+	for _, o := range items {
+		vin := strings.ToUpper(strings.TrimSpace(pickString(o, "vin", "VIN")))
+		if vin == "" || seen[vin] {
+			continue
+		}
+		seen[vin] = true
+		profile, _ := o["profile"].(map[string]any)
+		if profile == nil {
+			profile = o
+		}
+		v := Vehicle{VIN: vin, Nickname: strings.TrimSpace(pickString(o, "nickName", "nickname", "vehicleNickName")),
+			Model: pickString(profile, "model", "modelName"), Year: pickString(profile, "year", "modelYear"),
+			EngineType: pickString(profile, "engineType", "fuelType")}
+		et := strings.ToUpper(v.EngineType)
+		v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || strings.Contains(et, "ELECTRIC")
+		v.Can = Capabilities{RemoteLock: true}
+		if caps, ok := o["capabilities"].(map[string]any); ok {
+			v.Can = Capabilities{RemoteLock: flag(caps["remoteLock"]), RemoteStart: flag(caps["remoteStart"]), PanicAlarm: flag(caps["remotePanicAlarm"])}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// pickString returns the first of keys that holds a string or a number.
+func pickString(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			return toString(v)
+		}
+	}
+	return ""
+}
+
+// ParseVehicles reads the expdashboard answer.
+func ParseVehicles(data []byte) ([]Vehicle, error) {
+	var d struct {
+		UserVehicles struct {
+			VehicleDetails []struct {
+				VIN      string `json:"VIN"`
+				NickName string `json:"nickName"`
+			} `json:"vehicleDetails"`
+		} `json:"userVehicles"`
+		VehicleProfile      []map[string]any `json:"vehicleProfile"`
+		VehicleCapabilities []map[string]any `json:"vehicleCapabilities"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("reading the vehicle list: %w", err)
+	}
+	byVIN := func(list []map[string]any, vin string) map[string]any {
+		for _, m := range list {
+			if v, _ := m["VIN"].(string); strings.EqualFold(v, vin) {
+				return m
+			}
+		}
+		return nil
+	}
+	out := make([]Vehicle, 0, len(d.UserVehicles.VehicleDetails))
+	for _, vd := range d.UserVehicles.VehicleDetails {
+		vin := strings.ToUpper(strings.TrimSpace(vd.VIN))
+		if vin == "" {
+			continue
+		}
+		v := Vehicle{VIN: vin, Nickname: strings.TrimSpace(vd.NickName)}
+		if p := byVIN(d.VehicleProfile, vin); p != nil {
+			v.Model = toString(p["model"])
+			v.Year = toString(p["year"])
+			v.EngineType = toString(p["engineType"])
+			et := strings.ToUpper(v.EngineType)
+			v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || flag(p["showEVBatteryLevel"])
+		}
+		if cp := byVIN(d.VehicleCapabilities, vin); cp != nil {
+			v.Can = Capabilities{RemoteLock: flag(cp["remoteLock"]), RemoteStart: flag(cp["remoteStart"]), PanicAlarm: flag(cp["remotePanicAlarm"])}
+		} else {
+			v.Can = Capabilities{RemoteLock: true}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// flag reads a capability: true, or the string "Display".
+func flag(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "display") || strings.EqualFold(x, "true")
+	}
+	return false
+}
+
+// Telemetry fetches a vehicle's telemetry record.
+func (c *Client) Telemetry(ctx context.Context, vin string) (Document, *Telemetry, error) {
+	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "telemetry", method: http.MethodGet,
+		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", err)
+	}
+	if resp.status != http.StatusOK {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
+	}
+	doc, t, err := ParseTelemetry(resp.body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
+	}
+	return doc, t, nil
+}
