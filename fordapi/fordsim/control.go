@@ -1,0 +1,286 @@
+package fordsim
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func (s *Sim) ctlRevoke(w http.ResponseWriter, _ *http.Request) {
+	s.Revoke()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Revoke kills every refresh token, as POST /_sim/revoke does.
+func (s *Sim) Revoke() {
+	s.mu.Lock()
+	s.refresh = map[string]time.Time{}
+	s.mu.Unlock()
+}
+
+func (s *Sim) ctlExpire(w http.ResponseWriter, _ *http.Request) {
+	s.Expire()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Expire makes every access token (CAT and Autonomic) expire now.
+func (s *Sim) Expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	past := s.now().Add(-time.Second)
+	for k := range s.access {
+		s.access[k] = past
+	}
+	for k := range s.auto {
+		s.auto[k] = past
+	}
+}
+
+func durationParam(r *http.Request, name string, def time.Duration) (time.Duration, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s must be a duration such as 30s", name)
+	}
+	return d, nil
+}
+
+func (s *Sim) ctlOutage(w http.ResponseWriter, r *http.Request) {
+	d, err := durationParam(r, "for", 30*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	code := http.StatusServiceUnavailable
+	if v := r.URL.Query().Get("status"); v != "" {
+		code, err = strconv.Atoi(v)
+		if err != nil || (code != 0 && (code < 400 || code > 599)) {
+			http.Error(w, "status must be 0 (drop connections) or 400-599", http.StatusBadRequest)
+			return
+		}
+	}
+	s.Outage(code, d)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Outage makes every Ford endpoint answer status (0: drop the connection)
+// for d.
+func (s *Sim) Outage(status int, d time.Duration) {
+	s.mu.Lock()
+	s.outageTo, s.outageCode = s.now().Add(d), status
+	s.mu.Unlock()
+}
+
+func (s *Sim) ctlRateLimit(w http.ResponseWriter, r *http.Request) {
+	d, err := durationParam(r, "for", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.rateTo = s.now().Add(d)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlSlow(w http.ResponseWriter, r *http.Request) {
+	d, err := durationParam(r, "for", 30*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	delay, err := durationParam(r, "delay", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.slowTo, s.slowBy = s.now().Add(d), delay
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
+	mode := r.URL.Query().Get("mode")
+	if mode != "close" && mode != "stall" && mode != "garbage" {
+		http.Error(w, "mode must be close, stall or garbage", http.StatusBadRequest)
+		return
+	}
+	d, err := durationParam(r, "for", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.streamMode, s.streamTo = mode, s.now().Add(d)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ctlProtocol changes Ford's protocol the way Ford has changed it:
+// autonomic_subject=access|refresh|any (which FordPass token the Autonomic
+// exchange accepts) and vehicle_list=both|expdashboard|garage (which list
+// is served; the other answers 404).
+func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	subject, list := q.Get("autonomic_subject"), q.Get("vehicle_list")
+	if subject != "" && subject != "access" && subject != "refresh" && subject != "any" {
+		http.Error(w, "autonomic_subject must be access, refresh or any", http.StatusBadRequest)
+		return
+	}
+	if list != "" && list != "both" && list != "expdashboard" && list != "garage" {
+		http.Error(w, "vehicle_list must be both, expdashboard or garage", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if subject != "" {
+		s.subjectMode = subject
+	}
+	if list != "" {
+		s.listMode = list
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlFail(w http.ResponseWriter, r *http.Request) {
+	typ := r.URL.Query().Get("command")
+	if !simCommands[typ] {
+		http.Error(w, "command must be a Ford command type such as lock", http.StatusBadRequest)
+		return
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("count"))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	s.mu.Lock()
+	s.failNext[typ] += n
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlVehicles(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"vins": s.order})
+}
+
+func (s *Sim) ctlPatch(w http.ResponseWriter, r *http.Request) {
+	var patch map[string]any
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if !decodeBody(r, &patch) {
+		http.Error(w, "body must be a JSON object (RFC 7386 merge patch)", http.StatusBadRequest)
+		return
+	}
+	var err error
+	switch at := r.URL.Query().Get("at"); at {
+	case "":
+		err = s.Patch(r.PathValue("vin"), patch)
+	case "refresh":
+		err = s.PatchAtRefresh(r.PathValue("vin"), patch)
+	default:
+		http.Error(w, "at must be empty or refresh", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// PatchAtRefresh keeps the "metrics" of patch as what the car knows but the
+// cloud has not seen: the next successful statusRefresh brings them inside
+// its success state (and into the record), as Ford's does.
+func (s *Sim) PatchAtRefresh(vin string, patch map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vehicles[strings.ToUpper(vin)]
+	if !ok {
+		return fmt.Errorf("no simulated vehicle %s", vin)
+	}
+	m, _ := patch["metrics"].(map[string]any)
+	if v.pending == nil {
+		v.pending = map[string]any{}
+	}
+	maps.Copy(v.pending, m)
+	return nil
+}
+
+// Patch applies a JSON merge patch (RFC 7386) to a vehicle's telemetry
+// record, stamps it, and pushes the change to open websockets.
+func (s *Sim) Patch(vin string, patch map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vehicles[strings.ToUpper(vin)]
+	if !ok {
+		return fmt.Errorf("no simulated vehicle %s", vin)
+	}
+	ts := s.now().UTC().Format(time.RFC3339)
+	if _, ok := patch["updateTime"]; !ok {
+		patch["updateTime"] = ts
+	}
+	mergePatch(v.doc, patch)
+	// The pushed delta carries the full new value of every second-level key
+	// the patch touched, so a client's one-level merge ends in the same doc.
+	delta := map[string]any{}
+	for k, pv := range patch {
+		pm, ok := pv.(map[string]any)
+		cur, curOK := v.doc[k].(map[string]any)
+		if !ok || !curOK {
+			delta[k] = v.doc[k]
+			continue
+		}
+		sub := map[string]any{}
+		for sk := range pm {
+			sub[sk] = cur[sk] // nil when the patch deleted it
+		}
+		delta[k] = sub
+	}
+	s.push(v, delta)
+	return nil
+}
+
+// mergePatch applies RFC 7386.
+func mergePatch(target, patch map[string]any) {
+	for k, pv := range patch {
+		if pv == nil {
+			delete(target, k)
+			continue
+		}
+		pm, ok := pv.(map[string]any)
+		if !ok {
+			target[k] = pv
+			continue
+		}
+		tm, ok := target[k].(map[string]any)
+		if !ok {
+			tm = map[string]any{}
+			target[k] = tm
+		}
+		mergePatch(tm, pm)
+	}
+}
+
+// Snapshot returns the counters.
+func (s *Sim) Snapshot() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Calls = make(map[string]int, len(s.stats.Calls))
+	for k, v := range s.stats.Calls {
+		st.Calls[k] = v
+	}
+	st.Commands = append([]CommandStat(nil), s.stats.Commands...)
+	return st
+}
+
+func (s *Sim) ctlStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Snapshot())
+}

@@ -1,0 +1,270 @@
+package fordsim
+
+import (
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// catOK checks the auth-token header; s.mu must be held.
+func (s *Sim) catOK(r *http.Request) bool {
+	exp, ok := s.access[r.Header.Get("auth-token")]
+	return ok && s.now().Before(exp)
+}
+
+// bearerOK checks an Autonomic bearer token; s.mu must be held.
+func (s *Sim) bearerOK(r *http.Request) bool {
+	t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	exp, ok := s.auto[t]
+	return ok && s.now().Before(exp)
+}
+
+func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listMode == "garage" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource api/expdashboard/v1/details."})
+		return
+	}
+	if !s.appIDOK(r) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
+		return
+	}
+	if !s.catOK(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return
+	}
+	var details, profiles, caps []any
+	for _, vin := range s.order {
+		d, p, c := s.vehicles[vin].profile()
+		details, profiles, caps = append(details, d), append(profiles, p), append(caps, c)
+	}
+	writeJSON(w, http.StatusMultiStatus, map[string]any{
+		"userVehicles":        map[string]any{"vehicleDetails": details},
+		"vehicleProfile":      profiles,
+		"vehicleCapabilities": caps,
+	})
+}
+
+// garage is the newer app's vehicle list: a list of vehicles with their
+// profile.
+func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listMode == "expdashboard" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource."})
+		return
+	}
+	if !s.appIDOK(r) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
+		return
+	}
+	if !s.catOK(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return
+	}
+	list := []any{}
+	for _, vin := range s.order {
+		v := s.vehicles[vin]
+		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname,
+			"profile":      map[string]any{"model": v.model, "year": v.year, "engineType": v.engine},
+			"capabilities": map[string]any{"remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev}})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {
+	if !s.bearerOK(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "UNAUTHORIZED", "message": "provided token was expired"})
+		return nil
+	}
+	v, ok := s.vehicles[r.PathValue("vin")]
+	if !ok {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "FORBIDDEN", "message": "USER IS NOT AUTHORIZED TO PERFORM THIS OPERATION"})
+		return nil
+	}
+	return v
+}
+
+func (s *Sim) telemetry(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.lookup(w, r)
+	if v == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, v.doc)
+}
+
+var simCommands = map[string]bool{
+	"lock": true, "unlock": true, "remoteStart": true, "cancelRemoteStart": true, "statusRefresh": true, "startPanicCue": true,
+}
+
+func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Type       string         `json:"type"`
+		Properties map[string]any `json:"properties"`
+		WakeUp     bool           `json:"wakeUp"`
+	}
+	ok := decodeBody(r, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.lookup(w, r)
+	if v == nil {
+		return
+	}
+	if !ok || !simCommands[body.Type] {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "BAD_REQUEST", "message": "unknown command type"})
+		return
+	}
+	id := token("")[:32]
+	now := s.now()
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: body.Type, At: now.UTC()})
+	fail := s.opts.FailCommands || s.failNext[body.Type] > 0
+	if s.failNext[body.Type] > 0 {
+		s.failNext[body.Type]--
+	}
+	if body.Type != "startPanicCue" {
+		s.setCommandState(v, body.Type, id, "", "REQUEST_QUEUED")
+		d := s.opts.CommandDelay
+		s.after(d/2, func() { s.setCommandState(v, body.Type, id, "REQUEST_QUEUED", "RECEIVED_BY_DEVICE") })
+		s.after(d, func() {
+			if fail {
+				s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "COMMAND_FAILED_ON_DEVICE")
+				return
+			}
+			if body.Type == "statusRefresh" {
+				// Ford's answer to a refresh: the fresh metrics ride inside
+				// the success state (states.statusRefreshCommand.value.metrics).
+				s.setCommandStateWith(v, body.Type, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
+				return
+			}
+			s.applyCommand(v, body.Type)
+			s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "SUCCESS")
+		})
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "type": body.Type, "vin": v.vin, "status": "REQUEST_QUEUED"})
+}
+
+// after runs f under s.mu after d, unless the simulator was closed.
+func (s *Sim) after(d time.Duration, f func()) {
+	s.timers = append(s.timers, time.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			f()
+		}
+	}))
+}
+
+// setCommandState records a command's progress and pushes it; s.mu held.
+func (s *Sim) setCommandState(v *vehicle, typ, id, from, to string) {
+	s.setCommandStateWith(v, typ, id, from, to, nil)
+}
+
+// setCommandStateWith records a command state carrying metrics (nil: none)
+// and pushes it; s.mu held.
+func (s *Sim) setCommandStateWith(v *vehicle, typ, id, from, to string, metrics map[string]any) {
+	ts := s.now().UTC().Format(time.RFC3339)
+	entry := map[string]any{"commandId": id, "timestamp": ts, "value": map[string]any{"fromState": from, "toState": to}}
+	if metrics != nil {
+		entry["value"].(map[string]any)["metrics"] = metrics
+	}
+	if to == "COMMAND_FAILED_ON_DEVICE" {
+		entry["value"].(map[string]any)["data"] = map[string]any{"commandError": map[string]any{
+			"commandExecutionFailure": map[string]any{"oemErrorContext": "vehicle did not respond", "oemErrorCode": "SIM-1"}}}
+	}
+	states, _ := v.doc["states"].(map[string]any)
+	if states == nil {
+		states = map[string]any{}
+		v.doc["states"] = states
+	}
+	states[typ+"Command"] = entry
+	s.push(v, map[string]any{"states": map[string]any{typ + "Command": entry}})
+}
+
+// refreshMetrics is what a refresh learns from the car: the pending metrics
+// (if a test set some) or the car's figures stamped anew. They are merged
+// into the record and returned; s.mu held.
+func (s *Sim) refreshMetrics(v *vehicle) map[string]any {
+	ts := s.now().UTC().Format(time.RFC3339)
+	m, _ := v.doc["metrics"].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		v.doc["metrics"] = m
+	}
+	fresh := v.pending
+	v.pending = nil
+	if fresh == nil {
+		fresh = map[string]any{}
+		for _, k := range []string{"odometer", "fuelLevel", "xevBatteryStateOfCharge", "outsideTemperature", "batteryVoltage"} {
+			if cur, ok := m[k].(map[string]any); ok {
+				c := maps.Clone(cur)
+				c["updateTime"] = ts
+				fresh[k] = c
+			}
+		}
+	}
+	for k, val := range fresh {
+		if obj, ok := val.(map[string]any); ok {
+			if _, has := obj["updateTime"]; !has {
+				obj["updateTime"] = ts
+			}
+		}
+		m[k] = val
+	}
+	v.doc["updateTime"] = ts
+	return fresh
+}
+
+// applyCommand changes the car as the command would; s.mu held.
+func (s *Sim) applyCommand(v *vehicle, typ string) {
+	ts := s.now().UTC().Format(time.RFC3339)
+	m, _ := v.doc["metrics"].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		v.doc["metrics"] = m
+	}
+	delta := map[string]any{}
+	switch typ {
+	case "lock", "unlock":
+		state := "LOCKED"
+		if typ == "unlock" {
+			state = "UNLOCKED"
+		}
+		// Every lockable door changes; mechanical latches stay UNKNOWN.
+		old, _ := m["doorLockStatus"].([]any)
+		list := make([]any, 0, max(len(old), 1))
+		all := false
+		for _, e := range old {
+			obj, ok := e.(map[string]any)
+			if !ok {
+				continue
+			}
+			c := maps.Clone(obj)
+			tags, _ := c["tags"].(map[string]any)
+			if latch, _ := tags["DOOR_LATCH_TYPE"].(string); latch != "MECHANICAL" {
+				c["value"], c["updateTime"] = state, ts
+			}
+			all = all || c["vehicleDoor"] == "ALL_DOORS"
+			list = append(list, c)
+		}
+		if !all {
+			list = append(list, map[string]any{"updateTime": ts, "vehicleDoor": "ALL_DOORS", "value": state})
+		}
+		delta["doorLockStatus"] = list
+	case "remoteStart":
+		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 900.0}
+	case "cancelRemoteStart":
+		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 0.0}
+	}
+	for k, val := range delta {
+		m[k] = val
+	}
+	v.doc["updateTime"] = ts
+	s.push(v, map[string]any{"metrics": delta, "updateTime": ts})
+}
