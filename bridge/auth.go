@@ -3,8 +3,14 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"go.uber.org/zap"
 )
 
 // Auth states published on P/auth/state.
@@ -133,5 +139,132 @@ func (a AuthInfo) json() string {
 func stopTimer(t *time.Timer) {
 	if t != nil {
 		t.Stop()
+	}
+}
+
+// setAuth moves the auth state and publishes it when it changed.
+func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
+	login := ""
+	if state == StateReauthRequired {
+		u, err := b.ford.LoginURL()
+		if err != nil {
+			b.log.Error("cannot make a login link", zap.Error(err))
+		}
+		login = u
+	}
+	prev := b.gate.get().State
+	if !b.gate.set(b.now(), state, reason, retryAt, login) {
+		return
+	}
+	if prev != state {
+		fields := []zap.Field{zap.String("state", state), zap.String("reason", reason)}
+		if !retryAt.IsZero() {
+			fields = append(fields, zap.Time("retry_at", retryAt))
+		}
+		if state == StateOK {
+			b.log.Info("FordPass connection ok", fields...)
+		} else {
+			b.log.Warn("FordPass connection "+state, fields...)
+		}
+	}
+	b.m.setAuthState(state)
+	b.publishAuth()
+	if state == StateRateLimited && !retryAt.IsZero() {
+		// The wait ends by itself: nothing needs to call Ford to find out.
+		time.AfterFunc(max(retryAt.Sub(b.now()), 0)+time.Second, func() {
+			info := b.gate.get()
+			if info.State == StateRateLimited && info.RetryAt != nil && !b.now().Before(*info.RetryAt) {
+				b.setAuth(StateOK, "the wait is over; resuming", time.Time{})
+			}
+		})
+	}
+}
+
+func (b *Bridge) publishAuth() {
+	b.authPubMu.Lock()
+	defer b.authPubMu.Unlock()
+	info := b.gate.get()
+	info.SignInURL = b.cfg.HTTPPublicURL
+	b.publishState(b.topic("auth", "state"), info.State)
+	b.publishState(b.topic("auth", "detail"), info.json())
+	b.publishState(b.topic("auth", "login_url"), info.LoginURL)
+}
+
+// AuthInfo is the current auth state.
+func (b *Bridge) AuthInfo() AuthInfo {
+	info := b.gate.get()
+	info.SignInURL = b.cfg.HTTPPublicURL
+	return info
+}
+
+// report turns the outcome of a Ford call into the auth state, and says how
+// long the caller should wait before its next try (0: go on).
+func (b *Bridge) report(err error, bo *backoff) time.Duration {
+	var be *fordapi.BudgetError
+	var rl *fordapi.RateLimitError
+	switch {
+	case err == nil:
+		bo.reset()
+		b.setAuth(StateOK, "connected to FordPass", time.Time{})
+		return 0
+	case errors.Is(err, fordapi.ErrReauthRequired):
+		var re *fordapi.ReauthError
+		reason := "sign in again"
+		if errors.As(err, &re) {
+			reason = re.Reason
+		}
+		b.setAuth(StateReauthRequired, reason, time.Time{})
+		return 0 // the gate holds every loop until a new sign-in
+	case errors.As(err, &rl):
+		b.setAuth(StateRateLimited, "rate limited by Ford: it answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
+		return 0
+	case errors.As(err, &be) && be.Paced:
+		// The normal pace of the daily budget: wait without alarming anyone.
+		return max(be.RetryAt.Sub(b.now()), time.Second)
+	case errors.As(err, &be):
+		what := fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent", be.Class)
+		if be.Class == fordapi.ClassToken {
+			what = "the day's allowance of Autonomic token exchanges is spent"
+		}
+		b.setAuth(StateRateLimited, fmt.Sprintf("%s: %d of %d calls in 24 h; the bridge refused the call itself and Ford has not limited the account; "+
+			"waiting for the 24 h window to free a call", what, be.Used, be.Limit), be.RetryAt)
+		return 0
+	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
+		return b.opts.BackoffMax
+	}
+	d := bo.next()
+	b.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", b.now().Add(d))
+	return d
+}
+
+// backoff is exponential with full jitter.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.n, 20)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	b.n++
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -1,0 +1,261 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
+)
+
+// clearDemo removes what the demo retained on the broker (its state topics
+// and its Home Assistant devices), so a demo on a real broker leaves
+// nothing behind.
+func (b *Bridge) clearDemo() {
+	var last mqtt.Token
+	for topic := range b.cache.snapshot() {
+		last = b.client.Publish(topic, 1, true, []byte{})
+	}
+	b.mu.Lock()
+	configs := make([]string, 0, len(b.discLast))
+	for topic := range b.discLast {
+		configs = append(configs, topic)
+	}
+	b.mu.Unlock()
+	for _, topic := range configs {
+		last = b.client.Publish(topic, 1, true, []byte{})
+	}
+	if last != nil {
+		_ = wait(last, 3*time.Second)
+	}
+	b.log.Info("demo: cleared its retained topics and Home Assistant devices", zap.Int("topics", len(configs)+len(b.cache.snapshot())))
+}
+
+func (b *Bridge) onConnect(c mqtt.Client) {
+	b.connected.Store(true)
+	b.m.mqttConnected.Set(1)
+	b.mu.Lock()
+	now := b.now()
+	b.connects = append(b.connects, now)
+	for len(b.connects) > 0 && now.Sub(b.connects[0]) > time.Hour {
+		b.connects = b.connects[1:]
+	}
+	n := len(b.connects)
+	b.mu.Unlock()
+	if n > 5 {
+		b.log.Warn("connected to the broker again; another client may be using MQTT_CLIENT_ID", zap.Int("connections_last_hour", n))
+	} else {
+		b.log.Info("connected to the broker")
+	}
+	subs := map[string]byte{b.topic("+", "command"): 1, b.topic("auth", "code", "set"): 1, b.topic("bridge", "doctor"): 1}
+	if b.cfg.HADiscovery {
+		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
+	}
+	tok := c.SubscribeMultiple(subs, b.route)
+	go func() {
+		if err := wait(tok, 10*time.Second); err != nil {
+			b.log.Error("subscribing failed", zap.Error(err))
+		}
+	}()
+	c.Publish(b.topic("bridge", "availability"), 1, true, "online")
+	// Everything retained goes out again: the broker may have lost it.
+	for topic, payload := range b.cache.snapshot() {
+		c.Publish(topic, 1, true, payload)
+	}
+	b.publishInfo(true)
+	if b.cfg.HADiscovery {
+		b.publishDiscovery(true)
+	}
+}
+
+func (b *Bridge) onConnectionLost(err error) {
+	b.connected.Store(false)
+	b.m.mqttConnected.Set(0)
+	b.log.Warn("lost the broker; reconnecting", zap.Error(err))
+}
+
+// route dispatches an incoming message (paho runs it in its own goroutine).
+func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
+	topic := msg.Topic()
+	switch {
+	case topic == b.topic("auth", "code", "set"):
+		b.onCode(msg)
+	case topic == b.topic("bridge", "doctor"):
+		var r Report
+		if json.Unmarshal(msg.Payload(), &r) == nil && len(r.Checks) > 0 {
+			b.doctor.Store(&r)
+		}
+	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":
+		if strings.TrimSpace(string(msg.Payload())) == "online" {
+			// One republish per burst of births, however many arrive, and
+			// at most one per cooldown (ten times the jitter) after that.
+			if !b.birthPending.CompareAndSwap(false, true) {
+				return
+			}
+			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
+			if next := time.Unix(0, b.lastBirth.Load()).Add(10 * b.opts.DiscoveryDelay); time.Until(next) > delay {
+				delay = time.Until(next)
+			}
+			b.log.Debug("Home Assistant came online; republishing discovery", zap.Duration("in", delay))
+			time.AfterFunc(delay, func() {
+				b.lastBirth.Store(time.Now().UnixNano())
+				b.birthPending.Store(false)
+				b.publishDiscovery(true)
+				for topic, payload := range b.cache.snapshot() {
+					b.client.Publish(topic, 1, true, payload)
+				}
+			})
+		}
+	default:
+		if vin := topicVIN(b.p, topic, "command"); vin != "" {
+			b.onCommand(vin, msg)
+		}
+	}
+}
+
+// publishState publishes a retained state value if it changed, and says
+// whether it did.
+func (b *Bridge) publishState(topic, payload string) bool {
+	if !b.cache.set(topic, payload) {
+		return false
+	}
+	b.m.published.Inc()
+	if b.client != nil && b.connected.Load() {
+		b.client.Publish(topic, 1, true, payload)
+	}
+	return true
+}
+
+// publishEvent publishes a non-retained message.
+func (b *Bridge) publishEvent(topic string, v any) {
+	data, _ := json.Marshal(v)
+	if b.client != nil && b.connected.Load() {
+		b.client.Publish(topic, 1, false, data)
+	}
+}
+
+// Info is P/bridge/info.
+type Info struct {
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"started_at"`
+	VINs       []string  `json:"vins"`
+	Calls24h   int       `json:"calls_24h"`
+	CallBudget int       `json:"call_budget"`
+	// Instance identifies the installation (its STATE_DIR), so doctor can
+	// tell this bridge from another one on the same topics.
+	Instance string `json:"instance"`
+	// Reconnects1h counts broker connections in the last hour: many mean
+	// another client uses the same MQTT_CLIENT_ID.
+	Reconnects1h int `json:"reconnects_1h"`
+	// Demo is set by fordpass2mqtt demo: simulated cars, a throwaway state.
+	Demo bool `json:"demo,omitempty"`
+}
+
+func (b *Bridge) info() Info {
+	b.mu.Lock()
+	vins := make([]string, 0, len(b.list))
+	for _, v := range b.list {
+		vins = append(vins, v.VIN)
+	}
+	reconnects := max(len(b.connects)-1, 0)
+	b.mu.Unlock()
+	bud := b.ford.Budget()
+	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
+		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo}
+}
+
+func (b *Bridge) publishInfo(force bool) {
+	data, _ := json.Marshal(b.info())
+	topic := b.topic("bridge", "info")
+	if force {
+		b.cache.forget(topic)
+	}
+	b.publishState(topic, string(data))
+	b.m.setBudget(b.ford.Budget())
+}
+
+func (b *Bridge) infoLoop(ctx context.Context) {
+	defer b.workers.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.publishInfo(false)
+			b.mu.Lock()
+			vs := make([]*vehicle, 0, len(b.vehicles))
+			for _, v := range b.vehicles {
+				vs = append(vs, v)
+			}
+			b.mu.Unlock()
+			for _, v := range vs {
+				b.m.telemetryAge(v.vin, v.lastUpdate())
+			}
+		}
+	}
+}
+
+func (b *Bridge) discoverySettings() discovery.Settings {
+	return discovery.Settings{DiscoveryPrefix: b.cfg.HADiscoveryPrefix, TopicPrefix: b.p, Version: b.opts.Version,
+		PublicURL: b.cfg.HTTPPublicURL, Demo: b.cfg.Demo}
+}
+
+// publishDiscovery publishes every device config whose payload changed
+// (force: all of them), and an empty retained config for every vehicle no
+// longer bridged. It only reads the cache: it never calls Ford.
+func (b *Bridge) publishDiscovery(force bool) {
+	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+		return
+	}
+	s := b.discoverySettings()
+	want := map[string]string{}
+	t, p := discovery.Bridge(s)
+	want[t] = string(p)
+	b.mu.Lock()
+	vs := make([]*vehicle, 0, len(b.vehicles))
+	for _, v := range b.vehicles {
+		vs = append(vs, v)
+	}
+	for vin := range b.stale {
+		want[discovery.VehicleTopic(s, vin)] = ""
+	}
+	b.mu.Unlock()
+	for _, v := range vs {
+		t, p := discovery.Vehicle(s, v.discoveryInfo())
+		want[t] = string(p)
+	}
+	for topic, payload := range want {
+		b.publishConfig(topic, payload, force)
+	}
+}
+
+// publishVehicleDiscovery publishes one vehicle's config if it changed.
+func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
+	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+		return
+	}
+	t, p := discovery.Vehicle(b.discoverySettings(), v.discoveryInfo())
+	b.publishConfig(t, string(p), false)
+}
+
+// publishConfig publishes a device config unless it is what was last sent
+// (a hash is kept, not the payload: a fleet's configs weigh megabytes).
+func (b *Bridge) publishConfig(topic, payload string, force bool) {
+	sum := sha256.Sum256([]byte(payload))
+	b.mu.Lock()
+	last, seen := b.discLast[topic]
+	b.discLast[topic] = sum
+	b.mu.Unlock()
+	if seen && last == sum && !force {
+		return
+	}
+	b.client.Publish(topic, 1, true, []byte(payload))
+}
