@@ -9,8 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 // Auth states published on P/auth/state.
