@@ -7,7 +7,6 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -155,7 +154,7 @@ func (b *Bridge) topic(parts ...string) string { return b.p + "/" + strings.Join
 // commands, the one in flight finished or timed out, "offline" published.
 func (b *Bridge) Run(ctx context.Context) error {
 	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
-		return fmt.Errorf("STATE_DIR: %w", err)
+		return configErr("STATE_DIR", err)
 	}
 	if fixed, err := fordapi.FixPrivateModes(b.cfg.StateDir); err != nil {
 		b.log.Warn("a secret file in STATE_DIR is readable by others", zap.Error(err))
@@ -164,7 +163,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	id, err := InstanceID(b.cfg.StateDir)
 	if err != nil {
-		return fmt.Errorf("STATE_DIR: %w", err)
+		return configErr("STATE_DIR", err)
 	}
 	b.instance = id
 	workCtx, stopWork := context.WithCancel(context.Background())

@@ -82,6 +82,19 @@ type Config struct {
 	Demo bool
 }
 
+// ConfigError is a setting that cannot work: the variable it names must be
+// changed. The binary exits with code 2 for it (matched with errors.As).
+type ConfigError struct {
+	Var string // the environment variable, e.g. STATE_DIR
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// configErr wraps err as a problem with the variable name.
+func configErr(name string, err error) error { return &ConfigError{Var: name, Err: err} }
+
 // Commands a user may send, by their MQTT name.
 var commandNames = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
 
@@ -98,7 +111,7 @@ func LoadConfig() (Config, error) {
 func (e env) validate() (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+		errs = append(errs, configErr(name, fmt.Errorf(format, args...)))
 	}
 	c := Config{
 		MQTTURL: strings.TrimSpace(e.MQTTURL), MQTTUsername: e.MQTTUsername, MQTTPassword: e.MQTTPassword,

@@ -183,7 +183,7 @@ func (b *Bridge) renderPage(w http.ResponseWriter, status int, token string, sig
 func (b *Bridge) serveHTTP() (*http.Server, error) {
 	ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
 	if err != nil {
-		return nil, errors.New("HTTP_ADDR: " + err.Error())
+		return nil, configErr("HTTP_ADDR", err)
 	}
 	srv := &http.Server{Handler: b.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,

@@ -59,21 +59,21 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("MQTT_CA_FILE: %w", err)
+			return nil, configErr("MQTT_CA_FILE", err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("MQTT_CA_FILE: %s holds no PEM certificate", caFile)
+			return nil, configErr("MQTT_CA_FILE", fmt.Errorf("%s holds no PEM certificate", caFile))
 		}
 		cfg.RootCAs = pool
 	}
 	if certFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("MQTT_CERT_FILE/MQTT_KEY_FILE: %w", err)
+			return nil, configErr("MQTT_CERT_FILE", fmt.Errorf("with MQTT_KEY_FILE: %w", err))
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

@@ -151,7 +151,7 @@ func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.
 		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", cfg.DailyBudget))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
-		if strings.HasPrefix(err.Error(), "STATE_DIR") || strings.HasPrefix(err.Error(), "HTTP_ADDR") || strings.HasPrefix(err.Error(), "MQTT_") {
+		if errors.As(err, new(*bridge.ConfigError)) {
 			return exitConfig
 		}
 		return exitFatal
