@@ -186,9 +186,9 @@ func (b *Bridge) publishAuth() {
 	defer b.authPubMu.Unlock()
 	info := b.gate.get()
 	info.SignInURL = b.cfg.HTTPPublicURL
-	b.publishState(b.topic("auth", "state"), info.State)
-	b.publishState(b.topic("auth", "detail"), info.json())
-	b.publishState(b.topic("auth", "login_url"), info.LoginURL)
+	b.publishState(b.t.AuthState(), info.State)
+	b.publishState(b.t.AuthDetail(), info.json())
+	b.publishState(b.t.LoginURL(), info.LoginURL)
 }
 
 // AuthInfo is the current auth state.

@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -58,7 +59,8 @@ type Bridge struct {
 	ford  Ford
 	m     *Metrics
 	now   func() time.Time
-	p     string // topic prefix
+	p     string      // topic prefix
+	t     topics.Tree // the topic tree under it
 	cache retainedCache
 	gate  *authGate
 	start time.Time
@@ -139,7 +141,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		opts.Version = "dev"
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
-		p: cfg.TopicPrefix, cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
+		p: cfg.TopicPrefix, t: topics.New(cfg.TopicPrefix), cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
 		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string][32]byte{}, stale: map[string]struct{}{},
 		listWake: make(chan struct{}, 1)}
 	b.pending.wake = make(chan struct{}, 1)
@@ -148,7 +150,6 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 }
 
 // Topic helpers.
-func (b *Bridge) topic(parts ...string) string { return b.p + "/" + strings.Join(parts, "/") }
 
 // Run runs the bridge until ctx ends, then shuts down cleanly: no new
 // commands, the one in flight finished or timed out, "offline" published.
@@ -209,7 +210,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info("shutting down")
 	b.accepting.Store(false)
 	if b.connected.Load() {
-		_ = wait(b.client.Unsubscribe(b.topic("+", "command"), b.topic("auth", "code", "set")), 2*time.Second)
+		_ = wait(b.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
 	}
 	done := make(chan struct{})
 	go func() { b.commands.Wait(); close(done) }()
@@ -231,7 +232,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.clearDemo()
 	}
 	if b.connected.Load() {
-		if err := wait(b.client.Publish(b.topic("bridge", "availability"), 1, true, "offline"), 3*time.Second); err != nil {
+		if err := wait(b.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
 			b.log.Warn("could not publish offline", zap.Error(err))
 		}
 	}

@@ -28,11 +28,31 @@ const (
 	ResultRejected = "rejected"
 )
 
-// fordCommand maps the MQTT command names to Ford's command types.
-var fordCommand = map[string]string{
-	"lock": fordapi.CmdLock, "unlock": fordapi.CmdUnlock, "start": fordapi.CmdRemoteStart,
-	"stop": fordapi.CmdCancelRemoteStart, "refresh": fordapi.CmdStatusRefresh, "horn": fordapi.CmdPanicCue,
+// commandTable is every command a user may send: its MQTT name and Ford's
+// command type. Configuration, parsing, their error messages and the
+// metrics all read it.
+var commandTable = []struct{ name, ford string }{
+	{"lock", fordapi.CmdLock}, {"unlock", fordapi.CmdUnlock}, {"start", fordapi.CmdRemoteStart},
+	{"stop", fordapi.CmdCancelRemoteStart}, {"refresh", fordapi.CmdStatusRefresh}, {"horn", fordapi.CmdPanicCue},
 }
+
+// commandNames lists the MQTT names, in the table's order.
+var commandNames = func() []string {
+	out := make([]string, len(commandTable))
+	for i, c := range commandTable {
+		out[i] = c.name
+	}
+	return out
+}()
+
+// fordCommand maps the MQTT command names to Ford's command types.
+var fordCommand = func() map[string]string {
+	out := make(map[string]string, len(commandTable))
+	for _, c := range commandTable {
+		out[c.name] = c.ford
+	}
+	return out
+}()
 
 // maxCommandPayload bounds a command message.
 const maxCommandPayload = 4 << 10
@@ -124,7 +144,7 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		if len(shown) > 40 {
 			shown = shown[:40] + "…"
 		}
-		return req, fmt.Errorf("unknown command %q; known: lock, unlock, start, stop, refresh, horn", shown)
+		return req, fmt.Errorf("unknown command %q; known: %s", shown, strings.Join(commandNames, ", "))
 	}
 	return req, nil
 }
@@ -218,10 +238,10 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	}
 	if v == nil {
 		if up := strings.ToUpper(vin); up != vin && b.vehicle(up) != nil {
-			reject("VINs are upper case in topics: publish to " + b.topic(up, "command"))
+			reject("VINs are upper case in topics: publish to " + b.t.Command(up))
 			return
 		}
-		reject("unknown vehicle " + fordapi.ShortVIN(vin) + "; see " + b.topic("bridge", "info") + " for the bridged VINs")
+		reject("unknown vehicle " + fordapi.ShortVIN(vin) + "; see " + b.t.Info() + " for the bridged VINs")
 		return
 	}
 	info := b.gate.get()
@@ -427,6 +447,6 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, 
 }
 
 func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) {
-	b.publishEvent(b.topic(vin, "command", "result"), Result{ID: req.ID, Command: req.Command, Status: status,
+	b.publishEvent(b.t.Result(vin), Result{ID: req.ID, Command: req.Command, Status: status,
 		Error: errMsg, At: b.now().UTC().Truncate(time.Millisecond), WaitedMS: waited.Milliseconds()})
 }

@@ -95,9 +95,6 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // configErr wraps err as a problem with the variable name.
 func configErr(name string, err error) error { return &ConfigError{Var: name, Err: err} }
 
-// Commands a user may send, by their MQTT name.
-var commandNames = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
-
 // LoadConfig reads the environment and validates it, reporting every
 // problem at once, each naming its variable.
 func LoadConfig() (Config, error) {

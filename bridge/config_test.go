@@ -259,3 +259,12 @@ func TestHelpMarksRegionsNobodyConfirmed(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandsAllowedDefaultIsTheTable: the default allow-list is every
+// command of the one command table.
+func TestCommandsAllowedDefaultIsTheTable(t *testing.T) {
+	f, _ := reflect.TypeOf(env{}).FieldByName("CommandsAllowed")
+	if got, want := f.Tag.Get("default"), strings.Join(commandNames, ","); got != want {
+		t.Fatalf("COMMANDS_ALLOWED defaults to %q; the command table has %q", got, want)
+	}
+}

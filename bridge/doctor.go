@@ -23,6 +23,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -108,7 +109,7 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
 			data, _ := json.Marshal(r)
-			_ = wait(b.client.Publish(cfg.TopicPrefix+"/bridge/doctor", 1, true, data), o.Timeout)
+			_ = wait(b.client.Publish(topics.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
 		}
 		b.client.Disconnect(100)
 	}
@@ -174,6 +175,7 @@ type brokerResult struct {
 // retained bridge info for the next check.
 func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult {
 	res := brokerResult{check: Check{Name: "broker"}}
+	tree, demo := topics.New(cfg.TopicPrefix), topics.New(DemoPrefix)
 	suffix := randomHex(4)
 	var mu sync.Mutex
 	got := make(chan time.Time, 1)
@@ -201,29 +203,29 @@ func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult 
 			case got <- time.Now():
 			default:
 			}
-		case cfg.TopicPrefix + "/bridge/info":
+		case tree.Info():
 			var info Info
 			if json.Unmarshal(m.Payload(), &info) == nil {
 				mu.Lock()
 				res.info = &info
 				mu.Unlock()
 			}
-		case DemoPrefix + "/bridge/info":
+		case demo.Info():
 			var info Info
 			if json.Unmarshal(m.Payload(), &info) == nil && info.Demo {
 				mu.Lock()
 				res.demoInfo = &info
 				mu.Unlock()
 			}
-		case cfg.TopicPrefix + "/bridge/availability":
+		case tree.Availability():
 			mu.Lock()
 			res.online = string(m.Payload()) == "online"
 			mu.Unlock()
 		}
 	}
-	subs := map[string]byte{probe: 1, cfg.TopicPrefix + "/bridge/info": 1, cfg.TopicPrefix + "/bridge/availability": 1}
+	subs := map[string]byte{probe: 1, tree.Info(): 1, tree.Availability(): 1}
 	if cfg.TopicPrefix != DemoPrefix {
-		subs[DemoPrefix+"/bridge/info"] = 1
+		subs[demo.Info()] = 1
 	}
 	if err := wait(c.SubscribeMultiple(subs, handler), o.Timeout); err != nil {
 		res.check.Status, res.check.Finding = Fail, "connected, but subscribing was refused: "+err.Error()
@@ -430,7 +432,7 @@ func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
 	st := client.Status()
 	if !st.SignedIn {
 		c.Status, c.Finding = Fail, st.Reason
-		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + cfg.TopicPrefix + "/auth/code/set"
+		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + topics.New(cfg.TopicPrefix).CodeSet()
 		return c
 	}
 	var notes []string

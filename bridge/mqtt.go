@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
 )
 
 // retainedCache remembers every retained state payload the bridge has
@@ -127,7 +128,7 @@ func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Cli
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Debug("reconnecting to the broker") })
 	if will {
-		o.SetWill(cfg.TopicPrefix+"/bridge/availability", "offline", 1, true)
+		o.SetWill(topics.New(cfg.TopicPrefix).Availability(), "offline", 1, true)
 	}
 	if secure || cfg.MQTTCAFile != "" || cfg.MQTTCertFile != "" {
 		tc, err := TLSConfig(cfg.MQTTCAFile, cfg.MQTTCertFile, cfg.MQTTKeyFile)
@@ -160,18 +161,4 @@ func wait(t mqtt.Token, d time.Duration) error {
 		return errors.New("timed out waiting for the broker")
 	}
 	return t.Error()
-}
-
-// topicVIN extracts the VIN from P/VIN/rest; "" when the topic is not of
-// that shape.
-func topicVIN(prefix, topic, rest string) string {
-	s, ok := strings.CutPrefix(topic, prefix+"/")
-	if !ok {
-		return ""
-	}
-	vin, ok := strings.CutSuffix(s, "/"+rest)
-	if !ok || strings.Contains(vin, "/") {
-		return ""
-	}
-	return vin
 }

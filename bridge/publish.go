@@ -53,7 +53,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	} else {
 		b.log.Info("connected to the broker")
 	}
-	subs := map[string]byte{b.topic("+", "command"): 1, b.topic("auth", "code", "set"): 1, b.topic("bridge", "doctor"): 1}
+	subs := map[string]byte{b.t.AllCommands(): 1, b.t.CodeSet(): 1, b.t.Doctor(): 1}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
 	}
@@ -63,7 +63,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 			b.log.Error("subscribing failed", zap.Error(err))
 		}
 	}()
-	c.Publish(b.topic("bridge", "availability"), 1, true, "online")
+	c.Publish(b.t.Availability(), 1, true, "online")
 	// Everything retained goes out again: the broker may have lost it.
 	for topic, payload := range b.cache.snapshot() {
 		c.Publish(topic, 1, true, payload)
@@ -84,9 +84,9 @@ func (b *Bridge) onConnectionLost(err error) {
 func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	topic := msg.Topic()
 	switch {
-	case topic == b.topic("auth", "code", "set"):
+	case topic == b.t.CodeSet():
 		b.onCode(msg)
-	case topic == b.topic("bridge", "doctor"):
+	case topic == b.t.Doctor():
 		var r Report
 		if json.Unmarshal(msg.Payload(), &r) == nil && len(r.Checks) > 0 {
 			b.doctor.Store(&r)
@@ -113,7 +113,7 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 			})
 		}
 	default:
-		if vin := topicVIN(b.p, topic, "command"); vin != "" {
+		if vin := b.t.CommandVIN(topic); vin != "" {
 			b.onCommand(vin, msg)
 		}
 	}
@@ -172,7 +172,7 @@ func (b *Bridge) info() Info {
 
 func (b *Bridge) publishInfo(force bool) {
 	data, _ := json.Marshal(b.info())
-	topic := b.topic("bridge", "info")
+	topic := b.t.Info()
 	if force {
 		b.cache.forget(topic)
 	}

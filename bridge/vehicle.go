@@ -291,7 +291,7 @@ func (v *vehicle) publishFields() {
 func (v *vehicle) fieldTopic(name string) string {
 	t, ok := v.names[name]
 	if !ok {
-		t = v.b.topic(v.vin, name)
+		t = v.b.t.Field(v.vin, name)
 		v.names[name] = t
 	}
 	return t

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
 )
 
 // SupportURL is where users report problems.
@@ -159,7 +161,8 @@ func marshal(p Payload) []byte {
 // Bridge builds the bridge device: auth state, the re-authorization problem
 // sensor and the Ford call count; "Visit" opens the sign-in page.
 func Bridge(s Settings) (topic string, payload []byte) {
-	avail := []Availability{{Topic: s.TopicPrefix + "/bridge/availability"}}
+	t := topics.New(s.TopicPrefix)
+	avail := []Availability{{Topic: t.Availability()}}
 	uid := func(k string) string { return "fordpass2mqtt_" + s.TopicPrefix + "_" + k }
 	slug := strings.ToLower(sanitize(s.TopicPrefix))
 	p := Payload{
@@ -170,17 +173,17 @@ func Bridge(s Settings) (topic string, payload []byte) {
 		Components: map[string]Component{
 			"auth_state": {Platform: "sensor", Name: "FordPass connection", UniqueID: uid("auth_state"),
 				DefaultEntityID: "sensor." + slug + "_bridge_connection", Availability: avail,
-				StateTopic: s.TopicPrefix + "/auth/state", JSONAttributesTopic: s.TopicPrefix + "/auth/detail",
+				StateTopic: t.AuthState(), JSONAttributesTopic: t.AuthDetail(),
 				DeviceClass: "enum", Options: []string{"ok", "reauth_required", "rate_limited", "unavailable"},
 				EntityCategory: "diagnostic", Icon: "mdi:account-key"},
 			"reauth_required": {Platform: "binary_sensor", Name: "Re-authorization required", UniqueID: uid("reauth_required"),
 				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
-				StateTopic: s.TopicPrefix + "/auth/state", DeviceClass: "problem",
+				StateTopic: t.AuthState(), DeviceClass: "problem",
 				ValueTemplate:       "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
-				JSONAttributesTopic: s.TopicPrefix + "/auth/detail", EntityCategory: "diagnostic"},
+				JSONAttributesTopic: t.AuthDetail(), EntityCategory: "diagnostic"},
 			"calls_24h": {Platform: "sensor", Name: "Ford calls (24 h)", UniqueID: uid("calls_24h"),
 				DefaultEntityID: "sensor." + slug + "_ford_calls_24h", Availability: avail,
-				StateTopic: s.TopicPrefix + "/bridge/info", ValueTemplate: "{{ value_json.calls_24h }}",
+				StateTopic: t.Info(), ValueTemplate: "{{ value_json.calls_24h }}",
 				StateClass: "measurement", Unit: "calls", EntityCategory: "diagnostic", Icon: "mdi:counter"},
 		},
 	}
@@ -250,8 +253,8 @@ var fixedNames = map[string]string{
 // Vehicle builds a vehicle's device: only entities for fields the car
 // reports and commands it supports and the user allowed.
 func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
-	avail := []Availability{{Topic: s.TopicPrefix + "/bridge/availability"}}
-	base := s.TopicPrefix + "/" + v.VIN
+	t := topics.New(s.TopicPrefix)
+	avail := []Availability{{Topic: t.Availability()}}
 	slug := "ford_" + strings.ToLower(v.VIN)
 	if s.Demo {
 		slug = "ford_demo_" + strings.ToLower(v.VIN)
@@ -275,7 +278,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	fields := append([]string(nil), v.Fields...)
 	sort.Strings(fields)
 	for _, f := range fields {
-		st := base + "/" + f
+		st := t.Field(v.VIN, f)
 		if spec, ok := numeric[f]; ok {
 			c := Component{StateTopic: st, DeviceClass: spec.deviceClass, StateClass: spec.stateClass, Unit: spec.unit, Icon: spec.icon}
 			p := spec.precision
@@ -319,7 +322,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 				ValueTemplate: "{{ 'triggered' if value == 'triggered' else 'idle' }}", PayloadOff: "idle"})
 			add(f, "sensor", "Alarm", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["alarm"], Icon: "mdi:shield-car"})
 		case f == "lock" && v.Lock:
-			add(f, "lock", "Lock", Component{StateTopic: st, CommandTopic: base + "/command", PayloadLock: "lock", PayloadUnlock: "unlock",
+			add(f, "lock", "Lock", Component{StateTopic: st, CommandTopic: t.Command(v.VIN), PayloadLock: "lock", PayloadUnlock: "unlock",
 				StateLocked: "locked", StateUnlocked: "unlocked", StateLocking: "locking", StateUnlocking: "unlocking", StateJammed: "jammed"})
 		case f == "lock":
 			add(f, "sensor", "Lock", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["lock"], Icon: "mdi:car-key"})
@@ -328,13 +331,13 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		}
 	}
 	if v.HasLocation {
-		add("location", "device_tracker", "Location", Component{JSONAttributesTopic: base + "/location", SourceType: "gps", Icon: "mdi:car"})
+		add("location", "device_tracker", "Location", Component{JSONAttributesTopic: t.Field(v.VIN, "location"), SourceType: "gps", Icon: "mdi:car"})
 	}
 	if v.HasUpdatedAt {
-		add("updated_at", "sensor", "Last update from the car", Component{StateTopic: base + "/updated_at", DeviceClass: "timestamp", EntityCategory: "diagnostic"})
+		add("updated_at", "sensor", "Last update from the car", Component{StateTopic: t.Field(v.VIN, "updated_at"), DeviceClass: "timestamp", EntityCategory: "diagnostic"})
 	}
 	button := func(key, entityName, press, icon, class string) {
-		add(key, "button", entityName, Component{CommandTopic: base + "/command", PayloadPress: press, Icon: icon, DeviceClass: class})
+		add(key, "button", entityName, Component{CommandTopic: t.Command(v.VIN), PayloadPress: press, Icon: icon, DeviceClass: class})
 	}
 	if v.RemoteStart {
 		button("remote_start_button", "Remote start", "start", "mdi:car-key", "")

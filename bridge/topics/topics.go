@@ -1,0 +1,63 @@
+// Package topics is fordpass2mqtt's MQTT topic tree, the one place it is
+// spelled out: the bridge, its will, doctor, Home Assistant discovery and
+// the tests all build their topics here from the topic prefix P.
+package topics
+
+import "strings"
+
+// Tree is the topic tree under one prefix (MQTT_TOPIC_PREFIX).
+type Tree struct{ prefix string }
+
+// New is the tree under prefix.
+func New(prefix string) Tree { return Tree{prefix: prefix} }
+
+// Prefix is P.
+func (t Tree) Prefix() string { return t.prefix }
+
+func (t Tree) join(parts ...string) string { return t.prefix + "/" + strings.Join(parts, "/") }
+
+// Availability is P/bridge/availability: online, offline (also the will).
+func (t Tree) Availability() string { return t.join("bridge", "availability") }
+
+// Info is P/bridge/info: version, VINs, calls in 24 h, …
+func (t Tree) Info() string { return t.join("bridge", "info") }
+
+// Doctor is P/bridge/doctor: the last doctor report.
+func (t Tree) Doctor() string { return t.join("bridge", "doctor") }
+
+// AuthState is P/auth/state.
+func (t Tree) AuthState() string { return t.join("auth", "state") }
+
+// AuthDetail is P/auth/detail.
+func (t Tree) AuthDetail() string { return t.join("auth", "detail") }
+
+// LoginURL is P/auth/login_url.
+func (t Tree) LoginURL() string { return t.join("auth", "login_url") }
+
+// CodeSet is P/auth/code/set: where a pasted code is published.
+func (t Tree) CodeSet() string { return t.join("auth", "code", "set") }
+
+// Field is P/VIN/field: one telemetry value ("state", "lock", …).
+func (t Tree) Field(vin, field string) string { return t.join(vin, field) }
+
+// Command is P/VIN/command.
+func (t Tree) Command(vin string) string { return t.join(vin, "command") }
+
+// Result is P/VIN/command/result.
+func (t Tree) Result(vin string) string { return t.join(vin, "command", "result") }
+
+// AllCommands is the subscription to every car's command topic.
+func (t Tree) AllCommands() string { return t.join("+", "command") }
+
+// CommandVIN is the VIN of a P/VIN/command topic, "" for any other topic.
+func (t Tree) CommandVIN(topic string) string {
+	s, ok := strings.CutPrefix(topic, t.prefix+"/")
+	if !ok {
+		return ""
+	}
+	vin, ok := strings.CutSuffix(s, "/command")
+	if !ok || strings.Contains(vin, "/") {
+		return ""
+	}
+	return vin
+}
