@@ -69,13 +69,25 @@ type Bridge struct {
 	connected atomic.Bool
 	accepting atomic.Bool
 
-	mu        sync.Mutex
-	vehicles  map[string]*vehicle // running workers by VIN
-	list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
-	listAt    time.Time
-	discLast  map[string][32]byte // discovery topic → SHA-256 of the payload last published
-	stale     map[string]struct{} // VINs whose device config must be cleared
-	cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
+	// fleet is the bridged cars and what the bridge knows of the account.
+	fleet struct {
+		sync.Mutex
+		vehicles  map[string]*vehicle // running workers by VIN
+		list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
+		listAt    time.Time
+		stale     map[string]struct{} // VINs whose device config must be cleared
+		cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
+	}
+	// disc holds a hash of each discovery config last published.
+	disc struct {
+		sync.Mutex
+		last map[string][32]byte // discovery topic → SHA-256 of the payload
+	}
+	// conns are the broker connections in the last hour.
+	conns struct {
+		sync.Mutex
+		at []time.Time
+	}
 	workCtx   context.Context
 	workers   sync.WaitGroup
 	commands  sync.WaitGroup
@@ -99,7 +111,6 @@ type Bridge struct {
 	authPubMu     sync.Mutex             // serializes auth publishing: the last state read is the last sent
 	doctor        atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance      string                 // this installation's id (STATE_DIR/instance)
-	connects      []time.Time            // broker connections in the last hour
 }
 
 // New makes a bridge; Run starts it.
@@ -142,8 +153,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, t: topics.New(cfg.TopicPrefix), cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
-		start: opts.Now().UTC().Truncate(time.Second), vehicles: map[string]*vehicle{}, discLast: map[string][32]byte{}, stale: map[string]struct{}{},
-		listWake: make(chan struct{}, 1)}
+		start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
+	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
+	b.disc.last = map[string][32]byte{}
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	return b

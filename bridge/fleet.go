@@ -49,10 +49,10 @@ func (b *Bridge) loadVehicleCache() {
 		b.log.Warn("ignoring a damaged vehicle cache")
 		return
 	}
-	b.mu.Lock()
-	b.cachedAll = list
-	b.list = b.filter(list)
-	b.mu.Unlock()
+	b.fleet.Lock()
+	b.fleet.cachedAll = list
+	b.fleet.list = b.filter(list)
+	b.fleet.Unlock()
 }
 
 func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
@@ -71,9 +71,9 @@ func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
 // accountLoop keeps the vehicle list and the vehicle workers in step.
 func (b *Bridge) accountLoop(ctx context.Context) {
 	defer b.workers.Done()
-	b.mu.Lock()
-	cached := b.list
-	b.mu.Unlock()
+	b.fleet.Lock()
+	cached := b.fleet.list
+	b.fleet.Unlock()
 	if len(cached) > 0 {
 		b.reconcile(cached, nil, false)
 	}
@@ -82,10 +82,10 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 		if err := b.gate.wait(ctx, b.now); err != nil {
 			return
 		}
-		b.mu.Lock()
-		due := b.listAt.IsZero() || b.now().Sub(b.listAt) >= b.opts.VehicleListTTL
-		next := b.listAt.Add(b.opts.VehicleListTTL)
-		b.mu.Unlock()
+		b.fleet.Lock()
+		due := b.fleet.listAt.IsZero() || b.now().Sub(b.fleet.listAt) >= b.opts.VehicleListTTL
+		next := b.fleet.listAt.Add(b.opts.VehicleListTTL)
+		b.fleet.Unlock()
 		snapshot := b.snapshotDue.Swap(false)
 		if due || snapshot {
 			lctx := ctx
@@ -141,22 +141,22 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
 			b.log.Warn("cannot cache the vehicle list", zap.Error(err))
 		}
 	}
-	b.mu.Lock()
-	b.list = list
+	b.fleet.Lock()
+	b.fleet.list = list
 	if all != nil {
 		// Vehicles seen before (on the account or in the cache) that are not
 		// bridged now: their Home Assistant devices must go.
-		for _, v := range append(append([]fordapi.Vehicle(nil), b.cachedAll...), all...) {
+		for _, v := range append(append([]fordapi.Vehicle(nil), b.fleet.cachedAll...), all...) {
 			if !keep[v.VIN] {
-				b.stale[v.VIN] = struct{}{}
+				b.fleet.stale[v.VIN] = struct{}{}
 			}
 		}
-		b.cachedAll, b.listAt = all, b.now()
+		b.fleet.cachedAll, b.fleet.listAt = all, b.now()
 	}
 	var started []*vehicle
 	for _, info := range list {
-		delete(b.stale, info.VIN)
-		if v, ok := b.vehicles[info.VIN]; ok {
+		delete(b.fleet.stale, info.VIN)
+		if v, ok := b.fleet.vehicles[info.VIN]; ok {
 			v.setInfo(info)
 			if snapshot {
 				v.snapshot.Store(true)
@@ -165,18 +165,18 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
 		}
 		v := newVehicle(b, info)
 		v.snapshot.Store(snapshot)
-		b.vehicles[info.VIN] = v
+		b.fleet.vehicles[info.VIN] = v
 		started = append(started, v)
 	}
 	var removed []*vehicle
-	for vin, v := range b.vehicles {
+	for vin, v := range b.fleet.vehicles {
 		if !keep[vin] {
 			removed = append(removed, v)
-			delete(b.vehicles, vin)
-			b.stale[vin] = struct{}{}
+			delete(b.fleet.vehicles, vin)
+			b.fleet.stale[vin] = struct{}{}
 		}
 	}
-	b.mu.Unlock()
+	b.fleet.Unlock()
 	for _, v := range removed {
 		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
 		v.stop()
@@ -193,7 +193,18 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
 }
 
 func (b *Bridge) vehicle(vin string) *vehicle {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.vehicles[vin]
+	b.fleet.Lock()
+	defer b.fleet.Unlock()
+	return b.fleet.vehicles[vin]
+}
+
+// cars lists the bridged cars.
+func (b *Bridge) cars() []*vehicle {
+	b.fleet.Lock()
+	defer b.fleet.Unlock()
+	vs := make([]*vehicle, 0, len(b.fleet.vehicles))
+	for _, v := range b.fleet.vehicles {
+		vs = append(vs, v)
+	}
+	return vs
 }

@@ -22,12 +22,12 @@ func (b *Bridge) clearDemo() {
 	for topic := range b.cache.snapshot() {
 		last = b.client.Publish(topic, 1, true, []byte{})
 	}
-	b.mu.Lock()
-	configs := make([]string, 0, len(b.discLast))
-	for topic := range b.discLast {
+	b.disc.Lock()
+	configs := make([]string, 0, len(b.disc.last))
+	for topic := range b.disc.last {
 		configs = append(configs, topic)
 	}
-	b.mu.Unlock()
+	b.disc.Unlock()
 	for _, topic := range configs {
 		last = b.client.Publish(topic, 1, true, []byte{})
 	}
@@ -40,14 +40,14 @@ func (b *Bridge) clearDemo() {
 func (b *Bridge) onConnect(c mqtt.Client) {
 	b.connected.Store(true)
 	b.m.mqttConnected.Set(1)
-	b.mu.Lock()
+	b.conns.Lock()
 	now := b.now()
-	b.connects = append(b.connects, now)
-	for len(b.connects) > 0 && now.Sub(b.connects[0]) > time.Hour {
-		b.connects = b.connects[1:]
+	b.conns.at = append(b.conns.at, now)
+	for len(b.conns.at) > 0 && now.Sub(b.conns.at[0]) > time.Hour {
+		b.conns.at = b.conns.at[1:]
 	}
-	n := len(b.connects)
-	b.mu.Unlock()
+	n := len(b.conns.at)
+	b.conns.Unlock()
 	if n > 5 {
 		b.log.Warn("connected to the broker again; another client may be using MQTT_CLIENT_ID", zap.Int("connections_last_hour", n))
 	} else {
@@ -158,13 +158,15 @@ type Info struct {
 }
 
 func (b *Bridge) info() Info {
-	b.mu.Lock()
-	vins := make([]string, 0, len(b.list))
-	for _, v := range b.list {
+	b.fleet.Lock()
+	vins := make([]string, 0, len(b.fleet.list))
+	for _, v := range b.fleet.list {
 		vins = append(vins, v.VIN)
 	}
-	reconnects := max(len(b.connects)-1, 0)
-	b.mu.Unlock()
+	b.fleet.Unlock()
+	b.conns.Lock()
+	reconnects := max(len(b.conns.at)-1, 0)
+	b.conns.Unlock()
 	bud := b.ford.Budget()
 	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
 		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo}
@@ -190,12 +192,7 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			b.publishInfo(false)
-			b.mu.Lock()
-			vs := make([]*vehicle, 0, len(b.vehicles))
-			for _, v := range b.vehicles {
-				vs = append(vs, v)
-			}
-			b.mu.Unlock()
+			vs := b.cars()
 			for _, v := range vs {
 				b.m.telemetryAge(v.vin, v.lastUpdate())
 			}
@@ -219,15 +216,12 @@ func (b *Bridge) publishDiscovery(force bool) {
 	want := map[string]string{}
 	t, p := discovery.Bridge(s)
 	want[t] = string(p)
-	b.mu.Lock()
-	vs := make([]*vehicle, 0, len(b.vehicles))
-	for _, v := range b.vehicles {
-		vs = append(vs, v)
-	}
-	for vin := range b.stale {
+	vs := b.cars()
+	b.fleet.Lock()
+	for vin := range b.fleet.stale {
 		want[discovery.VehicleTopic(s, vin)] = ""
 	}
-	b.mu.Unlock()
+	b.fleet.Unlock()
 	for _, v := range vs {
 		t, p := discovery.Vehicle(s, v.discoveryInfo())
 		want[t] = string(p)
@@ -250,10 +244,10 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 // (a hash is kept, not the payload: a fleet's configs weigh megabytes).
 func (b *Bridge) publishConfig(topic, payload string, force bool) {
 	sum := sha256.Sum256([]byte(payload))
-	b.mu.Lock()
-	last, seen := b.discLast[topic]
-	b.discLast[topic] = sum
-	b.mu.Unlock()
+	b.disc.Lock()
+	last, seen := b.disc.last[topic]
+	b.disc.last[topic] = sum
+	b.disc.Unlock()
 	if seen && last == sum && !force {
 		return
 	}

@@ -82,9 +82,9 @@ func (v *vehicle) stop() {
 // vehicle of the account fits the share of the daily budget that is not
 // kept for commands.
 func (b *Bridge) pollInterval() time.Duration {
-	b.mu.Lock()
-	n := len(b.vehicles)
-	b.mu.Unlock()
+	b.fleet.Lock()
+	n := len(b.fleet.vehicles)
+	b.fleet.Unlock()
 	return max(b.cfg.PollInterval, b.ford.Budget().PollEvery(n))
 }
 
