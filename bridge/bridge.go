@@ -61,12 +61,11 @@ type Bridge struct {
 	now   func() time.Time
 	p     string      // topic prefix
 	t     topics.Tree // the topic tree under it
-	cache retainedCache
 	gate  *authGate
 	start time.Time
 
-	client    mqtt.Client
-	connected atomic.Bool
+	// publisher owns the broker connection and what was published on it.
+	publisher
 	accepting atomic.Bool
 
 	// fleet is the bridged cars and what the bridge knows of the account.
@@ -77,16 +76,6 @@ type Bridge struct {
 		listAt    time.Time
 		stale     map[string]struct{} // VINs whose device config must be cleared
 		cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
-	}
-	// disc holds a hash of each discovery config last published.
-	disc struct {
-		sync.Mutex
-		last map[string][32]byte // discovery topic → SHA-256 of the payload
-	}
-	// conns are the broker connections in the last hour.
-	conns struct {
-		sync.Mutex
-		at []time.Time
 	}
 	workCtx   context.Context
 	workers   sync.WaitGroup
@@ -152,9 +141,10 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		opts.Version = "dev"
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
-		p: cfg.TopicPrefix, t: topics.New(cfg.TopicPrefix), cache: retainedCache{m: map[string]string{}}, gate: newAuthGate(opts.Now()),
+		p: cfg.TopicPrefix, t: topics.New(cfg.TopicPrefix), gate: newAuthGate(opts.Now()),
 		start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
+	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}
 	b.disc.last = map[string][32]byte{}
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -17,7 +18,9 @@ func benchVehicle(b *testing.B) (*vehicle, *fordapi.Telemetry) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", cache: retainedCache{m: map[string]string{}}, m: NewMetrics()}
+	m := NewMetrics()
+	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: topics.New("fordpass"), m: m,
+		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}}
 	return &vehicle{b: br, vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }
 

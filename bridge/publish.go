@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -13,6 +15,26 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 )
+
+// publisher owns the broker connection and what went out on it: the
+// retained state (to republish after a reconnect), the discovery hashes and
+// the connection history. Every publish goes through it.
+type publisher struct {
+	client    mqtt.Client
+	connected atomic.Bool
+	m         *Metrics
+	cache     retainedCache
+	// disc holds a hash of each discovery config last published.
+	disc struct {
+		sync.Mutex
+		last map[string][32]byte // discovery topic → SHA-256 of the payload
+	}
+	// conns are the broker connections in the last hour.
+	conns struct {
+		sync.Mutex
+		at []time.Time
+	}
+}
 
 // clearDemo removes what the demo retained on the broker (its state topics
 // and its Home Assistant devices), so a demo on a real broker leaves
@@ -121,22 +143,22 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 
 // publishState publishes a retained state value if it changed, and says
 // whether it did.
-func (b *Bridge) publishState(topic, payload string) bool {
-	if !b.cache.set(topic, payload) {
+func (p *publisher) publishState(topic, payload string) bool {
+	if !p.cache.set(topic, payload) {
 		return false
 	}
-	b.m.published.Inc()
-	if b.client != nil && b.connected.Load() {
-		b.client.Publish(topic, 1, true, payload)
+	p.m.published.Inc()
+	if p.client != nil && p.connected.Load() {
+		p.client.Publish(topic, 1, true, payload)
 	}
 	return true
 }
 
 // publishEvent publishes a non-retained message.
-func (b *Bridge) publishEvent(topic string, v any) {
+func (p *publisher) publishEvent(topic string, v any) {
 	data, _ := json.Marshal(v)
-	if b.client != nil && b.connected.Load() {
-		b.client.Publish(topic, 1, false, data)
+	if p.client != nil && p.connected.Load() {
+		p.client.Publish(topic, 1, false, data)
 	}
 }
 
@@ -242,14 +264,14 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 
 // publishConfig publishes a device config unless it is what was last sent
 // (a hash is kept, not the payload: a fleet's configs weigh megabytes).
-func (b *Bridge) publishConfig(topic, payload string, force bool) {
+func (p *publisher) publishConfig(topic, payload string, force bool) {
 	sum := sha256.Sum256([]byte(payload))
-	b.disc.Lock()
-	last, seen := b.disc.last[topic]
-	b.disc.last[topic] = sum
-	b.disc.Unlock()
+	p.disc.Lock()
+	last, seen := p.disc.last[topic]
+	p.disc.last[topic] = sum
+	p.disc.Unlock()
 	if seen && last == sum && !force {
 		return
 	}
-	b.client.Publish(topic, 1, true, []byte(payload))
+	p.client.Publish(topic, 1, true, []byte(payload))
 }
