@@ -248,4 +248,7 @@ func TestMosquittoACLKeepsCommandsToTheRightUsers(t *testing.T) {
 	if !strings.Contains(conf, "allow_anonymous false") || !strings.Contains(conf, "password_file") {
 		t.Error("mosquitto.conf allows anonymous access")
 	}
+	if !strings.Contains(conf, "\nset_tcp_nodelay true") {
+		t.Error("mosquitto.conf lets Nagle's algorithm hold command results back (set_tcp_nodelay true)")
+	}
 }

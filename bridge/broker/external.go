@@ -48,7 +48,7 @@ func StartMosquitto(addr, dir string) (stop func(), err error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "mosquitto-"+port+".conf")
-	cfg := fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port, host)
+	cfg := fmt.Sprintf("set_tcp_nodelay true\nlistener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port, host)
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
