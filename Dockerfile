@@ -2,6 +2,10 @@
 # Multi-stage, static build of fordpass2mqtt on a distroless, non-root base
 # (CA certificates and tzdata included). Builds for amd64 and arm64:
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=1.0.0 -t fordpass2mqtt .
+# The image users run is built with -tags nodemo: it carries only the
+# bridge, neither the demo's embedded broker nor the FordPass simulator.
+# The demo has its own target:
+#   docker build --target demo -t fordpass2mqtt-demo .
 
 FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
 ARG TARGETOS=linux
@@ -11,8 +15,21 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/fordpass2mqtt ./cmd/fordpass2mqtt
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags nodemo -ldflags="-s -w -X main.version=${VERSION}" -o /out/fordpass2mqtt ./cmd/fordpass2mqtt
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/demo/fordpass2mqtt ./cmd/fordpass2mqtt
 RUN mkdir -p /out/data && chmod 0700 /out/data
+
+# The demo: the same image with the full binary (simulator and embedded
+# broker included); docker compose --profile demo builds this target.
+FROM gcr.io/distroless/static-debian12:nonroot AS demo
+COPY --from=build /out/demo/fordpass2mqtt /usr/local/bin/fordpass2mqtt
+COPY --from=build --chown=65532:65532 /out/data /data
+ENV STATE_DIR=/data \
+    HTTP_ADDR=:8080
+EXPOSE 8080
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/fordpass2mqtt"]
+CMD ["demo"]
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev

@@ -93,6 +93,11 @@ func TestComposeFile(t *testing.T) {
 	if !slices.Contains(demo.Profiles, "demo") || !slices.Equal(demo.Command, []string{"demo"}) {
 		t.Errorf("demo service: profiles %v, command %v", demo.Profiles, demo.Command)
 	}
+	// The production image has no demo: the demo service builds its own target,
+	// which the Dockerfile must have.
+	if b, _ := demo.Build.(map[string]any); b["target"] != "demo" || !strings.Contains(string(read(t, "../Dockerfile")), " AS demo") {
+		t.Errorf("demo service build %v: it must build the Dockerfile's demo target", demo.Build)
+	}
 	if demo.Environment["MQTT_TOPIC_PREFIX"] == "" || demo.Environment["MQTT_TOPIC_PREFIX"] == "fordpass" ||
 		demo.Environment["MQTT_CLIENT_ID"] == "" {
 		t.Error("the demo must not share the real bridge's topic prefix or client id")
@@ -143,11 +148,20 @@ func TestDockerfileBuildLine(t *testing.T) {
 		if !strings.Contains(string(info), "CGO_ENABLED=0") || !strings.Contains(string(info), "-trimpath=true") {
 			t.Errorf("linux/%s build settings: %s", arch, info)
 		}
+		// The image users run carries only the bridge.
+		if strings.Contains(string(info), "mochi-mqtt") || !strings.Contains(string(info), "-tags=nodemo") {
+			t.Errorf("linux/%s: the production binary carries the demo's embedded broker: %s", arch, info)
+		}
 	}
 	if runtime.GOARCH == "amd64" && runtime.GOOS == "linux" {
 		v, err := exec.Command(filepath.Join(out, "amd64"), "version").CombinedOutput()
 		if err != nil || !strings.Contains(string(v), "9.9.9-test") {
 			t.Fatalf("version stamp: %s %v", v, err)
+		}
+		demo := exec.Command(filepath.Join(out, "amd64"), "demo")
+		msg, _ := demo.CombinedOutput()
+		if demo.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "has no demo") {
+			t.Errorf("demo in the production binary: exit %d, %s", demo.ProcessState.ExitCode(), msg)
 		}
 	}
 }

@@ -1,14 +1,24 @@
+//go:build !nodemo
+
+// The demo and the simulator: left out of the production build (-tags
+// nodemo, as the Dockerfile builds the image users run), which then carries
+// neither the embedded broker nor the simulator.
+
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -216,4 +226,38 @@ func doors(driver string) []any {
 		map[string]any{"vehicleDoor": "REAR_LEFT", "vehicleSide": "DRIVER", "value": "CLOSED"},
 		map[string]any{"vehicleDoor": "REAR_RIGHT", "vehicleSide": "PASSENGER", "value": "CLOSED"},
 	}
+}
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9000", "listen address")
+	n := fs.Int("vehicles", 1, "number of simulated vehicles")
+	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
+	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h, token exchanges aside (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 {
+		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay positive, --daily-limit 0 or more")
+		return exitConfig
+	}
+	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit})
+	defer sim.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "--addr:", err)
+		return exitConfig
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "FordPass simulator on http://%s with %d vehicle(s): %s\n", ln.Addr(), *n, strings.Join(sim.VINs(), ", "))
+	fmt.Fprintf(stdout, "Point the bridge at it with FORD_BASE_URL=http://%s ; control it under /_sim/ (see README).\n", ln.Addr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return exitFatal
+	}
+	return exitOK
 }

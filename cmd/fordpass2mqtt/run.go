@@ -18,7 +18,6 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
-	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
 // Exit codes.
@@ -206,40 +205,6 @@ Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
 		return exitFatal
 	}
 	fmt.Fprintf(stdout, "Signed in. The token is saved in %s.\nA running bridge takes it up by itself within seconds (no restart needed); if none runs, start it with `fordpass2mqtt run`.\n", client.TokenPath())
-	return exitOK
-}
-
-func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9000", "listen address")
-	n := fs.Int("vehicles", 1, "number of simulated vehicles")
-	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
-	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h, token exchanges aside (0: never)")
-	if err := fs.Parse(args); err != nil {
-		return exitConfig
-	}
-	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 {
-		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay positive, --daily-limit 0 or more")
-		return exitConfig
-	}
-	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit})
-	defer sim.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "--addr:", err)
-		return exitConfig
-	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "FordPass simulator on http://%s with %d vehicle(s): %s\n", ln.Addr(), *n, strings.Join(sim.VINs(), ", "))
-	fmt.Fprintf(stdout, "Point the bridge at it with FORD_BASE_URL=http://%s ; control it under /_sim/ (see README).\n", ln.Addr())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return exitFatal
-	}
 	return exitOK
 }
 
