@@ -243,7 +243,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Warn("could not save the call budget", zap.Error(err))
 	}
 	b.connected.Store(false)
-	b.m.mqttConnected.Set(0)
+	b.m.setConnected(false)
 	b.log.Info("stopped")
 	return nil
 }

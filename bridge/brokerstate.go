@@ -87,7 +87,7 @@ func (b *Bridge) connectionNotifications(secure bool) mqtt.ConnectionNotificatio
 			}
 		case mqtt.ConnectionNotificationFailed:
 			c := explainBroker(n.Reason, secure)
-			b.m.brokerFailures.WithLabelValues(c.code).Inc()
+			b.m.brokerFailure(c.code)
 			b.broker.mu.Lock()
 			changed := c.code != b.broker.cause.code || c.words != b.broker.cause.words
 			if changed {

@@ -62,7 +62,7 @@ func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 			l.d.Unknown = map[string]string{}
 		}
 		l.d.Unknown[name] = typ
-		b.m.drift.WithLabelValues("unknown").Inc()
+		b.m.driftSeen("unknown")
 		b.log.Debug("Ford sent a metric this version does not know", zap.String("vin", fordapi.ShortVIN(vin)),
 			zap.String("metric", name), zap.String("json_type", typ))
 	}
@@ -75,7 +75,7 @@ func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 		changed = true
 		l.d.Unreadable = append(l.d.Unreadable, name)
 		sort.Strings(l.d.Unreadable)
-		b.m.drift.WithLabelValues("unreadable").Inc()
+		b.m.driftSeen("unreadable")
 		b.log.Debug("Ford sent a known metric in a shape this version cannot read; it is left out",
 			zap.String("vin", fordapi.ShortVIN(vin)), zap.String("metric", name))
 	}

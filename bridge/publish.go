@@ -61,7 +61,7 @@ func (b *Bridge) clearDemo() {
 
 func (b *Bridge) onConnect(c mqtt.Client) {
 	b.connected.Store(true)
-	b.m.mqttConnected.Set(1)
+	b.m.setConnected(true)
 	b.conns.Lock()
 	now := b.now()
 	b.conns.at = append(b.conns.at, now)
@@ -98,7 +98,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 
 func (b *Bridge) onConnectionLost(err error) {
 	b.connected.Store(false)
-	b.m.mqttConnected.Set(0)
+	b.m.setConnected(false)
 	b.log.Warn("lost the broker; reconnecting", zap.Error(err))
 }
 

@@ -73,7 +73,7 @@ func run() int {
 	defer os.RemoveAll(work)
 	if o.bin == "" {
 		o.bin = filepath.Join(work, "fordpass2mqtt")
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", o.bin, "./cmd/fordpass2mqtt")
+		build := exec.Command("go", "build", "-trimpath", "-tags", "nodemo", "-ldflags=-s -w", "-o", o.bin, "./cmd/fordpass2mqtt")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building the bridge: %v\n%s", err, out)

@@ -5,16 +5,13 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// An always-on bridge idles almost all the time: trade a little CPU
-		// for a smaller heap (docs/performance.md has the figures).
-		debug.SetGCPercent(50)
-	}
+	// Go's default GC settings: GOGC=50 was measured against the default
+	// side by side and did not lower the resident memory (12.5 MB against
+	// 11.6 MB, one car streaming); set GOGC or GOMEMLIMIT to tune.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
