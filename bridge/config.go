@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,8 @@ type env struct {
 	HTTPPassword      string `envconfig:"HTTP_PASSWORD" desc:"HTTP basic auth password (with HTTP_USERNAME)"`
 	LogLevel          string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat         string `envconfig:"LOG_FORMAT" default:"console" desc:"console or json"`
+
+	fromOptions []string // variables the add-on's options.json set
 }
 
 // Config is the validated configuration.
@@ -80,6 +83,11 @@ type Config struct {
 	LogFormat         string
 	// Demo is set by fordpass2mqtt demo (never from the environment).
 	Demo bool
+	// Addon is set when the Home Assistant Supervisor started the bridge
+	// (SUPERVISOR_TOKEN); IngressOnly then lets only Home Assistant's
+	// ingress proxy (and this host) reach the page, unless the user opened
+	// its port in the add-on's network settings.
+	Addon, IngressOnly bool
 }
 
 // ConfigError is a setting that cannot work: the variable it names must be
@@ -102,7 +110,31 @@ func LoadConfig() (Config, error) {
 	if err := envconfig.Process("", &e); err != nil {
 		return Config{}, err // only strings: cannot fail in practice
 	}
-	return e.validate()
+	if !inAddon() {
+		return e.validate()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	optErr := e.applyAddonOptions()
+	brokerErr := e.addonBroker(ctx)
+	cfg, err := e.validate()
+	cfg.Addon = true
+	self := addonSelfInfo(ctx)
+	cfg.IngressOnly = true
+	for port, host := range self.Network {
+		if strings.HasPrefix(port, portOf(cfg.HTTPAddr)+"/") && host != nil {
+			cfg.IngressOnly = false // the user opened the page's port on purpose
+		}
+	}
+	if cfg.HTTPPublicURL == "" && self.Slug != "" {
+		cfg.HTTPPublicURL = ingressURL(self.Slug) // the device page's Visit link opens the panel
+	}
+	return cfg, errors.Join(optErr, brokerErr, err)
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func (e env) validate() (Config, error) {
@@ -326,7 +358,9 @@ func EnvVars() []string {
 	t := reflect.TypeOf(env{})
 	out := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		out = append(out, t.Field(i).Tag.Get("envconfig"))
+		if name := t.Field(i).Tag.Get("envconfig"); name != "" {
+			out = append(out, name)
+		}
 	}
 	return out
 }

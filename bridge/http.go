@@ -43,31 +43,63 @@ func (b *Bridge) HTTPHandler() http.Handler {
 	})
 	mux.Handle("GET /metrics", b.m.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		b.renderPage(w, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
+		b.renderPage(w, r, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
 	})
 	mux.HandleFunc("POST /auth/code", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 		if err := r.ParseForm(); err != nil {
-			b.renderPage(w, http.StatusRequestEntityTooLarge, token, false, "The form was too large or unreadable; paste only the fordapp:// address.")
+			b.renderPage(w, r, http.StatusRequestEntityTooLarge, token, false, "The form was too large or unreadable; paste only the fordapp:// address.")
 			return
 		}
-		if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("form_token")), []byte(token)) != 1 {
-			b.renderPage(w, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
+		// Through Home Assistant's ingress the browser's origin is Home
+		// Assistant's, which has already authenticated the user; the form
+		// token still proves the post came from this page.
+		origin := b.ingressPath(r) != "" || sameOrigin(r)
+		if !origin || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("form_token")), []byte(token)) != 1 {
+			b.renderPage(w, r, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
 			return
 		}
 		if err := b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
 			var te *fordapi.SignInThrottleError
 			if errors.As(err, &te) {
-				b.renderPage(w, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
+				b.renderPage(w, r, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
 					te.RetryAt.Local().Format("15:04:05")+" (Ford locks accounts after repeated failed sign-ins). Reload this page then to see the result.")
 				return
 			}
-			b.renderPage(w, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
+			b.renderPage(w, r, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
 			return
 		}
-		http.Redirect(w, r, "../?signed_in=1", http.StatusSeeOther)
+		http.Redirect(w, r, b.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
 	})
-	return securityHeaders(b.guard(mux))
+	return b.securityHeaders(b.guard(mux))
+}
+
+// ingressPath is the path prefix Home Assistant's ingress proxy serves this
+// page under (X-Ingress-Path), when the request comes from that proxy in
+// add-on mode; "" otherwise (a header from anyone else is not trusted).
+func (b *Bridge) ingressPath(r *http.Request) string {
+	p := r.Header.Get("X-Ingress-Path")
+	if !b.cfg.Addon || p == "" || remoteIP(r) != IngressProxy {
+		return ""
+	}
+	p = strings.TrimRight(p, "/")
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/_-.~", c)) {
+			return "" // not a path the proxy would send
+		}
+	}
+	if !strings.HasPrefix(p, "/") {
+		return ""
+	}
+	return p
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // guard refuses what a LAN must not reach: a request for a host name the
@@ -101,6 +133,14 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
 			return
 		}
+		if b.cfg.IngressOnly {
+			if ip := net.ParseIP(remoteIP(r)); ip == nil || (!ip.IsLoopback() && ip.String() != IngressProxy) {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = fmt.Fprintln(w, "fordpass2mqtt runs as a Home Assistant add-on: open its page from Home Assistant's sidebar. To reach it directly, open its port in the add-on's Network settings.")
+				return
+			}
+		}
 		if len(user) > 0 {
 			u, p, ok := r.BasicAuth()
 			userOK := subtle.ConstantTimeCompare([]byte(u), user) == 1
@@ -129,13 +169,17 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-func securityHeaders(h http.Handler) http.Handler {
+func (b *Bridge) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		frames := "'none'"
+		if b.ingressPath(r) != "" {
+			frames = "'self'" // Home Assistant shows the panel in a frame of its own origin
+		}
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors "+frames+"; base-uri 'none'")
 		h.ServeHTTP(w, r)
 	})
 }
@@ -152,6 +196,9 @@ type pageData struct {
 	Vehicles  []string
 	Doctor    *Report
 	Broker    bool
+	// Base prefixes every link and the form's action: the ingress path and a
+	// slash under Home Assistant, "" (relative links) otherwise.
+	Base string
 }
 
 var stateWords = map[string][2]string{
@@ -161,7 +208,7 @@ var stateWords = map[string][2]string{
 	StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
 }
 
-func (b *Bridge) renderPage(w http.ResponseWriter, status int, token string, signedIn bool, errMsg string) {
+func (b *Bridge) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
 	info := b.AuthInfo()
 	if info.State != StateReauthRequired && info.LoginURL == "" {
 		// Offer the link anyway, for switching accounts or refreshing a sign-in.
@@ -172,6 +219,9 @@ func (b *Bridge) renderPage(w http.ResponseWriter, status int, token string, sig
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
 		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: b.connected.Load()}
 	d.Doctor = b.doctor.Load()
+	if p := b.ingressPath(r); p != "" {
+		d.Base = p + "/"
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := signInPage.Execute(w, d); err != nil {
@@ -236,7 +286,7 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 <li>Sign in with your FordPass e-mail and password (and the e-mail code, if Ford asks). The page then keeps loading: that is expected, because your browser cannot open the FordPass app's address.</li>
 <li>In the developer tools, find the last request, whose address starts with <code>fordapp://userauthorized</code> (the console also shows it as a failed load). Copy that whole address and paste it here within a few minutes — codes are single-use and expire quickly.</li>
 </ol>
-<form method="post" action="auth/code">
+<form method="post" action="{{.Base}}auth/code">
 <input type="hidden" name="form_token" value="{{.FormToken}}">
 <label for="redirect_url">Redirect address (<code>fordapp://userauthorized/?code=…</code>) or the bare code</label>
 <textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
@@ -249,7 +299,7 @@ Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{
 {{if .Doctor}}<p>The last <code>fordpass2mqtt doctor</code> run, {{.Doctor.At.Format "2006-01-02 15:04 MST"}}:</p>
 <table>{{range .Doctor.Checks}}<tr><td class="{{.Status}}">{{.Status}}</td><td><strong>{{.Name}}</strong>: {{.Finding}}{{if .Fix}}<br><small>Fix: {{.Fix}}</small>{{end}}</td></tr>{{end}}</table>
 {{else}}<p>Run <code>fordpass2mqtt doctor</code> (in Docker: <code>docker compose exec fordpass2mqtt fordpass2mqtt doctor</code>) for a checklist of what can break the FordPass connection; its results appear here.</p>{{end}}
-<p><small>Health: <a href="healthz">/healthz</a> · Metrics: <a href="metrics">/metrics</a></small></p>
+<p><small>Health: <a href="{{.Base}}healthz">/healthz</a> · Metrics: <a href="{{.Base}}metrics">/metrics</a></small></p>
 </body>
 </html>
 `))

@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -522,5 +526,53 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	defer func() { version = "" }()
 	if got := fullVersion(); got != "9.9.9" {
 		t.Errorf("stamped: %q", got)
+	}
+}
+
+// TestAddonModeReachesTheSupervisorsBroker starts the bridge as the
+// Supervisor starts the add-on: only SUPERVISOR_TOKEN, SUPERVISOR_URL (a
+// stand-in serving /services/mqtt) and options.json in STATE_DIR. It must
+// connect to the broker the stand-in names and publish online.
+func TestAddonModeReachesTheSupervisorsBroker(t *testing.T) {
+	t.Parallel()
+	brokerAt := testBroker(t)
+	u, err := url.Parse(brokerAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	sup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sv-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		data := map[string]any{}
+		switch r.URL.Path {
+		case "/services/mqtt":
+			data = map[string]any{"host": u.Hostname(), "port": port, "ssl": false, "protocol": "3.1.1"}
+		case "/addons/self/info":
+			data = map[string]any{"slug": "local_fordpass2mqtt", "ingress": true, "network": map[string]any{"8080/tcp": nil}}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"result": "ok", "data": data})
+	}))
+	defer sup.Close()
+	sim := fordsim.New(fordsim.Options{})
+	simSrv := httptest.NewServer(sim.Handler())
+	defer simSrv.Close()
+	dir := t.TempDir()
+	prefix := "fpaddon" + suffix()
+	opts := fmt.Sprintf(`{"ford_region":"usa","ford_vins":[],"commands_allowed":["lock"],"ford_daily_call_budget":250,"log_level":"info",
+		"mqtt_topic_prefix":%q,"ha_discovery_prefix":"ha%s","ford_base_url":%q,"http_addr":"127.0.0.1:0"}`, prefix, prefix, simSrv.URL)
+	if err := os.WriteFile(filepath.Join(dir, "options.json"), []byte(opts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := subscribe(t, brokerAt, prefix+"/#")
+	cmd, _, stderr := program(t, []string{"SUPERVISOR_TOKEN=sv-token", "SUPERVISOR_URL=" + sup.URL, "STATE_DIR=" + dir}, "run")
+	defer func() { _ = cmd.Process.Kill() }()
+	sub.wait(t, prefix+"/bridge/availability", 15*time.Second, func(s string) bool { return s == "online" })
+	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "reauth_required" })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }

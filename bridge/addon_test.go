@@ -1,0 +1,194 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// supervisor is a stand-in for Home Assistant's Supervisor API (the real
+// one cannot run here): the MQTT service and the add-on's own info.
+func supervisor(t *testing.T, mqtt map[string]any, self map[string]any) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer test-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]any{"result": "error", "message": "unauthorized"})
+			return
+		}
+		switch r.URL.Path {
+		case "/services/mqtt":
+			if mqtt == nil {
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]any{"result": "error", "message": "No mqtt service available"})
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"result": "ok", "data": mqtt})
+		case "/addons/self/info":
+			_ = json.NewEncoder(w).Encode(map[string]any{"result": "ok", "data": self})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// addonEnv sets the environment the Supervisor gives an add-on, with
+// options.json in a fresh STATE_DIR.
+func addonEnv(t *testing.T, supervisorURL string, options string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "options.json"), []byte(options), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SUPERVISOR_TOKEN", "test-token")
+	t.Setenv("SUPERVISOR_URL", supervisorURL)
+	t.Setenv("STATE_DIR", dir)
+	return dir
+}
+
+func TestAddonModeTakesOptionsAndTheSupervisorsBroker(t *testing.T) {
+	url := supervisor(t, map[string]any{"host": "core-mosquitto", "port": 1883, "ssl": false, "protocol": "3.1.1",
+		"username": "addons", "password": "secret"}, map[string]any{"slug": "a0d7b954_fordpass2mqtt", "ingress": true,
+		"network": map[string]any{"8080/tcp": nil}})
+	addonEnv(t, url, `{"ford_region":"deu","ford_vins":[],"commands_allowed":["lock","unlock"],"ford_daily_call_budget":200,
+		"log_level":"debug","mqtt_topic_prefix":"ford","ha_discovery_prefix":"homeassistant","ford_stream":false}`)
+	t.Setenv("LOG_LEVEL", "warn") // an environment variable wins over the option
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTTURL != "tcp://core-mosquitto:1883" || cfg.MQTTUsername != "addons" || cfg.MQTTPassword != "secret" {
+		t.Errorf("broker %q as %q", cfg.MQTTURL, cfg.MQTTUsername)
+	}
+	if cfg.Region.Key != "deu" || cfg.DailyBudget != 200 || cfg.Allowed("start") || !cfg.Allowed("unlock") || cfg.TopicPrefix != "ford" || cfg.Stream {
+		t.Errorf("options not applied: %+v", cfg)
+	}
+	if cfg.LogLevel != "warn" {
+		t.Errorf("LOG_LEVEL=warn must win over the option, got %q", cfg.LogLevel)
+	}
+	if !cfg.Addon || !cfg.IngressOnly || cfg.HTTPPublicURL != "homeassistant://hassio/ingress/a0d7b954_fordpass2mqtt" {
+		t.Errorf("add-on mode: addon %v, ingress only %v, visit link %q", cfg.Addon, cfg.IngressOnly, cfg.HTTPPublicURL)
+	}
+}
+
+func TestAddonModeOpenPortAllowsDirectRequests(t *testing.T) {
+	url := supervisor(t, map[string]any{"host": "core-mosquitto", "port": 8883, "ssl": true},
+		map[string]any{"slug": "x_fordpass2mqtt", "network": map[string]any{"8080/tcp": 8080}})
+	addonEnv(t, url, `{}`)
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IngressOnly || cfg.MQTTURL != "ssl://core-mosquitto:8883" {
+		t.Errorf("ingress only %v with the port opened; broker %q", cfg.IngressOnly, cfg.MQTTURL)
+	}
+}
+
+func TestAddonModeReportsBadOptionsAndAMissingBroker(t *testing.T) {
+	url := supervisor(t, nil, map[string]any{})
+	addonEnv(t, url, `{"ford_region":"mars","colour":"blue","ford_daily_call_budget":{"a":1}}`)
+	_, err := LoadConfig()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"FORD_REGION:", "option colour: is not a setting", "option ford_daily_call_budget:", "Mosquitto broker add-on"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if !errors.As(err, new(*ConfigError)) {
+		t.Errorf("not a ConfigError: %v", err)
+	}
+}
+
+// TestSignInPageUnderIngress renders the page as Home Assistant's ingress
+// proxy asks for it: every link and the form under the ingress path, a
+// frame policy that lets Home Assistant show it, and direct requests from
+// elsewhere refused.
+func TestSignInPageUnderIngress(t *testing.T) {
+	t.Parallel()
+	b := New(Config{TopicPrefix: "fp", StateDir: t.TempDir(), Addon: true, IngressOnly: true}, fakeLoginFord(t), Options{})
+	h := b.HTTPHandler()
+	get := func(remote, ingress string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "http://172.30.33.4:8080/", nil)
+		req.RemoteAddr = remote + ":40000"
+		if ingress != "" {
+			req.Header.Set("X-Ingress-Path", ingress)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const prefix = "/api/hassio_ingress/Ab3-x_Yz9"
+	rec := get(IngressProxy, prefix)
+	body := rec.Body.String()
+	if rec.Code != 200 {
+		t.Fatalf("through ingress: %d %s", rec.Code, body)
+	}
+	for _, attr := range []string{`href="`, `action="`, `src="`} {
+		for _, part := range strings.Split(body, attr)[1:] {
+			link := part[:strings.Index(part, `"`)]
+			if strings.HasPrefix(link, "/") && !strings.HasPrefix(link, prefix+"/") {
+				t.Errorf("%s%s\" is outside the ingress path", attr, link)
+			}
+		}
+	}
+	if !strings.Contains(body, `action="`+prefix+`/auth/code"`) || !strings.Contains(body, `href="`+prefix+`/metrics"`) {
+		t.Errorf("the form and links are not under the ingress path")
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'self'") {
+		t.Errorf("Home Assistant cannot frame the page: %s", csp)
+	}
+	// The form posts from Home Assistant's origin through the proxy: the
+	// form token is checked, the origin (Home Assistant's) is not refused.
+	token := body[strings.Index(body, `name="form_token" value="`)+len(`name="form_token" value="`):]
+	token = token[:strings.Index(token, `"`)]
+	post := httptest.NewRequest(http.MethodPost, "http://172.30.33.4:8080/auth/code",
+		strings.NewReader("form_token="+token+"&redirect_url=short"))
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	post.Header.Set("Origin", "http://homeassistant.local:8123")
+	post.Header.Set("X-Ingress-Path", prefix)
+	post.RemoteAddr = IngressProxy + ":40000"
+	prec := httptest.NewRecorder()
+	h.ServeHTTP(prec, post)
+	if prec.Code != http.StatusBadRequest || !strings.Contains(prec.Body.String(), "Sign-in failed") {
+		t.Errorf("a post through ingress: %d; want the code itself judged (400), not the origin refused", prec.Code)
+	}
+	if rec := get("192.168.1.20", ""); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "sidebar") {
+		t.Errorf("a direct request from the LAN: %d", rec.Code)
+	}
+	if rec := get("127.0.0.1", ""); rec.Code != 200 {
+		t.Errorf("a request from this host (the health check): %d", rec.Code)
+	}
+	// An X-Ingress-Path from anyone but the proxy is not trusted.
+	b2 := New(Config{TopicPrefix: "fp", StateDir: t.TempDir(), Addon: true}, fakeLoginFord(t), Options{})
+	req := httptest.NewRequest(http.MethodGet, "http://192.168.1.5:8080/", nil)
+	req.RemoteAddr = "192.168.1.9:5000"
+	req.Header.Set("X-Ingress-Path", "/evil")
+	rec = httptest.NewRecorder()
+	b2.HTTPHandler().ServeHTTP(rec, req)
+	if strings.Contains(rec.Body.String(), "/evil/") || strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'self'") {
+		t.Error("a spoofed X-Ingress-Path was honoured")
+	}
+}
+
+// fakeLoginFord is a FordPass client that is never called: enough to
+// render the sign-in page.
+func fakeLoginFord(t *testing.T) Ford {
+	t.Helper()
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: "http://127.0.0.1:9", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
