@@ -32,17 +32,15 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestBudgetHoldsOverTwoSimulatedDays polls as greedily as a caller can
-// (every simulated minute) and sends a command every three hours, against a
-// simulator that locks the account past 250 calls in 24 h, as Ford does.
-// The budget must keep every rolling day under the limit, keep room for
-// every command, and still deliver telemetry all day long.
-func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
-	t.Parallel()
+// signedInDay is a simulator and a signed-in client that share a fake
+// clock, so simulated days pass in a fraction of a second.
+func signedInDay(t *testing.T, o fordsim.Options) (*fakeClock, *fordsim.Sim, *fordapi.Client) {
+	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250})
+	o.Now = clock.Now
+	sim := fordsim.New(o)
 	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close(); sim.Close() })
 	region, _ := fordapi.LookupRegion("usa")
 	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: t.TempDir(), DailyBudget: 250,
 		Now: clock.Now, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
@@ -52,6 +50,18 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
 		t.Fatal(err)
 	}
+	return clock, sim, c
+}
+
+
+// TestBudgetHoldsOverTwoSimulatedDays polls as greedily as a caller can
+// (every simulated minute) and sends a command every three hours, against a
+// simulator that locks the account past 250 calls in 24 h, as Ford does.
+// The budget must keep every rolling day under the limit, keep room for
+// every command, and still deliver telemetry all day long.
+func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
+	t.Parallel()
+	clock, sim, c := signedInDay(t, fordsim.Options{DailyLimit: 250})
 	ctx := context.Background()
 	vin := fordsim.VIN(1)
 	var polls, paced, commandsOK, commandsRefused, limited int
@@ -139,20 +149,7 @@ func TestBudgetShares(t *testing.T) {
 // stream never pauses and never reopens.
 func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, Heartbeat: 200 * time.Millisecond})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	defer sim.Close()
-	region, _ := fordapi.LookupRegion("usa")
-	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: t.TempDir(), DailyBudget: 250,
-		Now: clock.Now, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
-		t.Fatal(err)
-	}
+	clock, sim, c := signedInDay(t, fordsim.Options{DailyLimit: 250, Heartbeat: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -212,20 +209,7 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 // after it works, and Ford never locks the account.
 func TestClassesCannotStarveEachOther(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	sim := fordsim.New(fordsim.Options{Now: clock.Now, DailyLimit: 250, CommandDelay: time.Millisecond})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	defer sim.Close()
-	region, _ := fordapi.LookupRegion("usa")
-	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: t.TempDir(), DailyBudget: 250,
-		Now: clock.Now, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
-		t.Fatal(err)
-	}
+	clock, sim, c := signedInDay(t, fordsim.Options{DailyLimit: 250, CommandDelay: time.Millisecond})
 	ctx := context.Background()
 	vin := fordsim.VIN(1)
 	pollsPerHour := map[int]int{}

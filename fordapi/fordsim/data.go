@@ -23,19 +23,29 @@ func (s *Sim) bearerOK(r *http.Request) bool {
 	return ok && s.now().Before(exp)
 }
 
-func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listMode == "garage" {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource api/expdashboard/v1/details."})
-		return
+// listServed answers for a vehicle list endpoint that Ford no longer serves
+// (404), a missing Application-Id or a bad token, and says whether the
+// handler goes on; s.mu held.
+func (s *Sim) listServed(w http.ResponseWriter, r *http.Request, which string) bool {
+	if s.listMode != "" && s.listMode != "both" && s.listMode != which {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource."})
+		return false
 	}
 	if !s.appIDOK(r) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
-		return
+		return false
 	}
 	if !s.catOK(r) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return false
+	}
+	return true
+}
+
+func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.listServed(w, r, "expdashboard") {
 		return
 	}
 	var details, profiles, caps []any
@@ -55,16 +65,7 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.listMode == "expdashboard" {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "message": "No static resource."})
-		return
-	}
-	if !s.appIDOK(r) {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
-		return
-	}
-	if !s.catOK(r) {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+	if !s.listServed(w, r, "garage") {
 		return
 	}
 	list := []any{}
