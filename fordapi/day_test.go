@@ -53,7 +53,6 @@ func signedInDay(t *testing.T, o fordsim.Options) (*fakeClock, *fordsim.Sim, *fo
 	return clock, sim, c
 }
 
-
 // TestBudgetHoldsOverTwoSimulatedDays polls as greedily as a caller can
 // (every simulated minute) and sends a command every three hours, against a
 // simulator that locks the account past 250 calls in 24 h, as Ford does.
