@@ -127,7 +127,7 @@ func TestConfigMessagesArePrecise(t *testing.T) {
 
 func TestFastPollAllowedAgainstSimulator(t *testing.T) {
 	e := defaults()
-	e.FordPollInterval, e.FordBaseURL = "5s", "http://127.0.0.1:9000"
+	e.FordPollInterval, e.FordBaseURL, e.FordDailyBudget = "5s", "http://127.0.0.1:9000", "10000000" // a load test against the simulator
 	e.FordVINs = " 1ftew1ep000000001 , 1FTEW1EP000000001,"
 	c, err := e.validate()
 	if err != nil {
