@@ -14,34 +14,6 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-// Auth states published on P/auth/state.
-const (
-	StateOK             = "ok"
-	StateReauthRequired = "reauth_required"
-	StateRateLimited    = "rate_limited"
-	StateUnavailable    = "unavailable"
-)
-
-// AuthInfo is what P/auth/detail carries.
-type AuthInfo struct {
-	State    string     `json:"state"`
-	Reason   string     `json:"reason"`
-	Since    time.Time  `json:"since"`
-	RetryAt  *time.Time `json:"retry_at,omitempty"`
-	LoginURL string     `json:"login_url,omitempty"`
-	// SignInURL is the bridge's own sign-in page (HTTP_PUBLIC_URL).
-	SignInURL string `json:"sign_in_page,omitempty"`
-	// LastSignIn reports the last code that was pasted, good or bad.
-	LastSignIn *SignInResult `json:"last_sign_in,omitempty"`
-}
-
-// SignInResult is the outcome of one pasted code.
-type SignInResult struct {
-	At    time.Time `json:"at"`
-	OK    bool      `json:"ok"`
-	Error string    `json:"error,omitempty"`
-}
-
 // authGate holds the account's auth state and lets vehicle loops wait
 // while no Ford call may be made: until a new sign-in when the refresh
 // token is dead, until the retry time when rate limited.
@@ -132,7 +104,7 @@ func (g *authGate) wait(ctx context.Context, now func() time.Time) error {
 	}
 }
 
-func (a AuthInfo) json() string {
+func authJSON(a AuthInfo) string {
 	b, _ := json.Marshal(a)
 	return string(b)
 }
@@ -187,7 +159,7 @@ func (b *Bridge) publishAuth() {
 	info := b.gate.get()
 	info.SignInURL = b.cfg.HTTPPublicURL
 	b.publishState(b.t.AuthState(), info.State)
-	b.publishState(b.t.AuthDetail(), info.json())
+	b.publishState(b.t.AuthDetail(), authJSON(info))
 	b.publishState(b.t.LoginURL(), info.LoginURL)
 }
 

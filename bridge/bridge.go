@@ -16,7 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -59,8 +59,8 @@ type Bridge struct {
 	ford  Ford
 	m     *Metrics
 	now   func() time.Time
-	p     string      // topic prefix
-	t     topics.Tree // the topic tree under it
+	p     string       // topic prefix
+	t     mqttapi.Tree // the topic tree under it
 	gate  *authGate
 	start time.Time
 
@@ -141,7 +141,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		opts.Version = "dev"
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
-		p: cfg.TopicPrefix, t: topics.New(cfg.TopicPrefix), gate: newAuthGate(opts.Now()),
+		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix), gate: newAuthGate(opts.Now()),
 		start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
 	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}

@@ -19,15 +19,6 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-// Command results published on P/VIN/command/result.
-const (
-	ResultAccepted = "accepted"
-	ResultSuccess  = "success"
-	ResultFailed   = "failed"
-	ResultTimeout  = "timeout"
-	ResultRejected = "rejected"
-)
-
 // commandTable is every command a user may send: its MQTT name and Ford's
 // command type. Configuration, parsing, their error messages and the
 // metrics all read it.
@@ -56,18 +47,6 @@ var fordCommand = func() map[string]string {
 
 // maxCommandPayload bounds a command message.
 const maxCommandPayload = 4 << 10
-
-// Result is one message on P/VIN/command/result.
-type Result struct {
-	ID      string    `json:"id"`
-	Command string    `json:"command"`
-	Status  string    `json:"status"`
-	Error   string    `json:"error"` // empty unless failed, timeout or rejected
-	At      time.Time `json:"at"`
-	// WaitedMS is how long the command waited in the car's queue before it
-	// was sent (or given up); 0 for accepted and rejected.
-	WaitedMS int64 `json:"waited_ms"`
-}
 
 // CommandRequest is a parsed command message.
 type CommandRequest struct {

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -19,7 +19,7 @@ func benchVehicle(b *testing.B) (*vehicle, *fordapi.Telemetry) {
 		b.Fatal(err)
 	}
 	m := NewMetrics()
-	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: topics.New("fordpass"), m: m,
+	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m,
 		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}}
 	return &vehicle{b: br, vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }

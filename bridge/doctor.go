@@ -23,41 +23,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
-
-// Check statuses.
-const (
-	Pass = "pass"
-	Warn = "warn"
-	Fail = "fail"
-)
-
-// Check is one line of the doctor's checklist.
-type Check struct {
-	Name    string `json:"name"`
-	Status  string `json:"status"`
-	Finding string `json:"finding"`
-	Fix     string `json:"fix,omitempty"`
-}
-
-// Report is a doctor run, as printed with --json and retained on
-// P/bridge/doctor.
-type Report struct {
-	At     time.Time `json:"at"`
-	Checks []Check   `json:"checks"`
-}
-
-// Failed reports whether any check failed.
-func (r Report) Failed() bool {
-	for _, c := range r.Checks {
-		if c.Status == Fail {
-			return true
-		}
-	}
-	return false
-}
 
 // DoctorOptions tune a doctor run.
 type DoctorOptions struct {
@@ -109,7 +77,7 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
 			data, _ := json.Marshal(r)
-			_ = wait(b.client.Publish(topics.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
+			_ = wait(b.client.Publish(mqttapi.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
 		}
 		b.client.Disconnect(100)
 	}
@@ -175,7 +143,7 @@ type brokerResult struct {
 // retained bridge info for the next check.
 func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult {
 	res := brokerResult{check: Check{Name: "broker"}}
-	tree, demo := topics.New(cfg.TopicPrefix), topics.New(DemoPrefix)
+	tree, demo := mqttapi.New(cfg.TopicPrefix), mqttapi.New(DemoPrefix)
 	suffix := randomHex(4)
 	var mu sync.Mutex
 	got := make(chan time.Time, 1)
@@ -432,7 +400,7 @@ func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
 	st := client.Status()
 	if !st.SignedIn {
 		c.Status, c.Finding = Fail, st.Reason
-		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + topics.New(cfg.TopicPrefix).CodeSet()
+		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).CodeSet()
 		return c
 	}
 	var notes []string

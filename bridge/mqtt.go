@@ -14,7 +14,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"go.uber.org/zap"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 )
 
 // retainedCache remembers every retained state payload the bridge has
@@ -128,7 +128,7 @@ func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Cli
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { onLost(err) }).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Debug("reconnecting to the broker") })
 	if will {
-		o.SetWill(topics.New(cfg.TopicPrefix).Availability(), "offline", 1, true)
+		o.SetWill(mqttapi.New(cfg.TopicPrefix).Availability(), "offline", 1, true)
 	}
 	if secure || cfg.MQTTCAFile != "" || cfg.MQTTCertFile != "" {
 		tc, err := TLSConfig(cfg.MQTTCAFile, cfg.MQTTCertFile, cfg.MQTTKeyFile)

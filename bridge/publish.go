@@ -162,23 +162,6 @@ func (p *publisher) publishEvent(topic string, v any) {
 	}
 }
 
-// Info is P/bridge/info.
-type Info struct {
-	Version    string    `json:"version"`
-	StartedAt  time.Time `json:"started_at"`
-	VINs       []string  `json:"vins"`
-	Calls24h   int       `json:"calls_24h"`
-	CallBudget int       `json:"call_budget"`
-	// Instance identifies the installation (its STATE_DIR), so doctor can
-	// tell this bridge from another one on the same topics.
-	Instance string `json:"instance"`
-	// Reconnects1h counts broker connections in the last hour: many mean
-	// another client uses the same MQTT_CLIENT_ID.
-	Reconnects1h int `json:"reconnects_1h"`
-	// Demo is set by fordpass2mqtt demo: simulated cars, a throwaway state.
-	Demo bool `json:"demo,omitempty"`
-}
-
 func (b *Bridge) info() Info {
 	b.fleet.Lock()
 	vins := make([]string, 0, len(b.fleet.list))

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/topics"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 )
 
 // SupportURL is where users report problems.
@@ -161,7 +161,7 @@ func marshal(p Payload) []byte {
 // Bridge builds the bridge device: auth state, the re-authorization problem
 // sensor and the Ford call count; "Visit" opens the sign-in page.
 func Bridge(s Settings) (topic string, payload []byte) {
-	t := topics.New(s.TopicPrefix)
+	t := mqttapi.New(s.TopicPrefix)
 	avail := []Availability{{Topic: t.Availability()}}
 	uid := func(k string) string { return "fordpass2mqtt_" + s.TopicPrefix + "_" + k }
 	slug := strings.ToLower(sanitize(s.TopicPrefix))
@@ -253,7 +253,7 @@ var fixedNames = map[string]string{
 // Vehicle builds a vehicle's device: only entities for fields the car
 // reports and commands it supports and the user allowed.
 func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
-	t := topics.New(s.TopicPrefix)
+	t := mqttapi.New(s.TopicPrefix)
 	avail := []Availability{{Topic: t.Availability()}}
 	slug := "ford_" + strings.ToLower(v.VIN)
 	if s.Demo {

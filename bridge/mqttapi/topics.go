@@ -1,7 +1,8 @@
-// Package topics is fordpass2mqtt's MQTT topic tree, the one place it is
-// spelled out: the bridge, its will, doctor, Home Assistant discovery and
-// the tests all build their topics here from the topic prefix P.
-package topics
+// Package mqttapi is fordpass2mqtt's MQTT contract, the one place it is
+// spelled out: the topic tree (built from the topic prefix P) and the
+// payloads published on it. The bridge, its will, doctor, Home Assistant
+// discovery and the tests all use it.
+package mqttapi
 
 import "strings"
 

@@ -1,0 +1,105 @@
+package mqttapi
+
+import "time"
+
+// The payloads of the MQTT contract: what the bridge publishes on the
+// topics of Tree, and what doctor, discovery, Node-RED flows and the tests
+// read back.
+
+// Auth states published on P/auth/state.
+const (
+	StateOK             = "ok"
+	StateReauthRequired = "reauth_required"
+	StateRateLimited    = "rate_limited"
+	StateUnavailable    = "unavailable"
+)
+
+// AuthInfo is what P/auth/detail carries.
+type AuthInfo struct {
+	State    string     `json:"state"`
+	Reason   string     `json:"reason"`
+	Since    time.Time  `json:"since"`
+	RetryAt  *time.Time `json:"retry_at,omitempty"`
+	LoginURL string     `json:"login_url,omitempty"`
+	// SignInURL is the bridge's own sign-in page (HTTP_PUBLIC_URL).
+	SignInURL string `json:"sign_in_page,omitempty"`
+	// LastSignIn reports the last code that was pasted, good or bad.
+	LastSignIn *SignInResult `json:"last_sign_in,omitempty"`
+}
+
+// SignInResult is the outcome of one pasted code.
+type SignInResult struct {
+	At    time.Time `json:"at"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+}
+
+// Command results published on P/VIN/command/result.
+const (
+	ResultAccepted = "accepted"
+	ResultSuccess  = "success"
+	ResultFailed   = "failed"
+	ResultTimeout  = "timeout"
+	ResultRejected = "rejected"
+)
+
+// Result is one message on P/VIN/command/result.
+type Result struct {
+	ID      string    `json:"id"`
+	Command string    `json:"command"`
+	Status  string    `json:"status"`
+	Error   string    `json:"error"` // empty unless failed, timeout or rejected
+	At      time.Time `json:"at"`
+	// WaitedMS is how long the command waited in the car's queue before it
+	// was sent (or given up); 0 for accepted and rejected.
+	WaitedMS int64 `json:"waited_ms"`
+}
+
+// Info is P/bridge/info.
+type Info struct {
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"started_at"`
+	VINs       []string  `json:"vins"`
+	Calls24h   int       `json:"calls_24h"`
+	CallBudget int       `json:"call_budget"`
+	// Instance identifies the installation (its STATE_DIR), so doctor can
+	// tell this bridge from another one on the same topics.
+	Instance string `json:"instance"`
+	// Reconnects1h counts broker connections in the last hour: many mean
+	// another client uses the same MQTT_CLIENT_ID.
+	Reconnects1h int `json:"reconnects_1h"`
+	// Demo is set by fordpass2mqtt demo: simulated cars, a throwaway state.
+	Demo bool `json:"demo,omitempty"`
+}
+
+// Check statuses.
+const (
+	Pass = "pass"
+	Warn = "warn"
+	Fail = "fail"
+)
+
+// Check is one line of the doctor's checklist.
+type Check struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Finding string `json:"finding"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Report is a doctor run, as printed with --json and retained on
+// P/bridge/doctor.
+type Report struct {
+	At     time.Time `json:"at"`
+	Checks []Check   `json:"checks"`
+}
+
+// Failed reports whether any check failed.
+func (r Report) Failed() bool {
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
