@@ -21,7 +21,7 @@ func benchVehicle(b *testing.B) (*vehicle, *fordapi.Telemetry) {
 	m := NewMetrics()
 	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m,
 		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}}
-	return &vehicle{b: br, vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
+	return &vehicle{host: br, set: br.carSettings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }
 
 // BenchmarkPublishUnchanged is the diff of a telemetry update that changes

@@ -208,3 +208,13 @@ func (b *Bridge) cars() []*vehicle {
 	}
 	return vs
 }
+
+// pollInterval is FORD_POLL_INTERVAL stretched so that polling every
+// vehicle of the account fits the share of the daily budget that is not
+// kept for commands.
+func (b *Bridge) pollInterval() time.Duration {
+	b.fleet.Lock()
+	n := len(b.fleet.vehicles)
+	b.fleet.Unlock()
+	return max(b.cfg.PollInterval, b.ford.Budget().PollEvery(n))
+}

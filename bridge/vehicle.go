@@ -19,7 +19,8 @@ import (
 // vehicle is one bridged car: its telemetry loop, its last state and its
 // command queue (one command at a time per car).
 type vehicle struct {
-	b      *Bridge
+	host   carHost
+	set    carSettings
 	vin    string
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -47,7 +48,7 @@ type vehicle struct {
 }
 
 func newVehicle(b *Bridge, info fordapi.Vehicle) *vehicle {
-	return &vehicle{b: b, vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
+	return &vehicle{host: b, set: b.carSettings(), vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
 }
 
 func (v *vehicle) info() fordapi.Vehicle {
@@ -78,21 +79,12 @@ func (v *vehicle) stop() {
 	}
 }
 
-// pollInterval is FORD_POLL_INTERVAL stretched so that polling every
-// vehicle of the account fits the share of the daily budget that is not
-// kept for commands.
-func (b *Bridge) pollInterval() time.Duration {
-	b.fleet.Lock()
-	n := len(b.fleet.vehicles)
-	b.fleet.Unlock()
-	return max(b.cfg.PollInterval, b.ford.Budget().PollEvery(n))
-}
 
 // run is the vehicle's telemetry loop: a REST snapshot, then the stream;
 // when the stream fails, polls until it can be opened again.
 func (v *vehicle) run(parent context.Context) {
-	b := v.b
-	defer b.workers.Done()
+	h := v.host
+	defer h.carStopped()
 	ctx, cancel := context.WithCancel(parent)
 	v.mu.Lock()
 	v.cancel = cancel
@@ -100,17 +92,17 @@ func (v *vehicle) run(parent context.Context) {
 	defer close(v.done)
 	defer cancel()
 
-	log := b.log.With(zap.String("vin", fordapi.ShortVIN(v.vin)))
-	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
-	streamBo := &backoff{min: b.opts.StreamRetry, max: 30 * b.opts.StreamRetry}
+	log := h.logger().With(zap.String("vin", fordapi.ShortVIN(v.vin)))
+	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
+	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
-	streamOpts := b.opts.Stream
+	streamOpts := v.set.streamOpts
 	streamOpts.Resync = true
 	for {
-		if err := b.gate.wait(ctx, b.now); err != nil {
+		if err := h.waitForFord(ctx); err != nil {
 			return
 		}
-		if b.cfg.Stream && !b.now().Before(nextStream) {
+		if v.set.stream && !h.clock().Before(nextStream) {
 			// The stream fetches its own snapshot once the socket is open,
 			// so nothing that changed before is missed; every update it
 			// brings pushes the next poll back.
@@ -119,11 +111,11 @@ func (v *vehicle) run(parent context.Context) {
 			if v.snapshot.Swap(false) {
 				streamOpts.ResyncClass = fordapi.ClassSnapshot
 			}
-			err := b.ford.Stream(ctx, v.vin, nil, streamOpts, func(_ fordapi.Document, tel *fordapi.Telemetry) {
+			err := h.fordAPI().Stream(ctx, v.vin, nil, streamOpts, func(_ fordapi.Document, tel *fordapi.Telemetry) {
 				streamBo.reset()
 				v.publish(tel)
-				nextPoll = b.now().Add(b.pollInterval())
-				b.report(nil, bo)
+				nextPoll = h.clock().Add(h.pollInterval())
+				h.report(nil, bo)
 			})
 			v.setStreaming(false)
 			if ctx.Err() != nil {
@@ -134,41 +126,41 @@ func (v *vehicle) run(parent context.Context) {
 			// a rate limit or the budget change the state from here.
 			wait := time.Duration(0)
 			if err != nil && !fordapi.IsTransient(err) {
-				wait = b.report(err, bo)
+				wait = h.report(err, bo)
 			}
 			if wait == 0 {
 				wait = streamBo.next()
 			}
-			nextStream = b.now().Add(wait)
+			nextStream = h.clock().Add(wait)
 			log.Info("telemetry stream closed; polling until it reopens", zap.Error(err), zap.Time("reopen_at", nextStream))
 			continue
 		}
-		if !b.now().Before(nextPoll) {
+		if !h.clock().Before(nextPoll) {
 			fctx := ctx
 			if v.snapshot.Swap(false) {
 				fctx = fordapi.ForSnapshot(ctx)
 			}
-			_, tel, err := b.ford.Telemetry(fctx, v.vin)
+			_, tel, err := h.fordAPI().Telemetry(fctx, v.vin)
 			if ctx.Err() != nil {
 				return
 			}
-			if wait := b.report(err, bo); err != nil {
+			if wait := h.report(err, bo); err != nil {
 				if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
 					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", zap.Error(err))
 				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
 					log.Debug("telemetry fetch failed", zap.Error(err), zap.Duration("retry_in", wait))
 				}
-				nextPoll = b.now().Add(wait)
+				nextPoll = h.clock().Add(wait)
 			} else {
 				v.publish(tel)
-				nextPoll = b.now().Add(b.pollInterval())
+				nextPoll = h.clock().Add(h.pollInterval())
 			}
 		}
 		wake := nextPoll
-		if b.cfg.Stream && nextStream.Before(wake) {
+		if v.set.stream && nextStream.Before(wake) {
 			wake = nextStream
 		}
-		if sleep(ctx, wake.Sub(b.now())) != nil {
+		if sleep(ctx, wake.Sub(h.clock())) != nil {
 			return
 		}
 	}
@@ -178,18 +170,18 @@ func (v *vehicle) setStreaming(on bool) {
 	v.mu.Lock()
 	v.streaming = on
 	v.mu.Unlock()
-	v.b.m.setStreaming(v.vin, on)
+	v.host.streamingChanged(v.vin, on)
 }
 
 // publish sends the changed fields of a telemetry update and wakes
 // commands waiting for it.
 func (v *vehicle) publish(tel *fordapi.Telemetry) {
-	b := v.b
-	b.noteDrift(v.vin, tel)
+	h := v.host
+	h.noteDrift(v.vin, tel)
 	v.mu.Lock()
 	newFields := v.tel == nil || len(v.tel.Fields) != len(tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil)
 	v.tel = tel
-	v.updated = b.now()
+	v.updated = h.clock()
 	if v.lockShow == "jammed" && tel.Fields["lock"].String() != v.jamLock {
 		v.lockShow = ""
 	}
@@ -201,15 +193,15 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	}
 	v.mu.Unlock()
 	v.publishFields()
-	if newFields && b.cfg.HADiscovery {
-		b.publishVehicleDiscovery(v) // this car's config only: a fleet must not rebuild every car's
+	if newFields && v.set.discovery {
+		h.vehicleChanged(v) // this car's config only: a fleet must not rebuild every car's
 	}
 }
 
 // publishFields publishes every changed field and, when anything changed,
 // the JSON snapshot. Unchanged values never reach the broker.
 func (v *vehicle) publishFields() {
-	b := v.b
+	h := v.host
 	v.pubMu.Lock()
 	defer v.pubMu.Unlock()
 	v.mu.Lock()
@@ -227,7 +219,7 @@ func (v *vehicle) publishFields() {
 	for name, val := range tel.Fields {
 		fields = append(fields, name)
 		if name == "lock" && show != "" {
-			changed = b.publishState(v.fieldTopic(name), show) || changed
+			changed = h.publishState(v.fieldTopic(name), show) || changed
 			delete(v.sent, name)
 			continue
 		}
@@ -235,18 +227,18 @@ func (v *vehicle) publishFields() {
 			continue // the common case, decided without formatting anything
 		}
 		v.sent[name] = val
-		changed = b.publishState(v.fieldTopic(name), val.String()) || changed
+		changed = h.publishState(v.fieldTopic(name), val.String()) || changed
 	}
 	var loc []byte // marshalled once, and only when something will be sent
 	if tel.Location != nil && (v.sentLoc == nil || *v.sentLoc != *tel.Location) {
 		loc, _ = json.Marshal(tel.Location)
 		l := *tel.Location
 		v.sentLoc = &l
-		changed = b.publishState(v.fieldTopic("location"), string(loc)) || changed
+		changed = h.publishState(v.fieldTopic("location"), string(loc)) || changed
 	}
 	if !tel.UpdatedAt.IsZero() && !tel.UpdatedAt.Equal(v.sentAt) {
 		v.sentAt = tel.UpdatedAt
-		changed = b.publishState(v.fieldTopic("updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
+		changed = h.publishState(v.fieldTopic("updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
 	}
 	if !changed {
 		return
@@ -284,14 +276,14 @@ func (v *vehicle) publishFields() {
 		buf = strconv.AppendQuote(buf, tel.UpdatedAt.Format(time.RFC3339))
 	}
 	buf = append(buf, '}')
-	b.publishState(v.fieldTopic("state"), string(buf))
+	h.publishState(v.fieldTopic("state"), string(buf))
 }
 
 // fieldTopic is P/VIN/name, built once per field; v.pubMu held.
 func (v *vehicle) fieldTopic(name string) string {
 	t, ok := v.names[name]
 	if !ok {
-		t = v.b.t.Field(v.vin, name)
+		t = v.host.fieldTopic(v.vin, name)
 		v.names[name] = t
 	}
 	return t
@@ -367,7 +359,7 @@ func (v *vehicle) discoveryInfo() discovery.VehicleInfo {
 		info.HasLocation = v.tel.Location != nil
 		info.HasUpdatedAt = !v.tel.UpdatedAt.IsZero()
 	}
-	allowed := v.b.cfg.Allowed
+	allowed := v.set.allowed
 	info.Lock = info.Lock && (allowed("lock") || allowed("unlock"))
 	info.RemoteStart = info.RemoteStart && allowed("start")
 	info.Stop = info.RemoteStart && allowed("stop")

@@ -1,0 +1,55 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// carHost is what a car needs from the bridge around it, and nothing else:
+// a car does not reach into the bridge's state.
+type carHost interface {
+	clock() time.Time
+	logger() *zap.Logger
+	fordAPI() Ford
+	// waitForFord returns when Ford may be called (the auth gate).
+	waitForFord(ctx context.Context) error
+	// report turns a Ford call's outcome into the auth state and says how
+	// long to wait before the next try.
+	report(err error, bo *backoff) time.Duration
+	pollInterval() time.Duration
+	publishState(topic, payload string) bool
+	fieldTopic(vin, field string) string
+	// vehicleChanged republishes the car's discovery config (its fields
+	// changed).
+	vehicleChanged(v *vehicle)
+	noteDrift(vin string, tel *fordapi.Telemetry)
+	streamingChanged(vin string, on bool)
+	carStopped()
+}
+
+// carSettings are the settings a car runs with.
+type carSettings struct {
+	stream, discovery      bool
+	backoffMin, backoffMax time.Duration
+	streamRetry            time.Duration
+	streamOpts             fordapi.StreamOptions
+	allowed                func(cmd string) bool
+}
+
+func (b *Bridge) carSettings() carSettings {
+	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
+		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.cfg.Allowed}
+}
+
+func (b *Bridge) clock() time.Time                      { return b.now() }
+func (b *Bridge) logger() *zap.Logger                   { return b.log }
+func (b *Bridge) fordAPI() Ford                         { return b.ford }
+func (b *Bridge) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
+func (b *Bridge) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
+func (b *Bridge) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
+func (b *Bridge) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
+func (b *Bridge) carStopped()                           { b.workers.Done() }
