@@ -79,7 +79,6 @@ func (v *vehicle) stop() {
 	}
 }
 
-
 // run is the vehicle's telemetry loop: a REST snapshot, then the stream;
 // when the stream fails, polls until it can be opened again.
 func (v *vehicle) run(parent context.Context) {
