@@ -29,6 +29,13 @@ type carHost interface {
 	noteDrift(vin string, tel *fordapi.Telemetry)
 	streamingChanged(vin string, on bool)
 	carStopped()
+
+	// For the car's commands:
+	commandContext() context.Context // ends when shutdown gives up on commands
+	acceptingCommands() bool
+	commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration)
+	countCommand(cmd, status string)
+	commandDone()
 }
 
 // carSettings are the settings a car runs with.
@@ -38,11 +45,14 @@ type carSettings struct {
 	streamRetry            time.Duration
 	streamOpts             fordapi.StreamOptions
 	allowed                func(cmd string) bool
+	commandTimeout         time.Duration // a command's deadline, from its acceptance
+	refreshEvery           time.Duration // at most one refresh per car in this time
 }
 
 func (b *Bridge) carSettings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
-		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.cfg.Allowed}
+		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.cfg.Allowed,
+		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
 }
 
 func (b *Bridge) clock() time.Time                      { return b.now() }
@@ -53,3 +63,10 @@ func (b *Bridge) fieldTopic(vin, field string) string   { return b.t.Field(vin, 
 func (b *Bridge) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
 func (b *Bridge) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
 func (b *Bridge) carStopped()                           { b.workers.Done() }
+func (b *Bridge) commandContext() context.Context       { return b.cmdCtx }
+func (b *Bridge) acceptingCommands() bool               { return b.accepting.Load() }
+func (b *Bridge) countCommand(cmd, status string)       { b.m.command(cmd, status) }
+func (b *Bridge) commandDone()                          { b.commands.Done() }
+func (b *Bridge) commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration) {
+	b.result(vin, req, status, msg, waited)
+}

@@ -238,26 +238,31 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	}
 	if req.Command == "refresh" {
-		v.mu.Lock()
-		last := v.lastRefresh
-		ok := last.IsZero() || b.now().Sub(last) >= b.opts.RefreshEvery
-		if ok {
-			v.lastRefresh = b.now()
-		}
-		v.mu.Unlock()
-		if !ok {
+		if next, ok := v.allowRefresh(b.now()); !ok {
 			reject(fmt.Sprintf("refresh wakes the car's modem and drains its 12 V battery; at most one every %s (next at %s)",
-				b.opts.RefreshEvery, last.Add(b.opts.RefreshEvery).UTC().Format(time.RFC3339)))
+				v.set.refreshEvery, next.UTC().Format(time.RFC3339)))
 			return
 		}
 	}
 	job := &queuedCommand{req: req, accepted: b.now()}
-	if n, ok := v.queue.push(job, func() { go b.drainCommands(v) }); !ok {
+	if n, ok := v.queue.push(job, func() { go v.drainCommands() }); !ok {
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
 	}
 	b.commands.Add(1)
 	b.result(vin, req, ResultAccepted, "", 0)
+}
+
+// allowRefresh is the car's refresh throttle: it takes a refresh when the
+// last one is at least refreshEvery ago, else says when the next may come.
+func (v *vehicle) allowRefresh(now time.Time) (next time.Time, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.lastRefresh.IsZero() && now.Sub(v.lastRefresh) < v.set.refreshEvery {
+		return v.lastRefresh.Add(v.set.refreshEvery), false
+	}
+	v.lastRefresh = now
+	return now, true
 }
 
 // maxWaiting is how many commands may wait behind the running one, per car.
@@ -326,39 +331,42 @@ func (q *commandQueue) done() {
 
 // drainCommands runs a car's queued commands one after the other, oldest
 // first. A command whose deadline passed while it waited is never sent.
-func (b *Bridge) drainCommands(v *vehicle) {
+func (v *vehicle) drainCommands() {
+	h := v.host
 	for job := v.queue.pop(); job != nil; job = v.queue.pop() {
-		waited := b.now().Sub(job.accepted)
-		deadline := job.accepted.Add(b.opts.CommandTimeout)
+		waited := h.clock().Sub(job.accepted)
+		deadline := job.accepted.Add(v.set.commandTimeout)
 		switch {
-		case b.cmdCtx.Err() != nil || !b.accepting.Load():
-			b.finish(v, job.req, ResultTimeout, "not sent to the car: the bridge is shutting down", waited)
-		case deadline.Sub(b.now()) < b.opts.CommandTimeout/10:
+		case h.commandContext().Err() != nil || !h.acceptingCommands():
+			v.finish(job.req, ResultTimeout, "not sent to the car: the bridge is shutting down", waited)
+		case deadline.Sub(h.clock()) < v.set.commandTimeout/10:
 			// Past its deadline, or so close to it that its outcome could
 			// not be waited for: it is not sent at all.
-			b.finish(v, job.req, ResultTimeout, fmt.Sprintf("not sent to the car: it waited %s behind other commands, past its %s deadline",
-				waited.Round(time.Millisecond), b.opts.CommandTimeout), waited)
+			v.finish(job.req, ResultTimeout, fmt.Sprintf("not sent to the car: it waited %s behind other commands, past its %s deadline",
+				waited.Round(time.Millisecond), v.set.commandTimeout), waited)
 		default:
-			b.runCommand(v, job.req, deadline, waited)
+			v.runCommand(job.req, deadline, waited)
 		}
-		b.commands.Done()
+		h.commandDone()
 	}
 }
 
 // finish reports a command that ended without running.
-func (b *Bridge) finish(v *vehicle, req CommandRequest, status, msg string, waited time.Duration) {
-	b.log.Warn("command "+status, zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command),
+func (v *vehicle) finish(req CommandRequest, status, msg string, waited time.Duration) {
+	h := v.host
+	h.logger().Warn("command "+status, zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command),
 		zap.String("id", req.ID), zap.String("reason", msg))
-	b.m.command(req.Command, status)
+	h.countCommand(req.Command, status)
 	v.queue.done()
-	b.result(v.vin, req, status, msg, waited)
+	h.commandResult(v.vin, req, status, msg, waited)
 }
 
 // runCommand runs one accepted command; its deadline counts from when it
 // was accepted, so waiting in the queue counts too.
-func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, waited time.Duration) {
-	log := b.log.With(zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command), zap.String("id", req.ID))
-	ctx, cancel := context.WithTimeout(b.cmdCtx, deadline.Sub(b.now()))
+func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time.Duration) {
+	h := v.host
+	log := h.logger().With(zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command), zap.String("id", req.ID))
+	ctx, cancel := context.WithTimeout(h.commandContext(), deadline.Sub(h.clock()))
 	defer cancel()
 	typ := fordCommand[req.Command]
 	switch req.Command {
@@ -373,11 +381,11 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, 
 	if typ == fordapi.CmdPanicCue {
 		props = map[string]any{"duration": 3}
 	}
-	start := b.now()
-	id, err := b.ford.SendCommand(ctx, v.vin, typ, props)
+	start := h.clock()
+	id, err := h.fordAPI().SendCommand(ctx, v.vin, typ, props)
 	sent := err == nil
 	if sent && typ != fordapi.CmdPanicCue { // Ford reports no outcome for the horn
-		_, err = b.ford.WaitCommand(ctx, v.vin, typ, id, updates)
+		_, err = h.fordAPI().WaitCommand(ctx, v.vin, typ, id, updates)
 	}
 	status := ResultSuccess
 	switch {
@@ -385,9 +393,9 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, 
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		status = ResultTimeout
 		if sent {
-			err = fmt.Errorf("outcome unknown: Ford accepted the command but reported no outcome within %s; the car may still act on it", b.now().Sub(start).Round(time.Second))
+			err = fmt.Errorf("outcome unknown: Ford accepted the command but reported no outcome within %s; the car may still act on it", h.clock().Sub(start).Round(time.Second))
 		} else {
-			err = fmt.Errorf("outcome unknown: no answer from Ford within %s; the car may still act on it", b.now().Sub(start).Round(time.Second))
+			err = fmt.Errorf("outcome unknown: no answer from Ford within %s; the car may still act on it", h.clock().Sub(start).Round(time.Second))
 		}
 	case errors.Is(err, fordapi.ErrOutcomeUnknown) || (sent && !errors.As(err, new(*fordapi.CommandError))):
 		// Ford accepted the command (or may have), and only what came after
@@ -397,32 +405,32 @@ func (b *Bridge) runCommand(v *vehicle, req CommandRequest, deadline time.Time, 
 			err = fmt.Errorf("%w: Ford accepted the command, but its status could not be checked: %w", fordapi.ErrOutcomeUnknown, err)
 		}
 		if errors.Is(err, fordapi.ErrReauthRequired) || errors.Is(err, fordapi.ErrRateLimited) {
-			b.report(err, &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax})
+			h.report(err, &backoff{min: v.set.backoffMin, max: v.set.backoffMax})
 		}
 	default:
 		status = ResultFailed
 		if !errors.As(err, new(*fordapi.CommandError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) {
-			b.report(err, &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax})
+			h.report(err, &backoff{min: v.set.backoffMin, max: v.set.backoffMax})
 		}
 	}
 	switch {
 	case status == ResultSuccess:
 		v.setLockShow("")
 		v.applyOutcome(req.Command)
-		log.Info("command succeeded", zap.Duration("took", b.now().Sub(start)), zap.Duration("waited", waited))
+		log.Info("command succeeded", zap.Duration("took", h.clock().Sub(start)), zap.Duration("waited", waited))
 	case req.Command == "lock" || req.Command == "unlock":
 		v.setLockShow("jammed")
 	}
 	if status != ResultSuccess {
 		log.Warn("command "+status, zap.Error(err), zap.Duration("waited", waited))
 	}
-	b.m.command(req.Command, status)
+	h.countCommand(req.Command, status)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
 	v.queue.done()
-	b.result(v.vin, req, status, msg, waited)
+	h.commandResult(v.vin, req, status, msg, waited)
 }
 
 func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) {
