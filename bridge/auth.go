@@ -14,6 +14,16 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
+// authSide is the auth state and what moves it: the gate the Ford loops
+// wait on, the publishing of auth state, and the sign-in machinery (one
+// sign-in at a time, the code waiting for the throttle).
+type authSide struct {
+	gate      *authGate
+	authPubMu sync.Mutex // serializes auth publishing: the last state read is the last sent
+	signInMu  sync.Mutex // one sign-in at a time
+	pending   pendingSignIn
+}
+
 // authGate holds the account's auth state and lets vehicle loops wait
 // while no Ford call may be made: until a new sign-in when the refresh
 // token is dead, until the retry time when rate limited.

@@ -53,15 +53,16 @@ type Options struct {
 
 // Bridge is one running fordpass2mqtt.
 type Bridge struct {
-	cfg   Config
-	opts  Options
-	log   *zap.Logger
-	ford  Ford
-	m     *Metrics
-	now   func() time.Time
-	p     string       // topic prefix
-	t     mqttapi.Tree // the topic tree under it
-	gate  *authGate
+	cfg  Config
+	opts Options
+	log  *zap.Logger
+	ford Ford
+	m    *Metrics
+	now  func() time.Time
+	p    string       // topic prefix
+	t    mqttapi.Tree // the topic tree under it
+	// authSide owns the auth state and the sign-in machinery.
+	authSide
 	start time.Time
 
 	// publisher owns the broker connection and what was published on it.
@@ -86,20 +87,9 @@ type Bridge struct {
 	// snapshotDue: the next vehicle list and each car's next telemetry are
 	// the first snapshot after a sign-in.
 	snapshotDue atomic.Bool
-	// birthPending: a discovery republish for Home Assistant's birth is
-	// scheduled; more births until it runs add nothing.
-	birthPending atomic.Bool
-	lastBirth    atomic.Int64 // unix nanoseconds of the last birth republish
-	signInMu     sync.Mutex
-	pending      pendingSignIn
-	drift        driftLog
-	broker       brokerState
-	// everConnected: the broker was reached once (paho's retry pace differs
-	// before and after).
-	everConnected atomic.Bool
-	authPubMu     sync.Mutex             // serializes auth publishing: the last state read is the last sent
-	doctor        atomic.Pointer[Report] // last doctor run, for the sign-in page
-	instance      string                 // this installation's id (STATE_DIR/instance)
+	drift       driftLog
+	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
+	instance    string                 // this installation's id (STATE_DIR/instance)
 }
 
 // New makes a bridge; Run starts it.
@@ -141,7 +131,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		opts.Version = "dev"
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
-		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix), gate: newAuthGate(opts.Now()),
+		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix), authSide: authSide{gate: newAuthGate(opts.Now())},
 		start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
 	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}

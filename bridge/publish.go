@@ -34,6 +34,14 @@ type publisher struct {
 		sync.Mutex
 		at []time.Time
 	}
+	broker brokerState // why the broker cannot be reached, if it cannot
+	// everConnected: the broker was reached once (paho's retry pace differs
+	// before and after).
+	everConnected atomic.Bool
+	// birthPending: a discovery republish for Home Assistant's birth is
+	// scheduled; more births until it runs add nothing.
+	birthPending atomic.Bool
+	lastBirth    atomic.Int64 // unix nanoseconds of the last birth republish
 }
 
 // clearDemo removes what the demo retained on the broker (its state topics
