@@ -12,7 +12,7 @@ import (
 // Normalize extracts the contract's fields from a telemetry document. It never
 // fails: a metric of the wrong type is skipped and named in Skipped.
 func Normalize(doc Document) *Telemetry {
-	t := &Telemetry{Fields: make(map[string]Value, 32), FieldTimes: make(map[string]time.Time, 32)}
+	t := &Telemetry{Fields: make(map[string]Value, 32)}
 	n := normalizer{t: t}
 	if ts, ok := parseTime(doc["updateTime"]); ok {
 		t.UpdatedAt = ts
@@ -34,43 +34,41 @@ func (n normalizer) skip(name string) { n.t.Skipped = append(n.t.Skipped, name) 
 // number stores metrics[key].value as field, rounded to digits decimals,
 // and reports whether the car reported it.
 func (n normalizer) number(metrics map[string]any, key, field string, digits int) bool {
-	obj, f, ok := n.float(metrics, key)
+	f, ok := n.float(metrics, key)
 	if !ok {
 		return false
 	}
 	n.t.Fields[field] = Number(round(f, digits))
-	n.stamp(field, obj)
 	return true
 }
 
 // percent is number, clamped to 0-100: cars report a fuel level of 103.9.
 func (n normalizer) percent(metrics map[string]any, key, field string, digits int) {
-	obj, f, ok := n.float(metrics, key)
+	f, ok := n.float(metrics, key)
 	if !ok {
 		return
 	}
 	n.t.Fields[field] = Number(round(min(max(f, 0), 100), digits))
-	n.stamp(field, obj)
 }
 
 // float reads metrics[key].value as a number; a metric of another shape is
 // skipped.
-func (n normalizer) float(metrics map[string]any, key string) (map[string]any, float64, bool) {
+func (n normalizer) float(metrics map[string]any, key string) (float64, bool) {
 	m, ok := metrics[key]
 	if !ok {
-		return nil, 0, false
+		return 0, false
 	}
 	obj, ok := m.(map[string]any)
 	if !ok {
 		n.skip(key)
-		return nil, 0, false
+		return 0, false
 	}
 	f, ok := toFloat(obj["value"])
 	if !ok {
 		n.skip(key)
-		return nil, 0, false
+		return 0, false
 	}
-	return obj, f, true
+	return f, true
 }
 
 // word stores metrics[key].value as a lower-case word, mapped through alias.
@@ -96,13 +94,6 @@ func (n normalizer) word(metrics map[string]any, key, field string, alias map[st
 		s = strings.ToLower(s)
 	}
 	n.t.Fields[field] = Word(s)
-	n.stamp(field, obj)
-}
-
-func (n normalizer) stamp(field string, obj map[string]any) {
-	if ts, ok := parseTime(obj["updateTime"]); ok {
-		n.t.FieldTimes[field] = ts
-	}
 }
 
 var (
@@ -157,13 +148,12 @@ func (n normalizer) metrics(m map[string]any) {
 // chargingPower is what the charger delivers: its output voltage times its
 // output current, in watts; only where the car reports both.
 func (n normalizer) chargingPower(m map[string]any) {
-	vObj, v, okV := n.float(m, "xevBatteryChargerVoltageOutput")
-	_, a, okA := n.float(m, "xevBatteryChargerCurrentOutput")
+	v, okV := n.float(m, "xevBatteryChargerVoltageOutput")
+	a, okA := n.float(m, "xevBatteryChargerCurrentOutput")
 	if !okV || !okA {
 		return
 	}
 	n.t.Fields["charging_power"] = Number(round(v*a, 0))
-	n.stamp("charging_power", vObj)
 }
 
 // heading reads the compass heading: an object {heading, uncertainty,
@@ -184,7 +174,6 @@ func (n normalizer) heading(m map[string]any) {
 		return
 	}
 	n.t.Fields["heading"] = Number(round(f, 1))
-	n.stamp("heading", obj)
 }
 
 // indicators are the dashboard's warning lamps (metrics.indicators, each
@@ -207,7 +196,6 @@ func (n normalizer) indicators(m map[string]any) {
 		}
 		field := "indicator_" + snake(name)
 		n.t.Fields[field] = Word(map[bool]string{true: "on", false: "off"}[on])
-		n.stamp(field, obj)
 	}
 }
 
@@ -302,7 +290,6 @@ func (n normalizer) remoteStart(m map[string]any) {
 	}
 	n.t.Fields["remote_start"] = Word(state)
 	n.t.Fields["remote_start_remaining"] = Number(round(f, 0))
-	n.stamp("remote_start", obj)
 }
 
 // list returns metrics[key] as a list of objects.
@@ -367,7 +354,6 @@ func (n normalizer) setLock(locked bool, e map[string]any) {
 		state = "locked"
 	}
 	n.t.Fields["lock"] = Word(state)
-	n.stamp("lock", e)
 }
 
 // partName names a door or window from Ford's position fields.
@@ -425,7 +411,6 @@ func (n normalizer) doors(m map[string]any) {
 				v = "open"
 			}
 			n.t.Fields["door_"+name] = Word(v)
-			n.stamp("door_"+name, e)
 		}
 	}
 	if raw, ok := m["hoodStatus"]; ok {
@@ -440,7 +425,6 @@ func (n normalizer) doors(m map[string]any) {
 			state = "closed"
 		}
 		n.t.Fields["door_hood"] = Word(state)
-		n.stamp("door_hood", obj)
 	}
 }
 
@@ -463,7 +447,6 @@ func (n normalizer) windows(m map[string]any) {
 			state = "open"
 		}
 		n.t.Fields["window_"+name] = Word(state)
-		n.stamp("window_"+name, e)
 	}
 }
 
@@ -480,7 +463,6 @@ func (n normalizer) tires(m map[string]any) {
 		}
 		field := "tire_pressure_" + sanitizeName(wheel)
 		n.t.Fields[field] = Number(round(f, 1))
-		n.stamp(field, e)
 	}
 }
 
@@ -499,9 +481,6 @@ func (n normalizer) position(m map[string]any) {
 		return
 	}
 	n.t.Location = &Location{Latitude: round(lat, 6), Longitude: round(lon, 6)}
-	if ts, ok := parseTime(obj["updateTime"]); ok {
-		n.t.FieldTimes["location"] = ts
-	}
 }
 
 func (n normalizer) states(states map[string]any) {

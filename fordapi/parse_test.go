@@ -101,9 +101,6 @@ func TestNormalizeSample(t *testing.T) {
 	if len(tel.Skipped) != 1 || tel.Skipped[0] != "ambientTemp" {
 		t.Errorf("skipped = %v, want [ambientTemp] (a string where a number belongs)", tel.Skipped)
 	}
-	if tel.FieldTimes["odometer"].IsZero() {
-		t.Error("per-field timestamp missing")
-	}
 }
 
 func TestLockFromDoorCount(t *testing.T) {

@@ -72,11 +72,10 @@ func (s CommandState) Outcome() string {
 // Telemetry is a vehicle's state normalised to the field names of the MQTT
 // contract. Fields the car did not report are absent.
 type Telemetry struct {
-	UpdatedAt  time.Time            // Ford's own timestamp of the record
-	Fields     map[string]Value     // odometer, fuel_level, lock, door_driver, …
-	FieldTimes map[string]time.Time // per-field updateTime, where Ford gives one
-	Location   *Location
-	Commands   map[string]CommandState // by command type (lock, remoteStart, …)
+	UpdatedAt time.Time        // Ford's own timestamp of the record
+	Fields    map[string]Value // odometer, fuel_level, lock, door_driver, …
+	Location  *Location
+	Commands  map[string]CommandState // by command type (lock, remoteStart, …)
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
 	Skipped []string
