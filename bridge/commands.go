@@ -245,11 +245,12 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		}
 	}
 	job := &queuedCommand{req: req, accepted: b.now()}
+	b.commands.Add(1) // before the drainer can finish it and call Done
 	if n, ok := v.queue.push(job, func() { go v.drainCommands() }); !ok {
+		b.commands.Done()
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
 	}
-	b.commands.Add(1)
 	b.result(vin, req, ResultAccepted, "", 0)
 }
 
