@@ -246,12 +246,12 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	}
 	job := &queuedCommand{req: req, accepted: b.now()}
 	b.commands.Add(1) // before the drainer can finish it and call Done
-	if n, ok := v.queue.push(job, func() { go v.drainCommands() }); !ok {
+	accepted := func() { b.result(vin, req, ResultAccepted, "", 0) }
+	if n, ok := v.queue.push(job, accepted, func() { go v.drainCommands() }); !ok {
 		b.commands.Done()
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
 	}
-	b.result(vin, req, ResultAccepted, "", 0)
 }
 
 // allowRefresh is the car's refresh throttle: it takes a refresh when the
@@ -286,9 +286,11 @@ type commandQueue struct {
 	draining  bool // a drainer goroutine owns the queue
 }
 
-// push appends job unless the queue is full; it starts a drainer (start)
-// when none runs. It returns how many commands were pending.
-func (q *commandQueue) push(job *queuedCommand, start func()) (int, bool) {
+// push appends job unless the queue is full, says so (accepted) before the
+// drainer can take it, so "accepted" always comes before the command's
+// result, and starts a drainer (start) when none runs. It returns how many
+// commands were pending.
+func (q *commandQueue) push(job *queuedCommand, accepted, start func()) (int, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	pending := len(q.waiting)
@@ -299,6 +301,7 @@ func (q *commandQueue) push(job *queuedCommand, start func()) (int, bool) {
 		return pending, false
 	}
 	q.waiting = append(q.waiting, job)
+	accepted()
 	if !q.draining {
 		q.draining = true
 		start()
