@@ -119,7 +119,8 @@ func TestSignInPageUnderIngress(t *testing.T) {
 	b := New(Config{TopicPrefix: "fp", StateDir: t.TempDir(), Addon: true, IngressOnly: true}, fakeLoginFord(t), Options{})
 	h := b.HTTPHandler()
 	get := func(remote, ingress string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "http://172.30.33.4:8080/", nil)
+		// The ingress proxy passes the browser's Host along: Home Assistant's name.
+		req := httptest.NewRequest(http.MethodGet, "http://homeassistant.local:8123/", nil)
 		req.RemoteAddr = remote + ":40000"
 		if ingress != "" {
 			req.Header.Set("X-Ingress-Path", ingress)
@@ -152,7 +153,7 @@ func TestSignInPageUnderIngress(t *testing.T) {
 	// form token is checked, the origin (Home Assistant's) is not refused.
 	token := body[strings.Index(body, `name="form_token" value="`)+len(`name="form_token" value="`):]
 	token = token[:strings.Index(token, `"`)]
-	post := httptest.NewRequest(http.MethodPost, "http://172.30.33.4:8080/auth/code",
+	post := httptest.NewRequest(http.MethodPost, "http://homeassistant.local:8123/auth/code",
 		strings.NewReader("form_token="+token+"&redirect_url=short"))
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	post.Header.Set("Origin", "http://homeassistant.local:8123")
@@ -166,7 +167,7 @@ func TestSignInPageUnderIngress(t *testing.T) {
 	if rec := get("192.168.1.20", ""); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "sidebar") {
 		t.Errorf("a direct request from the LAN: %d", rec.Code)
 	}
-	if rec := get("127.0.0.1", ""); rec.Code != 200 {
+	if rec := get("127.0.0.1", ""); rec.Code != http.StatusMisdirectedRequest {
 		t.Errorf("a request from this host (the health check): %d", rec.Code)
 	}
 	// An X-Ingress-Path from anyone but the proxy is not trusted.

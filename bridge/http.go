@@ -121,18 +121,6 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		host := strings.ToLower(r.Host)
-		if hn, _, err := net.SplitHostPort(host); err == nil {
-			host = hn
-		}
-		host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-		if net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
-			b.log.Warn("HTTP request for an unknown host name refused", zap.String("host", clip(host, 80)), zap.String("from", r.RemoteAddr))
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusMisdirectedRequest)
-			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
-			return
-		}
 		if b.cfg.IngressOnly {
 			if ip := net.ParseIP(remoteIP(r)); ip == nil || (!ip.IsLoopback() && ip.String() != IngressProxy) {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -141,7 +129,23 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 				return
 			}
 		}
-		if len(user) > 0 {
+		host := strings.ToLower(r.Host)
+		if hn, _, err := net.SplitHostPort(host); err == nil {
+			host = hn
+		}
+		host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+		// Home Assistant's ingress proxy passes the browser's Host along (Home
+		// Assistant's own name); it has signed the user in, and no page can
+		// rebind a name to it.
+		viaIngress := b.cfg.Addon && remoteIP(r) == IngressProxy
+		if !viaIngress && net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
+			b.log.Warn("HTTP request for an unknown host name refused", zap.String("host", clip(host, 80)), zap.String("from", r.RemoteAddr))
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
+			return
+		}
+		if len(user) > 0 && !viaIngress { // Home Assistant has signed the user in
 			u, p, ok := r.BasicAuth()
 			userOK := subtle.ConstantTimeCompare([]byte(u), user) == 1
 			passOK := subtle.ConstantTimeCompare([]byte(p), pass) == 1
