@@ -186,10 +186,10 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	if v != nil || validVIN(vin) {
 		// A command published with the retain flag while the bridge listens
 		// is delivered without the flag (MQTT 3.1.1), so it would replay at
-		// the next connect: clear the topic after every command. Only
-		// topics the bridge owns (a VIN in upper case; the vehicle list may
-		// not be loaded yet) are cleared, never odd ones.
-		b.client.Publish(msg.Topic(), 1, true, []byte{})
+		// the next connect: clear the topic after every command, once its
+		// answer is out. Only topics the bridge owns (a VIN in upper case;
+		// the vehicle list may not be loaded yet) are cleared, never odd ones.
+		defer b.client.Publish(msg.Topic(), 1, true, []byte{})
 	}
 	req, err := ParseCommand(msg.Payload())
 	if req.ID == "" {

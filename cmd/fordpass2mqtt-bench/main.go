@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -115,6 +116,7 @@ type result struct {
 	latencyP50, latencyP99          time.Duration
 	msgsPerChange, msgsPerUnchanged float64
 	cmdP50, echoP50                 time.Duration
+	acceptP50, floorP50             time.Duration
 	cmdCPU                          time.Duration
 	callsStart, refreshes           int
 	callsPerVehicleDay              float64
@@ -278,7 +280,10 @@ func measure(o options, n int, work string) (result, error) {
 		return r, err
 	}
 	r.echoP50 = echo
-	cmdLat := []time.Duration{}
+	if r.floorP50, err = sub.floor(o.mqttURL, prefix, o.commands); err != nil {
+		return r, err
+	}
+	cmdLat, acceptLat := []time.Duration{}, []time.Duration{}
 	cpu1 := cpuTime(pid)
 	for i := 0; i < o.commands; i++ {
 		id := fmt.Sprintf("b%d", i)
@@ -286,16 +291,19 @@ func measure(o options, n int, work string) (result, error) {
 		resTopic := prefix + "/" + vins[0] + "/command/result"
 		t0 := time.Now()
 		sub.publish(prefix+"/"+vins[0]+"/command", fmt.Sprintf(`{"command":%q,"id":%q}`, word, id))
-		if !sub.waitFor(func() bool {
-			return strings.Contains(sub.value(resTopic), `"id":"`+id+`","command":"`+word+`","status":"success"`)
-		}, 30*time.Second) {
+		if !sub.waitFor(func() bool { _, ok := sub.arrival(id + "/success"); return ok }, 30*time.Second) {
 			return r, fmt.Errorf("command %s: no success (last %s)", id, sub.value(resTopic))
 		}
-		cmdLat = append(cmdLat, time.Since(t0)-o.commandDelay)
+		done, _ := sub.arrival(id + "/success")
+		accepted, _ := sub.arrival(id + "/accepted")
+		cmdLat = append(cmdLat, done.Sub(t0)-o.commandDelay)
+		acceptLat = append(acceptLat, accepted.Sub(t0))
 	}
 	r.cmdCPU = (cpuTime(pid) - cpu1) / time.Duration(o.commands)
 	slices.Sort(cmdLat)
+	slices.Sort(acceptLat)
 	r.cmdP50 = cmdLat[len(cmdLat)/2]
+	r.acceptP50 = acceptLat[len(acceptLat)/2]
 	st := sim.Snapshot()
 	r.refreshes = st.Refreshes
 	elapsed := time.Since(start)
@@ -338,19 +346,36 @@ type subscriber struct {
 	last  map[string]string
 	n     int
 	echo1 chan time.Time
+	resp1 chan time.Time
+	// arrived records, from the client callback, when each command id's
+	// result of each status came in ("id/status" → time).
+	arrived map[string]time.Time
 }
 
 func newSubscriber(url, filter string) (*subscriber, error) {
-	s := &subscriber{last: map[string]string{}, echo1: make(chan time.Time, 1)}
+	s := &subscriber{last: map[string]string{}, echo1: make(chan time.Time, 1), resp1: make(chan time.Time, 1), arrived: map[string]time.Time{}}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-%d", time.Now().UnixNano())).SetCleanSession(true)
 	s.c = mqtt.NewClient(o)
 	if t := s.c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		return nil, fmt.Errorf("bench subscriber: %v", t.Error())
 	}
 	t := s.c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		now := time.Now()
 		if strings.HasSuffix(m.Topic(), "/bench/echo") {
-			s.echo1 <- time.Now()
+			s.echo1 <- now
 			return
+		}
+		if strings.HasSuffix(m.Topic(), "/bench/res") {
+			s.resp1 <- now
+			return
+		}
+		if strings.HasSuffix(m.Topic(), "/command/result") {
+			var res struct{ ID, Status string }
+			if json.Unmarshal(m.Payload(), &res) == nil {
+				s.mu.Lock()
+				s.arrived[res.ID+"/"+res.Status] = now
+				s.mu.Unlock()
+			}
 		}
 		s.mu.Lock()
 		s.last[m.Topic()] = string(m.Payload())
@@ -433,6 +458,43 @@ func (s *subscriber) echo(topic string, n int) (time.Duration, error) {
 	}
 	slices.Sort(rtts)
 	return rtts[len(rtts)/2], nil
+}
+
+// floor is the median round trip of a request through the broker to a
+// minimal responder (another paho client that answers at once) and back:
+// what a command's "accepted" cannot beat, as it makes the same two hops.
+func (s *subscriber) floor(url, prefix string, n int) (time.Duration, error) {
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-responder-%d", time.Now().UnixNano())).SetCleanSession(true)
+	r := mqtt.NewClient(o)
+	if t := r.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return 0, fmt.Errorf("responder: %v", t.Error())
+	}
+	defer r.Disconnect(100)
+	if t := r.Subscribe(prefix+"/bench/req", 1, func(c mqtt.Client, m mqtt.Message) {
+		c.Publish(prefix+"/bench/res", 1, false, m.Payload())
+	}); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return 0, fmt.Errorf("responder subscribe: %v", t.Error())
+	}
+	var rtts []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		s.c.Publish(prefix+"/bench/req", 1, false, "req")
+		select {
+		case at := <-s.resp1:
+			rtts = append(rtts, at.Sub(t0))
+		case <-time.After(5 * time.Second):
+			return 0, errors.New("the responder did not answer")
+		}
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2], nil
+}
+
+func (s *subscriber) arrival(key string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.arrived[key]
+	return t, ok
 }
 
 func waitUntil(ok func() bool, d time.Duration) bool {
@@ -554,7 +616,12 @@ func printTable(w io.Writer, rs []result) {
 	row("MQTT messages per one-field change", func(r result) string { return fmt.Sprintf("%.2f", r.msgsPerChange) })
 	row("MQTT messages per unchanged update", func(r result) string { return fmt.Sprintf("%.2f", r.msgsPerUnchanged) })
 	row("command round trip − simulator delay, p50", func(r result) string { return ms(r.cmdP50) })
-	row("raw MQTT echo, p50 (floor)", func(r result) string { return ms(r.echoP50) })
+	row("raw MQTT echo, p50", func(r result) string { return ms(r.echoP50) })
+	row("command → accepted, p50", func(r result) string { return ms(r.acceptP50) })
+	row("request → minimal responder → reply, p50 (floor)", func(r result) string { return ms(r.floorP50) })
+	row("accepted ÷ floor", func(r result) string {
+		return fmt.Sprintf("%.1fx", float64(r.acceptP50)/float64(max(r.floorP50, time.Microsecond)))
+	})
 	row("command overhead ÷ echo", func(r result) string {
 		return fmt.Sprintf("%.1fx", float64(r.cmdP50)/float64(max(r.echoP50, time.Microsecond)))
 	})
