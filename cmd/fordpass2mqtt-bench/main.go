@@ -453,19 +453,7 @@ func (s *subscriber) waitFor(ok func() bool, d time.Duration) bool { return wait
 // echo is the median round trip of a message through the broker back to
 // the same client: the floor any command path through MQTT pays twice.
 func (s *subscriber) echo(topic string, n int) (time.Duration, error) {
-	var rtts []time.Duration
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		s.c.Publish(topic, 1, false, "ping")
-		select {
-		case at := <-s.echo1:
-			rtts = append(rtts, at.Sub(t0))
-		case <-time.After(5 * time.Second):
-			return 0, errors.New("echo through the broker timed out")
-		}
-	}
-	slices.Sort(rtts)
-	return rtts[len(rtts)/2], nil
+	return medianRoundTrip(s.c, topic, s.echo1, n, 0)
 }
 
 // floor is the median round trip of a request through the broker to a
@@ -478,18 +466,11 @@ func (s *subscriber) echo(topic string, n int) (time.Duration, error) {
 // threads are parked when a request arrives, as the bridge's are; that is
 // the floor "accepted" is compared with.
 func (s *subscriber) floor(url, prefix string, n int) (hot, paced time.Duration, err error) {
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-responder-%d", time.Now().UnixNano())).SetCleanSession(true)
-	r := mqtt.NewClient(o)
-	if t := r.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return 0, 0, fmt.Errorf("responder: %v", t.Error())
+	r, err := startResponder(url, prefix)
+	if err != nil {
+		return 0, 0, err
 	}
-	if t := r.Subscribe(prefix+"/bench/req", 1, func(c mqtt.Client, m mqtt.Message) {
-		c.Publish(prefix+"/bench/res", 1, false, m.Payload())
-	}); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		r.Disconnect(100)
-		return 0, 0, fmt.Errorf("responder subscribe: %v", t.Error())
-	}
-	hot, err = s.roundTrips(prefix, n, 0)
+	hot, err = medianRoundTrip(s.c, prefix+"/bench/req", s.resp1, n, 0)
 	r.Disconnect(100)
 	if err != nil {
 		return 0, 0, err
@@ -514,50 +495,60 @@ func (s *subscriber) floor(url, prefix string, n int) (hot, paced time.Duration,
 	if _, err := io.ReadFull(out, ready); err != nil {
 		return 0, 0, fmt.Errorf("responder process did not start: %w", err)
 	}
-	paced, err = s.roundTrips(prefix, n, 2*time.Millisecond)
+	paced, err = medianRoundTrip(s.c, prefix+"/bench/req", s.resp1, n, 2*time.Millisecond)
 	return hot, paced, err
 }
 
-// roundTrips times n requests to the responder, pausing before each.
-func (s *subscriber) roundTrips(prefix string, n int, pause time.Duration) (time.Duration, error) {
+// medianRoundTrip publishes n requests on topic, pausing before each, and
+// returns the median time until the reply's arrival is reported on replies.
+func medianRoundTrip(c mqtt.Client, topic string, replies <-chan time.Time, n int, pause time.Duration) (time.Duration, error) {
 	var rtts []time.Duration
 	for i := 0; i < n; i++ {
 		time.Sleep(pause)
 		t0 := time.Now()
-		s.c.Publish(prefix+"/bench/req", 1, false, "req")
+		c.Publish(topic, 1, false, "req")
 		select {
-		case at := <-s.resp1:
+		case at := <-replies:
 			rtts = append(rtts, at.Sub(t0))
 		case <-time.After(5 * time.Second):
-			return 0, errors.New("the responder did not answer")
+			return 0, fmt.Errorf("no reply on %s within 5 s", topic)
 		}
 	}
 	slices.Sort(rtts)
 	return rtts[len(rtts)/2], nil
 }
 
-// respond is the responder process: it answers every request on
-// PREFIX/bench/req on PREFIX/bench/res and says "ready" once subscribed.
+// startResponder connects a minimal responder: it answers every request on
+// PREFIX/bench/req on PREFIX/bench/res at once.
+func startResponder(url, prefix string) (mqtt.Client, error) {
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-responder-%d-%d", os.Getpid(), time.Now().UnixNano())).SetCleanSession(true)
+	r := mqtt.NewClient(o)
+	if t := r.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return nil, fmt.Errorf("responder: %v", t.Error())
+	}
+	if t := r.Subscribe(prefix+"/bench/req", 1, func(c mqtt.Client, m mqtt.Message) {
+		c.Publish(prefix+"/bench/res", 1, false, m.Payload())
+	}); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		r.Disconnect(100)
+		return nil, fmt.Errorf("responder subscribe: %v", t.Error())
+	}
+	return r, nil
+}
+
+// respond is the responder process: a responder that says "ready" once
+// subscribed and runs until the harness kills it.
 func respond(spec string) int {
 	url, prefix, ok := strings.Cut(spec, " ")
 	if !ok {
 		fmt.Fprintln(os.Stderr, responderEnv+" must be \"brokerURL topicPrefix\"")
 		return 2
 	}
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-responder-proc-%d", os.Getpid())).SetCleanSession(true)
-	c := mqtt.NewClient(o)
-	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		fmt.Fprintln(os.Stderr, "responder:", t.Error())
-		return 1
-	}
-	if t := c.Subscribe(prefix+"/bench/req", 1, func(c mqtt.Client, m mqtt.Message) {
-		c.Publish(prefix+"/bench/res", 1, false, m.Payload())
-	}); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		fmt.Fprintln(os.Stderr, "responder subscribe:", t.Error())
+	if _, err := startResponder(url, prefix); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Println("ready")
-	select {} // until the harness kills it
+	select {}
 }
 
 func (s *subscriber) arrival(key string) (time.Time, bool) {
