@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,16 +31,17 @@ type Drift struct {
 	Since      time.Time `json:"since"`
 }
 
-// driftLog remembers what was already reported, so each name is logged
-// once, counted once and saved once.
+// driftLog is what was already reported since the start, so each name is
+// logged once, counted once and saved once.
 type driftLog struct {
-	mu   sync.Mutex
-	seen map[string]bool
-	d    Drift
+	mu sync.Mutex
+	d  Drift
 }
 
-// note reports the drift in one telemetry update; it logs and saves only
-// what is new.
+// noteDrift reports the drift in one telemetry update; it logs and saves
+// only what is new. A name is new once: a metric that changes its type
+// keeps the first one, so a flapping metric cannot rewrite the file on
+// every update.
 func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 	if len(tel.Unknown) == 0 && len(tel.Skipped) == 0 {
 		return
@@ -47,16 +49,11 @@ func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 	l := &b.drift
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string]bool{}
-	}
 	changed := false
 	for name, typ := range tel.Unknown {
-		key := "unknown:" + name + ":" + typ
-		if l.seen[key] {
+		if _, seen := l.d.Unknown[name]; seen {
 			continue
 		}
-		l.seen[key] = true
 		changed = true
 		if l.d.Unknown == nil {
 			l.d.Unknown = map[string]string{}
@@ -67,14 +64,12 @@ func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 			zap.String("metric", name), zap.String("json_type", typ))
 	}
 	for _, name := range tel.Skipped {
-		key := "unreadable:" + name
-		if l.seen[key] {
+		i, seen := slices.BinarySearch(l.d.Unreadable, name)
+		if seen {
 			continue
 		}
-		l.seen[key] = true
 		changed = true
-		l.d.Unreadable = append(l.d.Unreadable, name)
-		sort.Strings(l.d.Unreadable)
+		l.d.Unreadable = slices.Insert(l.d.Unreadable, i, name)
 		b.m.driftSeen("unreadable")
 		b.log.Debug("Ford sent a known metric in a shape this version cannot read; it is left out",
 			zap.String("vin", fordapi.ShortVIN(vin)), zap.String("metric", name))
