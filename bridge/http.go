@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -79,7 +80,7 @@ func (b *Bridge) HTTPHandler() http.Handler {
 // add-on mode; "" otherwise (a header from anyone else is not trusted).
 func (b *Bridge) ingressPath(r *http.Request) string {
 	p := r.Header.Get("X-Ingress-Path")
-	if !b.cfg.Addon || p == "" || remoteIP(r) != IngressProxy {
+	if p == "" || !b.fromIngressProxy(r) {
 		return ""
 	}
 	p = strings.TrimRight(p, "/")
@@ -92,6 +93,12 @@ func (b *Bridge) ingressPath(r *http.Request) string {
 		return ""
 	}
 	return p
+}
+
+// fromIngressProxy reports whether the request comes from Home Assistant's
+// ingress proxy, in add-on mode: Home Assistant has signed the user in.
+func (b *Bridge) fromIngressProxy(r *http.Request) bool {
+	return b.cfg.Addon && remoteIP(r) == IngressProxy
 }
 
 func remoteIP(r *http.Request) string {
@@ -116,6 +123,26 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		allowed[strings.ToLower(u.Hostname())] = true
 	}
 	user, pass := []byte(b.cfg.HTTPUsername), []byte(b.cfg.HTTPPassword)
+	// Each refused host name is logged once, and at most maxLoggedHosts of
+	// them: a flood of made-up names must not flood the log.
+	var logged struct {
+		sync.Mutex
+		names map[string]bool
+	}
+	logged.names = map[string]bool{}
+	logRefusal := func(host, from string) {
+		logged.Lock()
+		defer logged.Unlock()
+		if logged.names[host] || len(logged.names) > maxLoggedHosts {
+			return
+		}
+		logged.names[host] = true
+		if len(logged.names) > maxLoggedHosts {
+			b.log.Warn("HTTP requests for more unknown host names are refused without a log line", zap.Int("names_logged", maxLoggedHosts))
+			return
+		}
+		b.log.Warn("HTTP request for an unknown host name refused (logged once per name)", zap.String("host", host), zap.String("from", from))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			h.ServeHTTP(w, r)
@@ -137,9 +164,9 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		// Home Assistant's ingress proxy passes the browser's Host along (Home
 		// Assistant's own name); it has signed the user in, and no page can
 		// rebind a name to it.
-		viaIngress := b.cfg.Addon && remoteIP(r) == IngressProxy
+		viaIngress := b.fromIngressProxy(r)
 		if !viaIngress && net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
-			b.log.Warn("HTTP request for an unknown host name refused", zap.String("host", clip(host, 80)), zap.String("from", r.RemoteAddr))
+			logRefusal(clip(host, 80), remoteIP(r))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusMisdirectedRequest)
 			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
@@ -158,6 +185,9 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// maxLoggedHosts bounds how many refused host names are logged.
+const maxLoggedHosts = 16
 
 // sameOrigin refuses a cross-site form post (the browser says where it came
 // from in Origin or Referer).

@@ -8,8 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
@@ -298,6 +303,35 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 	}
 	if code, _ := get(h, "attacker.example", "/healthz", "", ""); code == 421 {
 		t.Error("/healthz must answer any host (Docker's health check)")
+	}
+
+	// A flood of made-up host names, from many clients at once, is refused
+	// every time but cannot flood the log: each name is logged once, and at
+	// most 16 names (then one line saying so).
+	core, logs := observer.New(zapcore.DebugLevel)
+	flooded := httptestServer(t, bridge.New(cfg, c, bridge.Options{Logger: zap.New(core)}).HTTPHandler())
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				req, _ := http.NewRequest(http.MethodGet, flooded+"/", nil)
+				req.Host = fmt.Sprintf("rebind-%d.attacker.example", (g*50+i)%40)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					if resp.StatusCode == http.StatusMisdirectedRequest {
+						refused.Add(1)
+					}
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if refused.Load() != 400 {
+		t.Errorf("%d of 400 requests with a made-up host were refused", refused.Load())
+	}
+	if n := logs.FilterMessageSnippet("unknown host").Len(); n != 17 {
+		t.Errorf("400 refusals of 40 made-up names wrote %d log lines, want 16 names and one line saying more are not logged", n)
 	}
 
 	cfg.HTTPUsername, cfg.HTTPPassword = "owner", "s3cret"
