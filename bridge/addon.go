@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,14 +71,9 @@ func (e *env) applyAddonOptions() error {
 			fields[strings.ToLower(name)] = i
 		}
 	}
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var errs []error
 	v := reflect.ValueOf(e).Elem()
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		i, ok := fields[k]
 		if !ok {
 			errs = append(errs, configErr("option "+k, errors.New("is not a setting of fordpass2mqtt (the add-on's options are its environment variables in lower case)")))
@@ -176,7 +172,7 @@ func (e *supervisorError) Error() string {
 // addonBroker fills MQTT_URL (and the credentials, unless set) from the
 // Supervisor's MQTT service.
 func (e *env) addonBroker(ctx context.Context) error {
-	if _, set := os.LookupEnv("MQTT_URL"); set || slicesContains(e.fromOptions, "MQTT_URL") {
+	if e.userSet("MQTT_URL") {
 		return nil // the user named a broker
 	}
 	var svc mqttService
@@ -195,10 +191,17 @@ func (e *env) addonBroker(ctx context.Context) error {
 		scheme = "ssl"
 	}
 	e.MQTTURL = scheme + "://" + net.JoinHostPort(svc.Host, strconv.Itoa(svc.Port))
-	if _, set := os.LookupEnv("MQTT_USERNAME"); !set && !slicesContains(e.fromOptions, "MQTT_USERNAME") {
+	if !e.userSet("MQTT_USERNAME") {
 		e.MQTTUsername, e.MQTTPassword = svc.Username, svc.Password
 	}
 	return nil
+}
+
+// userSet reports whether the user set a variable, in the environment or in
+// the add-on's options.
+func (e *env) userSet(name string) bool {
+	_, set := os.LookupEnv(name)
+	return set || slices.Contains(e.fromOptions, name)
 }
 
 // addonSelf is what the Supervisor says of this add-on.
@@ -214,15 +217,6 @@ func addonSelfInfo(ctx context.Context) addonSelf {
 	var self addonSelf
 	_ = supervisorGet(ctx, "/addons/self/info", &self)
 	return self
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ingressURL is Home Assistant's link to the add-on's panel, for the
