@@ -193,3 +193,32 @@ func fakeLoginFord(t *testing.T) Ford {
 	}
 	return c
 }
+
+// TestAddonModeBadOptionsFileAndBrokerAnswers: each broken options.json and
+// each unusable Supervisor answer is a configuration error that says what
+// is wrong, never a panic or a silent default.
+func TestAddonModeBadOptionsFileAndBrokerAnswers(t *testing.T) {
+	broker := map[string]any{"host": "core-mosquitto", "port": 1883}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>bad gateway</html>"))
+	}))
+	t.Cleanup(down.Close)
+	for _, tc := range []struct {
+		name, supervisorURL, options, want string
+	}{
+		{"options not JSON", supervisor(t, broker, nil), `ford_region: deu`, "options.json: "},
+		{"options a list", supervisor(t, broker, nil), `["deu"]`, "is not a JSON object"},
+		{"a list of lists", supervisor(t, broker, nil), `{"commands_allowed":[["lock"]]}`, "option commands_allowed: is a list of lists"},
+		{"broker without a port", supervisor(t, map[string]any{"host": "core-mosquitto"}, nil), `{}`, "names no host and port"},
+		{"Supervisor down", down.URL, `{}`, "cannot ask the Supervisor for the MQTT broker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addonEnv(t, tc.supervisorURL, tc.options)
+			_, err := LoadConfig()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, new(*ConfigError)) {
+				t.Errorf("LoadConfig() = %v, want a ConfigError containing %q", err, tc.want)
+			}
+		})
+	}
+}
