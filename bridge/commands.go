@@ -79,7 +79,9 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 			return req, fmt.Errorf("malformed JSON string: %v", err)
 		}
 		s = word
-	case strings.HasPrefix(s, "{") || strings.HasPrefix(s, "["):
+	case strings.HasPrefix(s, "["):
+		return req, errors.New(`a JSON array is not a command; send a word such as lock, or {"command":"lock","id":"…"}`)
+	case strings.HasPrefix(s, "{"):
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(s), &raw); err != nil {
 			return req, fmt.Errorf("malformed JSON: %v", err)

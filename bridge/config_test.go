@@ -192,9 +192,23 @@ func TestParseCommand(t *testing.T) {
 			t.Errorf("ParseCommand(%q) = %+v, %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "{}", "[1]", `{"command":"lock","id":{}}`, "\xff\xfe", "open sesame", strings.Repeat("a", 5000)} {
-		if _, err := ParseCommand([]byte(in)); err == nil {
-			t.Errorf("ParseCommand(%q) accepted", in)
+	// Each bad payload is refused with words that say what is wrong with it.
+	for in, want := range map[string]string{
+		"":                                      "empty payload",
+		"{}":                                    `without "command"`,
+		`["lock"]`:                              "a JSON array is not a command",
+		`{"command":"lock","id":{}}`:            `"id" must be a string`,
+		"\xff\xfe":                              "not UTF-8",
+		"open sesame":                           `unknown command "open sesame"`,
+		strings.Repeat("a", 5000):               "payload is 5000 bytes",
+		`{"command":"lock","command":"unlock"}`: `"command" appears twice`,
+		`{"command":5}`:                         `"command" is a number`,
+		`{"command":"lock"`:                     "malformed JSON",
+		`{"command":"lock","id":"` + strings.Repeat("x", 201) + `"}`: "longer than 200",
+	} {
+		_, err := ParseCommand([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseCommand(%.40q) = %v, want an error saying %q", in, err, want)
 		}
 	}
 }
