@@ -351,3 +351,43 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 		t.Error("/healthz must not need a password")
 	}
 }
+
+// TestCommandShareRefusesLocally: a sender that fires command after command
+// spends the commands' hourly share, and then gets a local refusal that
+// says when the next is allowed; Ford never sees the refused ones, and the
+// commands' share is all they spent.
+func TestCommandShareRefusesLocally(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true, budget: 250, sim: fordsim.Options{CommandDelay: 10 * time.Millisecond}})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	topic := e.topic(vin1, "command")
+	var refused bridge.Result
+	sent := 0
+	for i := 0; i < 40 && refused.ID == ""; i++ {
+		id := fmt.Sprintf("s%d", i)
+		e.w.publish(topic, fmt.Sprintf(`{"command":%q,"id":%q}`, []string{"unlock", "lock"}[i%2], id), false)
+		r := e.waitResults(vin1, i+1, 10*time.Second)[id]
+		switch r.Status {
+		case bridge.ResultSuccess:
+			sent++
+		case bridge.ResultRejected:
+			refused = r
+		default:
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	if refused.ID == "" {
+		t.Fatalf("40 commands in a row were all sent; the commands' share of a 250-call budget must stop them")
+	}
+	if !strings.Contains(refused.Error, "command share of the daily Ford call budget is spent") ||
+		!strings.Contains(refused.Error, "Ford was not called") || !strings.Contains(refused.Error, "next command is allowed at") {
+		t.Errorf("the refusal does not say why and when: %q", refused.Error)
+	}
+	if got := len(e.simCommands(vin1)); got != sent {
+		t.Errorf("Ford received %d commands, %d were reported sent", got, sent)
+	}
+	if used, hourly := e.client.Budget().UsedBy(fordapi.ClassCommand), e.client.Budget().Hourly(fordapi.ClassCommand); used > hourly {
+		t.Errorf("commands made %d Ford calls in the hour, over their hourly share of %d", used, hourly)
+	}
+	t.Logf("%d commands sent, then refused: %s", sent, refused.Error)
+}
