@@ -43,6 +43,7 @@ func (b *Bridge) HTTPHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", b.m.Handler())
+	debugHandlers(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		b.renderPage(w, r, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
 	})

@@ -55,6 +55,7 @@ type options struct {
 	commandDelay time.Duration
 	mqttURL      string
 	bin          string
+	profile      string // directory for heap and goroutine profiles, "" for none
 }
 
 func run() int {
@@ -65,6 +66,7 @@ func run() int {
 	flag.DurationVar(&o.commandDelay, "command-delay", 100*time.Millisecond, "the simulator's own command delay (subtracted)")
 	flag.StringVar(&o.mqttURL, "mqtt", "", "broker URL (default: a private mosquitto if installed, else the embedded broker)")
 	flag.StringVar(&o.bin, "bin", "", "fordpass2mqtt binary (default: built from ./cmd/fordpass2mqtt)")
+	flag.StringVar(&o.profile, "profile", "", "save the bridge's heap and goroutine profiles after the hour in this directory (builds with -tags pprof)")
 	flag.Parse()
 	for _, f := range strings.Split(*fleets, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -82,7 +84,11 @@ func run() int {
 	defer os.RemoveAll(work)
 	if o.bin == "" {
 		o.bin = filepath.Join(work, "fordpass2mqtt")
-		build := exec.Command("go", "build", "-trimpath", "-tags", "nodemo", "-ldflags=-s -w", "-o", o.bin, "./cmd/fordpass2mqtt")
+		tags := "nodemo"
+		if o.profile != "" {
+			tags += ",pprof"
+		}
+		build := exec.Command("go", "build", "-trimpath", "-tags", tags, "-ldflags=-s -w", "-o", o.bin, "./cmd/fordpass2mqtt")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building the bridge: %v\n%s", err, out)
@@ -119,6 +125,7 @@ type result struct {
 	startFirst, startAll            time.Duration
 	rssStart, rssHour               float64 // MB
 	goroutinesStart, goroutinesHour int
+	heapHour, stacksHour            float64 // MB in use after the hour
 	cpuPerUpdate                    time.Duration
 	updates                         int
 	latencyP50, latencyP99          time.Duration
@@ -205,7 +212,7 @@ func measure(o options, n int, work string) (result, error) {
 	r.callsStart = sim.Snapshot().CallsTotal - before
 	time.Sleep(2 * time.Second) // settle
 	r.rssStart = rssMB(pid)
-	r.goroutinesStart = goroutines(httpAddr)
+	r.goroutinesStart = int(metric(httpAddr, "go_goroutines"))
 
 	// Latency and messages per change: one field changes, over the stream.
 	lat := []time.Duration{}
@@ -280,7 +287,14 @@ func measure(o options, n int, work string) (result, error) {
 	r.updates = total
 	r.cpuPerUpdate = (cpuTime(pid) - cpu0) / time.Duration(total)
 	r.rssHour = rssMB(pid)
-	r.goroutinesHour = goroutines(httpAddr)
+	r.goroutinesHour = int(metric(httpAddr, "go_goroutines"))
+	r.heapHour = metric(httpAddr, "go_memstats_heap_inuse_bytes") / 1e6
+	r.stacksHour = metric(httpAddr, "go_memstats_stack_inuse_bytes") / 1e6
+	if o.profile != "" {
+		if err := saveProfiles(httpAddr, o.profile, n); err != nil {
+			return r, err
+		}
+	}
 
 	// Commands against a raw MQTT echo through the same broker.
 	echo, err := sub.echo(prefix+"/bench/echo", o.commands)
@@ -597,7 +611,8 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
-func goroutines(addr string) int {
+// metric reads one unlabelled value from the bridge's /metrics (0 if absent).
+func metric(addr, name string) float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0
@@ -605,12 +620,35 @@ func goroutines(addr string) int {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "go_goroutines ") {
+		if strings.HasPrefix(line, name+" ") {
 			n, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return int(n)
+			return n
 		}
 	}
 	return 0
+}
+
+// saveProfiles stores the bridge's heap profile (after a collection) and
+// its goroutines' stacks, for go tool pprof.
+func saveProfiles(addr, dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, path := range map[string]string{"heap-%d.pb.gz": "heap?gc=1", "goroutines-%d.txt": "goroutine?debug=1"} {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/" + path)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("fetching the %s profile: %v (HTTP %d)", path, err, resp.StatusCode)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf(name, n)), body, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func freeAddr() string {
@@ -671,6 +709,8 @@ func printTable(w io.Writer, rs []result) {
 	row("telemetry updates in the \"hour\"", func(r result) string { return strconv.Itoa(r.updates) })
 	row("RSS after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.rssHour) })
 	row("goroutines after the hour", func(r result) string { return strconv.Itoa(r.goroutinesHour) })
+	row("heap in use after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.heapHour) })
+	row("goroutine stacks after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.stacksHour) })
 	row("CPU per telemetry update", func(r result) string { return fmt.Sprintf("%d µs", r.cpuPerUpdate.Microseconds()) })
 	row("change → subscriber, p50", func(r result) string { return ms(r.latencyP50) })
 	row("change → subscriber, p99", func(r result) string { return ms(r.latencyP99) })

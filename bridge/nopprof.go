@@ -1,0 +1,7 @@
+//go:build !pprof
+
+package bridge
+
+import "net/http"
+
+func debugHandlers(*http.ServeMux) {}

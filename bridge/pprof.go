@@ -1,0 +1,16 @@
+//go:build pprof
+
+package bridge
+
+import (
+	"net/http"
+	"net/http/pprof"
+)
+
+// Built with -tags pprof (the load harness's -profile does), the bridge
+// serves Go's profiles under /debug/pprof/. Release builds leave them out:
+// they would expose the process's memory to anyone who reaches the page.
+func debugHandlers(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+}
