@@ -27,8 +27,8 @@ type Ford interface {
 	SignIn(ctx context.Context, pasted string) error
 	Status() fordapi.AuthStatus
 	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
-	Telemetry(ctx context.Context, vin string) (fordapi.Document, *fordapi.Telemetry, error)
-	Stream(ctx context.Context, vin string, doc fordapi.Document, opts fordapi.StreamOptions, onUpdate func(fordapi.Document, *fordapi.Telemetry)) error
+	Telemetry(ctx context.Context, vin string) (*fordapi.Record, *fordapi.Telemetry, error)
+	Stream(ctx context.Context, vin string, rec *fordapi.Record, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
 	SendCommand(ctx context.Context, vin, cmdType string, props map[string]any) (string, error)
 	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry) (fordapi.CommandState, error)
 	Budget() *fordapi.Budget

@@ -29,12 +29,12 @@ type vehicle struct {
 	// sign-in: it is served from the sign-in share of the budget.
 	snapshot atomic.Bool
 	pubMu    sync.Mutex // serializes publishing, so the last state read is the last one sent
-	// What was last published, per field (guarded by pubMu): an update is
-	// diffed against it without formatting a single value.
-	sent    map[string]fordapi.Value
-	sentLoc *fordapi.Location
-	sentAt  time.Time
-	names   map[string]string // field → topic
+	// What was last published (guarded by pubMu): the telemetry itself,
+	// which is never changed once made, and the lock override shown then.
+	// An update is diffed against it without formatting a single value,
+	// and a car's state is held once, not copied per field.
+	sent     *fordapi.Telemetry
+	sentShow string
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -110,7 +110,7 @@ func (v *vehicle) run(parent context.Context) {
 			if v.snapshot.Swap(false) {
 				streamOpts.ResyncClass = fordapi.ClassSnapshot
 			}
-			err := h.fordAPI().Stream(ctx, v.vin, nil, streamOpts, func(_ fordapi.Document, tel *fordapi.Telemetry) {
+			err := h.fordAPI().Stream(ctx, v.vin, nil, streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval())
@@ -210,34 +210,31 @@ func (v *vehicle) publishFields() {
 	if tel == nil {
 		return
 	}
-	if v.sent == nil {
-		v.sent, v.names = map[string]fordapi.Value{}, map[string]string{}
+	prev, prevShow := v.sent, v.sentShow
+	if prev == nil {
+		prev = &fordapi.Telemetry{}
 	}
+	v.sent, v.sentShow = tel, show
 	fields := make([]string, 0, len(tel.Fields))
 	changed := false
 	for name, val := range tel.Fields {
 		fields = append(fields, name)
 		if name == "lock" && show != "" {
-			changed = h.publishState(v.fieldTopic(name), show) || changed
-			delete(v.sent, name)
+			changed = h.publishState(h.fieldTopic(v.vin, name), show) || changed
 			continue
 		}
-		if last, ok := v.sent[name]; ok && last == val {
+		if last, ok := prev.Fields[name]; ok && last == val && (name != "lock" || prevShow == "") {
 			continue // the common case, decided without formatting anything
 		}
-		v.sent[name] = val
-		changed = h.publishState(v.fieldTopic(name), val.String()) || changed
+		changed = h.publishState(h.fieldTopic(v.vin, name), val.String()) || changed
 	}
 	var loc []byte // marshalled once, and only when something will be sent
-	if tel.Location != nil && (v.sentLoc == nil || *v.sentLoc != *tel.Location) {
+	if tel.Location != nil && (prev.Location == nil || *prev.Location != *tel.Location) {
 		loc, _ = json.Marshal(tel.Location)
-		l := *tel.Location
-		v.sentLoc = &l
-		changed = h.publishState(v.fieldTopic("location"), string(loc)) || changed
+		changed = h.publishState(h.fieldTopic(v.vin, "location"), string(loc)) || changed
 	}
-	if !tel.UpdatedAt.IsZero() && !tel.UpdatedAt.Equal(v.sentAt) {
-		v.sentAt = tel.UpdatedAt
-		changed = h.publishState(v.fieldTopic("updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
+	if !tel.UpdatedAt.IsZero() && !tel.UpdatedAt.Equal(prev.UpdatedAt) {
+		changed = h.publishState(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
 	}
 	if !changed {
 		return
@@ -275,17 +272,7 @@ func (v *vehicle) publishFields() {
 		buf = strconv.AppendQuote(buf, tel.UpdatedAt.Format(time.RFC3339))
 	}
 	buf = append(buf, '}')
-	h.publishState(v.fieldTopic("state"), string(buf))
-}
-
-// fieldTopic is P/VIN/name, built once per field; v.pubMu held.
-func (v *vehicle) fieldTopic(name string) string {
-	t, ok := v.names[name]
-	if !ok {
-		t = v.host.fieldTopic(v.vin, name)
-		v.names[name] = t
-	}
-	return t
+	h.publishState(h.fieldTopic(v.vin, "state"), string(buf))
 }
 
 // setLockShow overrides the lock topic while a command runs.

@@ -318,7 +318,7 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- f.client.Stream(ctx, vin, doc, fordapi.StreamOptions{TokenCheck: 100 * time.Millisecond},
-			func(_ fordapi.Document, t *fordapi.Telemetry) { updates <- t })
+			func(t *fordapi.Telemetry) { updates <- t })
 	}()
 	time.Sleep(3 * time.Second) // longer than one Autonomic token lives
 	if err := f.sim.Patch(vin, map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 20000.5}}}); err != nil {
@@ -341,6 +341,50 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("stream returned %v on cancel", err)
 	}
+}
+
+// A socket held by one goroutine still ends with the cause a caller acts
+// on: a silent socket is stalled (transient, the bridge polls), and a token
+// that cannot be renewed any more is a re-authorization, found by the
+// renewal timer while the reader waits.
+func TestStreamEndsWithItsCause(t *testing.T) {
+	t.Parallel()
+	t.Run("stalled", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fordsim.Options{Heartbeat: time.Hour}, 100000)
+		f.signIn(t)
+		resp, err := http.Post(f.srv.URL+"/_sim/stream?mode=stall&for=10s", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		err = f.client.Stream(context.Background(), fordsim.VIN(1), nil, fordapi.StreamOptions{StallAfter: 300 * time.Millisecond}, func(*fordapi.Telemetry) {})
+		if !errors.Is(err, fordapi.ErrStreamStalled) || !fordapi.IsTransient(err) {
+			t.Fatalf("a silent socket ended with %v, want the transient ErrStreamStalled", err)
+		}
+	})
+	t.Run("renewal refused", func(t *testing.T) {
+		t.Parallel()
+		// The Autonomic token is renewed before its 2 s are up; by then
+		// the FordPass token has expired and its refresh token is dead.
+		f := newFixture(t, fordsim.Options{Heartbeat: time.Hour, AccessTTL: time.Second, AutonomicTTL: 2 * time.Second}, 100000)
+		f.signIn(t)
+		done := make(chan error, 1)
+		go func() {
+			done <- f.client.Stream(context.Background(), fordsim.VIN(1), nil, fordapi.StreamOptions{TokenCheck: 50 * time.Millisecond},
+				func(*fordapi.Telemetry) {})
+		}()
+		waitUntil(t, func() bool { return f.sim.Streams(fordsim.VIN(1)) > 0 })
+		f.sim.Revoke()
+		select {
+		case err := <-done:
+			if !errors.Is(err, fordapi.ErrReauthRequired) || !strings.Contains(err.Error(), "renewing the stream's token") {
+				t.Fatalf("stream ended with %v, want a re-authorization from the renewal", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream outlived its token")
+		}
+	})
 }
 
 func TestCorruptTokenFileNeedsReauth(t *testing.T) {
@@ -495,5 +539,16 @@ func TestVehicleListFollowsFordToTheGarage(t *testing.T) {
 	}
 	if p := f.client.Protocol(); p.VehicleList != fordapi.ListDashboard {
 		t.Fatalf("protocol %+v", p)
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -153,7 +153,7 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Stream(ctx, fordsim.VIN(1), nil, fordapi.StreamOptions{Resync: true, TokenCheck: time.Millisecond, StallAfter: 5 * time.Second},
-			func(fordapi.Document, *fordapi.Telemetry) {})
+			func(*fordapi.Telemetry) {})
 	}()
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()

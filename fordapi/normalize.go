@@ -3,97 +3,151 @@ package fordapi
 import (
 	"encoding/json"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Normalize extracts the contract's fields from a telemetry document. It never
-// fails: a metric of the wrong type is skipped and named in Skipped.
-func Normalize(doc Document) *Telemetry {
-	t := &Telemetry{Fields: make(map[string]Value, 32)}
-	n := normalizer{t: t}
-	if ts, ok := parseTime(doc["updateTime"]); ok {
-		t.UpdatedAt = ts
-	}
-	metrics, _ := doc["metrics"].(map[string]any)
-	n.metrics(metrics)
-	n.unknown(metrics)
-	if states, ok := doc["states"].(map[string]any); ok {
-		n.states(states)
-	}
-	sort.Strings(t.Skipped)
-	return t
+// A metricReader turns one of Ford's metrics (the value of metrics.<name>)
+// into fields of the MQTT contract. It never fails: a metric of the wrong
+// shape is marked skipped.
+type metricReader struct {
+	metric string
+	read   func(w *fieldWriter, raw any)
 }
 
-type normalizer struct{ t *Telemetry }
+// fieldWriter collects what one metric normalises to.
+type fieldWriter struct {
+	out     []Field
+	skipped bool
+}
 
-func (n normalizer) skip(name string) { n.t.Skipped = append(n.t.Skipped, name) }
+func (w *fieldWriter) set(name string, v Value) { w.out = append(w.out, Field{Name: name, Value: v}) }
 
-// number stores metrics[key].value as field, rounded to digits decimals,
-// and reports whether the car reported it.
-func (n normalizer) number(metrics map[string]any, key, field string, digits int) bool {
-	f, ok := n.float(metrics, key)
-	if !ok {
-		return false
+// Hidden fields are kept in a Record but are not fields of the contract:
+// the parts of the charging power and of the position.
+const (
+	hiddenChargerVolts = "_charger_volts"
+	hiddenChargerAmps  = "_charger_amps"
+	hiddenLatitude     = "_latitude"
+	hiddenLongitude    = "_longitude"
+)
+
+// readers are the metrics this parser reads, in order of precedence: where
+// two metrics give the same field, the later one wins (outsideTemperature
+// over ambientTemp, hoodStatus over a hood in doorStatus).
+var readers = []metricReader{
+	{"odometer", number("odometer", 1)},
+	{"fuelLevel", percent("fuel_level", 1)},
+	{"fuelRange", number("fuel_range", 1)},
+	{"xevBatteryStateOfCharge", percent("battery_soc", 1)},
+	{"xevBatteryRange", number("ev_range", 1)},
+	{"xevBatteryTimeToFullCharge", number("time_to_full_charge", 0)},
+	{"xevPlugChargerStatus", word("charge_plug", plugWords)},
+	{"xevBatteryChargeDisplayStatus", word("charging_status", nil)},
+	{"xevBatteryEnergyRemaining", number("battery_energy_remaining", 2)},
+	{"xevBatteryCapacity", number("battery_capacity", 2)},
+	{"xevBatteryTemperature", number("battery_temperature", 1)},
+	{"xevBatteryVoltage", number("battery_hv_voltage", 1)},
+	{"xevBatteryIoCurrent", number("battery_hv_current", 2)},
+	// charging_power is what the charger delivers: its output voltage
+	// times its output current, in watts, where the car reports both.
+	{"xevBatteryChargerVoltageOutput", rawNumber(hiddenChargerVolts)},
+	{"xevBatteryChargerCurrentOutput", rawNumber(hiddenChargerAmps)},
+	{"batteryStateOfCharge", percent("battery_12v_soc", 0)},
+	{"batteryVoltage", number("battery_12v_voltage", 2)},
+	{"ambientTemp", number("outside_temperature", 1)},
+	{"outsideTemperature", number("outside_temperature", 1)},
+	{"engineCoolantTemp", number("engine_coolant_temperature", 1)},
+	{"engineSpeed", number("engine_speed", 0)},
+	{"oilLifeRemaining", percent("oil_life", 0)},
+	{"heading", heading},
+	{"speed", number("speed", 1)},
+	{"gearLeverPosition", word("gear", nil)},
+	{"ignitionStatus", word("ignition", ignitionWords)},
+	{"alarmStatus", word("alarm", alarmWords)},
+	{"remoteStartCountdownTimer", remoteStart},
+	{"doorLockStatus", locks},
+	{"doorStatus", doors},
+	{"hoodStatus", hood},
+	{"windowStatus", windows},
+	{"tirePressure", tires},
+	{"position", position},
+	{"indicators", indicators},
+}
+
+// readerOf maps a metric name to its index in readers.
+var readerOf = map[string]int{}
+
+func init() {
+	if len(readers) > 64 {
+		panic("fordapi: a Record marks skipped metrics in a uint64")
 	}
-	n.t.Fields[field] = Number(round(f, digits))
-	return true
+	for i, r := range readers {
+		readerOf[r.metric] = i
+	}
+}
+
+// number reads metric.value as a number rounded to digits decimals.
+func number(field string, digits int) func(*fieldWriter, any) {
+	return func(w *fieldWriter, raw any) {
+		if f, ok := w.float(raw); ok {
+			w.set(field, Number(round(f, digits)))
+		}
+	}
 }
 
 // percent is number, clamped to 0-100: cars report a fuel level of 103.9.
-func (n normalizer) percent(metrics map[string]any, key, field string, digits int) {
-	f, ok := n.float(metrics, key)
-	if !ok {
-		return
+func percent(field string, digits int) func(*fieldWriter, any) {
+	return func(w *fieldWriter, raw any) {
+		if f, ok := w.float(raw); ok {
+			w.set(field, Number(round(min(max(f, 0), 100), digits)))
+		}
 	}
-	n.t.Fields[field] = Number(round(min(max(f, 0), 100), digits))
 }
 
-// float reads metrics[key].value as a number; a metric of another shape is
-// skipped.
-func (n normalizer) float(metrics map[string]any, key string) (float64, bool) {
-	m, ok := metrics[key]
-	if !ok {
-		return 0, false
+// rawNumber keeps metric.value unrounded under a hidden name.
+func rawNumber(hidden string) func(*fieldWriter, any) {
+	return func(w *fieldWriter, raw any) {
+		if f, ok := w.float(raw); ok {
+			w.set(hidden, Number(f))
+		}
 	}
-	obj, ok := m.(map[string]any)
+}
+
+// float reads metric.value as a number; a metric of another shape is
+// skipped.
+func (w *fieldWriter) float(raw any) (float64, bool) {
+	obj, ok := raw.(map[string]any)
 	if !ok {
-		n.skip(key)
+		w.skipped = true
 		return 0, false
 	}
 	f, ok := toFloat(obj["value"])
 	if !ok {
-		n.skip(key)
+		w.skipped = true
 		return 0, false
 	}
 	return f, true
 }
 
-// word stores metrics[key].value as a lower-case word, mapped through alias.
-func (n normalizer) word(metrics map[string]any, key, field string, alias map[string]string) {
-	m, ok := metrics[key]
-	if !ok {
-		return
+// word reads metric.value as a lower-case word, mapped through alias.
+func word(field string, alias map[string]string) func(*fieldWriter, any) {
+	return func(w *fieldWriter, raw any) {
+		obj, _ := raw.(map[string]any)
+		s, ok := obj["value"].(string)
+		if !ok || s == "" {
+			w.skipped = true
+			return
+		}
+		up := strings.ToUpper(s)
+		if a, ok := alias[up]; ok {
+			s = a
+		} else {
+			s = strings.ToLower(s)
+		}
+		w.set(field, Word(s))
 	}
-	obj, ok := m.(map[string]any)
-	if !ok {
-		n.skip(key)
-		return
-	}
-	s, ok := obj["value"].(string)
-	if !ok || s == "" {
-		n.skip(key)
-		return
-	}
-	up := strings.ToUpper(s)
-	if a, ok := alias[up]; ok {
-		s = a
-	} else {
-		s = strings.ToLower(s)
-	}
-	n.t.Fields[field] = Word(s)
 }
 
 var (
@@ -103,66 +157,12 @@ var (
 		"UNARMED": "disarmed", "TRIGGERED": "triggered", "ACTIVE": "triggered", "ALARM": "triggered",
 	}
 	plugWords = map[string]string{"CONNECTED": "connected", "DISCONNECTED": "disconnected"}
+	onOff     = map[bool]Value{true: Word("on"), false: Word("off")}
 )
-
-func (n normalizer) metrics(m map[string]any) {
-	if m == nil {
-		return
-	}
-	n.number(m, "odometer", "odometer", 1)
-	n.percent(m, "fuelLevel", "fuel_level", 1)
-	n.number(m, "fuelRange", "fuel_range", 1)
-	n.percent(m, "xevBatteryStateOfCharge", "battery_soc", 1)
-	n.number(m, "xevBatteryRange", "ev_range", 1)
-	n.number(m, "xevBatteryTimeToFullCharge", "time_to_full_charge", 0)
-	n.word(m, "xevPlugChargerStatus", "charge_plug", plugWords)
-	n.word(m, "xevBatteryChargeDisplayStatus", "charging_status", nil)
-	n.number(m, "xevBatteryEnergyRemaining", "battery_energy_remaining", 2)
-	n.number(m, "xevBatteryCapacity", "battery_capacity", 2)
-	n.number(m, "xevBatteryTemperature", "battery_temperature", 1)
-	n.number(m, "xevBatteryVoltage", "battery_hv_voltage", 1)
-	n.number(m, "xevBatteryIoCurrent", "battery_hv_current", 2)
-	n.chargingPower(m)
-	n.percent(m, "batteryStateOfCharge", "battery_12v_soc", 0)
-	n.number(m, "batteryVoltage", "battery_12v_voltage", 2)
-	if !n.number(m, "outsideTemperature", "outside_temperature", 1) {
-		n.number(m, "ambientTemp", "outside_temperature", 1)
-	}
-	n.number(m, "engineCoolantTemp", "engine_coolant_temperature", 1)
-	n.number(m, "engineSpeed", "engine_speed", 0)
-	n.percent(m, "oilLifeRemaining", "oil_life", 0)
-	n.heading(m)
-	n.number(m, "speed", "speed", 1)
-	n.word(m, "gearLeverPosition", "gear", nil)
-	n.word(m, "ignitionStatus", "ignition", ignitionWords)
-	n.word(m, "alarmStatus", "alarm", alarmWords)
-	n.remoteStart(m)
-	n.locks(m)
-	n.doors(m)
-	n.windows(m)
-	n.tires(m)
-	n.position(m)
-	n.indicators(m)
-}
-
-// chargingPower is what the charger delivers: its output voltage times its
-// output current, in watts; only where the car reports both.
-func (n normalizer) chargingPower(m map[string]any) {
-	v, okV := n.float(m, "xevBatteryChargerVoltageOutput")
-	a, okA := n.float(m, "xevBatteryChargerCurrentOutput")
-	if !okV || !okA {
-		return
-	}
-	n.t.Fields["charging_power"] = Number(round(v*a, 0))
-}
 
 // heading reads the compass heading: an object {heading, uncertainty,
 // detectionType} in current records, a bare number in older ones.
-func (n normalizer) heading(m map[string]any) {
-	raw, ok := m["heading"]
-	if !ok {
-		return
-	}
+func heading(w *fieldWriter, raw any) {
 	obj, _ := raw.(map[string]any)
 	val := obj["value"]
 	if inner, ok := val.(map[string]any); ok {
@@ -170,22 +170,18 @@ func (n normalizer) heading(m map[string]any) {
 	}
 	f, ok := toFloat(val)
 	if !ok || f < 0 || f > 360 {
-		n.skip("heading")
+		w.skipped = true
 		return
 	}
-	n.t.Fields["heading"] = Number(round(f, 1))
+	w.set("heading", Number(round(f, 1)))
 }
 
 // indicators are the dashboard's warning lamps (metrics.indicators, each
 // {value: bool, additionalInfo}): indicator_<name> is on or off.
-func (n normalizer) indicators(m map[string]any) {
-	raw, ok := m["indicators"]
-	if !ok {
-		return
-	}
+func indicators(w *fieldWriter, raw any) {
 	all, ok := raw.(map[string]any)
 	if !ok {
-		n.skip("indicators")
+		w.skipped = true
 		return
 	}
 	for name, e := range all {
@@ -194,8 +190,7 @@ func (n normalizer) indicators(m map[string]any) {
 		if !ok {
 			continue
 		}
-		field := "indicator_" + snake(name)
-		n.t.Fields[field] = Word(map[bool]string{true: "on", false: "off"}[on])
+		w.set("indicator_"+snake(name), onOff[on])
 	}
 }
 
@@ -220,13 +215,11 @@ func snake(s string) string {
 var knownMetrics = map[string]bool{}
 
 func init() {
-	for _, k := range strings.Fields(`odometer fuelLevel fuelRange xevBatteryStateOfCharge xevBatteryRange
-		xevBatteryTimeToFullCharge xevPlugChargerStatus xevBatteryChargeDisplayStatus xevBatteryEnergyRemaining
-		xevBatteryCapacity xevBatteryTemperature xevBatteryVoltage xevBatteryIoCurrent xevBatteryChargerVoltageOutput
-		xevBatteryChargerCurrentOutput batteryStateOfCharge batteryVoltage outsideTemperature ambientTemp
-		engineCoolantTemp engineSpeed oilLifeRemaining heading speed gearLeverPosition ignitionStatus alarmStatus
-		remoteStartCountdownTimer doorLockStatus doorStatus hoodStatus windowStatus tirePressure position indicators
-		acceleration acceleratorPedalPosition yawRate xevBatteryActualStateOfCharge xevBatteryMaximumRange
+	for _, r := range readers {
+		knownMetrics[r.metric] = true
+	}
+	// Read by nobody, on purpose.
+	for _, k := range strings.Fields(`acceleration acceleratorPedalPosition yawRate xevBatteryActualStateOfCharge xevBatteryMaximumRange
 		xevBatteryPerformanceStatus xevChargeStationCommunicationStatus xevChargeStationPowerType
 		xevBatteryChargerEnergyOutput xevTractionMotorVoltage xevTractionMotorCurrent tripXevBatteryRangeRegenerated
 		tripXevBatteryChargeRegenerated tripXevBatteryDistanceAccumulated tirePressureStatus tirePressureSystemStatus
@@ -237,24 +230,15 @@ func init() {
 	}
 }
 
-// unknown records the metrics no part of the parser knows, with the JSON
-// type of their value.
-func (n normalizer) unknown(m map[string]any) {
-	for k, v := range m {
-		if knownMetrics[k] {
-			continue
+// metricType is the JSON type of an unknown metric's value ("number",
+// "object", …), never the value itself.
+func metricType(v any) string {
+	if obj, ok := v.(map[string]any); ok {
+		if val, ok := obj["value"]; ok {
+			return jsonType(val)
 		}
-		if n.t.Unknown == nil {
-			n.t.Unknown = map[string]string{}
-		}
-		if obj, ok := v.(map[string]any); ok {
-			if val, ok := obj["value"]; ok {
-				n.t.Unknown[k] = jsonType(val)
-				continue
-			}
-		}
-		n.t.Unknown[k] = jsonType(v)
 	}
+	return jsonType(v)
 }
 
 func jsonType(v any) string {
@@ -273,35 +257,23 @@ func jsonType(v any) string {
 	return "object"
 }
 
-func (n normalizer) remoteStart(m map[string]any) {
-	raw, ok := m["remoteStartCountdownTimer"]
-	if !ok {
-		return
-	}
+func remoteStart(w *fieldWriter, raw any) {
 	obj, _ := raw.(map[string]any)
 	f, ok := toFloat(obj["value"])
 	if !ok {
-		n.skip("remoteStartCountdownTimer")
+		w.skipped = true
 		return
 	}
-	state := "off"
-	if f > 0 {
-		state = "on"
-	}
-	n.t.Fields["remote_start"] = Word(state)
-	n.t.Fields["remote_start_remaining"] = Number(round(f, 0))
+	w.set("remote_start", onOff[f > 0])
+	w.set("remote_start_remaining", Number(round(f, 0)))
 }
 
-// list returns metrics[key] as a list of objects.
-func (n normalizer) list(m map[string]any, key string) ([]map[string]any, bool) {
-	raw, ok := m[key]
-	if !ok {
-		return nil, false
-	}
+// list reads a metric that is a list of objects.
+func (w *fieldWriter) list(raw any) []map[string]any {
 	arr, ok := raw.([]any)
 	if !ok {
-		n.skip(key)
-		return nil, false
+		w.skipped = true
+		return nil
 	}
 	out := make([]map[string]any, 0, len(arr))
 	for _, e := range arr {
@@ -309,12 +281,12 @@ func (n normalizer) list(m map[string]any, key string) ([]map[string]any, bool) 
 			out = append(out, obj)
 		}
 	}
-	return out, true
+	return out
 }
 
-func (n normalizer) locks(m map[string]any) {
-	entries, ok := n.list(m, "doorLockStatus")
-	if !ok || len(entries) == 0 {
+func locks(w *fieldWriter, raw any) {
+	entries := w.list(raw)
+	if len(entries) == 0 {
 		return
 	}
 	isLocked := func(v string) bool { v = strings.ToUpper(v); return v == "LOCKED" || v == "DOUBLE_LOCKED" }
@@ -322,10 +294,10 @@ func (n normalizer) locks(m map[string]any) {
 		if s, _ := e["vehicleDoor"].(string); strings.EqualFold(s, "ALL_DOORS") {
 			v, ok := e["value"].(string)
 			if !ok {
-				n.skip("doorLockStatus")
+				w.skipped = true
 				return
 			}
-			n.setLock(isLocked(v), e)
+			w.setLock(isLocked(v))
 			return
 		}
 	}
@@ -344,16 +316,16 @@ func (n normalizer) locks(m map[string]any) {
 		locked = locked && isLocked(v)
 	}
 	if counted > 0 {
-		n.setLock(locked, entries[0])
+		w.setLock(locked)
 	}
 }
 
-func (n normalizer) setLock(locked bool, e map[string]any) {
+func (w *fieldWriter) setLock(locked bool) {
 	state := "unlocked"
 	if locked {
 		state = "locked"
 	}
-	n.t.Fields["lock"] = Word(state)
+	w.set("lock", Word(state))
 }
 
 // partName names a door or window from Ford's position fields.
@@ -394,46 +366,41 @@ func sanitizeName(s string) string {
 	return strings.Trim(b.String(), "_")
 }
 
-func (n normalizer) doors(m map[string]any) {
-	if entries, ok := n.list(m, "doorStatus"); ok {
-		for _, e := range entries {
-			name := partName(e, "vehicleDoor")
-			v, ok := e["value"].(string)
-			if name == "" || !ok {
-				continue
-			}
-			switch strings.ToUpper(v) {
-			case "INVALID", "UNKNOWN":
-				continue
-			case "CLOSED":
-				v = "closed"
-			default:
-				v = "open"
-			}
-			n.t.Fields["door_"+name] = Word(v)
+func doors(w *fieldWriter, raw any) {
+	for _, e := range w.list(raw) {
+		name := partName(e, "vehicleDoor")
+		v, ok := e["value"].(string)
+		if name == "" || !ok {
+			continue
 		}
-	}
-	if raw, ok := m["hoodStatus"]; ok {
-		obj, _ := raw.(map[string]any)
-		v, ok := obj["value"].(string)
-		if !ok {
-			n.skip("hoodStatus")
-			return
+		switch strings.ToUpper(v) {
+		case "INVALID", "UNKNOWN":
+			continue
+		case "CLOSED":
+			v = "closed"
+		default:
+			v = "open"
 		}
-		state := "open"
-		if strings.EqualFold(v, "CLOSED") {
-			state = "closed"
-		}
-		n.t.Fields["door_hood"] = Word(state)
+		w.set("door_"+name, Word(v))
 	}
 }
 
-func (n normalizer) windows(m map[string]any) {
-	entries, ok := n.list(m, "windowStatus")
+func hood(w *fieldWriter, raw any) {
+	obj, _ := raw.(map[string]any)
+	v, ok := obj["value"].(string)
 	if !ok {
+		w.skipped = true
 		return
 	}
-	for _, e := range entries {
+	state := "open"
+	if strings.EqualFold(v, "CLOSED") {
+		state = "closed"
+	}
+	w.set("door_hood", Word(state))
+}
+
+func windows(w *fieldWriter, raw any) {
+	for _, e := range w.list(raw) {
 		name := partName(e, "vehicleWindow")
 		val, _ := e["value"].(map[string]any)
 		dr, _ := val["doubleRange"].(map[string]any)
@@ -446,81 +413,67 @@ func (n normalizer) windows(m map[string]any) {
 		if lo != 0 || hi != 0 {
 			state = "open"
 		}
-		n.t.Fields["window_"+name] = Word(state)
+		w.set("window_"+name, Word(state))
 	}
 }
 
-func (n normalizer) tires(m map[string]any) {
-	entries, ok := n.list(m, "tirePressure")
-	if !ok {
-		return
-	}
-	for _, e := range entries {
+func tires(w *fieldWriter, raw any) {
+	for _, e := range w.list(raw) {
 		wheel, _ := e["vehicleWheel"].(string)
 		f, ok := toFloat(e["value"])
 		if wheel == "" || !ok {
 			continue
 		}
-		field := "tire_pressure_" + sanitizeName(wheel)
-		n.t.Fields[field] = Number(round(f, 1))
+		w.set("tire_pressure_"+sanitizeName(wheel), Number(round(f, 1)))
 	}
 }
 
-func (n normalizer) position(m map[string]any) {
-	raw, ok := m["position"]
-	if !ok {
-		return
-	}
+func position(w *fieldWriter, raw any) {
 	obj, _ := raw.(map[string]any)
 	val, _ := obj["value"].(map[string]any)
 	loc, _ := val["location"].(map[string]any)
 	lat, okLat := toFloat(loc["lat"])
 	lon, okLon := toFloat(loc["lon"])
 	if !okLat || !okLon || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
-		n.skip("position")
+		w.skipped = true
 		return
 	}
-	n.t.Location = &Location{Latitude: round(lat, 6), Longitude: round(lon, 6)}
+	w.set(hiddenLatitude, Number(round(lat, 6)))
+	w.set(hiddenLongitude, Number(round(lon, 6)))
 }
 
-func (n normalizer) states(states map[string]any) {
-	add := func(key string, raw any) {
-		obj, ok := raw.(map[string]any)
-		if !ok {
-			return
+// commandStates reads one entry of the record's states: a command's
+// progress, or (under "commands") several.
+func commandStates(key string, raw any) []typedCommand {
+	if key == "commands" {
+		nested, _ := raw.(map[string]any)
+		var out []typedCommand
+		for nk, nv := range nested {
+			out = append(out, commandStates(nk, nv)...)
 		}
-		id, _ := obj["commandId"].(string)
-		val, _ := obj["value"].(map[string]any)
-		to, _ := val["toState"].(string)
-		if id == "" || to == "" {
-			return
-		}
-		if n.t.Commands == nil {
-			n.t.Commands = make(map[string]CommandState, 4)
-		}
-		cs := CommandState{ID: id, ToState: to}
-		if data, ok := val["data"].(map[string]any); ok {
-			ce, _ := data["commandError"].(map[string]any)
-			f, _ := ce["commandExecutionFailure"].(map[string]any)
-			ctx, _ := f["oemErrorContext"].(string)
-			code := f["oemErrorCode"]
-			if ctx != "" || code != nil {
-				cs.Detail = strings.TrimSpace(ctx + " " + toString(code))
-			}
-		}
-		n.t.Commands[strings.TrimSuffix(key, "Command")] = cs
+		return out
 	}
-	for k, v := range states {
-		if k == "commands" {
-			if nested, ok := v.(map[string]any); ok {
-				for nk, nv := range nested {
-					add(nk, nv)
-				}
-			}
-			continue
-		}
-		add(k, v)
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil
 	}
+	id, _ := obj["commandId"].(string)
+	val, _ := obj["value"].(map[string]any)
+	to, _ := val["toState"].(string)
+	if id == "" || to == "" {
+		return nil
+	}
+	cs := CommandState{ID: id, ToState: to}
+	if data, ok := val["data"].(map[string]any); ok {
+		ce, _ := data["commandError"].(map[string]any)
+		f, _ := ce["commandExecutionFailure"].(map[string]any)
+		ctx, _ := f["oemErrorContext"].(string)
+		code := f["oemErrorCode"]
+		if ctx != "" || code != nil {
+			cs.Detail = strings.TrimSpace(ctx + " " + toString(code))
+		}
+	}
+	return []typedCommand{{typ: strings.TrimSuffix(key, "Command"), state: cs}}
 }
 
 func toFloat(v any) (float64, bool) {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,20 +118,22 @@ func TestLockFromDoorCount(t *testing.T) {
 
 func TestMergeDelta(t *testing.T) {
 	t.Parallel()
-	doc := fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 1.0}, "fuelLevel": map[string]any{"value": 50.0},
-		"customMetrics": map[string]any{"a": 1.0, "b": 2.0}}}
-	fordapi.MergeDelta(doc, fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 2.0}, "customMetrics": map[string]any{"b": 3.0}, "fuelLevel": nil},
+	rec := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 1.0}, "fuelLevel": map[string]any{"value": 50.0},
+		"batteryVoltage": map[string]any{"value": 12.4}, "customMetrics": map[string]any{"a": 1.0, "b": 2.0}}})
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 2.0}, "customMetrics": map[string]any{"b": 3.0}, "fuelLevel": nil},
 		"updateTime": "2026-01-01T00:00:00Z"})
-	tel := fordapi.Normalize(doc)
+	tel := rec.Telemetry()
 	if tel.Fields["odometer"].Float() != 2 {
 		t.Error("odometer not merged")
 	}
 	if _, ok := tel.Fields["fuel_level"]; ok {
 		t.Error("null did not delete")
 	}
-	cm := doc["metrics"].(map[string]any)["customMetrics"].(map[string]any)
-	if cm["a"] != 1.0 || cm["b"] != 3.0 {
-		t.Errorf("customMetrics merged wrongly: %v", cm)
+	if tel.Fields["battery_12v_voltage"].Float() != 12.4 {
+		t.Error("a metric the delta did not name was lost")
+	}
+	if !tel.UpdatedAt.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("updated at %v", tel.UpdatedAt)
 	}
 }
 
@@ -140,16 +143,19 @@ func FuzzParseTelemetry(f *testing.F) {
 	f.Add([]byte(`{"metrics":null,"states":{"commands":{"x":{"commandId":1}}}}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, tel, err := fordapi.ParseTelemetry(data)
+		rec, tel, err := fordapi.ParseTelemetry(data)
 		if err != nil {
 			return
 		}
+		var doc fordapi.Document
+		_ = json.Unmarshal(data, &doc)
 		for k, v := range tel.Fields {
 			if _, err := json.Marshal(v); err != nil {
 				t.Fatalf("field %s does not marshal: %v", k, err)
 			}
 		}
-		fordapi.MergeDelta(doc, doc) // merging a document into itself must be harmless
+		rec.Apply(doc) // merging a document into its own record must be harmless
+		rec.Telemetry()
 	})
 }
 
@@ -160,7 +166,7 @@ func FuzzParseFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := fordapi.ParseFrame(data)
 		if err == nil && fr.Data != nil {
-			fordapi.MergeDelta(fordapi.Document{}, fr.Data)
+			fordapi.NewRecord(nil).Apply(fr.Data)
 			fordapi.Normalize(fr.Data)
 		}
 	})
@@ -178,7 +184,10 @@ func BenchmarkParseTelemetry(b *testing.B) {
 }
 
 func BenchmarkNormalize(b *testing.B) {
-	doc, _, _ := fordapi.ParseTelemetry(readSample(b))
+	var doc fordapi.Document
+	if err := json.Unmarshal(readSample(b), &doc); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		fordapi.Normalize(doc)
@@ -219,6 +228,33 @@ func TestTokenSaveSurvivesKill(t *testing.T) {
 		_ = cmd.Wait()
 		if _, err := store.Load(); err != nil {
 			t.Fatalf("run %d: token unloadable after SIGKILL: %v", i, err)
+		}
+	}
+}
+
+func TestParseFrame(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ frame, err string }{
+		{`{"_data":5}`, "a _data frame that is not an object (a JSON number)"},
+		{`{"_data":[1]}`, "a _data frame that is not an object (a JSON array)"},
+		{`{"_data":{"metrics":`, "a frame that is not a JSON object (20 bytes)"},
+		{`[]`, "a frame that is not a JSON object (2 bytes)"},
+		{`{"_data":{"metrics":{"odometer":{"value":7}}},"_httpStatus":200}`, ""},
+		{`{"_error":{"code":401,"message":"token expired"}}`, ""},
+		{`  `, ""},
+	} {
+		fr, err := fordapi.ParseFrame([]byte(c.frame))
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%s: %v", c.frame, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want one that says %q", c.frame, err, c.err)
+		}
+		if c.err == "" && strings.Contains(c.frame, "odometer") && (fr.HTTPStatus != 200 || fordapi.Normalize(fr.Data).Fields["odometer"].Float() != 7) {
+			t.Errorf("%s decoded as %+v", c.frame, fr)
+		}
+		if strings.Contains(c.frame, "_error") && (fr.Error == nil || fr.Error.Code != 401 || fr.Error.Message != "token expired") {
+			t.Errorf("%s: error frame decoded as %+v", c.frame, fr.Error)
 		}
 	}
 }

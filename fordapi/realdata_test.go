@@ -287,8 +287,8 @@ func TestRefreshSuccessStateCarriesMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fordapi.MergeDelta(doc, frame.Data)
-	tel := fordapi.Normalize(doc)
+	doc.Apply(frame.Data)
+	tel := doc.Telemetry()
 	if got := tel.Fields["fuel_level"].String(); got != "100" {
 		t.Errorf("fuel_level %s after the refresh, want 100", got)
 	}
@@ -298,8 +298,8 @@ func TestRefreshSuccessStateCarriesMetrics(t *testing.T) {
 	// A state that did not succeed carries nothing.
 	failed := fordapi.Document{"states": map[string]any{"statusRefreshCommand": map[string]any{"commandId": "x",
 		"value": map[string]any{"toState": "COMMAND_FAILED_ON_DEVICE", "metrics": map[string]any{"fuelLevel": map[string]any{"value": 5.0}}}}}}
-	fordapi.MergeDelta(doc, failed)
-	if got := fordapi.Normalize(doc).Fields["fuel_level"].String(); got != "100" {
+	doc.Apply(failed)
+	if got := doc.Telemetry().Fields["fuel_level"].String(); got != "100" {
 		t.Errorf("a failed state changed fuel_level to %s", got)
 	}
 }

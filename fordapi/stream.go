@@ -42,21 +42,25 @@ type StreamOptions struct {
 }
 
 // Stream opens the telemetry websocket of a vehicle and calls onUpdate with
-// the merged document after every delta. doc is the snapshot to merge into
+// the vehicle's telemetry after every delta. rec is the record to merge into
 // (from Telemetry, or fetched by Stream itself with opts.Resync); Stream
-// owns it until it returns. The Autonomic token is
-// rotated over the open socket before it expires. Stream returns when ctx
-// ends (nil), or with the error that closed the socket: every such error is
-// transient except budget, rate-limit and re-authorization errors.
-func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts StreamOptions, onUpdate func(Document, *Telemetry)) error {
+// owns it until it returns. The Autonomic token is rotated over the open
+// socket before it expires. Stream returns when ctx ends (nil), or with the
+// error that closed the socket: every such error is transient except budget,
+// rate-limit and re-authorization errors.
+//
+// The calling goroutine reads the socket and runs onUpdate; the token check
+// runs on a timer. A fleet holds a socket per car, so a socket costs one
+// goroutine, not two.
+func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = streamStallAfter
 	}
 	if opts.TokenCheck <= 0 {
 		opts.TokenCheck = streamTokenCheck
 	}
-	if doc == nil {
-		doc = Document{}
+	if rec == nil {
+		rec = NewRecord(nil)
 	}
 	tok, err := c.autonomicToken(ctx)
 	if err != nil {
@@ -113,64 +117,102 @@ func (c *Client) Stream(ctx context.Context, vin string, doc Document, opts Stre
 			}
 			return err
 		}
-		doc = fresh
-		onUpdate(doc, tel)
+		rec = fresh
+		onUpdate(tel)
 	}
 
-	frames := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			_ = conn.SetReadDeadline(time.Now().Add(opts.StallAfter))
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case frames <- data:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	check := time.NewTicker(opts.TokenCheck)
-	defer check.Stop()
+	// Closing the socket is how the reader below is told to stop: by ctx,
+	// or by the token renewal when it fails (its error is kept).
+	stopped := context.AfterFunc(ctx, func() {
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = conn.Close()
+	})
+	defer stopped()
+	renew := c.renewOver(ctx, conn, tok, opts.TokenCheck)
+	defer renew.stop()
 	for {
-		select {
-		case <-ctx.Done():
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			return nil
-		case err := <-readErr:
+		_ = conn.SetReadDeadline(time.Now().Add(opts.StallAfter))
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if rerr := renew.stop(); rerr != nil {
+				return rerr
+			}
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() {
 				return ErrStreamStalled
 			}
 			return fmt.Errorf("telemetry stream closed: %w", err)
-		case <-check.C:
-			next, err := c.autonomicToken(ctx)
-			if err != nil {
-				return fmt.Errorf("renewing the stream's token: %w", err)
-			}
-			if next != tok {
-				tok = next
-				msg, _ := json.Marshal(map[string]string{"accessToken": tok})
-				_ = conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-				if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-					return fmt.Errorf("sending the renewed token: %w", err)
-				}
-			}
-		case data := <-frames:
-			if err := c.handleFrame(vin, doc, data, onUpdate); err != nil {
-				return err
-			}
+		}
+		if err := c.handleFrame(vin, rec, data, onUpdate); err != nil {
+			return err
 		}
 	}
 }
 
-// handleFrame merges one frame into doc. Garbage ends the stream (the
+// tokenRenewal checks the Autonomic token every so often and sends the new
+// one over the socket when it changed; when that fails it closes the socket
+// and keeps the error.
+type tokenRenewal struct {
+	mu      sync.Mutex // held while a check runs
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	err     error
+	stopped bool
+}
+
+func (c *Client) renewOver(ctx context.Context, conn *websocket.Conn, tok string, every time.Duration) *tokenRenewal {
+	r := &tokenRenewal{}
+	ctx, r.cancel = context.WithCancel(ctx)
+	var check func()
+	check = func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.stopped {
+			return
+		}
+		next, err := c.autonomicToken(ctx)
+		if err == nil && next != tok {
+			tok = next
+			msg, _ := json.Marshal(map[string]string{"accessToken": tok})
+			_ = conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			if werr := conn.WriteMessage(websocket.TextMessage, msg); werr != nil {
+				err = fmt.Errorf("sending the renewed token: %w", werr)
+			}
+		} else if err != nil {
+			err = fmt.Errorf("renewing the stream's token: %w", err)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.err = err
+			}
+			_ = conn.Close()
+			return
+		}
+		r.timer = time.AfterFunc(every, check)
+	}
+	r.mu.Lock()
+	r.timer = time.AfterFunc(every, check)
+	r.mu.Unlock()
+	return r
+}
+
+// stop ends the checks (waiting for one that runs) and returns the error
+// that closed the socket, if a check closed it.
+func (r *tokenRenewal) stop() error {
+	r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.timer.Stop()
+	return r.err
+}
+
+// handleFrame merges one frame into rec. Garbage ends the stream (the
 // caller falls back to polling); nothing in a frame can panic.
-func (c *Client) handleFrame(vin string, doc Document, data []byte, onUpdate func(Document, *Telemetry)) error {
+func (c *Client) handleFrame(vin string, rec *Record, data []byte, onUpdate func(*Telemetry)) error {
 	msg, err := ParseFrame(data)
 	if err != nil {
 		return err
@@ -186,11 +228,11 @@ func (c *Client) handleFrame(vin string, doc Document, data []byte, onUpdate fun
 	case msg.Data != nil:
 		if len(msg.Data) == 1 && msg.Data["updateTime"] != nil {
 			c.log.Debug("stream heartbeat", zap.String("vin", ShortVIN(vin)))
-			doc["updateTime"] = msg.Data["updateTime"]
+			rec.SetUpdated(msg.Data["updateTime"])
 			return nil
 		}
-		MergeDelta(doc, msg.Data)
-		onUpdate(doc, Normalize(doc))
+		rec.Apply(msg.Data)
+		onUpdate(rec.Telemetry())
 	}
 	return nil
 }
@@ -215,20 +257,20 @@ func ParseFrame(data []byte) (Frame, error) {
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return f, nil
 	}
-	// A struct rather than a map of raw messages: fewer allocations a frame.
+	// One pass over the frame: the delta is decoded where it lies.
 	var raw struct {
-		Data       json.RawMessage `json:"_data"`
+		Data       Document        `json:"_data"`
 		HTTPStatus json.RawMessage `json:"_httpStatus"`
 		Error      json.RawMessage `json:"_error"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "_data" {
+			return f, fmt.Errorf("telemetry stream sent a _data frame that is not an object (a JSON %s)", te.Value)
+		}
 		return f, fmt.Errorf("telemetry stream sent a frame that is not a JSON object (%d bytes)", len(data))
 	}
-	if raw.Data != nil {
-		if err := json.Unmarshal(raw.Data, &f.Data); err != nil || f.Data == nil {
-			return Frame{}, fmt.Errorf("telemetry stream sent a _data frame that is not an object")
-		}
-	}
+	f.Data = raw.Data
 	if raw.HTTPStatus != nil {
 		_ = json.Unmarshal(raw.HTTPStatus, &f.HTTPStatus)
 	}

@@ -2,6 +2,8 @@ package fordapi
 
 import (
 	"encoding/json"
+	"maps"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -85,48 +87,92 @@ type Telemetry struct {
 	Unknown map[string]string
 }
 
-// Document is a telemetry record in Ford's own JSON shape, as decoded by
-// encoding/json. The stream merges deltas into it.
+// Field is one normalised field of a Record.
+type Field struct {
+	Name  string
+	Value Value
+}
+
+// Document is a telemetry record, or a websocket delta, in Ford's own JSON
+// shape as decoded by encoding/json.
 type Document = map[string]any
 
+// Record is a vehicle's telemetry between websocket deltas, kept compact: not
+// Ford's document but, per metric, the fields it normalised to. A delta
+// replaces the metrics it names, so its work is proportional to its size,
+// and a fleet keeps a few kilobytes per car instead of the decoded JSON.
+// A Record is not safe for concurrent use.
+type Record struct {
+	updated time.Time
+	out     [][]Field // by index in readers: what each metric gave
+	skipped uint64    // bit i: readers[i]'s metric has an unexpected shape
+	unknown map[string]string
+	states  map[string][]typedCommand // by key in states
+}
+
+type typedCommand struct {
+	typ   string
+	state CommandState
+}
+
+// NewRecord builds a Record from a whole telemetry document (whose command
+// states' metrics ParseTelemetry has already weighed against the record's).
+func NewRecord(doc Document) *Record {
+	r := &Record{out: make([][]Field, len(readers))}
+	r.apply(doc, false)
+	return r
+}
+
 // ParseTelemetry decodes a telemetry JSON record and normalises it.
-func ParseTelemetry(data []byte) (Document, *Telemetry, error) {
+func ParseTelemetry(data []byte) (*Record, *Telemetry, error) {
 	var doc Document
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, nil, err
 	}
-	if doc == nil {
-		doc = Document{}
-	}
 	if states, ok := doc["states"].(map[string]any); ok {
-		liftCommandMetrics(doc, states, true)
+		liftCommandMetrics(doc, states)
 	}
-	return doc, Normalize(doc), nil
+	r := NewRecord(doc)
+	return r, r.Telemetry(), nil
 }
 
-// liftCommandMetrics merges the metrics that a command state carries when
-// it succeeded (states.<x>Command.value.metrics, as after statusRefresh)
-// into doc's metrics, like any telemetry delta. With newerOnly (a whole
-// REST record) a metric replaces the record's own only when it is newer.
-func liftCommandMetrics(doc Document, states map[string]any, newerOnly bool) {
-	visit := func(raw any) {
-		obj, _ := raw.(map[string]any)
-		val, _ := obj["value"].(map[string]any)
-		fresh, _ := val["metrics"].(map[string]any)
-		to, _ := val["toState"].(string)
-		if len(fresh) == 0 || (CommandState{ToState: to}).Outcome() != "success" {
-			return
-		}
+// Normalize extracts the contract's fields from a whole telemetry document.
+// It never fails: a metric of the wrong type is skipped and named in Skipped.
+func Normalize(doc Document) *Telemetry { return NewRecord(doc).Telemetry() }
+
+// liftCommandMetrics merges the metrics that a command state carries when it
+// succeeded (states.<x>Command.value.metrics, as after statusRefresh) into a
+// whole REST document's metrics, where they are newer than the record's own.
+func liftCommandMetrics(doc Document, states map[string]any) {
+	eachSuccessMetrics(states, func(fresh map[string]any) {
 		metrics, ok := doc["metrics"].(map[string]any)
 		if !ok {
 			metrics = map[string]any{}
 			doc["metrics"] = metrics
 		}
 		for k, v := range fresh {
-			if newerOnly && !newer(v, metrics[k]) {
+			if !newer(v, metrics[k]) {
 				continue
 			}
-			setOrDelete(metrics, k, v)
+			if v == nil {
+				delete(metrics, k)
+			} else {
+				metrics[k] = v
+			}
+		}
+	})
+}
+
+// eachSuccessMetrics calls f with the metrics of every command state that
+// succeeded, in states and in states.commands.
+func eachSuccessMetrics(states map[string]any, f func(map[string]any)) {
+	visit := func(raw any) {
+		obj, _ := raw.(map[string]any)
+		val, _ := obj["value"].(map[string]any)
+		fresh, _ := val["metrics"].(map[string]any)
+		to, _ := val["toState"].(string)
+		if len(fresh) > 0 && (CommandState{ToState: to}).Outcome() == "success" {
+			f(fresh)
 		}
 	}
 	for k, v := range states {
@@ -153,39 +199,143 @@ func newer(a, b any) bool {
 	return stamp(a).After(stamp(b))
 }
 
-// MergeDelta applies a websocket "_data" delta to a document the way the
-// FordPass app does: key by key, one level deeper for the grouped sections
-// (metrics.customMetrics, metrics.configurations, events.customEvents). A
-// null value removes the key.
-func MergeDelta(doc, delta Document) {
-	for k, dv := range delta {
-		dm, dIsMap := dv.(map[string]any)
-		cur, cIsMap := doc[k].(map[string]any)
-		if !dIsMap || !cIsMap || (k != "metrics" && k != "states" && k != "events" && k != "messages") {
-			setOrDelete(doc, k, dv)
-			continue
+// Apply merges a websocket "_data" delta the way the FordPass app does: key
+// by key in metrics and states (states.commands as a whole); a null value
+// removes the key, and metrics that is not an object removes them all.
+// Only the metrics the delta names are normalised again. The metrics of a
+// command state that succeeded are merged like any delta.
+func (r *Record) Apply(delta Document) { r.apply(delta, true) }
+
+func (r *Record) apply(delta Document, lift bool) {
+	if r.out == nil {
+		r.out = make([][]Field, len(readers))
+	}
+	if raw, ok := delta["updateTime"]; ok {
+		r.updated, _ = parseTime(raw)
+	}
+	if raw, ok := delta["metrics"]; ok {
+		metrics, isMap := raw.(map[string]any)
+		if !isMap {
+			r.clearMetrics()
 		}
-		for sk, sv := range dm {
-			sm, sIsMap := sv.(map[string]any)
-			inner, iIsMap := cur[sk].(map[string]any)
-			if sIsMap && iIsMap && (sk == "customMetrics" || sk == "configurations" || sk == "customEvents") {
-				for ik, iv := range sm {
-					setOrDelete(inner, ik, iv)
-				}
-				continue
-			}
-			setOrDelete(cur, sk, sv)
+		for k, v := range metrics {
+			r.setMetric(k, v)
 		}
 	}
-	if states, ok := delta["states"].(map[string]any); ok {
-		liftCommandMetrics(doc, states, false)
+	if raw, ok := delta["states"]; ok {
+		states, isMap := raw.(map[string]any)
+		if !isMap {
+			r.states = nil
+		}
+		for k, v := range states {
+			cmds := commandStates(k, v)
+			if len(cmds) == 0 {
+				delete(r.states, k)
+				continue
+			}
+			if r.states == nil {
+				r.states = map[string][]typedCommand{}
+			}
+			r.states[k] = cmds
+		}
+		if lift {
+			eachSuccessMetrics(states, func(fresh map[string]any) {
+				for k, v := range fresh {
+					r.setMetric(k, v)
+				}
+			})
+		}
 	}
 }
 
-func setOrDelete(m map[string]any, k string, v any) {
-	if v == nil {
-		delete(m, k)
+// SetUpdated records Ford's timestamp of a heartbeat, which changes
+// nothing else.
+func (r *Record) SetUpdated(raw any) { r.updated, _ = parseTime(raw) }
+
+func (r *Record) clearMetrics() {
+	for i := range r.out {
+		r.out[i] = nil
+	}
+	r.skipped, r.unknown = 0, nil
+}
+
+// setMetric normalises metric k again (raw nil: removes it).
+func (r *Record) setMetric(k string, raw any) {
+	if i, ok := readerOf[k]; ok {
+		r.skipped &^= 1 << i
+		if raw == nil {
+			r.out[i] = nil
+			return
+		}
+		// The Telemetry handed out holds copies, so the slice is reused.
+		w := fieldWriter{out: r.out[i][:0]}
+		readers[i].read(&w, raw)
+		r.out[i] = w.out
+		if w.skipped {
+			r.skipped |= 1 << i
+		}
 		return
 	}
-	m[k] = v
+	if knownMetrics[k] {
+		return
+	}
+	if raw == nil {
+		delete(r.unknown, k)
+		return
+	}
+	if r.unknown == nil {
+		r.unknown = map[string]string{}
+	}
+	r.unknown[k] = metricType(raw)
+}
+
+// Telemetry is the record's state, normalised; the caller may keep it.
+func (r *Record) Telemetry() *Telemetry {
+	n := 0
+	for _, o := range r.out {
+		n += len(o)
+	}
+	t := &Telemetry{UpdatedAt: r.updated, Fields: make(map[string]Value, n)}
+	var volts, amps, lat, lon *Value
+	for _, o := range r.out {
+		for i := range o {
+			f := &o[i]
+			switch f.Name {
+			case hiddenChargerVolts:
+				volts = &f.Value
+			case hiddenChargerAmps:
+				amps = &f.Value
+			case hiddenLatitude:
+				lat = &f.Value
+			case hiddenLongitude:
+				lon = &f.Value
+			default:
+				t.Fields[f.Name] = f.Value
+			}
+		}
+	}
+	if volts != nil && amps != nil {
+		t.Fields["charging_power"] = Number(round(volts.Float()*amps.Float(), 0))
+	}
+	if lat != nil && lon != nil {
+		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
+	}
+	for i := range readers {
+		if r.skipped&(1<<i) != 0 {
+			t.Skipped = append(t.Skipped, readers[i].metric)
+		}
+	}
+	sort.Strings(t.Skipped)
+	if len(r.unknown) > 0 {
+		t.Unknown = maps.Clone(r.unknown)
+	}
+	for _, cmds := range r.states {
+		for _, c := range cmds {
+			if t.Commands == nil {
+				t.Commands = make(map[string]CommandState, 4)
+			}
+			t.Commands[c.typ] = c.state
+		}
+	}
+	return t
 }

@@ -217,7 +217,7 @@ func flag(v any) bool {
 }
 
 // Telemetry fetches a vehicle's telemetry record.
-func (c *Client) Telemetry(ctx context.Context, vin string) (Document, *Telemetry, error) {
+func (c *Client) Telemetry(ctx context.Context, vin string) (*Record, *Telemetry, error) {
 	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "telemetry", method: http.MethodGet,
 		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
 	if err != nil {
@@ -226,9 +226,9 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (Document, *Telemetr
 	if resp.status != http.StatusOK {
 		return nil, nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
 	}
-	doc, t, err := ParseTelemetry(resp.body)
+	rec, t, err := ParseTelemetry(resp.body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
 	}
-	return doc, t, nil
+	return rec, t, nil
 }
