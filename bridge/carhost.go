@@ -51,10 +51,13 @@ type carSettings struct {
 
 func (b *Bridge) carSettings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
-		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.cfg.Allowed,
+		// Not b.cfg.Allowed: that method value would copy the whole
+		// Config into every car (2 KB each in a fleet).
+		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
 		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
 }
 
+func (b *Bridge) allowed(cmd string) bool               { return b.cfg.Allowed(cmd) }
 func (b *Bridge) clock() time.Time                      { return b.now() }
 func (b *Bridge) logger() *zap.Logger                   { return b.log }
 func (b *Bridge) fordAPI() Ford                         { return b.ford }

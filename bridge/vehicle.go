@@ -91,7 +91,9 @@ func (v *vehicle) run(parent context.Context) {
 	defer close(v.done)
 	defer cancel()
 
-	log := h.logger().With(zap.String("vin", fordapi.ShortVIN(v.vin)))
+	// Not logger().With: a child logger holds an encoder buffer of its own
+	// for as long as the car runs (2 KB a car in a fleet).
+	log, vinField := h.logger(), zap.String("vin", fordapi.ShortVIN(v.vin))
 	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
@@ -131,7 +133,7 @@ func (v *vehicle) run(parent context.Context) {
 				wait = streamBo.next()
 			}
 			nextStream = h.clock().Add(wait)
-			log.Info("telemetry stream closed; polling until it reopens", zap.Error(err), zap.Time("reopen_at", nextStream))
+			log.Info("telemetry stream closed; polling until it reopens", vinField, zap.Error(err), zap.Time("reopen_at", nextStream))
 			continue
 		}
 		if !h.clock().Before(nextPoll) {
@@ -145,9 +147,9 @@ func (v *vehicle) run(parent context.Context) {
 			}
 			if wait := h.report(err, bo); err != nil {
 				if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
-					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", zap.Error(err))
+					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", vinField, zap.Error(err))
 				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
-					log.Debug("telemetry fetch failed", zap.Error(err), zap.Duration("retry_in", wait))
+					log.Debug("telemetry fetch failed", vinField, zap.Error(err), zap.Duration("retry_in", wait))
 				}
 				nextPoll = h.clock().Add(wait)
 			} else {

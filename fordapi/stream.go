@@ -49,9 +49,11 @@ type StreamOptions struct {
 // error that closed the socket: every such error is transient except budget,
 // rate-limit and re-authorization errors.
 //
-// The calling goroutine reads the socket and runs onUpdate; the token check
-// runs on a timer. A fleet holds a socket per car, so a socket costs one
-// goroutine, not two.
+// The calling goroutine reads the socket; the token check runs on a timer,
+// and each frame is handled (decoded, merged, onUpdate) on a short-lived
+// goroutine of its own while the reader waits for it. A fleet holds a socket
+// per car, so a socket costs one goroutine, not two, and the one that waits
+// on the socket keeps a small stack (see handleOffStack).
 func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = streamStallAfter
@@ -110,15 +112,21 @@ func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts Strea
 	conn.SetReadLimit(streamMaxFrame)
 	if opts.Resync {
 		// Frames that arrive meanwhile wait in the socket's buffer.
-		fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
+		err := handleOffStack(func() error {
+			fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
+			if err != nil {
+				return err
+			}
+			rec = fresh
+			onUpdate(tel)
+			return nil
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		rec = fresh
-		onUpdate(tel)
 	}
 
 	// Closing the socket is how the reader below is told to stop: by ctx,
@@ -146,10 +154,22 @@ func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts Strea
 			}
 			return fmt.Errorf("telemetry stream closed: %w", err)
 		}
-		if err := c.handleFrame(vin, rec, data, onUpdate); err != nil {
+		if err := handleOffStack(func() error { return c.handleFrame(vin, rec, data, onUpdate) }); err != nil {
 			return err
 		}
 	}
+}
+
+// handleOffStack runs f on a goroutine of its own and waits for it. Decoding
+// JSON and publishing take a deep stack; on the socket's goroutine that
+// stack would stay grown (16 KB) for as long as the car streams, because a
+// stack only shrinks when most of it is unused at a collection and the next
+// frame grows it again. A goroutine that only waits on the socket keeps its
+// small one: at a thousand cars, about 10 MB less.
+func handleOffStack(f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	return <-done
 }
 
 // tokenRenewal checks the Autonomic token every so often and sends the new

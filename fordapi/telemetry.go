@@ -3,6 +3,7 @@ package fordapi
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -267,9 +268,14 @@ func (r *Record) setMetric(k string, raw any) {
 			r.out[i] = nil
 			return
 		}
-		// The Telemetry handed out holds copies, so the slice is reused.
+		// The Telemetry handed out holds copies, so the slice is reused;
+		// one that append left with spare room is cut to size, as a fleet
+		// keeps a thousand of them.
 		w := fieldWriter{out: r.out[i][:0]}
 		readers[i].read(&w, raw)
+		if cap(w.out) > len(w.out)+1 {
+			w.out = slices.Clone(w.out)
+		}
 		r.out[i] = w.out
 		if w.skipped {
 			r.skipped |= 1 << i

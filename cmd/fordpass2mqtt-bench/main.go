@@ -172,7 +172,7 @@ func measure(o options, n int, work string) (result, error) {
 	cmd.Env = []string{"MQTT_URL=" + o.mqttURL, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix, "HA_DISCOVERY_PREFIX=ha" + prefix,
 		"FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir, "FORD_DAILY_CALL_BUDGET=10000000", "FORD_POLL_INTERVAL=10m",
 		"HTTP_ADDR=" + httpAddr, "LOG_LEVEL=warn", "PATH=" + os.Getenv("PATH")}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT"} { // to measure the GC settings side by side
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // to measure the GC settings side by side
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
