@@ -21,7 +21,9 @@ type carHost interface {
 	// long to wait before the next try.
 	report(err error, bo *backoff) time.Duration
 	pollInterval() time.Duration
-	publishState(topic, payload string) bool
+	// publishRetained publishes a car's retained value; the car itself
+	// decides whether it changed.
+	publishRetained(topic, payload string)
 	fieldTopic(vin, field string) string
 	// vehicleChanged republishes the car's discovery config (its fields
 	// changed).

@@ -243,6 +243,10 @@ func TestBrokerRestartRepublishesEverything(t *testing.T) {
 	late.waitValue(e.topic("auth", "state"), "ok", 5*time.Second)
 	late.waitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
 	late.waitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
+	// The car's state comes from what it last published, not from a cache.
+	late.waitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"lock":"locked"`) })
+	late.waitFor(e.topic(vin1, "location"), 5*time.Second, func(s string) bool { return strings.Contains(s, "latitude") })
+	late.waitFor(e.topic(vin1, "updated_at"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "20") })
 	late.waitFor(e.cfg.HADiscoveryPrefix+"/device/fordpass_"+vin1+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
 }
 

@@ -49,9 +49,11 @@ type publisher struct {
 // nothing behind.
 func (b *Bridge) clearDemo() {
 	var last mqtt.Token
-	for topic := range b.cache.snapshot() {
+	states := 0
+	b.retained(func(topic, _ string) {
 		last = b.client.Publish(topic, 1, true, []byte{})
-	}
+		states++
+	})
 	b.disc.Lock()
 	configs := make([]string, 0, len(b.disc.last))
 	for topic := range b.disc.last {
@@ -64,7 +66,7 @@ func (b *Bridge) clearDemo() {
 	if last != nil {
 		_ = wait(last, 3*time.Second)
 	}
-	b.log.Info("demo: cleared its retained topics and Home Assistant devices", zap.Int("topics", len(configs)+len(b.cache.snapshot())))
+	b.log.Info("demo: cleared its retained topics and Home Assistant devices", zap.Int("topics", len(configs)+states))
 }
 
 func (b *Bridge) onConnect(c mqtt.Client) {
@@ -95,9 +97,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	}()
 	c.Publish(b.t.Availability(), 1, true, "online")
 	// Everything retained goes out again: the broker may have lost it.
-	for topic, payload := range b.cache.snapshot() {
-		c.Publish(topic, 1, true, payload)
-	}
+	b.retained(func(topic, payload string) { c.Publish(topic, 1, true, payload) })
 	b.publishInfo(true)
 	if b.cfg.HADiscovery {
 		b.publishDiscovery(true)
@@ -137,9 +137,7 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 				b.lastBirth.Store(time.Now().UnixNano())
 				b.birthPending.Store(false)
 				b.publishDiscovery(true)
-				for topic, payload := range b.cache.snapshot() {
-					b.client.Publish(topic, 1, true, payload)
-				}
+				b.retained(func(topic, payload string) { b.client.Publish(topic, 1, true, payload) })
 			})
 		}
 	default:
@@ -160,6 +158,24 @@ func (p *publisher) publishState(topic, payload string) bool {
 		p.client.Publish(topic, 1, true, payload)
 	}
 	return true
+}
+
+func (p *publisher) publishRetained(topic, payload string) {
+	p.m.published.Inc()
+	if p.client != nil && p.connected.Load() {
+		p.client.Publish(topic, 1, true, payload)
+	}
+}
+
+// retained is every retained state topic with its payload: the bridge's own
+// (cached) and each car's (from what it last published).
+func (b *Bridge) retained(f func(topic, payload string)) {
+	for topic, payload := range b.cache.snapshot() {
+		f(topic, payload)
+	}
+	for _, v := range b.cars() {
+		v.eachRetained(f)
+	}
 }
 
 // publishEvent publishes a non-retained message.

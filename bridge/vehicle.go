@@ -200,7 +200,9 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 }
 
 // publishFields publishes every changed field and, when anything changed,
-// the JSON snapshot. Unchanged values never reach the broker.
+// the JSON snapshot. Unchanged values never reach the broker. A car's
+// topics are not in the bridge's retained cache: what was last sent is
+// v.sent, and eachRetained republishes it after a reconnect.
 func (v *vehicle) publishFields() {
 	h := v.host
 	v.pubMu.Lock()
@@ -217,32 +219,52 @@ func (v *vehicle) publishFields() {
 		prev = &fordapi.Telemetry{}
 	}
 	v.sent, v.sentShow = tel, show
-	fields := make([]string, 0, len(tel.Fields))
 	changed := false
 	for name, val := range tel.Fields {
-		fields = append(fields, name)
-		if name == "lock" && show != "" {
-			changed = h.publishState(h.fieldTopic(v.vin, name), show) || changed
+		if name == "lock" && (show != "" || prevShow != "") {
+			// An override goes out when it starts or changes, and the
+			// car's own value when it ends.
+			if payload := lockPayload(val, show); prevShow == "" || payload != prevShow {
+				h.publishRetained(h.fieldTopic(v.vin, name), payload)
+				changed = true
+			}
 			continue
 		}
-		if last, ok := prev.Fields[name]; ok && last == val && (name != "lock" || prevShow == "") {
+		if last, ok := prev.Fields[name]; ok && last == val {
 			continue // the common case, decided without formatting anything
 		}
-		changed = h.publishState(h.fieldTopic(v.vin, name), val.String()) || changed
+		h.publishRetained(h.fieldTopic(v.vin, name), val.String())
+		changed = true
 	}
-	var loc []byte // marshalled once, and only when something will be sent
 	if tel.Location != nil && (prev.Location == nil || *prev.Location != *tel.Location) {
-		loc, _ = json.Marshal(tel.Location)
-		changed = h.publishState(h.fieldTopic(v.vin, "location"), string(loc)) || changed
+		loc, _ := json.Marshal(tel.Location)
+		h.publishRetained(h.fieldTopic(v.vin, "location"), string(loc))
+		changed = true
 	}
 	if !tel.UpdatedAt.IsZero() && !tel.UpdatedAt.Equal(prev.UpdatedAt) {
-		changed = h.publishState(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339)) || changed
+		h.publishRetained(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
+		changed = true
 	}
-	if !changed {
-		return
+	if changed {
+		h.publishRetained(h.fieldTopic(v.vin, "state"), string(snapshot(tel, show)))
 	}
-	// The snapshot, keys in order, written directly: a map through
-	// encoding/json costs several times more on every update.
+}
+
+// lockPayload is the lock topic's value: the command's override, if any.
+func lockPayload(val fordapi.Value, show string) string {
+	if show != "" {
+		return show
+	}
+	return val.String()
+}
+
+// snapshot is the state topic's JSON, keys in order, written directly: a map
+// through encoding/json costs several times more on every update.
+func snapshot(tel *fordapi.Telemetry, show string) []byte {
+	fields := make([]string, 0, len(tel.Fields))
+	for name := range tel.Fields {
+		fields = append(fields, name)
+	}
 	sort.Strings(fields)
 	buf := make([]byte, 0, 64+24*len(fields))
 	buf = append(buf, '{')
@@ -263,9 +285,7 @@ func (v *vehicle) publishFields() {
 		}
 	}
 	if tel.Location != nil {
-		if loc == nil {
-			loc, _ = json.Marshal(tel.Location)
-		}
+		loc, _ := json.Marshal(tel.Location)
 		buf = append(buf, `,"location":`...)
 		buf = append(buf, loc...)
 	}
@@ -273,8 +293,34 @@ func (v *vehicle) publishFields() {
 		buf = append(buf, `,"updated_at":`...)
 		buf = strconv.AppendQuote(buf, tel.UpdatedAt.Format(time.RFC3339))
 	}
-	buf = append(buf, '}')
-	h.publishState(h.fieldTopic(v.vin, "state"), string(buf))
+	return append(buf, '}')
+}
+
+// eachRetained calls f with every retained topic of the car and what was
+// last published on it (to republish after a reconnect, or clear).
+func (v *vehicle) eachRetained(f func(topic, payload string)) {
+	v.pubMu.Lock()
+	defer v.pubMu.Unlock()
+	tel, show := v.sent, v.sentShow
+	if tel == nil {
+		return
+	}
+	h := v.host
+	for name, val := range tel.Fields {
+		if name == "lock" {
+			f(h.fieldTopic(v.vin, name), lockPayload(val, show))
+			continue
+		}
+		f(h.fieldTopic(v.vin, name), val.String())
+	}
+	if tel.Location != nil {
+		loc, _ := json.Marshal(tel.Location)
+		f(h.fieldTopic(v.vin, "location"), string(loc))
+	}
+	if !tel.UpdatedAt.IsZero() {
+		f(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
+	}
+	f(h.fieldTopic(v.vin, "state"), string(snapshot(tel, show)))
 }
 
 // setLockShow overrides the lock topic while a command runs.
