@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -190,7 +191,7 @@ func indicators(w *fieldWriter, raw any) {
 		if !ok {
 			continue
 		}
-		w.set("indicator_"+snake(name), onOff[on])
+		w.set(fieldName("indicator", name, "", func() string { return "indicator_" + snake(name) }), onOff[on])
 	}
 }
 
@@ -328,6 +329,54 @@ func (w *fieldWriter) setLock(locked bool) {
 	w.set("lock", Word(state))
 }
 
+// Field names made from Ford's words (doors, windows, wheels, indicators)
+// are made once and shared: every car and every update names the same
+// door_driver, and a fleet keeps each car's names for as long as it runs.
+// The table stops growing at maxFieldNames (names come from Ford's data).
+var fieldNames struct {
+	sync.RWMutex
+	m map[string]string
+}
+
+const maxFieldNames = 4096
+
+// fieldName returns the field name for kind and Ford's words a and b,
+// calling build only the first time.
+func fieldName(kind, a, b string, build func() string) string {
+	var buf [128]byte
+	key := append(append(append(append(append(buf[:0], kind...), 0), a...), 0), b...)
+	fieldNames.RLock()
+	name, ok := fieldNames.m[string(key)]
+	fieldNames.RUnlock()
+	if ok {
+		return name
+	}
+	name = build()
+	fieldNames.Lock()
+	if fieldNames.m == nil {
+		fieldNames.m = map[string]string{}
+	}
+	if len(fieldNames.m) < maxFieldNames {
+		fieldNames.m[string(key)] = name
+	}
+	fieldNames.Unlock()
+	return name
+}
+
+// partField is the field of a door or window ("door_driver"), or "" when
+// the entry names no part.
+func partField(e map[string]any, kind, key string) string {
+	part, _ := e[key].(string)
+	side, _ := e["vehicleSide"].(string)
+	return fieldName(kind, part, side, func() string {
+		name := partName(e, key)
+		if name == "" {
+			return ""
+		}
+		return kind + "_" + name
+	})
+}
+
 // partName names a door or window from Ford's position fields.
 func partName(e map[string]any, key string) string {
 	part, _ := e[key].(string)
@@ -368,7 +417,7 @@ func sanitizeName(s string) string {
 
 func doors(w *fieldWriter, raw any) {
 	for _, e := range w.list(raw) {
-		name := partName(e, "vehicleDoor")
+		name := partField(e, "door", "vehicleDoor")
 		v, ok := e["value"].(string)
 		if name == "" || !ok {
 			continue
@@ -381,7 +430,7 @@ func doors(w *fieldWriter, raw any) {
 		default:
 			v = "open"
 		}
-		w.set("door_"+name, Word(v))
+		w.set(name, Word(v))
 	}
 }
 
@@ -401,7 +450,7 @@ func hood(w *fieldWriter, raw any) {
 
 func windows(w *fieldWriter, raw any) {
 	for _, e := range w.list(raw) {
-		name := partName(e, "vehicleWindow")
+		name := partField(e, "window", "vehicleWindow")
 		val, _ := e["value"].(map[string]any)
 		dr, _ := val["doubleRange"].(map[string]any)
 		lo, okLo := toFloat(dr["lowerBound"])
@@ -413,7 +462,7 @@ func windows(w *fieldWriter, raw any) {
 		if lo != 0 || hi != 0 {
 			state = "open"
 		}
-		w.set("window_"+name, Word(state))
+		w.set(name, Word(state))
 	}
 }
 
@@ -424,7 +473,7 @@ func tires(w *fieldWriter, raw any) {
 		if wheel == "" || !ok {
 			continue
 		}
-		w.set("tire_pressure_"+sanitizeName(wheel), Number(round(f, 1)))
+		w.set(fieldName("tire_pressure", wheel, "", func() string { return "tire_pressure_" + sanitizeName(wheel) }), Number(round(f, 1)))
 	}
 }
 

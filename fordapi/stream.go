@@ -64,15 +64,28 @@ func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts Strea
 	if rec == nil {
 		rec = NewRecord(nil)
 	}
+	conn, tok, err := c.dialStream(ctx, vin)
+	if conn == nil {
+		return err
+	}
+	return c.readStream(ctx, conn, tok, vin, rec, opts, onUpdate)
+}
+
+// dialStream opens the socket. A nil conn with a nil error means ctx ended.
+// Its own function (not inlined into Stream), so that the dialer's frame is
+// not on the stack while the socket is read.
+//
+//go:noinline
+func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, string, error) {
 	tok, err := c.autonomicToken(ctx)
 	if err != nil {
-		return fmt.Errorf("opening telemetry stream: %w", err)
+		return nil, "", fmt.Errorf("opening telemetry stream: %w", err)
 	}
 	if err := c.budget.Take(classOf(ctx)); err != nil {
 		var be *BudgetError
 		if errors.As(err, &be) {
 			c.observe("stream", "budget")
-			return be
+			return nil, "", be
 		}
 	}
 	u := c.hosts.autonomicAPI + PathStream(vin)
@@ -82,32 +95,39 @@ func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts Strea
 	h.Set("User-Agent", userAgent)
 	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment,
 		// Frames are small deltas and the client only ever sends a token:
-		// small read buffers, and write buffers borrowed only while writing
-		// (a fleet holds a thousand of these sockets open).
-		ReadBufferSize: 2048, WriteBufferSize: 2048, WriteBufferPool: &writePool}
+		// a read buffer just above a control frame's 125 bytes (a larger
+		// frame is read past it, straight into the message), and write
+		// buffers borrowed only while writing (a fleet holds a thousand of
+		// these sockets open).
+		ReadBufferSize: 256, WriteBufferSize: 2048, WriteBufferPool: &writePool}
 	conn, resp, err := dialer.DialContext(ctx, u, h)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return nil, "", nil
 		}
 		if resp != nil {
 			defer resp.Body.Close()
 			switch resp.StatusCode {
 			case http.StatusTooManyRequests:
 				c.observe("stream", "rate_limited")
-				return &RateLimitError{Endpoint: "stream", RetryAt: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+				return nil, "", &RateLimitError{Endpoint: "stream", RetryAt: retryAfter(resp.Header.Get("Retry-After"), c.now())}
 			case http.StatusUnauthorized:
 				c.mu.Lock()
 				c.auto = nil
 				c.mu.Unlock()
 			}
 			c.observe("stream", fmt.Sprintf("http_%d", resp.StatusCode))
-			return &StatusError{Endpoint: "stream", Status: resp.StatusCode, Message: "websocket upgrade refused"}
+			return nil, "", &StatusError{Endpoint: "stream", Status: resp.StatusCode, Message: "websocket upgrade refused"}
 		}
 		c.observe("stream", "network")
-		return fmt.Errorf("opening telemetry stream: %w", scrubURLError(err))
+		return nil, "", fmt.Errorf("opening telemetry stream: %w", scrubURLError(err))
 	}
 	c.observe("stream", "ok")
+	return conn, tok, nil
+}
+
+// readStream reads the open socket until it closes or ctx ends.
+func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin string, rec *Record, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	defer conn.Close()
 	conn.SetReadLimit(streamMaxFrame)
 	if opts.Resync {

@@ -121,7 +121,30 @@ type typedCommand struct {
 func NewRecord(doc Document) *Record {
 	r := &Record{out: make([][]Field, len(readers))}
 	r.apply(doc, false)
+	r.compact()
 	return r
+}
+
+// compact moves every metric's fields into one array: a fleet keeps a
+// record per car for as long as it runs, and one object instead of thirty
+// small ones leaves the heap less fragmented. Each metric's slice is capped
+// at its length, so a metric that grows later moves out rather than
+// overwriting its neighbour.
+func (r *Record) compact() {
+	n := 0
+	for _, o := range r.out {
+		n += len(o)
+	}
+	all := make([]Field, 0, n)
+	for i, o := range r.out {
+		if len(o) == 0 {
+			r.out[i] = nil
+			continue
+		}
+		start := len(all)
+		all = append(all, o...)
+		r.out[i] = all[start:len(all):len(all)]
+	}
 }
 
 // ParseTelemetry decodes a telemetry JSON record and normalises it.

@@ -56,6 +56,7 @@ type options struct {
 	mqttURL      string
 	bin          string
 	profile      string // directory for heap and goroutine profiles, "" for none
+	idle         time.Duration
 }
 
 func run() int {
@@ -66,6 +67,7 @@ func run() int {
 	flag.DurationVar(&o.commandDelay, "command-delay", 100*time.Millisecond, "the simulator's own command delay (subtracted)")
 	flag.StringVar(&o.mqttURL, "mqtt", "", "broker URL (default: a private mosquitto if installed, else the embedded broker)")
 	flag.StringVar(&o.bin, "bin", "", "fordpass2mqtt binary (default: built from ./cmd/fordpass2mqtt)")
+	flag.DurationVar(&o.idle, "idle", time.Minute, "after the hour, how long to sample RSS every 5 s while nothing changes (a collection or two happen meanwhile)")
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's heap and goroutine profiles after the hour in this directory (builds with -tags pprof)")
 	flag.Parse()
 	for _, f := range strings.Split(*fleets, ",") {
@@ -124,6 +126,7 @@ type result struct {
 	vehicles                        int
 	startFirst, startAll            time.Duration
 	rssStart, rssHour               float64 // MB
+	rssIdleMin, rssIdleMax          float64 // MB, sampled while idle after the hour
 	goroutinesStart, goroutinesHour int
 	heapHour, stacksHour            float64 // MB in use after the hour
 	cpuPerUpdate                    time.Duration
@@ -287,6 +290,14 @@ func measure(o options, n int, work string) (result, error) {
 	r.updates = total
 	r.cpuPerUpdate = (cpuTime(pid) - cpu0) / time.Duration(total)
 	r.rssHour = rssMB(pid)
+	// One reading lands anywhere in the collector's cycle: the range over
+	// the next minute says where the resident memory sits.
+	r.rssIdleMin, r.rssIdleMax = r.rssHour, r.rssHour
+	for end := time.Now().Add(o.idle); time.Now().Before(end); {
+		time.Sleep(5 * time.Second)
+		rss := rssMB(pid)
+		r.rssIdleMin, r.rssIdleMax = min(r.rssIdleMin, rss), max(r.rssIdleMax, rss)
+	}
 	r.goroutinesHour = int(metric(httpAddr, "go_goroutines"))
 	r.heapHour = metric(httpAddr, "go_memstats_heap_inuse_bytes") / 1e6
 	r.stacksHour = metric(httpAddr, "go_memstats_stack_inuse_bytes") / 1e6
@@ -634,8 +645,11 @@ func saveProfiles(addr, dir string, n int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, path := range map[string]string{"heap-%d.pb.gz": "heap?gc=1", "goroutines-%d.txt": "goroutine?debug=1"} {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/" + path)
+	// In this order: the heap profile forces a collection, so the metrics
+	// fetched right after it show the live heap.
+	for _, p := range [][2]string{{"heap-%d.pb.gz", "/debug/pprof/heap?gc=1"}, {"metrics-%d.txt", "/metrics"}, {"goroutines-%d.txt", "/debug/pprof/goroutine?debug=1"}} {
+		name, path := p[0], p[1]
+		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			return err
 		}
@@ -708,6 +722,7 @@ func printTable(w io.Writer, rs []result) {
 	row("goroutines after start", func(r result) string { return strconv.Itoa(r.goroutinesStart) })
 	row("telemetry updates in the \"hour\"", func(r result) string { return strconv.Itoa(r.updates) })
 	row("RSS after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.rssHour) })
+	row("RSS while idle after the hour, min-max", func(r result) string { return fmt.Sprintf("%.1f-%.1f MB", r.rssIdleMin, r.rssIdleMax) })
 	row("goroutines after the hour", func(r result) string { return strconv.Itoa(r.goroutinesHour) })
 	row("heap in use after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.heapHour) })
 	row("goroutine stacks after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.stacksHour) })
