@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"maps"
 	"os"
 	"testing"
 
@@ -32,20 +31,12 @@ func BenchmarkPublishUnchanged(b *testing.B) {
 	v.tel = tel
 	v.publishFields()
 	// Each update is a new Telemetry with the same values, as from Ford.
-	same := []*fordapi.Telemetry{withField(tel, "odometer", tel.Fields["odometer"]), tel}
+	same := []*fordapi.Telemetry{tel.With("odometer", tel.Get("odometer")), tel}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		v.tel = same[i%2]
 		v.publishFields()
 	}
-}
-
-// withField is a copy of tel with one field set.
-func withField(tel *fordapi.Telemetry, name string, val fordapi.Value) *fordapi.Telemetry {
-	c := *tel
-	c.Fields = maps.Clone(tel.Fields)
-	c.Fields[name] = val
-	return &c
 }
 
 // BenchmarkPublishOneChange is the diff plus the snapshot of an update
@@ -54,7 +45,7 @@ func BenchmarkPublishOneChange(b *testing.B) {
 	v, tel := benchVehicle(b)
 	v.tel = tel
 	v.publishFields()
-	odo := []*fordapi.Telemetry{withField(tel, "odometer", fordapi.Number(1)), withField(tel, "odometer", fordapi.Number(2))}
+	odo := []*fordapi.Telemetry{tel.With("odometer", fordapi.Number(1)), tel.With("odometer", fordapi.Number(2))}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		v.tel = odo[i%2]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -183,7 +182,7 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	newFields := v.tel == nil || len(v.tel.Fields) != len(tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil)
 	v.tel = tel
 	v.updated = h.clock()
-	if v.lockShow == "jammed" && tel.Fields["lock"].String() != v.jamLock {
+	if v.lockShow == "jammed" && tel.Get("lock").String() != v.jamLock {
 		v.lockShow = ""
 	}
 	for ch := range v.waiters {
@@ -220,7 +219,16 @@ func (v *vehicle) publishFields() {
 	}
 	v.sent, v.sentShow = tel, show
 	changed := false
-	for name, val := range tel.Fields {
+	j := 0 // prev.Fields is in name order too: one walk over both
+	for _, f := range tel.Fields {
+		name, val := f.Name, f.Value
+		for j < len(prev.Fields) && prev.Fields[j].Name < name {
+			j++
+		}
+		last, ok := fordapi.Value{}, false
+		if j < len(prev.Fields) && prev.Fields[j].Name == name {
+			last, ok = prev.Fields[j].Value, true
+		}
 		if name == "lock" && (show != "" || prevShow != "") {
 			// An override goes out when it starts or changes, and the
 			// car's own value when it ends.
@@ -230,7 +238,7 @@ func (v *vehicle) publishFields() {
 			}
 			continue
 		}
-		if last, ok := prev.Fields[name]; ok && last == val {
+		if ok && last == val {
 			continue // the common case, decided without formatting anything
 		}
 		h.publishRetained(h.fieldTopic(v.vin, name), val.String())
@@ -261,20 +269,15 @@ func lockPayload(val fordapi.Value, show string) string {
 // snapshot is the state topic's JSON, keys in order, written directly: a map
 // through encoding/json costs several times more on every update.
 func snapshot(tel *fordapi.Telemetry, show string) []byte {
-	fields := make([]string, 0, len(tel.Fields))
-	for name := range tel.Fields {
-		fields = append(fields, name)
-	}
-	sort.Strings(fields)
-	buf := make([]byte, 0, 64+24*len(fields))
+	buf := make([]byte, 0, 64+24*len(tel.Fields))
 	buf = append(buf, '{')
-	for i, name := range fields {
+	for i, f := range tel.Fields { // in name order
 		if i > 0 {
 			buf = append(buf, ',')
 		}
+		name, val := f.Name, f.Value
 		buf = strconv.AppendQuote(buf, name)
 		buf = append(buf, ':')
-		val := tel.Fields[name]
 		switch {
 		case name == "lock" && show != "":
 			buf = strconv.AppendQuote(buf, show)
@@ -306,12 +309,12 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 		return
 	}
 	h := v.host
-	for name, val := range tel.Fields {
-		if name == "lock" {
-			f(h.fieldTopic(v.vin, name), lockPayload(val, show))
-			continue
+	for _, field := range tel.Fields {
+		payload := field.Value.String()
+		if field.Name == "lock" {
+			payload = lockPayload(field.Value, show)
 		}
-		f(h.fieldTopic(v.vin, name), val.String())
+		f(h.fieldTopic(v.vin, field.Name), payload)
 	}
 	if tel.Location != nil {
 		loc, _ := json.Marshal(tel.Location)
@@ -328,7 +331,7 @@ func (v *vehicle) setLockShow(show string) {
 	v.mu.Lock()
 	v.lockShow = show
 	if show == "jammed" && v.tel != nil {
-		v.jamLock = v.tel.Fields["lock"].String()
+		v.jamLock = v.tel.Get("lock").String()
 	}
 	v.mu.Unlock()
 	v.publishFields()
@@ -358,23 +361,16 @@ func (v *vehicle) applyOutcome(cmd string) {
 		v.mu.Unlock()
 		return
 	}
-	fields := make(map[string]fordapi.Value, len(v.tel.Fields))
-	for k, val := range v.tel.Fields {
-		fields[k] = val
-	}
 	switch cmd {
 	case "lock":
-		fields["lock"] = fordapi.Word("locked")
+		v.tel = v.tel.With("lock", fordapi.Word("locked"))
 	case "unlock":
-		fields["lock"] = fordapi.Word("unlocked")
+		v.tel = v.tel.With("lock", fordapi.Word("unlocked"))
 	case "start":
-		fields["remote_start"] = fordapi.Word("on")
+		v.tel = v.tel.With("remote_start", fordapi.Word("on"))
 	case "stop":
-		fields["remote_start"] = fordapi.Word("off")
+		v.tel = v.tel.With("remote_start", fordapi.Word("off"))
 	}
-	t := *v.tel
-	t.Fields = fields
-	v.tel = &t
 	v.mu.Unlock()
 	v.publishFields()
 }
@@ -386,10 +382,10 @@ func (v *vehicle) discoveryInfo() discovery.VehicleInfo {
 	info := discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year,
 		EV: v.meta.EV, Lock: v.meta.Can.RemoteLock, RemoteStart: v.meta.Can.RemoteStart, Horn: v.meta.Can.PanicAlarm}
 	if v.tel != nil {
-		for name := range v.tel.Fields {
-			info.Fields = append(info.Fields, name)
+		info.Fields = make([]string, 0, len(v.tel.Fields))
+		for _, f := range v.tel.Fields { // in name order
+			info.Fields = append(info.Fields, f.Name)
 		}
-		sort.Strings(info.Fields)
 		info.HasLocation = v.tel.Location != nil
 		info.HasUpdatedAt = !v.tel.UpdatedAt.IsZero()
 	}

@@ -94,11 +94,11 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	}
 	for _, k := range []string{"odometer", "fuel_level", "fuel_range", "battery_12v_voltage", "lock", "ignition", "remote_start",
 		"alarm", "door_driver", "door_tailgate", "window_driver", "tire_pressure_front_left", "door_hood"} {
-		if _, ok := tel.Fields[k]; !ok {
+		if _, ok := tel.Field(k); !ok {
 			t.Errorf("field %s missing from %v", k, tel.Fields)
 		}
 	}
-	if tel.Fields["lock"].String() != "locked" || tel.Location == nil || tel.UpdatedAt.IsZero() {
+	if tel.Get("lock").String() != "locked" || tel.Location == nil || tel.UpdatedAt.IsZero() {
 		t.Fatalf("telemetry: %+v", tel)
 	}
 	id, err := f.client.SendCommand(ctx, vs[0].VIN, fordapi.CmdUnlock, nil)
@@ -111,7 +111,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 		t.Fatalf("unlock: %v", err)
 	}
 	_, tel, _ = f.client.Telemetry(ctx, vs[0].VIN)
-	if got := tel.Fields["lock"].String(); got != "unlocked" {
+	if got := tel.Get("lock").String(); got != "unlocked" {
 		t.Fatalf("lock after unlock = %q", got)
 	}
 	if n := len(f.sim.Snapshot().Commands); n != 1 {
@@ -326,10 +326,10 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 	}
 	select {
 	case tel := <-updates:
-		if got := tel.Fields["odometer"].String(); got != "20000.5" {
+		if got := tel.Get("odometer").String(); got != "20000.5" {
 			t.Fatalf("odometer = %s", got)
 		}
-		if tel.Fields["lock"].String() != "locked" {
+		if tel.Get("lock").String() != "locked" {
 			t.Fatal("delta merge lost the rest of the snapshot")
 		}
 	case err := <-done:

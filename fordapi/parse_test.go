@@ -86,7 +86,7 @@ func TestNormalizeSample(t *testing.T) {
 		"tire_pressure_front_left": "250", "speed": "0", "gear": "park",
 	}
 	for k, v := range want {
-		if got := tel.Fields[k].String(); got != v {
+		if got := tel.Get(k).String(); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
@@ -111,7 +111,7 @@ func TestLockFromDoorCount(t *testing.T) {
 		map[string]any{"vehicleDoor": "TAILGATE", "value": "UNLOCKED", "tags": map[string]any{"DOOR_LATCH_TYPE": "MECHANICAL"}},
 		map[string]any{"vehicleDoor": "REAR_LEFT", "value": "UNKNOWN"},
 	}}}
-	if got := fordapi.Normalize(doc).Fields["lock"].String(); got != "locked" {
+	if got := fordapi.Normalize(doc).Get("lock").String(); got != "locked" {
 		t.Fatalf("lock = %q: mechanical and unknown doors must not count", got)
 	}
 }
@@ -123,13 +123,13 @@ func TestMergeDelta(t *testing.T) {
 	rec.Apply(fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": 2.0}, "customMetrics": map[string]any{"b": 3.0}, "fuelLevel": nil},
 		"updateTime": "2026-01-01T00:00:00Z"})
 	tel := rec.Telemetry()
-	if tel.Fields["odometer"].Float() != 2 {
+	if tel.Get("odometer").Float() != 2 {
 		t.Error("odometer not merged")
 	}
-	if _, ok := tel.Fields["fuel_level"]; ok {
+	if _, ok := tel.Field("fuel_level"); ok {
 		t.Error("null did not delete")
 	}
-	if tel.Fields["battery_12v_voltage"].Float() != 12.4 {
+	if tel.Get("battery_12v_voltage").Float() != 12.4 {
 		t.Error("a metric the delta did not name was lost")
 	}
 	if !tel.UpdatedAt.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
@@ -149,9 +149,12 @@ func FuzzParseTelemetry(f *testing.F) {
 		}
 		var doc fordapi.Document
 		_ = json.Unmarshal(data, &doc)
-		for k, v := range tel.Fields {
-			if _, err := json.Marshal(v); err != nil {
-				t.Fatalf("field %s does not marshal: %v", k, err)
+		for i, f := range tel.Fields {
+			if _, err := json.Marshal(f.Value); err != nil {
+				t.Fatalf("field %s does not marshal: %v", f.Name, err)
+			}
+			if i > 0 && tel.Fields[i-1].Name >= f.Name {
+				t.Fatalf("fields out of order or twice: %s, then %s", tel.Fields[i-1].Name, f.Name)
 			}
 		}
 		rec.Apply(doc) // merging a document into its own record must be harmless
@@ -250,7 +253,7 @@ func TestParseFrame(t *testing.T) {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s: error %v, want one that says %q", c.frame, err, c.err)
 		}
-		if c.err == "" && strings.Contains(c.frame, "odometer") && (fr.HTTPStatus != 200 || fordapi.Normalize(fr.Data).Fields["odometer"].Float() != 7) {
+		if c.err == "" && strings.Contains(c.frame, "odometer") && (fr.HTTPStatus != 200 || fordapi.Normalize(fr.Data).Get("odometer").Float() != 7) {
 			t.Errorf("%s decoded as %+v", c.frame, fr)
 		}
 		if strings.Contains(c.frame, "_error") && (fr.Error == nil || fr.Error.Code != 401 || fr.Error.Message != "token expired") {

@@ -106,7 +106,7 @@ func parseCapture(t *testing.T, path string) *fordapi.Telemetry {
 func checkWant(t *testing.T, name string, tel *fordapi.Telemetry, w want) {
 	t.Helper()
 	for field, v := range w.fields {
-		got, ok := tel.Fields[field]
+		got, ok := tel.Field(field)
 		if !ok {
 			t.Errorf("%s: %s missing (got %v)", name, field, tel.Fields)
 			continue
@@ -116,7 +116,7 @@ func checkWant(t *testing.T, name string, tel *fordapi.Telemetry, w want) {
 		}
 	}
 	for _, field := range w.absent {
-		if v, ok := tel.Fields[field]; ok {
+		if v, ok := tel.Field(field); ok {
 			t.Errorf("%s: %s = %s, but the car did not report it", name, field, v)
 		}
 	}
@@ -289,17 +289,17 @@ func TestRefreshSuccessStateCarriesMetrics(t *testing.T) {
 	}
 	doc.Apply(frame.Data)
 	tel := doc.Telemetry()
-	if got := tel.Fields["fuel_level"].String(); got != "100" {
+	if got := tel.Get("fuel_level").String(); got != "100" {
 		t.Errorf("fuel_level %s after the refresh, want 100", got)
 	}
-	if got := tel.Fields["outside_temperature"].String(); got != "23.8" {
+	if got := tel.Get("outside_temperature").String(); got != "23.8" {
 		t.Errorf("outside_temperature %s after the refresh, want 23.8", got)
 	}
 	// A state that did not succeed carries nothing.
 	failed := fordapi.Document{"states": map[string]any{"statusRefreshCommand": map[string]any{"commandId": "x",
 		"value": map[string]any{"toState": "COMMAND_FAILED_ON_DEVICE", "metrics": map[string]any{"fuelLevel": map[string]any{"value": 5.0}}}}}}
 	doc.Apply(failed)
-	if got := doc.Telemetry().Fields["fuel_level"].String(); got != "100" {
+	if got := doc.Telemetry().Get("fuel_level").String(); got != "100" {
 		t.Errorf("a failed state changed fuel_level to %s", got)
 	}
 }

@@ -149,6 +149,40 @@ func TestRecordAgreesWithTheMergedDocument(t *testing.T) {
 }
 
 func sameTelemetry(a, b *fordapi.Telemetry) bool {
-	return a.UpdatedAt.Equal(b.UpdatedAt) && maps.Equal(a.Fields, b.Fields) && reflect.DeepEqual(a.Location, b.Location) &&
+	return a.UpdatedAt.Equal(b.UpdatedAt) && slices.Equal(a.Fields, b.Fields) && reflect.DeepEqual(a.Location, b.Location) &&
 		slices.Equal(a.Skipped, b.Skipped) && maps.Equal(a.Unknown, b.Unknown) && maps.Equal(a.Commands, b.Commands)
+}
+
+// A field two metrics give is listed once, from the later metric: the hood
+// in doorStatus gives way to hoodStatus, ambientTemp to outsideTemperature.
+// With copies: the Telemetry a car keeps is never changed under it.
+func TestTelemetryFieldsOnceInOrder(t *testing.T) {
+	t.Parallel()
+	tel := fordapi.Normalize(fordapi.Document{"metrics": map[string]any{
+		"hoodStatus":         map[string]any{"value": "CLOSED"},
+		"doorStatus":         []any{map[string]any{"vehicleDoor": "HOOD_DOOR", "value": "AJAR"}, map[string]any{"vehicleDoor": "TAILGATE", "value": "CLOSED"}},
+		"outsideTemperature": map[string]any{"value": 7.0},
+		"ambientTemp":        map[string]any{"value": 9.0},
+		"odometer":           map[string]any{"value": 10.0},
+	}})
+	var names []string
+	for _, f := range tel.Fields {
+		names = append(names, f.Name)
+	}
+	if want := []string{"door_hood", "door_tailgate", "odometer", "outside_temperature"}; !slices.Equal(names, want) {
+		t.Fatalf("fields %v, want %v", names, want)
+	}
+	if tel.Get("door_hood").String() != "closed" || tel.Get("outside_temperature").Float() != 7 {
+		t.Errorf("door_hood %s, outside_temperature %s: the later metric must win", tel.Get("door_hood"), tel.Get("outside_temperature"))
+	}
+	if _, ok := tel.Field("fuel_level"); ok || tel.Get("fuel_level").String() != "" {
+		t.Error("an absent field was found")
+	}
+	locked := tel.With("lock", fordapi.Word("locked")).With("odometer", fordapi.Number(11))
+	if locked.Get("lock").String() != "locked" || locked.Get("odometer").Float() != 11 || len(locked.Fields) != 5 || locked.Fields[2].Name != "lock" {
+		t.Errorf("With gave %+v", locked.Fields)
+	}
+	if _, ok := tel.Field("lock"); ok || tel.Get("odometer").Float() != 10 {
+		t.Error("With changed the original")
+	}
 }

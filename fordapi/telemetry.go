@@ -75,10 +75,14 @@ func (s CommandState) Outcome() string {
 // Telemetry is a vehicle's state normalised to the field names of the MQTT
 // contract. Fields the car did not report are absent.
 type Telemetry struct {
-	UpdatedAt time.Time        // Ford's own timestamp of the record
-	Fields    map[string]Value // odometer, fuel_level, lock, door_driver, …
-	Location  *Location
-	Commands  map[string]CommandState // by command type (lock, remoteStart, …)
+	UpdatedAt time.Time // Ford's own timestamp of the record
+	// Fields are odometer, fuel_level, lock, door_driver, …, sorted by
+	// name, each name once. A sorted slice rather than a map: a car keeps
+	// its last Telemetry, and a map of sixty fields takes 6.5 KB where the
+	// slice takes 2.9 KB.
+	Fields   []Field
+	Location *Location
+	Commands map[string]CommandState // by command type (lock, remoteStart, …)
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
 	Skipped []string
@@ -88,10 +92,39 @@ type Telemetry struct {
 	Unknown map[string]string
 }
 
-// Field is one normalised field of a Record.
+// Field is one normalised field.
 type Field struct {
 	Name  string
 	Value Value
+}
+
+// Field returns the named field's value, and whether the car reported it.
+func (t *Telemetry) Field(name string) (Value, bool) {
+	i, ok := slices.BinarySearchFunc(t.Fields, name, func(f Field, name string) int { return strings.Compare(f.Name, name) })
+	if !ok {
+		return Value{}, false
+	}
+	return t.Fields[i].Value, true
+}
+
+// Get returns the named field's value (the zero Value, which prints as "",
+// when the car did not report it).
+func (t *Telemetry) Get(name string) Value {
+	v, _ := t.Field(name)
+	return v
+}
+
+// With returns a copy of t with one field set (added in order if absent).
+func (t *Telemetry) With(name string, v Value) *Telemetry {
+	c := *t
+	i, ok := slices.BinarySearchFunc(t.Fields, name, func(f Field, name string) int { return strings.Compare(f.Name, name) })
+	c.Fields = slices.Clone(t.Fields)
+	if ok {
+		c.Fields[i].Value = v
+	} else {
+		c.Fields = slices.Insert(c.Fields, i, Field{Name: name, Value: v})
+	}
+	return &c
 }
 
 // Document is a telemetry record, or a websocket delta, in Ford's own JSON
@@ -324,7 +357,7 @@ func (r *Record) Telemetry() *Telemetry {
 	for _, o := range r.out {
 		n += len(o)
 	}
-	t := &Telemetry{UpdatedAt: r.updated, Fields: make(map[string]Value, n)}
+	t := &Telemetry{UpdatedAt: r.updated, Fields: make([]Field, 0, n+1)}
 	var volts, amps, lat, lon *Value
 	for _, o := range r.out {
 		for i := range o {
@@ -339,13 +372,24 @@ func (r *Record) Telemetry() *Telemetry {
 			case hiddenLongitude:
 				lon = &f.Value
 			default:
-				t.Fields[f.Name] = f.Value
+				t.Fields = append(t.Fields, *f)
 			}
 		}
 	}
 	if volts != nil && amps != nil {
-		t.Fields["charging_power"] = Number(round(volts.Float()*amps.Float(), 0))
+		t.Fields = append(t.Fields, Field{Name: "charging_power", Value: Number(round(volts.Float()*amps.Float(), 0))})
 	}
+	// In name order; where two metrics give one field, the later in
+	// readers wins (the stable sort keeps their order, the last is kept).
+	slices.SortStableFunc(t.Fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
+	kept := t.Fields[:0]
+	for i, f := range t.Fields {
+		if i+1 < len(t.Fields) && t.Fields[i+1].Name == f.Name {
+			continue // a later metric gives this field too
+		}
+		kept = append(kept, f)
+	}
+	t.Fields = kept
 	if lat != nil && lon != nil {
 		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
 	}
