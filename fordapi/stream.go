@@ -131,22 +131,20 @@ func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin 
 	defer conn.Close()
 	conn.SetReadLimit(streamMaxFrame)
 	if opts.Resync {
-		// Frames that arrive meanwhile wait in the socket's buffer.
-		err := handleOffStack(func() error {
-			fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
-			if err != nil {
-				return err
-			}
-			rec = fresh
-			onUpdate(tel)
-			return nil
-		})
+		// Frames that arrive meanwhile wait in the socket's buffer. This
+		// runs once per socket, on the reader's own goroutine: its stack
+		// grows for it and shrinks back at later collections (a goroutine
+		// per car for the call would stay allocated: the runtime keeps
+		// the descriptors of ended goroutines for reuse).
+		fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		rec = fresh
+		onUpdate(tel)
 	}
 
 	// Closing the socket is how the reader below is told to stop: by ctx,

@@ -138,7 +138,13 @@ type Document = map[string]any
 // A Record is not safe for concurrent use.
 type Record struct {
 	updated time.Time
-	out     [][]Field // by index in readers: what each metric gave
+	// fields are what each metric gave, in the order of readers, in one
+	// array: readers[i]'s are fields[ends[i-1]:ends[i]]. A fleet keeps a
+	// record per car for as long as it runs; one array and a list of ends
+	// leave the heap less fragmented than a slice per metric.
+	fields  []Field
+	ends    []uint32
+	pending [][]Field // while NewRecord reads a whole document
 	skipped uint64    // bit i: readers[i]'s metric has an unexpected shape
 	unknown map[string]string
 	states  map[string][]typedCommand // by key in states
@@ -152,32 +158,41 @@ type typedCommand struct {
 // NewRecord builds a Record from a whole telemetry document (whose command
 // states' metrics ParseTelemetry has already weighed against the record's).
 func NewRecord(doc Document) *Record {
-	r := &Record{out: make([][]Field, len(readers))}
+	r := &Record{pending: make([][]Field, len(readers))}
 	r.apply(doc, false)
-	r.compact()
+	n := 0
+	for _, o := range r.pending {
+		n += len(o)
+	}
+	r.fields, r.ends = make([]Field, 0, n), make([]uint32, len(readers))
+	for i, o := range r.pending {
+		r.fields = append(r.fields, o...)
+		r.ends[i] = uint32(len(r.fields))
+	}
+	r.pending = nil
 	return r
 }
 
-// compact moves every metric's fields into one array: a fleet keeps a
-// record per car for as long as it runs, and one object instead of thirty
-// small ones leaves the heap less fragmented. Each metric's slice is capped
-// at its length, so a metric that grows later moves out rather than
-// overwriting its neighbour.
-func (r *Record) compact() {
-	n := 0
-	for _, o := range r.out {
-		n += len(o)
+// setFields replaces what readers[i]'s metric gave.
+func (r *Record) setFields(i int, out []Field) {
+	if r.pending != nil {
+		r.pending[i] = out
+		return
 	}
-	all := make([]Field, 0, n)
-	for i, o := range r.out {
-		if len(o) == 0 {
-			r.out[i] = nil
-			continue
-		}
-		start := len(all)
-		all = append(all, o...)
-		r.out[i] = all[start:len(all):len(all)]
+	start, end := 0, int(r.ends[i])
+	if i > 0 {
+		start = int(r.ends[i-1])
 	}
+	if end-start == len(out) { // the common case: the same fields, new values
+		copy(r.fields[start:end], out)
+		return
+	}
+	fields := make([]Field, 0, len(r.fields)-(end-start)+len(out))
+	fields = append(append(append(fields, r.fields[:start]...), out...), r.fields[end:]...)
+	for j := i; j < len(r.ends); j++ {
+		r.ends[j] = uint32(int(r.ends[j]) + len(out) - (end - start))
+	}
+	r.fields = fields
 }
 
 // ParseTelemetry decodes a telemetry JSON record and normalises it.
@@ -264,8 +279,8 @@ func newer(a, b any) bool {
 func (r *Record) Apply(delta Document) { r.apply(delta, true) }
 
 func (r *Record) apply(delta Document, lift bool) {
-	if r.out == nil {
-		r.out = make([][]Field, len(readers))
+	if r.ends == nil && r.pending == nil {
+		r.ends = make([]uint32, len(readers))
 	}
 	if raw, ok := delta["updateTime"]; ok {
 		r.updated, _ = parseTime(raw)
@@ -310,8 +325,8 @@ func (r *Record) apply(delta Document, lift bool) {
 func (r *Record) SetUpdated(raw any) { r.updated, _ = parseTime(raw) }
 
 func (r *Record) clearMetrics() {
-	for i := range r.out {
-		r.out[i] = nil
+	for i := range readers {
+		r.setFields(i, nil)
 	}
 	r.skipped, r.unknown = 0, nil
 }
@@ -321,18 +336,12 @@ func (r *Record) setMetric(k string, raw any) {
 	if i, ok := readerOf[k]; ok {
 		r.skipped &^= 1 << i
 		if raw == nil {
-			r.out[i] = nil
+			r.setFields(i, nil)
 			return
 		}
-		// The Telemetry handed out holds copies, so the slice is reused;
-		// one that append left with spare room is cut to size, as a fleet
-		// keeps a thousand of them.
-		w := fieldWriter{out: r.out[i][:0]}
+		var w fieldWriter
 		readers[i].read(&w, raw)
-		if cap(w.out) > len(w.out)+1 {
-			w.out = slices.Clone(w.out)
-		}
-		r.out[i] = w.out
+		r.setFields(i, w.out)
 		if w.skipped {
 			r.skipped |= 1 << i
 		}
@@ -353,27 +362,21 @@ func (r *Record) setMetric(k string, raw any) {
 
 // Telemetry is the record's state, normalised; the caller may keep it.
 func (r *Record) Telemetry() *Telemetry {
-	n := 0
-	for _, o := range r.out {
-		n += len(o)
-	}
-	t := &Telemetry{UpdatedAt: r.updated, Fields: make([]Field, 0, n+1)}
+	t := &Telemetry{UpdatedAt: r.updated, Fields: make([]Field, 0, len(r.fields)+1)}
 	var volts, amps, lat, lon *Value
-	for _, o := range r.out {
-		for i := range o {
-			f := &o[i]
-			switch f.Name {
-			case hiddenChargerVolts:
-				volts = &f.Value
-			case hiddenChargerAmps:
-				amps = &f.Value
-			case hiddenLatitude:
-				lat = &f.Value
-			case hiddenLongitude:
-				lon = &f.Value
-			default:
-				t.Fields = append(t.Fields, *f)
-			}
+	for i := range r.fields {
+		f := &r.fields[i]
+		switch f.Name {
+		case hiddenChargerVolts:
+			volts = &f.Value
+		case hiddenChargerAmps:
+			amps = &f.Value
+		case hiddenLatitude:
+			lat = &f.Value
+		case hiddenLongitude:
+			lon = &f.Value
+		default:
+			t.Fields = append(t.Fields, *f)
 		}
 	}
 	if volts != nil && amps != nil {
