@@ -89,7 +89,11 @@ func init() {
 	}
 }
 
-// number reads metric.value as a number rounded to digits decimals.
+// number reads metric.value as a number rounded to digits decimals. The
+// makers of readers are not inlined: inlined, each entry of the table would
+// get its own copy of the closure's code (5 KB of the binary).
+//
+//go:noinline
 func number(field string, digits int) func(*fieldWriter, any) {
 	return func(w *fieldWriter, raw any) {
 		if f, ok := w.float(raw); ok {
@@ -99,6 +103,8 @@ func number(field string, digits int) func(*fieldWriter, any) {
 }
 
 // percent is number, clamped to 0-100: cars report a fuel level of 103.9.
+//
+//go:noinline
 func percent(field string, digits int) func(*fieldWriter, any) {
 	return func(w *fieldWriter, raw any) {
 		if f, ok := w.float(raw); ok {
@@ -108,6 +114,8 @@ func percent(field string, digits int) func(*fieldWriter, any) {
 }
 
 // rawNumber keeps metric.value unrounded under a hidden name.
+//
+//go:noinline
 func rawNumber(hidden string) func(*fieldWriter, any) {
 	return func(w *fieldWriter, raw any) {
 		if f, ok := w.float(raw); ok {
@@ -133,6 +141,8 @@ func (w *fieldWriter) float(raw any) (float64, bool) {
 }
 
 // word reads metric.value as a lower-case word, mapped through alias.
+//
+//go:noinline
 func word(field string, alias map[string]string) func(*fieldWriter, any) {
 	return func(w *fieldWriter, raw any) {
 		obj, _ := raw.(map[string]any)

@@ -100,11 +100,27 @@ type Field struct {
 
 // Field returns the named field's value, and whether the car reported it.
 func (t *Telemetry) Field(name string) (Value, bool) {
-	i, ok := slices.BinarySearchFunc(t.Fields, name, func(f Field, name string) int { return strings.Compare(f.Name, name) })
-	if !ok {
+	i := t.search(name)
+	if i == len(t.Fields) || t.Fields[i].Name != name {
 		return Value{}, false
 	}
 	return t.Fields[i].Value, true
+}
+
+// search is where name is or belongs in t.Fields. (Written out rather than
+// slices.BinarySearchFunc and slices.Insert: their copies for Field weigh
+// kilobytes in a binary kept under 11 MB.)
+func (t *Telemetry) search(name string) int {
+	lo, hi := 0, len(t.Fields)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if t.Fields[mid].Name < name {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // Get returns the named field's value (the zero Value, which prints as "",
@@ -115,16 +131,26 @@ func (t *Telemetry) Get(name string) Value {
 }
 
 // With returns a copy of t with one field set (added in order if absent).
-func (t *Telemetry) With(name string, v Value) *Telemetry {
-	c := *t
-	i, ok := slices.BinarySearchFunc(t.Fields, name, func(f Field, name string) int { return strings.Compare(f.Name, name) })
-	c.Fields = slices.Clone(t.Fields)
-	if ok {
-		c.Fields[i].Value = v
-	} else {
-		c.Fields = slices.Insert(c.Fields, i, Field{Name: name, Value: v})
+func (t *Telemetry) With(name string, v Value) *Telemetry { return t.with(name, v, true) }
+
+// with sets a field, in a copy or (clone false, for a Telemetry not yet
+// handed out) in t itself.
+func (t *Telemetry) with(name string, v Value, clone bool) *Telemetry {
+	c := t
+	if clone {
+		dup := *t
+		dup.Fields = slices.Clone(t.Fields)
+		c = &dup
 	}
-	return &c
+	i := c.search(name)
+	if i < len(c.Fields) && c.Fields[i].Name == name {
+		c.Fields[i].Value = v
+		return c
+	}
+	c.Fields = append(c.Fields, Field{})
+	copy(c.Fields[i+1:], c.Fields[i:])
+	c.Fields[i] = Field{Name: name, Value: v}
+	return c
 }
 
 // Document is a telemetry record, or a websocket delta, in Ford's own JSON
@@ -144,6 +170,7 @@ type Record struct {
 	// leave the heap less fragmented than a slice per metric.
 	fields  []Field
 	ends    []uint32
+	order   []uint32  // fields' indices in name order (stable); nil: to be made again
 	pending [][]Field // while NewRecord reads a whole document
 	skipped uint64    // bit i: readers[i]'s metric has an unexpected shape
 	unknown map[string]string
@@ -184,9 +211,16 @@ func (r *Record) setFields(i int, out []Field) {
 		start = int(r.ends[i-1])
 	}
 	if end-start == len(out) { // the common case: the same fields, new values
+		for k := range out {
+			if r.fields[start+k].Name != out[k].Name {
+				r.order = nil
+				break
+			}
+		}
 		copy(r.fields[start:end], out)
 		return
 	}
+	r.order = nil
 	fields := make([]Field, 0, len(r.fields)-(end-start)+len(out))
 	fields = append(append(append(fields, r.fields[:start]...), out...), r.fields[end:]...)
 	for j := i; j < len(r.ends); j++ {
@@ -363,9 +397,25 @@ func (r *Record) setMetric(k string, raw any) {
 // Telemetry is the record's state, normalised; the caller may keep it.
 func (r *Record) Telemetry() *Telemetry {
 	t := &Telemetry{UpdatedAt: r.updated, Fields: make([]Field, 0, len(r.fields)+1)}
+	if r.order == nil {
+		// Made again only when the names change, not on every update.
+		// An insertion sort: stable, and small in code and in time for
+		// the fifty-odd fields of a car.
+		r.order = make([]uint32, len(r.fields))
+		for i := range r.order {
+			j := i
+			for ; j > 0 && r.fields[r.order[j-1]].Name > r.fields[i].Name; j-- {
+				r.order[j] = r.order[j-1]
+			}
+			r.order[j] = uint32(i)
+		}
+	}
 	var volts, amps, lat, lon *Value
-	for i := range r.fields {
+	for k, i := range r.order {
 		f := &r.fields[i]
+		if k+1 < len(r.order) && r.fields[r.order[k+1]].Name == f.Name {
+			continue // a later metric (in readers) gives this field too
+		}
 		switch f.Name {
 		case hiddenChargerVolts:
 			volts = &f.Value
@@ -380,19 +430,8 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 	}
 	if volts != nil && amps != nil {
-		t.Fields = append(t.Fields, Field{Name: "charging_power", Value: Number(round(volts.Float()*amps.Float(), 0))})
+		t = t.with("charging_power", Number(round(volts.Float()*amps.Float(), 0)), false)
 	}
-	// In name order; where two metrics give one field, the later in
-	// readers wins (the stable sort keeps their order, the last is kept).
-	slices.SortStableFunc(t.Fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
-	kept := t.Fields[:0]
-	for i, f := range t.Fields {
-		if i+1 < len(t.Fields) && t.Fields[i+1].Name == f.Name {
-			continue // a later metric gives this field too
-		}
-		kept = append(kept, f)
-	}
-	t.Fields = kept
 	if lat != nil && lon != nil {
 		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
 	}
