@@ -136,6 +136,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
 	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}
 	b.disc.last = map[string][32]byte{}
+	b.configSlots = make(chan struct{}, configsInFlight)
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	return b

@@ -248,8 +248,21 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	}
 	job := &queuedCommand{req: req, accepted: b.now()}
 	b.commands.Add(1) // before the drainer can finish it and call Done
-	accepted := func() { b.result(vin, req, ResultAccepted, "", 0) }
-	if n, ok := v.queue.push(job, accepted, func() { go v.drainCommands() }); !ok {
+	var ack mqtt.Token
+	accepted := func() { ack = b.result(vin, req, ResultAccepted, "", 0) }
+	drain := func() {
+		// The car's first Ford call starts once "accepted" is at the
+		// broker: on a small machine the call's work would otherwise
+		// delay the answer the user waits for (a broker round trip, at
+		// most acceptedHead).
+		go func() {
+			if ack != nil {
+				ack.WaitTimeout(acceptedHead)
+			}
+			v.drainCommands()
+		}()
+	}
+	if n, ok := v.queue.push(job, accepted, drain); !ok {
 		b.commands.Done()
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
@@ -267,6 +280,10 @@ func (v *vehicle) allowRefresh(now time.Time) (next time.Time, ok bool) {
 	v.lastRefresh = now
 	return now, true
 }
+
+// acceptedHead is the longest a command's first Ford call waits for the
+// broker to take its "accepted".
+const acceptedHead = 50 * time.Millisecond
 
 // maxWaiting is how many commands may wait behind the running one, per car.
 const maxWaiting = 3
@@ -439,7 +456,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	h.commandResult(v.vin, req, status, msg, waited)
 }
 
-func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) {
-	b.publishEvent(b.t.Result(vin), Result{ID: req.ID, Command: req.Command, Status: status,
+func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) mqtt.Token {
+	return b.publishEvent(b.t.Result(vin), Result{ID: req.ID, Command: req.Command, Status: status,
 		Error: errMsg, At: b.now().UTC().Truncate(time.Millisecond), WaitedMS: waited.Milliseconds()})
 }

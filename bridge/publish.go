@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +36,8 @@ type publisher struct {
 		sync.Mutex
 		at []time.Time
 	}
-	broker brokerState // why the broker cannot be reached, if it cannot
+	broker      brokerState   // why the broker cannot be reached, if it cannot
+	configSlots chan struct{} // device configs in flight (configsInFlight)
 	// everConnected: the broker was reached once (paho's retry pace differs
 	// before and after).
 	everConnected atomic.Bool
@@ -178,12 +181,14 @@ func (b *Bridge) retained(f func(topic, payload string)) {
 	}
 }
 
-// publishEvent publishes a non-retained message.
-func (p *publisher) publishEvent(topic string, v any) {
+// publishEvent publishes a non-retained message; the token is nil when
+// the broker is not connected.
+func (p *publisher) publishEvent(topic string, v any) mqtt.Token {
 	data, _ := json.Marshal(v)
 	if p.client != nil && p.connected.Load() {
-		p.client.Publish(topic, 1, false, data)
+		return p.client.Publish(topic, 1, false, data)
 	}
+	return nil
 }
 
 func (b *Bridge) info() Info {
@@ -241,22 +246,20 @@ func (b *Bridge) publishDiscovery(force bool) {
 	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
 		return
 	}
+	// One config at a time, built when its turn comes: a fleet's configs
+	// together weigh megabytes (about 23 KB a car).
 	s := b.discoverySettings()
-	want := map[string]string{}
 	t, p := discovery.Bridge(s)
-	want[t] = string(p)
-	vs := b.cars()
+	b.publishConfig(t, p, force)
 	b.fleet.Lock()
-	for vin := range b.fleet.stale {
-		want[discovery.VehicleTopic(s, vin)] = ""
-	}
+	stale := slices.Collect(maps.Keys(b.fleet.stale))
 	b.fleet.Unlock()
-	for _, v := range vs {
-		t, p := discovery.Vehicle(s, v.discoveryInfo())
-		want[t] = string(p)
+	for _, vin := range stale {
+		b.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
 	}
-	for topic, payload := range want {
-		b.publishConfig(topic, payload, force)
+	for _, v := range b.cars() {
+		t, p := discovery.Vehicle(s, v.discoveryInfo())
+		b.publishConfig(t, p, force)
 	}
 }
 
@@ -266,13 +269,20 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 		return
 	}
 	t, p := discovery.Vehicle(b.discoverySettings(), v.discoveryInfo())
-	b.publishConfig(t, string(p), false)
+	b.publishConfig(t, p, false)
 }
 
+// configsInFlight bounds the device configs published and not yet
+// acknowledged by the broker: a fleet's start (or Home Assistant's
+// restart) would otherwise queue a thousand of them in the client at once.
+const configsInFlight = 4
+
 // publishConfig publishes a device config unless it is what was last sent
-// (a hash is kept, not the payload: a fleet's configs weigh megabytes).
-func (p *publisher) publishConfig(topic, payload string, force bool) {
-	sum := sha256.Sum256([]byte(payload))
+// (force: even then). A hash is kept, not the payload. It returns once the
+// broker has the config (or after five seconds), with at most
+// configsInFlight configs outstanding.
+func (p *publisher) publishConfig(topic string, payload []byte, force bool) {
+	sum := sha256.Sum256(payload)
 	p.disc.Lock()
 	last, seen := p.disc.last[topic]
 	p.disc.last[topic] = sum
@@ -280,5 +290,7 @@ func (p *publisher) publishConfig(topic, payload string, force bool) {
 	if seen && last == sum && !force {
 		return
 	}
-	p.client.Publish(topic, 1, true, []byte(payload))
+	p.configSlots <- struct{}{}
+	defer func() { <-p.configSlots }()
+	p.client.Publish(topic, 1, true, payload).WaitTimeout(5 * time.Second)
 }
