@@ -111,7 +111,7 @@ func TestLockFromDoorCount(t *testing.T) {
 		map[string]any{"vehicleDoor": "TAILGATE", "value": "UNLOCKED", "tags": map[string]any{"DOOR_LATCH_TYPE": "MECHANICAL"}},
 		map[string]any{"vehicleDoor": "REAR_LEFT", "value": "UNKNOWN"},
 	}}}
-	if got := fordapi.Normalize(doc).Get("lock").String(); got != "locked" {
+	if got := fordapi.NewRecord(doc).Telemetry().Get("lock").String(); got != "locked" {
 		t.Fatalf("lock = %q: mechanical and unknown doors must not count", got)
 	}
 }
@@ -170,7 +170,7 @@ func FuzzParseFrame(f *testing.F) {
 		fr, err := fordapi.ParseFrame(data)
 		if err == nil && fr.Data != nil {
 			fordapi.NewRecord(nil).Apply(fr.Data)
-			fordapi.Normalize(fr.Data)
+			fordapi.NewRecord(fr.Data).Telemetry()
 		}
 	})
 }
@@ -186,6 +186,8 @@ func BenchmarkParseTelemetry(b *testing.B) {
 	}
 }
 
+// BenchmarkNormalize builds a record from a whole decoded document and
+// hands out its telemetry (once per REST snapshot).
 func BenchmarkNormalize(b *testing.B) {
 	var doc fordapi.Document
 	if err := json.Unmarshal(readSample(b), &doc); err != nil {
@@ -193,7 +195,7 @@ func BenchmarkNormalize(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		fordapi.Normalize(doc)
+		fordapi.NewRecord(doc).Telemetry()
 	}
 }
 
@@ -253,7 +255,7 @@ func TestParseFrame(t *testing.T) {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s: error %v, want one that says %q", c.frame, err, c.err)
 		}
-		if c.err == "" && strings.Contains(c.frame, "odometer") && (fr.HTTPStatus != 200 || fordapi.Normalize(fr.Data).Get("odometer").Float() != 7) {
+		if c.err == "" && strings.Contains(c.frame, "odometer") && (fr.HTTPStatus != 200 || fordapi.NewRecord(fr.Data).Telemetry().Get("odometer").Float() != 7) {
 			t.Errorf("%s decoded as %+v", c.frame, fr)
 		}
 		if strings.Contains(c.frame, "_error") && (fr.Error == nil || fr.Error.Code != 401 || fr.Error.Message != "token expired") {

@@ -158,13 +158,13 @@ func sameTelemetry(a, b *fordapi.Telemetry) bool {
 // With copies: the Telemetry a car keeps is never changed under it.
 func TestTelemetryFieldsOnceInOrder(t *testing.T) {
 	t.Parallel()
-	tel := fordapi.Normalize(fordapi.Document{"metrics": map[string]any{
+	tel := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{
 		"hoodStatus":         map[string]any{"value": "CLOSED"},
 		"doorStatus":         []any{map[string]any{"vehicleDoor": "HOOD_DOOR", "value": "AJAR"}, map[string]any{"vehicleDoor": "TAILGATE", "value": "CLOSED"}},
 		"outsideTemperature": map[string]any{"value": 7.0},
 		"ambientTemp":        map[string]any{"value": 9.0},
 		"odometer":           map[string]any{"value": 10.0},
-	}})
+	}}).Telemetry()
 	var names []string
 	for _, f := range tel.Fields {
 		names = append(names, f.Name)

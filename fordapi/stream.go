@@ -72,10 +72,6 @@ func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts Strea
 }
 
 // dialStream opens the socket. A nil conn with a nil error means ctx ended.
-// Its own function (not inlined into Stream), so that the dialer's frame is
-// not on the stack while the socket is read.
-//
-//go:noinline
 func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, string, error) {
 	tok, err := c.autonomicToken(ctx)
 	if err != nil {
@@ -229,7 +225,7 @@ func (c *Client) renewOver(ctx context.Context, conn *websocket.Conn, tok string
 			_ = conn.Close()
 			return
 		}
-		r.timer = time.AfterFunc(every, check)
+		r.timer.Reset(every)
 	}
 	r.mu.Lock()
 	r.timer = time.AfterFunc(every, check)
@@ -266,7 +262,7 @@ func (c *Client) handleFrame(vin string, rec *Record, data []byte, onUpdate func
 	case msg.Data != nil:
 		if len(msg.Data) == 1 && msg.Data["updateTime"] != nil {
 			c.log.Debug("stream heartbeat", zap.String("vin", ShortVIN(vin)))
-			rec.SetUpdated(msg.Data["updateTime"])
+			rec.Apply(msg.Data) // Ford's timestamp, and nothing a user sees
 			return nil
 		}
 		rec.Apply(msg.Data)

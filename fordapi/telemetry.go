@@ -175,6 +175,11 @@ type Record struct {
 	skipped uint64    // bit i: readers[i]'s metric has an unexpected shape
 	unknown map[string]string
 	states  map[string][]typedCommand // by key in states
+	// What Telemetry last handed out of unknown and states (nil: to be
+	// made again). Handed-out maps are never changed, so each update shares
+	// them until unknown or states change, which is rare.
+	unknownOut  map[string]string
+	commandsOut map[string]CommandState
 }
 
 type typedCommand struct {
@@ -241,10 +246,6 @@ func ParseTelemetry(data []byte) (*Record, *Telemetry, error) {
 	r := NewRecord(doc)
 	return r, r.Telemetry(), nil
 }
-
-// Normalize extracts the contract's fields from a whole telemetry document.
-// It never fails: a metric of the wrong type is skipped and named in Skipped.
-func Normalize(doc Document) *Telemetry { return NewRecord(doc).Telemetry() }
 
 // liftCommandMetrics merges the metrics that a command state carries when it
 // succeeded (states.<x>Command.value.metrics, as after statusRefresh) into a
@@ -329,6 +330,7 @@ func (r *Record) apply(delta Document, lift bool) {
 		}
 	}
 	if raw, ok := delta["states"]; ok {
+		r.commandsOut = nil
 		states, isMap := raw.(map[string]any)
 		if !isMap {
 			r.states = nil
@@ -354,15 +356,11 @@ func (r *Record) apply(delta Document, lift bool) {
 	}
 }
 
-// SetUpdated records Ford's timestamp of a heartbeat, which changes
-// nothing else.
-func (r *Record) SetUpdated(raw any) { r.updated, _ = parseTime(raw) }
-
 func (r *Record) clearMetrics() {
 	for i := range readers {
 		r.setFields(i, nil)
 	}
-	r.skipped, r.unknown = 0, nil
+	r.skipped, r.unknown, r.unknownOut = 0, nil, nil
 }
 
 // setMetric normalises metric k again (raw nil: removes it).
@@ -385,13 +383,19 @@ func (r *Record) setMetric(k string, raw any) {
 		return
 	}
 	if raw == nil {
-		delete(r.unknown, k)
+		if _, ok := r.unknown[k]; ok {
+			delete(r.unknown, k)
+			r.unknownOut = nil
+		}
 		return
 	}
-	if r.unknown == nil {
-		r.unknown = map[string]string{}
+	if typ := metricType(raw); r.unknown[k] != typ {
+		if r.unknown == nil {
+			r.unknown = map[string]string{}
+		}
+		r.unknown[k] = typ
+		r.unknownOut = nil
 	}
-	r.unknown[k] = metricType(raw)
 }
 
 // Telemetry is the record's state, normalised; the caller may keep it.
@@ -441,16 +445,19 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 	}
 	sort.Strings(t.Skipped)
-	if len(r.unknown) > 0 {
-		t.Unknown = maps.Clone(r.unknown)
+	if r.unknownOut == nil && len(r.unknown) > 0 {
+		r.unknownOut = maps.Clone(r.unknown)
 	}
-	for _, cmds := range r.states {
-		for _, c := range cmds {
-			if t.Commands == nil {
-				t.Commands = make(map[string]CommandState, 4)
+	if r.commandsOut == nil {
+		for _, cmds := range r.states {
+			for _, c := range cmds {
+				if r.commandsOut == nil {
+					r.commandsOut = make(map[string]CommandState, 4)
+				}
+				r.commandsOut[c.typ] = c.state
 			}
-			t.Commands[c.typ] = c.state
 		}
 	}
+	t.Unknown, t.Commands = r.unknownOut, r.commandsOut
 	return t
 }
