@@ -8,7 +8,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-func benchVehicle(b *testing.B) (*vehicle, *fordapi.Telemetry) {
+func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 	b.Helper()
 	data, err := os.ReadFile("../fordapi/testdata/telemetry_ev.json")
 	if err != nil {

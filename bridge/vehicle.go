@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -179,7 +180,8 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	h := v.host
 	h.noteDrift(v.vin, tel)
 	v.mu.Lock()
-	newFields := v.tel == nil || len(v.tel.Fields) != len(tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil)
+	newFields := v.tel == nil || !sameNames(v.tel.Fields, tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil) ||
+		v.tel.UpdatedAt.IsZero() != tel.UpdatedAt.IsZero()
 	v.tel = tel
 	v.updated = h.clock()
 	if v.lockShow == "jammed" && tel.Get("lock").String() != v.jamLock {
@@ -196,6 +198,13 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	if newFields && v.set.discovery {
 		h.vehicleChanged(v) // this car's config only: a fleet must not rebuild every car's
 	}
+}
+
+// sameNames says whether two telemetries have the same fields (their
+// discovery config would be the same): a door reported instead of another
+// changes the config as much as one more door.
+func sameNames(a, b []fordapi.Field) bool {
+	return slices.EqualFunc(a, b, func(x, y fordapi.Field) bool { return x.Name == y.Name })
 }
 
 // publishFields publishes every changed field and, when anything changed,

@@ -1,0 +1,44 @@
+package bridge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// countingHost counts the discovery rebuilds a car asks for.
+type countingHost struct {
+	*Bridge
+	rebuilds int
+}
+
+func (h *countingHost) vehicleChanged(*vehicle) { h.rebuilds++ }
+
+// A car's Home Assistant config is rebuilt when the set of its fields
+// changes, also when one door is reported instead of another (same count),
+// and not for an update of values.
+func TestDiscoveryFollowsTheFieldNames(t *testing.T) {
+	t.Parallel()
+	v, _ := benchVehicle(t)
+	h := &countingHost{Bridge: v.host.(*Bridge)}
+	h.now = time.Now
+	v.host, v.set.discovery = h, true
+	tel := func(fields ...fordapi.Field) *fordapi.Telemetry { return &fordapi.Telemetry{Fields: fields} }
+	closed, open := fordapi.Word("closed"), fordapi.Word("open")
+	steps := []struct {
+		tel  *fordapi.Telemetry
+		want int
+	}{
+		{tel(fordapi.Field{Name: "door_driver", Value: closed}, fordapi.Field{Name: "odometer", Value: fordapi.Number(1)}), 1},
+		{tel(fordapi.Field{Name: "door_driver", Value: open}, fordapi.Field{Name: "odometer", Value: fordapi.Number(2)}), 1},
+		{tel(fordapi.Field{Name: "door_passenger", Value: open}, fordapi.Field{Name: "odometer", Value: fordapi.Number(2)}), 2},
+		{tel(fordapi.Field{Name: "door_passenger", Value: open}), 3},
+	}
+	for i, s := range steps {
+		v.publish(s.tel)
+		if h.rebuilds != s.want {
+			t.Fatalf("after update %d: %d config rebuilds, want %d", i, h.rebuilds, s.want)
+		}
+	}
+}
