@@ -28,7 +28,7 @@ type Ford interface {
 	Status() fordapi.AuthStatus
 	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
 	Telemetry(ctx context.Context, vin string) (*fordapi.Record, *fordapi.Telemetry, error)
-	Stream(ctx context.Context, vin string, rec *fordapi.Record, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
+	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
 	SendCommand(ctx context.Context, vin, cmdType string, props map[string]any) (string, error)
 	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry) (fordapi.CommandState, error)
 	Budget() *fordapi.Budget

@@ -79,8 +79,8 @@ func (v *vehicle) stop() {
 	}
 }
 
-// run is the vehicle's telemetry loop: a REST snapshot, then the stream;
-// when the stream fails, polls until it can be opened again.
+// run is the vehicle's telemetry loop: the stream, whose first frame is the
+// car's record; when the stream fails, polls until it can be opened again.
 func (v *vehicle) run(parent context.Context) {
 	h := v.host
 	defer h.carStopped()
@@ -97,22 +97,20 @@ func (v *vehicle) run(parent context.Context) {
 	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
-	streamOpts := v.set.streamOpts
-	streamOpts.Resync = true
 	for {
 		if err := h.waitForFord(ctx); err != nil {
 			return
 		}
 		if v.set.stream && !h.clock().Before(nextStream) {
-			// The stream fetches its own snapshot once the socket is open,
-			// so nothing that changed before is missed; every update it
-			// brings pushes the next poll back.
+			// The socket's first frame is the car's whole record, so
+			// nothing that changed before it opened is missed; every update
+			// it brings pushes the next poll back.
 			v.setStreaming(true)
-			streamOpts.ResyncClass = fordapi.ClassTelemetry
+			sctx := ctx
 			if v.snapshot.Swap(false) {
-				streamOpts.ResyncClass = fordapi.ClassSnapshot
+				sctx = fordapi.ForSnapshot(ctx)
 			}
-			err := h.fordAPI().Stream(ctx, v.vin, nil, streamOpts, func(tel *fordapi.Telemetry) {
+			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval())
@@ -170,6 +168,13 @@ func (v *vehicle) run(parent context.Context) {
 func (v *vehicle) setStreaming(on bool) {
 	v.mu.Lock()
 	v.streaming = on
+	if !on {
+		// A command waiting on the stream polls from now on.
+		for ch := range v.waiters {
+			close(ch)
+			delete(v.waiters, ch)
+		}
+	}
 	v.mu.Unlock()
 	v.host.streamingChanged(v.vin, on)
 }

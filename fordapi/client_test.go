@@ -310,16 +310,20 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 	vin := fordsim.VIN(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	doc, _, err := f.client.Telemetry(ctx, vin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	updates := make(chan *fordapi.Telemetry, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- f.client.Stream(ctx, vin, doc, fordapi.StreamOptions{TokenCheck: 100 * time.Millisecond},
+		done <- f.client.Stream(ctx, vin, fordapi.StreamOptions{TokenCheck: 100 * time.Millisecond},
 			func(t *fordapi.Telemetry) { updates <- t })
 	}()
+	select { // the socket's first frame is the car's whole record
+	case tel := <-updates:
+		if tel.Get("lock").String() != "locked" || tel.Get("odometer").String() == "" {
+			t.Fatalf("first frame is not the whole record: %v", tel.Fields)
+		}
+	case <-ctx.Done():
+		t.Fatal("no record over the stream")
+	}
 	time.Sleep(3 * time.Second) // longer than one Autonomic token lives
 	if err := f.sim.Patch(vin, map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 20000.5}}}); err != nil {
 		t.Fatal(err)
@@ -358,7 +362,7 @@ func TestStreamEndsWithItsCause(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		err = f.client.Stream(context.Background(), fordsim.VIN(1), nil, fordapi.StreamOptions{StallAfter: 300 * time.Millisecond}, func(*fordapi.Telemetry) {})
+		err = f.client.Stream(context.Background(), fordsim.VIN(1), fordapi.StreamOptions{StallAfter: 300 * time.Millisecond}, func(*fordapi.Telemetry) {})
 		if !errors.Is(err, fordapi.ErrStreamStalled) || !fordapi.IsTransient(err) {
 			t.Fatalf("a silent socket ended with %v, want the transient ErrStreamStalled", err)
 		}
@@ -371,7 +375,7 @@ func TestStreamEndsWithItsCause(t *testing.T) {
 		f.signIn(t)
 		done := make(chan error, 1)
 		go func() {
-			done <- f.client.Stream(context.Background(), fordsim.VIN(1), nil, fordapi.StreamOptions{TokenCheck: 50 * time.Millisecond},
+			done <- f.client.Stream(context.Background(), fordsim.VIN(1), fordapi.StreamOptions{TokenCheck: 50 * time.Millisecond},
 				func(*fordapi.Telemetry) {})
 		}()
 		waitUntil(t, func() bool { return f.sim.Streams(fordsim.VIN(1)) > 0 })

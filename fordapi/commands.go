@@ -66,10 +66,12 @@ func mayHaveArrived(err error) bool {
 // growing gaps, as the FordPass app's clients do.
 var pollDelays = []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second, 30 * time.Second, 45 * time.Second, 60 * time.Second}
 
-// WaitCommand waits for a command's outcome. Updates from a telemetry stream
-// (may be nil) are watched; without them, or when they are quiet, telemetry
-// is polled with growing gaps. It returns the final state on success, a
-// *CommandError on failure, and ctx's error at its deadline.
+// WaitCommand waits for a command's outcome. While updates from the
+// car's telemetry stream are open, the outcome comes from the command states
+// they carry, and Ford is not asked; when updates is nil, or closes because
+// the stream ended, the car's record is polled with growing gaps. It
+// returns the final state on success, a *CommandError on failure, and ctx's
+// error at its deadline.
 func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *Telemetry) (CommandState, error) {
 	ctx = ForCommand(ctx)
 	check := func(t *Telemetry) (CommandState, bool, error) {
@@ -88,30 +90,27 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 		}
 		return cs, false, nil
 	}
-	for i := 0; ; i++ {
-		d := pollDelays[min(i, len(pollDelays)-1)]
-		if updates != nil {
-			d *= 3 // the stream reports progress; polls are only a safety net
-		}
-		timer := time.NewTimer(d)
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return CommandState{}, ctx.Err()
-			case t, ok := <-updates:
-				if !ok {
-					updates = nil
-					continue
-				}
-				if cs, done, err := check(t); done {
-					timer.Stop()
-					return cs, err
-				}
-			case <-timer.C:
-				break wait
+	for updates != nil {
+		select {
+		case <-ctx.Done():
+			return CommandState{}, ctx.Err()
+		case t, ok := <-updates:
+			if !ok {
+				updates = nil // the stream ended: poll from here
+				break
 			}
+			if cs, done, err := check(t); done {
+				return cs, err
+			}
+		}
+	}
+	for i := 0; ; i++ {
+		timer := time.NewTimer(pollDelays[min(i, len(pollDelays)-1)])
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return CommandState{}, ctx.Err()
+		case <-timer.C:
 		}
 		_, t, err := c.Telemetry(ctx, vin)
 		if err != nil {
@@ -119,21 +118,6 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 				return CommandState{}, ctx.Err()
 			}
 			if !IsTransient(err) {
-				if updates != nil && !errors.Is(err, ErrReauthRequired) {
-					// The stream may still bring the outcome; polls stop.
-					c.log.Debug("command status poll refused; waiting for the stream", zap.String("command", cmdType), zap.Error(err))
-					select {
-					case <-ctx.Done():
-						return CommandState{}, ctx.Err()
-					case t, ok := <-updates:
-						if !ok {
-							updates = nil
-						} else if cs, done, err := check(t); done {
-							return cs, err
-						}
-					}
-					continue
-				}
 				return CommandState{}, fmt.Errorf("%w: Ford accepted the command, but its status check was refused: %w", ErrOutcomeUnknown, err)
 			}
 			c.log.Debug("command status poll failed; retrying", zap.String("command", cmdType), zap.Error(err))

@@ -152,7 +152,7 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Stream(ctx, fordsim.VIN(1), nil, fordapi.StreamOptions{Resync: true, TokenCheck: time.Millisecond, StallAfter: 5 * time.Second},
+		done <- c.Stream(ctx, fordsim.VIN(1), fordapi.StreamOptions{TokenCheck: time.Millisecond, StallAfter: 5 * time.Second},
 			func(*fordapi.Telemetry) {})
 	}()
 	waitFor := func(what string, ok func() bool) {

@@ -22,7 +22,7 @@ func BenchmarkUnchangedDelta(b *testing.B) {
 	frame := []byte(`{"_data":{"metrics":{"odometer":{"updateTime":"2026-10-03T06:12:39Z","value":48211.9}},"updateTime":"2026-10-03T06:12:40Z"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := c.handleFrame("1FTTEST0000000001", doc, frame, func(*Telemetry) {}); err != nil {
+		if err := c.handleFrame("1FTTEST0000000001", &streamRecord{rec: doc}, frame, func(*Telemetry) {}); err != nil {
 			b.Fatal(err)
 		}
 	}

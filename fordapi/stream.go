@@ -19,8 +19,12 @@ import (
 const (
 	streamStallAfter   = 50 * time.Second
 	streamTokenCheck   = 15 * time.Second
+	streamFillAfter    = 10 * time.Second
 	streamMaxFrame     = 1 << 20
 	streamWriteTimeout = 10 * time.Second
+	// socketRecordWait is how long a one-off read of the socket waits
+	// for the car's record.
+	socketRecordWait = 30 * time.Second
 )
 
 var writePool sync.Pool
@@ -32,43 +36,43 @@ var ErrStreamStalled = errors.New("telemetry stream stalled: no frame for 50 s")
 type StreamOptions struct {
 	StallAfter time.Duration
 	TokenCheck time.Duration
-	// Resync fetches a REST snapshot once the socket is open (one call), so
-	// no change made before the socket opened is missed; deltas then merge
-	// on top of it. Without it, doc must be a recent snapshot.
-	Resync bool
-	// ResyncClass is the budget class of the resync snapshot (telemetry
-	// unless set: ClassSnapshot for the first one after a sign-in).
-	ResyncClass Class
+	// FillAfter: when the socket has sent no record (a _data frame with
+	// metrics) this long after it opened, the REST record is fetched once
+	// to fill in, where Ford still serves it. A failed fill-in is logged
+	// and the socket kept. Zero means 10 s; negative, never.
+	FillAfter time.Duration
 }
 
 // Stream opens the telemetry websocket of a vehicle and calls onUpdate with
-// the vehicle's telemetry after every delta. rec is the record to merge into
-// (from Telemetry, or fetched by Stream itself with opts.Resync); Stream
-// owns it until it returns. The Autonomic token is rotated over the open
-// socket before it expires. Stream returns when ctx ends (nil), or with the
-// error that closed the socket: every such error is transient except budget,
-// rate-limit and re-authorization errors.
+// the vehicle's telemetry after every frame that carries data. The car's
+// state comes from the socket: its record is built from the frames, the
+// first of which carries the whole record as the FordPass app expects (see
+// StreamOptions.FillAfter for a socket that does not send it). The
+// opening counts in the budget class of ctx (WithClass). The Autonomic
+// token is rotated over the open socket before it expires. Stream returns
+// when ctx ends (nil), or with the error that closed the socket: every such
+// error is transient except budget, rate-limit and re-authorization errors.
 //
 // The calling goroutine reads the socket; the token check runs on a timer,
 // and each frame is handled (decoded, merged, onUpdate) on a short-lived
 // goroutine of its own while the reader waits for it. A fleet holds a socket
 // per car, so a socket costs one goroutine, not two, and the one that waits
 // on the socket keeps a small stack (see handleOffStack).
-func (c *Client) Stream(ctx context.Context, vin string, rec *Record, opts StreamOptions, onUpdate func(*Telemetry)) error {
+func (c *Client) Stream(ctx context.Context, vin string, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = streamStallAfter
 	}
 	if opts.TokenCheck <= 0 {
 		opts.TokenCheck = streamTokenCheck
 	}
-	if rec == nil {
-		rec = NewRecord(nil)
+	if opts.FillAfter == 0 {
+		opts.FillAfter = streamFillAfter
 	}
 	conn, tok, err := c.dialStream(ctx, vin)
 	if conn == nil {
 		return err
 	}
-	return c.readStream(ctx, conn, tok, vin, rec, opts, onUpdate)
+	return c.readStream(ctx, conn, tok, vin, opts, onUpdate)
 }
 
 // dialStream opens the socket. A nil conn with a nil error means ctx ended.
@@ -122,25 +126,22 @@ func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, s
 	return conn, tok, nil
 }
 
+// streamRecord is the record a socket builds, shared by the reader and a
+// fill-in.
+type streamRecord struct {
+	mu     sync.Mutex // held while a frame or the fill-in is merged and published
+	rec    *Record
+	filled bool // a frame or the fill-in brought the car's metrics
+}
+
 // readStream reads the open socket until it closes or ctx ends.
-func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin string, rec *Record, opts StreamOptions, onUpdate func(*Telemetry)) error {
+func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin string, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	defer conn.Close()
 	conn.SetReadLimit(streamMaxFrame)
-	if opts.Resync {
-		// Frames that arrive meanwhile wait in the socket's buffer. This
-		// runs once per socket, on the reader's own goroutine: its stack
-		// grows for it and shrinks back at later collections (a goroutine
-		// per car for the call would stay allocated: the runtime keeps
-		// the descriptors of ended goroutines for reuse).
-		fresh, tel, err := c.Telemetry(WithClass(ctx, opts.ResyncClass), vin)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		rec = fresh
-		onUpdate(tel)
+	sr := &streamRecord{rec: NewRecord(nil)}
+	if opts.FillAfter > 0 {
+		stop := c.fillLater(ctx, vin, sr, opts.FillAfter, onUpdate)
+		defer stop()
 	}
 
 	// Closing the socket is how the reader below is told to stop: by ctx,
@@ -168,8 +169,89 @@ func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin 
 			}
 			return fmt.Errorf("telemetry stream closed: %w", err)
 		}
-		if err := handleOffStack(func() error { return c.handleFrame(vin, rec, data, onUpdate) }); err != nil {
+		if err := handleOffStack(func() error { return c.handleFrame(vin, sr, data, onUpdate) }); err != nil {
 			return err
+		}
+	}
+}
+
+// fillLater fetches the REST record after wait when the socket has not
+// brought the car's metrics by then, and Ford still serves REST telemetry.
+// It never closes the socket: a failure is logged. stop cancels it and
+// waits for it.
+func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wait time.Duration, onUpdate func(*Telemetry)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	timer := time.AfterFunc(wait, func() {
+		defer close(done)
+		sr.mu.Lock()
+		filled := sr.filled
+		sr.mu.Unlock()
+		if filled || c.restGone() {
+			return
+		}
+		doc, err := c.restDocument(ctx, vin)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Debug("the socket sent no record and the REST fill-in failed; the socket stays open", zap.String("vin", ShortVIN(vin)), zap.Error(err))
+			}
+			return
+		}
+		sr.mu.Lock()
+		defer sr.mu.Unlock()
+		if sr.filled || ctx.Err() != nil {
+			return
+		}
+		sr.rec.apply(doc, false)
+		sr.filled = true
+		onUpdate(sr.rec.Telemetry())
+	})
+	return func() {
+		cancel()
+		if timer.Stop() {
+			return // it never ran
+		}
+		<-done
+	}
+}
+
+// socketRecord reads a car's record from a socket opened for it alone: the
+// first frame that carries metrics. It is how the client polls when Ford no
+// longer serves REST telemetry.
+func (c *Client) socketRecord(ctx context.Context, vin string) (*Record, *Telemetry, error) {
+	conn, _, err := c.dialStream(ctx, vin)
+	if conn == nil {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
+	}
+	defer conn.Close()
+	stopped := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stopped()
+	conn.SetReadLimit(streamMaxFrame)
+	_ = conn.SetReadDeadline(time.Now().Add(socketRecordWait))
+	rec := NewRecord(nil)
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			return nil, nil, fmt.Errorf("reading telemetry from the websocket: no record within %s: %w", socketRecordWait, err)
+		}
+		msg, err := ParseFrame(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
+		}
+		if msg.Error != nil {
+			return nil, nil, fmt.Errorf("reading telemetry from the websocket: Ford sent an error: %d %s", msg.Error.Code, msg.Error.Message)
+		}
+		if msg.Data != nil {
+			rec.Apply(msg.Data)
+			if _, ok := msg.Data["metrics"]; ok {
+				return rec, rec.Telemetry(), nil
+			}
 		}
 	}
 }
@@ -244,9 +326,9 @@ func (r *tokenRenewal) stop() error {
 	return r.err
 }
 
-// handleFrame merges one frame into rec. Garbage ends the stream (the
-// caller falls back to polling); nothing in a frame can panic.
-func (c *Client) handleFrame(vin string, rec *Record, data []byte, onUpdate func(*Telemetry)) error {
+// handleFrame merges one frame into the socket's record. Garbage ends the
+// stream (the caller falls back to polling); nothing in a frame can panic.
+func (c *Client) handleFrame(vin string, sr *streamRecord, data []byte, onUpdate func(*Telemetry)) error {
 	msg, err := ParseFrame(data)
 	if err != nil {
 		return err
@@ -260,13 +342,18 @@ func (c *Client) handleFrame(vin string, rec *Record, data []byte, onUpdate func
 		}
 		return fmt.Errorf("telemetry stream error from Ford: %d %s", msg.Error.Code, msg.Error.Message)
 	case msg.Data != nil:
+		sr.mu.Lock()
+		defer sr.mu.Unlock()
 		if len(msg.Data) == 1 && msg.Data["updateTime"] != nil {
 			c.log.Debug("stream heartbeat", zap.String("vin", ShortVIN(vin)))
-			rec.Apply(msg.Data) // Ford's timestamp, and nothing a user sees
+			sr.rec.Apply(msg.Data) // Ford's timestamp, and nothing a user sees
 			return nil
 		}
-		rec.Apply(msg.Data)
-		onUpdate(rec.Telemetry())
+		sr.rec.Apply(msg.Data)
+		if _, ok := msg.Data["metrics"]; ok {
+			sr.filled = true
+		}
+		onUpdate(sr.rec.Telemetry())
 	}
 	return nil
 }

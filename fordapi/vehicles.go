@@ -216,19 +216,51 @@ func flag(v any) bool {
 	return false
 }
 
-// Telemetry fetches a vehicle's telemetry record.
+// Telemetry fetches a vehicle's telemetry record: from Ford's REST
+// endpoint while it answers, else from a websocket opened for the purpose
+// (see socketRecord). When the REST endpoint answers 404 or 410, the client
+// remembers that Ford retired it (STATE_DIR/protocol.json) and reads the
+// socket instead, trying REST again after restRetryAfter.
 func (c *Client) Telemetry(ctx context.Context, vin string) (*Record, *Telemetry, error) {
+	if c.restGone() {
+		return c.socketRecord(ctx, vin)
+	}
+	doc, err := c.restDocument(ctx, vin)
+	if errors.Is(err, errRESTGone) {
+		return c.socketRecord(ctx, vin)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	r := NewRecord(doc)
+	return r, r.Telemetry(), nil
+}
+
+// errRESTGone marks a REST telemetry answer of 404 or 410.
+var errRESTGone = errors.New("Ford no longer serves REST telemetry")
+
+// restDocument fetches the REST telemetry document, its command states'
+// metrics weighed against the record's own (see liftCommandMetrics).
+func (c *Client) restDocument(ctx context.Context, vin string) (Document, error) {
 	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "telemetry", method: http.MethodGet,
 		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
 	if err != nil {
-		return nil, nil, fmt.Errorf("fetching telemetry: %w", err)
+		return nil, fmt.Errorf("fetching telemetry: %w", err)
+	}
+	if resp.status == http.StatusNotFound || resp.status == http.StatusGone {
+		c.restAnswered(false, resp.status)
+		return nil, fmt.Errorf("fetching telemetry: %w (HTTP %d)", errRESTGone, resp.status)
 	}
 	if resp.status != http.StatusOK {
-		return nil, nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
+		return nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
 	}
-	rec, t, err := ParseTelemetry(resp.body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
+	c.restAnswered(true, resp.status)
+	var doc Document
+	if err := json.Unmarshal(resp.body, &doc); err != nil {
+		return nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
 	}
-	return rec, t, nil
+	if states, ok := doc["states"].(map[string]any); ok {
+		liftCommandMetrics(doc, states)
+	}
+	return doc, nil
 }

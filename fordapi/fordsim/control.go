@@ -123,27 +123,49 @@ func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ctlProtocol changes Ford's protocol the way Ford has changed it:
+// ctlProtocol changes Ford's protocol the way Ford has changed it or may:
 // autonomic_subject=access|refresh|any (which FordPass token the Autonomic
-// exchange accepts) and vehicle_list=both|expdashboard|garage (which list
-// is served; the other answers 404).
+// exchange accepts), vehicle_list=both|expdashboard|garage (which list is
+// served; the other answers 404) or empty (both answer 200 with no vehicles,
+// as Ford did for hours in August 2026), rest_telemetry=gone|ok (GET
+// telemetry answers 404, the websocket alone carries the car's state) and
+// stream_record=first|none (whether a socket's first frame is the car's whole
+// record, or the socket sends deltas only).
 func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	subject, list := q.Get("autonomic_subject"), q.Get("vehicle_list")
+	subject, list, rest, first := q.Get("autonomic_subject"), q.Get("vehicle_list"), q.Get("rest_telemetry"), q.Get("stream_record")
 	if subject != "" && subject != "access" && subject != "refresh" && subject != "any" {
 		http.Error(w, "autonomic_subject must be access, refresh or any", http.StatusBadRequest)
 		return
 	}
-	if list != "" && list != "both" && list != "expdashboard" && list != "garage" {
-		http.Error(w, "vehicle_list must be both, expdashboard or garage", http.StatusBadRequest)
+	if list != "" && list != "both" && list != "expdashboard" && list != "garage" && list != "empty" {
+		http.Error(w, "vehicle_list must be both, expdashboard, garage or empty", http.StatusBadRequest)
+		return
+	}
+	if rest != "" && rest != "gone" && rest != "ok" {
+		http.Error(w, "rest_telemetry must be gone or ok", http.StatusBadRequest)
+		return
+	}
+	if first != "" && first != "first" && first != "none" {
+		http.Error(w, "stream_record must be first or none", http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
 	if subject != "" {
 		s.subjectMode = subject
 	}
-	if list != "" {
-		s.listMode = list
+	switch list {
+	case "":
+	case "empty":
+		s.listEmpty = true
+	default:
+		s.listMode, s.listEmpty = list, false
+	}
+	if rest != "" {
+		s.restGone = rest == "gone"
+	}
+	if first != "" {
+		s.deltasOnly = first == "none"
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

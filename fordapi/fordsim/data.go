@@ -48,8 +48,8 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 	if !s.listServed(w, r, "expdashboard") {
 		return
 	}
-	var details, profiles, caps []any
-	for _, vin := range s.order {
+	details, profiles, caps := []any{}, []any{}, []any{}
+	for _, vin := range s.listed() {
 		d, p, c := s.vehicles[vin].profile()
 		details, profiles, caps = append(details, d), append(profiles, p), append(caps, c)
 	}
@@ -69,13 +69,21 @@ func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := []any{}
-	for _, vin := range s.order {
+	for _, vin := range s.listed() {
 		v := s.vehicles[vin]
 		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname,
 			"profile":      map[string]any{"model": v.model, "year": v.year, "engineType": v.engine},
 			"capabilities": map[string]any{"remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev}})
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// listed is the VINs the vehicle lists show; s.mu held.
+func (s *Sim) listed() []string {
+	if s.listEmpty {
+		return nil
+	}
+	return s.order
 }
 
 func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {
@@ -94,6 +102,10 @@ func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {
 func (s *Sim) telemetry(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.restGone {
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "not found", "message": "No static resource v1/telemetry/sources/fordpass/vehicles/" + r.PathValue("vin") + "."})
+		return
+	}
 	v := s.lookup(w, r)
 	if v == nil {
 		return

@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -65,6 +67,9 @@ type Sim struct {
 	// Autonomic exchange accepts ("access", "refresh" or "any") and the
 	// vehicle lists served ("both", "expdashboard" or "garage").
 	subjectMode, listMode string
+	listEmpty             bool // both vehicle lists answer 200 with no vehicles
+	restGone              bool // GET telemetry answers 404, as when Ford retires it
+	deltasOnly            bool // a socket does not send the whole record first
 	streamTo              time.Time
 	calls                 []time.Time // within 24 h, for DailyLimit
 	tokenCalls            []time.Time // within 24 h, for TokenDailyLimit
@@ -162,17 +167,19 @@ func (s *Sim) Close() {
 // Handler serves the Ford endpoints and the /_sim/ control API.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /_sim/revoke", s.ctlRevoke)
-	mux.HandleFunc("POST /_sim/expire", s.ctlExpire)
-	mux.HandleFunc("POST /_sim/outage", s.ctlOutage)
-	mux.HandleFunc("POST /_sim/ratelimit", s.ctlRateLimit)
-	mux.HandleFunc("POST /_sim/fail", s.ctlFail)
-	mux.HandleFunc("POST /_sim/slow", s.ctlSlow)
-	mux.HandleFunc("POST /_sim/stream", s.ctlStream)
-	mux.HandleFunc("POST /_sim/protocol", s.ctlProtocol)
-	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", s.ctlPatch)
-	mux.HandleFunc("GET /_sim/vehicles", s.ctlVehicles)
-	mux.HandleFunc("GET /_sim/stats", s.ctlStats)
+	// Each control endpoint names the parameters it takes; any other is
+	// refused, so a test cannot set a switch the simulator lacks and pass.
+	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke))
+	mux.HandleFunc("POST /_sim/expire", params(s.ctlExpire))
+	mux.HandleFunc("POST /_sim/outage", params(s.ctlOutage, "status", "for"))
+	mux.HandleFunc("POST /_sim/ratelimit", params(s.ctlRateLimit, "for"))
+	mux.HandleFunc("POST /_sim/fail", params(s.ctlFail, "command", "count"))
+	mux.HandleFunc("POST /_sim/slow", params(s.ctlSlow, "for", "delay"))
+	mux.HandleFunc("POST /_sim/stream", params(s.ctlStream, "mode", "for"))
+	mux.HandleFunc("POST /_sim/protocol", params(s.ctlProtocol, "autonomic_subject", "vehicle_list", "rest_telemetry", "stream_record"))
+	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", params(s.ctlPatch, "at"))
+	mux.HandleFunc("GET /_sim/vehicles", params(s.ctlVehicles))
+	mux.HandleFunc("GET /_sim/stats", params(s.ctlStats))
 	mux.HandleFunc("GET /{tenant}/{policy}/oauth2/v2.0/authorize", s.ford("b2c_authorize", s.authorize))
 	mux.HandleFunc("POST /{tenant}/{policy}/oauth2/v2.0/token", s.ford("b2c_token", s.b2cToken))
 	mux.HandleFunc("POST /api/token/v2/cat-with-b2c-access-token", s.ford("cat_from_b2c", s.catFromB2C))
@@ -250,6 +257,26 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 			h(w, r)
 		}
+	}
+}
+
+// params refuses a control request with a query parameter not in known (400,
+// naming it).
+func params(h http.HandlerFunc, known ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k := range r.URL.Query() {
+			if !slices.Contains(known, k) {
+				msg := fmt.Sprintf("unknown parameter %q", k)
+				if len(known) > 0 {
+					msg += fmt.Sprintf(" (this endpoint takes %s)", strings.Join(known, ", "))
+				} else {
+					msg += " (this endpoint takes none)"
+				}
+				http.Error(w, msg, http.StatusBadRequest)
+				return
+			}
+		}
+		h(w, r)
 	}
 }
 

@@ -31,6 +31,14 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 		{"PATCH", "/_sim/vehicles/" + VIN(1), "[1,2]", 400, "merge patch"},
 		{"PATCH", "/_sim/vehicles/NOSUCHVIN", `{"metrics":{}}`, 404, "no simulated vehicle"},
 		{"PATCH", "/_sim/vehicles/" + VIN(1), strings.Repeat(" ", 2<<20) + "{}", 400, "merge patch"},
+		{"POST", "/_sim/protocol?anything=1", "", 400, `unknown parameter "anything"`},
+		{"POST", "/_sim/protocol?rest_telemetry=maybe", "", 400, "rest_telemetry must be"},
+		{"POST", "/_sim/protocol?vehicle_list=none", "", 400, "vehicle_list must be"},
+		{"POST", "/_sim/protocol?stream_record=later", "", 400, "stream_record must be"},
+		{"POST", "/_sim/revoke?backend=fordconnect", "", 400, `unknown parameter "backend"`},
+		{"POST", "/_sim/outage?status=503&duration=5s", "", 400, `unknown parameter "duration"`},
+		{"GET", "/_sim/stats?verbose=1", "", 400, "takes none"},
+		{"PATCH", "/_sim/vehicles/" + VIN(1) + "?when=refresh", `{"metrics":{}}`, 400, `unknown parameter "when"`},
 	}
 	for _, c := range cases {
 		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
@@ -49,7 +57,14 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 	if st.CallsTotal != 0 || len(st.Commands) != 0 {
 		t.Fatalf("refused control requests counted as Ford calls: %+v", st)
 	}
-	// Nothing was broken on purpose: a Ford endpoint answers normally.
+	// Nothing was broken on purpose: the lists and REST telemetry are
+	// served, and a Ford endpoint answers normally.
+	s.mu.Lock()
+	broken := s.restGone || s.listEmpty || s.deltasOnly || s.streamMode != "" || !s.outageTo.IsZero()
+	s.mu.Unlock()
+	if broken {
+		t.Fatal("a refused control request changed the simulator")
+	}
 	resp, _ := http.Post(srv.URL+"/api/token/v2/cat-with-refresh-token", "application/json", strings.NewReader(`{"refresh_token":"x"}`))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest { // missing Application-Id, not an outage or a 429

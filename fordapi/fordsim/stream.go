@@ -42,6 +42,13 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.subs[ch] = struct{}{}
+	// The whole record goes first, as the app expects: a client builds
+	// the car's state from the socket alone. Deltas from now on queue
+	// behind it in ch.
+	var first []byte
+	if !s.deltasOnly {
+		first, _ = json.Marshal(map[string]any{"_data": v.doc})
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -76,6 +83,12 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	if mode() == "close" {
 		return
+	}
+	if first != nil && mode() == "" {
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if conn.WriteMessage(websocket.TextMessage, first) != nil {
+			return
+		}
 	}
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
