@@ -45,6 +45,7 @@ type Options struct {
 	BackoffMax     time.Duration // longest wait [15m]
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
+	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	Stream         fordapi.StreamOptions
 	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
@@ -72,11 +73,11 @@ type Bridge struct {
 	// fleet is the bridged cars and what the bridge knows of the account.
 	fleet struct {
 		sync.Mutex
-		vehicles  map[string]*vehicle // running workers by VIN
-		list      []fordapi.Vehicle   // last vehicle list (filtered by FORD_VINS)
-		listAt    time.Time
-		stale     map[string]struct{} // VINs whose device config must be cleared
-		cachedAll []fordapi.Vehicle   // the account's vehicles as last seen, unfiltered
+		vehicles map[string]*vehicle // running workers by VIN
+		list     []fordapi.Vehicle   // the bridged cars (the account's, filtered by FORD_VINS)
+		account  account             // the account's cars as last seen, kept in STATE_DIR
+		nextList time.Time           // when to ask Ford for the list again
+		stale    map[string]struct{} // VINs whose device config must be cleared
 	}
 	workCtx   context.Context
 	workers   sync.WaitGroup
@@ -117,6 +118,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	if opts.VehicleListTTL <= 0 {
 		opts.VehicleListTTL = 24 * time.Hour
+	}
+	if opts.EmptyListRetry <= 0 {
+		opts.EmptyListRetry = time.Hour
 	}
 	if opts.StreamRetry <= 0 {
 		opts.StreamRetry = time.Minute

@@ -4,7 +4,7 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,10 +16,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-const (
-	vehicleCacheFile = "vehicles.json"
-	instanceFile     = "instance"
-)
+const instanceFile = "instance"
 
 // InstanceID returns the id of the installation whose state is in dir,
 // creating it the first time.
@@ -39,19 +36,21 @@ func InstanceID(dir string) (string, error) {
 	return id, nil
 }
 
+// loadVehicleCache takes the account's cars from STATE_DIR: they are
+// bridged at once, and Ford's list is asked for when the cache is older
+// than the list's lifetime.
 func (b *Bridge) loadVehicleCache() {
-	data, err := os.ReadFile(filepath.Join(b.cfg.StateDir, vehicleCacheFile))
+	a, err := readAccount(b.cfg.StateDir)
 	if err != nil {
-		return
-	}
-	var list []fordapi.Vehicle
-	if json.Unmarshal(data, &list) != nil {
-		b.log.Warn("ignoring a damaged vehicle cache")
+		b.log.Warn("ignoring the vehicle cache; the list is asked of Ford", zap.Error(err))
 		return
 	}
 	b.fleet.Lock()
-	b.fleet.cachedAll = list
-	b.fleet.list = b.filter(list)
+	b.fleet.account = a
+	b.fleet.list = b.filter(a.Vehicles)
+	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(b.now()) {
+		b.fleet.nextList = a.FetchedAt.Add(b.opts.VehicleListTTL)
+	}
 	b.fleet.Unlock()
 }
 
@@ -72,10 +71,10 @@ func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
 func (b *Bridge) accountLoop(ctx context.Context) {
 	defer b.workers.Done()
 	b.fleet.Lock()
-	cached := b.fleet.list
+	cached, known := b.fleet.list, b.fleet.account.vins()
 	b.fleet.Unlock()
-	if len(cached) > 0 {
-		b.reconcile(cached, nil, false)
+	if len(known) > 0 {
+		b.reconcile(cached, known, false)
 	}
 	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
 	for {
@@ -83,11 +82,10 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 			return
 		}
 		b.fleet.Lock()
-		due := b.fleet.listAt.IsZero() || b.now().Sub(b.fleet.listAt) >= b.opts.VehicleListTTL
-		next := b.fleet.listAt.Add(b.opts.VehicleListTTL)
+		next := b.fleet.nextList
 		b.fleet.Unlock()
 		snapshot := b.snapshotDue.Swap(false)
-		if due || snapshot {
+		if !b.now().Before(next) || snapshot {
 			lctx := ctx
 			if snapshot {
 				lctx = fordapi.ForSnapshot(ctx)
@@ -100,13 +98,15 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 				if snapshot {
 					b.snapshotDue.Store(true)
 				}
+				if !errors.Is(err, fordapi.ErrReauthRequired) {
+					b.log.Warn("cannot get the vehicle list; the cars known are kept", zap.Error(err), zap.Duration("retry_in", d))
+				}
 				if sleep(ctx, d) != nil {
 					return
 				}
 				continue
 			}
-			b.reconcile(b.filter(list), list, snapshot)
-			next = b.now().Add(b.opts.VehicleListTTL)
+			next = b.listAnswered(list, snapshot)
 		}
 		select {
 		case <-ctx.Done():
@@ -117,41 +117,65 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 	}
 }
 
-// reconcile starts workers for new vehicles and stops those that left the
-// account or FORD_VINS; their device configs are cleared in Home Assistant.
-// all is the unfiltered list from Ford (nil when reconciling from the
-// cache).
-// snapshot marks the first fetch of every bridged car as the first
-// snapshot after a sign-in.
-func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
+// listAnswered takes Ford's vehicle list: the account is updated and saved
+// (an empty list keeps every car, see account.answered), and the workers
+// follow. It returns when to ask again.
+func (b *Bridge) listAnswered(all []fordapi.Vehicle, snapshot bool) time.Time {
+	now := b.now()
+	b.fleet.Lock()
+	before := b.fleet.account
+	b.fleet.Unlock()
+	a, removed := before.answered(all, now)
+	next := now.Add(b.opts.VehicleListTTL)
+	switch {
+	case len(all) == 0 && len(before.Vehicles) > 0:
+		next = now.Add(b.opts.EmptyListRetry)
+		b.m.vehicleListEmpty()
+		b.log.Warn("Ford answered the vehicle list with no vehicles; this is Ford's answer, not a setting: the cars known are kept and streamed, and the list is asked for again within the hour",
+			zap.Int("kept", len(before.Vehicles)), zap.Int("empty_answers", a.EmptyAnswers))
+	case len(all) == 0:
+		next = now.Add(b.opts.EmptyListRetry)
+		b.m.vehicleListEmpty()
+		b.log.Warn("the FordPass account has no vehicles; if the FordPass app shows them, FORD_REGION may be wrong; asking again within the hour")
+	}
+	for vin, since := range a.MissingSince {
+		if before.MissingSince[vin].IsZero() {
+			b.log.Warn("a car is missing from Ford's vehicle list; it is kept, and removed only if it is still missing after 7 days (or when FORD_VINS leaves it out)",
+				zap.String("vin", fordapi.ShortVIN(vin)), zap.Time("remove_after", since.Add(missingGrace)))
+		}
+	}
+	for _, vin := range removed {
+		b.log.Info("a car has been missing from Ford's vehicle list for 7 days; removing it", zap.String("vin", fordapi.ShortVIN(vin)))
+	}
+	if err := a.write(b.cfg.StateDir); err != nil {
+		b.log.Warn("cannot cache the vehicle list", zap.Error(err))
+	}
+	list := b.filter(a.Vehicles)
+	if len(list) == 0 && len(a.Vehicles) > 0 {
+		b.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(a.Vehicles)))
+	}
+	b.fleet.Lock()
+	b.fleet.account, b.fleet.nextList = a, next
+	b.fleet.Unlock()
+	b.reconcile(list, append(before.vins(), removed...), snapshot)
+	return next
+}
+
+// reconcile starts workers for the cars in list and stops the others; the
+// cars of known (the account's, as seen before) that are not in list have
+// their device configs and retained topics cleared. snapshot marks the
+// first fetch of every bridged car as the first snapshot after a sign-in.
+func (b *Bridge) reconcile(list []fordapi.Vehicle, known []string, snapshot bool) {
 	keep := map[string]bool{}
 	for _, info := range list {
 		keep[info.VIN] = true
 	}
-	if all != nil {
-		if len(list) == 0 {
-			if len(all) == 0 {
-				b.log.Warn("the FordPass account has no vehicles; if the FordPass app shows them, FORD_REGION may be wrong")
-			} else {
-				b.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(all)))
-			}
-		}
-		data, _ := json.Marshal(all)
-		if err := fordapi.WriteFileAtomic(filepath.Join(b.cfg.StateDir, vehicleCacheFile), data); err != nil {
-			b.log.Warn("cannot cache the vehicle list", zap.Error(err))
-		}
-	}
 	b.fleet.Lock()
 	b.fleet.list = list
-	if all != nil {
-		// Vehicles seen before (on the account or in the cache) that are not
-		// bridged now: their Home Assistant devices must go.
-		for _, v := range append(append([]fordapi.Vehicle(nil), b.fleet.cachedAll...), all...) {
-			if !keep[v.VIN] {
-				b.fleet.stale[v.VIN] = struct{}{}
-			}
+	for _, vin := range known {
+		if !keep[vin] {
+			b.fleet.stale[vin] = struct{}{}
 		}
-		b.fleet.cachedAll, b.fleet.listAt = all, b.now()
 	}
 	var started []*vehicle
 	for _, info := range list {
@@ -180,6 +204,7 @@ func (b *Bridge) reconcile(list, all []fordapi.Vehicle, snapshot bool) {
 	for _, v := range removed {
 		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
 		v.stop()
+		v.eachRetained(func(topic, _ string) { b.publishRetained(topic, "") })
 	}
 	for _, v := range started {
 		b.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))

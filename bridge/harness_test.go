@@ -152,6 +152,8 @@ type env struct {
 	w      *watcher
 	p      string
 	logs   *observer.ObservedLogs
+	log    *zap.Logger
+	bopts  bridge.Options
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -169,6 +171,10 @@ type envOptions struct {
 	commandTimeout time.Duration
 	// mutate changes the bridge's configuration before it starts.
 	mutate func(*bridge.Config)
+	// options changes the bridge's options before it starts.
+	options func(*bridge.Options)
+	// simControls are /_sim/ requests POSTed before the bridge starts.
+	simControls []string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -231,19 +237,48 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 	}
 	e.w = newWatcher(t, o.mqttURL, prefix+"/#", cfg.HADiscoveryPrefix+"/#")
-	e.bridge = bridge.New(cfg, c, bridge.Options{Version: "test", Logger: log.Named("bridge"),
+	for _, path := range o.simControls {
+		e.simPost(path)
+	}
+	e.log = log
+	e.bopts = bridge.Options{Version: "test", Logger: log.Named("bridge"),
 		CommandTimeout: o.commandTimeout, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
 		BackoffMax: time.Second, DiscoveryDelay: 100 * time.Millisecond,
 		StreamRetry: 500 * time.Millisecond,
-		Stream:      fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}})
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan error, 1)
-	go func() { e.done <- e.bridge.Run(ctx) }()
+		Stream:      fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}}
+	if o.options != nil {
+		o.options(&e.bopts)
+	}
+	e.run(c)
 	t.Cleanup(func() {
 		e.stop()
 		e.assertNoSecretsLogged()
 	})
 	return e
+}
+
+// run starts a bridge with the env's configuration and Ford client.
+func (e *env) run(c *fordapi.Client) {
+	e.bridge = bridge.New(e.cfg, c, e.bopts)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan error, 1)
+	go func(done chan error) { done <- e.bridge.Run(ctx) }(e.done)
+}
+
+// restart stops the bridge and starts a new process's worth of it: a new
+// Ford client and bridge on the same STATE_DIR, broker and simulator.
+func (e *env) restart() {
+	e.t.Helper()
+	if err := e.stop(); err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := fordapi.New(fordapi.Config{Region: e.cfg.Region, BaseURL: e.simURL, StateDir: e.cfg.StateDir, DailyBudget: e.cfg.DailyBudget,
+		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: e.log.Named("ford")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.client = c
+	e.run(c)
 }
 
 // secretMarks are the prefixes of every secret the simulator issues.

@@ -23,7 +23,8 @@ import (
 // auth_state{state}, commands_total{command,status}, mqtt_connected,
 // mqtt_state_publishes_total, telemetry_age_seconds{vin},
 // stream_connected{vin}, telemetry_drift_total{kind},
-// mqtt_connect_failures_total{cause}; and the Go and process metrics.
+// mqtt_connect_failures_total{cause}, vehicle_list_empty_total; and the Go
+// and process metrics.
 type Metrics struct {
 	set           *metrics.Set
 	budget        atomic.Pointer[fordapi.Budget] // read at every scrape: the figures never lag
@@ -134,6 +135,9 @@ func (m *Metrics) setStreaming(vin string, on bool) {
 
 // driftSeen counts a metric Ford sent that this version does not know
 // (kind unknown) or cannot read (unreadable).
+// vehicleListEmpty counts Ford's vehicle lists that named no vehicle.
+func (m *Metrics) vehicleListEmpty() { m.counter("fordpass_vehicle_list_empty_total") }
+
 func (m *Metrics) driftSeen(kind string) { m.counter("fordpass_telemetry_drift_total", "kind", kind) }
 
 // brokerFailure counts a failed broker connection attempt by cause.

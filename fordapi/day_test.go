@@ -173,13 +173,17 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 		}
 	}
 	waitFor("the stream opening", func() bool { return sim.Streams(fordsim.VIN(1)) == 1 })
-	expiry := c.AutonomicExpiry()
+	expiry, accepted := c.AutonomicExpiry(), 0
 	end := clock.Now().Add(24 * time.Hour)
 	for clock.Now().Before(end) {
 		clock.Add(15 * time.Second)
 		if !clock.Now().Add(45 * time.Second).Before(expiry) { // the stream renews 45 s before the end
-			waitFor("the token renewal", func() bool { return c.AutonomicExpiry().After(expiry) })
-			expiry = c.AutonomicExpiry()
+			// Renewed, and the socket has the new token: the simulator
+			// checks it against its clock, which the loop moves on.
+			waitFor("the token renewal", func() bool {
+				return c.AutonomicExpiry().After(expiry) && sim.Snapshot().StreamTokens > accepted
+			})
+			expiry, accepted = c.AutonomicExpiry(), sim.Snapshot().StreamTokens
 		}
 	}
 	cancel()

@@ -171,6 +171,31 @@ func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// ctlAccount leaves cars out of both vehicle lists (hide=VIN,VIN; empty:
+// none), as when Ford's list drops a car that is still on the account. The
+// cars' telemetry, socket and commands keep working.
+func (s *Sim) ctlAccount(w http.ResponseWriter, r *http.Request) {
+	hidden := map[string]bool{}
+	for _, vin := range strings.Split(r.URL.Query().Get("hide"), ",") {
+		vin = strings.ToUpper(strings.TrimSpace(vin))
+		if vin == "" {
+			continue
+		}
+		s.mu.Lock()
+		_, ok := s.vehicles[vin]
+		s.mu.Unlock()
+		if !ok {
+			http.Error(w, fmt.Sprintf("hide: no simulated vehicle %s", vin), http.StatusBadRequest)
+			return
+		}
+		hidden[vin] = true
+	}
+	s.mu.Lock()
+	s.hidden = hidden
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Sim) ctlFail(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("command")
 	if !simCommands[typ] {

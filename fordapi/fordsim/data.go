@@ -83,7 +83,13 @@ func (s *Sim) listed() []string {
 	if s.listEmpty {
 		return nil
 	}
-	return s.order
+	var out []string
+	for _, vin := range s.order {
+		if !s.hidden[vin] {
+			out = append(out, vin)
+		}
+	}
+	return out
 }
 
 func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {

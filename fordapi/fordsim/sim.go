@@ -67,9 +67,10 @@ type Sim struct {
 	// Autonomic exchange accepts ("access", "refresh" or "any") and the
 	// vehicle lists served ("both", "expdashboard" or "garage").
 	subjectMode, listMode string
-	listEmpty             bool // both vehicle lists answer 200 with no vehicles
-	restGone              bool // GET telemetry answers 404, as when Ford retires it
-	deltasOnly            bool // a socket does not send the whole record first
+	listEmpty             bool            // both vehicle lists answer 200 with no vehicles
+	restGone              bool            // GET telemetry answers 404, as when Ford retires it
+	deltasOnly            bool            // a socket does not send the whole record first
+	hidden                map[string]bool // VINs the vehicle lists leave out
 	streamTo              time.Time
 	calls                 []time.Time // within 24 h, for DailyLimit
 	tokenCalls            []time.Time // within 24 h, for TokenDailyLimit
@@ -91,6 +92,8 @@ type Stats struct {
 	Calls          map[string]int `json:"calls"`
 	Refreshes      int            `json:"refreshes"`
 	CodesExchanged int            `json:"codes_exchanged"`
+	// StreamTokens counts the renewed tokens open sockets accepted.
+	StreamTokens int `json:"stream_tokens"`
 	Commands       []CommandStat  `json:"commands"`
 }
 
@@ -177,6 +180,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /_sim/slow", params(s.ctlSlow, "for", "delay"))
 	mux.HandleFunc("POST /_sim/stream", params(s.ctlStream, "mode", "for"))
 	mux.HandleFunc("POST /_sim/protocol", params(s.ctlProtocol, "autonomic_subject", "vehicle_list", "rest_telemetry", "stream_record"))
+	mux.HandleFunc("POST /_sim/account", params(s.ctlAccount, "hide"))
 	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", params(s.ctlPatch, "at"))
 	mux.HandleFunc("GET /_sim/vehicles", params(s.ctlVehicles))
 	mux.HandleFunc("GET /_sim/stats", params(s.ctlStats))

@@ -35,6 +35,7 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 		{"POST", "/_sim/protocol?rest_telemetry=maybe", "", 400, "rest_telemetry must be"},
 		{"POST", "/_sim/protocol?vehicle_list=none", "", 400, "vehicle_list must be"},
 		{"POST", "/_sim/protocol?stream_record=later", "", 400, "stream_record must be"},
+		{"POST", "/_sim/account?hide=NOSUCHVIN", "", 400, "no simulated vehicle"},
 		{"POST", "/_sim/revoke?backend=fordconnect", "", 400, `unknown parameter "backend"`},
 		{"POST", "/_sim/outage?status=503&duration=5s", "", 400, `unknown parameter "duration"`},
 		{"GET", "/_sim/stats?verbose=1", "", 400, "takes none"},

@@ -153,6 +153,9 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
 			exp, valid := s.auto[msg.AccessToken]
 			valid = valid && s.now().Before(exp)
+			if valid {
+				s.stats.StreamTokens++
+			}
 			s.mu.Unlock()
 			if !valid {
 				send(map[string]any{"_error": map[string]any{"code": 401, "message": "provided token was expired"}})
