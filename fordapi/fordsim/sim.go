@@ -93,8 +93,8 @@ type Stats struct {
 	Refreshes      int            `json:"refreshes"`
 	CodesExchanged int            `json:"codes_exchanged"`
 	// StreamTokens counts the renewed tokens open sockets accepted.
-	StreamTokens int `json:"stream_tokens"`
-	Commands       []CommandStat  `json:"commands"`
+	StreamTokens int           `json:"stream_tokens"`
+	Commands     []CommandStat `json:"commands"`
 }
 
 // CommandStat is one command the simulator received.
