@@ -86,9 +86,7 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		if err := json.Unmarshal([]byte(s), &raw); err != nil {
 			return req, fmt.Errorf("malformed JSON: %v", err)
 		}
-		if dup := duplicateKey([]byte(s)); dup != "" {
-			return req, fmt.Errorf("the key %q appears twice; a command names one command and one id", dup)
-		}
+		dup := duplicateKey([]byte(s))
 		for _, key := range []string{"id", "transaction"} {
 			v, ok := raw[key]
 			if !ok || req.ID != "" {
@@ -108,6 +106,12 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		if len(req.ID) > 200 {
 			req.ID = req.ID[:200]
 			return req, errors.New("id is longer than 200 characters")
+		}
+		if dup != "" {
+			if dup == "id" || dup == "transaction" {
+				req.ID = "" // which of the two is meant cannot be told
+			}
+			return req, fmt.Errorf("the key %q appears twice; a command names one command and one id", dup)
 		}
 		cmd, ok := raw["command"]
 		if !ok {

@@ -35,7 +35,7 @@ type env struct {
 	TopicPrefix       string `envconfig:"MQTT_TOPIC_PREFIX" default:"fordpass" desc:"prefix of every topic"`
 	HADiscovery       string `envconfig:"HA_DISCOVERY" default:"true" desc:"publish Home Assistant MQTT discovery"`
 	HADiscoveryPrefix string `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
-	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …); unconfirmed by any maintained integration: aut, bel, che, dnk, fin, irl, nor, pol, prt, swe; reported not working: arg, bra; local Ford account needed: aus, nzl, zaf"`
+	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …); unconfirmed by any maintained integration: aut, bel, che, fin, irl, swe; reported not working: arg, bra; local Ford account needed: aus, nzl, zaf"`
 	FordVINs          string `envconfig:"FORD_VINS" desc:"comma-separated VINs to bridge; empty: every vehicle on the account"`
 	FordBaseURL       string `envconfig:"FORD_BASE_URL" desc:"one origin serving every Ford endpoint (the simulator); empty: Ford's hosts"`
 	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`

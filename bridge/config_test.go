@@ -240,6 +240,24 @@ func TestParseCommandNamesWhatIsWrong(t *testing.T) {
 	}
 }
 
+// TestRejectedCommandKeepsTheCallersID: whenever the payload's id can be
+// read, the rejection carries it, so a flow waiting for its id gets its
+// answer; an id given twice is no id (which one was meant is unknown).
+func TestRejectedCommandKeepsTheCallersID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"command":"lock","command":"unlock","id":"flow-7"}`: "flow-7",
+		`{"id":"flow-8","command":"fly"}`:                     "flow-8",
+		`{"transaction":"flow-9"}`:                            "flow-9",
+		`{"id":42,"command":"lock","horn":1,"horn":2}`:        "42",
+		`{"id":"a","command":"lock","id":"b"}`:                "",
+	} {
+		req, err := ParseCommand([]byte(in))
+		if err == nil || req.ID != want {
+			t.Errorf("ParseCommand(%s): id %q, error %v; want id %q and an error", in, req.ID, err, want)
+		}
+	}
+}
+
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{"lock", `{"command":"lock","id":"1"}`, `{"transaction":"x"}`, `"horn"`, `[`, "\x00"} {
 		f.Add([]byte(s))

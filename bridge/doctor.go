@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,7 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	}
 	add(checkBudget(client.Budget(), o.Now()))
 	add(checkDrift(cfg.StateDir))
+	add(checkFordAnswers(cfg.StateDir, client.Protocol(), o.Now()))
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
 			data, _ := json.Marshal(r)
@@ -479,6 +481,45 @@ func checkLive(ctx context.Context, client *fordapi.Client) []Check {
 	}
 	list.Finding += spent()
 	return []Check{tok, list}
+}
+
+// checkFordAnswers reports what the bridge has learned of Ford's answers
+// (STATE_DIR/protocol.json and vehicles.json): REST telemetry retired,
+// vehicle lists that named no vehicle, cars a list left out.
+func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
+	c := Check{Name: "ford answers", Status: Pass}
+	var found, fixes []string
+	if !p.RESTTelemetryGone.IsZero() {
+		found = append(found, fmt.Sprintf("Ford answered REST telemetry with 404 (%s ago): the cars' state comes from the websocket, and REST is tried again once a day",
+			human(now.Sub(p.RESTTelemetryGone))))
+	}
+	a, err := readAccount(dir)
+	if err != nil {
+		c.Status = Warn
+		found = append(found, "the vehicle cache (vehicles.json) is unreadable")
+		fixes = append(fixes, "nothing: the bridge writes it again from Ford's next vehicle list")
+	}
+	if a.EmptyAnswers > 0 {
+		c.Status = Warn
+		found = append(found, fmt.Sprintf("Ford answered the vehicle list with no vehicles %d time(s), the last %s ago; the %d car(s) known are kept",
+			a.EmptyAnswers, human(now.Sub(a.EmptyAt)), len(a.Vehicles)))
+		fixes = append(fixes, "nothing to do: this is Ford's side, and the bridge asks again every hour; if the FordPass app shows no cars either, check FORD_REGION")
+	}
+	for _, v := range a.Vehicles {
+		since, ok := a.MissingSince[v.VIN]
+		if !ok {
+			continue
+		}
+		c.Status = Warn
+		found = append(found, fmt.Sprintf("%s is missing from Ford's vehicle list for %s; it is removed in %s unless Ford lists it again",
+			v.VIN, human(now.Sub(since)), human(since.Add(missingGrace).Sub(now))))
+		fixes = append(fixes, "if the car left your account, leave it out of FORD_VINS to remove it now")
+	}
+	if len(found) == 0 {
+		found = append(found, "Ford serves REST telemetry, and its last vehicle list named every car")
+	}
+	c.Finding, c.Fix = strings.Join(found, "; "), strings.Join(slices.Compact(fixes), "; ")
+	return c
 }
 
 func checkBudget(b *fordapi.Budget, now time.Time) Check {

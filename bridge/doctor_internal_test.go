@@ -28,3 +28,30 @@ func TestDoctorReportsADamagedCallCount(t *testing.T) {
 		t.Fatalf("doctor: %+v", c)
 	}
 }
+
+// TestDoctorReportsFordsAnswers: REST telemetry retired, empty vehicle
+// lists and a car missing from the list are each said in doctor, with
+// when, and what (if anything) to do.
+func TestDoctorReportsFordsAnswers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	if c := checkFordAnswers(dir, fordapi.Protocol{}, now); c.Status != Pass || !strings.Contains(c.Finding, "serves REST telemetry") {
+		t.Fatalf("nothing learned yet: %+v", c)
+	}
+	a := account{FetchedAt: now.Add(-48 * time.Hour), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001"}, {VIN: "3FMTK3SU000000002"}},
+		MissingSince: map[string]time.Time{"3FMTK3SU000000002": now.Add(-48 * time.Hour)}, EmptyAt: now.Add(-time.Hour), EmptyAnswers: 3}
+	if err := a.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	c := checkFordAnswers(dir, fordapi.Protocol{RESTTelemetryGone: now.Add(-2 * time.Hour)}, now)
+	for _, want := range []string{"REST telemetry with 404 (2.0 h ago)", "no vehicles 3 time(s)", "2 car(s) known are kept",
+		"3FMTK3SU000000002 is missing from Ford's vehicle list for 2 days", "removed in 5 days", "FORD_VINS"} {
+		if !strings.Contains(c.Finding+c.Fix, want) {
+			t.Errorf("doctor does not say %q: %+v", want, c)
+		}
+	}
+	if c.Status != Warn {
+		t.Fatalf("status %s", c.Status)
+	}
+}

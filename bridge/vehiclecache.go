@@ -12,8 +12,8 @@ import (
 
 const vehicleCacheFile = "vehicles.json"
 
-// Ford has answered the vehicle list with no vehicles for hours at a time
-// (ha-fordpass #255, #271), so no answer of Ford's removes a car by itself:
+// Ford's answers have left the vehicles out for hours at a time (ha-fordpass
+// #255, August 2026; #271), so no answer of Ford's removes a car by itself:
 // an empty list keeps every car and is asked again within the hour
 // (Options.EmptyListRetry), and a car missing from a list that names others
 // is kept for missingGrace.

@@ -97,8 +97,11 @@ type Region struct {
 }
 
 // What is known of a region. The source is ha-fordpass's region table
-// (const.py, checked by its maintainer on 2025-06-08/09), the most used
-// maintained integration.
+// (custom_components/fordpass/const.py of release 2026.7.2, the most used
+// maintained integration): its comments mark the regions its maintainer
+// checked ("checked 2025/06/08 - working fine", Denmark 2026/02/19), the
+// ones that need a local account and the ones that do not work; the rest
+// of its table is offered without a note.
 const (
 	RegionConfirmed    = "confirmed"     // a maintained integration reports signing in with it
 	RegionUsed         = "used"          // a maintained integration offers it; no report of a check
@@ -159,8 +162,9 @@ var regions = map[string]Region{
 
 var regionStatus = map[string]string{
 	"deu": RegionConfirmed, "fra": RegionConfirmed, "ita": RegionConfirmed, "esp": RegionConfirmed, "nld": RegionConfirmed,
-	"gbr": RegionConfirmed, "can": RegionConfirmed, "mex": RegionConfirmed, "usa": RegionConfirmed,
+	"gbr": RegionConfirmed, "can": RegionConfirmed, "mex": RegionConfirmed, "usa": RegionConfirmed, "dnk": RegionConfirmed,
 	"rest_of_europe": RegionUsed, "rest_of_world": RegionUsed, "lincoln_usa": RegionUsed,
+	"nor": RegionUsed, "pol": RegionUsed, "prt": RegionUsed,
 	"aus": RegionLocalAccount, "nzl": RegionLocalAccount, "zaf": RegionLocalAccount,
 	"bra": RegionNotWorking, "arg": RegionNotWorking,
 }

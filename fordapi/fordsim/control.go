@@ -127,7 +127,7 @@ func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
 // autonomic_subject=access|refresh|any (which FordPass token the Autonomic
 // exchange accepts), vehicle_list=both|expdashboard|garage (which list is
 // served; the other answers 404) or empty (both answer 200 with no vehicles,
-// as Ford did for hours in August 2026), rest_telemetry=gone|ok (GET
+// as Ford's answers left the cars out for hours in August 2026), rest_telemetry=gone|ok (GET
 // telemetry answers 404, the websocket alone carries the car's state) and
 // stream_record=first|none (whether a socket's first frame is the car's whole
 // record, or the socket sends deltas only).

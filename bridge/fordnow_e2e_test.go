@@ -16,8 +16,8 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
-// Ford answered the vehicle list with no vehicles for hours in August 2026
-// (ha-fordpass #255, #271). No such answer may take a car away.
+// Ford's answers left the vehicles out for hours in August 2026 (ha-fordpass
+// #255, #271). No such answer may take a car away.
 
 func (e *env) deviceConfig(vin string) string {
 	return e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin + "/config"
@@ -234,4 +234,19 @@ func TestRESTTelemetryGoneTheSocketCarriesTheCar(t *testing.T) {
 		t.Fatalf("auth states %v", h)
 	}
 	t.Logf("REST gone: sign-in to live changes with %d REST calls and %d socket", st.Calls["telemetry"], st.Calls["stream"])
+}
+
+// TestRejectedDuplicateKeyCommandAnswersTheCallersID: the result of a
+// command refused for a repeated key carries the id the flow sent.
+func TestRejectedDuplicateKeyCommandAnswersTheCallersID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","command":"unlock","id":"flow-dup"}`, false)
+	if r := e.result(vin1, "flow-dup", "rejected", 5*time.Second); !strings.Contains(r.Error, `"command" appears twice`) {
+		t.Fatalf("result %+v", r)
+	}
+	if n := len(e.sim.Snapshot().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
 }
