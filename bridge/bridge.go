@@ -89,6 +89,7 @@ type Bridge struct {
 	// the first snapshot after a sign-in.
 	snapshotDue atomic.Bool
 	drift       driftLog
+	shapes      *shapes                // each car's device shape, kept across restarts
 	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance    string                 // this installation's id (STATE_DIR/instance)
 }
@@ -143,6 +144,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.configSlots = make(chan struct{}, configsInFlight)
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
+	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
 	return b
 }
 

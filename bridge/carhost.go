@@ -28,6 +28,10 @@ type carHost interface {
 	// vehicleChanged republishes the car's discovery config (its fields
 	// changed).
 	vehicleChanged(v *vehicle)
+	// carShape is the shape the car's device had before, if known;
+	// shapeChanged records a new one.
+	carShape(vin string) (shape, bool)
+	shapeChanged(vin string, sh shape)
 	noteDrift(vin string, tel *fordapi.Telemetry)
 	streamingChanged(vin string, on bool)
 	carStopped()
@@ -66,6 +70,8 @@ func (b *Bridge) fordAPI() Ford                         { return b.ford }
 func (b *Bridge) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
 func (b *Bridge) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
 func (b *Bridge) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
+func (b *Bridge) carShape(vin string) (shape, bool)     { return b.shapes.get(vin) }
+func (b *Bridge) shapeChanged(vin string, sh shape)     { b.shapes.set(vin, sh) }
 func (b *Bridge) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
 func (b *Bridge) carStopped()                           { b.workers.Done() }
 func (b *Bridge) commandContext() context.Context       { return b.cmdCtx }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
@@ -20,7 +22,7 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 	}
 	m := NewMetrics()
 	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m,
-		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}}
+		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
 	return &vehicle{host: br, set: br.carSettings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }
 

@@ -258,8 +258,10 @@ func (b *Bridge) publishDiscovery(force bool) {
 		b.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
 	}
 	for _, v := range b.cars() {
-		t, p := discovery.Vehicle(s, v.discoveryInfo())
-		b.publishConfig(t, p, force)
+		if info, ok := v.discoveryInfo(); ok {
+			t, p := discovery.Vehicle(s, info)
+			b.publishConfig(t, p, force)
+		}
 	}
 }
 
@@ -268,8 +270,10 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
 		return
 	}
-	t, p := discovery.Vehicle(b.discoverySettings(), v.discoveryInfo())
-	b.publishConfig(t, p, false)
+	if info, ok := v.discoveryInfo(); ok {
+		t, p := discovery.Vehicle(b.discoverySettings(), info)
+		b.publishConfig(t, p, false)
+	}
 }
 
 // configsInFlight bounds the device configs published and not yet

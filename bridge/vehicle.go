@@ -200,8 +200,11 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	}
 	v.mu.Unlock()
 	v.publishFields()
-	if newFields && v.set.discovery {
-		h.vehicleChanged(v) // this car's config only: a fleet must not rebuild every car's
+	if newFields {
+		h.shapeChanged(v.vin, shapeOf(tel))
+		if v.set.discovery {
+			h.vehicleChanged(v) // this car's config only: a fleet must not rebuild every car's
+		}
 	}
 }
 
@@ -389,25 +392,28 @@ func (v *vehicle) applyOutcome(cmd string) {
 	v.publishFields()
 }
 
-// discoveryInfo describes the vehicle for Home Assistant.
-func (v *vehicle) discoveryInfo() discovery.VehicleInfo {
+// discoveryInfo describes the vehicle for Home Assistant: from its
+// telemetry, or before that from the shape it had before (a restart); ok is
+// false while neither is known, so no device is published without its
+// fields.
+func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	info := discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year,
+	info = discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year,
 		EV: v.meta.EV, Lock: v.meta.Can.RemoteLock, RemoteStart: v.meta.Can.RemoteStart, Horn: v.meta.Can.PanicAlarm}
+	sh, ok := v.host.carShape(v.vin)
 	if v.tel != nil {
-		info.Fields = make([]string, 0, len(v.tel.Fields))
-		for _, f := range v.tel.Fields { // in name order
-			info.Fields = append(info.Fields, f.Name)
-		}
-		info.HasLocation = v.tel.Location != nil
-		info.HasUpdatedAt = !v.tel.UpdatedAt.IsZero()
+		sh, ok = shapeOf(v.tel), true
 	}
+	if !ok {
+		return info, false
+	}
+	info.Fields, info.HasLocation, info.HasUpdatedAt = sh.Fields, sh.Location, sh.UpdatedAt
 	allowed := v.set.allowed
 	info.Lock = info.Lock && (allowed("lock") || allowed("unlock"))
 	info.RemoteStart = info.RemoteStart && allowed("start")
 	info.Stop = info.RemoteStart && allowed("stop")
 	info.Horn = info.Horn && allowed("horn")
 	info.Refresh = allowed("refresh")
-	return info
+	return info, true
 }

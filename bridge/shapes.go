@@ -1,0 +1,92 @@
+package bridge
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+const shapesFile = "devices.json"
+
+// shape is what a car's Home Assistant device is made of: the fields it
+// reports and whether it has a location and a report time. It is kept in
+// STATE_DIR, so that after a restart the car's device config is published
+// whole from what the car reported before, not stripped to its buttons
+// until its first telemetry arrives.
+type shape struct {
+	Fields    []string `json:"fields"`
+	Location  bool     `json:"location,omitempty"`
+	UpdatedAt bool     `json:"updated_at,omitempty"`
+}
+
+func shapeOf(tel *fordapi.Telemetry) shape {
+	s := shape{Fields: make([]string, len(tel.Fields)), Location: tel.Location != nil, UpdatedAt: !tel.UpdatedAt.IsZero()}
+	for i, f := range tel.Fields { // in name order
+		s.Fields[i] = f.Name
+	}
+	return s
+}
+
+func (s shape) equal(o shape) bool {
+	return s.Location == o.Location && s.UpdatedAt == o.UpdatedAt && slices.Equal(s.Fields, o.Fields)
+}
+
+// shapes are the cars' shapes, saved when one changes.
+type shapes struct {
+	mu  sync.Mutex
+	dir string
+	log *zap.Logger
+	m   map[string]shape
+}
+
+func loadShapes(dir string, log *zap.Logger) *shapes {
+	s := &shapes{dir: dir, log: log, m: map[string]shape{}}
+	data, err := os.ReadFile(filepath.Join(dir, shapesFile))
+	if err == nil && json.Unmarshal(data, &s.m) != nil {
+		log.Warn("ignoring a damaged device file; each car's device is published from its first telemetry", zap.String("file", shapesFile))
+		s.m = map[string]shape{}
+	}
+	return s
+}
+
+func (s *shapes) get(vin string) (shape, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh, ok := s.m[vin]
+	return sh, ok
+}
+
+// set records a car's shape, on disk too when it changed.
+func (s *shapes) set(vin string, sh shape) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[vin]; ok && old.equal(sh) {
+		return
+	}
+	s.m[vin] = sh
+	s.saveLocked()
+}
+
+// forget drops the shape of a car that is no longer bridged.
+func (s *shapes) forget(vin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[vin]; ok {
+		delete(s.m, vin)
+		s.saveLocked()
+	}
+}
+
+func (s *shapes) saveLocked() {
+	data, _ := json.Marshal(maps.Clone(s.m))
+	if err := fordapi.WriteFileAtomic(filepath.Join(s.dir, shapesFile), data); err != nil {
+		s.log.Warn("cannot save the cars' device shapes; a restart publishes each device from its first telemetry", zap.Error(err))
+	}
+}
