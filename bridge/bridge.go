@@ -46,6 +46,7 @@ type Options struct {
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
+	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
 	Stream         fordapi.StreamOptions
 	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
@@ -123,6 +124,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	if opts.EmptyListRetry <= 0 {
 		opts.EmptyListRetry = time.Hour
 	}
+	if opts.DarkAfter <= 0 {
+		opts.DarkAfter = 5 * time.Minute
+	}
 	if opts.StreamRetry <= 0 {
 		opts.StreamRetry = time.Minute
 	}
@@ -199,7 +203,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(4)
+	b.workers.Add(5)
+	go b.availabilityLoop(workCtx)
 	go b.signInLoop(workCtx)
 	go b.accountLoop(workCtx)
 	go b.infoLoop(workCtx)

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -25,6 +26,7 @@ type carHost interface {
 	// decides whether it changed.
 	publishRetained(topic, payload string)
 	fieldTopic(vin, field string) string
+	topics() mqttapi.Tree
 	// vehicleChanged republishes the car's discovery config (its fields
 	// changed).
 	vehicleChanged(v *vehicle)
@@ -69,6 +71,7 @@ func (b *Bridge) logger() *zap.Logger                   { return b.log }
 func (b *Bridge) fordAPI() Ford                         { return b.ford }
 func (b *Bridge) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
 func (b *Bridge) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
+func (b *Bridge) topics() mqttapi.Tree                  { return b.t }
 func (b *Bridge) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
 func (b *Bridge) carShape(vin string) (shape, bool)     { return b.shapes.get(vin) }
 func (b *Bridge) shapeChanged(vin string, sh shape)     { b.shapes.set(vin, sh) }

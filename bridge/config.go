@@ -18,6 +18,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -330,17 +331,7 @@ func clip(s string, n int) string {
 }
 
 // validVIN checks the shape of a VIN (ISO 3779: 17 characters, no I, O, Q).
-func validVIN(v string) bool {
-	if len(v) != 17 {
-		return false
-	}
-	for _, r := range v {
-		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') || r == 'I' || r == 'O' || r == 'Q' {
-			return false
-		}
-	}
-	return true
-}
+func validVIN(v string) bool { return mqttapi.IsVIN(v) }
 
 // PrintEnvHelp writes the table of environment variables and defaults.
 func PrintEnvHelp(w io.Writer) error {

@@ -205,6 +205,7 @@ func (b *Bridge) reconcile(list []fordapi.Vehicle, known []string, snapshot bool
 		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
 		v.stop()
 		v.eachRetained(func(topic, _ string) { b.publishRetained(topic, "") })
+		v.eachAvailability(func(topic, _ string) { b.publishRetained(topic, "") })
 		b.shapes.forget(v.vin)
 	}
 	for _, v := range started {

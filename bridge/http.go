@@ -40,6 +40,12 @@ func (b *Bridge) HTTPHandler() http.Handler {
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
+		if dark := b.darkCars(); len(dark) > 0 {
+			// Still 200: the bridge itself is healthy (a restart would not
+			// help), but the body names the cars it cannot reach.
+			_, _ = w.Write([]byte("ok; offline cars (no channel to Ford): " + strings.Join(dark, ", ") + "\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", b.m.Handler())

@@ -178,6 +178,7 @@ func (b *Bridge) retained(f func(topic, payload string)) {
 	}
 	for _, v := range b.cars() {
 		v.eachRetained(f)
+		v.eachAvailability(f)
 	}
 }
 
@@ -203,7 +204,7 @@ func (b *Bridge) info() Info {
 	b.conns.Unlock()
 	bud := b.ford.Budget()
 	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
-		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo}
+		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo, Dark: b.darkCars()}
 }
 
 func (b *Bridge) publishInfo(force bool) {

@@ -239,28 +239,33 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 	return e
 }
 
+// TestFaultOddVINTopics: a command topic whose segment is not a VIN
+// (P/auth/command, P/bridge/command, garbage) is ignored, never answered
+// under the bridge's own topics; a VIN in lower case gets a hint.
 func TestFaultOddVINTopics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	for i, vin := range []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), "1ftew1ep000000001", " "} {
-		id := "odd-" + string(rune('a'+i))
-		e.w.publish(e.topic(vin, "command"), `{"command":"lock","id":"`+id+`"}`, false)
-		want := "unknown vehicle"
-		if vin == "1ftew1ep000000001" {
-			want = "VINs are upper case in topics: publish to " + e.topic(vin1, "command")
-		}
-		e.w.waitEvent(e.topic(vin, "command", "result"), 5*time.Second, func(s string) bool {
-			return strings.Contains(s, id) && strings.Contains(s, want)
-		})
+	odd := []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), " ", "auth", "bridge", "1FTEW1EP00000000I"}
+	for i, vin := range odd {
+		e.w.publish(e.topic(vin, "command"), `{"command":"lock","id":"odd-`+string(rune('a'+i))+`"}`, false)
 	}
-	// The bridge clears only its own command topics: nothing was written
-	// to these.
-	time.Sleep(200 * time.Millisecond)
-	for _, vin := range []string{"..", "1ftew1ep000000001"} {
+	e.w.publish(e.topic("1ftew1ep000000001", "command"), `{"command":"lock","id":"lower"}`, false)
+	e.w.waitEvent(e.topic("1ftew1ep000000001", "command", "result"), 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "lower") && strings.Contains(s, "VINs are upper case in topics: publish to "+e.topic(vin1, "command"))
+	})
+	time.Sleep(300 * time.Millisecond) // the odd ones were published first: any answer would be here
+	for _, vin := range odd {
+		if h := e.w.history(e.topic(vin, "command", "result")); len(h) != 0 {
+			t.Errorf("%s: answered %q; a topic that is not a car's must be ignored", e.topic(vin, "command"), h)
+		}
+		// The bridge clears only its own command topics.
 		if h := e.w.history(e.topic(vin, "command")); len(h) != 1 {
 			t.Errorf("%s: %q; the bridge must not write to topics it does not own", e.topic(vin, "command"), h)
 		}
+	}
+	if h := e.w.history(e.topic("1ftew1ep000000001", "command")); len(h) != 1 {
+		t.Errorf("the lower-case topic was written to: %q", h)
 	}
 	if n := len(e.sim.Snapshot().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)

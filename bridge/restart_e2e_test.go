@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -58,5 +59,35 @@ func TestRestartKeepsHomeAssistantWhole(t *testing.T) {
 	}
 	if n := e.sim.Snapshot().Calls["telemetry"]; n != 0 {
 		t.Logf("%d REST telemetry calls", n)
+	}
+}
+
+// TestFiveRestartsOnTheDefaultBudget: a restart costs one socket per car
+// (the vehicle list comes from the cache, the car's state from the
+// socket), so five restarts in a row on the default budget of 250 still
+// bring live changes, and the car is never dark.
+func TestFiveRestartsOnTheDefaultBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true, budget: 250})
+	for i := range 5 {
+		if i > 0 {
+			e.restart()
+		}
+		e.waitStream(vin1)
+		v := fmt.Sprintf("%d.5", 5000+i)
+		e.patch(vin1, `{"metrics":{"odometer":{"value":`+v+`}}}`)
+		e.w.waitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
+		if a, _ := e.w.get(e.topic(vin1, "availability")); a != "online" {
+			t.Fatalf("start %d: availability %q", i+1, a)
+		}
+	}
+	st := e.sim.Snapshot()
+	if slices.Contains(e.w.history(e.topic(vin1, "availability")), "offline") {
+		t.Fatalf("the car went dark during the restarts: %v", e.w.history(e.topic(vin1, "availability", "detail")))
+	}
+	t.Logf("5 starts: %d sockets, %d vehicle lists, %d REST telemetry calls, %d calls counted in the budget",
+		st.Calls["stream"], st.Calls["vehicle_list"]+st.Calls["garage"], st.Calls["telemetry"], e.client.Budget().Used())
+	if st.Calls["vehicle_list"]+st.Calls["garage"] != 1 {
+		t.Fatalf("%d vehicle lists for 5 starts; the cache is a day old at most", st.Calls["vehicle_list"])
 	}
 }

@@ -45,6 +45,9 @@ type vehicle struct {
 	jamLock     string // lock value when jammed was set; a change clears jammed
 	lastRefresh time.Time
 	streaming   bool
+
+	availMu sync.Mutex // held while the car's availability is decided and published
+	dark    darkState
 }
 
 func newVehicle(b *Bridge, info fordapi.Vehicle) *vehicle {
@@ -112,6 +115,7 @@ func (v *vehicle) run(parent context.Context) {
 			}
 			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
+				v.reached()
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval())
 				h.report(nil, bo)
@@ -120,6 +124,7 @@ func (v *vehicle) run(parent context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			v.unreached(err)
 			// A socket that closed is no news about the account: polling
 			// goes on and says whether Ford is reachable. Only a dead token,
 			// a rate limit or the budget change the state from here.
@@ -142,6 +147,11 @@ func (v *vehicle) run(parent context.Context) {
 			_, tel, err := h.fordAPI().Telemetry(fctx, v.vin)
 			if ctx.Err() != nil {
 				return
+			}
+			if err != nil {
+				v.unreached(err)
+			} else {
+				v.reached()
 			}
 			if wait := h.report(err, bo); err != nil {
 				if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {

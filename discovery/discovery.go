@@ -99,6 +99,7 @@ type Component struct {
 	UniqueID            string         `json:"unique_id"`
 	DefaultEntityID     string         `json:"default_entity_id"`
 	Availability        []Availability `json:"availability"`
+	AvailabilityMode    string         `json:"availability_mode,omitempty"`
 	StateTopic          string         `json:"state_topic,omitempty"`
 	CommandTopic        string         `json:"command_topic,omitempty"`
 	ValueTemplate       string         `json:"value_template,omitempty"`
@@ -254,7 +255,9 @@ var fixedNames = map[string]string{
 // reports and commands it supports and the user allowed.
 func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	t := mqttapi.New(s.TopicPrefix)
-	avail := []Availability{{Topic: t.Availability()}}
+	// Available while the bridge is online and has a channel to Ford for
+	// this car ("all": both must say online).
+	avail := []Availability{{Topic: t.Availability()}, {Topic: t.VehicleAvailability(v.VIN)}}
 	slug := "ford_" + strings.ToLower(v.VIN)
 	if s.Demo {
 		slug = "ford_demo_" + strings.ToLower(v.VIN)
@@ -266,7 +269,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	model := strings.TrimSpace(v.Year + " " + v.Model)
 	cmps := map[string]Component{}
 	add := func(key, platform, entityName string, c Component) {
-		c.Platform, c.Name, c.Availability = platform, entityName, avail
+		c.Platform, c.Name, c.Availability, c.AvailabilityMode = platform, entityName, avail, "all"
 		c.UniqueID = s.node() + "_" + v.VIN + "_" + key
 		c.DefaultEntityID = platform + "." + slug + "_" + key
 		cmps[key] = c

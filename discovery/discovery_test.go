@@ -120,7 +120,16 @@ func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 				t.Errorf("%s: unique_id also used by %s", where, prev)
 			}
 			ids[str("unique_id")] = where
-			if av, _ := c["availability"].([]any); len(av) != 1 || av[0].(map[string]any)["topic"] != "fordpass/bridge/availability" {
+			// Every entity needs the bridge online; a car's also needs a
+			// channel to Ford for that car (both: availability_mode all).
+			av, _ := c["availability"].([]any)
+			switch {
+			case len(av) == 0 || av[0].(map[string]any)["topic"] != "fordpass/bridge/availability":
+				t.Errorf("%s: availability %v", where, c["availability"])
+			case name != "bridge" && (len(av) != 2 || !strings.HasSuffix(av[1].(map[string]any)["topic"].(string), "/availability") ||
+				!strings.Contains(av[1].(map[string]any)["topic"].(string), dev["serial_number"].(string)) || c["availability_mode"] != "all"):
+				t.Errorf("%s: a car's entity must also follow the car's availability: %v %v", where, c["availability"], c["availability_mode"])
+			case name == "bridge" && len(av) != 1:
 				t.Errorf("%s: availability %v", where, c["availability"])
 			}
 			switch platform {

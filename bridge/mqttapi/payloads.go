@@ -70,6 +70,22 @@ type Info struct {
 	Reconnects1h int `json:"reconnects_1h"`
 	// Demo is set by fordpass2mqtt demo: simulated cars, a throwaway state.
 	Demo bool `json:"demo,omitempty"`
+	// Dark lists the cars that are offline (no working channel to Ford).
+	Dark []string `json:"dark,omitempty"`
+}
+
+// Vehicle availability published on P/VIN/availability.
+const (
+	Online  = "online"
+	Offline = "offline"
+)
+
+// Dark is what P/VIN/availability/detail carries while a car is offline
+// (an empty retained message while it is online).
+type Dark struct {
+	Reason string     `json:"reason"`
+	Since  time.Time  `json:"since"`
+	Until  *time.Time `json:"until,omitempty"` // when the budget allows the next call, if that is why
 }
 
 // Check statuses.

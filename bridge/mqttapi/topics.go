@@ -41,6 +41,14 @@ func (t Tree) CodeSet() string { return t.join("auth", "code", "set") }
 // Field is P/VIN/field: one telemetry value ("state", "lock", …).
 func (t Tree) Field(vin, field string) string { return t.join(vin, field) }
 
+// VehicleAvailability is P/VIN/availability: online, or offline while the
+// bridge has no working channel to Ford for the car.
+func (t Tree) VehicleAvailability(vin string) string { return t.join(vin, "availability") }
+
+// VehicleDark is P/VIN/availability/detail: why the car is offline, and
+// until when if that is known.
+func (t Tree) VehicleDark(vin string) string { return t.join(vin, "availability", "detail") }
+
 // Command is P/VIN/command.
 func (t Tree) Command(vin string) string { return t.join(vin, "command") }
 
@@ -50,15 +58,31 @@ func (t Tree) Result(vin string) string { return t.join(vin, "command", "result"
 // AllCommands is the subscription to every car's command topic.
 func (t Tree) AllCommands() string { return t.join("+", "command") }
 
-// CommandVIN is the VIN of a P/VIN/command topic, "" for any other topic.
+// CommandVIN is the VIN of a P/VIN/command topic, "" for any other topic,
+// including P/auth/command and P/bridge/command: the segment must be a VIN
+// (17 letters and digits, without I, O and Q; any case).
 func (t Tree) CommandVIN(topic string) string {
 	s, ok := strings.CutPrefix(topic, t.prefix+"/")
 	if !ok {
 		return ""
 	}
 	vin, ok := strings.CutSuffix(s, "/command")
-	if !ok || strings.Contains(vin, "/") {
+	if !ok || !IsVIN(strings.ToUpper(vin)) {
 		return ""
 	}
 	return vin
+}
+
+// IsVIN reports whether v is a VIN: 17 upper-case letters and digits,
+// without I, O and Q.
+func IsVIN(v string) bool {
+	if len(v) != 17 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') || r == 'I' || r == 'O' || r == 'Q' {
+			return false
+		}
+	}
+	return true
 }

@@ -15,10 +15,15 @@ func TestTree(t *testing.T) {
 			t.Errorf("%s, want %s", got, want)
 		}
 	}
-	for topic, vin := range map[string]string{"fp/V1/command": "V1", "fp/a/b/command": "", "fp/V1/command/result": "",
-		"other/V1/command": "", "fp//command": "", "fp/ÄÖ/command": "ÄÖ"} {
-		if got := tr.CommandVIN(topic); got != vin {
-			t.Errorf("CommandVIN(%q) = %q, want %q", topic, got, vin)
+	const vin = "1FTEW1EP000000001"
+	for topic, want := range map[string]string{"fp/" + vin + "/command": vin, "fp/a/b/command": "", "fp/" + vin + "/command/result": "",
+		"other/" + vin + "/command": "", "fp//command": "", "fp/ÄÖ/command": "", "fp/V1/command": "", "fp/auth/command": "",
+		"fp/bridge/command": "", "fp/1ftew1ep000000001/command": "1ftew1ep000000001", "fp/1FTEW1EP00000000O/command": ""} {
+		if got := tr.CommandVIN(topic); got != want {
+			t.Errorf("CommandVIN(%q) = %q, want %q", topic, got, want)
 		}
+	}
+	if tr.VehicleAvailability(vin) != "fp/"+vin+"/availability" || tr.VehicleDark(vin) != "fp/"+vin+"/availability/detail" {
+		t.Error("a car's availability topics")
 	}
 }

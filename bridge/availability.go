@@ -1,0 +1,172 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// A car is "offline" on P/VIN/availability when the bridge has had no
+// working channel to Ford for it for Options.DarkAfter (its socket down and
+// its polls failing, or Ford not to be called at all), and at once when the
+// call budget pauses its telemetry. Home Assistant shows its entities
+// unavailable then, and doctor and /healthz name it: the auth state alone
+// can say "ok" while one car is dark.
+
+// darkState is a car's link to Ford; vehicle.availMu guards it.
+type darkState struct {
+	shown        string    // what P/VIN/availability last said ("" before anything)
+	failingSince time.Time // the first failed try since Ford last answered for the car
+	reason       string    // why, in words
+	until        time.Time // when the budget allows the next call, when it paused the car
+}
+
+// reached records that Ford answered for the car: it is online.
+func (v *vehicle) reached() {
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	v.dark.failingSince, v.dark.reason, v.dark.until = time.Time{}, "", time.Time{}
+	v.showLocked(mqttapi.Online)
+}
+
+// unreached records a failed try to reach Ford for the car: a socket that
+// closed or could not open, a poll that failed or was refused. A refusal by
+// the call budget takes the car offline at once.
+func (v *vehicle) unreached(err error) {
+	now := v.host.clock()
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	if v.dark.failingSince.IsZero() {
+		v.dark.failingSince = now
+	}
+	v.dark.reason = darkReason(err)
+	var be *fordapi.BudgetError
+	if errors.As(err, &be) && be.Class != fordapi.ClassToken {
+		v.dark.until = be.RetryAt
+		v.showLocked(mqttapi.Offline)
+	}
+}
+
+// checkDark takes the car offline once it has had no channel to Ford for
+// darkAfter; gate says why Ford may not be called at all ("" when it may).
+func (v *vehicle) checkDark(now time.Time, darkAfter time.Duration, gate string) {
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	if gate != "" {
+		if v.dark.failingSince.IsZero() {
+			v.dark.failingSince = now
+		}
+		v.dark.reason = gate
+	}
+	if !v.dark.failingSince.IsZero() && now.Sub(v.dark.failingSince) >= darkAfter {
+		v.showLocked(mqttapi.Offline)
+	}
+}
+
+// showLocked publishes the car's availability when it changed: the reason
+// first, so a reader of the availability finds it; availMu held.
+func (v *vehicle) showLocked(state string) {
+	if v.dark.shown == state {
+		return
+	}
+	v.dark.shown = state
+	t := v.host.topics()
+	if state == mqttapi.Online {
+		v.host.publishRetained(t.VehicleDark(v.vin), "")
+		v.host.publishRetained(t.VehicleAvailability(v.vin), state)
+		return
+	}
+	d := mqttapi.Dark{Reason: v.dark.reason, Since: v.dark.failingSince.UTC().Truncate(time.Second)}
+	if !v.dark.until.IsZero() {
+		u := v.dark.until.UTC().Truncate(time.Second)
+		d.Until = &u
+	}
+	data, _ := json.Marshal(d)
+	v.host.publishRetained(t.VehicleDark(v.vin), string(data))
+	v.host.publishRetained(t.VehicleAvailability(v.vin), state)
+}
+
+// eachAvailability calls f with the car's availability topics and what was
+// last published on them (to republish after a reconnect, or clear).
+func (v *vehicle) eachAvailability(f func(topic, payload string)) {
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	if v.dark.shown == "" {
+		return
+	}
+	t := v.host.topics()
+	detail := ""
+	if v.dark.shown == mqttapi.Offline {
+		d := mqttapi.Dark{Reason: v.dark.reason, Since: v.dark.failingSince.UTC().Truncate(time.Second)}
+		if !v.dark.until.IsZero() {
+			u := v.dark.until.UTC().Truncate(time.Second)
+			d.Until = &u
+		}
+		data, _ := json.Marshal(d)
+		detail = string(data)
+	}
+	f(t.VehicleDark(v.vin), detail)
+	f(t.VehicleAvailability(v.vin), v.dark.shown)
+}
+
+// darkReason says in words why a try to reach Ford for a car failed.
+func darkReason(err error) string {
+	var be *fordapi.BudgetError
+	var rl *fordapi.RateLimitError
+	switch {
+	case errors.As(err, &be):
+		return fmt.Sprintf("telemetry is paused by the call budget (FORD_DAILY_CALL_BUDGET, the %s share): the next call is allowed at %s",
+			be.Class, be.RetryAt.Local().Format("15:04"))
+	case errors.As(err, &rl):
+		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format("15:04"))
+	case errors.Is(err, fordapi.ErrReauthRequired):
+		return "the bridge is not signed in to FordPass: sign in again"
+	case err == nil:
+		return "the telemetry socket closed"
+	}
+	return "Ford cannot be reached for this car: " + err.Error()
+}
+
+// availabilityLoop checks every car for darkness, and keeps the list of
+// dark cars (P/bridge/info, /healthz) up to date.
+func (b *Bridge) availabilityLoop(ctx context.Context) {
+	defer b.workers.Done()
+	t := time.NewTicker(max(b.opts.DarkAfter/10, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gate := ""
+		if info := b.gate.get(); info.State != StateOK {
+			gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
+		}
+		now := b.now()
+		for _, v := range b.cars() {
+			v.checkDark(now, b.opts.DarkAfter, gate)
+		}
+		b.publishInfo(false) // only sent when it changed (the dark cars)
+	}
+}
+
+// darkCars lists the cars that are offline now, sorted.
+func (b *Bridge) darkCars() []string {
+	var dark []string
+	for _, v := range b.cars() {
+		v.availMu.Lock()
+		if v.dark.shown == mqttapi.Offline {
+			dark = append(dark, v.vin)
+		}
+		v.availMu.Unlock()
+	}
+	slices.Sort(dark)
+	return dark
+}
