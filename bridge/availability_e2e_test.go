@@ -49,6 +49,9 @@ func TestDarkCarGoesOfflineAndBack(t *testing.T) {
 		t.Fatalf("/healthz does not name the dark car: %q", h)
 	}
 	e.w.waitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"dark":["`+vin1) })
+	if c := check(t, doctor(t, e.cfg, false), "cars"); c.Status != bridge.Warn || !strings.Contains(c.Finding, vin1) {
+		t.Fatalf("doctor does not name the dark car: %+v", c)
+	}
 	back := time.Now()
 	e.w.waitValue(avail, "online", 20*time.Second)
 	e.w.waitValue(e.topic(vin1, "availability", "detail"), "", 2*time.Second)

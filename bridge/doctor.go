@@ -54,6 +54,9 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	add(b.check)
 	if b.connected {
 		add(checkOtherBridge(cfg, b))
+		if c, ok := checkDarkCars(cfg, b); ok {
+			add(c)
+		}
 		if c, ok := checkDemo(cfg, b); ok {
 			add(c)
 		}
@@ -294,6 +297,21 @@ func checkOtherBridge(cfg Config, b brokerResult) Check {
 		c.Status, c.Finding = Pass, "this installation's bridge is not running now; no other bridge seen"
 	}
 	return c
+}
+
+// checkDarkCars names the cars the running bridge reports offline (no
+// channel to Ford for them), from its retained P/bridge/info.
+func checkDarkCars(cfg Config, b brokerResult) (Check, bool) {
+	if b.info == nil || !b.online {
+		return Check{}, false
+	}
+	c := Check{Name: "cars", Status: Pass, Finding: fmt.Sprintf("every bridged car (%d) has a channel to Ford", len(b.info.VINs))}
+	if len(b.info.Dark) > 0 {
+		c.Status = Warn
+		c.Finding = "offline, no channel to Ford: " + strings.Join(b.info.Dark, ", ")
+		c.Fix = "read why (and until when) on " + mqttapi.New(cfg.TopicPrefix).VehicleDark(b.info.Dark[0]) + "; the car comes back by itself when Ford answers for it"
+	}
+	return c, true
 }
 
 // checkFord checks DNS, TCP and TLS to every Ford host in use, and the

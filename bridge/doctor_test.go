@@ -66,6 +66,9 @@ func TestDoctorHealthySetup(t *testing.T) {
 	if c := check(t, r, "other bridge"); !strings.Contains(c.Finding, "only this installation") {
 		t.Errorf("other bridge: %s", c.Finding)
 	}
+	if c := check(t, r, "cars"); !strings.Contains(c.Finding, "has a channel to Ford") {
+		t.Errorf("cars: %s", c.Finding)
+	}
 	// The report is retained for the sign-in page and for HA.
 	raw := e.w.waitFor(e.topic("bridge", "doctor"), 5*time.Second, func(s string) bool { return strings.Contains(s, "checks") })
 	for _, secret := range []string{"simcat-", "simrefresh-", "simauto-", "simcode-", "simb2c-"} {
