@@ -70,6 +70,20 @@ func (g *authGate) set(now time.Time, state, reason string, retryAt time.Time, l
 	return true
 }
 
+// setWarning sets or clears (w == "") the warning; it reports whether it
+// changed.
+func (g *authGate) setWarning(w string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.info.Warning == w {
+		return false
+	}
+	g.info.Warning = w
+	close(g.changed)
+	g.changed = make(chan struct{})
+	return true
+}
+
 func (g *authGate) setLastSignIn(r SignInResult) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

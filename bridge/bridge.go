@@ -26,6 +26,7 @@ type Ford interface {
 	LoginURL() (string, error)
 	SignIn(ctx context.Context, pasted string) error
 	Status() fordapi.AuthStatus
+	SaveToken() error
 	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
 	Telemetry(ctx context.Context, vin string) (*fordapi.Record, *fordapi.Telemetry, error)
 	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
@@ -47,6 +48,7 @@ type Options struct {
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
+	TokenCheck     time.Duration // how often the token file is checked (another sign-in, an unsaved token) [5s]
 	Stream         fordapi.StreamOptions
 	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
@@ -126,6 +128,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	if opts.DarkAfter <= 0 {
 		opts.DarkAfter = 5 * time.Minute
+	}
+	if opts.TokenCheck <= 0 {
+		opts.TokenCheck = 5 * time.Second
 	}
 	if opts.StreamRetry <= 0 {
 		opts.StreamRetry = time.Minute
@@ -227,6 +232,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	stopWork()
 	b.workers.Wait()
+	if st := b.ford.Status(); st.Unsaved != "" {
+		if err := b.ford.SaveToken(); err != nil {
+			b.log.Error("at shutdown the token still cannot be saved: the next start needs a new sign-in", zap.Error(err))
+		}
+	}
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(sctx)

@@ -432,6 +432,13 @@ func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
 	if di, err := os.Stat(filepath.Dir(client.TokenPath())); err == nil && di.Mode().Perm()&0o077 != 0 {
 		notes = append(notes, fmt.Sprintf("STATE_DIR is mode %o; 700 keeps the token private", di.Mode().Perm()))
 	}
+	if err := fordapi.WriteFileAtomic(filepath.Join(cfg.StateDir, ".doctor-probe"), []byte("probe\n")); err != nil {
+		c.Status = Fail
+		c.Finding = "STATE_DIR cannot be written (" + err.Error() + "): Ford rotates the refresh token at every refresh, and a token that cannot be saved makes the next restart need a new sign-in"
+		c.Fix = "make STATE_DIR writable by the user the bridge runs as (uid 65532 in the image)"
+		return c
+	}
+	_ = os.Remove(filepath.Join(cfg.StateDir, ".doctor-probe"))
 	access := "expired (it is refreshed on the next call)"
 	if st.AccessExpiry.After(now) {
 		access = "valid for " + human(st.AccessExpiry.Sub(now))

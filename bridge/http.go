@@ -40,6 +40,10 @@ func (b *Bridge) HTTPHandler() http.Handler {
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
+		if warning := b.gate.get().Warning; warning != "" {
+			_, _ = w.Write([]byte("ok; warning: " + warning + "\n"))
+			return
+		}
 		if dark := b.darkCars(); len(dark) > 0 {
 			// Still 200: the bridge itself is healthy (a restart would not
 			// help), but the body names the cars it cannot reach.

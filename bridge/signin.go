@@ -138,26 +138,53 @@ func (b *Bridge) signInLoop(ctx context.Context) {
 }
 
 // tokenWatch notices a sign-in made by another process (fordpass2mqtt
-// login writing the token file) while no Ford call may be made.
+// login writing the token file) while no Ford call may be made, and a token
+// that could not be saved: it says so in P/auth/detail at once, and saves
+// it again with backoff until it succeeds.
 func (b *Bridge) tokenWatch(ctx context.Context) {
 	defer b.workers.Done()
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(b.opts.TokenCheck)
 	defer t.Stop()
+	saveBo := &backoff{min: b.opts.TokenCheck, max: 5 * time.Minute}
+	var nextSave time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if b.gate.get().State != StateReauthRequired {
-				continue
+		}
+		st := b.ford.Status()
+		if st.Unsaved != "" && !b.now().Before(nextSave) {
+			if err := b.ford.SaveToken(); err == nil {
+				st.Unsaved = ""
+			} else {
+				nextSave = b.now().Add(saveBo.next())
 			}
-			if st := b.ford.Status(); st.SignedIn {
-				b.snapshotDue.Store(true)
-				b.setAuth(StateOK, "signed in (token saved by fordpass2mqtt login)", time.Time{})
-				select {
-				case b.listWake <- struct{}{}:
-				default:
-				}
+		}
+		warning := ""
+		if st.Unsaved != "" {
+			warning = "the new token could not be saved (" + st.Unsaved + "): a restart now needs a new sign-in; the bridge keeps trying to save it"
+		} else {
+			saveBo.reset()
+			nextSave = time.Time{}
+		}
+		if b.gate.setWarning(warning) {
+			if warning != "" {
+				b.log.Error("the token in use is not saved; a restart now needs a new sign-in", zap.String("why", st.Unsaved))
+			} else {
+				b.log.Info("the token warning is cleared: the token file holds the token in use")
+			}
+			b.publishAuth()
+		}
+		if b.gate.get().State != StateReauthRequired {
+			continue
+		}
+		if st.SignedIn {
+			b.snapshotDue.Store(true)
+			b.setAuth(StateOK, "signed in (token saved by fordpass2mqtt login)", time.Time{})
+			select {
+			case b.listWake <- struct{}{}:
+			default:
 			}
 		}
 	}

@@ -159,8 +159,9 @@ func marshal(p Payload) []byte {
 	return data
 }
 
-// Bridge builds the bridge device: auth state, the re-authorization problem
-// sensor and the Ford call count; "Visit" opens the sign-in page.
+// Bridge builds the bridge device: auth state, the re-authorization and
+// unsaved-token problem sensors and the Ford call count; "Visit" opens the
+// sign-in page.
 func Bridge(s Settings) (topic string, payload []byte) {
 	t := mqttapi.New(s.TopicPrefix)
 	avail := []Availability{{Topic: t.Availability()}}
@@ -181,6 +182,11 @@ func Bridge(s Settings) (topic string, payload []byte) {
 				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
 				StateTopic: t.AuthState(), DeviceClass: "problem",
 				ValueTemplate:       "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
+				JSONAttributesTopic: t.AuthDetail(), EntityCategory: "diagnostic"},
+			"token_unsaved": {Platform: "binary_sensor", Name: "Token not saved", UniqueID: uid("token_unsaved"),
+				DefaultEntityID: "binary_sensor." + slug + "_token_not_saved", Availability: avail,
+				StateTopic: t.AuthDetail(), DeviceClass: "problem",
+				ValueTemplate:       "{{ 'ON' if value_json.warning is defined and value_json.warning else 'OFF' }}",
 				JSONAttributesTopic: t.AuthDetail(), EntityCategory: "diagnostic"},
 			"calls_24h": {Platform: "sensor", Name: "Ford calls (24 h)", UniqueID: uid("calls_24h"),
 				DefaultEntityID: "sensor." + slug + "_ford_calls_24h", Availability: avail,

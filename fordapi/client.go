@@ -63,6 +63,7 @@ type Client struct {
 	signInMu  sync.Mutex // held for a whole code exchange
 	proto     Protocol   // what was learned of Ford's protocol (protocol.go)
 	api401    int        // consecutive 401s from data endpoints
+	unsaved   error      // why the token in use could not be saved (nil: the file holds it)
 }
 
 // maxBody bounds any response body read from Ford.

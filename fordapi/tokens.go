@@ -22,6 +22,10 @@ type AuthStatus struct {
 	Reason        string // why not, when not
 	AccessExpiry  time.Time
 	RefreshExpiry time.Time
+	// Unsaved says why the token in use is not in the token file (a
+	// refresh rotated it and the save failed): a restart would need a new
+	// sign-in until SaveToken succeeds. Empty when the file holds it.
+	Unsaved string
 }
 
 // Status loads the token if needed and reports on it.
@@ -31,7 +35,27 @@ func (c *Client) Status() AuthStatus {
 	if err := c.loadLocked(); err != nil {
 		return AuthStatus{Reason: err.Reason}
 	}
-	return AuthStatus{SignedIn: true, AccessExpiry: c.tok.Expiry, RefreshExpiry: c.tok.RefreshExpiry}
+	st := AuthStatus{SignedIn: true, AccessExpiry: c.tok.Expiry, RefreshExpiry: c.tok.RefreshExpiry}
+	if c.unsaved != nil {
+		st.Unsaved = c.unsaved.Error()
+	}
+	return st
+}
+
+// SaveToken saves the token in use when an earlier save failed; it is a
+// no-op when the file already holds it.
+func (c *Client) SaveToken() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unsaved == nil || c.tok == nil {
+		return nil
+	}
+	if err := c.saveLocked(c.tok); err != nil {
+		c.unsaved = err
+		return err
+	}
+	c.log.Info("the token is saved now; a restart no longer needs a new sign-in")
+	return nil
 }
 
 func (c *Client) loadLocked() *ReauthError {
@@ -78,16 +102,17 @@ func (c *Client) reloadLocked() bool {
 	if err != nil {
 		return false
 	}
-	c.tok, c.loaded, c.dead, c.auto, c.tokMod, c.refresh4x, c.api401 = tok, true, nil, nil, mod, 0, 0
+	c.tok, c.loaded, c.dead, c.auto, c.tokMod, c.refresh4x, c.api401, c.unsaved = tok, true, nil, nil, mod, 0, 0, nil
 	c.log.Info("adopted a token saved by another fordpass2mqtt process")
 	return true
 }
 
-// saveLocked writes the token and remembers the file's new time; c.mu held.
+// saveLocked writes the token and remembers the file's new time, or why it
+// could not be written; c.mu held.
 func (c *Client) saveLocked(tok *Token) error {
 	err := c.store.Save(tok, c.now())
 	if err == nil {
-		c.tokMod = c.tokenModTime()
+		c.tokMod, c.unsaved = c.tokenModTime(), nil
 	}
 	return err
 }
@@ -140,6 +165,7 @@ func (c *Client) refreshCATNow(ctx context.Context) (string, error) {
 		// The old refresh token is already dead at Ford; keep the new one in
 		// memory so the bridge goes on, and say loudly that disk failed.
 		c.log.Error("the refreshed token could not be saved; a restart now would need a new sign-in", zap.Error(err))
+		c.unsaved = err
 	}
 	c.tok, c.auto = tok, nil
 	return tok.AccessToken, nil

@@ -207,3 +207,46 @@ func TestCommandOutcomeFromTheOpenStream(t *testing.T) {
 		t.Fatalf("%d status polls while the stream was open", n)
 	}
 }
+
+// TestUnsavedTokenIsKnownAndSavedAgain: a rotated token that cannot be
+// written is used, reported by Status, and saved by SaveToken once the file
+// can be written.
+func TestUnsavedTokenIsKnownAndSavedAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{}, 0)
+	f.signIn(t)
+	ctx := context.Background()
+	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatal(err)
+	}
+	path := f.client.TokenPath()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(path, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f.simControl(t, "/_sim/expire")
+	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("an unsaved token must still be used: %v", err)
+	}
+	if st := f.client.Status(); st.Unsaved == "" || !st.SignedIn {
+		t.Fatalf("status after a failed save: %+v", st)
+	}
+	if err := f.client.SaveToken(); err == nil {
+		t.Fatal("SaveToken succeeded with a directory in the way")
+	}
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.SaveToken(); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.client.Status(); st.Unsaved != "" {
+		t.Fatalf("still unsaved: %+v", st)
+	}
+	restarted := f.newClient(t, 0)
+	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("the saved token does not work after a restart: %v", err)
+	}
+}

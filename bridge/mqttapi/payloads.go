@@ -25,6 +25,9 @@ type AuthInfo struct {
 	SignInURL string `json:"sign_in_page,omitempty"`
 	// LastSignIn reports the last code that was pasted, good or bad.
 	LastSignIn *SignInResult `json:"last_sign_in,omitempty"`
+	// Warning is a problem that does not stop the bridge now but will
+	// later, such as a token that could not be saved.
+	Warning string `json:"warning,omitempty"`
 }
 
 // SignInResult is the outcome of one pasted code.

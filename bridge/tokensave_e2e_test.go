@@ -1,0 +1,63 @@
+package bridge_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+)
+
+// TestUnsavedTokenIsSaidAndSavedLater: when the rotated token cannot be
+// written (here a directory stands where the token file goes, which stops
+// root too), the bridge says so within seconds in P/auth/detail and
+// /healthz, keeps working, saves it as soon as it can, and clears the
+// warning; the saved token then survives a restart.
+func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.waitStream(vin1)
+	path := filepath.Join(e.cfg.StateDir, "token.json")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(path, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	e.simPost("/_sim/expire") // the next call refreshes, and Ford rotates the refresh token
+	detail := e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "warning") })
+	took := time.Since(start)
+	var d bridge.AuthInfo
+	_ = json.Unmarshal([]byte(detail), &d)
+	if !strings.Contains(d.Warning, "could not be saved") || !strings.Contains(d.Warning, "restart now needs a new sign-in") || d.State != "ok" {
+		t.Fatalf("detail: %+v", d)
+	}
+	if h := e.healthz(); !strings.Contains(h, "warning") {
+		t.Fatalf("/healthz: %q", h)
+	}
+	// The bridge goes on with the token in memory.
+	e.patch(vin1, `{"metrics":{"odometer":{"value":3131.5}}}`)
+	e.w.waitValue(e.topic(vin1, "odometer"), "3131.5", 10*time.Second)
+
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return !strings.Contains(s, "warning") })
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file after the retry: %v %v", fi, err)
+	}
+	e.restart()
+	e.waitStream(vin1)
+	e.patch(vin1, `{"metrics":{"odometer":{"value":3232.5}}}`)
+	e.w.waitValue(e.topic(vin1, "odometer"), "3232.5", 10*time.Second)
+	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {
+		t.Fatalf("after the restart: %s", st)
+	}
+	t.Logf("unsaved token reported %.1f s after the refresh; saved and cleared once the path was free; the restart needed no sign-in", took.Seconds())
+}
