@@ -22,6 +22,16 @@ func (b *Bridge) onCode(msg mqtt.Message) {
 	// not replayed at the next connect. The broker only marks a message as
 	// retained when it predates the subscription, so clear in every case.
 	b.client.Publish(msg.Topic(), 1, true, []byte{})
+	if msg.Retained() {
+		// Stored by the broker before the bridge subscribed: minutes or
+		// days old, most likely used already. Like a retained command, it
+		// is refused without a Ford call.
+		b.log.Warn("a sign-in code retained on the broker was ignored and cleared; publish codes without the retain flag")
+		b.gate.setLastSignIn(SignInResult{At: b.now().UTC().Truncate(time.Second),
+			Error: "a code retained on " + msg.Topic() + " was ignored: it was stored before the bridge connected, and codes are single-use and expire within minutes; publish the new one without the retain flag"})
+		b.publishAuth()
+		return
+	}
 	// One at a time, in the sign-in loop: a flood of codes costs at most
 	// what the sign-in throttle lets through, and the latest code wins.
 	b.deferSignIn(payload, time.Time{}, true)

@@ -61,3 +61,39 @@ func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
 	}
 	t.Logf("unsaved token reported %.1f s after the refresh; saved and cleared once the path was free; the restart needed no sign-in", took.Seconds())
 }
+
+// TestRetainedCodeCostsNoFordCall: a code left retained on P/auth/code/set
+// while the bridge was down is cleared and refused at the next start,
+// without a Ford call; a code already exchanged is refused after a restart
+// too (the codes tried are kept in STATE_DIR as hashes).
+func TestRetainedCodeCostsNoFordCall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	codeSet := e.topic("auth", "code", "set")
+	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	redirect := e.redirect()
+	e.w.publish(codeSet, redirect, false)
+	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	exchanged := e.sim.Snapshot().Calls["b2c_token"]
+
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.w.publish(codeSet, redirect, true) // retained while the bridge is down
+	e.restart()
+	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "retained on") })
+	e.w.waitValue(codeSet, "", 5*time.Second)
+	// The same code again, not retained, after a restart: known already.
+	e.w.publish(codeSet, redirect, false)
+	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "already tried") })
+	if n := e.sim.Snapshot().Calls["b2c_token"]; n != exchanged {
+		t.Fatalf("%d code exchanges after the restart, want none", n-exchanged)
+	}
+	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {
+		t.Fatalf("a refused old code changed the state: %s", st)
+	}
+	data, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "codes.json"))
+	if strings.Contains(string(data), "simcode-") || len(data) == 0 {
+		t.Fatalf("codes.json must hold hashes only: %.80s", data)
+	}
+}

@@ -105,6 +105,7 @@ func New(cfg Config) (*Client, error) {
 		onCall: cfg.OnCall, onRef: cfg.OnRefresh,
 		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1), proto: loadProtocol(cfg.StateDir),
 	}
+	c.signIns.loadCodes(cfg.StateDir, cfg.Now())
 	b, err := NewBudget(filepath.Join(cfg.StateDir, budgetFileName), cfg.DailyBudget, cfg.Now)
 	if err != nil {
 		if b == nil {

@@ -3,10 +3,13 @@ package fordapi
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +60,7 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	c.mu.Lock()
 	now := c.now()
 	switch {
-	case c.signIns.tried(sum):
+	case c.signIns.tried(sum, now):
 		c.mu.Unlock()
 		return fmt.Errorf("%w: this code was already tried, and codes are single-use; sign in again for a new one", ErrInvalidCode)
 	case now.Before(c.signIns.next):
@@ -65,7 +68,10 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 		c.mu.Unlock()
 		return &SignInThrottleError{RetryAt: at}
 	}
-	c.signIns.remember(sum)
+	c.signIns.remember(sum, now)
+	if err := c.signIns.saveCodes(c.store.dir); err != nil {
+		c.log.Debug("cannot save the codes tried; a restart may try a code again", zap.Error(err))
+	}
 	c.mu.Unlock()
 	err = c.exchangeCode(ctx, code)
 	c.mu.Lock()
@@ -88,18 +94,24 @@ func (c *Client) SignInAllowedAt() time.Time {
 	return c.signIns.next
 }
 
-// signInThrottle remembers the codes tried (as hashes) and when the next
-// exchange may be made; guarded by Client.mu.
+// signInThrottle remembers the codes tried (as hashes, with when) and when
+// the next exchange may be made; guarded by Client.mu. The codes tried are
+// kept in STATE_DIR/codes.json for as long as a code can live, so a code
+// that comes again after a restart (retained on the broker, pasted twice)
+// costs no Ford call.
 type signInThrottle struct {
-	seen     map[[32]byte]struct{}
-	order    [][32]byte // oldest first, to bound seen
-	failures int        // refused codes in a row
+	seen     map[[32]byte]time.Time
+	failures int // refused codes in a row
 	next     time.Time
 }
 
 const (
 	maxSignInWait   = 30 * time.Second
 	rememberedCodes = 256
+	// codeLife is how long a code is remembered: Ford's codes expire
+	// within minutes.
+	codeLife      = time.Hour
+	codesFileName = "codes.json"
 )
 
 // signInBackoff is the wait after the nth refused code in a row.
@@ -107,21 +119,65 @@ func signInBackoff(n int) time.Duration {
 	return min(5*time.Second<<min(n-1, 10), maxSignInWait)
 }
 
-func (t *signInThrottle) tried(sum [32]byte) bool {
-	_, ok := t.seen[sum]
-	return ok
+func (t *signInThrottle) tried(sum [32]byte, now time.Time) bool {
+	at, ok := t.seen[sum]
+	return ok && now.Sub(at) < codeLife
 }
 
-func (t *signInThrottle) remember(sum [32]byte) {
+// remember records a code tried at now, forgetting codes past their life
+// and the oldest beyond rememberedCodes.
+func (t *signInThrottle) remember(sum [32]byte, now time.Time) {
 	if t.seen == nil {
-		t.seen = map[[32]byte]struct{}{}
+		t.seen = map[[32]byte]time.Time{}
 	}
-	if len(t.order) >= rememberedCodes {
-		delete(t.seen, t.order[0])
-		t.order = t.order[1:]
+	for k, at := range t.seen {
+		if now.Sub(at) >= codeLife {
+			delete(t.seen, k)
+		}
 	}
-	t.seen[sum] = struct{}{}
-	t.order = append(t.order, sum)
+	for len(t.seen) >= rememberedCodes {
+		var oldest [32]byte
+		first := true
+		for k, at := range t.seen {
+			if first || at.Before(t.seen[oldest]) {
+				oldest, first = k, false
+			}
+		}
+		delete(t.seen, oldest)
+	}
+	t.seen[sum] = now
+}
+
+// loadCodes reads the codes tried from dir (a damaged file: none).
+func (t *signInThrottle) loadCodes(dir string, now time.Time) {
+	data, err := os.ReadFile(filepath.Join(dir, codesFileName))
+	if err != nil {
+		return
+	}
+	var saved map[string]time.Time
+	if json.Unmarshal(data, &saved) != nil {
+		return
+	}
+	for h, at := range saved {
+		var sum [32]byte
+		if b, err := hex.DecodeString(h); err == nil && len(b) == len(sum) && now.Sub(at) < codeLife {
+			copy(sum[:], b)
+			if t.seen == nil {
+				t.seen = map[[32]byte]time.Time{}
+			}
+			t.seen[sum] = at
+		}
+	}
+}
+
+// saveCodes writes the codes tried to dir (hashes only).
+func (t *signInThrottle) saveCodes(dir string) error {
+	out := make(map[string]time.Time, len(t.seen))
+	for sum, at := range t.seen {
+		out[hex.EncodeToString(sum[:])] = at.UTC()
+	}
+	data, _ := json.Marshal(out)
+	return WriteFileAtomic(filepath.Join(dir, codesFileName), data)
 }
 
 // exchangeCode trades a code for tokens and saves them.
