@@ -49,6 +49,7 @@ type Options struct {
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
 	TokenCheck     time.Duration // how often the token file is checked (another sign-in, an unsaved token) [5s]
+	FloodLogEvery  time.Duration // a flood of rejections is logged as one count per this interval [1m]
 	Stream         fordapi.StreamOptions
 	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
@@ -92,7 +93,9 @@ type Bridge struct {
 	// the first snapshot after a sign-in.
 	snapshotDue atomic.Bool
 	drift       driftLog
-	shapes      *shapes                // each car's device shape, kept across restarts
+	shapes      *shapes   // each car's device shape, kept across restarts
+	rejectLog   *floodLog // rejected commands, logged in summary
+	authFails   *authThrottle
 	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance    string                 // this installation's id (STATE_DIR/instance)
 }
@@ -132,6 +135,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	if opts.TokenCheck <= 0 {
 		opts.TokenCheck = 5 * time.Second
 	}
+	if opts.FloodLogEvery <= 0 {
+		opts.FloodLogEvery = time.Minute
+	}
 	if opts.StreamRetry <= 0 {
 		opts.StreamRetry = time.Minute
 	}
@@ -154,6 +160,8 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
+	b.rejectLog = newFloodLog(opts.FloodLogEvery)
+	b.authFails = newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))
 	return b
 }
 

@@ -202,8 +202,20 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		req.ID = "cmd-" + strconv.FormatUint(commandSeq.Add(1), 10) + "-" + strconv.FormatInt(b.now().UnixMilli(), 36)
 	}
 	reject := func(reason string) {
-		b.log.Warn("command rejected", zap.String("vin", fordapi.ShortVIN(vin)), zap.String("command", req.Command),
-			zap.String("id", req.ID), zap.String("reason", reason))
+		// Every rejection gets its result; the log gets the first of each
+		// reason and topic in an interval, and a count of the rest.
+		b.rejectLog.note(msg.Topic()+"\x00"+reason, func() {
+			b.log.Warn("command rejected (more like it in the next minute are counted, not logged)", zap.String("vin", fordapi.ShortVIN(vin)),
+				zap.String("command", req.Command), zap.String("id", req.ID), zap.String("reason", reason))
+		}, func() {
+			b.log.Warn("commands rejected for more reasons and topics; they are counted, not logged, until the minute is over")
+		}, func(kind string, n int) {
+			if topic, reason, ok := strings.Cut(kind, "\x00"); ok {
+				b.log.Warn("more commands rejected for the same reason", zap.Int("count", n), zap.String("topic", clip(topic, 120)), zap.String("reason", reason))
+			} else {
+				b.log.Warn("more commands rejected for other reasons and topics", zap.Int("count", n))
+			}
+		})
 		b.m.command(req.Command, ResultRejected)
 		b.result(vin, req, ResultRejected, reason, 0)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -184,17 +185,52 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 			return
 		}
 		if len(user) > 0 && !viaIngress { // Home Assistant has signed the user in
+			addr := remoteIP(r)
+			if until := b.authFails.refusedUntil(addr); !until.IsZero() {
+				b.m.authFailure("throttled")
+				refuseGuesser(w, until.Sub(b.now()))
+				return
+			}
 			u, p, ok := r.BasicAuth()
 			userOK := subtle.ConstantTimeCompare([]byte(u), user) == 1
 			passOK := subtle.ConstantTimeCompare([]byte(p), pass) == 1
-			if !ok || !userOK || !passOK {
+			switch {
+			case !ok: // a browser's first request asks for the credentials
+				w.Header().Set("WWW-Authenticate", `Basic realm="fordpass2mqtt", charset="UTF-8"`)
+				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
+				return
+			case !userOK || !passOK:
+				b.m.authFailure("refused")
+				until := b.authFails.failed(addr)
+				b.authFails.log.note(addr, func() {
+					b.log.Warn("wrong HTTP basic-auth credentials (more from this address in the next minute are counted, not logged)", zap.String("from", addr))
+				}, func() {
+					b.log.Warn("wrong HTTP basic-auth credentials from more addresses; counted, not logged, until the minute is over")
+				}, func(from string, n int) {
+					if from == otherKinds {
+						from = "other addresses"
+					}
+					b.log.Warn("more wrong HTTP basic-auth credentials", zap.Int("count", n), zap.String("from", from))
+				})
+				if !until.IsZero() {
+					refuseGuesser(w, until.Sub(b.now()))
+					return
+				}
 				w.Header().Set("WWW-Authenticate", `Basic realm="fordpass2mqtt", charset="UTF-8"`)
 				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
 				return
 			}
+			b.authFails.succeeded(addr)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// refuseGuesser answers an address that gave too many wrong passwords.
+func refuseGuesser(w http.ResponseWriter, wait time.Duration) {
+	secs := int(max(wait, time.Second)/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	http.Error(w, fmt.Sprintf("too many wrong passwords from this address; try again in %d s", secs), http.StatusTooManyRequests)
 }
 
 // maxLoggedHosts bounds how many refused host names are logged.

@@ -23,7 +23,8 @@ import (
 // auth_state{state}, commands_total{command,status}, mqtt_connected,
 // mqtt_state_publishes_total, telemetry_age_seconds{vin},
 // stream_connected{vin}, telemetry_drift_total{kind},
-// mqtt_connect_failures_total{cause}, vehicle_list_empty_total; and the Go
+// mqtt_connect_failures_total{cause}, vehicle_list_empty_total,
+// http_auth_failures_total{outcome}; and the Go
 // and process metrics.
 type Metrics struct {
 	set           *metrics.Set
@@ -135,6 +136,12 @@ func (m *Metrics) setStreaming(vin string, on bool) {
 
 // driftSeen counts a metric Ford sent that this version does not know
 // (kind unknown) or cannot read (unreadable).
+// authFailure counts wrong basic-auth credentials on the sign-in page
+// (refused) and requests refused for too many of them (throttled).
+func (m *Metrics) authFailure(outcome string) {
+	m.counter("fordpass_http_auth_failures_total", "outcome", outcome)
+}
+
 // vehicleListEmpty counts Ford's vehicle lists that named no vehicle.
 func (m *Metrics) vehicleListEmpty() { m.counter("fordpass_vehicle_list_empty_total") }
 

@@ -1,0 +1,152 @@
+package bridge_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// TestBasicAuthFloodIsSlowedAndSummarised: 200 wrong passwords from one
+// address get five ordinary refusals, then 429 with Retry-After; the log
+// has a few lines with the count, not 200; the metric counts them; the
+// right password works once the wait is over.
+func TestBasicAuthFloodIsSlowedAndSummarised(t *testing.T) {
+	t.Parallel()
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: "http://127.0.0.1:9", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := bridge.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
+		HTTPUsername: "owner", HTTPPassword: "s3cret"}
+	m := bridge.NewMetrics()
+	srv := httptest.NewServer(bridge.New(cfg, c, bridge.Options{Logger: zap.New(core), Metrics: m, FloodLogEvery: 300 * time.Millisecond}).HTTPHandler())
+	defer srv.Close()
+	try := func(pass string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		req.SetBasicAuth("owner", pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	codes := map[int]int{}
+	var retry int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := try(fmt.Sprintf("guess-%d", i))
+			mu.Lock()
+			defer mu.Unlock()
+			codes[resp.StatusCode]++
+			if resp.StatusCode == http.StatusTooManyRequests {
+				retry, _ = strconv.Atoi(resp.Header.Get("Retry-After"))
+			}
+		}()
+		if i%20 == 19 {
+			wg.Wait() // in waves, as a guessing script would
+		}
+	}
+	wg.Wait()
+	if codes[401] != 5 || codes[429] != 195 || retry < 1 {
+		t.Fatalf("200 wrong passwords: %v (Retry-After %d); want 5 refusals, then 429s", codes, retry)
+	}
+	if resp := try("s3cret"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("during the wait even the right password waits: %d", resp.StatusCode)
+	}
+	time.Sleep(time.Duration(retry)*time.Second + 100*time.Millisecond)
+	if resp := try("s3cret"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the right password after the wait: %d", resp.StatusCode)
+	}
+	time.Sleep(400 * time.Millisecond) // the summary of the flood's interval
+	lines := logs.FilterMessageSnippet("basic-auth").All()
+	if len(lines) == 0 || len(lines) > 4 {
+		t.Fatalf("%d log lines for 200 wrong passwords, want a few", len(lines))
+	}
+	if got := logs.FilterMessageSnippet("more wrong HTTP basic-auth").All(); len(got) != 1 || got[0].ContextMap()["count"] != int64(5) {
+		t.Fatalf("the summary line: %v", got)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, `fordpass_http_auth_failures_total{outcome="refused"} 6`) ||
+		!strings.Contains(body, `fordpass_http_auth_failures_total{outcome="throttled"} 195`) {
+		t.Fatalf("metrics: %s", grepLines(body, "auth_failures"))
+	}
+	t.Logf("200 wrong passwords: %v, %d log lines", codes, len(lines))
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestCommandFloodLogsACount: 2,000 junk commands to made-up VINs each get
+// their rejection, and the log gets fewer than a hundred lines.
+func TestCommandFloodLogsACount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, options: func(o *bridge.Options) { o.FloodLogEvery = 500 * time.Millisecond }})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	before := e.logs.FilterMessageSnippet("rejected").Len()
+	results := func() int {
+		n := 0
+		for i := range 400 {
+			n += len(e.w.history(e.topic(fmt.Sprintf("1FTEW1EP%09d", 100000+i), "command", "result")))
+		}
+		return n
+	}
+	// In waves of 200, each answered before the next: a broker queues at
+	// most so many messages for one client (mosquitto: 1,000), and the
+	// test's watcher must see every answer.
+	for wave := range 10 {
+		for i := wave * 200; i < (wave+1)*200; i++ {
+			vin := fmt.Sprintf("1FTEW1EP%09d", 100000+i%400) // 400 made-up VINs
+			e.w.client.Publish(e.topic(vin, "command"), 1, false, `{"command":"lock","id":"junk-`+strconv.Itoa(i)+`"}`)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for results() < (wave+1)*200 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d rejections published", results(), (wave+1)*200)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(700 * time.Millisecond) // the summaries
+	lines := e.logs.FilterMessageSnippet("rejected").Len() - before
+	if lines >= 100 {
+		t.Fatalf("2000 junk commands wrote %d log lines", lines)
+	}
+	// Every rejection is in the log, one by one or in a count.
+	counted := 0
+	for _, l := range e.logs.FilterMessageSnippet("more commands rejected").All() {
+		counted += int(l.ContextMap()["count"].(int64))
+	}
+	firsts := e.logs.FilterMessageSnippet("command rejected (more like it").Len() + e.logs.FilterMessageSnippet("for more reasons and topics").Len()
+	if counted+firsts != 2000 {
+		t.Fatalf("the log accounts for %d of 2000 rejections (%d one by one, %d counted)", counted+firsts, firsts, counted)
+	}
+	t.Logf("2000 junk commands: 2000 rejections published, %d log lines (%d counted in summaries)", lines, counted)
+}
