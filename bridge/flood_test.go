@@ -108,7 +108,9 @@ func grepLines(s, sub string) string {
 // their rejection, and the log gets fewer than a hundred lines.
 func TestCommandFloodLogsACount(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{signedIn: true, options: func(o *bridge.Options) { o.FloodLogEvery = 500 * time.Millisecond }})
+	// The interval is a minute in use; 3 s here, longer than the flood
+	// takes on a loaded machine, so the lines counted are one interval's.
+	e := newEnv(t, envOptions{signedIn: true, options: func(o *bridge.Options) { o.FloodLogEvery = 3 * time.Second }})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	before := e.logs.FilterMessageSnippet("rejected").Len()
 	results := func() int {
@@ -134,7 +136,7 @@ func TestCommandFloodLogsACount(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	time.Sleep(700 * time.Millisecond) // the summaries
+	time.Sleep(3200 * time.Millisecond) // the summaries
 	lines := e.logs.FilterMessageSnippet("rejected").Len() - before
 	if lines >= 100 {
 		t.Fatalf("2000 junk commands wrote %d log lines", lines)
