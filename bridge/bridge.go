@@ -98,6 +98,7 @@ type Bridge struct {
 	authFails   *authThrottle
 	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance    string                 // this installation's id (STATE_DIR/instance)
+	reportKey   []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
 }
 
 // New makes a bridge; Run starts it.
@@ -183,6 +184,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return configErr("STATE_DIR", err)
 	}
 	b.instance = id
+	if b.reportKey, err = reportKey(b.cfg.StateDir); err != nil {
+		return configErr("STATE_DIR", err)
+	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	b.workCtx = workCtx

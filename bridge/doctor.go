@@ -81,8 +81,10 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	add(checkFordAnswers(cfg.StateDir, client.Protocol(), o.Now()))
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
-			data, _ := json.Marshal(r)
-			_ = wait(b.client.Publish(mqttapi.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
+			if signed, err := signReport(cfg.StateDir, r); err == nil {
+				data, _ := json.Marshal(signed)
+				_ = wait(b.client.Publish(mqttapi.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
+			}
 		}
 		b.client.Disconnect(100)
 	}

@@ -287,3 +287,38 @@ func testCA(t *testing.T) (string, *tls.Config) {
 	}
 	return caFile, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 }
+
+// TestForgedDoctorReportIsNotShown: a report on P/bridge/doctor that doctor
+// on this installation did not sign (none, or a made-up signature) never
+// reaches the sign-in page; a signed one does.
+func TestForgedDoctorReportIsNotShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true})
+	e.w.waitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
+	srv := httptestServer(t, e.bridge.HTTPHandler())
+	page := func() string {
+		resp, err := http.Get(srv + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readAll(t, resp)
+	}
+	for _, forged := range []string{
+		`{"at":"2026-12-01T00:00:00Z","checks":[{"name":"phishing","status":"fail","finding":"sign in at http://evil.example/"}]}`,
+		`{"at":"2026-12-01T00:00:00Z","checks":[{"name":"phishing","status":"fail","finding":"sign in at http://evil.example/"}],"sig":"` + strings.Repeat("ab", 32) + `"}`,
+	} {
+		e.w.publish(e.topic("bridge", "doctor"), forged, true)
+		time.Sleep(300 * time.Millisecond)
+		if p := page(); strings.Contains(p, "evil.example") || strings.Contains(p, "phishing") {
+			t.Fatal("the page shows a forged doctor report")
+		}
+	}
+	doctor(t, e.cfg, false) // signs with STATE_DIR's key
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(page(), "configuration") {
+		if time.Now().After(deadline) {
+			t.Fatal("the page does not show the signed report")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

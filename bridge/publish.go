@@ -121,7 +121,13 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 		b.onCode(msg)
 	case topic == b.t.Doctor():
 		var r Report
-		if json.Unmarshal(msg.Payload(), &r) == nil && len(r.Checks) > 0 {
+		switch {
+		case len(msg.Payload()) == 0:
+		case json.Unmarshal(msg.Payload(), &r) != nil || len(r.Checks) == 0:
+			b.log.Debug("ignoring an unreadable report on the doctor topic")
+		case !verifyReport(b.reportKey, r):
+			b.log.Debug("ignoring a doctor report not signed by doctor on this installation (STATE_DIR's doctor.key)")
+		default:
 			b.doctor.Store(&r)
 		}
 	case b.cfg.HADiscovery && topic == b.cfg.HADiscoveryPrefix+"/status":

@@ -27,9 +27,10 @@ func PrepareStateDir(dir string) error {
 	return stateDirPrivate(dir)
 }
 
-// PrivateFiles are the state files that hold secrets: the token and the
-// pending sign-in's PKCE verifier.
-var privateFiles = []string{tokenFileName, loginFileName}
+// privateFiles are the state files that hold secrets: the token, the
+// pending sign-in's PKCE verifier, and the key that signs doctor's reports
+// (bridge/reportsig.go).
+var privateFiles = []string{tokenFileName, loginFileName, "doctor.key"}
 
 // FixPrivateModes makes the secret files in dir readable by their owner
 // only (0600) and returns the ones it had to fix, each with its old mode,

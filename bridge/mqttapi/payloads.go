@@ -111,6 +111,9 @@ type Check struct {
 type Report struct {
 	At     time.Time `json:"at"`
 	Checks []Check   `json:"checks"`
+	// Sig is doctor's signature with the installation's key; the bridge
+	// shows only reports it can verify.
+	Sig string `json:"sig,omitempty"`
 }
 
 // Failed reports whether any check failed.
