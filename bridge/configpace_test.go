@@ -60,7 +60,8 @@ func TestDeviceConfigsInFlightAreBounded(t *testing.T) {
 	t.Parallel()
 	b := &slowBroker{}
 	p := &publisher{client: b, configSlots: make(chan struct{}, configsInFlight)}
-	p.disc.last = map[string][32]byte{}
+	p.disc.last, p.disc.removal = map[string][32]byte{}, map[string][32]byte{}
+	p.disc.onBroker, p.disc.leftover = map[string]map[string]string{}, map[string]map[string]string{}
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)

@@ -26,10 +26,17 @@ type publisher struct {
 	connected atomic.Bool
 	m         *Metrics
 	cache     retainedCache
-	// disc holds a hash of each discovery config last published.
+	// disc holds a hash of each discovery config last published, and the
+	// components each device has on the broker as far as the bridge knows
+	// (from its own publishing, or a config retained from before).
 	disc struct {
 		sync.Mutex
-		last map[string][32]byte // discovery topic → SHA-256 of the payload
+		last     map[string][32]byte          // discovery topic → SHA-256 of the payload
+		removal  map[string][32]byte          // discovery topic → SHA-256 of the last removal sent before it
+		onBroker map[string]map[string]string // discovery topic → component key → platform
+		// leftover: components of a config from before whose key the
+		// device still has, on another platform (to be removed too).
+		leftover map[string]map[string]string
 	}
 	// conns are the broker connections in the last hour.
 	conns struct {
@@ -91,6 +98,9 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	subs := map[string]byte{b.t.AllCommands(): 1, b.t.CodeSet(): 1, b.t.Doctor(): 1}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
+		// The device configs on the broker, to remove what a config from
+		// before holds and the device no longer has.
+		subs[b.cfg.HADiscoveryPrefix+"/device/+/config"] = 1
 	}
 	tok := c.SubscribeMultiple(subs, b.route)
 	go func() {
@@ -152,6 +162,12 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	default:
 		if vin := b.t.CommandVIN(topic); vin != "" {
 			b.onCommand(vin, msg)
+			return
+		}
+		if b.cfg.HADiscovery {
+			if vin, ok := discovery.OwnsConfig(b.discoverySettings(), topic); ok {
+				b.onOwnConfig(topic, vin, msg.Payload())
+			}
 		}
 	}
 }
@@ -289,19 +305,92 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 const configsInFlight = 4
 
 // publishConfig publishes a device config unless it is what was last sent
-// (force: even then). A hash is kept, not the payload. It returns once the
-// broker has the config (or after five seconds), with at most
-// configsInFlight configs outstanding.
+// (force: even then). A hash is kept, not the payload. A component the
+// device had on the broker and no longer has goes out once as its platform
+// alone (Home Assistant's way to remove it), then the config without it.
+// It returns once the broker has the config (or after five seconds), with
+// at most configsInFlight configs outstanding.
 func (p *publisher) publishConfig(topic string, payload []byte, force bool) {
+	now := discovery.Platforms(payload)
 	sum := sha256.Sum256(payload)
 	p.disc.Lock()
+	gone := map[string]string{}
+	if len(payload) > 0 {
+		for _, had := range []map[string]string{p.disc.onBroker[topic], p.disc.leftover[topic]} {
+			for k, platform := range had {
+				if now[k] != platform {
+					gone[k] = platform
+				}
+			}
+		}
+	}
+	delete(p.disc.leftover, topic)
 	last, seen := p.disc.last[topic]
 	p.disc.last[topic] = sum
+	p.disc.onBroker[topic] = now
 	p.disc.Unlock()
-	if seen && last == sum && !force {
+	if seen && last == sum && !force && len(gone) == 0 {
 		return
 	}
 	p.configSlots <- struct{}{}
 	defer func() { <-p.configSlots }()
+	if len(gone) > 0 {
+		removal := discovery.WithRemovals(payload, gone)
+		p.disc.Lock()
+		p.disc.removal[topic] = sha256.Sum256(removal)
+		p.disc.Unlock()
+		p.client.Publish(topic, 1, true, removal).WaitTimeout(5 * time.Second)
+	}
 	p.client.Publish(topic, 1, true, payload).WaitTimeout(5 * time.Second)
+}
+
+// onOwnConfig takes a device config this bridge's settings publish, seen on
+// the broker: one retained from before (an earlier run, another version)
+// may hold components the device no longer has. They are remembered, and
+// the device is published again, so they go out as removals.
+func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
+	if len(payload) == 0 {
+		return
+	}
+	sum := sha256.Sum256(payload)
+	got := discovery.Platforms(payload)
+	b.disc.Lock()
+	if b.disc.last[topic] == sum || b.disc.removal[topic] == sum {
+		b.disc.Unlock()
+		return // what the bridge itself sent
+	}
+	mine := b.disc.onBroker[topic]
+	stale := false
+	for k, platform := range got {
+		if platform == "" || mine[k] == platform {
+			continue
+		}
+		if mine == nil {
+			mine = map[string]string{}
+			b.disc.onBroker[topic] = mine
+		}
+		if _, has := mine[k]; !has {
+			mine[k] = platform
+		} else {
+			if b.disc.leftover[topic] == nil {
+				b.disc.leftover[topic] = map[string]string{}
+			}
+			b.disc.leftover[topic][k] = platform
+		}
+		stale = true
+	}
+	b.disc.Unlock()
+	if !stale || !b.cfg.HADiscovery {
+		return
+	}
+	b.log.Debug("a device config from before holds components the device no longer has; publishing their removal", zap.String("topic", topic))
+	// Not on paho's delivery goroutine: publishing waits for the broker.
+	go func() {
+		if vin == "" {
+			t, p := discovery.Bridge(b.discoverySettings())
+			b.publishConfig(t, p, true)
+		} else if v := b.vehicle(vin); v != nil {
+			b.publishVehicleDiscovery(v)
+		}
+	}()
 }

@@ -250,11 +250,16 @@ func (v *vehicle) publishFields() {
 	for _, f := range tel.Fields {
 		name, val := f.Name, f.Value
 		for j < len(prev.Fields) && prev.Fields[j].Name < name {
+			// A field the car no longer reports: its retained topic is
+			// cleared (its component leaves the device config too).
+			h.publishRetained(h.fieldTopic(v.vin, prev.Fields[j].Name), "")
+			changed = true
 			j++
 		}
 		last, ok := fordapi.Value{}, false
 		if j < len(prev.Fields) && prev.Fields[j].Name == name {
 			last, ok = prev.Fields[j].Value, true
+			j++
 		}
 		if name == "lock" && (show != "" || prevShow != "") {
 			// An override goes out when it starts or changes, and the
@@ -269,6 +274,14 @@ func (v *vehicle) publishFields() {
 			continue // the common case, decided without formatting anything
 		}
 		h.publishRetained(h.fieldTopic(v.vin, name), val.String())
+		changed = true
+	}
+	for ; j < len(prev.Fields); j++ { // after the last field: no longer reported
+		h.publishRetained(h.fieldTopic(v.vin, prev.Fields[j].Name), "")
+		changed = true
+	}
+	if prev.Location != nil && tel.Location == nil {
+		h.publishRetained(h.fieldTopic(v.vin, "location"), "")
 		changed = true
 	}
 	if tel.Location != nil && (prev.Location == nil || *prev.Location != *tel.Location) {

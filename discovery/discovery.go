@@ -175,8 +175,12 @@ func Bridge(s Settings) (topic string, payload []byte) {
 		Components: map[string]Component{
 			"auth_state": {Platform: "sensor", Name: "FordPass connection", UniqueID: uid("auth_state"),
 				DefaultEntityID: "sensor." + slug + "_bridge_connection", Availability: avail,
+				// Home Assistant reserves the state "unavailable" (the
+				// entity itself unavailable), so the auth state of that
+				// name shows as ford_unavailable.
 				StateTopic: t.AuthState(), JSONAttributesTopic: t.AuthDetail(),
-				DeviceClass: "enum", Options: []string{"ok", "reauth_required", "rate_limited", "unavailable"},
+				ValueTemplate: "{{ 'ford_unavailable' if value == 'unavailable' else value }}",
+				DeviceClass:   "enum", Options: []string{"ok", "reauth_required", "rate_limited", "ford_unavailable"},
 				EntityCategory: "diagnostic", Icon: "mdi:account-key"},
 			"reauth_required": {Platform: "binary_sensor", Name: "Re-authorization required", UniqueID: uid("reauth_required"),
 				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
@@ -218,13 +222,15 @@ var numeric = map[string]sensorSpec{
 	"remote_start_remaining": {"Remote start remaining", "duration", "measurement", "s", "mdi:timer-outline", 0, false},
 	// Battery electric figures, as the cars report them (kWh, °C, V, A);
 	// charging power is the charger's output voltage × current.
-	"battery_energy_remaining":   {"Battery energy remaining", "energy_storage", "measurement", "kWh", "", 1, false},
-	"battery_capacity":           {"Battery capacity", "energy_storage", "measurement", "kWh", "", 1, true},
-	"battery_temperature":        {"Battery temperature", "temperature", "measurement", "°C", "", 0, false},
-	"charging_power":             {"Charging power", "power", "measurement", "W", "", 0, false},
-	"battery_hv_voltage":         {"High-voltage battery voltage", "voltage", "measurement", "V", "", 0, true},
-	"battery_hv_current":         {"High-voltage battery current", "current", "measurement", "A", "", 1, true},
-	"heading":                    {"Heading", "", "measurement", "°", "mdi:compass", 0, false},
+	"battery_energy_remaining": {"Battery energy remaining", "energy_storage", "measurement", "kWh", "", 1, false},
+	"battery_capacity":         {"Battery capacity", "energy_storage", "measurement", "kWh", "", 1, true},
+	"battery_temperature":      {"Battery temperature", "temperature", "measurement", "°C", "", 0, false},
+	"charging_power":           {"Charging power", "power", "measurement", "W", "", 0, false},
+	"battery_hv_voltage":       {"High-voltage battery voltage", "voltage", "measurement", "V", "", 0, true},
+	"battery_hv_current":       {"High-voltage battery current", "current", "measurement", "A", "", 1, true},
+	// An angle: Home Assistant's measurement_angle (degrees) averages it
+	// the way angles average (sensor/const.py, SensorStateClass).
+	"heading":                    {"Heading", "", "measurement_angle", "°", "mdi:compass", 0, false},
 	"engine_coolant_temperature": {"Engine coolant temperature", "temperature", "measurement", "°C", "", 0, false},
 	"engine_speed":               {"Engine speed", "", "measurement", "rpm", "mdi:engine", 0, false},
 	"oil_life":                   {"Oil life", "", "measurement", "%", "mdi:oil", 0, false},
@@ -320,7 +326,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 			add(f, "binary_sensor", "Warning: "+label, c)
 		case strings.HasPrefix(f, "tire_pressure_"):
 			p := 0
-			add(f, "sensor", "Tire pressure "+words(strings.TrimPrefix(f, "tire_pressure_")), Component{StateTopic: st,
+			add(f, "sensor", "Tire pressure "+strings.ReplaceAll(strings.TrimPrefix(f, "tire_pressure_"), "_", " "), Component{StateTopic: st,
 				DeviceClass: "pressure", StateClass: "measurement", Unit: "kPa", SuggestedPrecision: &p, Icon: "mdi:car-tire-alert"})
 		case strings.HasPrefix(f, "door_"):
 			add(f, "binary_sensor", partName(strings.TrimPrefix(f, "door_"), "door"), Component{StateTopic: st, DeviceClass: "door", PayloadOn: "open", PayloadOff: "closed"})
@@ -394,4 +400,65 @@ func sanitize(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// Platforms reads a device config's components: key → platform ("" and
+// nil for an empty or unreadable config).
+func Platforms(payload []byte) map[string]string {
+	var p struct {
+		Cmps map[string]struct {
+			Platform string `json:"platform"`
+			P        string `json:"p"`
+		} `json:"cmps"`
+	}
+	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil {
+		return nil
+	}
+	out := make(map[string]string, len(p.Cmps))
+	for k, c := range p.Cmps {
+		out[k] = c.Platform + c.P
+	}
+	return out
+}
+
+// WithRemovals is payload with each component of gone (key → the platform
+// it had) given as its platform alone: how Home Assistant's device-based
+// discovery is told that a component left the device (leaving it out of
+// "cmps" keeps it). A key of gone that payload still has (its platform
+// changed) is replaced by its removal; the caller publishes payload itself
+// next.
+func WithRemovals(payload []byte, gone map[string]string) []byte {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(payload, &p) != nil {
+		return payload
+	}
+	var cmps map[string]json.RawMessage
+	_ = json.Unmarshal(p["cmps"], &cmps)
+	if cmps == nil {
+		cmps = map[string]json.RawMessage{}
+	}
+	for k, platform := range gone {
+		cmps[k], _ = json.Marshal(map[string]string{"platform": platform})
+	}
+	p["cmps"], _ = json.Marshal(cmps)
+	out, _ := json.Marshal(p)
+	return out
+}
+
+// OwnsConfig reports whether topic is one of the device config topics that
+// a bridge with these settings publishes: its own device's, or a car's
+// (the node id followed by a VIN).
+func OwnsConfig(s Settings, topic string) (vin string, ok bool) {
+	if topic == BridgeTopic(s) {
+		return "", true
+	}
+	rest, found := strings.CutPrefix(topic, s.DiscoveryPrefix+"/device/"+s.node()+"_")
+	if !found {
+		return "", false
+	}
+	vin, found = strings.CutSuffix(rest, "/config")
+	if !found || !mqttapi.IsVIN(vin) {
+		return "", false
+	}
+	return vin, true
 }

@@ -161,6 +161,21 @@ func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 			if sc := str("state_class"); sc == "total_increasing" && key != "odometer" {
 				t.Errorf("%s: total_increasing on %s", where, key)
 			}
+			// Home Assistant's rules: an angle in degrees is
+			// measurement_angle (sensor/const.py); entity names in
+			// sentence case; "unavailable" and "unknown" are states it
+			// reserves, so no enum offers them.
+			if str("unit_of_measurement") == "°" && str("state_class") != "measurement_angle" {
+				t.Errorf("%s: an angle in degrees needs the state class measurement_angle", where)
+			}
+			for i, w := range strings.Fields(str("name")) {
+				if i > 0 && w != strings.ToLower(w) && w != "V" {
+					t.Errorf("%s: name %q is not in sentence case", where, str("name"))
+				}
+			}
+			if opts, _ := c["options"].([]any); slices.Contains(opts, any("unavailable")) || slices.Contains(opts, any("unknown")) {
+				t.Errorf("%s: options %v hold a state Home Assistant reserves", where, opts)
+			}
 		}
 	}
 }

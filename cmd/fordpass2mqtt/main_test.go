@@ -316,6 +316,14 @@ func TestDemoAgainstBroker(t *testing.T) {
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
 	}
+	// Nothing retained is left but the will.
+	late := subscribe(t, url, prefix+"/#")
+	lateDisc := subscribe(t, url, "ha"+prefix+"/#")
+	late.wait(t, prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
+	time.Sleep(300 * time.Millisecond)
+	if got := append(late.messages(), lateDisc.messages()...); len(got) != 1 {
+		t.Fatalf("the demo left %d retained messages, want only its will: %.300q", len(got), got)
+	}
 }
 
 // TestDemoOnASharedBrokerLeavesARealBridgeAlone runs the demo as the README
