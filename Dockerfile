@@ -31,6 +31,33 @@ USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/fordpass2mqtt"]
 CMD ["demo"]
 
+# The Home Assistant add-on's image (config.yaml's image, one per
+# architecture, built by .github/workflows/release.yml):
+#   docker buildx build --platform linux/arm64 --target addon --build-arg BUILD_ARCH=aarch64 --build-arg VERSION=1.0.0 .
+# No s6-overlay: the Supervisor runs the image's entrypoint with its
+# environment (SUPERVISOR_TOKEN, TZ) and this one (STATE_DIR, HTTP_ADDR),
+# and the binary is that entrypoint, so nothing resets the environment.
+# It runs as root: the Supervisor creates the add-on's /data as root and
+# runs the image's user.
+FROM gcr.io/distroless/static-debian12 AS addon
+ARG VERSION=dev
+ARG BUILD_ARCH=amd64
+LABEL io.hass.type="addon" \
+      io.hass.name="fordpass2mqtt" \
+      io.hass.description="Your Ford on MQTT with Home Assistant discovery" \
+      io.hass.version="${VERSION}" \
+      io.hass.arch="${BUILD_ARCH}" \
+      io.hass.url="https://github.com/fordpass2mqtt/fordpass2mqtt" \
+      org.opencontainers.image.source="https://github.com/fordpass2mqtt/fordpass2mqtt" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=build /out/fordpass2mqtt /usr/local/bin/fordpass2mqtt
+ENV STATE_DIR=/data \
+    HTTP_ADDR=:8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/fordpass2mqtt", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/fordpass2mqtt"]
+CMD ["run"]
+
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="fordpass2mqtt" \

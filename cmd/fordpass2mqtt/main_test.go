@@ -16,9 +16,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -537,18 +539,83 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 }
 
-// TestAddonModeReachesTheSupervisorsBroker starts the bridge as the
-// Supervisor starts the add-on: only SUPERVISOR_TOKEN, SUPERVISOR_URL (a
-// stand-in serving /services/mqtt) and options.json in STATE_DIR. It must
-// connect to the broker the stand-in names and publish online.
-func TestAddonModeReachesTheSupervisorsBroker(t *testing.T) {
+// addonStage is what the Dockerfile's addon stage gives the container: its
+// base, entrypoint and command, and environment.
+type addonStage struct {
+	from       string
+	entrypoint []string
+	cmd        []string
+	env        map[string]string
+}
+
+func readAddonStage(t *testing.T) addonStage {
+	t.Helper()
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st addonStage
+	in := false
+	lines := strings.Split(strings.ReplaceAll(string(data), "\\\n", " "), "\n")
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "FROM ") {
+			in = strings.HasSuffix(line, " AS addon")
+			if in {
+				st.from = strings.Fields(line)[1]
+			}
+			continue
+		}
+		if !in {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "ENTRYPOINT "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "ENTRYPOINT ")), &st.entrypoint); err != nil {
+				t.Fatalf("ENTRYPOINT: %v", err)
+			}
+		case strings.HasPrefix(line, "CMD "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "CMD ")), &st.cmd); err != nil {
+				t.Fatalf("CMD: %v", err)
+			}
+		case strings.HasPrefix(line, "ENV "):
+			st.env = map[string]string{}
+			for _, kv := range strings.Fields(strings.TrimPrefix(line, "ENV ")) {
+				k, v, _ := strings.Cut(kv, "=")
+				st.env[k] = v
+			}
+		}
+	}
+	if st.from == "" {
+		t.Fatal("the Dockerfile has no addon stage")
+	}
+	return st
+}
+
+// TestAddonImageStartsInAddonMode starts the bridge the way the Supervisor
+// starts the add-on's image: the addon stage's entrypoint (the binary, no
+// s6-overlay /init that would reset the environment) and command, with the
+// stage's environment and the Supervisor's variables (SUPERVISOR_TOKEN,
+// HASSIO_TOKEN, TZ) and nothing else. Two values are changed because no
+// container is made here: STATE_DIR's /data is a temporary directory (the
+// Supervisor mounts the add-on's data there) and HTTP_ADDR a free port;
+// SUPERVISOR_URL points at a stand-in for http://supervisor. It must enter
+// add-on mode: take options.json, ask the Supervisor for the broker, and
+// come online there.
+func TestAddonImageStartsInAddonMode(t *testing.T) {
 	t.Parallel()
+	st := readAddonStage(t)
+	if st.from != "gcr.io/distroless/static-debian12" || len(st.entrypoint) != 1 || st.entrypoint[0] != "/usr/local/bin/fordpass2mqtt" ||
+		!slices.Equal(st.cmd, []string{"run"}) || st.env["STATE_DIR"] != "/data" || st.env["HTTP_ADDR"] != ":8080" {
+		t.Fatalf("the addon stage: %+v", st)
+	}
 	brokerAt := testBroker(t)
 	u, err := url.Parse(brokerAt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(u.Port())
+	var askedForBroker atomic.Bool
 	sup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer sv-token" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -557,6 +624,7 @@ func TestAddonModeReachesTheSupervisorsBroker(t *testing.T) {
 		data := map[string]any{}
 		switch r.URL.Path {
 		case "/services/mqtt":
+			askedForBroker.Store(true)
 			data = map[string]any{"host": u.Hostname(), "port": port, "ssl": false, "protocol": "3.1.1"}
 		case "/addons/self/info":
 			data = map[string]any{"slug": "local_fordpass2mqtt", "ingress": true, "network": map[string]any{"8080/tcp": nil}}
@@ -570,15 +638,28 @@ func TestAddonModeReachesTheSupervisorsBroker(t *testing.T) {
 	dir := t.TempDir()
 	prefix := "fpaddon" + suffix()
 	opts := fmt.Sprintf(`{"ford_region":"usa","ford_vins":[],"commands_allowed":["lock"],"ford_daily_call_budget":250,"log_level":"info",
-		"mqtt_topic_prefix":%q,"ha_discovery_prefix":"ha%s","ford_base_url":%q,"http_addr":"127.0.0.1:0"}`, prefix, prefix, simSrv.URL)
+		"mqtt_topic_prefix":%q,"ha_discovery_prefix":"ha%s","ford_base_url":%q}`, prefix, prefix, simSrv.URL)
 	if err := os.WriteFile(filepath.Join(dir, "options.json"), []byte(opts), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	env := []string{"SUPERVISOR_TOKEN=sv-token", "HASSIO_TOKEN=sv-token", "TZ=Europe/Berlin", "SUPERVISOR_URL=" + sup.URL}
+	for k, v := range st.env {
+		switch k {
+		case "STATE_DIR":
+			v = dir
+		case "HTTP_ADDR":
+			v = "127.0.0.1:0"
+		}
+		env = append(env, k+"="+v)
+	}
 	sub := subscribe(t, brokerAt, prefix+"/#")
-	cmd, _, stderr := program(t, []string{"SUPERVISOR_TOKEN=sv-token", "SUPERVISOR_URL=" + sup.URL, "STATE_DIR=" + dir}, "run")
+	cmd, _, stderr := program(t, env, st.cmd...)
 	defer func() { _ = cmd.Process.Kill() }()
 	sub.wait(t, prefix+"/bridge/availability", 15*time.Second, func(s string) bool { return s == "online" })
 	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "reauth_required" })
+	if !askedForBroker.Load() {
+		t.Fatal("the broker did not come from the Supervisor's MQTT service")
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
