@@ -101,7 +101,7 @@ func TestAddonOptionsAreTranslated(t *testing.T) {
 	}
 	var tr struct {
 		Configuration map[string]struct{ Name, Description string } `yaml:"configuration"`
-		Network       map[string]string                              `yaml:"network"`
+		Network       map[string]string                             `yaml:"network"`
 	}
 	if err := yaml.Unmarshal(read(t, filepath.Join(addonDir, "translations", "en.yaml")), &tr); err != nil {
 		t.Fatal(err)
