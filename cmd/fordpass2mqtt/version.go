@@ -11,9 +11,13 @@ import (
 var version = ""
 
 // fullVersion is what `version`, the log and P/bridge/info say.
-func fullVersion() string {
-	if version != "" {
-		return version
+func fullVersion() string { return stampedOr(version) }
+
+// stampedOr is the stamped version, else the one from the build
+// information.
+func stampedOr(stamped string) string {
+	if stamped != "" {
+		return stamped
 	}
 	return versionFrom(debug.ReadBuildInfo())
 }
