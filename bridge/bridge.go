@@ -109,41 +109,27 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	if opts.CommandTimeout <= 0 {
-		opts.CommandTimeout = 3 * time.Minute
-	}
-	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 20 * time.Second
-	}
-	if opts.BackoffMin <= 0 {
-		opts.BackoffMin = 5 * time.Second
-	}
-	if opts.BackoffMax <= 0 {
-		opts.BackoffMax = 15 * time.Minute
-	}
-	if opts.RefreshEvery <= 0 {
-		opts.RefreshEvery = 10 * time.Minute
-	}
-	if opts.VehicleListTTL <= 0 {
-		opts.VehicleListTTL = 24 * time.Hour
-	}
-	if opts.EmptyListRetry <= 0 {
-		opts.EmptyListRetry = time.Hour
-	}
-	if opts.DarkAfter <= 0 {
-		opts.DarkAfter = 5 * time.Minute
-	}
-	if opts.TokenCheck <= 0 {
-		opts.TokenCheck = 5 * time.Second
-	}
-	if opts.FloodLogEvery <= 0 {
-		opts.FloodLogEvery = time.Minute
-	}
-	if opts.StreamRetry <= 0 {
-		opts.StreamRetry = time.Minute
-	}
-	if opts.DiscoveryDelay <= 0 {
-		opts.DiscoveryDelay = 3 * time.Second
+	// A zero duration takes its default (the bracketed value in Options).
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&opts.CommandTimeout, 3 * time.Minute},
+		{&opts.ShutdownGrace, 20 * time.Second},
+		{&opts.BackoffMin, 5 * time.Second},
+		{&opts.BackoffMax, 15 * time.Minute},
+		{&opts.RefreshEvery, 10 * time.Minute},
+		{&opts.VehicleListTTL, 24 * time.Hour},
+		{&opts.EmptyListRetry, time.Hour},
+		{&opts.DarkAfter, 5 * time.Minute},
+		{&opts.TokenCheck, 5 * time.Second},
+		{&opts.FloodLogEvery, time.Minute},
+		{&opts.StreamRetry, time.Minute},
+		{&opts.DiscoveryDelay, 3 * time.Second},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
