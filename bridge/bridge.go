@@ -143,7 +143,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
 	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}
 	b.disc.last, b.disc.removal = map[string][32]byte{}, map[string][32]byte{}
-	b.disc.onBroker, b.disc.leftover = map[string]map[string]string{}, map[string]map[string]string{}
+	b.disc.onBroker, b.disc.leftover = map[string]components{}, map[string]map[string]string{}
 	b.configSlots = make(chan struct{}, configsInFlight)
 	b.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())

@@ -61,7 +61,7 @@ func TestDeviceConfigsInFlightAreBounded(t *testing.T) {
 	b := &slowBroker{}
 	p := &publisher{client: b, configSlots: make(chan struct{}, configsInFlight)}
 	p.disc.last, p.disc.removal = map[string][32]byte{}, map[string][32]byte{}
-	p.disc.onBroker, p.disc.leftover = map[string]map[string]string{}, map[string]map[string]string{}
+	p.disc.onBroker, p.disc.leftover = map[string]components{}, map[string]map[string]string{}
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)

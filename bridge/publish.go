@@ -31,9 +31,9 @@ type publisher struct {
 	// (from its own publishing, or a config retained from before).
 	disc struct {
 		sync.Mutex
-		last     map[string][32]byte          // discovery topic → SHA-256 of the payload
-		removal  map[string][32]byte          // discovery topic → SHA-256 of the last removal sent before it
-		onBroker map[string]map[string]string // discovery topic → component key → platform
+		last     map[string][32]byte   // discovery topic → SHA-256 of the payload
+		removal  map[string][32]byte   // discovery topic → SHA-256 of the last removal sent before it
+		onBroker map[string]components // discovery topic → the device's components
 		// leftover: components of a config from before whose key the
 		// device still has, on another platform (to be removed too).
 		leftover map[string]map[string]string
@@ -316,18 +316,21 @@ func (p *publisher) publishConfig(topic string, payload []byte, force bool) {
 	p.disc.Lock()
 	gone := map[string]string{}
 	if len(payload) > 0 {
-		for _, had := range []map[string]string{p.disc.onBroker[topic], p.disc.leftover[topic]} {
-			for k, platform := range had {
-				if now[k] != platform {
-					gone[k] = platform
-				}
+		p.disc.onBroker[topic].each(func(k, platform string) {
+			if now[k] != platform {
+				gone[k] = platform
+			}
+		})
+		for k, platform := range p.disc.leftover[topic] {
+			if now[k] != platform {
+				gone[k] = platform
 			}
 		}
 	}
 	delete(p.disc.leftover, topic)
 	last, seen := p.disc.last[topic]
 	p.disc.last[topic] = sum
-	p.disc.onBroker[topic] = now
+	p.disc.onBroker[topic] = componentsOf(now)
 	p.disc.Unlock()
 	if seen && last == sum && !force && len(gone) == 0 {
 		return
@@ -359,15 +362,12 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 		b.disc.Unlock()
 		return // what the bridge itself sent
 	}
-	mine := b.disc.onBroker[topic]
+	mine := map[string]string{}
+	b.disc.onBroker[topic].each(func(k, platform string) { mine[k] = platform })
 	stale := false
 	for k, platform := range got {
 		if platform == "" || mine[k] == platform {
 			continue
-		}
-		if mine == nil {
-			mine = map[string]string{}
-			b.disc.onBroker[topic] = mine
 		}
 		if _, has := mine[k]; !has {
 			mine[k] = platform
@@ -378,6 +378,9 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 			b.disc.leftover[topic][k] = platform
 		}
 		stale = true
+	}
+	if stale {
+		b.disc.onBroker[topic] = componentsOf(mine)
 	}
 	b.disc.Unlock()
 	if !stale || !b.cfg.HADiscovery {

@@ -178,9 +178,11 @@ func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin 
 // fillLater fetches the REST record after wait when the socket has not
 // brought the car's metrics by then, and Ford still serves REST telemetry.
 // It never closes the socket: a failure is logged. stop cancels it and
-// waits for it.
+// waits for it. Until the wait is over it holds only a timer (a fleet holds
+// a socket per car).
 func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wait time.Duration, onUpdate func(*Telemetry)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex // guards stopped and cancel
+	stopped, cancel := false, context.CancelFunc(nil)
 	done := make(chan struct{})
 	timer := time.AfterFunc(wait, func() {
 		defer close(done)
@@ -190,16 +192,25 @@ func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wa
 		if filled || c.restGone() {
 			return
 		}
-		doc, err := c.restDocument(ctx, vin)
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		fctx, fcancel := context.WithCancel(ctx)
+		cancel = fcancel
+		mu.Unlock()
+		defer fcancel()
+		doc, err := c.restDocument(fctx, vin)
 		if err != nil {
-			if ctx.Err() == nil {
+			if fctx.Err() == nil {
 				c.log.Debug("the socket sent no record and the REST fill-in failed; the socket stays open", zap.String("vin", ShortVIN(vin)), zap.Error(err))
 			}
 			return
 		}
 		sr.mu.Lock()
 		defer sr.mu.Unlock()
-		if sr.filled || ctx.Err() != nil {
+		if sr.filled || fctx.Err() != nil {
 			return
 		}
 		sr.rec.apply(doc, false)
@@ -207,7 +218,12 @@ func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wa
 		onUpdate(sr.rec.Telemetry())
 	})
 	return func() {
-		cancel()
+		mu.Lock()
+		stopped = true
+		if cancel != nil {
+			cancel()
+		}
+		mu.Unlock()
 		if timer.Stop() {
 			return // it never ran
 		}

@@ -1,0 +1,35 @@
+package bridge
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// components is a device config's components, key and platform, in one
+// string ("key\x00platform\x00…", sorted by key): what the bridge remembers
+// of each device on the broker to find what left it. A map per device
+// would hold a fleet's thousand of them at several kilobytes each.
+type components string
+
+func componentsOf(m map[string]string) components {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	return components(b.String())
+}
+
+// each calls f with every key and platform.
+func (c components) each(f func(key, platform string)) {
+	s := string(c)
+	for s != "" {
+		key, rest, _ := strings.Cut(s, "\x00")
+		platform, rest2, _ := strings.Cut(rest, "\x00")
+		f(key, platform)
+		s = rest2
+	}
+}
