@@ -14,6 +14,11 @@ type components string
 
 func componentsOf(m map[string]string) components {
 	var b strings.Builder
+	n := 0
+	for k, p := range m {
+		n += len(k) + len(p) + 2
+	}
+	b.Grow(n) // one allocation of the exact size
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		b.WriteString(k)
 		b.WriteByte(0)
