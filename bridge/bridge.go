@@ -231,6 +231,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	stopWork()
 	b.workers.Wait()
+	b.shapes.flush()
 	if st := b.ford.Status(); st.Unsaved != "" {
 		if err := b.ford.SaveToken(); err != nil {
 			b.log.Error("at shutdown the token still cannot be saved: the next start needs a new sign-in", zap.Error(err))

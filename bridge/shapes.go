@@ -2,11 +2,11 @@ package bridge
 
 import (
 	"encoding/json"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -38,13 +38,19 @@ func (s shape) equal(o shape) bool {
 	return s.Location == o.Location && s.UpdatedAt == o.UpdatedAt && slices.Equal(s.Fields, o.Fields)
 }
 
-// shapes are the cars' shapes, saved when one changes.
+// shapes are the cars' shapes. A change is saved within shapesSaveDelay
+// (and at shutdown, flush): a fleet's start changes every car's shape at
+// once, and the file holds them all.
 type shapes struct {
-	mu  sync.Mutex
-	dir string
-	log *zap.Logger
-	m   map[string]shape
+	mu      sync.Mutex
+	dir     string
+	log     *zap.Logger
+	m       map[string]shape
+	pending *time.Timer // a save is due
+	saving  sync.Mutex  // held while the file is written
 }
+
+const shapesSaveDelay = 2 * time.Second
 
 func loadShapes(dir string, log *zap.Logger) *shapes {
 	s := &shapes{dir: dir, log: log, m: map[string]shape{}}
@@ -71,7 +77,7 @@ func (s *shapes) set(vin string, sh shape) {
 		return
 	}
 	s.m[vin] = sh
-	s.saveLocked()
+	s.saveSoonLocked()
 }
 
 // forget drops the shape of a car that is no longer bridged.
@@ -80,12 +86,29 @@ func (s *shapes) forget(vin string) {
 	defer s.mu.Unlock()
 	if _, ok := s.m[vin]; ok {
 		delete(s.m, vin)
-		s.saveLocked()
+		s.saveSoonLocked()
 	}
 }
 
-func (s *shapes) saveLocked() {
-	data, _ := json.Marshal(maps.Clone(s.m))
+func (s *shapes) saveSoonLocked() {
+	if s.pending == nil {
+		s.pending = time.AfterFunc(shapesSaveDelay, s.flush)
+	}
+}
+
+// flush saves the shapes now if a change is waiting.
+func (s *shapes) flush() {
+	s.saving.Lock() // a save under way finishes first
+	defer s.saving.Unlock()
+	s.mu.Lock()
+	if s.pending == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.pending.Stop()
+	s.pending = nil
+	data, _ := json.Marshal(s.m)
+	s.mu.Unlock()
 	if err := fordapi.WriteFileAtomic(filepath.Join(s.dir, shapesFile), data); err != nil {
 		s.log.Warn("cannot save the cars' device shapes; a restart publishes each device from its first telemetry", zap.Error(err))
 	}
