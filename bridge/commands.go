@@ -19,32 +19,6 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-// commandTable is every command a user may send: its MQTT name and Ford's
-// command type. Configuration, parsing, their error messages and the
-// metrics all read it.
-var commandTable = []struct{ name, ford string }{
-	{"lock", fordapi.CmdLock}, {"unlock", fordapi.CmdUnlock}, {"start", fordapi.CmdRemoteStart},
-	{"stop", fordapi.CmdCancelRemoteStart}, {"refresh", fordapi.CmdStatusRefresh}, {"horn", fordapi.CmdPanicCue},
-}
-
-// commandNames lists the MQTT names, in the table's order.
-var commandNames = func() []string {
-	out := make([]string, len(commandTable))
-	for i, c := range commandTable {
-		out[i] = c.name
-	}
-	return out
-}()
-
-// fordCommand maps the MQTT command names to Ford's command types.
-var fordCommand = func() map[string]string {
-	out := make(map[string]string, len(commandTable))
-	for _, c := range commandTable {
-		out[c.name] = c.ford
-	}
-	return out
-}()
-
 // maxCommandPayload bounds a command message.
 const maxCommandPayload = 4 << 10
 
@@ -124,7 +98,7 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		s = word
 	}
 	req.Command = strings.ToLower(strings.TrimSpace(s))
-	if _, ok := fordCommand[req.Command]; !ok {
+	if specOf(req.Command) == nil {
 		shown := req.Command
 		if len(shown) > 40 {
 			shown = shown[:40] + "…"
@@ -255,10 +229,10 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			at.UTC().Format(time.RFC3339)))
 		return
 	}
-	if req.Command == "refresh" {
+	if specOf(req.Command).throttled {
 		if next, ok := v.allowRefresh(b.now()); !ok {
-			reject(fmt.Sprintf("refresh wakes the car's modem and drains its 12 V battery; at most one every %s (next at %s)",
-				v.set.refreshEvery, next.UTC().Format(time.RFC3339)))
+			reject(fmt.Sprintf("%s wakes the car's modem and drains its 12 V battery; at most one every %s (next at %s)",
+				req.Command, v.set.refreshEvery, next.UTC().Format(time.RFC3339)))
 			return
 		}
 	}
@@ -407,24 +381,17 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	log := h.logger().With(zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command), zap.String("id", req.ID))
 	ctx, cancel := context.WithTimeout(h.commandContext(), deadline.Sub(h.clock()))
 	defer cancel()
-	typ := fordCommand[req.Command]
-	switch req.Command {
-	case "lock":
-		v.setLockShow("locking")
-	case "unlock":
-		v.setLockShow("unlocking")
+	spec := specOf(req.Command)
+	if spec.showing != "" {
+		v.setLockShow(spec.showing)
 	}
 	updates, unwatch := v.watch()
 	defer unwatch()
-	var props map[string]any
-	if typ == fordapi.CmdPanicCue {
-		props = map[string]any{"duration": 3}
-	}
 	start := h.clock()
-	id, err := h.fordAPI().SendCommand(ctx, v.vin, typ, props)
+	id, err := h.fordAPI().SendCommand(ctx, v.vin, spec.ford, spec.props)
 	sent := err == nil
-	if sent && typ != fordapi.CmdPanicCue { // Ford reports no outcome for the horn
-		_, err = h.fordAPI().WaitCommand(ctx, v.vin, typ, id, updates)
+	if sent && !spec.noOutcome {
+		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates)
 	}
 	status := ResultSuccess
 	switch {
@@ -455,9 +422,9 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	switch {
 	case status == ResultSuccess:
 		v.setLockShow("")
-		v.applyOutcome(req.Command)
+		v.applyOutcome(spec.effect)
 		log.Info("command succeeded", zap.Duration("took", h.clock().Sub(start)), zap.Duration("waited", waited))
-	case req.Command == "lock" || req.Command == "unlock":
+	case spec.showing != "":
 		v.setLockShow("jammed")
 	}
 	if status != ResultSuccess {

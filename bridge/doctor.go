@@ -125,9 +125,15 @@ func checkConfig(cfg Config, cfgErr error) Check {
 	}
 	u, _ := url.Parse(cfg.MQTTURL)
 	plain := u != nil && (u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ws")
-	if cfg.MQTTUsername == "" && plain && (cfg.Allowed("unlock") || cfg.Allowed("start")) {
-		risks = append(risks, "unlock/start are allowed on a broker connection with no user name and no TLS: anyone who can reach the broker can open the car")
-		fixes = append(fixes, "give the broker users and an ACL (deploy/mosquitto), or drop unlock,start from COMMANDS_ALLOWED")
+	var opening []string
+	for _, c := range commandSpecs {
+		if c.opens && cfg.Allowed(c.name) {
+			opening = append(opening, c.name)
+		}
+	}
+	if cfg.MQTTUsername == "" && plain && len(opening) > 0 {
+		risks = append(risks, strings.Join(opening, "/")+" allowed on a broker connection with no user name and no TLS: anyone who can reach the broker can open the car")
+		fixes = append(fixes, "give the broker users and an ACL (deploy/mosquitto), or drop "+strings.Join(opening, ",")+" from COMMANDS_ALLOWED")
 	}
 	if len(risks) > 0 {
 		c.Status, c.Finding, c.Fix = Warn, strings.Join(risks, "; "), strings.Join(fixes, "; ")

@@ -394,23 +394,14 @@ func (v *vehicle) watch() (<-chan *fordapi.Telemetry, func()) {
 }
 
 // applyOutcome shows a command's effect at once (the stream or the next
-// poll confirms it).
-func (v *vehicle) applyOutcome(cmd string) {
+// poll confirms it); effect may be nil.
+func (v *vehicle) applyOutcome(effect func(*fordapi.Telemetry) *fordapi.Telemetry) {
 	v.mu.Lock()
-	if v.tel == nil {
+	if v.tel == nil || effect == nil {
 		v.mu.Unlock()
 		return
 	}
-	switch cmd {
-	case "lock":
-		v.tel = v.tel.With("lock", fordapi.Word("locked"))
-	case "unlock":
-		v.tel = v.tel.With("lock", fordapi.Word("unlocked"))
-	case "start":
-		v.tel = v.tel.With("remote_start", fordapi.Word("on"))
-	case "stop":
-		v.tel = v.tel.With("remote_start", fordapi.Word("off"))
-	}
+	v.tel = effect(v.tel)
 	v.mu.Unlock()
 	v.publishFields()
 }
@@ -422,8 +413,7 @@ func (v *vehicle) applyOutcome(cmd string) {
 func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	info = discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year,
-		EV: v.meta.EV, Lock: v.meta.Can.RemoteLock, RemoteStart: v.meta.Can.RemoteStart, Horn: v.meta.Can.PanicAlarm}
+	info = discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year, EV: v.meta.EV}
 	sh, ok := v.host.carShape(v.vin)
 	if v.tel != nil {
 		sh, ok = shapeOf(v.tel), true
@@ -432,11 +422,20 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		return info, false
 	}
 	info.Fields, info.HasLocation, info.HasUpdatedAt = sh.Fields, sh.Location, sh.UpdatedAt
-	allowed := v.set.allowed
-	info.Lock = info.Lock && (allowed("lock") || allowed("unlock"))
-	info.RemoteStart = info.RemoteStart && allowed("start")
-	info.Stop = info.RemoteStart && allowed("stop")
-	info.Horn = info.Horn && allowed("horn")
-	info.Refresh = allowed("refresh")
+	// The commands this car can run and the user allows: the lock entity
+	// for the ones that show on the lock, a button for the others.
+	for _, c := range commandSpecs {
+		if !c.can(v.meta.Can) || !v.set.allowed(c.name) {
+			continue
+		}
+		if c.showing != "" {
+			info.Lock = true
+		}
+		if c.button.Key != "" {
+			b := c.button
+			b.Press = c.name
+			info.Buttons = append(info.Buttons, b)
+		}
+	}
 	return info, true
 }

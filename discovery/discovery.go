@@ -53,11 +53,17 @@ type VehicleInfo struct {
 	Fields       []string // telemetry fields the car reports
 	HasLocation  bool
 	HasUpdatedAt bool
-	Lock         bool // lock/unlock allowed and supported
-	RemoteStart  bool
-	Stop         bool
-	Horn         bool
-	Refresh      bool
+	Lock         bool     // lock/unlock allowed and supported: the lock entity sends them
+	Buttons      []Button // the other commands the car can run and the user allows
+}
+
+// Button is a command's button in Home Assistant.
+type Button struct {
+	Key         string // its component key, such as horn_button
+	Name        string
+	Press       string // the command it publishes
+	Icon        string
+	DeviceClass string
 }
 
 // Payload is a device discovery config.
@@ -351,20 +357,8 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	if v.HasUpdatedAt {
 		add("updated_at", "sensor", "Last update from the car", Component{StateTopic: t.Field(v.VIN, "updated_at"), DeviceClass: "timestamp", EntityCategory: "diagnostic"})
 	}
-	button := func(key, entityName, press, icon, class string) {
-		add(key, "button", entityName, Component{CommandTopic: t.Command(v.VIN), PayloadPress: press, Icon: icon, DeviceClass: class})
-	}
-	if v.RemoteStart {
-		button("remote_start_button", "Remote start", "start", "mdi:car-key", "")
-	}
-	if v.Stop {
-		button("remote_stop_button", "Stop remote start", "stop", "mdi:car-off", "")
-	}
-	if v.Refresh {
-		button("refresh_button", "Refresh from car", "refresh", "mdi:refresh", "")
-	}
-	if v.Horn {
-		button("horn_button", "Horn and lights", "horn", "mdi:bullhorn", "identify")
+	for _, b := range v.Buttons {
+		add(b.Key, "button", b.Name, Component{CommandTopic: t.Command(v.VIN), PayloadPress: b.Press, Icon: b.Icon, DeviceClass: b.DeviceClass})
 	}
 	p := Payload{
 		Device: Device{Identifiers: []string{s.node() + "_" + v.VIN}, Name: s.deviceName(name), Manufacturer: "Ford", Model: model,

@@ -21,14 +21,22 @@ var petrolFields = []string{"alarm", "battery_12v_soc", "battery_12v_voltage", "
 	"engine_coolant_temperature", "engine_speed", "oil_life", "indicator_malfunction_indicator", "indicator_lane_keeping_aid",
 	"tire_pressure_front_right", "tire_pressure_rear_left", "tire_pressure_rear_right", "window_driver", "window_passenger"}
 
+// The buttons as the bridge's command table makes them.
+var (
+	startButton   = Button{Key: "remote_start_button", Name: "Remote start", Press: "start", Icon: "mdi:car-key"}
+	stopButton    = Button{Key: "remote_stop_button", Name: "Stop remote start", Press: "stop", Icon: "mdi:car-off"}
+	refreshButton = Button{Key: "refresh_button", Name: "Refresh from car", Press: "refresh", Icon: "mdi:refresh"}
+	hornButton    = Button{Key: "horn_button", Name: "Horn and lights", Press: "horn", Icon: "mdi:bullhorn", DeviceClass: "identify"}
+)
+
 var vehicles = map[string]VehicleInfo{
 	"petrol": {VIN: "1FTEW1EP000000001", Name: "Truck", Model: "F-150", Year: "2023", Fields: petrolFields,
-		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Horn: true, Refresh: true},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, Buttons: []Button{startButton, stopButton, refreshButton, hornButton}},
 	"ev": {VIN: "3FMTK3SU000000002", Name: "Mach-E", Model: "Mustang Mach-E", Year: "2024", EV: true,
 		Fields: []string{"battery_soc", "charge_plug", "charging_status", "ev_range", "lock", "odometer", "time_to_full_charge",
 			"door_driver", "window_driver", "ignition", "remote_start", "battery_energy_remaining", "battery_capacity",
 			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature"},
-		HasLocation: true, HasUpdatedAt: true, Lock: true, RemoteStart: true, Stop: true, Refresh: true},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, Buttons: []Button{startButton, stopButton, refreshButton}},
 	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
 }
 
