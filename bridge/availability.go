@@ -56,9 +56,15 @@ func (v *vehicle) unreached(err error) {
 // checkDark takes the car offline once it has had no channel to Ford for
 // darkAfter; gate says why Ford may not be called at all ("" when it may).
 func (v *vehicle) checkDark(now time.Time, darkAfter time.Duration, gate string) {
+	v.mu.Lock()
+	streaming := v.streaming
+	v.mu.Unlock()
 	v.availMu.Lock()
 	defer v.availMu.Unlock()
-	if gate != "" {
+	// An open socket is a working channel whatever the account's state
+	// (a 429 on another call does not close it); it closes by itself when
+	// it stalls.
+	if gate != "" && !streaming {
 		if v.dark.failingSince.IsZero() {
 			v.dark.failingSince = now
 		}

@@ -42,3 +42,39 @@ func TestDiscoveryFollowsTheFieldNames(t *testing.T) {
 		}
 	}
 }
+
+// A car is offline after the delay when Ford may not be called and its
+// socket is not open; an open socket is a working channel whatever the
+// account's state says, and a budget refusal takes it offline at once.
+func TestCarDarknessRules(t *testing.T) {
+	t.Parallel()
+	v, _ := benchVehicle(t)
+	v.host.(*Bridge).now = time.Now
+	t0 := time.Now()
+	shown := func() string {
+		v.availMu.Lock()
+		defer v.availMu.Unlock()
+		return v.dark.shown
+	}
+	v.reached()
+	v.streaming = true
+	v.checkDark(t0, time.Minute, "rate limited")
+	v.checkDark(t0.Add(2*time.Minute), time.Minute, "rate limited")
+	if shown() != "online" {
+		t.Fatalf("an open socket went dark: %s", shown())
+	}
+	v.streaming = false
+	v.checkDark(t0.Add(3*time.Minute), time.Minute, "rate limited")
+	if shown() != "online" {
+		t.Fatal("offline before the delay")
+	}
+	v.checkDark(t0.Add(4*time.Minute+time.Second), time.Minute, "rate limited")
+	if shown() != "offline" {
+		t.Fatal("still online after the delay without a channel")
+	}
+	v.reached()
+	v.unreached(&fordapi.BudgetError{Class: fordapi.ClassTelemetry, RetryAt: t0.Add(time.Hour)})
+	if shown() != "offline" || v.dark.until.IsZero() {
+		t.Fatal("a budget pause must take the car offline at once, with until when")
+	}
+}
