@@ -428,8 +428,11 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		if !c.can(v.meta.Can) || !v.set.allowed(c.name) {
 			continue
 		}
-		if c.showing != "" {
-			info.Lock = true
+		switch c.showing {
+		case "locking":
+			info.Lock, info.LockPress[0] = true, c.name
+		case "unlocking":
+			info.Lock, info.LockPress[1] = true, c.name
 		}
 		if c.button.Key != "" {
 			b := c.button

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 // SupportURL is where users report problems.
@@ -53,8 +54,9 @@ type VehicleInfo struct {
 	Fields       []string // telemetry fields the car reports
 	HasLocation  bool
 	HasUpdatedAt bool
-	Lock         bool     // lock/unlock allowed and supported: the lock entity sends them
-	Buttons      []Button // the other commands the car can run and the user allows
+	Lock         bool      // lock/unlock allowed and supported: the lock entity sends them
+	LockPress    [2]string // the commands the lock entity sends to lock and to unlock
+	Buttons      []Button  // the other commands the car can run and the user allows
 }
 
 // Button is a command's button in Home Assistant.
@@ -207,68 +209,6 @@ func Bridge(s Settings) (topic string, payload []byte) {
 	return BridgeTopic(s), marshal(p)
 }
 
-// sensorSpec is how a numeric field appears in HA.
-type sensorSpec struct {
-	name, deviceClass, stateClass, unit, icon string
-	precision                                 int
-	diagnostic                                bool
-}
-
-var numeric = map[string]sensorSpec{
-	"odometer":               {"Odometer", "distance", "total_increasing", "km", "mdi:counter", 0, false},
-	"fuel_level":             {"Fuel level", "", "measurement", "%", "mdi:gas-station", 0, false},
-	"fuel_range":             {"Fuel range", "distance", "measurement", "km", "mdi:map-marker-distance", 0, false},
-	"battery_soc":            {"Battery", "battery", "measurement", "%", "", 0, false},
-	"ev_range":               {"Electric range", "distance", "measurement", "km", "mdi:map-marker-distance", 0, false},
-	"time_to_full_charge":    {"Time to full charge", "duration", "measurement", "min", "", 0, false},
-	"battery_12v_voltage":    {"12 V battery voltage", "voltage", "measurement", "V", "", 1, true},
-	"battery_12v_soc":        {"12 V battery", "battery", "measurement", "%", "", 0, true},
-	"outside_temperature":    {"Outside temperature", "temperature", "measurement", "°C", "", 1, false},
-	"speed":                  {"Speed", "speed", "measurement", "km/h", "", 0, false},
-	"remote_start_remaining": {"Remote start remaining", "duration", "measurement", "s", "mdi:timer-outline", 0, false},
-	// Battery electric figures, as the cars report them (kWh, °C, V, A);
-	// charging power is the charger's output voltage × current.
-	"battery_energy_remaining": {"Battery energy remaining", "energy_storage", "measurement", "kWh", "", 1, false},
-	"battery_capacity":         {"Battery capacity", "energy_storage", "measurement", "kWh", "", 1, true},
-	"battery_temperature":      {"Battery temperature", "temperature", "measurement", "°C", "", 0, false},
-	"charging_power":           {"Charging power", "power", "measurement", "W", "", 0, false},
-	"battery_hv_voltage":       {"High-voltage battery voltage", "voltage", "measurement", "V", "", 0, true},
-	"battery_hv_current":       {"High-voltage battery current", "current", "measurement", "A", "", 1, true},
-	// An angle: Home Assistant's measurement_angle (degrees) averages it
-	// the way angles average (sensor/const.py, SensorStateClass).
-	"heading":                    {"Heading", "", "measurement_angle", "°", "mdi:compass", 0, false},
-	"engine_coolant_temperature": {"Engine coolant temperature", "temperature", "measurement", "°C", "", 0, false},
-	"engine_speed":               {"Engine speed", "", "measurement", "rpm", "mdi:engine", 0, false},
-	"oil_life":                   {"Oil life", "", "measurement", "%", "mdi:oil", 0, false},
-}
-
-// keyIndicators are the dashboard warnings a driver acts on; their binary
-// sensors are enabled by default, the other indicators are there but
-// disabled until the user enables them.
-var keyIndicators = []string{"malfunction_indicator", "check_engine", "low_engine_oil_pressure", "oil", "tire", "low_fuel",
-	"low_brake_fluid", "brake", "coolant", "low_washer_fluid", "battery", "airbag"}
-
-// binarySpec is how an on/off field appears in HA.
-type binarySpec struct {
-	deviceClass, on, off string
-}
-
-var binaryFields = map[string]binarySpec{
-	"ignition":     {"power", "on", "off"},
-	"remote_start": {"running", "on", "off"},
-	"charge_plug":  {"plug", "connected", "disconnected"},
-}
-
-var enumFields = map[string][]string{
-	"alarm": {"armed", "disarmed", "triggered"},
-	"lock":  {"locked", "unlocked", "locking", "unlocking", "jammed"},
-}
-
-var fixedNames = map[string]string{
-	"ignition": "Ignition", "remote_start": "Remote start running", "charge_plug": "Charger plugged in",
-	"alarm": "Alarm", "lock": "Lock", "gear": "Gear", "charging_status": "Charging status",
-}
-
 // Vehicle builds a vehicle's device: only entities for fields the car
 // reports and commands it supports and the user allowed.
 func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
@@ -292,63 +232,58 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		c.DefaultEntityID = platform + "." + slug + "_" + key
 		cmps[key] = c
 	}
-	has := map[string]bool{}
-	for _, f := range v.Fields {
-		has[f] = true
-	}
 	fields := append([]string(nil), v.Fields...)
 	sort.Strings(fields)
 	for _, f := range fields {
-		st := t.Field(v.VIN, f)
-		if spec, ok := numeric[f]; ok {
-			c := Component{StateTopic: st, DeviceClass: spec.deviceClass, StateClass: spec.stateClass, Unit: spec.unit, Icon: spec.icon}
-			p := spec.precision
-			c.SuggestedPrecision = &p
-			if spec.diagnostic {
-				c.EntityCategory = "diagnostic"
-			}
-			add(f, "sensor", spec.name, c)
-			continue
+		spec, member, ok := fordapi.SpecOf(f)
+		if !ok {
+			continue // a field this version does not know how to show
 		}
-		if spec, ok := binaryFields[f]; ok {
-			add(f, "binary_sensor", fixedNames[f], Component{StateTopic: st, DeviceClass: spec.deviceClass, PayloadOn: spec.on, PayloadOff: spec.off})
-			continue
+		c := Component{StateTopic: t.Field(v.VIN, f), Icon: spec.Icon}
+		if spec.Diagnostic {
+			c.EntityCategory = "diagnostic"
 		}
-		switch {
-		case strings.HasPrefix(f, "indicator_"):
-			name := strings.TrimPrefix(f, "indicator_")
-			c := Component{StateTopic: st, DeviceClass: "problem", PayloadOn: "on", PayloadOff: "off"}
-			key := false
-			for _, k := range keyIndicators {
-				key = key || strings.Contains(name, k)
+		name := spec.Label
+		if spec.Family {
+			name = memberName(spec, member)
+			if spec.Hidden != nil && spec.Hidden(member) {
+				off := false
+				c.EnabledByDefault, c.EntityCategory = &off, "diagnostic"
 			}
-			if !key {
-				c.EnabledByDefault, c.EntityCategory = &key, "diagnostic"
+		}
+		switch spec.Kind {
+		case fordapi.KindNumber:
+			p := spec.Digits
+			c.DeviceClass, c.Unit, c.SuggestedPrecision = spec.Measures, spec.Unit, &p
+			switch {
+			case spec.Total:
+				c.StateClass = "total_increasing"
+			case spec.Angle:
+				// Home Assistant's state class for an angle in degrees
+				// (sensor/const.py, SensorStateClass.MEASUREMENT_ANGLE).
+				c.StateClass = "measurement_angle"
+			default:
+				c.StateClass = "measurement"
 			}
-			label := strings.ToLower(words(name))
-			if name == "malfunction_indicator" {
-				label = "check engine"
-			}
-			add(f, "binary_sensor", "Warning: "+label, c)
-		case strings.HasPrefix(f, "tire_pressure_"):
-			p := 0
-			add(f, "sensor", "Tire pressure "+strings.ReplaceAll(strings.TrimPrefix(f, "tire_pressure_"), "_", " "), Component{StateTopic: st,
-				DeviceClass: "pressure", StateClass: "measurement", Unit: "kPa", SuggestedPrecision: &p, Icon: "mdi:car-tire-alert"})
-		case strings.HasPrefix(f, "door_"):
-			add(f, "binary_sensor", partName(strings.TrimPrefix(f, "door_"), "door"), Component{StateTopic: st, DeviceClass: "door", PayloadOn: "open", PayloadOff: "closed"})
-		case strings.HasPrefix(f, "window_"):
-			add(f, "binary_sensor", partName(strings.TrimPrefix(f, "window_"), "window"), Component{StateTopic: st, DeviceClass: "window", PayloadOn: "open", PayloadOff: "closed"})
-		case f == "alarm":
-			add("alarm_triggered", "binary_sensor", "Alarm triggered", Component{StateTopic: st, DeviceClass: "safety", PayloadOn: "triggered",
+			add(f, "sensor", name, c)
+		case fordapi.KindOnOff:
+			c.DeviceClass, c.PayloadOn, c.PayloadOff = spec.Measures, spec.On, spec.Off
+			add(f, "binary_sensor", name, c)
+		case fordapi.KindWord:
+			add(f, "sensor", name, c)
+		case fordapi.KindAlarm:
+			add(f+"_triggered", "binary_sensor", name+" triggered", Component{StateTopic: c.StateTopic, DeviceClass: "safety", PayloadOn: "triggered",
 				ValueTemplate: "{{ 'triggered' if value == 'triggered' else 'idle' }}", PayloadOff: "idle"})
-			add(f, "sensor", "Alarm", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["alarm"], Icon: "mdi:shield-car"})
-		case f == "lock" && v.Lock:
-			add(f, "lock", "Lock", Component{StateTopic: st, CommandTopic: t.Command(v.VIN), PayloadLock: "lock", PayloadUnlock: "unlock",
-				StateLocked: "locked", StateUnlocked: "unlocked", StateLocking: "locking", StateUnlocking: "unlocking", StateJammed: "jammed"})
-		case f == "lock":
-			add(f, "sensor", "Lock", Component{StateTopic: st, DeviceClass: "enum", Options: enumFields["lock"], Icon: "mdi:car-key"})
-		case f == "gear" || f == "charging_status":
-			add(f, "sensor", fixedNames[f], Component{StateTopic: st, Icon: "mdi:information-outline"})
+			c.DeviceClass, c.Options = "enum", spec.Words
+			add(f, "sensor", name, c)
+		case fordapi.KindLock:
+			if v.Lock { // a lock Home Assistant can lock and unlock
+				add(f, "lock", name, Component{StateTopic: c.StateTopic, CommandTopic: t.Command(v.VIN), PayloadLock: v.LockPress[0], PayloadUnlock: v.LockPress[1],
+					StateLocked: spec.Words[0], StateUnlocked: spec.Words[1], StateLocking: spec.Words[2], StateUnlocking: spec.Words[3], StateJammed: spec.Words[4]})
+				continue
+			}
+			c.DeviceClass, c.Options = "enum", spec.Words
+			add(f, "sensor", name, c)
 		}
 	}
 	if v.HasLocation {
@@ -368,12 +303,23 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	return VehicleTopic(s, v.VIN), marshal(p)
 }
 
-// partName turns "driver" into "Driver door", "rear_left" into "Rear left door".
-func partName(part, kind string) string {
-	if part == "hood" || part == "tailgate" || part == "inner_tailgate" {
-		return words(part)
+// memberName names a family's member in sentence case: "Driver door",
+// "Hood", "Tire pressure front left", "Warning: check engine".
+func memberName(spec fordapi.FieldSpec, member string) string {
+	switch {
+	case spec.Kind == fordapi.KindOnOff && spec.Measures == "problem":
+		label := strings.ToLower(words(member))
+		if member == "malfunction_indicator" {
+			label = "check engine"
+		}
+		return spec.Label + " " + label
+	case spec.Kind == fordapi.KindOnOff: // a door or window: "Driver door"; the hood and tailgates by name
+		if member == "hood" || member == "tailgate" || member == "inner_tailgate" {
+			return words(member)
+		}
+		return words(member) + " " + spec.Label
 	}
-	return words(part) + " " + kind
+	return spec.Label + " " + strings.ReplaceAll(member, "_", " ")
 }
 
 func words(s string) string {

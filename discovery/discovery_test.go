@@ -31,12 +31,12 @@ var (
 
 var vehicles = map[string]VehicleInfo{
 	"petrol": {VIN: "1FTEW1EP000000001", Name: "Truck", Model: "F-150", Year: "2023", Fields: petrolFields,
-		HasLocation: true, HasUpdatedAt: true, Lock: true, Buttons: []Button{startButton, stopButton, refreshButton, hornButton}},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, LockPress: [2]string{"lock", "unlock"}, Buttons: []Button{startButton, stopButton, refreshButton, hornButton}},
 	"ev": {VIN: "3FMTK3SU000000002", Name: "Mach-E", Model: "Mustang Mach-E", Year: "2024", EV: true,
 		Fields: []string{"battery_soc", "charge_plug", "charging_status", "ev_range", "lock", "odometer", "time_to_full_charge",
 			"door_driver", "window_driver", "ignition", "remote_start", "battery_energy_remaining", "battery_capacity",
 			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature"},
-		HasLocation: true, HasUpdatedAt: true, Lock: true, Buttons: []Button{startButton, stopButton, refreshButton}},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, LockPress: [2]string{"lock", "unlock"}, Buttons: []Button{startButton, stopButton, refreshButton}},
 	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
 }
 

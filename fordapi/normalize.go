@@ -38,32 +38,32 @@ const (
 // two metrics give the same field, the later one wins (outsideTemperature
 // over ambientTemp, hoodStatus over a hood in doorStatus).
 var readers = []metricReader{
-	{"odometer", number("odometer", 1)},
-	{"fuelLevel", percent("fuel_level", 1)},
-	{"fuelRange", number("fuel_range", 1)},
-	{"xevBatteryStateOfCharge", percent("battery_soc", 1)},
-	{"xevBatteryRange", number("ev_range", 1)},
-	{"xevBatteryTimeToFullCharge", number("time_to_full_charge", 0)},
+	{"odometer", number("odometer")},
+	{"fuelLevel", percent("fuel_level")},
+	{"fuelRange", number("fuel_range")},
+	{"xevBatteryStateOfCharge", percent("battery_soc")},
+	{"xevBatteryRange", number("ev_range")},
+	{"xevBatteryTimeToFullCharge", number("time_to_full_charge")},
 	{"xevPlugChargerStatus", word("charge_plug", plugWords)},
 	{"xevBatteryChargeDisplayStatus", word("charging_status", nil)},
-	{"xevBatteryEnergyRemaining", number("battery_energy_remaining", 2)},
-	{"xevBatteryCapacity", number("battery_capacity", 2)},
-	{"xevBatteryTemperature", number("battery_temperature", 1)},
-	{"xevBatteryVoltage", number("battery_hv_voltage", 1)},
-	{"xevBatteryIoCurrent", number("battery_hv_current", 2)},
+	{"xevBatteryEnergyRemaining", number("battery_energy_remaining")},
+	{"xevBatteryCapacity", number("battery_capacity")},
+	{"xevBatteryTemperature", number("battery_temperature")},
+	{"xevBatteryVoltage", number("battery_hv_voltage")},
+	{"xevBatteryIoCurrent", number("battery_hv_current")},
 	// charging_power is what the charger delivers: its output voltage
 	// times its output current, in watts, where the car reports both.
 	{"xevBatteryChargerVoltageOutput", rawNumber(hiddenChargerVolts)},
 	{"xevBatteryChargerCurrentOutput", rawNumber(hiddenChargerAmps)},
-	{"batteryStateOfCharge", percent("battery_12v_soc", 0)},
-	{"batteryVoltage", number("battery_12v_voltage", 2)},
-	{"ambientTemp", number("outside_temperature", 1)},
-	{"outsideTemperature", number("outside_temperature", 1)},
-	{"engineCoolantTemp", number("engine_coolant_temperature", 1)},
-	{"engineSpeed", number("engine_speed", 0)},
-	{"oilLifeRemaining", percent("oil_life", 0)},
+	{"batteryStateOfCharge", percent("battery_12v_soc")},
+	{"batteryVoltage", number("battery_12v_voltage")},
+	{"ambientTemp", number("outside_temperature")},
+	{"outsideTemperature", number("outside_temperature")},
+	{"engineCoolantTemp", number("engine_coolant_temperature")},
+	{"engineSpeed", number("engine_speed")},
+	{"oilLifeRemaining", percent("oil_life")},
 	{"heading", heading},
-	{"speed", number("speed", 1)},
+	{"speed", number("speed")},
 	{"gearLeverPosition", word("gear", nil)},
 	{"ignitionStatus", word("ignition", ignitionWords)},
 	{"alarmStatus", word("alarm", alarmWords)},
@@ -89,12 +89,14 @@ func init() {
 	}
 }
 
-// number reads metric.value as a number rounded to digits decimals. The
-// makers of readers are not inlined: inlined, each entry of the table would
-// get its own copy of the closure's code (5 KB of the binary).
+// number reads metric.value as a number rounded to the field's digits
+// (Fields). The makers of readers are not inlined: inlined, each entry of
+// the table would get its own copy of the closure's code (5 KB of the
+// binary).
 //
 //go:noinline
-func number(field string, digits int) func(*fieldWriter, any) {
+func number(field string) func(*fieldWriter, any) {
+	digits := digitsOf(field)
 	return func(w *fieldWriter, raw any) {
 		if f, ok := w.float(raw); ok {
 			w.set(field, Number(round(f, digits)))
@@ -105,7 +107,8 @@ func number(field string, digits int) func(*fieldWriter, any) {
 // percent is number, clamped to 0-100: cars report a fuel level of 103.9.
 //
 //go:noinline
-func percent(field string, digits int) func(*fieldWriter, any) {
+func percent(field string) func(*fieldWriter, any) {
+	digits := digitsOf(field)
 	return func(w *fieldWriter, raw any) {
 		if f, ok := w.float(raw); ok {
 			w.set(field, Number(round(min(max(f, 0), 100), digits)))
@@ -161,6 +164,13 @@ func word(field string, alias map[string]string) func(*fieldWriter, any) {
 	}
 }
 
+// The digits of the fields read below, from Fields.
+var (
+	headingDigits   = digitsOf("heading")
+	remainingDigits = digitsOf("remote_start_remaining")
+	tireDigits      = digitsOf("tire_pressure_")
+)
+
 var (
 	ignitionWords = map[string]string{"ON": "on", "RUN": "on", "START": "on", "OFF": "off"}
 	alarmWords    = map[string]string{
@@ -184,7 +194,7 @@ func heading(w *fieldWriter, raw any) {
 		w.skipped = true
 		return
 	}
-	w.set("heading", Number(round(f, 1)))
+	w.set("heading", Number(round(f, headingDigits)))
 }
 
 // indicators are the dashboard's warning lamps (metrics.indicators, each
@@ -276,7 +286,7 @@ func remoteStart(w *fieldWriter, raw any) {
 		return
 	}
 	w.set("remote_start", onOff[f > 0])
-	w.set("remote_start_remaining", Number(round(f, 0)))
+	w.set("remote_start_remaining", Number(round(f, remainingDigits)))
 }
 
 // list reads a metric that is a list of objects.
@@ -483,7 +493,7 @@ func tires(w *fieldWriter, raw any) {
 		if wheel == "" || !ok {
 			continue
 		}
-		w.set(fieldName("tire_pressure", wheel, "", func() string { return "tire_pressure_" + sanitizeName(wheel) }), Number(round(f, 1)))
+		w.set(fieldName("tire_pressure", wheel, "", func() string { return "tire_pressure_" + sanitizeName(wheel) }), Number(round(f, tireDigits)))
 	}
 }
 

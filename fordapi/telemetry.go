@@ -434,7 +434,7 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 	}
 	if volts != nil && amps != nil {
-		t = t.with("charging_power", Number(round(volts.Float()*amps.Float(), 0)), false)
+		t = t.with("charging_power", Number(round(volts.Float()*amps.Float(), digitsOf("charging_power"))), false)
 	}
 	if lat != nil && lon != nil {
 		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
