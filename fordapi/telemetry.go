@@ -109,7 +109,7 @@ func (t *Telemetry) Field(name string) (Value, bool) {
 
 // search is where name is or belongs in t.Fields. (Written out rather than
 // slices.BinarySearchFunc and slices.Insert: their copies for Field weigh
-// kilobytes in a binary kept under 11 MB.)
+// kilobytes of the binary.)
 func (t *Telemetry) search(name string) int {
 	lo, hi := 0, len(t.Fields)
 	for lo < hi {
