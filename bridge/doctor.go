@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -307,21 +306,6 @@ func checkOtherBridge(cfg Config, b brokerResult) Check {
 	return c
 }
 
-// checkDarkCars names the cars the running bridge reports offline (no
-// channel to Ford for them), from its retained P/bridge/info.
-func checkDarkCars(cfg Config, b brokerResult) (Check, bool) {
-	if b.info == nil || !b.online {
-		return Check{}, false
-	}
-	c := Check{Name: "cars", Status: Pass, Finding: fmt.Sprintf("every bridged car (%d) has a channel to Ford", len(b.info.VINs))}
-	if len(b.info.Dark) > 0 {
-		c.Status = Warn
-		c.Finding = "offline, no channel to Ford: " + strings.Join(b.info.Dark, ", ")
-		c.Fix = "read why (and until when) on " + mqttapi.New(cfg.TopicPrefix).VehicleDark(b.info.Dark[0]) + "; the car comes back by itself when Ford answers for it"
-	}
-	return c, true
-}
-
 // checkFord checks DNS, TCP and TLS to every Ford host in use, and the
 // clock against Ford's Date header. These are not API calls (no token, no
 // API path) and are not counted in the call budget.
@@ -471,87 +455,6 @@ func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
 			c.Status, c.Fix = Warn, "chmod 700 "+filepath.Dir(client.TokenPath())
 		}
 	}
-	return c
-}
-
-// checkLive refreshes the token and lists the vehicles.
-func checkLive(ctx context.Context, client *fordapi.Client) []Check {
-	before := client.Budget().Used()
-	tok := Check{Name: "live token refresh"}
-	err := client.RefreshNow(ctx)
-	spent := func() string { return fmt.Sprintf(" (%d Ford calls spent)", client.Budget().Used()-before) }
-	switch {
-	case err == nil:
-		tok.Status, tok.Finding = Pass, "Ford accepted the refresh token and issued a new one"
-	case errors.Is(err, fordapi.ErrReauthRequired):
-		tok.Status, tok.Finding = Fail, err.Error()
-		tok.Fix = "sign in again: the refresh token is dead, and no waiting will revive it"
-	case errors.Is(err, fordapi.ErrRateLimited), errors.Is(err, fordapi.ErrBudgetExhausted):
-		tok.Status, tok.Finding, tok.Fix = Warn, err.Error(), "wait until the time given, then run doctor --live again"
-	default:
-		tok.Status, tok.Finding = Warn, "Ford did not answer the refresh: "+err.Error()
-		tok.Fix = "a fault on Ford's side or the network, not your sign-in; try again later"
-	}
-	tok.Finding += spent()
-	if err != nil {
-		return []Check{tok}
-	}
-	list := Check{Name: "vehicle list"}
-	vs, err := client.Vehicles(ctx)
-	switch {
-	case err != nil:
-		list.Status, list.Finding, list.Fix = Warn, err.Error(), "try again later"
-	case len(vs) == 0:
-		list.Status = Warn
-		list.Finding = "the account has no vehicles in region " + client.Region().Key
-		list.Fix = "an account's cars show only in its own region: set FORD_REGION to the country the account was made in"
-	default:
-		names := make([]string, len(vs))
-		for i, v := range vs {
-			names[i] = v.VIN + " (" + v.DisplayName() + ")"
-		}
-		list.Status, list.Finding = Pass, fmt.Sprintf("%d vehicle(s): %s", len(vs), strings.Join(names, ", "))
-	}
-	list.Finding += spent()
-	return []Check{tok, list}
-}
-
-// checkFordAnswers reports what the bridge has learned of Ford's answers
-// (STATE_DIR/protocol.json and vehicles.json): REST telemetry retired,
-// vehicle lists that named no vehicle, cars a list left out.
-func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
-	c := Check{Name: "ford answers", Status: Pass}
-	var found, fixes []string
-	if !p.RESTTelemetryGone.IsZero() {
-		found = append(found, fmt.Sprintf("Ford answered REST telemetry with 404 (%s ago): the cars' state comes from the websocket, and REST is tried again once a day",
-			human(now.Sub(p.RESTTelemetryGone))))
-	}
-	a, err := readAccount(dir)
-	if err != nil {
-		c.Status = Warn
-		found = append(found, "the vehicle cache (vehicles.json) is unreadable")
-		fixes = append(fixes, "nothing: the bridge writes it again from Ford's next vehicle list")
-	}
-	if a.EmptyAnswers > 0 {
-		c.Status = Warn
-		found = append(found, fmt.Sprintf("Ford answered the vehicle list with no vehicles %d time(s), the last %s ago; the %d car(s) known are kept",
-			a.EmptyAnswers, human(now.Sub(a.EmptyAt)), len(a.Vehicles)))
-		fixes = append(fixes, "nothing to do: this is Ford's side, and the bridge asks again every hour; if the FordPass app shows no cars either, check FORD_REGION")
-	}
-	for _, v := range a.Vehicles {
-		since, ok := a.MissingSince[v.VIN]
-		if !ok {
-			continue
-		}
-		c.Status = Warn
-		found = append(found, fmt.Sprintf("%s is missing from Ford's vehicle list for %s; it is removed in %s unless Ford lists it again",
-			v.VIN, human(now.Sub(since)), human(since.Add(missingGrace).Sub(now))))
-		fixes = append(fixes, "if the car left your account, leave it out of FORD_VINS to remove it now")
-	}
-	if len(found) == 0 {
-		found = append(found, "Ford serves REST telemetry, and its last vehicle list named every car")
-	}
-	c.Finding, c.Fix = strings.Join(found, "; "), strings.Join(slices.Compact(fixes), "; ")
 	return c
 }
 
