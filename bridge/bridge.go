@@ -30,7 +30,7 @@ type Ford interface {
 	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
 	Telemetry(ctx context.Context, vin string) (*fordapi.Record, *fordapi.Telemetry, error)
 	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
-	SendCommand(ctx context.Context, vin, cmdType string, props map[string]any) (string, error)
+	SendVersionedCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error)
 	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry) (fordapi.CommandState, error)
 	Budget() *fordapi.Budget
 }

@@ -229,6 +229,10 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			at.UTC().Format(time.RFC3339)))
 		return
 	}
+	if spec := specOf(req.Command); !spec.can(v.info()) {
+		reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, spec.cannot))
+		return
+	}
 	if specOf(req.Command).throttled {
 		if next, ok := v.allowRefresh(b.now()); !ok {
 			reject(fmt.Sprintf("%s wakes the car's modem and drains its 12 V battery; at most one every %s (next at %s)",
@@ -388,7 +392,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	updates, unwatch := v.watch()
 	defer unwatch()
 	start := h.clock()
-	id, err := h.fordAPI().SendCommand(ctx, v.vin, spec.ford, spec.props)
+	id, err := h.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, spec.props)
 	sent := err == nil
 	if sent && !spec.noOutcome {
 		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates)

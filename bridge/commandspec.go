@@ -9,9 +9,10 @@ import (
 // parsing, COMMANDS_ALLOWED, the queue, running it, its result and its
 // Home Assistant entity all read the row, so a new command is a new row.
 type commandSpec struct {
-	name  string         // on P/VIN/command
-	ford  string         // Ford's command type
-	props map[string]any // the properties sent with it
+	name    string         // on P/VIN/command
+	ford    string         // Ford's command type
+	version string         // its version, for the commands of Ford's newer command path ("" for the others)
+	props   map[string]any // the properties sent with it
 	// noOutcome: Ford reports no outcome (the horn): success once sent.
 	noOutcome bool
 	// throttled: it wakes the car's modem and drains its 12 V battery, so
@@ -25,8 +26,10 @@ type commandSpec struct {
 	// opens: it opens the car or starts it (doctor warns when anyone on an
 	// open broker may send it).
 	opens bool
-	// can says whether a car can run it, from what Ford lists of the car.
-	can func(fordapi.Capabilities) bool
+	// can says whether a car can run it, from what Ford lists of the car;
+	// cannot says why not, in words.
+	can    func(fordapi.Vehicle) bool
+	cannot string
 	// button is the Home Assistant button that sends it (key "" for none:
 	// the lock entity sends lock and unlock).
 	button discovery.Button
@@ -34,22 +37,37 @@ type commandSpec struct {
 
 var commandSpecs = []commandSpec{
 	{name: "lock", ford: fordapi.CmdLock, showing: "locking", effect: setWord("lock", "locked"),
-		can: func(c fordapi.Capabilities) bool { return c.RemoteLock }},
+		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
 	{name: "unlock", ford: fordapi.CmdUnlock, showing: "unlocking", effect: setWord("lock", "unlocked"), opens: true,
-		can: func(c fordapi.Capabilities) bool { return c.RemoteLock }},
+		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
 	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord("remote_start", "on"), opens: true,
-		can:    func(c fordapi.Capabilities) bool { return c.RemoteStart },
+		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
 	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord("remote_start", "off"),
-		can:    func(c fordapi.Capabilities) bool { return c.RemoteStart },
+		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_stop_button", Name: "Stop remote start", Icon: "mdi:car-off"}},
 	{name: "refresh", ford: fordapi.CmdStatusRefresh, throttled: true,
-		can:    func(fordapi.Capabilities) bool { return true },
+		can:    func(fordapi.Vehicle) bool { return true },
 		button: discovery.Button{Key: "refresh_button", Name: "Refresh from car", Icon: "mdi:refresh"}},
 	{name: "horn", ford: fordapi.CmdPanicCue, props: map[string]any{"duration": 3}, noOutcome: true,
-		can:    func(c fordapi.Capabilities) bool { return c.PanicAlarm },
+		can: func(v fordapi.Vehicle) bool { return v.Can.PanicAlarm }, cannot: "Ford lists no remote horn for this car",
 		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"}},
+	// Charging, on electric cars: Ford's newer command path with version
+	// 1.0.1, as ha-fordpass sends them (fordpass_bridge.py, start_charge,
+	// pause_charge, cancel_charge).
+	{name: "charge_start", ford: fordapi.CmdStartCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "in_progress"),
+		can: isEV, cannot: "charging commands need an electric car",
+		button: discovery.Button{Key: "charge_start_button", Name: "Start charging", Icon: "mdi:ev-station"}},
+	{name: "charge_pause", ford: fordapi.CmdPauseCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "paused"),
+		can: isEV, cannot: "charging commands need an electric car",
+		button: discovery.Button{Key: "charge_pause_button", Name: "Pause charging", Icon: "mdi:pause-circle-outline"}},
+	{name: "charge_cancel", ford: fordapi.CmdCancelCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "stopped"),
+		can: isEV, cannot: "charging commands need an electric car",
+		button: discovery.Button{Key: "charge_cancel_button", Name: "Stop charging", Icon: "mdi:stop-circle-outline"}},
 }
+
+// isEV says whether Ford lists the car as electric (battery or plug-in).
+func isEV(v fordapi.Vehicle) bool { return v.EV }
 
 // setWord is an effect that shows a field's new word.
 func setWord(field, word string) func(*fordapi.Telemetry) *fordapi.Telemetry {

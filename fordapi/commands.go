@@ -17,13 +17,29 @@ import (
 // SendCommand asks Ford to run a command (CmdLock, …) and returns its id.
 // The call counts against the command share of the budget.
 func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, properties map[string]any) (string, error) {
+	return c.SendVersionedCommand(ctx, vin, cmdType, "", properties)
+}
+
+// SendVersionedCommand is SendCommand for a command of a version (the
+// charging commands, ChargeVersion): it goes to the newer command path and
+// names its type as the state Ford reports it (<type>Command). An empty
+// version is SendCommand.
+func (c *Client) SendVersionedCommand(ctx context.Context, vin, cmdType, version string, properties map[string]any) (string, error) {
 	ctx = ForCommand(ctx)
-	if properties == nil {
-		properties = map[string]any{}
+	fields := map[string]any{"tags": map[string]any{}, "type": cmdType, "wakeUp": true}
+	path := PathCommands(vin)
+	if version != "" {
+		fields["type"], fields["version"], path = cmdType+"Command", version, PathCommandsBeta(vin)
 	}
-	body, _ := json.Marshal(map[string]any{"properties": properties, "tags": map[string]any{}, "type": cmdType, "wakeUp": true})
+	if properties != nil || version == "" {
+		if properties == nil {
+			properties = map[string]any{}
+		}
+		fields["properties"] = properties
+	}
+	body, _ := json.Marshal(fields)
 	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "command", method: http.MethodPost,
-		url: c.hosts.autonomicAPI + PathCommands(vin), body: body})
+		url: c.hosts.autonomicAPI + path, body: body})
 	if err != nil {
 		if mayHaveArrived(err) {
 			return "", fmt.Errorf("%w: the connection to Ford failed while sending %s (%v); the car may still act on it", ErrOutcomeUnknown, cmdType, err)

@@ -30,18 +30,19 @@ const (
 // Paths, relative to their host. With Config.BaseURL every one of them is
 // served by one origin, which is how the simulator is reached.
 const (
-	PathCATFromB2C       = "/api/token/v2/cat-with-b2c-access-token"
-	PathCATRefresh       = "/api/token/v2/cat-with-refresh-token"
-	PathAutonomicToken   = "/v1/auth/oidc/token"
-	PathVehicleList      = "/api/expdashboard/v1/details/"
-	PathGarage           = "/api/fpcpl-user-garage-service/v1/user/garage" // the newer app's list, on the vehicle host
-	pathTelemetryPrefix  = "/v1/telemetry/sources/fordpass/vehicles/"
-	pathCommandPrefix    = "/v1/command/vehicles/"
-	pathStreamPrefix     = "/v1beta/telemetry/sources/fordpass/vehicles/"
-	telemetryQuery       = "lrdt=01-01-1970%2000:00:00"
-	vehicleListBody      = `{"dashboardRefreshRequest":"All"}`
-	tokenExchangeGrant   = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenExchangeSubType = "urn:ietf:params:oauth:token-type:jwt"
+	PathCATFromB2C        = "/api/token/v2/cat-with-b2c-access-token"
+	PathCATRefresh        = "/api/token/v2/cat-with-refresh-token"
+	PathAutonomicToken    = "/v1/auth/oidc/token"
+	PathVehicleList       = "/api/expdashboard/v1/details/"
+	PathGarage            = "/api/fpcpl-user-garage-service/v1/user/garage" // the newer app's list, on the vehicle host
+	pathTelemetryPrefix   = "/v1/telemetry/sources/fordpass/vehicles/"
+	pathCommandPrefix     = "/v1/command/vehicles/"
+	pathCommandBetaPrefix = "/v1beta/command/vehicles/"
+	pathStreamPrefix      = "/v1beta/telemetry/sources/fordpass/vehicles/"
+	telemetryQuery        = "lrdt=01-01-1970%2000:00:00"
+	vehicleListBody       = `{"dashboardRefreshRequest":"All"}`
+	tokenExchangeGrant    = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenExchangeSubType  = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // PathB2C returns the path of a B2C endpoint ("authorize" or "token") for a
@@ -55,6 +56,11 @@ func PathTelemetry(vin string) string { return pathTelemetryPrefix + vin }
 
 // PathCommands is the command path of a vehicle.
 func PathCommands(vin string) string { return pathCommandPrefix + vin + "/commands" }
+
+// PathCommandsBeta is the newer command path, where a command names its
+// version (the charging commands: ha-fordpass fordpass_bridge.py,
+// AUTONOMIC_BETA_URL).
+func PathCommandsBeta(vin string) string { return pathCommandBetaPrefix + vin + "/commands" }
 
 // PathStream is the telemetry websocket path of a vehicle.
 func PathStream(vin string) string { return pathStreamPrefix + vin + "/ws" }
@@ -70,6 +76,13 @@ const (
 	CmdCancelRemoteStart = "cancelRemoteStart"
 	CmdStatusRefresh     = "statusRefresh"
 	CmdPanicCue          = "startPanicCue"
+	// The charging commands, sent on PathCommandsBeta with version
+	// ChargeVersion (their state is reported as <type>Command, like the
+	// others).
+	CmdStartCharge  = "startGlobalCharge"
+	CmdPauseCharge  = "pauseGlobalCharge"
+	CmdCancelCharge = "cancelGlobalCharge"
+	ChargeVersion   = "1.0.1"
 )
 
 // Application ids by region group.

@@ -250,3 +250,33 @@ func TestUnsavedTokenIsKnownAndSavedAgain(t *testing.T) {
 		t.Fatalf("the saved token does not work after a restart: %v", err)
 	}
 }
+
+// TestChargingCommandsNeedTheirVersion: the charging commands go to the
+// newer command path with version 1.0.1; another version is refused with
+// Ford's 404 body, and a fuel car cannot charge.
+func TestChargingCommandsNeedTheirVersion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
+	f.signIn(t)
+	ctx := context.Background()
+	if _, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, "1.0.0", nil); err == nil ||
+		!strings.Contains(err.Error(), "Command startGlobalCharge with version 1.0.0 not found") {
+		t.Fatalf("a wrong version: %v", err)
+	}
+	if _, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(1), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil); err == nil {
+		t.Fatal("the fuel truck took a charging command")
+	}
+	id, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.client.WaitCommand(wctx, fordsim.VIN(2), fordapi.CmdStartCharge, id, nil); err != nil {
+		t.Fatalf("start charging: %v", err)
+	}
+	_, tel, _ := f.client.Telemetry(ctx, fordsim.VIN(2))
+	if got := tel.Get("charging_status").String(); got != "in_progress" {
+		t.Fatalf("charging status %q", got)
+	}
+}

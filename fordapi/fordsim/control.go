@@ -198,7 +198,7 @@ func (s *Sim) ctlAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) ctlFail(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("command")
-	if !simCommands[typ] {
+	if !simCommands[typ] && betaCommands[typ+"Command"] == "" {
 		http.Error(w, "command must be a Ford command type such as lock", http.StatusBadRequest)
 		return
 	}

@@ -1,6 +1,7 @@
 package fordsim
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -123,6 +124,40 @@ var simCommands = map[string]bool{
 	"lock": true, "unlock": true, "remoteStart": true, "cancelRemoteStart": true, "statusRefresh": true, "startPanicCue": true,
 }
 
+// betaCommands are the commands of the newer command path
+// (/v1beta/…/commands) with the version each exists in, as ha-fordpass
+// sends them: the type ends in "Command".
+var betaCommands = map[string]string{
+	"startGlobalChargeCommand": "1.0.1", "pauseGlobalChargeCommand": "1.0.1", "cancelGlobalChargeCommand": "1.0.1",
+}
+
+// commandBeta takes a command of the newer path: a type and version Ford
+// does not have answer 404 with Ford's body ("Command lock with version
+// 1.0.1 not found"); a charging command needs an electric car.
+func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Type    string `json:"type"`
+		Version string `json:"version"`
+	}
+	ok := decodeBody(r, &body)
+	s.mu.Lock()
+	v := s.lookup(w, r)
+	s.mu.Unlock()
+	if v == nil {
+		return
+	}
+	if want, known := betaCommands[body.Type]; !ok || !known || body.Version != want {
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "not found",
+			"message": fmt.Sprintf("Command %s with version %s not found", strings.TrimSuffix(body.Type, "Command"), body.Version)})
+		return
+	}
+	if !v.ev {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": "BAD_REQUEST", "message": "vehicle does not support " + body.Type})
+		return
+	}
+	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"))
+}
+
 func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Type       string         `json:"type"`
@@ -131,8 +166,8 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 	}
 	ok := decodeBody(r, &body)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	v := s.lookup(w, r)
+	s.mu.Unlock()
 	if v == nil {
 		return
 	}
@@ -140,33 +175,40 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "BAD_REQUEST", "message": "unknown command type"})
 		return
 	}
+	s.runCommand(w, v, body.Type)
+}
+
+// runCommand answers a command Ford takes and plays its states out.
+func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	id := token("")[:32]
 	now := s.now()
-	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: body.Type, At: now.UTC()})
-	fail := s.opts.FailCommands || s.failNext[body.Type] > 0
-	if s.failNext[body.Type] > 0 {
-		s.failNext[body.Type]--
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: now.UTC()})
+	fail := s.opts.FailCommands || s.failNext[typ] > 0
+	if s.failNext[typ] > 0 {
+		s.failNext[typ]--
 	}
-	if body.Type != "startPanicCue" {
-		s.setCommandState(v, body.Type, id, "", "REQUEST_QUEUED")
+	if typ != "startPanicCue" {
+		s.setCommandState(v, typ, id, "", "REQUEST_QUEUED")
 		d := s.opts.CommandDelay
-		s.after(d/2, func() { s.setCommandState(v, body.Type, id, "REQUEST_QUEUED", "RECEIVED_BY_DEVICE") })
+		s.after(d/2, func() { s.setCommandState(v, typ, id, "REQUEST_QUEUED", "RECEIVED_BY_DEVICE") })
 		s.after(d, func() {
 			if fail {
-				s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "COMMAND_FAILED_ON_DEVICE")
+				s.setCommandState(v, typ, id, "RECEIVED_BY_DEVICE", "COMMAND_FAILED_ON_DEVICE")
 				return
 			}
-			if body.Type == "statusRefresh" {
+			if typ == "statusRefresh" {
 				// Ford's answer to a refresh: the fresh metrics ride inside
 				// the success state (states.statusRefreshCommand.value.metrics).
-				s.setCommandStateWith(v, body.Type, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
+				s.setCommandStateWith(v, typ, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
 				return
 			}
-			s.applyCommand(v, body.Type)
-			s.setCommandState(v, body.Type, id, "RECEIVED_BY_DEVICE", "SUCCESS")
+			s.applyCommand(v, typ)
+			s.setCommandState(v, typ, id, "RECEIVED_BY_DEVICE", "SUCCESS")
 		})
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "type": body.Type, "vin": v.vin, "status": "REQUEST_QUEUED"})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "type": typ, "vin": v.vin, "status": "REQUEST_QUEUED"})
 }
 
 // after runs f under s.mu after d, unless the simulator was closed.
@@ -280,6 +322,10 @@ func (s *Sim) applyCommand(v *vehicle, typ string) {
 		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 900.0}
 	case "cancelRemoteStart":
 		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 0.0}
+	case "startGlobalCharge", "pauseGlobalCharge", "cancelGlobalCharge":
+		// The words ha-fordpass knows for xevBatteryChargeDisplayStatus.
+		word := map[string]string{"startGlobalCharge": "IN_PROGRESS", "pauseGlobalCharge": "PAUSED", "cancelGlobalCharge": "STOPPED"}[typ]
+		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
 	}
 	for k, val := range delta {
 		m[k] = val

@@ -193,6 +193,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /api/fpcpl-user-garage-service/v1/user/garage", s.ford("garage", s.garage))
 	mux.HandleFunc("GET /v1/telemetry/sources/fordpass/vehicles/{vin}", s.ford("telemetry", s.telemetry))
 	mux.HandleFunc("POST /v1/command/vehicles/{vin}/commands", s.ford("command", s.command))
+	mux.HandleFunc("POST /v1beta/command/vehicles/{vin}/commands", s.ford("command", s.commandBeta))
 	mux.HandleFunc("GET /v1beta/telemetry/sources/fordpass/vehicles/{vin}/ws", s.ford("stream", s.stream))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every answer carries Ford's clock (skewed on purpose with ClockSkew).

@@ -1,0 +1,53 @@
+package bridge_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// TestChargingCommandsOnTheEV: on the simulator's electric car each
+// charging command reaches Ford as its command type on the newer command
+// path, ends in success, and the charging status shows it; on the fuel
+// truck it is refused without a Ford call; only the EV's device has the
+// charging buttons.
+func TestChargingCommandsOnTheEV(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "charge_start", "charge_pause", "charge_cancel"}})
+	e.w.waitValue(e.topic(ev, "charging_status"), "not_ready", 10*time.Second)
+	evConfig := e.w.waitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "charge_start_button") })
+	for _, k := range []string{"charge_start_button", "charge_pause_button", "charge_cancel_button"} {
+		if c := cmps(t, evConfig)[k]; c == nil || c["platform"] != "button" {
+			t.Errorf("the EV's device lacks %s", k)
+		}
+	}
+	truckConfig := e.w.waitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
+	if strings.Contains(truckConfig, "charge_") {
+		t.Error("the fuel truck's device offers charging")
+	}
+	e.waitStream(ev)
+	for _, step := range []struct{ cmd, ford, status string }{
+		{"charge_start", "startGlobalCharge", "in_progress"},
+		{"charge_pause", "pauseGlobalCharge", "paused"},
+		{"charge_cancel", "cancelGlobalCharge", "stopped"},
+	} {
+		e.w.publish(e.topic(ev, "command"), `{"command":"`+step.cmd+`","id":"`+step.cmd+`"}`, false)
+		e.result(ev, step.cmd, "success", 10*time.Second)
+		e.w.waitValue(e.topic(ev, "charging_status"), step.status, 5*time.Second)
+		if got := e.simCommands(ev); !slices.Contains(got, step.ford) {
+			t.Fatalf("Ford got %v, want %s", got, step.ford)
+		}
+	}
+	e.w.publish(e.topic(vin1, "command"), `{"command":"charge_start","id":"truck"}`, false)
+	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "need an electric car") || !strings.Contains(r.Error, "Ford was not called") {
+		t.Fatalf("charging the truck: %+v", r)
+	}
+	if got := e.simCommands(vin1); len(got) != 0 {
+		t.Fatalf("Ford got %v for the truck", got)
+	}
+}
