@@ -51,3 +51,22 @@ func TestChargingCommandsOnTheEV(t *testing.T) {
 		t.Fatalf("Ford got %v for the truck", got)
 	}
 }
+
+// TestHornDuration: the horn's duration reaches Ford as its property; a
+// length Ford does not offer is refused with the allowed ones, without a
+// Ford call.
+func TestHornDuration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":7,"id":"h7"}`, false)
+	if r := e.result(vin1, "h7", "rejected", 5*time.Second); !strings.Contains(r.Error, "1, 3 or 5") {
+		t.Fatalf("horn of 7 s: %+v", r)
+	}
+	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":5,"id":"h5"}`, false)
+	e.result(vin1, "h5", "success", 10*time.Second)
+	cmds := e.sim.Snapshot().Commands
+	if len(cmds) != 1 || cmds[0].Type != "startPanicCue" || cmds[0].Properties["duration"] != float64(5) {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+}

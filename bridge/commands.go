@@ -26,6 +26,9 @@ const maxCommandPayload = 4 << 10
 type CommandRequest struct {
 	Command string
 	ID      string
+	// props are the properties Ford gets, made by the command's row from
+	// the message's other keys (the horn's duration).
+	props map[string]any
 }
 
 var commandSeq atomic.Uint64
@@ -46,6 +49,7 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		return CommandRequest{}, errors.New("empty payload; send a command such as lock")
 	}
 	var req CommandRequest
+	var options map[string]json.RawMessage // the keys besides command and id
 	switch {
 	case strings.HasPrefix(s, `"`): // a JSON string such as "lock"
 		var word string
@@ -87,6 +91,14 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 			}
 			return req, fmt.Errorf("the key %q appears twice; a command names one command and one id", dup)
 		}
+		for k, v := range raw {
+			if k != "command" && k != "id" && k != "transaction" {
+				if options == nil {
+					options = map[string]json.RawMessage{}
+				}
+				options[k] = v
+			}
+		}
 		cmd, ok := raw["command"]
 		if !ok {
 			return req, errors.New(`JSON without "command"; send {"command":"lock","id":"…"}`)
@@ -98,14 +110,17 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		s = word
 	}
 	req.Command = strings.ToLower(strings.TrimSpace(s))
-	if specOf(req.Command) == nil {
+	spec := specOf(req.Command)
+	if spec == nil {
 		shown := req.Command
 		if len(shown) > 40 {
 			shown = shown[:40] + "…"
 		}
 		return req, fmt.Errorf("unknown command %q; known: %s", shown, strings.Join(commandNames, ", "))
 	}
-	return req, nil
+	var err error
+	req.props, err = spec.properties(options)
+	return req, err
 }
 
 // duplicateKey returns a key that appears twice at the top level of a JSON
@@ -392,7 +407,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	updates, unwatch := v.watch()
 	defer unwatch()
 	start := h.clock()
-	id, err := h.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, spec.props)
+	id, err := h.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, req.props)
 	sent := err == nil
 	if sent && !spec.noOutcome {
 		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates)

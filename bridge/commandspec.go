@@ -1,6 +1,12 @@
 package bridge
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
@@ -9,10 +15,13 @@ import (
 // parsing, COMMANDS_ALLOWED, the queue, running it, its result and its
 // Home Assistant entity all read the row, so a new command is a new row.
 type commandSpec struct {
-	name    string         // on P/VIN/command
-	ford    string         // Ford's command type
-	version string         // its version, for the commands of Ford's newer command path ("" for the others)
-	props   map[string]any // the properties sent with it
+	name    string // on P/VIN/command
+	ford    string // Ford's command type
+	version string // its version, for the commands of Ford's newer command path ("" for the others)
+	// options makes the properties Ford gets from the message's keys
+	// besides command and id, and says what is wrong with them (nil: it
+	// takes none).
+	options func(map[string]json.RawMessage) (map[string]any, error)
 	// noOutcome: Ford reports no outcome (the horn): success once sent.
 	noOutcome bool
 	// throttled: it wakes the car's modem and drains its 12 V battery, so
@@ -49,7 +58,7 @@ var commandSpecs = []commandSpec{
 	{name: "refresh", ford: fordapi.CmdStatusRefresh, throttled: true,
 		can:    func(fordapi.Vehicle) bool { return true },
 		button: discovery.Button{Key: "refresh_button", Name: "Refresh from car", Icon: "mdi:refresh"}},
-	{name: "horn", ford: fordapi.CmdPanicCue, props: map[string]any{"duration": 3}, noOutcome: true,
+	{name: "horn", ford: fordapi.CmdPanicCue, options: hornOptions, noOutcome: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.PanicAlarm }, cannot: "Ford lists no remote horn for this car",
 		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"}},
 	// Charging, on electric cars: Ford's newer command path with version
@@ -64,6 +73,42 @@ var commandSpecs = []commandSpec{
 	{name: "charge_cancel", ford: fordapi.CmdCancelCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "stopped"),
 		can: isEV, cannot: "charging commands need an electric car",
 		button: discovery.Button{Key: "charge_cancel_button", Name: "Stop charging", Icon: "mdi:stop-circle-outline"}},
+}
+
+// properties are the properties Ford gets for a command with these
+// options (see commandSpec.options).
+// Keys no command knows are left alone, as they always were (a flow may
+// carry its own); an option of another command is refused, naming it.
+func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string]any, error) {
+	if c.options != nil {
+		return c.options(options)
+	}
+	var misplaced []string
+	for _, k := range slices.Sorted(maps.Keys(options)) {
+		if slices.Contains(optionNames, k) {
+			misplaced = append(misplaced, k)
+		}
+	}
+	if len(misplaced) > 0 {
+		return nil, fmt.Errorf("%s takes no options (got %s)", c.name, strings.Join(misplaced, ", "))
+	}
+	return nil, nil
+}
+
+// optionNames are the option keys some command takes.
+var optionNames = []string{"duration"}
+
+// hornDurations are the lengths, in seconds, Ford sounds the horn and
+// flashes the lights (ha-fordpass offers the same three).
+var hornDurations = []int{1, 3, 5}
+
+// hornOptions takes an optional duration (3 s unless given).
+func hornOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	d := 3
+	if raw, ok := options["duration"]; ok && (json.Unmarshal(raw, &d) != nil || !slices.Contains(hornDurations, d)) {
+		return nil, fmt.Errorf("the horn's duration must be 1, 3 or 5 (seconds), not %s", clip(string(raw), 20))
+	}
+	return map[string]any{"duration": d}, nil
 }
 
 // isEV says whether Ford lists the car as electric (battery or plug-in).

@@ -188,7 +188,7 @@ func TestParseCommand(t *testing.T) {
 	}
 	for in, want := range good {
 		got, err := ParseCommand([]byte(in))
-		if err != nil || got != want {
+		if err != nil || got.Command != want.Command || got.ID != want.ID {
 			t.Errorf("ParseCommand(%q) = %+v, %v", in, got, err)
 		}
 	}
@@ -301,5 +301,37 @@ func TestCommandsAllowedDefaultIsTheTable(t *testing.T) {
 	f, _ := reflect.TypeOf(env{}).FieldByName("CommandsAllowed")
 	if got, want := f.Tag.Get("default"), strings.Join(commandNames, ","); got != want {
 		t.Fatalf("COMMANDS_ALLOWED defaults to %q; the command table has %q", got, want)
+	}
+}
+
+// TestCommandOptions: a command's other keys are checked by its row: the
+// horn takes a duration of 1, 3 or 5 s (3 unless given), and a command
+// that takes none refuses them, naming them.
+func TestCommandOptions(t *testing.T) {
+	for in, want := range map[string]any{
+		"horn":                              3,
+		`{"command":"horn","duration":5}`:   5,
+		`{"command":"horn","duration":1}`:   1,
+		`{"command":"horn","duration":7}`:   "must be 1, 3 or 5",
+		`{"command":"horn","duration":"3"}`: "must be 1, 3 or 5",
+		`{"command":"horn","volume":11}`:    3, // a key no command knows is left alone
+		`{"command":"lock","duration":5}`:   "lock takes no options (got duration)",
+		`{"command":"unlock","a":1,"b":2}`:  nil,
+	} {
+		req, err := ParseCommand([]byte(in))
+		switch w := want.(type) {
+		case int:
+			if err != nil || req.props["duration"] != w {
+				t.Errorf("ParseCommand(%s): %v, %v; want the duration %d", in, req.props, err, w)
+			}
+		case string:
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("ParseCommand(%s) = %v, want an error saying %q", in, err, w)
+			}
+		case nil:
+			if err != nil || req.props != nil {
+				t.Errorf("ParseCommand(%s) = %v, %v; want no properties", in, req.props, err)
+			}
+		}
 	}
 }

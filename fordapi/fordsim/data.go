@@ -155,7 +155,7 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": "BAD_REQUEST", "message": "vehicle does not support " + body.Type})
 		return
 	}
-	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"))
+	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"), nil)
 }
 
 func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
@@ -175,16 +175,16 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "BAD_REQUEST", "message": "unknown command type"})
 		return
 	}
-	s.runCommand(w, v, body.Type)
+	s.runCommand(w, v, body.Type, body.Properties)
 }
 
 // runCommand answers a command Ford takes and plays its states out.
-func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string) {
+func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string, props map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := token("")[:32]
 	now := s.now()
-	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: now.UTC()})
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: now.UTC(), Properties: props})
 	fail := s.opts.FailCommands || s.failNext[typ] > 0
 	if s.failNext[typ] > 0 {
 		s.failNext[typ]--

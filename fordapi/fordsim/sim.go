@@ -99,9 +99,10 @@ type Stats struct {
 
 // CommandStat is one command the simulator received.
 type CommandStat struct {
-	VIN  string    `json:"vin"`
-	Type string    `json:"type"`
-	At   time.Time `json:"at"`
+	VIN        string         `json:"vin"`
+	Type       string         `json:"type"`
+	At         time.Time      `json:"at"`
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // New makes a simulator.
