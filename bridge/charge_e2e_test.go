@@ -70,3 +70,47 @@ func TestHornDuration(t *testing.T) {
 		t.Fatalf("Ford received %+v", cmds)
 	}
 }
+
+// TestChargeTarget: the EV's charge target is a number in Home Assistant;
+// a target of 80 reaches Ford's charge settings and shows on the car's
+// topic; 150, 55 and a missing value are refused with the allowed values,
+// and the truck cannot, all without a Ford call.
+func TestChargeTarget(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "charge_target"}})
+	e.w.waitValue(e.topic(ev, "charge_target"), "90", 10*time.Second)
+	cfg := e.w.waitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_target"`) })
+	if c := cmps(t, cfg)["charge_target"]; c["platform"] != "number" || c["min"] != float64(50) || c["max"] != float64(100) ||
+		!strings.Contains(c["command_template"].(string), `"command":"charge_target"`) {
+		t.Fatalf("the charge target in Home Assistant: %v", c)
+	}
+	e.waitStream(ev)
+	for id, payload := range map[string]string{"t150": `150`, "t55": `55`, "tnone": ``} {
+		body := `{"command":"charge_target","id":"` + id + `"}`
+		if payload != "" {
+			body = `{"command":"charge_target","value":` + payload + `,"id":"` + id + `"}`
+		}
+		e.w.publish(e.topic(ev, "command"), body, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "50, 60, 70") && !strings.Contains(r.Error, "needs a value") {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	e.w.publish(e.topic(vin1, "command"), `{"command":"charge_target","value":80,"id":"truck"}`, false)
+	e.result(vin1, "truck", "rejected", 5*time.Second)
+	if n := len(e.sim.Snapshot().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+	e.w.publish(e.topic(ev, "command"), `{"command":"charge_target","value":80,"id":"t80"}`, false)
+	e.result(ev, "t80", "success", 10*time.Second)
+	e.w.waitValue(e.topic(ev, "charge_target"), "80", 5*time.Second)
+	cmds := e.sim.Snapshot().Commands
+	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+	cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any)
+	if cs["globalTargetSoc"] != float64(80) {
+		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
+	}
+}

@@ -441,7 +441,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	switch {
 	case status == ResultSuccess:
 		v.setLockShow("")
-		v.applyOutcome(spec.effect)
+		v.applyOutcome(spec.effect, req.props)
 		log.Info("command succeeded", zap.Duration("took", h.clock().Sub(start)), zap.Duration("waited", waited))
 	case spec.showing != "":
 		v.setLockShow("jammed")

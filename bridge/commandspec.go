@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -30,8 +32,12 @@ type commandSpec struct {
 	// showing is what the lock shows while it runs ("locking"); a command
 	// with one shows "jammed" when it does not succeed.
 	showing string
-	// effect is what a success shows at once, before the car reports it.
-	effect func(*fordapi.Telemetry) *fordapi.Telemetry
+	// effect is what a success shows at once, before the car reports it
+	// (props: what Ford was sent).
+	effect func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry
+	// sets: the command sets a number field, which Home Assistant offers as
+	// a number entity (fordapi.FieldSpec.SetBy).
+	sets bool
 	// opens: it opens the car or starts it (doctor warns when anyone on an
 	// open broker may send it).
 	opens bool
@@ -73,6 +79,31 @@ var commandSpecs = []commandSpec{
 	{name: "charge_cancel", ford: fordapi.CmdCancelCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "stopped"),
 		can: isEV, cannot: "charging commands need an electric car",
 		button: discovery.Button{Key: "charge_cancel_button", Name: "Stop charging", Icon: "mdi:stop-circle-outline"}},
+	// The charge target: Ford's charge settings command, its AC, DC and
+	// reserve targets set together, as ha-fordpass does (set_charge_settings).
+	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, options: chargeTargetOptions, sets: true,
+		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+			cs, _ := props["chargeSettings"].(map[string]any)
+			target, _ := cs["globalTargetSoc"].(int)
+			return t.With("charge_target", fordapi.Number(float64(target)))
+		},
+		can: isEV, cannot: "charging commands need an electric car"},
+}
+
+// chargeTargetOptions takes the target in percent: Ford accepts 50, 60
+// and 70, and any value from 80 to 100 (ha-fordpass rounds a lower one
+// down to its tens).
+func chargeTargetOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	raw, ok := options["value"]
+	if !ok {
+		return nil, errors.New(`charge_target needs a value: {"command":"charge_target","value":80}`)
+	}
+	var v float64
+	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || !(v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100) {
+		return nil, fmt.Errorf("the charge target must be 50, 60, 70 or a whole number from 80 to 100 (percent), not %s", clip(string(raw), 20))
+	}
+	t := int(v)
+	return map[string]any{"chargeSettings": map[string]any{"globalTargetSoc": t, "globalDCTargetSoc": t, "globalReserveSoc": t}}, nil
 }
 
 // properties are the properties Ford gets for a command with these
@@ -96,7 +127,7 @@ func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string
 }
 
 // optionNames are the option keys some command takes.
-var optionNames = []string{"duration"}
+var optionNames = []string{"duration", "value"}
 
 // hornDurations are the lengths, in seconds, Ford sounds the horn and
 // flashes the lights (ha-fordpass offers the same three).
@@ -115,8 +146,10 @@ func hornOptions(options map[string]json.RawMessage) (map[string]any, error) {
 func isEV(v fordapi.Vehicle) bool { return v.EV }
 
 // setWord is an effect that shows a field's new word.
-func setWord(field, word string) func(*fordapi.Telemetry) *fordapi.Telemetry {
-	return func(t *fordapi.Telemetry) *fordapi.Telemetry { return t.With(field, fordapi.Word(word)) }
+func setWord(field, word string) func(*fordapi.Telemetry, map[string]any) *fordapi.Telemetry {
+	return func(t *fordapi.Telemetry, _ map[string]any) *fordapi.Telemetry {
+		return t.With(field, fordapi.Word(word))
+	}
 }
 
 // specOf is the row of a command name (nil for an unknown one).

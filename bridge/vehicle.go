@@ -395,13 +395,13 @@ func (v *vehicle) watch() (<-chan *fordapi.Telemetry, func()) {
 
 // applyOutcome shows a command's effect at once (the stream or the next
 // poll confirms it); effect may be nil.
-func (v *vehicle) applyOutcome(effect func(*fordapi.Telemetry) *fordapi.Telemetry) {
+func (v *vehicle) applyOutcome(effect func(*fordapi.Telemetry, map[string]any) *fordapi.Telemetry, props map[string]any) {
 	v.mu.Lock()
 	if v.tel == nil || effect == nil {
 		v.mu.Unlock()
 		return
 	}
-	v.tel = effect(v.tel)
+	v.tel = effect(v.tel, props)
 	v.mu.Unlock()
 	v.publishFields()
 }
@@ -433,6 +433,9 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 			info.Lock, info.LockPress[0] = true, c.name
 		case "unlocking":
 			info.Lock, info.LockPress[1] = true, c.name
+		}
+		if c.sets {
+			info.Settable = append(info.Settable, c.name)
 		}
 		if c.button.Key != "" {
 			b := c.button

@@ -6,6 +6,7 @@ package discovery
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,6 +58,9 @@ type VehicleInfo struct {
 	Lock         bool      // lock/unlock allowed and supported: the lock entity sends them
 	LockPress    [2]string // the commands the lock entity sends to lock and to unlock
 	Buttons      []Button  // the other commands the car can run and the user allows
+	// Settable are the commands that set a number field the car has, that
+	// it can run and the user allows (a number entity instead of a sensor).
+	Settable []string
 }
 
 // Button is a command's button in Home Assistant.
@@ -131,6 +135,10 @@ type Component struct {
 	StateJammed         string         `json:"state_jammed,omitempty"`
 	SourceType          string         `json:"source_type,omitempty"`
 	EnabledByDefault    *bool          `json:"enabled_by_default,omitempty"`
+	CommandTemplate     string         `json:"command_template,omitempty"`
+	Min                 *float64       `json:"min,omitempty"`
+	Max                 *float64       `json:"max,omitempty"`
+	Step                *float64       `json:"step,omitempty"`
 }
 
 // BridgeNodeID is the node id of the bridge device: fordpass_bridge for the
@@ -253,6 +261,13 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		}
 		switch spec.Kind {
 		case fordapi.KindNumber:
+			if spec.SetBy != "" && slices.Contains(v.Settable, spec.SetBy) {
+				c.CommandTopic = t.Command(v.VIN)
+				c.CommandTemplate = `{"command":"` + spec.SetBy + `","value":{{ value | int }}}`
+				c.Min, c.Max, c.Step, c.Unit = &spec.Min, &spec.Max, &spec.Step, spec.Unit
+				add(f, "number", name, c)
+				continue
+			}
 			p := spec.Digits
 			c.DeviceClass, c.Unit, c.SuggestedPrecision = spec.Measures, spec.Unit, &p
 			switch {

@@ -35,8 +35,9 @@ var vehicles = map[string]VehicleInfo{
 	"ev": {VIN: "3FMTK3SU000000002", Name: "Mach-E", Model: "Mustang Mach-E", Year: "2024", EV: true,
 		Fields: []string{"battery_soc", "charge_plug", "charging_status", "ev_range", "lock", "odometer", "time_to_full_charge",
 			"door_driver", "window_driver", "ignition", "remote_start", "battery_energy_remaining", "battery_capacity",
-			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature"},
-		HasLocation: true, HasUpdatedAt: true, Lock: true, LockPress: [2]string{"lock", "unlock"}, Buttons: []Button{startButton, stopButton, refreshButton}},
+			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature", "charge_target"},
+		HasLocation: true, HasUpdatedAt: true, Lock: true, LockPress: [2]string{"lock", "unlock"}, Buttons: []Button{startButton, stopButton, refreshButton},
+		Settable: []string{"charge_target"}},
 	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
 }
 
@@ -148,6 +149,10 @@ func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 			case "lock":
 				if str("state_topic") == "" || str("command_topic") == "" || str("payload_lock") != "lock" || str("state_jammed") != "jammed" {
 					t.Errorf("%s: lock keys %v", where, c)
+				}
+			case "number":
+				if !strings.HasSuffix(str("command_topic"), "/command") || !strings.Contains(str("command_template"), `"command":`) || c["min"] == nil || c["max"] == nil {
+					t.Errorf("%s: number keys %v", where, c)
 				}
 			case "button":
 				if !strings.HasSuffix(str("command_topic"), "/command") || str("payload_press") == "" {

@@ -82,7 +82,9 @@ const (
 	CmdStartCharge  = "startGlobalCharge"
 	CmdPauseCharge  = "pauseGlobalCharge"
 	CmdCancelCharge = "cancelGlobalCharge"
-	ChargeVersion   = "1.0.1"
+	// CmdChargeSettings sets the charge target (chargeSettings).
+	CmdChargeSettings = "updateChargeSettings"
+	ChargeVersion     = "1.0.1"
 )
 
 // Application ids by region group.

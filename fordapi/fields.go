@@ -32,6 +32,11 @@ type FieldSpec struct {
 	// dashboard lamps no driver acts on).
 	Hidden func(member string) bool
 	Icon   string
+	// SetBy is the command that sets a number ({"command":SetBy,
+	// "value":…}); Home Assistant then offers a number entity from Min to
+	// Max in Steps.
+	SetBy          string
+	Min, Max, Step float64
 }
 
 // Kind is what sort of value a field holds.
@@ -55,6 +60,10 @@ var Fields = []FieldSpec{
 	{Name: "battery_soc", Label: "Battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 1},
 	{Name: "ev_range", Label: "Electric range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance"},
 	{Name: "time_to_full_charge", Label: "Time to full charge", Kind: KindNumber, Measures: "duration", Unit: "min", Digits: 0},
+	// The charging target the car charges to; the charge_target command
+	// sets it (SetBy).
+	{Name: "charge_target", Label: "Charge target", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Icon: "mdi:battery-charging-high",
+		SetBy: "charge_target", Min: 50, Max: 100, Step: 10},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected"},
 	{Name: "charging_status", Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline"},
 	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2},

@@ -75,6 +75,7 @@ var readers = []metricReader{
 	{"tirePressure", tires},
 	{"position", position},
 	{"indicators", indicators},
+	{"customMetrics", customMetrics},
 }
 
 // readerOf maps a metric name to its index in readers.
@@ -215,6 +216,27 @@ func indicators(w *fieldWriter, raw any) {
 	}
 }
 
+// customMetrics are the car's own signals, keyed
+// "aui:signal:<id>:custom:<name>" (ha-fordpass fordpass_handler.py reads
+// them by the name's end). The charge target is the AC target SoC, which
+// the charge_target command sets.
+func customMetrics(w *fieldWriter, raw any) {
+	all, ok := raw.(map[string]any)
+	if !ok {
+		w.skipped = true
+		return
+	}
+	for key, e := range all {
+		if !strings.HasSuffix(key, "custom:global-ac-target-soc") {
+			continue
+		}
+		obj, _ := e.(map[string]any)
+		if f, ok := toFloat(obj["value"]); ok && f >= 0 && f <= 100 {
+			w.set("charge_target", Number(round(f, 0)))
+		}
+	}
+}
+
 // snake turns Ford's camelCase into snake_case: lowTirePressure →
 // low_tire_pressure.
 func snake(s string) string {
@@ -245,7 +267,7 @@ func init() {
 		xevBatteryChargerEnergyOutput xevTractionMotorVoltage xevTractionMotorCurrent tripXevBatteryRangeRegenerated
 		tripXevBatteryChargeRegenerated tripXevBatteryDistanceAccumulated tirePressureStatus tirePressureSystemStatus
 		seatBeltStatus compassDirection panicAlarmStatus batteryLoadStatus engineOilTemp dieselExhaustFilterStatus
-		dieselExhaustFluidLevel deepSleepInProgress firmwareUpgradeInProgress customMetrics configurations
+		dieselExhaustFluidLevel deepSleepInProgress firmwareUpgradeInProgress configurations
 		brakePedalStatus parkingBrakeStatus torqueAtTransmission wheelTorqueStatus`) {
 		knownMetrics[k] = true
 	}

@@ -129,6 +129,7 @@ var simCommands = map[string]bool{
 // sends them: the type ends in "Command".
 var betaCommands = map[string]string{
 	"startGlobalChargeCommand": "1.0.1", "pauseGlobalChargeCommand": "1.0.1", "cancelGlobalChargeCommand": "1.0.1",
+	"updateChargeSettingsCommand": "1.0.1",
 }
 
 // commandBeta takes a command of the newer path: a type and version Ford
@@ -136,8 +137,9 @@ var betaCommands = map[string]string{
 // 1.0.1 not found"); a charging command needs an electric car.
 func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Type    string `json:"type"`
-		Version string `json:"version"`
+		Type       string         `json:"type"`
+		Version    string         `json:"version"`
+		Properties map[string]any `json:"properties"`
 	}
 	ok := decodeBody(r, &body)
 	s.mu.Lock()
@@ -155,7 +157,7 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": "BAD_REQUEST", "message": "vehicle does not support " + body.Type})
 		return
 	}
-	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"), nil)
+	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"), body.Properties)
 }
 
 func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +206,7 @@ func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string, props ma
 				s.setCommandStateWith(v, typ, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
 				return
 			}
-			s.applyCommand(v, typ)
+			s.applyCommand(v, typ, props)
 			s.setCommandState(v, typ, id, "RECEIVED_BY_DEVICE", "SUCCESS")
 		})
 	}
@@ -283,7 +285,7 @@ func (s *Sim) refreshMetrics(v *vehicle) map[string]any {
 }
 
 // applyCommand changes the car as the command would; s.mu held.
-func (s *Sim) applyCommand(v *vehicle, typ string) {
+func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 	ts := s.now().UTC().Format(time.RFC3339)
 	m, _ := v.doc["metrics"].(map[string]any)
 	if m == nil {
@@ -326,6 +328,16 @@ func (s *Sim) applyCommand(v *vehicle, typ string) {
 		// The words ha-fordpass knows for xevBatteryChargeDisplayStatus.
 		word := map[string]string{"startGlobalCharge": "IN_PROGRESS", "pauseGlobalCharge": "PAUSED", "cancelGlobalCharge": "STOPPED"}[typ]
 		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
+	case "updateChargeSettings":
+		cs, _ := props["chargeSettings"].(map[string]any)
+		if target, ok := cs["globalTargetSoc"].(float64); ok {
+			custom, _ := m["customMetrics"].(map[string]any)
+			if custom == nil {
+				custom = map[string]any{}
+			}
+			custom[targetSoCKey] = map[string]any{"updateTime": ts, "value": target}
+			delta["customMetrics"] = custom
+		}
 	}
 	for k, val := range delta {
 		m[k] = val
