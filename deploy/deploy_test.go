@@ -167,13 +167,14 @@ func TestDockerfileBuildLine(t *testing.T) {
 }
 
 type flowNode struct {
-	ID     string     `json:"id"`
-	Type   string     `json:"type"`
-	Topic  string     `json:"topic"`
-	Func   string     `json:"func"`
-	Broker string     `json:"broker"`
-	Wires  [][]string `json:"wires"`
-	Rules  []struct {
+	ID      string     `json:"id"`
+	Type    string     `json:"type"`
+	Topic   string     `json:"topic"`
+	Func    string     `json:"func"`
+	Broker  string     `json:"broker"`
+	Payload string     `json:"payload"`
+	Wires   [][]string `json:"wires"`
+	Rules   []struct {
 		V string `json:"v"`
 	} `json:"rules"`
 }
@@ -216,6 +217,18 @@ func TestNodeREDFlow(t *testing.T) {
 	}
 	if !cmdFunc || !outNode || !resultsIn || !authIn {
 		t.Fatalf("flow: command function %v, mqtt out %v, results in %v, auth alert %v", cmdFunc, outNode, resultsIn, authIn)
+	}
+	// A charging example: an object command goes through the same
+	// function, which keeps its keys.
+	charge := false
+	for _, n := range nodes {
+		if n.Type == "inject" && strings.Contains(n.Payload, `"command":"charge_target"`) && len(n.Wires) == 1 &&
+			strings.Contains(byID[n.Wires[0][0]].Func, "typeof msg.payload === 'object'") {
+			charge = true
+		}
+	}
+	if !charge {
+		t.Error("the flow has no charging example wired to the command function")
 	}
 }
 
