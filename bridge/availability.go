@@ -139,12 +139,16 @@ func darkReason(err error) string {
 	return "Ford cannot be reached for this car: " + err.Error()
 }
 
-// availabilityLoop checks every car for darkness, and keeps the list of
-// dark cars (P/bridge/info, /healthz) up to date.
-func (b *Bridge) availabilityLoop(ctx context.Context) {
+// infoLoop keeps what the bridge says of itself up to date: every car's
+// availability (checked for darkness every tenth of Options.DarkAfter),
+// P/bridge/info when it changed (the dark cars; the call count each
+// minute), and the telemetry age of each car in /metrics.
+func (b *Bridge) infoLoop(ctx context.Context) {
 	defer b.workers.Done()
-	t := time.NewTicker(max(b.opts.DarkAfter/10, 50*time.Millisecond))
+	every := max(b.opts.DarkAfter/10, 50*time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastMinute time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,10 +160,17 @@ func (b *Bridge) availabilityLoop(ctx context.Context) {
 			gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
 		}
 		now := b.now()
-		for _, v := range b.cars() {
+		cars := b.cars()
+		for _, v := range cars {
 			v.checkDark(now, b.opts.DarkAfter, gate)
 		}
-		b.publishInfo(false) // only sent when it changed (the dark cars)
+		b.publishInfo(false) // sent only when it changed
+		if time.Since(lastMinute) >= time.Minute {
+			lastMinute = time.Now()
+			for _, v := range cars {
+				b.m.telemetryAge(v.vin, v.lastUpdate())
+			}
+		}
 	}
 }
 

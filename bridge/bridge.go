@@ -207,8 +207,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(5)
-	go b.availabilityLoop(workCtx)
+	b.workers.Add(4)
 	go b.signInLoop(workCtx)
 	go b.accountLoop(workCtx)
 	go b.infoLoop(workCtx)

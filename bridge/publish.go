@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"maps"
@@ -237,24 +236,6 @@ func (b *Bridge) publishInfo(force bool) {
 	}
 	b.publishState(topic, string(data))
 	b.m.setBudget(b.ford.Budget())
-}
-
-func (b *Bridge) infoLoop(ctx context.Context) {
-	defer b.workers.Done()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			b.publishInfo(false)
-			vs := b.cars()
-			for _, v := range vs {
-				b.m.telemetryAge(v.vin, v.lastUpdate())
-			}
-		}
-	}
 }
 
 func (b *Bridge) discoverySettings() discovery.Settings {
