@@ -250,3 +250,22 @@ func TestRejectedDuplicateKeyCommandAnswersTheCallersID(t *testing.T) {
 		t.Fatalf("%d commands reached Ford", n)
 	}
 }
+
+// TestRESTGonePollingReadsTheSocket: with the stream off (FORD_STREAM=false)
+// and REST telemetry answering 404, polls read the car's record from a
+// socket opened for the read: the state appears and a change shows at the
+// next poll, with REST asked once.
+func TestRESTGonePollingReadsTheSocket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, simControls: []string{"/_sim/protocol?rest_telemetry=gone"}})
+	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.patch(vin1, `{"metrics":{"odometer":{"value":2468.5}}}`)
+	e.w.waitValue(e.topic(vin1, "odometer"), "2468.5", 10*time.Second) // the poll interval is 1 s in tests
+	st := e.sim.Snapshot()
+	if st.Calls["telemetry"] != 1 || st.Calls["stream"] < 2 {
+		t.Fatalf("calls %v: want one REST try, and the polls through sockets", st.Calls)
+	}
+	if a, _ := e.w.get(e.topic(vin1, "availability")); a != "online" {
+		t.Fatalf("availability %q", a)
+	}
+}
