@@ -23,7 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -32,7 +32,7 @@ import (
 // set (CI), else an embedded broker on a free local port.
 func brokerURL(t testing.TB) string {
 	t.Helper()
-	url, stop, err := broker.ForTests()
+	url, stop, err := brokertest.ForTests()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,8 +408,8 @@ func freePort(t testing.TB) string {
 // installed; ok is false otherwise.
 func startMosquitto(t testing.TB, addr string) (stop func(), ok bool) {
 	t.Helper()
-	stop, err := broker.StartMosquitto(addr, t.TempDir())
-	if errors.Is(err, broker.ErrNoMosquitto) {
+	stop, err := brokertest.StartMosquitto(addr, t.TempDir())
+	if errors.Is(err, brokertest.ErrNoMosquitto) {
 		return nil, false
 	}
 	if err != nil {

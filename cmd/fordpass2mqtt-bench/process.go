@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
 )
 
 func rssMB(pid int) float64 {
@@ -106,11 +107,11 @@ func numCPU() int {
 // broker.
 func startBroker(work string) (string, func(), error) {
 	addr := freeAddr()
-	stop, err := broker.StartMosquitto(addr, work)
+	stop, err := brokertest.StartMosquitto(addr, work)
 	if err == nil {
 		return "tcp://" + addr, stop, nil
 	}
-	if !errors.Is(err, broker.ErrNoMosquitto) {
+	if !errors.Is(err, brokertest.ErrNoMosquitto) {
 		return "", nil, err
 	}
 	b, err := broker.Start(addr)

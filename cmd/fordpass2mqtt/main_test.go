@@ -27,7 +27,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -79,7 +79,7 @@ func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
 
 func testBroker(t *testing.T) string {
 	t.Helper()
-	url, stop, err := broker.ForTests()
+	url, stop, err := brokertest.ForTests()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package broker
+// Package brokertest gives tests and the load harness a real broker: the
+// one MQTT_TEST_URL names (mosquitto in CI), an embedded one, or a private
+// mosquitto of their own. Nothing in the bridge's binaries imports it.
+package brokertest
 
 import (
 	"errors"
@@ -8,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 )
 
 // ForTests returns the broker a test or a measurement should use: the one
@@ -17,7 +22,7 @@ func ForTests() (url string, stop func(), err error) {
 	if u := os.Getenv("MQTT_TEST_URL"); u != "" {
 		return u, func() {}, nil
 	}
-	b, err := Start("127.0.0.1:0")
+	b, err := broker.Start("127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
