@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // A car is "offline" on P/VIN/availability when the bridge has had no

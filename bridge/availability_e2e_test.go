@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 func (e *env) healthz() string {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // env is the configuration as read from the environment: every value a

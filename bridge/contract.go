@@ -1,8 +1,8 @@
 package bridge
 
-import "github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
+import "github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 
-// The MQTT contract's payload types live in bridge/mqttapi, with the topic
+// The MQTT contract's payload types live in mqttapi, with the topic
 // tree; these names keep the bridge's API as it was.
 type (
 	AuthInfo     = mqttapi.AuthInfo

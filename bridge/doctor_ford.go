@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // checkFordAnswers reports what the bridge has learned of Ford's answers

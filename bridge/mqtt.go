@@ -14,7 +14,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"go.uber.org/zap"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/mqttapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // retainedCache remembers every retained state payload the bridge has
