@@ -59,6 +59,13 @@ func TestHornDuration(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	// Home Assistant has a button per length.
+	cfg := e.w.waitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "horn_5s_button") })
+	for key, press := range map[string]string{"horn_button": "horn", "horn_1s_button": `{"command":"horn","duration":1}`, "horn_5s_button": `{"command":"horn","duration":5}`} {
+		if c := cmps(t, cfg)[key]; c == nil || c["payload_press"] != press {
+			t.Errorf("%s: %v", key, c)
+		}
+	}
 	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":7,"id":"h7"}`, false)
 	if r := e.result(vin1, "h7", "rejected", 5*time.Second); !strings.Contains(r.Error, "1, 3 or 5") {
 		t.Fatalf("horn of 7 s: %+v", r)

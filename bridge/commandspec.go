@@ -46,8 +46,11 @@ type commandSpec struct {
 	can    func(fordapi.Vehicle) bool
 	cannot string
 	// button is the Home Assistant button that sends it (key "" for none:
-	// the lock entity sends lock and unlock).
+	// the lock entity sends lock and unlock); its Press defaults to the
+	// command's name. more are further buttons, with their own Press (the
+	// horn's other lengths).
 	button discovery.Button
+	more   []discovery.Button
 }
 
 var commandSpecs = []commandSpec{
@@ -66,7 +69,11 @@ var commandSpecs = []commandSpec{
 		button: discovery.Button{Key: "refresh_button", Name: "Refresh from car", Icon: "mdi:refresh"}},
 	{name: "horn", ford: fordapi.CmdPanicCue, options: hornOptions, noOutcome: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.PanicAlarm }, cannot: "Ford lists no remote horn for this car",
-		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"}},
+		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"},
+		more: []discovery.Button{
+			{Key: "horn_1s_button", Name: "Horn and lights 1 s", Press: `{"command":"horn","duration":1}`, Icon: "mdi:bullhorn-outline"},
+			{Key: "horn_5s_button", Name: "Horn and lights 5 s", Press: `{"command":"horn","duration":5}`, Icon: "mdi:bullhorn"},
+		}},
 	// Charging, on electric cars: Ford's newer command path with version
 	// 1.0.1, as ha-fordpass sends them (fordpass_bridge.py, start_charge,
 	// pause_charge, cancel_charge).

@@ -441,6 +441,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 			b := c.button
 			b.Press = c.name
 			info.Buttons = append(info.Buttons, b)
+			info.Buttons = append(info.Buttons, c.more...)
 		}
 	}
 	return info, true
