@@ -57,30 +57,34 @@ type carSettings struct {
 	refreshEvery           time.Duration // at most one refresh per car in this time
 }
 
+// carLink is the bridge as its cars see it: the carHost they run with.
+// Its methods are the carHost ones the bridge does not have itself.
+type carLink struct{ *Bridge }
+
 func (b *Bridge) carSettings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
 		// Not b.cfg.Allowed: that method value would copy the whole
 		// Config into every car (2 KB each in a fleet).
-		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
+		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: carLink{b}.allowed,
 		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
 }
 
-func (b *Bridge) allowed(cmd string) bool               { return b.cfg.Allowed(cmd) }
-func (b *Bridge) clock() time.Time                      { return b.now() }
-func (b *Bridge) logger() *zap.Logger                   { return b.log }
-func (b *Bridge) fordAPI() Ford                         { return b.ford }
-func (b *Bridge) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
-func (b *Bridge) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
-func (b *Bridge) topics() mqttapi.Tree                  { return b.t }
-func (b *Bridge) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
-func (b *Bridge) carShape(vin string) (shape, bool)     { return b.shapes.get(vin) }
-func (b *Bridge) shapeChanged(vin string, sh shape)     { b.shapes.set(vin, sh) }
-func (b *Bridge) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
-func (b *Bridge) carStopped()                           { b.workers.Done() }
-func (b *Bridge) commandContext() context.Context       { return b.cmdCtx }
-func (b *Bridge) acceptingCommands() bool               { return b.accepting.Load() }
-func (b *Bridge) countCommand(cmd, status string)       { b.m.command(cmd, status) }
-func (b *Bridge) commandDone()                          { b.commands.Done() }
-func (b *Bridge) commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration) {
+func (b carLink) allowed(cmd string) bool               { return b.cfg.Allowed(cmd) }
+func (b carLink) clock() time.Time                      { return b.now() }
+func (b carLink) logger() *zap.Logger                   { return b.log }
+func (b carLink) fordAPI() Ford                         { return b.ford }
+func (b carLink) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
+func (b carLink) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
+func (b carLink) topics() mqttapi.Tree                  { return b.t }
+func (b carLink) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
+func (b carLink) carShape(vin string) (shape, bool)     { return b.shapes.get(vin) }
+func (b carLink) shapeChanged(vin string, sh shape)     { b.shapes.set(vin, sh) }
+func (b carLink) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
+func (b carLink) carStopped()                           { b.workers.Done() }
+func (b carLink) commandContext() context.Context       { return b.cmdCtx }
+func (b carLink) acceptingCommands() bool               { return b.accepting.Load() }
+func (b carLink) countCommand(cmd, status string)       { b.m.command(cmd, status) }
+func (b carLink) commandDone()                          { b.commands.Done() }
+func (b carLink) commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration) {
 	b.result(vin, req, status, msg, waited)
 }

@@ -51,7 +51,7 @@ type vehicle struct {
 }
 
 func newVehicle(b *Bridge, info fordapi.Vehicle) *vehicle {
-	return &vehicle{host: b, set: b.carSettings(), vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
+	return &vehicle{host: carLink{b}, set: b.carSettings(), vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
 }
 
 func (v *vehicle) info() fordapi.Vehicle {

@@ -9,7 +9,7 @@ import (
 
 // countingHost counts the discovery rebuilds a car asks for.
 type countingHost struct {
-	*Bridge
+	carLink
 	rebuilds int
 }
 
@@ -21,7 +21,7 @@ func (h *countingHost) vehicleChanged(*vehicle) { h.rebuilds++ }
 func TestDiscoveryFollowsTheFieldNames(t *testing.T) {
 	t.Parallel()
 	v, _ := benchVehicle(t)
-	h := &countingHost{Bridge: v.host.(*Bridge)}
+	h := &countingHost{carLink: v.host.(carLink)}
 	h.now = time.Now
 	v.host, v.set.discovery = h, true
 	tel := func(fields ...fordapi.Field) *fordapi.Telemetry { return &fordapi.Telemetry{Fields: fields} }
@@ -49,7 +49,7 @@ func TestDiscoveryFollowsTheFieldNames(t *testing.T) {
 func TestCarDarknessRules(t *testing.T) {
 	t.Parallel()
 	v, _ := benchVehicle(t)
-	v.host.(*Bridge).now = time.Now
+	v.host.(carLink).now = time.Now
 	t0 := time.Now()
 	shown := func() string {
 		v.availMu.Lock()
