@@ -136,15 +136,7 @@ var betaCommands = map[string]string{
 // does not have answer 404 with Ford's body ("Command lock with version
 // 1.0.1 not found"); a charging command needs an electric car.
 func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Type       string         `json:"type"`
-		Version    string         `json:"version"`
-		Properties map[string]any `json:"properties"`
-	}
-	ok := decodeBody(r, &body)
-	s.mu.Lock()
-	v := s.lookup(w, r)
-	s.mu.Unlock()
+	v, body, ok := s.commandRequest(w, r)
 	if v == nil {
 		return
 	}
@@ -161,15 +153,7 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Type       string         `json:"type"`
-		Properties map[string]any `json:"properties"`
-		WakeUp     bool           `json:"wakeUp"`
-	}
-	ok := decodeBody(r, &body)
-	s.mu.Lock()
-	v := s.lookup(w, r)
-	s.mu.Unlock()
+	v, body, ok := s.commandRequest(w, r)
 	if v == nil {
 		return
 	}
@@ -178,6 +162,24 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.runCommand(w, v, body.Type, body.Properties)
+}
+
+// commandBody is a command request's body (the version on the newer path
+// only).
+type commandBody struct {
+	Type       string         `json:"type"`
+	Version    string         `json:"version"`
+	Properties map[string]any `json:"properties"`
+}
+
+// commandRequest reads a command request: its car (nil when refused, the
+// answer written) and its body (ok false when unreadable).
+func (s *Sim) commandRequest(w http.ResponseWriter, r *http.Request) (*vehicle, commandBody, bool) {
+	var body commandBody
+	ok := decodeBody(r, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookup(w, r), body, ok
 }
 
 // runCommand answers a command Ford takes and plays its states out.
