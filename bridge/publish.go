@@ -33,8 +33,9 @@ type publisher struct {
 		last     map[string][32]byte   // discovery topic → SHA-256 of the payload
 		removal  map[string][32]byte   // discovery topic → SHA-256 of the last removal sent before it
 		onBroker map[string]components // discovery topic → the device's components
-		// leftover: components of a config from before whose key the
-		// device still has, on another platform (to be removed too).
+		// leftover: components a config from before holds that the
+		// device does not have as such (gone, or on another platform),
+		// removed at the device's next publish.
 		leftover map[string]map[string]string
 	}
 	// conns are the broker connections in the last hour.
@@ -292,8 +293,16 @@ const configsInFlight = 4
 // It returns once the broker has the config (or after five seconds), with
 // at most configsInFlight configs outstanding.
 func (p *publisher) publishConfig(topic string, payload []byte, force bool) {
-	now := discovery.Platforms(payload)
 	sum := sha256.Sum256(payload)
+	p.disc.Lock()
+	if last, seen := p.disc.last[topic]; seen && last == sum && !force && p.disc.leftover[topic] == nil {
+		// What was sent, and nothing from before to remove: the common
+		// case of a fleet's republish, decided without reading the config.
+		p.disc.Unlock()
+		return
+	}
+	p.disc.Unlock()
+	now := discovery.Platforms(payload)
 	p.disc.Lock()
 	gone := map[string]string{}
 	if len(payload) > 0 {
@@ -345,23 +354,18 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 	}
 	mine := map[string]string{}
 	b.disc.onBroker[topic].each(func(k, platform string) { mine[k] = platform })
-	stale := false
+	stale := false // it holds components this bridge has not published
 	for k, platform := range got {
 		if platform == "" || mine[k] == platform {
 			continue
 		}
-		if _, has := mine[k]; !has {
-			mine[k] = platform
-		} else {
-			if b.disc.leftover[topic] == nil {
-				b.disc.leftover[topic] = map[string]string{}
-			}
-			b.disc.leftover[topic][k] = platform
+		// Removed at the next publish of the device (also when a key
+		// the device still has changed platform).
+		if b.disc.leftover[topic] == nil {
+			b.disc.leftover[topic] = map[string]string{}
 		}
+		b.disc.leftover[topic][k] = platform
 		stale = true
-	}
-	if stale {
-		b.disc.onBroker[topic] = componentsOf(mine)
 	}
 	b.disc.Unlock()
 	if !stale || !b.cfg.HADiscovery {
