@@ -88,14 +88,23 @@ func (v *vehicle) showLocked(state string) {
 		v.host.publishRetained(t.VehicleAvailability(v.vin), state)
 		return
 	}
+	v.host.publishRetained(t.VehicleDark(v.vin), v.detailLocked())
+	v.host.publishRetained(t.VehicleAvailability(v.vin), state)
+}
+
+// detailLocked is P/VIN/availability/detail's payload: why the car is
+// offline, empty while it is online; availMu held.
+func (v *vehicle) detailLocked() string {
+	if v.dark.shown != mqttapi.Offline {
+		return ""
+	}
 	d := mqttapi.Dark{Reason: v.dark.reason, Since: v.dark.failingSince.UTC().Truncate(time.Second)}
 	if !v.dark.until.IsZero() {
 		u := v.dark.until.UTC().Truncate(time.Second)
 		d.Until = &u
 	}
 	data, _ := json.Marshal(d)
-	v.host.publishRetained(t.VehicleDark(v.vin), string(data))
-	v.host.publishRetained(t.VehicleAvailability(v.vin), state)
+	return string(data)
 }
 
 // eachAvailability calls f with the car's availability topics and what was
@@ -107,19 +116,12 @@ func (v *vehicle) eachAvailability(f func(topic, payload string)) {
 		return
 	}
 	t := v.host.topics()
-	detail := ""
-	if v.dark.shown == mqttapi.Offline {
-		d := mqttapi.Dark{Reason: v.dark.reason, Since: v.dark.failingSince.UTC().Truncate(time.Second)}
-		if !v.dark.until.IsZero() {
-			u := v.dark.until.UTC().Truncate(time.Second)
-			d.Until = &u
-		}
-		data, _ := json.Marshal(d)
-		detail = string(data)
-	}
-	f(t.VehicleDark(v.vin), detail)
+	f(t.VehicleDark(v.vin), v.detailLocked())
 	f(t.VehicleAvailability(v.vin), v.dark.shown)
 }
+
+// whenFormat is how a reason says when: a day's lockout ends tomorrow.
+const whenFormat = "Jan 2 15:04 MST"
 
 // darkReason says in words why a try to reach Ford for a car failed.
 func darkReason(err error) string {
@@ -128,9 +130,9 @@ func darkReason(err error) string {
 	switch {
 	case errors.As(err, &be):
 		return fmt.Sprintf("telemetry is paused by the call budget (FORD_DAILY_CALL_BUDGET, the %s share): the next call is allowed at %s",
-			be.Class, be.RetryAt.Local().Format("15:04"))
+			be.Class, be.RetryAt.Local().Format(whenFormat))
 	case errors.As(err, &rl):
-		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format("15:04"))
+		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format(whenFormat))
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		return "the bridge is not signed in to FordPass: sign in again"
 	case err == nil:
@@ -149,6 +151,7 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var lastMinute time.Time
+	var lastDark []string
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,8 +167,13 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 		for _, v := range cars {
 			v.checkDark(now, b.opts.DarkAfter, gate)
 		}
-		b.publishInfo(false) // sent only when it changed
-		if time.Since(lastMinute) >= time.Minute {
+		dark := b.darkCars()
+		minute := time.Since(lastMinute) >= time.Minute
+		if minute || !slices.Equal(dark, lastDark) {
+			b.publishInfo(false) // sent only when it changed
+			lastDark = dark
+		}
+		if minute {
 			lastMinute = time.Now()
 			for _, v := range cars {
 				b.m.telemetryAge(v.vin, v.lastUpdate())
