@@ -253,7 +253,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		}
 		name := spec.Label
 		if spec.Family {
-			name = memberName(spec, member)
+			name = spec.Member(member)
 			if spec.Hidden != nil && spec.Hidden(member) {
 				off := false
 				c.EnabledByDefault, c.EntityCategory = &off, "diagnostic"
@@ -316,33 +316,6 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		Origin: origin(s), QoS: 1, Components: cmps,
 	}
 	return VehicleTopic(s, v.VIN), marshal(p)
-}
-
-// memberName names a family's member in sentence case: "Driver door",
-// "Hood", "Tire pressure front left", "Warning: check engine".
-func memberName(spec fordapi.FieldSpec, member string) string {
-	switch {
-	case spec.Kind == fordapi.KindOnOff && spec.Measures == "problem":
-		label := strings.ToLower(words(member))
-		if member == "malfunction_indicator" {
-			label = "check engine"
-		}
-		return spec.Label + " " + label
-	case spec.Kind == fordapi.KindOnOff: // a door or window: "Driver door"; the hood and tailgates by name
-		if member == "hood" || member == "tailgate" || member == "inner_tailgate" {
-			return words(member)
-		}
-		return words(member) + " " + spec.Label
-	}
-	return spec.Label + " " + strings.ReplaceAll(member, "_", " ")
-}
-
-func words(s string) string {
-	s = strings.ReplaceAll(s, "_", " ")
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func sanitize(s string) string {

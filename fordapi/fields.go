@@ -12,7 +12,7 @@ type FieldSpec struct {
 	// Family: Name is a prefix, and a member's name goes on with what Ford
 	// names (door_driver, tire_pressure_front_left, indicator_…).
 	Family bool
-	Label  string // a person's name for it; a family's members add what follows the prefix
+	Label  string // a person's name for it (a family's members are named by Member)
 	Kind   Kind
 	// Measures is what it measures, in Home Assistant's device classes
 	// (distance, temperature, battery, door, plug, …; "" for none).
@@ -31,6 +31,8 @@ type FieldSpec struct {
 	// Hidden: a member of its family Home Assistant adds disabled (the
 	// dashboard lamps no driver acts on).
 	Hidden func(member string) bool
+	// Member names a family's member for a person, in sentence case.
+	Member func(member string) string
 	Icon   string
 	// SetBy is the command that sets a number ({"command":SetBy,
 	// "value":…}); Home Assistant then offers a number entity from Min to
@@ -88,10 +90,30 @@ var Fields = []FieldSpec{
 	{Name: "remote_start", Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off"},
 	{Name: "remote_start_remaining", Label: "Remote start remaining", Kind: KindNumber, Measures: "duration", Unit: "s", Digits: 0, Icon: "mdi:timer-outline"},
 	{Name: "lock", Label: "Lock", Kind: KindLock, Words: []string{"locked", "unlocked", "locking", "unlocking", "jammed"}, Icon: "mdi:car-key"},
-	{Name: "door_", Family: true, Label: "door", Kind: KindOnOff, Measures: "door", On: "open", Off: "closed"},
-	{Name: "window_", Family: true, Label: "window", Kind: KindOnOff, Measures: "window", On: "open", Off: "closed"},
-	{Name: "tire_pressure_", Family: true, Label: "Tire pressure", Kind: KindNumber, Measures: "pressure", Unit: "kPa", Digits: 1, Icon: "mdi:car-tire-alert"},
-	{Name: "indicator_", Family: true, Label: "Warning:", Kind: KindOnOff, Measures: "problem", On: "on", Off: "off", Hidden: minorLamp},
+	{Name: "door_", Family: true, Label: "door", Kind: KindOnOff, Measures: "door", On: "open", Off: "closed", Member: personName("door")},
+	{Name: "window_", Family: true, Label: "window", Kind: KindOnOff, Measures: "window", On: "open", Off: "closed", Member: personName("window")},
+	{Name: "tire_pressure_", Family: true, Label: "Tire pressure", Kind: KindNumber, Measures: "pressure", Unit: "kPa", Digits: 1, Icon: "mdi:car-tire-alert",
+		Member: func(wheel string) string { return "Tire pressure " + strings.ReplaceAll(wheel, "_", " ") }},
+	{Name: "indicator_", Family: true, Label: "Warning:", Kind: KindOnOff, Measures: "problem", On: "on", Off: "off", Hidden: minorLamp,
+		Member: func(lamp string) string {
+			if lamp == "malfunction_indicator" {
+				return "Warning: check engine"
+			}
+			return "Warning: " + strings.ReplaceAll(lamp, "_", " ")
+		}},
+}
+
+// personName names a door or window: "Driver door", "Rear left window"; the
+// hood and the tailgates by their own name.
+func personName(kind string) func(string) string {
+	return func(part string) string {
+		name := strings.ReplaceAll(part, "_", " ")
+		name = strings.ToUpper(name[:1]) + name[1:]
+		if part == "hood" || part == "tailgate" || part == "inner_tailgate" {
+			return name
+		}
+		return name + " " + kind
+	}
 }
 
 // minorLamp says whether a dashboard lamp is one a driver does not act on
