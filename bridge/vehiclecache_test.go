@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"go.uber.org/zap"
 )
 
 // TestAccountKeepsCarsFordLeavesOut: an empty list changes nothing; a car
@@ -74,5 +75,26 @@ func TestAccountCacheFormats(t *testing.T) {
 	}
 	if _, err := readAccount(dir); err == nil {
 		t.Fatal("a damaged cache was read")
+	}
+}
+
+// TestDamagedDevicesFileIsIgnored: a damaged devices.json is read as no
+// shapes (each device is then published from its first telemetry), and
+// the next change writes it whole again.
+func TestDamagedDevicesFileIsIgnored(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, shapesFile), []byte(`{"1FTEW1EP000000001": {"fields": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := loadShapes(dir, zap.NewNop())
+	if _, ok := s.get("1FTEW1EP000000001"); ok {
+		t.Fatal("a shape was read from a damaged file")
+	}
+	s.set("1FTEW1EP000000001", shape{Fields: []string{"lock", "odometer"}})
+	s.flush()
+	again := loadShapes(dir, zap.NewNop())
+	if sh, ok := again.get("1FTEW1EP000000001"); !ok || len(sh.Fields) != 2 {
+		t.Fatalf("after the next save: %+v %v", sh, ok)
 	}
 }

@@ -280,3 +280,22 @@ func TestChargingCommandsNeedTheirVersion(t *testing.T) {
 		t.Fatalf("charging status %q", got)
 	}
 }
+
+// TestDamagedCodesFileIsNoObstacle: a damaged codes.json (the codes tried,
+// as hashes) is read as none; a sign-in still works, and the file is
+// written again whole.
+func TestDamagedCodesFileIsNoObstacle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{}, 0)
+	if err := os.WriteFile(filepath.Join(f.dir, "codes.json"), []byte(`{"abc": "not a time"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := f.newClient(t, 0)
+	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
+		t.Fatalf("sign-in with a damaged codes.json: %v", err)
+	}
+	data, _ := os.ReadFile(filepath.Join(f.dir, "codes.json"))
+	if !strings.HasPrefix(string(data), "{") || strings.Contains(string(data), "simcode-") || !strings.HasSuffix(strings.TrimSpace(string(data)), "}") {
+		t.Fatalf("codes.json after the sign-in: %s", data)
+	}
+}
