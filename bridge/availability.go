@@ -135,8 +135,6 @@ func darkReason(err error) string {
 		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format(whenFormat))
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		return "the bridge is not signed in to FordPass: sign in again"
-	case err == nil:
-		return "the telemetry socket closed"
 	}
 	return "Ford cannot be reached for this car: " + err.Error()
 }

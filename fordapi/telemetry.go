@@ -236,15 +236,25 @@ func (r *Record) setFields(i int, out []Field) {
 
 // ParseTelemetry decodes a telemetry JSON record and normalises it.
 func ParseTelemetry(data []byte) (*Record, *Telemetry, error) {
+	doc, err := decodeRecord(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := NewRecord(doc)
+	return r, r.Telemetry(), nil
+}
+
+// decodeRecord decodes a whole telemetry record, its command states'
+// metrics weighed against the record's own (liftCommandMetrics).
+func decodeRecord(data []byte) (Document, error) {
 	var doc Document
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if states, ok := doc["states"].(map[string]any); ok {
 		liftCommandMetrics(doc, states)
 	}
-	r := NewRecord(doc)
-	return r, r.Telemetry(), nil
+	return doc, nil
 }
 
 // liftCommandMetrics merges the metrics that a command state carries when it

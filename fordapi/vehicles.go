@@ -239,8 +239,7 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (*Record, *Telemetry
 // errRESTGone marks a REST telemetry answer of 404 or 410.
 var errRESTGone = errors.New("Ford no longer serves REST telemetry")
 
-// restDocument fetches the REST telemetry document, its command states'
-// metrics weighed against the record's own (see liftCommandMetrics).
+// restDocument fetches the REST telemetry document (decodeRecord).
 func (c *Client) restDocument(ctx context.Context, vin string) (Document, error) {
 	resp, err := c.authedCall(ctx, c.autonomicLayer(), request{endpoint: "telemetry", method: http.MethodGet,
 		url: c.hosts.autonomicAPI + PathTelemetry(vin) + "?" + telemetryQuery})
@@ -255,12 +254,9 @@ func (c *Client) restDocument(ctx context.Context, vin string) (Document, error)
 		return nil, fmt.Errorf("fetching telemetry: %w", fordError("telemetry", resp))
 	}
 	c.restAnswered(true, resp.status)
-	var doc Document
-	if err := json.Unmarshal(resp.body, &doc); err != nil {
+	doc, err := decodeRecord(resp.body)
+	if err != nil {
 		return nil, fmt.Errorf("fetching telemetry: %w", &StatusError{Endpoint: "telemetry", Status: resp.status, Message: "the record is not valid JSON"})
-	}
-	if states, ok := doc["states"].(map[string]any); ok {
-		liftCommandMetrics(doc, states)
 	}
 	return doc, nil
 }
