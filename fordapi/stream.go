@@ -247,8 +247,8 @@ func (c *Client) socketRecord(ctx context.Context, vin string) (*Record, *Teleme
 	defer stopped()
 	conn.SetReadLimit(streamMaxFrame)
 	_ = conn.SetReadDeadline(time.Now().Add(socketRecordWait))
-	rec := NewRecord(nil)
-	for {
+	sr := &streamRecord{rec: NewRecord(nil)}
+	for !sr.filled {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -256,20 +256,12 @@ func (c *Client) socketRecord(ctx context.Context, vin string) (*Record, *Teleme
 			}
 			return nil, nil, fmt.Errorf("reading telemetry from the websocket: no record within %s: %w", socketRecordWait, err)
 		}
-		msg, err := ParseFrame(data)
-		if err != nil {
+		// As on a stream: garbage and Ford's error frames end the read.
+		if err := c.handleFrame(vin, sr, data, func(*Telemetry) {}); err != nil {
 			return nil, nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
 		}
-		if msg.Error != nil {
-			return nil, nil, fmt.Errorf("reading telemetry from the websocket: Ford sent an error: %d %s", msg.Error.Code, msg.Error.Message)
-		}
-		if msg.Data != nil {
-			rec.Apply(msg.Data)
-			if _, ok := msg.Data["metrics"]; ok {
-				return rec, rec.Telemetry(), nil
-			}
-		}
 	}
+	return sr.rec, sr.rec.Telemetry(), nil
 }
 
 // handleOffStack runs f on a goroutine of its own and waits for it. Decoding
