@@ -191,6 +191,7 @@ func fakeLoginFord(t *testing.T) Ford {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	return c
 }
 

@@ -18,6 +18,7 @@ func TestRateLimitedEndsByItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	b := New(Config{TopicPrefix: "fp", StateDir: t.TempDir()}, c, Options{})
 	b.report(&fordapi.BudgetError{Class: fordapi.ClassTelemetry, Used: 175, Limit: 175, RetryAt: time.Now().Add(300 * time.Millisecond)}, &backoff{})
 	info := b.gate.get()

@@ -250,7 +250,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 	b.client.Disconnect(500)
-	if err := b.ford.Budget().Flush(); err != nil {
+	if err := b.ford.Budget().Close(); err != nil {
 		b.log.Warn("could not save the call budget", zap.Error(err))
 	}
 	b.connected.Store(false)

@@ -29,6 +29,7 @@ func TestBasicAuthFloodIsSlowedAndSummarised(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	core, logs := observer.New(zapcore.DebugLevel)
 	cfg := bridge.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
 		HTTPUsername: "owner", HTTPPassword: "s3cret"}

@@ -223,6 +223,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	e.client = c
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -277,6 +278,7 @@ func (e *env) restart() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.t.Cleanup(func() { _ = c.Budget().Close() })
 	e.client = c
 	e.run(c)
 }

@@ -80,6 +80,7 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	b := bridge.New(cfg, c, bridge.Options{Version: "test", BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

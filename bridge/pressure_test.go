@@ -268,6 +268,7 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	get := func(h http.Handler, host, path, user, pass string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+host+path, nil)
 		if user != "" {

@@ -224,6 +224,7 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 	dir := filepath.Join(t.TempDir(), "state")
 	_ = fordapi.PrepareStateDir(dir)
 	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv, StateDir: dir, DailyBudget: 100000})
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	e := &env{t: t, sim: sim, simURL: srv, client: c, p: "fpt" + randomSuffix()}
 	if err := c.SignIn(context.Background(), e.redirect()); err != nil {
 		t.Fatal(err)

@@ -88,6 +88,7 @@ type Budget struct {
 
 	lastSave time.Time   // wall time of the last write
 	flushing *time.Timer // a write scheduled to coalesce a burst
+	closed   bool        // after Close every save is written at once
 }
 
 // saveEvery bounds how often the window is written: the first call after a
@@ -287,24 +288,32 @@ func (b *Budget) save() error {
 	if b.path == "" {
 		return nil
 	}
-	if since := time.Since(b.lastSave); since < saveEvery {
+	if since := time.Since(b.lastSave); since < saveEvery && !b.closed {
 		if b.flushing == nil {
-			b.flushing = time.AfterFunc(saveEvery-since, func() {
+			var timer *time.Timer
+			timer = time.AfterFunc(saveEvery-since, func() {
 				b.mu.Lock()
 				defer b.mu.Unlock()
+				if b.flushing != timer {
+					return // Close wrote it while this waited for the lock
+				}
 				b.flushing = nil
 				_ = b.write()
 			})
+			b.flushing = timer
 		}
 		return nil
 	}
 	return b.write()
 }
 
-// Flush writes a scheduled save now (at shutdown).
-func (b *Budget) Flush() error {
+// Close writes a scheduled save now and writes every later one at once, so
+// that nothing is written behind the caller's back once it returns (at
+// shutdown, and before a test removes the state directory).
+func (b *Budget) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	if b.flushing == nil {
 		return nil
 	}

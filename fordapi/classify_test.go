@@ -71,6 +71,7 @@ func TestErrorClassification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { _ = c.Budget().Close() })
 			_, err = c.Vehicles(context.Background())
 			if err == nil {
 				t.Fatal("no error")
@@ -102,6 +103,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	region, _ := fordapi.LookupRegion("usa")
 	_ = fordapi.NewTokenStore(dir, "usa").Save(testToken(time.Now().Add(-time.Minute)), time.Now())
 	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir})
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	_, err := c.Vehicles(context.Background())
 	var rl *fordapi.RateLimitError
 	if !errors.As(err, &rl) {
@@ -131,6 +133,7 @@ func TestRepeated401sWithFreshTokens(t *testing.T) {
 	region, _ := fordapi.LookupRegion("usa")
 	_ = fordapi.NewTokenStore(dir, "usa").Save(testToken(time.Now().Add(-time.Minute)), time.Now())
 	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir, DailyBudget: 1000})
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	var err error
 	calls := 0
 	for calls < 20 {

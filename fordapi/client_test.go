@@ -44,6 +44,7 @@ func (f *fixture) newClient(t *testing.T, budget int) *fordapi.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	return c
 }
 
@@ -285,7 +286,7 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 	if crashed := counted(f.newClient(t, 10)); crashed < 1 {
 		t.Fatalf("after a crash the budget counts %d calls", crashed)
 	}
-	if err := f.client.Budget().Flush(); err != nil { // a clean shutdown
+	if err := f.client.Budget().Close(); err != nil { // a clean shutdown
 		t.Fatal(err)
 	}
 	restarted := f.newClient(t, 10)

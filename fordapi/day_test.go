@@ -47,6 +47,7 @@ func signedInDay(t *testing.T, o fordsim.Options) (*fakeClock, *fordsim.Sim, *fo
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
 	if err := c.SignIn(context.Background(), redirectFor(t, c)); err != nil {
 		t.Fatal(err)
 	}
@@ -304,5 +305,43 @@ func TestBudgetFileOfTheOldFormatIsCounted(t *testing.T) {
 	}
 	if b.UsedBy(fordapi.ClassTelemetry) != 2 || b.Used() != 2 {
 		t.Fatalf("telemetry %d, all %d; want the 2 calls of the last 24 h", b.UsedBy(fordapi.ClassTelemetry), b.Used())
+	}
+}
+
+// TestClosedBudgetWritesNothingLater: a burst's last calls are written a
+// second later; Close writes them at once and leaves nothing to write after
+// it returns, so a shutdown keeps every call and a removed state directory
+// is never written into again.
+func TestClosedBudgetWritesNothingLater(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "calls.json")
+	b, err := fordapi.NewBudget(path, 250, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // the first is written at once, the other four are scheduled
+		if err := b.Take(fordapi.ClassTelemetry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := fordapi.NewBudget(path, 250, nil)
+	if err != nil || again.Used() != 5 {
+		t.Fatalf("after Close the file holds %d calls (%v); want all 5", again.Used(), err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the scheduled write
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the budget was written after Close: %v", err)
+	}
+	if err := b.Take(fordapi.ClassTelemetry); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := fordapi.NewBudget(path, 250, nil); again.Used() != 6 {
+		t.Fatalf("a call after Close is not written at once: the file holds %d", again.Used())
 	}
 }

@@ -200,6 +200,7 @@ func TestRealErrorBodies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = c.Budget().Close() })
 		return c
 	}
 	err := newClient(-time.Minute).RefreshNow(context.Background())

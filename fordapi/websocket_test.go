@@ -137,6 +137,7 @@ func TestRESTTelemetryGoneIsRememberedForADay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = c.Budget().Close() })
 		return c
 	}
 	c := newClient()

@@ -450,6 +450,7 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = c.Budget().Close() })
 		return c
 	}
 	signIn := func() {
