@@ -18,10 +18,15 @@ import (
 // wait on, the publishing of auth state, and the sign-in machinery (one
 // sign-in at a time, the code waiting for the throttle).
 type authSide struct {
+	*core
+	pub       *publisher
 	gate      *authGate
 	authPubMu sync.Mutex // serializes auth publishing: the last state read is the last sent
 	signInMu  sync.Mutex // one sign-in at a time
 	pending   pendingSignIn
+	// signedIn runs after each new sign-in (the fleet's: the next vehicle
+	// list and each car's next telemetry are the first after it).
+	signedIn func()
 }
 
 // authGate holds the account's auth state and lets vehicle loops wait
@@ -140,17 +145,17 @@ func stopTimer(t *time.Timer) {
 }
 
 // setAuth moves the auth state and publishes it when it changed.
-func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
+func (a *authSide) setAuth(state, reason string, retryAt time.Time) {
 	login := ""
 	if state == StateReauthRequired {
-		u, err := b.ford.LoginURL()
+		u, err := a.ford.LoginURL()
 		if err != nil {
-			b.log.Error("cannot make a login link", zap.Error(err))
+			a.log.Error("cannot make a login link", zap.Error(err))
 		}
 		login = u
 	}
-	prev := b.gate.get().State
-	if !b.gate.set(b.now(), state, reason, retryAt, login) {
+	prev := a.gate.get().State
+	if !a.gate.set(a.now(), state, reason, retryAt, login) {
 		return
 	}
 	if prev != state {
@@ -159,50 +164,50 @@ func (b *Bridge) setAuth(state, reason string, retryAt time.Time) {
 			fields = append(fields, zap.Time("retry_at", retryAt))
 		}
 		if state == StateOK {
-			b.log.Info("FordPass connection ok", fields...)
+			a.log.Info("FordPass connection ok", fields...)
 		} else {
-			b.log.Warn("FordPass connection "+state, fields...)
+			a.log.Warn("FordPass connection "+state, fields...)
 		}
 	}
-	b.m.setAuthState(state)
-	b.publishAuth()
+	a.m.setAuthState(state)
+	a.publishAuth()
 	if state == StateRateLimited && !retryAt.IsZero() {
 		// The wait ends by itself: nothing needs to call Ford to find out.
-		time.AfterFunc(max(retryAt.Sub(b.now()), 0)+time.Second, func() {
-			info := b.gate.get()
-			if info.State == StateRateLimited && info.RetryAt != nil && !b.now().Before(*info.RetryAt) {
-				b.setAuth(StateOK, "the wait is over; resuming", time.Time{})
+		time.AfterFunc(max(retryAt.Sub(a.now()), 0)+time.Second, func() {
+			info := a.gate.get()
+			if info.State == StateRateLimited && info.RetryAt != nil && !a.now().Before(*info.RetryAt) {
+				a.setAuth(StateOK, "the wait is over; resuming", time.Time{})
 			}
 		})
 	}
 }
 
-func (b *Bridge) publishAuth() {
-	b.authPubMu.Lock()
-	defer b.authPubMu.Unlock()
-	info := b.gate.get()
-	info.SignInURL = b.cfg.HTTPPublicURL
-	b.publishState(b.t.AuthState(), info.State)
-	b.publishState(b.t.AuthDetail(), authJSON(info))
-	b.publishState(b.t.LoginURL(), info.LoginURL)
+func (a *authSide) publishAuth() {
+	a.authPubMu.Lock()
+	defer a.authPubMu.Unlock()
+	info := a.gate.get()
+	info.SignInURL = a.cfg.HTTPPublicURL
+	a.pub.publishState(a.t.AuthState(), info.State)
+	a.pub.publishState(a.t.AuthDetail(), authJSON(info))
+	a.pub.publishState(a.t.LoginURL(), info.LoginURL)
 }
 
 // AuthInfo is the current auth state.
 func (b *Bridge) AuthInfo() AuthInfo {
-	info := b.gate.get()
+	info := b.auth.gate.get()
 	info.SignInURL = b.cfg.HTTPPublicURL
 	return info
 }
 
 // report turns the outcome of a Ford call into the auth state, and says how
 // long the caller should wait before its next try (0: go on).
-func (b *Bridge) report(err error, bo *backoff) time.Duration {
+func (a *authSide) report(err error, bo *backoff) time.Duration {
 	var be *fordapi.BudgetError
 	var rl *fordapi.RateLimitError
 	switch {
 	case err == nil:
 		bo.reset()
-		b.setAuth(StateOK, "connected to FordPass", time.Time{})
+		a.setAuth(StateOK, "connected to FordPass", time.Time{})
 		return 0
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		var re *fordapi.ReauthError
@@ -210,27 +215,27 @@ func (b *Bridge) report(err error, bo *backoff) time.Duration {
 		if errors.As(err, &re) {
 			reason = re.Reason
 		}
-		b.setAuth(StateReauthRequired, reason, time.Time{})
+		a.setAuth(StateReauthRequired, reason, time.Time{})
 		return 0 // the gate holds every loop until a new sign-in
 	case errors.As(err, &rl):
-		b.setAuth(StateRateLimited, "rate limited by Ford: it answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
+		a.setAuth(StateRateLimited, "rate limited by Ford: it answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
 		return 0
 	case errors.As(err, &be) && be.Paced:
 		// The normal pace of the daily budget: wait without alarming anyone.
-		return max(be.RetryAt.Sub(b.now()), time.Second)
+		return max(be.RetryAt.Sub(a.now()), time.Second)
 	case errors.As(err, &be):
 		what := fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent", be.Class)
 		if be.Class == fordapi.ClassToken {
 			what = "the day's allowance of Autonomic token exchanges is spent"
 		}
-		b.setAuth(StateRateLimited, fmt.Sprintf("%s: %d of %d calls in 24 h; the bridge refused the call itself and Ford has not limited the account; "+
+		a.setAuth(StateRateLimited, fmt.Sprintf("%s: %d of %d calls in 24 h; the bridge refused the call itself and Ford has not limited the account; "+
 			"waiting for the 24 h window to free a call", what, be.Used, be.Limit), be.RetryAt)
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
-		return b.opts.BackoffMax
+		return a.opts.BackoffMax
 	}
 	d := bo.next()
-	b.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", b.now().Add(d))
+	a.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", a.now().Add(d))
 	return d
 }
 

@@ -157,7 +157,7 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		gate := ""
-		if info := b.gate.get(); info.State != StateOK {
+		if info := b.auth.gate.get(); info.State != StateOK {
 			gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
 		}
 		now := b.now()

@@ -56,8 +56,9 @@ type Options struct {
 	Now            func() time.Time
 }
 
-// Bridge is one running fordpass2mqtt.
-type Bridge struct {
+// core is what every part of the bridge reads; nothing in it changes after
+// New.
+type core struct {
 	cfg  Config
 	opts Options
 	log  *zap.Logger
@@ -66,8 +67,13 @@ type Bridge struct {
 	now  func() time.Time
 	p    string       // topic prefix
 	t    mqttapi.Tree // the topic tree under it
-	// authSide owns the auth state and the sign-in machinery.
-	authSide
+}
+
+// Bridge is one running fordpass2mqtt: it wires its parts and runs their
+// loops.
+type Bridge struct {
+	*core
+	auth  *authSide // the auth state and the sign-in machinery
 	start time.Time
 
 	// publisher owns the broker connection and what was published on it.
@@ -137,15 +143,22 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
-		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix), authSide: authSide{gate: newAuthGate(opts.Now())},
-		start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
+	c := &core{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
+		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix)}
+	b := &Bridge{core: c, start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
 	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
-	b.publisher = publisher{m: opts.Metrics, cache: retainedCache{m: map[string]string{}}}
+	b.publisher = publisher{core: c, cache: retainedCache{m: map[string]string{}}}
 	b.disc.last, b.disc.removal = map[string][32]byte{}, map[string][32]byte{}
 	b.disc.onBroker, b.disc.leftover = map[string]components{}, map[string]map[string]string{}
 	b.configSlots = make(chan struct{}, configsInFlight)
-	b.pending.wake = make(chan struct{}, 1)
+	b.auth = &authSide{core: c, pub: &b.publisher, gate: newAuthGate(opts.Now()), signedIn: func() {
+		b.snapshotDue.Store(true)
+		select {
+		case b.listWake <- struct{}{}:
+		default:
+		}
+	}}
+	b.auth.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
 	b.rejectLog = newFloodLog(opts.FloodLogEvery)
@@ -181,9 +194,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer b.cmdCancel()
 
 	if st := b.ford.Status(); st.SignedIn {
-		b.setAuth(StateOK, "signed in", time.Time{})
+		b.auth.setAuth(StateOK, "signed in", time.Time{})
 	} else {
-		b.setAuth(StateReauthRequired, st.Reason, time.Time{})
+		b.auth.setAuth(StateReauthRequired, st.Reason, time.Time{})
 	}
 	b.loadVehicleCache()
 
@@ -208,10 +221,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 
 	b.workers.Add(4)
-	go b.signInLoop(workCtx)
+	go func() { defer b.workers.Done(); b.auth.signInLoop(workCtx) }()
 	go b.accountLoop(workCtx)
 	go b.infoLoop(workCtx)
-	go b.tokenWatch(workCtx)
+	go func() { defer b.workers.Done(); b.auth.tokenWatch(workCtx) }()
 
 	<-ctx.Done()
 	b.log.Info("shutting down")

@@ -69,22 +69,23 @@ func (b *Bridge) carSettings() carSettings {
 		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
 }
 
-func (b carLink) allowed(cmd string) bool               { return b.cfg.Allowed(cmd) }
-func (b carLink) clock() time.Time                      { return b.now() }
-func (b carLink) logger() *zap.Logger                   { return b.log }
-func (b carLink) fordAPI() Ford                         { return b.ford }
-func (b carLink) waitForFord(ctx context.Context) error { return b.gate.wait(ctx, b.now) }
-func (b carLink) fieldTopic(vin, field string) string   { return b.t.Field(vin, field) }
-func (b carLink) topics() mqttapi.Tree                  { return b.t }
-func (b carLink) vehicleChanged(v *vehicle)             { b.publishVehicleDiscovery(v) }
-func (b carLink) carShape(vin string) (shape, bool)     { return b.shapes.get(vin) }
-func (b carLink) shapeChanged(vin string, sh shape)     { b.shapes.set(vin, sh) }
-func (b carLink) streamingChanged(vin string, on bool)  { b.m.setStreaming(vin, on) }
-func (b carLink) carStopped()                           { b.workers.Done() }
-func (b carLink) commandContext() context.Context       { return b.cmdCtx }
-func (b carLink) acceptingCommands() bool               { return b.accepting.Load() }
-func (b carLink) countCommand(cmd, status string)       { b.m.command(cmd, status) }
-func (b carLink) commandDone()                          { b.commands.Done() }
+func (b carLink) allowed(cmd string) bool                     { return b.cfg.Allowed(cmd) }
+func (b carLink) clock() time.Time                            { return b.now() }
+func (b carLink) logger() *zap.Logger                         { return b.log }
+func (b carLink) fordAPI() Ford                               { return b.ford }
+func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
+func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
+func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }
+func (b carLink) topics() mqttapi.Tree                        { return b.t }
+func (b carLink) vehicleChanged(v *vehicle)                   { b.publishVehicleDiscovery(v) }
+func (b carLink) carShape(vin string) (shape, bool)           { return b.shapes.get(vin) }
+func (b carLink) shapeChanged(vin string, sh shape)           { b.shapes.set(vin, sh) }
+func (b carLink) streamingChanged(vin string, on bool)        { b.m.setStreaming(vin, on) }
+func (b carLink) carStopped()                                 { b.workers.Done() }
+func (b carLink) commandContext() context.Context             { return b.cmdCtx }
+func (b carLink) acceptingCommands() bool                     { return b.accepting.Load() }
+func (b carLink) countCommand(cmd, status string)             { b.m.command(cmd, status) }
+func (b carLink) commandDone()                                { b.commands.Done() }
 func (b carLink) commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration) {
 	b.result(vin, req, status, msg, waited)
 }

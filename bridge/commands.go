@@ -230,7 +230,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject("unknown vehicle " + fordapi.ShortVIN(vin) + "; see " + b.t.Info() + " for the bridged VINs")
 		return
 	}
-	info := b.gate.get()
+	info := b.auth.gate.get()
 	switch {
 	case info.State == StateReauthRequired:
 		reject("not signed in to FordPass: " + info.Reason)

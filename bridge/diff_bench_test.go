@@ -21,8 +21,8 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 		b.Fatal(err)
 	}
 	m := NewMetrics()
-	br := &Bridge{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m,
-		publisher: publisher{m: m, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
+	c := &core{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m}
+	br := &Bridge{core: c, publisher: publisher{core: c, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
 	return &vehicle{host: carLink{br}, set: br.carSettings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }
 

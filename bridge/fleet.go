@@ -78,7 +78,7 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 	}
 	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
 	for {
-		if err := b.gate.wait(ctx, b.now); err != nil {
+		if err := b.auth.gate.wait(ctx, b.now); err != nil {
 			return
 		}
 		b.fleet.Lock()
@@ -94,7 +94,7 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if d := b.report(err, bo); err != nil {
+			if d := b.auth.report(err, bo); err != nil {
 				if snapshot {
 					b.snapshotDue.Store(true)
 				}

@@ -41,7 +41,7 @@ func (b *Bridge) HTTPHandler() http.Handler {
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
-		if warning := b.gate.get().Warning; warning != "" {
+		if warning := b.auth.gate.get().Warning; warning != "" {
 			_, _ = w.Write([]byte("ok; warning: " + warning + "\n"))
 			return
 		}

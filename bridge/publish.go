@@ -21,9 +21,9 @@ import (
 // retained state (to republish after a reconnect), the discovery hashes and
 // the connection history. Every publish goes through it.
 type publisher struct {
+	*core
 	client    mqtt.Client
 	connected atomic.Bool
-	m         *Metrics
 	cache     retainedCache
 	// disc holds a hash of each discovery config last published, and the
 	// components each device has on the broker as far as the bridge knows
@@ -128,7 +128,7 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	topic := msg.Topic()
 	switch {
 	case topic == b.t.CodeSet():
-		b.onCode(msg)
+		b.auth.onCode(msg)
 	case topic == b.t.Doctor():
 		var r Report
 		switch {
