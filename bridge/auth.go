@@ -193,9 +193,12 @@ func (a *authSide) publishAuth() {
 }
 
 // AuthInfo is the current auth state.
-func (b *Bridge) AuthInfo() AuthInfo {
-	info := b.auth.gate.get()
-	info.SignInURL = b.cfg.HTTPPublicURL
+func (b *Bridge) AuthInfo() AuthInfo { return b.auth.info() }
+
+// info is the current auth state, with the sign-in page's address.
+func (a *authSide) info() AuthInfo {
+	info := a.gate.get()
+	info.SignInURL = a.cfg.HTTPPublicURL
 	return info
 }
 

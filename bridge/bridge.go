@@ -74,6 +74,7 @@ type core struct {
 type Bridge struct {
 	*core
 	auth  *authSide // the auth state and the sign-in machinery
+	web   *webUI    // health, metrics and the sign-in page
 	start time.Time
 
 	// publisher owns the broker connection and what was published on it.
@@ -101,7 +102,6 @@ type Bridge struct {
 	drift       driftLog
 	shapes      *shapes   // each car's device shape, kept across restarts
 	rejectLog   *floodLog // rejected commands, logged in summary
-	authFails   *authThrottle
 	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance    string                 // this installation's id (STATE_DIR/instance)
 	reportKey   []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
@@ -162,7 +162,8 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
 	b.rejectLog = newFloodLog(opts.FloodLogEvery)
-	b.authFails = newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))
+	b.web = &webUI{core: c, auth: b.auth, pub: &b.publisher, doctor: &b.doctor, status: b.info, dark: b.darkCars,
+		fails: newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))}
 	return b
 }
 
@@ -213,7 +214,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	var srv *http.Server
 	if b.cfg.HTTPAddr != "" {
-		srv, err = b.serveHTTP()
+		srv, err = b.web.serve()
 		if err != nil {
 			b.client.Disconnect(0)
 			return err

@@ -116,7 +116,7 @@ func (b *Bridge) connectionNotifications(secure bool) mqtt.ConnectionNotificatio
 }
 
 // brokerProblem is the current connection failure in words ("" if none).
-func (b *Bridge) brokerProblem() string {
+func (b *publisher) brokerProblem() string {
 	b.broker.mu.Lock()
 	defer b.broker.mu.Unlock()
 	if b.broker.cause.code == "" {

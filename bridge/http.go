@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,31 +22,44 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
+// webUI is the HTTP side: health, metrics, the sign-in page and its form.
+type webUI struct {
+	*core
+	auth   *authSide
+	pub    *publisher
+	fails  *authThrottle           // wrong basic-auth passwords, per address
+	doctor *atomic.Pointer[Report] // the last doctor run, shown on the page
+	status func() Info             // what P/bridge/info says
+	dark   func() []string         // the cars with no channel to Ford
+}
+
+// HTTPHandler serves /healthz, /metrics, the sign-in page and its form.
+func (b *Bridge) HTTPHandler() http.Handler { return b.web.handler() }
+
 // maxFormBody bounds what the sign-in form accepts.
 const maxFormBody = 32 << 10
 
-// HTTPHandler serves /healthz, /metrics, the sign-in page and its form.
-func (b *Bridge) HTTPHandler() http.Handler {
+func (u *webUI) handler() http.Handler {
 	formToken := make([]byte, 16)
 	_, _ = rand.Read(formToken)
 	token := hex.EncodeToString(formToken)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !b.connected.Load() {
+		if !u.pub.connected.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			msg := "broker not connected"
-			if p := b.brokerProblem(); p != "" {
+			if p := u.pub.brokerProblem(); p != "" {
 				msg += ": " + p
 			}
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
-		if warning := b.auth.gate.get().Warning; warning != "" {
+		if warning := u.auth.gate.get().Warning; warning != "" {
 			_, _ = w.Write([]byte("ok; warning: " + warning + "\n"))
 			return
 		}
-		if dark := b.darkCars(); len(dark) > 0 {
+		if dark := u.dark(); len(dark) > 0 {
 			// Still 200: the bridge itself is healthy (a restart would not
 			// help), but the body names the cars it cannot reach.
 			_, _ = w.Write([]byte("ok; offline cars (no channel to Ford): " + strings.Join(dark, ", ") + "\n"))
@@ -53,46 +67,46 @@ func (b *Bridge) HTTPHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", b.m.Handler())
+	mux.Handle("GET /metrics", u.m.Handler())
 	debugHandlers(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		b.renderPage(w, r, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
+		u.renderPage(w, r, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
 	})
 	mux.HandleFunc("POST /auth/code", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 		if err := r.ParseForm(); err != nil {
-			b.renderPage(w, r, http.StatusRequestEntityTooLarge, token, false, "The form was too large or unreadable; paste only the fordapp:// address.")
+			u.renderPage(w, r, http.StatusRequestEntityTooLarge, token, false, "The form was too large or unreadable; paste only the fordapp:// address.")
 			return
 		}
 		// Through Home Assistant's ingress the browser's origin is Home
 		// Assistant's, which has already authenticated the user; the form
 		// token still proves the post came from this page.
-		origin := b.ingressPath(r) != "" || sameOrigin(r)
+		origin := u.ingressPath(r) != "" || sameOrigin(r)
 		if !origin || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("form_token")), []byte(token)) != 1 {
-			b.renderPage(w, r, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
+			u.renderPage(w, r, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
 			return
 		}
-		if err := b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
+		if err := u.auth.signIn(r.Context(), r.PostForm.Get("redirect_url"), true); err != nil {
 			var te *fordapi.SignInThrottleError
 			if errors.As(err, &te) {
-				b.renderPage(w, r, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
+				u.renderPage(w, r, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
 					te.RetryAt.Local().Format("15:04:05")+" (Ford locks accounts after repeated failed sign-ins). Reload this page then to see the result.")
 				return
 			}
-			b.renderPage(w, r, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
+			u.renderPage(w, r, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
 			return
 		}
-		http.Redirect(w, r, b.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
+		http.Redirect(w, r, u.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
 	})
-	return b.securityHeaders(b.guard(mux))
+	return u.securityHeaders(u.guard(mux))
 }
 
 // ingressPath is the path prefix Home Assistant's ingress proxy serves this
 // page under (X-Ingress-Path), when the request comes from that proxy in
 // add-on mode; "" otherwise (a header from anyone else is not trusted).
-func (b *Bridge) ingressPath(r *http.Request) string {
+func (u *webUI) ingressPath(r *http.Request) string {
 	p := r.Header.Get("X-Ingress-Path")
-	if p == "" || !b.fromIngressProxy(r) {
+	if p == "" || !u.fromIngressProxy(r) {
 		return ""
 	}
 	p = strings.TrimRight(p, "/")
@@ -109,8 +123,8 @@ func (b *Bridge) ingressPath(r *http.Request) string {
 
 // fromIngressProxy reports whether the request comes from Home Assistant's
 // ingress proxy, in add-on mode: Home Assistant has signed the user in.
-func (b *Bridge) fromIngressProxy(r *http.Request) bool {
-	return b.cfg.Addon && remoteIP(r) == IngressProxy
+func (u *webUI) fromIngressProxy(r *http.Request) bool {
+	return u.cfg.Addon && remoteIP(r) == IngressProxy
 }
 
 func remoteIP(r *http.Request) string {
@@ -126,15 +140,15 @@ func remoteIP(r *http.Request) string {
 // to the bridge could read the form token), and, with HTTP_USERNAME set, a
 // request without the right credentials. /healthz answers anything: it
 // tells nothing and Docker's health check must reach it.
-func (b *Bridge) guard(h http.Handler) http.Handler {
+func (u *webUI) guard(h http.Handler) http.Handler {
 	allowed := map[string]bool{"localhost": true}
-	for _, n := range b.cfg.HTTPAllowedHosts {
+	for _, n := range u.cfg.HTTPAllowedHosts {
 		allowed[n] = true
 	}
-	if u, err := url.Parse(b.cfg.HTTPPublicURL); err == nil && u.Hostname() != "" {
-		allowed[strings.ToLower(u.Hostname())] = true
+	if pub, err := url.Parse(u.cfg.HTTPPublicURL); err == nil && pub.Hostname() != "" {
+		allowed[strings.ToLower(pub.Hostname())] = true
 	}
-	user, pass := []byte(b.cfg.HTTPUsername), []byte(b.cfg.HTTPPassword)
+	user, pass := []byte(u.cfg.HTTPUsername), []byte(u.cfg.HTTPPassword)
 	// Each refused host name is logged once, and at most maxLoggedHosts of
 	// them: a flood of made-up names must not flood the log.
 	var logged struct {
@@ -150,17 +164,17 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		}
 		logged.names[host] = true
 		if len(logged.names) > maxLoggedHosts {
-			b.log.Warn("HTTP requests for more unknown host names are refused without a log line", zap.Int("names_logged", maxLoggedHosts))
+			u.log.Warn("HTTP requests for more unknown host names are refused without a log line", zap.Int("names_logged", maxLoggedHosts))
 			return
 		}
-		b.log.Warn("HTTP request for an unknown host name refused (logged once per name)", zap.String("host", host), zap.String("from", from))
+		u.log.Warn("HTTP request for an unknown host name refused (logged once per name)", zap.String("host", host), zap.String("from", from))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if b.cfg.IngressOnly {
+		if u.cfg.IngressOnly {
 			if ip := net.ParseIP(remoteIP(r)); ip == nil || (!ip.IsLoopback() && ip.String() != IngressProxy) {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.WriteHeader(http.StatusForbidden)
@@ -176,7 +190,7 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		// Home Assistant's ingress proxy passes the browser's Host along (Home
 		// Assistant's own name); it has signed the user in, and no page can
 		// rebind a name to it.
-		viaIngress := b.fromIngressProxy(r)
+		viaIngress := u.fromIngressProxy(r)
 		if !viaIngress && net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
 			logRefusal(clip(host, 80), remoteIP(r))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -186,41 +200,41 @@ func (b *Bridge) guard(h http.Handler) http.Handler {
 		}
 		if len(user) > 0 && !viaIngress { // Home Assistant has signed the user in
 			addr := remoteIP(r)
-			if until := b.authFails.refusedUntil(addr); !until.IsZero() {
-				b.m.authFailure("throttled")
-				refuseGuesser(w, until.Sub(b.now()))
+			if until := u.fails.refusedUntil(addr); !until.IsZero() {
+				u.m.authFailure("throttled")
+				refuseGuesser(w, until.Sub(u.now()))
 				return
 			}
-			u, p, ok := r.BasicAuth()
-			userOK := subtle.ConstantTimeCompare([]byte(u), user) == 1
-			passOK := subtle.ConstantTimeCompare([]byte(p), pass) == 1
+			name, pw, ok := r.BasicAuth()
+			userOK := subtle.ConstantTimeCompare([]byte(name), user) == 1
+			passOK := subtle.ConstantTimeCompare([]byte(pw), pass) == 1
 			switch {
 			case !ok: // a browser's first request asks for the credentials
 				w.Header().Set("WWW-Authenticate", `Basic realm="fordpass2mqtt", charset="UTF-8"`)
 				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
 				return
 			case !userOK || !passOK:
-				b.m.authFailure("refused")
-				until := b.authFails.failed(addr)
-				b.authFails.log.note(addr, func() {
-					b.log.Warn("wrong HTTP basic-auth credentials (more from this address in the next minute are counted, not logged)", zap.String("from", addr))
+				u.m.authFailure("refused")
+				until := u.fails.failed(addr)
+				u.fails.log.note(addr, func() {
+					u.log.Warn("wrong HTTP basic-auth credentials (more from this address in the next minute are counted, not logged)", zap.String("from", addr))
 				}, func() {
-					b.log.Warn("wrong HTTP basic-auth credentials from more addresses; counted, not logged, until the minute is over")
+					u.log.Warn("wrong HTTP basic-auth credentials from more addresses; counted, not logged, until the minute is over")
 				}, func(from string, n int) {
 					if from == otherKinds {
 						from = "other addresses"
 					}
-					b.log.Warn("more wrong HTTP basic-auth credentials", zap.Int("count", n), zap.String("from", from))
+					u.log.Warn("more wrong HTTP basic-auth credentials", zap.Int("count", n), zap.String("from", from))
 				})
 				if !until.IsZero() {
-					refuseGuesser(w, until.Sub(b.now()))
+					refuseGuesser(w, until.Sub(u.now()))
 					return
 				}
 				w.Header().Set("WWW-Authenticate", `Basic realm="fordpass2mqtt", charset="UTF-8"`)
 				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
 				return
 			}
-			b.authFails.succeeded(addr)
+			u.fails.succeeded(addr)
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -250,14 +264,14 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-func (b *Bridge) securityHeaders(h http.Handler) http.Handler {
+func (u *webUI) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
 		frames := "'none'"
-		if b.ingressPath(r) != "" {
+		if u.ingressPath(r) != "" {
 			frames = "'self'" // Home Assistant shows the panel in a frame of its own origin
 		}
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors "+frames+"; base-uri 'none'")
@@ -289,40 +303,40 @@ var stateWords = map[string][2]string{
 	StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
 }
 
-func (b *Bridge) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
-	info := b.AuthInfo()
+func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
+	info := u.auth.info()
 	if info.State != StateReauthRequired && info.LoginURL == "" {
 		// Offer the link anyway, for switching accounts or refreshing a sign-in.
-		info.LoginURL, _ = b.ford.LoginURL()
+		info.LoginURL, _ = u.ford.LoginURL()
 	}
 	words := stateWords[info.State]
-	bi := b.info()
+	bi := u.status()
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
-		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: b.connected.Load()}
-	d.Doctor = b.doctor.Load()
-	if p := b.ingressPath(r); p != "" {
+		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load()}
+	d.Doctor = u.doctor.Load()
+	if p := u.ingressPath(r); p != "" {
 		d.Base = p + "/"
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := signInPage.Execute(w, d); err != nil {
-		b.log.Warn("rendering the sign-in page", zap.Error(err))
+		u.log.Warn("rendering the sign-in page", zap.Error(err))
 	}
 }
 
 // serveHTTP starts the HTTP server on HTTP_ADDR.
-func (b *Bridge) serveHTTP() (*http.Server, error) {
-	ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
+func (u *webUI) serve() (*http.Server, error) {
+	ln, err := net.Listen("tcp", u.cfg.HTTPAddr)
 	if err != nil {
 		return nil, configErr("HTTP_ADDR", err)
 	}
-	srv := &http.Server{Handler: b.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: u.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 		BaseContext: func(net.Listener) context.Context { return context.Background() }}
-	b.log.Info("serving health, metrics and the sign-in page", zap.String("addr", ln.Addr().String()))
+	u.log.Info("serving health, metrics and the sign-in page", zap.String("addr", ln.Addr().String()))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.log.Error("HTTP server stopped", zap.Error(err))
+			u.log.Error("HTTP server stopped", zap.Error(err))
 		}
 	}()
 	return srv, nil
