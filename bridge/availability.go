@@ -161,11 +161,11 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 			gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
 		}
 		now := b.now()
-		cars := b.cars()
+		cars := b.fleet.cars()
 		for _, v := range cars {
 			v.checkDark(now, b.opts.DarkAfter, gate)
 		}
-		dark := b.darkCars()
+		dark := b.fleet.darkCars()
 		minute := time.Since(lastMinute) >= time.Minute
 		if minute || !slices.Equal(dark, lastDark) {
 			b.publishInfo(false) // sent only when it changed
@@ -181,9 +181,9 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 }
 
 // darkCars lists the cars that are offline now, sorted.
-func (b *Bridge) darkCars() []string {
+func (f *fleet) darkCars() []string {
 	var dark []string
-	for _, v := range b.cars() {
+	for _, v := range f.cars() {
 		v.availMu.Lock()
 		if v.dark.shown == mqttapi.Offline {
 			dark = append(dark, v.vin)

@@ -81,30 +81,17 @@ type Bridge struct {
 	publisher
 	accepting atomic.Bool
 
-	// fleet is the bridged cars and what the bridge knows of the account.
-	fleet struct {
-		sync.Mutex
-		vehicles map[string]*vehicle // running workers by VIN
-		list     []fordapi.Vehicle   // the bridged cars (the account's, filtered by FORD_VINS)
-		account  account             // the account's cars as last seen, kept in STATE_DIR
-		nextList time.Time           // when to ask Ford for the list again
-		stale    map[string]struct{} // VINs whose device config must be cleared
-	}
-	workCtx   context.Context
+	fleet     *fleet // the bridged cars and what the bridge knows of the account
 	workers   sync.WaitGroup
 	commands  sync.WaitGroup
 	cmdCtx    context.Context
 	cmdCancel context.CancelFunc
-	listWake  chan struct{}
-	// snapshotDue: the next vehicle list and each car's next telemetry are
-	// the first snapshot after a sign-in.
-	snapshotDue atomic.Bool
-	drift       driftLog
-	shapes      *shapes   // each car's device shape, kept across restarts
-	rejectLog   *floodLog // rejected commands, logged in summary
-	doctor      atomic.Pointer[Report] // last doctor run, for the sign-in page
-	instance    string                 // this installation's id (STATE_DIR/instance)
-	reportKey   []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
+	drift     driftLog
+	shapes    *shapes                // each car's device shape, kept across restarts
+	rejectLog *floodLog              // rejected commands, logged in summary
+	doctor    atomic.Pointer[Report] // last doctor run, for the sign-in page
+	instance  string                 // this installation's id (STATE_DIR/instance)
+	reportKey []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
 }
 
 // New makes a bridge; Run starts it.
@@ -145,29 +132,28 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	}
 	c := &core{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix)}
-	b := &Bridge{core: c, start: opts.Now().UTC().Truncate(time.Second), listWake: make(chan struct{}, 1)}
-	b.fleet.vehicles, b.fleet.stale = map[string]*vehicle{}, map[string]struct{}{}
+	b := &Bridge{core: c, start: opts.Now().UTC().Truncate(time.Second)}
 	b.publisher = publisher{core: c, cache: retainedCache{m: map[string]string{}}}
 	b.disc.last, b.disc.removal = map[string][32]byte{}, map[string][32]byte{}
 	b.disc.onBroker, b.disc.leftover = map[string]components{}, map[string]map[string]string{}
 	b.configSlots = make(chan struct{}, configsInFlight)
-	b.auth = &authSide{core: c, pub: &b.publisher, gate: newAuthGate(opts.Now()), signedIn: func() {
-		b.snapshotDue.Store(true)
-		select {
-		case b.listWake <- struct{}{}:
-		default:
-		}
-	}}
+	b.auth = &authSide{core: c, pub: &b.publisher, gate: newAuthGate(opts.Now())}
 	b.auth.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
+	b.fleet = &fleet{core: c, auth: b.auth, pub: &b.publisher, shapes: b.shapes, workers: &b.workers,
+		host: carLink{b}, set: carLink{b}.settings(), wake: make(chan struct{}, 1),
+		vehicles: map[string]*vehicle{}, stale: map[string]struct{}{},
+		changed: func() {
+			b.publishInfo(false)
+			b.publishDiscovery(false)
+		}}
+	b.auth.signedIn = b.fleet.signedIn
 	b.rejectLog = newFloodLog(opts.FloodLogEvery)
-	b.web = &webUI{core: c, auth: b.auth, pub: &b.publisher, doctor: &b.doctor, status: b.info, dark: b.darkCars,
+	b.web = &webUI{core: c, auth: b.auth, pub: &b.publisher, doctor: &b.doctor, status: b.info, dark: b.fleet.darkCars,
 		fails: newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))}
 	return b
 }
-
-// Topic helpers.
 
 // Run runs the bridge until ctx ends, then shuts down cleanly: no new
 // commands, the one in flight finished or timed out, "offline" published.
@@ -190,7 +176,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
-	b.workCtx = workCtx
 	b.cmdCtx, b.cmdCancel = context.WithCancel(context.Background())
 	defer b.cmdCancel()
 
@@ -199,7 +184,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	} else {
 		b.auth.setAuth(StateReauthRequired, st.Reason, time.Time{})
 	}
-	b.loadVehicleCache()
+	b.fleet.loadVehicleCache()
 
 	opts, err := mqttOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
 	if err != nil {
@@ -223,7 +208,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	b.workers.Add(4)
 	go func() { defer b.workers.Done(); b.auth.signInLoop(workCtx) }()
-	go b.accountLoop(workCtx)
+	go func() { defer b.workers.Done(); b.fleet.accountLoop(workCtx) }()
 	go b.infoLoop(workCtx)
 	go func() { defer b.workers.Done(); b.auth.tokenWatch(workCtx) }()
 

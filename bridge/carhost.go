@@ -61,11 +61,11 @@ type carSettings struct {
 // Its methods are the carHost ones the bridge does not have itself.
 type carLink struct{ *Bridge }
 
-func (b *Bridge) carSettings() carSettings {
+func (b carLink) settings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
 		// Not b.cfg.Allowed: that method value would copy the whole
 		// Config into every car (2 KB each in a fleet).
-		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: carLink{b}.allowed,
+		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
 		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
 }
 
@@ -74,6 +74,7 @@ func (b carLink) clock() time.Time                            { return b.now() }
 func (b carLink) logger() *zap.Logger                         { return b.log }
 func (b carLink) fordAPI() Ford                               { return b.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
+func (b carLink) pollInterval() time.Duration                 { return b.fleet.pollInterval() }
 func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
 func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }
 func (b carLink) topics() mqttapi.Tree                        { return b.t }

@@ -177,7 +177,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		// itself does it below); it is not a command.
 		return
 	}
-	v := b.vehicle(vin)
+	v := b.fleet.vehicle(vin)
 	if v != nil || validVIN(vin) {
 		// A command published with the retain flag while the bridge listens
 		// is delivered without the flag (MQTT 3.1.1), so it would replay at
@@ -223,7 +223,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	}
 	if v == nil {
-		if up := strings.ToUpper(vin); up != vin && b.vehicle(up) != nil {
+		if up := strings.ToUpper(vin); up != vin && b.fleet.vehicle(up) != nil {
 			reject("VINs are upper case in topics: publish to " + b.t.Command(up))
 			return
 		}

@@ -5,10 +5,13 @@ import (
 	cryptorand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,31 +39,85 @@ func InstanceID(dir string) (string, error) {
 	return id, nil
 }
 
+// fleet is the bridged cars and what the bridge knows of the account: it
+// keeps Ford's vehicle list and runs a worker for each car on it.
+type fleet struct {
+	*core
+	auth    *authSide
+	pub     *publisher
+	shapes  *shapes
+	workers *sync.WaitGroup
+	host    carHost     // what each car runs with
+	set     carSettings // and its settings
+	// changed runs after the bridged cars changed (P/bridge/info and the
+	// discovery configs follow).
+	changed func()
+	wake    chan struct{} // a new sign-in: ask for the list now
+	// snapshotDue: the next vehicle list and each car's next telemetry are
+	// the first snapshot after a sign-in.
+	snapshotDue atomic.Bool
+
+	mu       sync.Mutex
+	vehicles map[string]*vehicle // running workers by VIN
+	list     []fordapi.Vehicle   // the bridged cars (the account's, filtered by FORD_VINS)
+	account  account             // the account's cars as last seen, kept in STATE_DIR
+	nextList time.Time           // when to ask Ford for the list again
+	stale    map[string]struct{} // VINs whose device config must be cleared
+}
+
+// signedIn makes the next vehicle list and each car's next telemetry the
+// first after a sign-in, and asks for the list now.
+func (f *fleet) signedIn() {
+	f.snapshotDue.Store(true)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// bridgedVINs are the VINs of the bridged cars, in the list's order.
+func (f *fleet) bridgedVINs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	vins := make([]string, 0, len(f.list))
+	for _, v := range f.list {
+		vins = append(vins, v.VIN)
+	}
+	return vins
+}
+
+// staleVINs are the cars whose device configs must be cleared.
+func (f *fleet) staleVINs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Keys(f.stale))
+}
+
 // loadVehicleCache takes the account's cars from STATE_DIR: they are
 // bridged at once, and Ford's list is asked for when the cache is older
 // than the list's lifetime.
-func (b *Bridge) loadVehicleCache() {
-	a, err := readAccount(b.cfg.StateDir)
+func (f *fleet) loadVehicleCache() {
+	a, err := readAccount(f.cfg.StateDir)
 	if err != nil {
-		b.log.Warn("ignoring the vehicle cache; the list is asked of Ford", zap.Error(err))
+		f.log.Warn("ignoring the vehicle cache; the list is asked of Ford", zap.Error(err))
 		return
 	}
-	b.fleet.Lock()
-	b.fleet.account = a
-	b.fleet.list = b.filter(a.Vehicles)
-	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(b.now()) {
-		b.fleet.nextList = a.FetchedAt.Add(b.opts.VehicleListTTL)
+	f.mu.Lock()
+	f.account = a
+	f.list = f.filter(a.Vehicles)
+	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(f.now()) {
+		f.nextList = a.FetchedAt.Add(f.opts.VehicleListTTL)
 	}
-	b.fleet.Unlock()
+	f.mu.Unlock()
 }
 
-func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
-	if len(b.cfg.VINs) == 0 {
+func (f *fleet) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
+	if len(f.cfg.VINs) == 0 {
 		return list
 	}
 	out := make([]fordapi.Vehicle, 0, len(list))
 	for _, v := range list {
-		if slices.Contains(b.cfg.VINs, v.VIN) {
+		if slices.Contains(f.cfg.VINs, v.VIN) {
 			out = append(out, v)
 		}
 	}
@@ -68,51 +125,50 @@ func (b *Bridge) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
 }
 
 // accountLoop keeps the vehicle list and the vehicle workers in step.
-func (b *Bridge) accountLoop(ctx context.Context) {
-	defer b.workers.Done()
-	b.fleet.Lock()
-	cached, known := b.fleet.list, b.fleet.account.vins()
-	b.fleet.Unlock()
+func (f *fleet) accountLoop(ctx context.Context) {
+	f.mu.Lock()
+	cached, known := f.list, f.account.vins()
+	f.mu.Unlock()
 	if len(known) > 0 {
-		b.reconcile(cached, known, false)
+		f.reconcile(ctx, cached, known, false)
 	}
-	bo := &backoff{min: b.opts.BackoffMin, max: b.opts.BackoffMax}
+	bo := &backoff{min: f.opts.BackoffMin, max: f.opts.BackoffMax}
 	for {
-		if err := b.auth.gate.wait(ctx, b.now); err != nil {
+		if err := f.auth.gate.wait(ctx, f.now); err != nil {
 			return
 		}
-		b.fleet.Lock()
-		next := b.fleet.nextList
-		b.fleet.Unlock()
-		snapshot := b.snapshotDue.Swap(false)
-		if !b.now().Before(next) || snapshot {
+		f.mu.Lock()
+		next := f.nextList
+		f.mu.Unlock()
+		snapshot := f.snapshotDue.Swap(false)
+		if !f.now().Before(next) || snapshot {
 			lctx := ctx
 			if snapshot {
 				lctx = fordapi.ForSnapshot(ctx)
 			}
-			list, err := b.ford.Vehicles(lctx)
+			list, err := f.ford.Vehicles(lctx)
 			if ctx.Err() != nil {
 				return
 			}
-			if d := b.auth.report(err, bo); err != nil {
+			if d := f.auth.report(err, bo); err != nil {
 				if snapshot {
-					b.snapshotDue.Store(true)
+					f.snapshotDue.Store(true)
 				}
 				if !errors.Is(err, fordapi.ErrReauthRequired) {
-					b.log.Warn("cannot get the vehicle list; the cars known are kept", zap.Error(err), zap.Duration("retry_in", d))
+					f.log.Warn("cannot get the vehicle list; the cars known are kept", zap.Error(err), zap.Duration("retry_in", d))
 				}
 				if sleep(ctx, d) != nil {
 					return
 				}
 				continue
 			}
-			next = b.listAnswered(list, snapshot)
+			next = f.listAnswered(ctx, list, snapshot)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-b.listWake:
-		case <-time.After(next.Sub(b.now())):
+		case <-f.wake:
+		case <-time.After(next.Sub(f.now())):
 		}
 	}
 }
@@ -120,44 +176,44 @@ func (b *Bridge) accountLoop(ctx context.Context) {
 // listAnswered takes Ford's vehicle list: the account is updated and saved
 // (an empty list keeps every car, see account.answered), and the workers
 // follow. It returns when to ask again.
-func (b *Bridge) listAnswered(all []fordapi.Vehicle, snapshot bool) time.Time {
-	now := b.now()
-	b.fleet.Lock()
-	before := b.fleet.account
-	b.fleet.Unlock()
+func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapshot bool) time.Time {
+	now := f.now()
+	f.mu.Lock()
+	before := f.account
+	f.mu.Unlock()
 	a, removed := before.answered(all, now)
-	next := now.Add(b.opts.VehicleListTTL)
+	next := now.Add(f.opts.VehicleListTTL)
 	switch {
 	case len(all) == 0 && len(before.Vehicles) > 0:
-		next = now.Add(b.opts.EmptyListRetry)
-		b.m.vehicleListEmpty()
-		b.log.Warn("Ford answered the vehicle list with no vehicles; this is Ford's answer, not a setting: the cars known are kept and streamed, and the list is asked for again within the hour",
+		next = now.Add(f.opts.EmptyListRetry)
+		f.m.vehicleListEmpty()
+		f.log.Warn("Ford answered the vehicle list with no vehicles; this is Ford's answer, not a setting: the cars known are kept and streamed, and the list is asked for again within the hour",
 			zap.Int("kept", len(before.Vehicles)), zap.Int("empty_answers", a.EmptyAnswers))
 	case len(all) == 0:
-		next = now.Add(b.opts.EmptyListRetry)
-		b.m.vehicleListEmpty()
-		b.log.Warn("the FordPass account has no vehicles; if the FordPass app shows them, FORD_REGION may be wrong; asking again within the hour")
+		next = now.Add(f.opts.EmptyListRetry)
+		f.m.vehicleListEmpty()
+		f.log.Warn("the FordPass account has no vehicles; if the FordPass app shows them, FORD_REGION may be wrong; asking again within the hour")
 	}
 	for vin, since := range a.MissingSince {
 		if before.MissingSince[vin].IsZero() {
-			b.log.Warn("a car is missing from Ford's vehicle list; it is kept, and removed only if it is still missing after 7 days (or when FORD_VINS leaves it out)",
+			f.log.Warn("a car is missing from Ford's vehicle list; it is kept, and removed only if it is still missing after 7 days (or when FORD_VINS leaves it out)",
 				zap.String("vin", fordapi.ShortVIN(vin)), zap.Time("remove_after", since.Add(missingGrace)))
 		}
 	}
 	for _, vin := range removed {
-		b.log.Info("a car has been missing from Ford's vehicle list for 7 days; removing it", zap.String("vin", fordapi.ShortVIN(vin)))
+		f.log.Info("a car has been missing from Ford's vehicle list for 7 days; removing it", zap.String("vin", fordapi.ShortVIN(vin)))
 	}
-	if err := a.write(b.cfg.StateDir); err != nil {
-		b.log.Warn("cannot cache the vehicle list", zap.Error(err))
+	if err := a.write(f.cfg.StateDir); err != nil {
+		f.log.Warn("cannot cache the vehicle list", zap.Error(err))
 	}
-	list := b.filter(a.Vehicles)
+	list := f.filter(a.Vehicles)
 	if len(list) == 0 && len(a.Vehicles) > 0 {
-		b.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(a.Vehicles)))
+		f.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(a.Vehicles)))
 	}
-	b.fleet.Lock()
-	b.fleet.account, b.fleet.nextList = a, next
-	b.fleet.Unlock()
-	b.reconcile(list, append(before.vins(), removed...), snapshot)
+	f.mu.Lock()
+	f.account, f.nextList = a, next
+	f.mu.Unlock()
+	f.reconcile(ctx, list, append(before.vins(), removed...), snapshot)
 	return next
 }
 
@@ -165,72 +221,69 @@ func (b *Bridge) listAnswered(all []fordapi.Vehicle, snapshot bool) time.Time {
 // cars of known (the account's, as seen before) that are not in list have
 // their device configs and retained topics cleared. snapshot marks the
 // first fetch of every bridged car as the first snapshot after a sign-in.
-func (b *Bridge) reconcile(list []fordapi.Vehicle, known []string, snapshot bool) {
+func (f *fleet) reconcile(ctx context.Context, list []fordapi.Vehicle, known []string, snapshot bool) {
 	keep := map[string]bool{}
 	for _, info := range list {
 		keep[info.VIN] = true
 	}
-	b.fleet.Lock()
-	b.fleet.list = list
+	f.mu.Lock()
+	f.list = list
 	for _, vin := range known {
 		if !keep[vin] {
-			b.fleet.stale[vin] = struct{}{}
+			f.stale[vin] = struct{}{}
 		}
 	}
 	var started []*vehicle
 	for _, info := range list {
-		delete(b.fleet.stale, info.VIN)
-		if v, ok := b.fleet.vehicles[info.VIN]; ok {
+		delete(f.stale, info.VIN)
+		if v, ok := f.vehicles[info.VIN]; ok {
 			v.setInfo(info)
 			if snapshot {
 				v.snapshot.Store(true)
 			}
 			continue
 		}
-		v := newVehicle(b, info)
+		v := newVehicle(f.host, f.set, info)
 		v.snapshot.Store(snapshot)
-		b.fleet.vehicles[info.VIN] = v
+		f.vehicles[info.VIN] = v
 		started = append(started, v)
 	}
 	var removed []*vehicle
-	for vin, v := range b.fleet.vehicles {
+	for vin, v := range f.vehicles {
 		if !keep[vin] {
 			removed = append(removed, v)
-			delete(b.fleet.vehicles, vin)
-			b.fleet.stale[vin] = struct{}{}
+			delete(f.vehicles, vin)
+			f.stale[vin] = struct{}{}
 		}
 	}
-	b.fleet.Unlock()
+	f.mu.Unlock()
 	for _, v := range removed {
-		b.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
+		f.log.Info("vehicle left the account or FORD_VINS; removing it", zap.String("vin", fordapi.ShortVIN(v.vin)))
 		v.stop()
-		v.eachRetained(func(topic, _ string) { b.publishRetained(topic, "") })
-		v.eachAvailability(func(topic, _ string) { b.publishRetained(topic, "") })
-		b.shapes.forget(v.vin)
+		v.eachRetained(func(topic, _ string) { f.pub.publishRetained(topic, "") })
+		v.eachAvailability(func(topic, _ string) { f.pub.publishRetained(topic, "") })
+		f.shapes.forget(v.vin)
 	}
 	for _, v := range started {
-		b.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
-		b.workers.Add(1)
-		go v.run(b.workCtx)
+		f.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
+		f.workers.Add(1)
+		go v.run(ctx)
 	}
-	b.publishInfo(false)
-	if b.cfg.HADiscovery {
-		b.publishDiscovery(false)
-	}
+	f.changed()
 }
 
-func (b *Bridge) vehicle(vin string) *vehicle {
-	b.fleet.Lock()
-	defer b.fleet.Unlock()
-	return b.fleet.vehicles[vin]
+func (f *fleet) vehicle(vin string) *vehicle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vehicles[vin]
 }
 
 // cars lists the bridged cars.
-func (b *Bridge) cars() []*vehicle {
-	b.fleet.Lock()
-	defer b.fleet.Unlock()
-	vs := make([]*vehicle, 0, len(b.fleet.vehicles))
-	for _, v := range b.fleet.vehicles {
+func (f *fleet) cars() []*vehicle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	vs := make([]*vehicle, 0, len(f.vehicles))
+	for _, v := range f.vehicles {
 		vs = append(vs, v)
 	}
 	return vs
@@ -239,9 +292,9 @@ func (b *Bridge) cars() []*vehicle {
 // pollInterval is FORD_POLL_INTERVAL stretched so that polling every
 // vehicle of the account fits the share of the daily budget that is not
 // kept for commands.
-func (b *Bridge) pollInterval() time.Duration {
-	b.fleet.Lock()
-	n := len(b.fleet.vehicles)
-	b.fleet.Unlock()
-	return max(b.cfg.PollInterval, b.ford.Budget().PollEvery(n))
+func (f *fleet) pollInterval() time.Duration {
+	f.mu.Lock()
+	n := len(f.vehicles)
+	f.mu.Unlock()
+	return max(f.cfg.PollInterval, f.ford.Budget().PollEvery(n))
 }

@@ -3,9 +3,7 @@ package bridge
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"maps"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,7 +196,7 @@ func (b *Bridge) retained(f func(topic, payload string)) {
 	for topic, payload := range b.cache.snapshot() {
 		f(topic, payload)
 	}
-	for _, v := range b.cars() {
+	for _, v := range b.fleet.cars() {
 		v.eachRetained(f)
 		v.eachAvailability(f)
 	}
@@ -215,18 +213,13 @@ func (p *publisher) publishEvent(topic string, v any) mqtt.Token {
 }
 
 func (b *Bridge) info() Info {
-	b.fleet.Lock()
-	vins := make([]string, 0, len(b.fleet.list))
-	for _, v := range b.fleet.list {
-		vins = append(vins, v.VIN)
-	}
-	b.fleet.Unlock()
+	vins := b.fleet.bridgedVINs()
 	b.conns.Lock()
 	reconnects := max(len(b.conns.at)-1, 0)
 	b.conns.Unlock()
 	bud := b.ford.Budget()
 	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
-		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo, Dark: b.darkCars()}
+		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo, Dark: b.fleet.darkCars()}
 }
 
 func (b *Bridge) publishInfo(force bool) {
@@ -256,13 +249,10 @@ func (b *Bridge) publishDiscovery(force bool) {
 	s := b.discoverySettings()
 	t, p := discovery.Bridge(s)
 	b.publishConfig(t, p, force)
-	b.fleet.Lock()
-	stale := slices.Collect(maps.Keys(b.fleet.stale))
-	b.fleet.Unlock()
-	for _, vin := range stale {
+	for _, vin := range b.fleet.staleVINs() {
 		b.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
 	}
-	for _, v := range b.cars() {
+	for _, v := range b.fleet.cars() {
 		if info, ok := v.discoveryInfo(); ok {
 			t, p := discovery.Vehicle(s, info)
 			b.publishConfig(t, p, force)
@@ -377,7 +367,7 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 		if vin == "" {
 			t, p := discovery.Bridge(b.discoverySettings())
 			b.publishConfig(t, p, true)
-		} else if v := b.vehicle(vin); v != nil {
+		} else if v := b.fleet.vehicle(vin); v != nil {
 			b.publishVehicleDiscovery(v)
 		}
 	}()

@@ -50,8 +50,8 @@ type vehicle struct {
 	dark    darkState
 }
 
-func newVehicle(b *Bridge, info fordapi.Vehicle) *vehicle {
-	return &vehicle{host: carLink{b}, set: b.carSettings(), vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
+func newVehicle(host carHost, set carSettings, info fordapi.Vehicle) *vehicle {
+	return &vehicle{host: host, set: set, vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
 }
 
 func (v *vehicle) info() fordapi.Vehicle {
