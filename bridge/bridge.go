@@ -77,8 +77,7 @@ type Bridge struct {
 	web   *webUI    // health, metrics and the sign-in page
 	start time.Time
 
-	// publisher owns the broker connection and what was published on it.
-	publisher
+	pub       *publisher // the broker connection and what was published on it
 	accepting atomic.Bool
 
 	fleet     *fleet // the bridged cars and what the bridge knows of the account
@@ -133,15 +132,15 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	c := &core{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix)}
 	b := &Bridge{core: c, start: opts.Now().UTC().Truncate(time.Second)}
-	b.publisher = publisher{core: c, cache: retainedCache{m: map[string]string{}}}
-	b.disc.last, b.disc.removal = map[string][32]byte{}, map[string][32]byte{}
-	b.disc.onBroker, b.disc.leftover = map[string]components{}, map[string]map[string]string{}
-	b.configSlots = make(chan struct{}, configsInFlight)
-	b.auth = &authSide{core: c, pub: &b.publisher, gate: newAuthGate(opts.Now())}
+	b.pub = &publisher{core: c, cache: retainedCache{m: map[string]string{}}}
+	b.pub.disc.last, b.pub.disc.removal = map[string][32]byte{}, map[string][32]byte{}
+	b.pub.disc.onBroker, b.pub.disc.leftover = map[string]components{}, map[string]map[string]string{}
+	b.pub.configSlots = make(chan struct{}, configsInFlight)
+	b.auth = &authSide{core: c, pub: b.pub, gate: newAuthGate(opts.Now())}
 	b.auth.pending.wake = make(chan struct{}, 1)
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
-	b.fleet = &fleet{core: c, auth: b.auth, pub: &b.publisher, shapes: b.shapes, workers: &b.workers,
+	b.fleet = &fleet{core: c, auth: b.auth, pub: b.pub, shapes: b.shapes, workers: &b.workers,
 		host: carLink{b}, set: carLink{b}.settings(), wake: make(chan struct{}, 1),
 		vehicles: map[string]*vehicle{}, stale: map[string]struct{}{},
 		changed: func() {
@@ -150,7 +149,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		}}
 	b.auth.signedIn = b.fleet.signedIn
 	b.rejectLog = newFloodLog(opts.FloodLogEvery)
-	b.web = &webUI{core: c, auth: b.auth, pub: &b.publisher, doctor: &b.doctor, status: b.info, dark: b.fleet.darkCars,
+	b.web = &webUI{core: c, auth: b.auth, pub: b.pub, doctor: &b.doctor, status: b.info, dark: b.fleet.darkCars,
 		fails: newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))}
 	return b
 }
@@ -191,17 +190,17 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	_, secure, _ := brokerURL(b.cfg.MQTTURL)
-	opts.SetConnectionNotificationHandler(b.connectionNotifications(secure))
-	b.client = mqtt.NewClient(opts)
+	opts.SetConnectionNotificationHandler(b.pub.connectionNotifications(secure))
+	b.pub.client = mqtt.NewClient(opts)
 	b.accepting.Store(true)
 	b.log.Info("connecting to the broker", zap.String("url", redactURL(b.cfg.MQTTURL)))
-	b.client.Connect() // retries by itself until it connects; onConnect does the rest
+	b.pub.client.Connect() // retries by itself until it connects; onConnect does the rest
 
 	var srv *http.Server
 	if b.cfg.HTTPAddr != "" {
 		srv, err = b.web.serve()
 		if err != nil {
-			b.client.Disconnect(0)
+			b.pub.client.Disconnect(0)
 			return err
 		}
 	}
@@ -215,8 +214,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	<-ctx.Done()
 	b.log.Info("shutting down")
 	b.accepting.Store(false)
-	if b.connected.Load() {
-		_ = wait(b.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
+	if b.pub.connected.Load() {
+		_ = wait(b.pub.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
 	}
 	done := make(chan struct{})
 	go func() { b.commands.Wait(); close(done) }()
@@ -240,19 +239,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 		cancel()
 	}
-	if b.connected.Load() && b.cfg.Demo {
+	if b.pub.connected.Load() && b.cfg.Demo {
 		b.clearDemo()
 	}
-	if b.connected.Load() {
-		if err := wait(b.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
+	if b.pub.connected.Load() {
+		if err := wait(b.pub.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
 			b.log.Warn("could not publish offline", zap.Error(err))
 		}
 	}
-	b.client.Disconnect(500)
+	b.pub.client.Disconnect(500)
 	if err := b.ford.Budget().Close(); err != nil {
 		b.log.Warn("could not save the call budget", zap.Error(err))
 	}
-	b.connected.Store(false)
+	b.pub.connected.Store(false)
 	b.m.setConnected(false)
 	b.log.Info("stopped")
 	return nil

@@ -75,52 +75,52 @@ type brokerState struct {
 
 // connectionNotifications logs every change of cause at warn, with when the
 // next try comes.
-func (b *Bridge) connectionNotifications(secure bool) mqtt.ConnectionNotificationHandler {
+func (p *publisher) connectionNotifications(secure bool) mqtt.ConnectionNotificationHandler {
 	return func(_ mqtt.Client, n mqtt.ConnectionNotification) {
 		switch n := n.(type) {
 		case mqtt.ConnectionNotificationConnecting:
-			b.broker.mu.Lock()
-			b.broker.attempt = n.Attempt
-			b.broker.mu.Unlock()
+			p.broker.mu.Lock()
+			p.broker.attempt = n.Attempt
+			p.broker.mu.Unlock()
 			if !n.IsReconnect {
 				return
 			}
 		case mqtt.ConnectionNotificationFailed:
 			c := explainBroker(n.Reason, secure)
-			b.m.brokerFailure(c.code)
-			b.broker.mu.Lock()
-			changed := c.code != b.broker.cause.code || c.words != b.broker.cause.words
+			p.m.brokerFailure(c.code)
+			p.broker.mu.Lock()
+			changed := c.code != p.broker.cause.code || c.words != p.broker.cause.words
 			if changed {
-				b.broker.cause, b.broker.since = c, b.now()
+				p.broker.cause, p.broker.since = c, p.now()
 			}
-			attempt := b.broker.attempt
-			b.broker.mu.Unlock()
+			attempt := p.broker.attempt
+			p.broker.mu.Unlock()
 			if !changed {
 				return
 			}
 			// paho retries the first connection every 2 s, and a lost one
 			// with a doubling wait from 1 s up to 30 s.
 			retry := 2 * time.Second
-			if b.everConnected.Load() {
+			if p.everConnected.Load() {
 				retry = min(time.Second<<min(attempt, 5), 30*time.Second)
 			}
-			b.log.Warn("cannot connect to the broker: "+c.words+"; retrying by itself", zap.String("url", redactURL(b.cfg.MQTTURL)),
-				zap.String("cause", c.code), zap.String("fix", c.fix), zap.Time("next_try", b.now().Add(retry).Truncate(time.Second)))
+			p.log.Warn("cannot connect to the broker: "+c.words+"; retrying by itself", zap.String("url", redactURL(p.cfg.MQTTURL)),
+				zap.String("cause", c.code), zap.String("fix", c.fix), zap.Time("next_try", p.now().Add(retry).Truncate(time.Second)))
 		case mqtt.ConnectionNotificationConnected:
-			b.everConnected.Store(true)
-			b.broker.mu.Lock()
-			b.broker.cause = brokerCause{}
-			b.broker.mu.Unlock()
+			p.everConnected.Store(true)
+			p.broker.mu.Lock()
+			p.broker.cause = brokerCause{}
+			p.broker.mu.Unlock()
 		}
 	}
 }
 
 // brokerProblem is the current connection failure in words ("" if none).
-func (b *publisher) brokerProblem() string {
-	b.broker.mu.Lock()
-	defer b.broker.mu.Unlock()
-	if b.broker.cause.code == "" {
+func (p *publisher) brokerProblem() string {
+	p.broker.mu.Lock()
+	defer p.broker.mu.Unlock()
+	if p.broker.cause.code == "" {
 		return ""
 	}
-	return b.broker.cause.words + " (since " + b.broker.since.UTC().Format(time.RFC3339) + "; " + b.broker.cause.fix + ")"
+	return p.broker.cause.words + " (since " + p.broker.since.UTC().Format(time.RFC3339) + "; " + p.broker.cause.fix + ")"
 }

@@ -76,6 +76,7 @@ func (b carLink) fordAPI() Ford                               { return b.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
 func (b carLink) pollInterval() time.Duration                 { return b.fleet.pollInterval() }
 func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
+func (b carLink) publishRetained(topic, payload string)       { b.pub.publishRetained(topic, payload) }
 func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }
 func (b carLink) topics() mqttapi.Tree                        { return b.t }
 func (b carLink) vehicleChanged(v *vehicle)                   { b.publishVehicleDiscovery(v) }

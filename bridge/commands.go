@@ -184,7 +184,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		// the next connect: clear the topic after every command, once its
 		// answer is out. Only topics the bridge owns (a VIN in upper case;
 		// the vehicle list may not be loaded yet) are cleared, never odd ones.
-		defer b.client.Publish(msg.Topic(), 1, true, []byte{})
+		defer b.pub.client.Publish(msg.Topic(), 1, true, []byte{})
 	}
 	req, err := ParseCommand(msg.Payload())
 	if req.ID == "" {
@@ -459,6 +459,6 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 }
 
 func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) mqtt.Token {
-	return b.publishEvent(b.t.Result(vin), Result{ID: req.ID, Command: req.Command, Status: status,
+	return b.pub.publishEvent(b.t.Result(vin), Result{ID: req.ID, Command: req.Command, Status: status,
 		Error: errMsg, At: b.now().UTC().Truncate(time.Millisecond), WaitedMS: waited.Milliseconds()})
 }

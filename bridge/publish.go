@@ -59,17 +59,17 @@ func (b *Bridge) clearDemo() {
 	var last mqtt.Token
 	states := 0
 	b.retained(func(topic, _ string) {
-		last = b.client.Publish(topic, 1, true, []byte{})
+		last = b.pub.client.Publish(topic, 1, true, []byte{})
 		states++
 	})
-	b.disc.Lock()
-	configs := make([]string, 0, len(b.disc.last))
-	for topic := range b.disc.last {
+	b.pub.disc.Lock()
+	configs := make([]string, 0, len(b.pub.disc.last))
+	for topic := range b.pub.disc.last {
 		configs = append(configs, topic)
 	}
-	b.disc.Unlock()
+	b.pub.disc.Unlock()
 	for _, topic := range configs {
-		last = b.client.Publish(topic, 1, true, []byte{})
+		last = b.pub.client.Publish(topic, 1, true, []byte{})
 	}
 	if last != nil {
 		_ = wait(last, 3*time.Second)
@@ -78,16 +78,16 @@ func (b *Bridge) clearDemo() {
 }
 
 func (b *Bridge) onConnect(c mqtt.Client) {
-	b.connected.Store(true)
+	b.pub.connected.Store(true)
 	b.m.setConnected(true)
-	b.conns.Lock()
+	b.pub.conns.Lock()
 	now := b.now()
-	b.conns.at = append(b.conns.at, now)
-	for len(b.conns.at) > 0 && now.Sub(b.conns.at[0]) > time.Hour {
-		b.conns.at = b.conns.at[1:]
+	b.pub.conns.at = append(b.pub.conns.at, now)
+	for len(b.pub.conns.at) > 0 && now.Sub(b.pub.conns.at[0]) > time.Hour {
+		b.pub.conns.at = b.pub.conns.at[1:]
 	}
-	n := len(b.conns.at)
-	b.conns.Unlock()
+	n := len(b.pub.conns.at)
+	b.pub.conns.Unlock()
 	if n > 5 {
 		b.log.Warn("connected to the broker again; another client may be using MQTT_CLIENT_ID", zap.Int("connections_last_hour", n))
 	} else {
@@ -116,7 +116,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 }
 
 func (b *Bridge) onConnectionLost(err error) {
-	b.connected.Store(false)
+	b.pub.connected.Store(false)
 	b.m.setConnected(false)
 	b.log.Warn("lost the broker; reconnecting", zap.Error(err))
 }
@@ -142,19 +142,19 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 		if strings.TrimSpace(string(msg.Payload())) == "online" {
 			// One republish per burst of births, however many arrive, and
 			// at most one per cooldown (ten times the jitter) after that.
-			if !b.birthPending.CompareAndSwap(false, true) {
+			if !b.pub.birthPending.CompareAndSwap(false, true) {
 				return
 			}
 			delay := time.Duration(rand.Int64N(int64(b.opts.DiscoveryDelay)))
-			if next := time.Unix(0, b.lastBirth.Load()).Add(10 * b.opts.DiscoveryDelay); time.Until(next) > delay {
+			if next := time.Unix(0, b.pub.lastBirth.Load()).Add(10 * b.opts.DiscoveryDelay); time.Until(next) > delay {
 				delay = time.Until(next)
 			}
 			b.log.Debug("Home Assistant came online; republishing discovery", zap.Duration("in", delay))
 			time.AfterFunc(delay, func() {
-				b.lastBirth.Store(time.Now().UnixNano())
-				b.birthPending.Store(false)
+				b.pub.lastBirth.Store(time.Now().UnixNano())
+				b.pub.birthPending.Store(false)
 				b.publishDiscovery(true)
-				b.retained(func(topic, payload string) { b.client.Publish(topic, 1, true, payload) })
+				b.retained(func(topic, payload string) { b.pub.client.Publish(topic, 1, true, payload) })
 			})
 		}
 	default:
@@ -193,7 +193,7 @@ func (p *publisher) publishRetained(topic, payload string) {
 // retained is every retained state topic with its payload: the bridge's own
 // (cached) and each car's (from what it last published).
 func (b *Bridge) retained(f func(topic, payload string)) {
-	for topic, payload := range b.cache.snapshot() {
+	for topic, payload := range b.pub.cache.snapshot() {
 		f(topic, payload)
 	}
 	for _, v := range b.fleet.cars() {
@@ -214,9 +214,9 @@ func (p *publisher) publishEvent(topic string, v any) mqtt.Token {
 
 func (b *Bridge) info() Info {
 	vins := b.fleet.bridgedVINs()
-	b.conns.Lock()
-	reconnects := max(len(b.conns.at)-1, 0)
-	b.conns.Unlock()
+	b.pub.conns.Lock()
+	reconnects := max(len(b.pub.conns.at)-1, 0)
+	b.pub.conns.Unlock()
 	bud := b.ford.Budget()
 	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
 		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo, Dark: b.fleet.darkCars()}
@@ -226,9 +226,9 @@ func (b *Bridge) publishInfo(force bool) {
 	data, _ := json.Marshal(b.info())
 	topic := b.t.Info()
 	if force {
-		b.cache.forget(topic)
+		b.pub.cache.forget(topic)
 	}
-	b.publishState(topic, string(data))
+	b.pub.publishState(topic, string(data))
 	b.m.setBudget(b.ford.Budget())
 }
 
@@ -241,33 +241,33 @@ func (b *Bridge) discoverySettings() discovery.Settings {
 // (force: all of them), and an empty retained config for every vehicle no
 // longer bridged. It only reads the cache: it never calls Ford.
 func (b *Bridge) publishDiscovery(force bool) {
-	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+	if !b.cfg.HADiscovery || b.pub.client == nil || !b.pub.connected.Load() {
 		return
 	}
 	// One config at a time, built when its turn comes: a fleet's configs
 	// together weigh megabytes (about 23 KB a car).
 	s := b.discoverySettings()
 	t, p := discovery.Bridge(s)
-	b.publishConfig(t, p, force)
+	b.pub.publishConfig(t, p, force)
 	for _, vin := range b.fleet.staleVINs() {
-		b.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
+		b.pub.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
 	}
 	for _, v := range b.fleet.cars() {
 		if info, ok := v.discoveryInfo(); ok {
 			t, p := discovery.Vehicle(s, info)
-			b.publishConfig(t, p, force)
+			b.pub.publishConfig(t, p, force)
 		}
 	}
 }
 
 // publishVehicleDiscovery publishes one vehicle's config if it changed.
 func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
-	if !b.cfg.HADiscovery || b.client == nil || !b.connected.Load() {
+	if !b.cfg.HADiscovery || b.pub.client == nil || !b.pub.connected.Load() {
 		return
 	}
 	if info, ok := v.discoveryInfo(); ok {
 		t, p := discovery.Vehicle(b.discoverySettings(), info)
-		b.publishConfig(t, p, false)
+		b.pub.publishConfig(t, p, false)
 	}
 }
 
@@ -337,13 +337,13 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 	}
 	sum := sha256.Sum256(payload)
 	got := discovery.Platforms(payload)
-	b.disc.Lock()
-	if b.disc.last[topic] == sum || b.disc.removal[topic] == sum {
-		b.disc.Unlock()
+	b.pub.disc.Lock()
+	if b.pub.disc.last[topic] == sum || b.pub.disc.removal[topic] == sum {
+		b.pub.disc.Unlock()
 		return // what the bridge itself sent
 	}
 	mine := map[string]string{}
-	b.disc.onBroker[topic].each(func(k, platform string) { mine[k] = platform })
+	b.pub.disc.onBroker[topic].each(func(k, platform string) { mine[k] = platform })
 	stale := false // it holds components this bridge has not published
 	for k, platform := range got {
 		if platform == "" || mine[k] == platform {
@@ -351,13 +351,13 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 		}
 		// Removed at the next publish of the device (also when a key
 		// the device still has changed platform).
-		if b.disc.leftover[topic] == nil {
-			b.disc.leftover[topic] = map[string]string{}
+		if b.pub.disc.leftover[topic] == nil {
+			b.pub.disc.leftover[topic] = map[string]string{}
 		}
-		b.disc.leftover[topic][k] = platform
+		b.pub.disc.leftover[topic][k] = platform
 		stale = true
 	}
-	b.disc.Unlock()
+	b.pub.disc.Unlock()
 	if !stale || !b.cfg.HADiscovery {
 		return
 	}
@@ -366,7 +366,7 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 	go func() {
 		if vin == "" {
 			t, p := discovery.Bridge(b.discoverySettings())
-			b.publishConfig(t, p, true)
+			b.pub.publishConfig(t, p, true)
 		} else if v := b.fleet.vehicle(vin); v != nil {
 			b.publishVehicleDiscovery(v)
 		}
