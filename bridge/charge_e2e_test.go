@@ -72,7 +72,7 @@ func TestHornDuration(t *testing.T) {
 	}
 	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":5,"id":"h5"}`, false)
 	e.result(vin1, "h5", "success", 10*time.Second)
-	cmds := e.sim.Snapshot().Commands
+	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "startPanicCue" || cmds[0].Properties["duration"] != float64(5) {
 		t.Fatalf("Ford received %+v", cmds)
 	}
@@ -106,13 +106,13 @@ func TestChargeTarget(t *testing.T) {
 	}
 	e.w.publish(e.topic(vin1, "command"), `{"command":"charge_target","value":80,"id":"truck"}`, false)
 	e.result(vin1, "truck", "rejected", 5*time.Second)
-	if n := len(e.sim.Snapshot().Commands); n != 0 {
+	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
 	e.w.publish(e.topic(ev, "command"), `{"command":"charge_target","value":80,"id":"t80"}`, false)
 	e.result(ev, "t80", "success", 10*time.Second)
 	e.w.waitValue(e.topic(ev, "charge_target"), "80", 5*time.Second)
-	cmds := e.sim.Snapshot().Commands
+	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
 		t.Fatalf("Ford received %+v", cmds)
 	}

@@ -41,7 +41,7 @@ func BenchmarkPublishUnchanged(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishOneChange is the diff plus the snapshot of an update
+// BenchmarkPublishOneChange is the diff plus the state JSON of an update
 // that changes one field.
 func BenchmarkPublishOneChange(b *testing.B) {
 	v, tel := benchVehicle(b)

@@ -46,7 +46,7 @@ func TestFirstRunSignInFromMQTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := state["odometer"].(float64); !ok || state["lock"] != "locked" || state["updated_at"] == nil {
-		t.Fatalf("state snapshot = %v", state)
+		t.Fatalf("state JSON = %v", state)
 	}
 	if login, _ := e.w.get(e.topic("auth", "login_url")); login != "" {
 		t.Fatalf("login_url still %q after sign-in", login)
@@ -122,7 +122,7 @@ func TestCommandRejections(t *testing.T) {
 	if r := e.result(vin1, "r2", "rejected", 5*time.Second); !strings.Contains(r.Error, "12 V battery") {
 		t.Fatalf("second refresh: %+v", r)
 	}
-	cmds := e.sim.Snapshot().Commands
+	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "statusRefresh" {
 		t.Fatalf("simulator received %+v; only the first refresh should reach Ford", cmds)
 	}
@@ -135,7 +135,7 @@ func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 	e.simPost("/_sim/revoke")
 	e.simPost("/_sim/expire")
 	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 15*time.Second)
-	if refreshes := e.sim.Snapshot().Refreshes; refreshes != 1 {
+	if refreshes := e.sim.Stats().Refreshes; refreshes != 1 {
 		t.Fatalf("%d refresh attempts; a dead token must be tried exactly once", refreshes)
 	}
 	before := e.calls()
@@ -211,7 +211,7 @@ func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
 	if slices.Contains(e.w.history(states), "reauth_required") {
 		t.Fatalf("a transient fault produced reauth_required: %v", e.w.history(e.topic("auth", "state")))
 	}
-	if n := e.sim.Snapshot().Refreshes; n != 0 {
+	if n := e.sim.Stats().Refreshes; n != 0 {
 		t.Fatalf("%d token refreshes during faults that had nothing to do with the token", n)
 	}
 }
@@ -300,7 +300,7 @@ func TestRetainedCommandFromBeforeStartIsNeverRun(t *testing.T) {
 	if v, ok := late.get(e.topic(vin1, "command")); ok && v != "" {
 		t.Fatalf("retained command still on the broker: %q", v)
 	}
-	if n := len(e.sim.Snapshot().Commands); n != 0 {
+	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("the simulator received %d commands", n)
 	}
 }

@@ -24,7 +24,7 @@ func (e *env) deviceConfig(vin string) string {
 }
 
 func (e *env) listCalls() int {
-	st := e.sim.Snapshot()
+	st := e.sim.Stats()
 	return st.Calls["vehicle_list"] + st.Calls["garage"]
 }
 
@@ -225,7 +225,7 @@ func TestRESTTelemetryGoneTheSocketCarriesTheCar(t *testing.T) {
 		}
 	}
 	time.Sleep(1500 * time.Millisecond) // past the fill-in's wait
-	st := e.sim.Snapshot()
+	st := e.sim.Stats()
 	if st.Calls["telemetry"] > 1 || st.Calls["stream"] != 1 {
 		t.Fatalf("calls %v: want at most one REST try and one socket", st.Calls)
 	}
@@ -246,7 +246,7 @@ func TestRejectedDuplicateKeyCommandAnswersTheCallersID(t *testing.T) {
 	if r := e.result(vin1, "flow-dup", "rejected", 5*time.Second); !strings.Contains(r.Error, `"command" appears twice`) {
 		t.Fatalf("result %+v", r)
 	}
-	if n := len(e.sim.Snapshot().Commands); n != 0 {
+	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
 }
@@ -261,7 +261,7 @@ func TestRESTGonePollingReadsTheSocket(t *testing.T) {
 	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":2468.5}}}`)
 	e.w.waitValue(e.topic(vin1, "odometer"), "2468.5", 10*time.Second) // the poll interval is 1 s in tests
-	st := e.sim.Snapshot()
+	st := e.sim.Stats()
 	if st.Calls["telemetry"] != 1 || st.Calls["stream"] < 2 {
 		t.Fatalf("calls %v: want one REST try, and the polls through sockets", st.Calls)
 	}

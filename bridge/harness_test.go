@@ -376,7 +376,7 @@ func (e *env) patch(vin string, patch string) {
 }
 
 func (e *env) calls() int {
-	st := e.sim.Snapshot()
+	st := e.sim.Stats()
 	return st.CallsTotal - st.Calls["b2c_authorize"]
 }
 

@@ -42,7 +42,7 @@ func (c *retainedCache) forget(topic string) {
 	c.mu.Unlock()
 }
 
-func (c *retainedCache) snapshot() map[string]string {
+func (c *retainedCache) copy() map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]string, len(c.m))

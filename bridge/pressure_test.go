@@ -56,7 +56,7 @@ func (e *env) waitResults(vin string, n int, timeout time.Duration) map[string]b
 // simCommands lists the commands the simulator received for vin, in order.
 func (e *env) simCommands(vin string) []string {
 	var out []string
-	for _, c := range e.sim.Snapshot().Commands {
+	for _, c := range e.sim.Stats().Commands {
 		if c.VIN == vin {
 			out = append(out, c.Type)
 		}
@@ -192,7 +192,7 @@ func TestSignInFloodOnMQTT(t *testing.T) {
 	e.w.publish(topic, e.redirect(), false)
 	e.w.waitValue(e.topic("auth", "state"), "ok", time.Minute)
 	e.w.waitFor(e.topic(vin1, "lock"), 30*time.Second, func(string) bool { return true })
-	exchanges := e.sim.Snapshot().Calls["b2c_token"]
+	exchanges := e.sim.Stats().Calls["b2c_token"]
 	if exchanges > 10 {
 		t.Fatalf("81 codes cost %d code exchanges at Ford", exchanges)
 	}
@@ -227,7 +227,7 @@ func TestSignInFloodOnThePage(t *testing.T) {
 		t.Fatalf("the real code got HTTP %d", st)
 	}
 	e.w.waitValue(e.topic("auth", "state"), "ok", time.Minute)
-	if n := e.sim.Snapshot().Calls["b2c_token"]; n > 10 {
+	if n := e.sim.Stats().Calls["b2c_token"]; n > 10 {
 		t.Fatalf("41 codes from the page cost %d exchanges at Ford", n)
 	}
 }

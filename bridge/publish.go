@@ -193,7 +193,7 @@ func (p *publisher) publishRetained(topic, payload string) {
 // retained is every retained state topic with its payload: the bridge's own
 // (cached) and each car's (from what it last published).
 func (b *Bridge) retained(f func(topic, payload string)) {
-	for topic, payload := range b.pub.cache.snapshot() {
+	for topic, payload := range b.pub.cache.copy() {
 		f(topic, payload)
 	}
 	for _, v := range b.fleet.cars() {

@@ -51,7 +51,7 @@ func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
 			if slices.Contains(e.w.history(states), "reauth_required") {
 				t.Fatalf("false reauth_required: %v", e.w.history(states))
 			}
-			if n := e.sim.Snapshot().Refreshes; n != 0 {
+			if n := e.sim.Stats().Refreshes; n != 0 {
 				t.Errorf("%d token refreshes for a fault that was not about the token", n)
 			}
 			// Backoff (0.1 s doubling to 1 s in tests): a 3 s fault may cost a
@@ -124,7 +124,7 @@ func TestFaultTokenExpiresDuringCommandAndStream(t *testing.T) {
 	e.waitStream(vin1) // the stream came back with a fresh token
 	e.patch(vin1, `{"metrics":{"odometer":{"value":4242.4}}}`)
 	e.w.waitValue(e.topic(vin1, "odometer"), "4242.4", 10*time.Second)
-	if n := e.sim.Snapshot().Refreshes; n != 1 {
+	if n := e.sim.Stats().Refreshes; n != 1 {
 		t.Fatalf("%d refreshes, want exactly 1", n)
 	}
 	if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
@@ -151,7 +151,7 @@ func TestFaultStreamClosesStallsOrSendsGarbage(t *testing.T) {
 			if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
 				t.Fatalf("auth states %v", h)
 			}
-			st := e.sim.Snapshot()
+			st := e.sim.Stats()
 			t.Logf("stream %s for 6 s: %d stream opens, %d telemetry polls, %d calls in all", mode, st.Calls["stream"], st.Calls["telemetry"], e.calls())
 		})
 	}
@@ -208,7 +208,7 @@ func TestFaultBrokerDownAtStartAndCommandsNotRunLate(t *testing.T) {
 	early.waitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
 	early.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	if cmds := e.sim.Snapshot().Commands; len(cmds) != 0 {
+	if cmds := e.sim.Stats().Commands; len(cmds) != 0 {
 		t.Fatalf("a command sent while the bridge was not connected ran: %+v", cmds)
 	}
 }
@@ -268,7 +268,7 @@ func TestFaultOddVINTopics(t *testing.T) {
 	if h := e.w.history(e.topic("1ftew1ep000000001", "command")); len(h) != 1 {
 		t.Errorf("the lower-case topic was written to: %q", h)
 	}
-	if n := len(e.sim.Snapshot().Commands); n != 0 {
+	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
 }

@@ -57,7 +57,7 @@ func TestRestartKeepsHomeAssistantWhole(t *testing.T) {
 		}
 		t.Logf("%s: %d components before and after the restart (%d bytes)", vin, len(want), len(after[len(after)-1]))
 	}
-	if n := e.sim.Snapshot().Calls["telemetry"]; n != 0 {
+	if n := e.sim.Stats().Calls["telemetry"]; n != 0 {
 		t.Logf("%d REST telemetry calls", n)
 	}
 }
@@ -81,7 +81,7 @@ func TestFiveRestartsOnTheDefaultBudget(t *testing.T) {
 			t.Fatalf("start %d: availability %q", i+1, a)
 		}
 	}
-	st := e.sim.Snapshot()
+	st := e.sim.Stats()
 	if slices.Contains(e.w.history(e.topic(vin1, "availability")), "offline") {
 		t.Fatalf("the car went dark during the restarts: %v", e.w.history(e.topic(vin1, "availability", "detail")))
 	}

@@ -74,7 +74,7 @@ func TestRetainedCodeCostsNoFordCall(t *testing.T) {
 	redirect := e.redirect()
 	e.w.publish(codeSet, redirect, false)
 	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
-	exchanged := e.sim.Snapshot().Calls["b2c_token"]
+	exchanged := e.sim.Stats().Calls["b2c_token"]
 
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestRetainedCodeCostsNoFordCall(t *testing.T) {
 	// The same code again, not retained, after a restart: known already.
 	e.w.publish(codeSet, redirect, false)
 	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "already tried") })
-	if n := e.sim.Snapshot().Calls["b2c_token"]; n != exchanged {
+	if n := e.sim.Stats().Calls["b2c_token"]; n != exchanged {
 		t.Fatalf("%d code exchanges after the restart, want none", n-exchanged)
 	}
 	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {

@@ -226,7 +226,7 @@ func sameNames(a, b []fordapi.Field) bool {
 }
 
 // publishFields publishes every changed field and, when anything changed,
-// the JSON snapshot. Unchanged values never reach the broker. A car's
+// the state JSON. Unchanged values never reach the broker. A car's
 // topics are not in the bridge's retained cache: what was last sent is
 // v.sent, and eachRetained republishes it after a reconnect.
 func (v *vehicle) publishFields() {
@@ -294,7 +294,7 @@ func (v *vehicle) publishFields() {
 		changed = true
 	}
 	if changed {
-		h.publishRetained(h.fieldTopic(v.vin, "state"), string(snapshot(tel, show)))
+		h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show)))
 	}
 }
 
@@ -306,9 +306,9 @@ func lockPayload(val fordapi.Value, show string) string {
 	return val.String()
 }
 
-// snapshot is the state topic's JSON, keys in order, written directly: a map
+// stateJSON is the state topic's JSON, keys in order, written directly: a map
 // through encoding/json costs several times more on every update.
-func snapshot(tel *fordapi.Telemetry, show string) []byte {
+func stateJSON(tel *fordapi.Telemetry, show string) []byte {
 	buf := make([]byte, 0, 64+24*len(tel.Fields))
 	buf = append(buf, '{')
 	for i, f := range tel.Fields { // in name order
@@ -363,7 +363,7 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	if !tel.UpdatedAt.IsZero() {
 		f(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
 	}
-	f(h.fieldTopic(v.vin, "state"), string(snapshot(tel, show)))
+	f(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show)))
 }
 
 // setLockShow overrides the lock topic while a command runs.

@@ -115,7 +115,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	if got := tel.Get("lock").String(); got != "unlocked" {
 		t.Fatalf("lock after unlock = %q", got)
 	}
-	if n := len(f.sim.Snapshot().Commands); n != 1 {
+	if n := len(f.sim.Stats().Commands); n != 1 {
 		t.Fatalf("simulator saw %d commands", n)
 	}
 }
@@ -177,7 +177,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 	if !errors.Is(err, fordapi.ErrReauthRequired) || fordapi.IsTransient(err) {
 		t.Fatalf("got %v, want ErrReauthRequired", err)
 	}
-	before := f.sim.Snapshot()
+	before := f.sim.Stats()
 	if before.Refreshes != 1 {
 		t.Fatalf("refresh attempts = %d, want exactly 1", before.Refreshes)
 	}
@@ -186,7 +186,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	}
-	if after := f.sim.Snapshot(); after.CallsTotal != before.CallsTotal {
+	if after := f.sim.Stats(); after.CallsTotal != before.CallsTotal {
 		t.Fatalf("%d calls made after the refresh token died", after.CallsTotal-before.CallsTotal)
 	}
 	f.signIn(t) // a new code restores service without a new client
@@ -217,7 +217,7 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := f.sim.Snapshot().Refreshes; n != 1 {
+	if n := f.sim.Stats().Refreshes; n != 1 {
 		t.Fatalf("simulator counted %d refreshes, want 1", n)
 	}
 	// The rotated token was saved: a fresh process uses it without signing in.
@@ -279,7 +279,7 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 	if strings.Contains(err.Error(), "rate limited by Ford") || !strings.Contains(err.Error(), "refused locally") {
 		t.Fatalf("a local refusal must say so, not blame Ford: %v", err)
 	}
-	st := f.sim.Snapshot()
+	st := f.sim.Stats()
 	calls := st.CallsTotal - st.Calls["b2c_authorize"] // the browser's call, not ours
 	counted := func(c *fordapi.Client) int { return c.Budget().Used() + c.Budget().UsedBy(fordapi.ClassToken) }
 	// A crash right now: the first call of the burst is on disk already.
@@ -296,7 +296,7 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 	for range 20 { // commands may use their share, never more
 		_, _ = restarted.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdLock, nil)
 	}
-	if st := f.sim.Snapshot(); st.Calls["command"] != 2 {
+	if st := f.sim.Stats(); st.Calls["command"] != 2 {
 		t.Fatalf("simulator counted %d commands with a command share of 2", st.Calls["command"])
 	}
 	if used := restarted.Budget().Used(); used > 10 {
@@ -335,7 +335,7 @@ func TestStreamMergesDeltasAndRotatesToken(t *testing.T) {
 			t.Fatalf("odometer = %s", got)
 		}
 		if tel.Get("lock").String() != "locked" {
-			t.Fatal("delta merge lost the rest of the snapshot")
+			t.Fatal("delta merge lost the rest of the record")
 		}
 	case err := <-done:
 		t.Fatalf("stream ended: %v", err)
@@ -432,7 +432,7 @@ func TestTokenFromAnotherProcessIsAdopted(t *testing.T) {
 	if _, err := f.client.Vehicles(context.Background()); err != nil {
 		t.Fatalf("after another process refreshed: %v", err)
 	}
-	if n := f.sim.Snapshot().Refreshes; n != 1 {
+	if n := f.sim.Stats().Refreshes; n != 1 {
 		t.Fatalf("%d refreshes, want 1", n)
 	}
 }
@@ -487,7 +487,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 	if p := f.client.Protocol(); p.AutonomicSubject != fordapi.SubjectRefresh {
 		t.Fatalf("protocol %+v, want the refresh token remembered", p)
 	}
-	if n := f.sim.Snapshot().Calls["autonomic_token"]; n != 2 {
+	if n := f.sim.Stats().Calls["autonomic_token"]; n != 2 {
 		t.Fatalf("%d exchanges for the first token after the change, want 2 (refused, then the refresh token)", n)
 	}
 	restarted := f.newClient(t, 0)
@@ -497,7 +497,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.sim.Snapshot().Calls["autonomic_token"]; n != 3 {
+	if n := f.sim.Stats().Calls["autonomic_token"]; n != 3 {
 		t.Fatalf("%d exchanges; the remembered subject must work at the first try", n)
 	}
 	// And back, should Ford return to the access token.
@@ -530,11 +530,11 @@ func TestVehicleListFollowsFordToTheGarage(t *testing.T) {
 	if p := f.client.Protocol(); p.VehicleList != fordapi.ListGarage {
 		t.Fatalf("protocol %+v", p)
 	}
-	before := f.sim.Snapshot().Calls
+	before := f.sim.Stats().Calls
 	if _, err := f.client.Vehicles(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := f.sim.Snapshot().Calls
+	after := f.sim.Stats().Calls
 	if after["vehicle_list"] != before["vehicle_list"] || after["garage"] != before["garage"]+1 {
 		t.Fatalf("the remembered list must be asked first: %v → %v", before, after)
 	}

@@ -94,7 +94,7 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 			}
 		}
 	}
-	st := sim.Snapshot()
+	st := sim.Stats()
 	t.Logf("2 simulated days: %d telemetry fetches (%.0f/day), %d refused locally to keep the pace, %d/%d commands sent, %d token refreshes, %d Ford calls in all (%.0f/day); Ford 429s: %d",
 		polls, float64(polls)/2, paced, commandsOK, commandsOK+commandsRefused, st.Refreshes, st.CallsTotal-st.Calls["b2c_authorize"],
 		float64(st.CallsTotal-st.Calls["b2c_authorize"])/2, limited)
@@ -166,7 +166,7 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 			default:
 			}
 			if time.Now().After(deadline) {
-				st := sim.Snapshot()
+				st := sim.Stats()
 				t.Fatalf("at %s: %s did not happen (Ford calls %v; budget: telemetry %d, token %d)", clock.Now().Format("15:04"), what,
 					st.Calls, c.Budget().UsedBy(fordapi.ClassTelemetry), c.Budget().UsedBy(fordapi.ClassToken))
 			}
@@ -182,16 +182,16 @@ func TestStreamRunsAllDayWithinTheModel(t *testing.T) {
 			// Renewed, and the socket has the new token: the simulator
 			// checks it against its clock, which the loop moves on.
 			waitFor("the token renewal", func() bool {
-				return c.AutonomicExpiry().After(expiry) && sim.Snapshot().StreamTokens > accepted
+				return c.AutonomicExpiry().After(expiry) && sim.Stats().StreamTokens > accepted
 			})
-			expiry, accepted = c.AutonomicExpiry(), sim.Snapshot().StreamTokens
+			expiry, accepted = c.AutonomicExpiry(), sim.Stats().StreamTokens
 		}
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the stream ended with %v", err)
 	}
-	st := sim.Snapshot()
+	st := sim.Stats()
 	under := c.Budget().Used()
 	t.Logf("one simulated day of streaming: 1 socket, %d token renewals, %d FordPass token refreshes, %d calls under the 250 ceiling",
 		st.Calls["autonomic_token"], st.Refreshes, under)
@@ -232,12 +232,12 @@ func TestClassesCannotStarveEachOther(t *testing.T) {
 			limited++
 		}
 		if minute == 12*60 {
-			before := sim.Snapshot().Calls["b2c_token"]
+			before := sim.Stats().Calls["b2c_token"]
 			for i := range 60 {
 				_ = c.SignIn(ctx, "fordapp://userauthorized/?code=eyJib2d1cyJ9."+strings.Repeat("x", 40)+strconv.Itoa(i))
 				clock.Add(time.Second)
 			}
-			floodCalls = sim.Snapshot().Calls["b2c_token"] - before
+			floodCalls = sim.Stats().Calls["b2c_token"] - before
 			real := redirectFor(t, c)
 			var err error
 			for range 60 { // the user pastes the real code and it goes through within a minute

@@ -187,7 +187,7 @@ func BenchmarkParseTelemetry(b *testing.B) {
 }
 
 // BenchmarkNormalize builds a record from a whole decoded document and
-// hands out its telemetry (once per REST snapshot).
+// hands out its telemetry (once per REST record).
 func BenchmarkNormalize(b *testing.B) {
 	var doc fordapi.Document
 	if err := json.Unmarshal(readSample(b), &doc); err != nil {

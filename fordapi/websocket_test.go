@@ -67,7 +67,7 @@ func TestStreamBuildsTheRecordFromTheSocket(t *testing.T) {
 	if tel.Get("odometer").String() != "777.7" || tel.Get("lock").String() != "locked" {
 		t.Fatalf("delta merge: %v", tel.Fields)
 	}
-	if n := f.sim.Snapshot().Calls["telemetry"]; n != 0 {
+	if n := f.sim.Stats().Calls["telemetry"]; n != 0 {
 		t.Fatalf("%d REST telemetry calls for a socket that sent the record", n)
 	}
 }
@@ -90,7 +90,7 @@ func TestStreamFillsInFromRESTOnlyWhenTheSocketSendsNoRecord(t *testing.T) {
 		if tel.Get("lock").String() != "locked" || tel.Get("odometer").String() == "" {
 			t.Fatalf("fill-in: %v", tel.Fields)
 		}
-		if n := f.sim.Snapshot().Calls["telemetry"]; n != 1 {
+		if n := f.sim.Stats().Calls["telemetry"]; n != 1 {
 			t.Fatalf("%d REST calls for one fill-in", n)
 		}
 	})
@@ -102,7 +102,7 @@ func TestStreamFillsInFromRESTOnlyWhenTheSocketSendsNoRecord(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		updates, done := streamUpdates(t, ctx, f.client, fordapi.StreamOptions{FillAfter: 100 * time.Millisecond, StallAfter: 2 * time.Second})
-		waitUntil(t, func() bool { return f.sim.Snapshot().Calls["telemetry"] == 1 })
+		waitUntil(t, func() bool { return f.sim.Stats().Calls["telemetry"] == 1 })
 		time.Sleep(500 * time.Millisecond)
 		if n := f.sim.Streams(fordsim.VIN(1)); n != 1 {
 			t.Fatalf("%d open sockets after a failed fill-in, want the one kept open", n)
@@ -113,7 +113,7 @@ func TestStreamFillsInFromRESTOnlyWhenTheSocketSendsNoRecord(t *testing.T) {
 		if tel := nextUpdate(t, updates, done, "the delta"); tel.Get("odometer").String() != "4321" {
 			t.Fatalf("delta: %v", tel.Fields)
 		}
-		st := f.sim.Snapshot()
+		st := f.sim.Stats()
 		if st.Calls["stream"] != 1 || st.Calls["telemetry"] != 1 {
 			t.Fatalf("calls %v: want one socket and one REST try", st.Calls)
 		}
@@ -162,7 +162,7 @@ func TestRESTTelemetryGoneIsRememberedForADay(t *testing.T) {
 		if tel.Get("lock").String() != "locked" || tel.Get("odometer").String() == "" {
 			t.Fatalf("record from the socket: %v", tel.Fields)
 		}
-		if st := sim.Snapshot(); st.Calls["telemetry"] != wantREST || st.Calls["stream"] != wantSockets {
+		if st := sim.Stats(); st.Calls["telemetry"] != wantREST || st.Calls["stream"] != wantSockets {
 			t.Fatalf("calls %v, want %d REST and %d sockets", st.Calls, wantREST, wantSockets)
 		}
 	}
@@ -204,7 +204,7 @@ func TestCommandOutcomeFromTheOpenStream(t *testing.T) {
 	if _, err := f.client.WaitCommand(ctx, fordsim.VIN(1), fordapi.CmdUnlock, id, updates); err != nil {
 		t.Fatalf("unlock over the stream: %v", err)
 	}
-	if n := f.sim.Snapshot().Calls["telemetry"]; n != 0 {
+	if n := f.sim.Stats().Calls["telemetry"]; n != 0 {
 		t.Fatalf("%d status polls while the stream was open", n)
 	}
 }

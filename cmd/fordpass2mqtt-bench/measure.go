@@ -54,7 +54,7 @@ func measure(o options, n int, work string) (result, error) {
 	sub.clearRetained(prefix)
 
 	httpAddr := freeAddr()
-	before := sim.Snapshot().CallsTotal
+	before := sim.Stats().CallsTotal
 	cmd := exec.Command(o.bin, "run")
 	cmd.Env = []string{"MQTT_URL=" + o.mqttURL, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix, "HA_DISCOVERY_PREFIX=ha" + prefix,
 		"FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir, "FORD_DAILY_CALL_BUDGET=10000000", "FORD_POLL_INTERVAL=10m",
@@ -96,7 +96,7 @@ func measure(o options, n int, work string) (result, error) {
 			return r, fmt.Errorf("stream of %s not open", vin)
 		}
 	}
-	r.callsStart = sim.Snapshot().CallsTotal - before
+	r.callsStart = sim.Stats().CallsTotal - before
 	time.Sleep(2 * time.Second) // settle
 	r.rssStart = rssMB(pid)
 	r.goroutinesStart = int(metric(httpAddr, "go_goroutines"))
@@ -118,7 +118,7 @@ func measure(o options, n int, work string) (result, error) {
 			return r, fmt.Errorf("odometer update %s not seen on %s after %d samples (value %q, streams %d)", want, topic, i, sub.value(topic), sim.Streams(vin))
 		}
 		lat = append(lat, time.Since(t0))
-		time.Sleep(30 * time.Millisecond) // let the state snapshot and updated_at land
+		time.Sleep(30 * time.Millisecond) // let the state JSON and updated_at land
 		r.msgsPerChange += float64(sub.counted())
 	}
 	r.msgsPerChange /= float64(samples)
@@ -221,7 +221,7 @@ func measure(o options, n int, work string) (result, error) {
 	slices.Sort(acceptLat)
 	r.cmdP50 = cmdLat[len(cmdLat)/2]
 	r.acceptP50 = acceptLat[len(acceptLat)/2]
-	st := sim.Snapshot()
+	st := sim.Stats()
 	r.refreshes = st.Refreshes
 	elapsed := time.Since(start)
 	r.callsPerVehicleDay = float64(st.CallsTotal-before-o.commands) / float64(n) / elapsed.Hours() * 24

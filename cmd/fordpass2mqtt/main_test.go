@@ -469,7 +469,7 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpk" + suffix(), "MQTT_CLIENT_ID=k" + suffix(), "FORD_BASE_URL=" + srv.URL,
 		"STATE_DIR=" + dir, "FORD_STREAM=false", "FORD_POLL_INTERVAL=100ms", "FORD_DAILY_CALL_BUDGET=1000000", "HTTP_ADDR="}
 	runs, lost := 50, 0
-	refreshesBefore := sim.Snapshot().Refreshes
+	refreshesBefore := sim.Stats().Refreshes
 	for i := range runs {
 		cmd, _, _ := program(t, env)
 		time.Sleep(time.Duration(50+mrand.IntN(600)) * time.Millisecond)
@@ -486,7 +486,7 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 			signIn()
 		}
 	}
-	refreshes := sim.Snapshot().Refreshes - refreshesBefore
+	refreshes := sim.Stats().Refreshes - refreshesBefore
 	t.Logf("%d SIGKILLs during %d token refreshes: token file loadable %d/%d; back without a new sign-in %d/%d", runs, refreshes, runs, runs, runs-lost, runs)
 	if lost > runs/10 {
 		t.Fatalf("%d of %d restarts needed a new sign-in", lost, runs)

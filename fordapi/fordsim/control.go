@@ -315,8 +315,8 @@ func mergePatch(target, patch map[string]any) {
 	}
 }
 
-// Snapshot returns the counters.
-func (s *Sim) Snapshot() Stats {
+// Stats returns a copy of the counters.
+func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
@@ -329,5 +329,5 @@ func (s *Sim) Snapshot() Stats {
 }
 
 func (s *Sim) ctlStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Snapshot())
+	writeJSON(w, http.StatusOK, s.Stats())
 }

@@ -54,7 +54,7 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 			t.Errorf("%s %s: %d %q, want %d and %q", c.method, c.path[:min(len(c.path), 40)], resp.StatusCode, buf.String(), c.status, c.want)
 		}
 	}
-	st := s.Snapshot()
+	st := s.Stats()
 	if st.CallsTotal != 0 || len(st.Commands) != 0 {
 		t.Fatalf("refused control requests counted as Ford calls: %+v", st)
 	}
