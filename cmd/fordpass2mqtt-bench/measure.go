@@ -24,52 +24,94 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
-func measure(o options, n int, work string) (result, error) {
-	r := result{vehicles: n}
-	sim := fordsim.New(fordsim.Options{Vehicles: n, CommandDelay: o.commandDelay, Heartbeat: 20 * time.Second})
-	defer sim.Close()
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	dir := filepath.Join(work, fmt.Sprintf("state-%d", n))
-	if err := fordapi.PrepareStateDir(dir); err != nil {
-		return r, err
-	}
-	region, _ := fordapi.LookupRegion("usa")
-	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir, DailyBudget: 10000000})
-	if err != nil {
-		return r, err
-	}
-	if err := signIn(c); err != nil {
-		return r, err
-	}
-	prefix := fmt.Sprintf("bench%d", n)
-	vins := sim.VINs()
+// fleetRun is one fleet's measurement: the simulated Ford, the bridge
+// process under test and the subscriber that watches the broker. Each
+// phase fills in its part of r.
+type fleetRun struct {
+	o        options
+	n        int
+	r        result
+	sim      *fordsim.Sim
+	simURL   string
+	sub      *subscriber
+	prefix   string
+	vins     []string
+	httpAddr string
+	pid      int
+	start    time.Time // the bridge's start
+	before   int       // Ford calls before the bridge started
+}
 
-	sub, err := newSubscriber(o.mqttURL, prefix+"/#")
+func measure(o options, n int, work string) (result, error) {
+	fr := &fleetRun{o: o, n: n, r: result{vehicles: n}, prefix: fmt.Sprintf("bench%d", n)}
+	fr.sim = fordsim.New(fordsim.Options{Vehicles: n, CommandDelay: o.commandDelay, Heartbeat: 20 * time.Second})
+	defer fr.sim.Close()
+	srv := httptest.NewServer(fr.sim.Handler())
+	defer srv.Close()
+	fr.simURL, fr.vins = srv.URL, fr.sim.VINs()
+	dir := filepath.Join(work, fmt.Sprintf("state-%d", n))
+	if err := signedInState(dir, srv.URL); err != nil {
+		return fr.r, err
+	}
+	sub, err := newSubscriber(o.mqttURL, fr.prefix+"/#")
 	if err != nil {
-		return r, err
+		return fr.r, err
 	}
 	defer sub.close()
-	// Clear what an earlier run of the same prefix left retained.
-	sub.clearRetained(prefix)
+	fr.sub = sub
+	sub.clearRetained(fr.prefix) // what an earlier run of the same prefix left
+	stop, err := fr.startBridge(dir)
+	if err != nil {
+		return fr.r, err
+	}
+	defer stop()
+	for _, phase := range []func() error{fr.startup, fr.changes, fr.unchanged, fr.hour, fr.idle, fr.commands} {
+		if err := phase(); err != nil {
+			return fr.r, err
+		}
+	}
+	st := fr.sim.Stats()
+	fr.r.refreshes = st.Refreshes
+	fr.r.callsPerVehicleDay = float64(st.CallsTotal-fr.before-o.commands) / float64(n) / time.Since(fr.start).Hours() * 24
+	return fr.r, nil
+}
 
-	httpAddr := freeAddr()
-	before := sim.Stats().CallsTotal
-	cmd := exec.Command(o.bin, "run")
-	cmd.Env = []string{"MQTT_URL=" + o.mqttURL, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix, "HA_DISCOVERY_PREFIX=ha" + prefix,
-		"FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir, "FORD_DAILY_CALL_BUDGET=10000000", "FORD_POLL_INTERVAL=10m",
-		"HTTP_ADDR=" + httpAddr, "LOG_LEVEL=warn", "PATH=" + os.Getenv("PATH")}
+// signedInState signs in to the simulator once, so that the bridge starts
+// from a saved token in dir.
+func signedInState(dir, simURL string) error {
+	if err := fordapi.PrepareStateDir(dir); err != nil {
+		return err
+	}
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: simURL, StateDir: dir, DailyBudget: 10000000})
+	if err != nil {
+		return err
+	}
+	defer c.Budget().Close()
+	return signIn(c)
+}
+
+// startBridge starts the bridge process against the simulator and the
+// broker; stop ends it (SIGTERM, then a kill after 30 s).
+func (fr *fleetRun) startBridge(dir string) (stop func(), err error) {
+	fr.httpAddr = freeAddr()
+	fr.before = fr.sim.Stats().CallsTotal
+	cmd := exec.Command(fr.o.bin, "run")
+	cmd.Env = []string{"MQTT_URL=" + fr.o.mqttURL, "MQTT_TOPIC_PREFIX=" + fr.prefix, "MQTT_CLIENT_ID=" + fr.prefix, "HA_DISCOVERY_PREFIX=ha" + fr.prefix,
+		"FORD_BASE_URL=" + fr.simURL, "STATE_DIR=" + dir, "FORD_DAILY_CALL_BUDGET=10000000", "FORD_POLL_INTERVAL=10m",
+		"HTTP_ADDR=" + fr.httpAddr, "LOG_LEVEL=warn", "PATH=" + os.Getenv("PATH")}
 	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // to measure the GC settings side by side
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
 	cmd.Stderr = io.Discard
-	start := time.Now()
+	fr.start = time.Now()
 	if err := cmd.Start(); err != nil {
-		return r, err
+		return nil, err
 	}
-	defer func() {
+	fr.pid = cmd.Process.Pid
+	return func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -78,154 +120,169 @@ func measure(o options, n int, work string) (result, error) {
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 		}
-	}()
-	pid := cmd.Process.Pid
+	}, nil
+}
 
-	// Startup: the first vehicle's state, then every vehicle's.
-	first := prefix + "/" + vins[0] + "/state"
-	if !sub.waitFor(func() bool { return sub.has(first) }, 60*time.Second) {
-		return r, errors.New("no state published within 60 s")
+// startup waits for the first car's state, then every car's, and every
+// car's socket; then it reads the resident memory at rest.
+func (fr *fleetRun) startup() error {
+	first := fr.prefix + "/" + fr.vins[0] + "/state"
+	if !fr.sub.waitFor(func() bool { return fr.sub.has(first) }, 60*time.Second) {
+		return errors.New("no state published within 60 s")
 	}
-	r.startFirst = time.Since(start)
-	if !sub.waitFor(func() bool { return sub.count("/state") >= n }, 5*time.Minute) {
-		return r, fmt.Errorf("only %d of %d states published", sub.count("/state"), n)
+	fr.r.startFirst = time.Since(fr.start)
+	if !fr.sub.waitFor(func() bool { return fr.sub.count("/state") >= fr.n }, 5*time.Minute) {
+		return fmt.Errorf("only %d of %d states published", fr.sub.count("/state"), fr.n)
 	}
-	r.startAll = time.Since(start)
-	for _, vin := range vins {
-		if !waitUntil(func() bool { return sim.Streams(vin) > 0 }, 2*time.Minute) {
-			return r, fmt.Errorf("stream of %s not open", vin)
+	fr.r.startAll = time.Since(fr.start)
+	for _, vin := range fr.vins {
+		if !waitUntil(func() bool { return fr.sim.Streams(vin) > 0 }, 2*time.Minute) {
+			return fmt.Errorf("stream of %s not open", vin)
 		}
 	}
-	r.callsStart = sim.Stats().CallsTotal - before
+	fr.r.callsStart = fr.sim.Stats().CallsTotal - fr.before
 	time.Sleep(2 * time.Second) // settle
-	r.rssStart = rssMB(pid)
-	r.goroutinesStart = int(metric(httpAddr, "go_goroutines"))
+	fr.r.rssStart = rssMB(fr.pid)
+	fr.r.goroutinesStart = int(metric(fr.httpAddr, "go_goroutines"))
+	return nil
+}
 
-	// Latency and messages per change: one field changes, over the stream.
+// changes times one field's change over the socket, from Ford to the
+// broker, and counts the messages it causes.
+func (fr *fleetRun) changes() error {
 	lat := []time.Duration{}
-	samples := min(200, max(50, n))
-	for i := 0; i < samples; i++ {
-		vin := vins[i%n]
+	samples := min(200, max(50, fr.n))
+	for i := range samples {
+		vin := fr.vins[i%fr.n]
 		value := 50000 + float64(i) + 0.5
-		topic := prefix + "/" + vin + "/odometer"
-		sub.resetCount()
+		topic := fr.prefix + "/" + vin + "/odometer"
+		fr.sub.resetCount()
 		t0 := time.Now()
-		if err := patch(srv.URL, vin, fmt.Sprintf(`{"metrics":{"odometer":{"value":%v}}}`, value)); err != nil {
-			return r, err
+		if err := patch(fr.simURL, vin, fmt.Sprintf(`{"metrics":{"odometer":{"value":%v}}}`, value)); err != nil {
+			return err
 		}
 		want := strconv.FormatFloat(value, 'f', -1, 64)
-		if !sub.waitFor(func() bool { return sub.value(topic) == want }, 90*time.Second) {
-			return r, fmt.Errorf("odometer update %s not seen on %s after %d samples (value %q, streams %d)", want, topic, i, sub.value(topic), sim.Streams(vin))
+		if !fr.sub.waitFor(func() bool { return fr.sub.value(topic) == want }, 90*time.Second) {
+			return fmt.Errorf("odometer update %s not seen on %s after %d samples (value %q, streams %d)", want, topic, i, fr.sub.value(topic), fr.sim.Streams(vin))
 		}
 		lat = append(lat, time.Since(t0))
 		time.Sleep(30 * time.Millisecond) // let the state JSON and updated_at land
-		r.msgsPerChange += float64(sub.counted())
+		fr.r.msgsPerChange += float64(fr.sub.counted())
 	}
-	r.msgsPerChange /= float64(samples)
+	fr.r.msgsPerChange /= float64(samples)
 	slices.Sort(lat)
-	r.latencyP50, r.latencyP99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	fr.r.latencyP50, fr.r.latencyP99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	return nil
+}
 
-	// An update that changes nothing (same value, same Ford timestamp).
-	for i := 0; i < 20; i++ {
-		vin := vins[i%n]
-		sub.resetCount()
-		v := sub.value(prefix + "/" + vin + "/odometer")
-		ts := sub.value(prefix + "/" + vin + "/updated_at")
-		if err := patch(srv.URL, vin, fmt.Sprintf(`{"updateTime":%q,"metrics":{"odometer":{"value":%s}}}`, ts, v)); err != nil {
-			return r, err
+// unchanged counts the messages of an update that changes nothing (the
+// same value, the same Ford timestamp).
+func (fr *fleetRun) unchanged() error {
+	for i := range 20 {
+		vin := fr.vins[i%fr.n]
+		fr.sub.resetCount()
+		v := fr.sub.value(fr.prefix + "/" + vin + "/odometer")
+		ts := fr.sub.value(fr.prefix + "/" + vin + "/updated_at")
+		if err := patch(fr.simURL, vin, fmt.Sprintf(`{"updateTime":%q,"metrics":{"odometer":{"value":%s}}}`, ts, v)); err != nil {
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
-		r.msgsPerUnchanged += float64(sub.counted())
+		fr.r.msgsPerUnchanged += float64(fr.sub.counted())
 	}
-	r.msgsPerUnchanged /= 20
+	fr.r.msgsPerUnchanged /= 20
+	return nil
+}
 
-	// An hour of activity: every vehicle changes hourUpdates times.
-	cpu0 := cpuTime(pid)
+// hour sends an hour of activity (every car changes hourUpdates times, at
+// most 36,000 updates a fleet so a thousand cars finish in minutes) and
+// measures the CPU per update and the memory after it.
+func (fr *fleetRun) hour() error {
+	cpu0 := cpuTime(fr.pid)
 	total := 0
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	// At most 36,000 updates per fleet, so a thousand cars finish in minutes:
-	// the table says how many were sent.
-	perVehicle := min(o.hourUpdates, max(10, 36000/n))
-	for i := 0; i < perVehicle; i++ {
-		for _, vin := range vins {
+	perVehicle := min(fr.o.hourUpdates, max(10, 36000/fr.n))
+	for i := range perVehicle {
+		for _, vin := range fr.vins {
 			wg.Add(1)
 			sem <- struct{}{}
-			go func(vin string, i int) {
+			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				_ = patch(srv.URL, vin, fmt.Sprintf(`{"metrics":{"odometer":{"value":%d.5},"fuelLevel":{"value":%d}}}`, 60000+i, 50+i%40))
-			}(vin, i)
+				_ = patch(fr.simURL, vin, fmt.Sprintf(`{"metrics":{"odometer":{"value":%d.5},"fuelLevel":{"value":%d}}}`, 60000+i, 50+i%40))
+			}()
 			total++
 		}
 	}
 	wg.Wait()
 	// The concurrent patches of one car may land in any order: a last one,
 	// sent alone, marks the end of the hour.
-	lastVIN := vins[n-1]
-	if err := patch(srv.URL, lastVIN, `{"metrics":{"odometer":{"value":99999.5}}}`); err != nil {
-		return r, err
+	lastVIN := fr.vins[fr.n-1]
+	if err := patch(fr.simURL, lastVIN, `{"metrics":{"odometer":{"value":99999.5}}}`); err != nil {
+		return err
 	}
 	total++
-	if !sub.waitFor(func() bool { return sub.value(prefix+"/"+lastVIN+"/odometer") == "99999.5" }, time.Minute) {
-		return r, errors.New("the hour's last update never arrived")
+	if !fr.sub.waitFor(func() bool { return fr.sub.value(fr.prefix+"/"+lastVIN+"/odometer") == "99999.5" }, time.Minute) {
+		return errors.New("the hour's last update never arrived")
 	}
 	time.Sleep(time.Second)
-	r.updates = total
-	r.cpuPerUpdate = (cpuTime(pid) - cpu0) / time.Duration(total)
-	r.rssHour = rssMB(pid)
-	// One reading lands anywhere in the collector's cycle: the range over
-	// the next minute says where the resident memory sits.
-	r.rssIdleMin, r.rssIdleMax = r.rssHour, r.rssHour
-	for end := time.Now().Add(o.idle); time.Now().Before(end); {
-		time.Sleep(5 * time.Second)
-		rss := rssMB(pid)
-		r.rssIdleMin, r.rssIdleMax = min(r.rssIdleMin, rss), max(r.rssIdleMax, rss)
-	}
-	r.goroutinesHour = int(metric(httpAddr, "go_goroutines"))
-	r.heapHour = metric(httpAddr, "go_memstats_heap_inuse_bytes") / 1e6
-	r.stacksHour = metric(httpAddr, "go_memstats_stack_inuse_bytes") / 1e6
-	if o.profile != "" {
-		if err := saveProfiles(httpAddr, o.profile, n); err != nil {
-			return r, err
-		}
-	}
+	fr.r.updates = total
+	fr.r.cpuPerUpdate = (cpuTime(fr.pid) - cpu0) / time.Duration(total)
+	fr.r.rssHour = rssMB(fr.pid)
+	return nil
+}
 
-	// Commands against a raw MQTT echo through the same broker.
-	echo, err := sub.echo(prefix+"/bench/echo", o.commands)
-	if err != nil {
-		return r, err
+// idle samples the resident memory while nothing changes: one reading lands
+// anywhere in the collector's cycle, the range says where it sits.
+func (fr *fleetRun) idle() error {
+	fr.r.rssIdleMin, fr.r.rssIdleMax = fr.r.rssHour, fr.r.rssHour
+	for end := time.Now().Add(fr.o.idle); time.Now().Before(end); {
+		time.Sleep(5 * time.Second)
+		rss := rssMB(fr.pid)
+		fr.r.rssIdleMin, fr.r.rssIdleMax = min(fr.r.rssIdleMin, rss), max(fr.r.rssIdleMax, rss)
 	}
-	r.echoP50 = echo
-	if r.hotP50, r.floorP50, err = sub.floor(o.mqttURL, prefix, o.commands); err != nil {
-		return r, err
+	fr.r.goroutinesHour = int(metric(fr.httpAddr, "go_goroutines"))
+	fr.r.heapHour = metric(fr.httpAddr, "go_memstats_heap_inuse_bytes") / 1e6
+	fr.r.stacksHour = metric(fr.httpAddr, "go_memstats_stack_inuse_bytes") / 1e6
+	if fr.o.profile != "" {
+		return saveProfiles(fr.httpAddr, fr.o.profile, fr.n)
+	}
+	return nil
+}
+
+// commands times lock and unlock from MQTT to their result, next to a raw
+// MQTT echo through the same broker.
+func (fr *fleetRun) commands() error {
+	o, sub := fr.o, fr.sub
+	echo, err := sub.echo(fr.prefix+"/bench/echo", o.commands)
+	if err != nil {
+		return err
+	}
+	fr.r.echoP50 = echo
+	if fr.r.hotP50, fr.r.floorP50, err = sub.floor(o.mqttURL, fr.prefix, o.commands); err != nil {
+		return err
 	}
 	cmdLat, acceptLat := []time.Duration{}, []time.Duration{}
-	cpu1 := cpuTime(pid)
-	for i := 0; i < o.commands; i++ {
+	cpu1 := cpuTime(fr.pid)
+	carTopic := fr.prefix + "/" + fr.vins[0] + "/command"
+	for i := range o.commands {
 		id := fmt.Sprintf("b%d", i)
 		word := []string{"unlock", "lock"}[i%2]
-		resTopic := prefix + "/" + vins[0] + "/command/result"
 		t0 := time.Now()
-		sub.publish(prefix+"/"+vins[0]+"/command", fmt.Sprintf(`{"command":%q,"id":%q}`, word, id))
+		sub.publish(carTopic, fmt.Sprintf(`{"command":%q,"id":%q}`, word, id))
 		if !sub.waitFor(func() bool { _, ok := sub.arrival(id + "/success"); return ok }, 30*time.Second) {
-			return r, fmt.Errorf("command %s: no success (last %s)", id, sub.value(resTopic))
+			return fmt.Errorf("command %s: no success (last %s)", id, sub.value(carTopic+"/result"))
 		}
 		done, _ := sub.arrival(id + "/success")
 		accepted, _ := sub.arrival(id + "/accepted")
 		cmdLat = append(cmdLat, done.Sub(t0)-o.commandDelay)
 		acceptLat = append(acceptLat, accepted.Sub(t0))
 	}
-	r.cmdCPU = (cpuTime(pid) - cpu1) / time.Duration(o.commands)
+	fr.r.cmdCPU = (cpuTime(fr.pid) - cpu1) / time.Duration(o.commands)
 	slices.Sort(cmdLat)
 	slices.Sort(acceptLat)
-	r.cmdP50 = cmdLat[len(cmdLat)/2]
-	r.acceptP50 = acceptLat[len(acceptLat)/2]
-	st := sim.Stats()
-	r.refreshes = st.Refreshes
-	elapsed := time.Since(start)
-	r.callsPerVehicleDay = float64(st.CallsTotal-before-o.commands) / float64(n) / elapsed.Hours() * 24
-	return r, nil
+	fr.r.cmdP50, fr.r.acceptP50 = cmdLat[len(cmdLat)/2], acceptLat[len(acceptLat)/2]
+	return nil
 }
 
 func signIn(c *fordapi.Client) error {
