@@ -163,7 +163,10 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 		if b.cfg.HADiscovery {
-			if vin, ok := discovery.OwnsConfig(b.discoverySettings(), topic); ok {
+			// A config from before arrives retained when the bridge
+			// subscribes; one published now (its own, echoed back, even
+			// late) arrives live and is not looked at.
+			if vin, ok := discovery.OwnsConfig(b.discoverySettings(), topic); ok && msg.Retained() {
 				b.onOwnConfig(topic, vin, msg.Payload())
 			}
 		}
