@@ -32,14 +32,14 @@ func TestDarkCarGoesOfflineAndBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, options: func(o *bridge.Options) { o.DarkAfter = time.Second }})
 	avail := e.topic(vin1, "availability")
-	e.w.waitValue(avail, "online", 10*time.Second)
+	e.w.WaitValue(avail, "online", 10*time.Second)
 	e.waitStream(vin1)
 	start := time.Now()
 	e.simPost("/_sim/outage?status=503&for=5s")
-	e.w.waitValue(avail, "offline", 10*time.Second)
+	e.w.WaitValue(avail, "offline", 10*time.Second)
 	took := time.Since(start)
 	var d mqttapi.Dark
-	if err := json.Unmarshal([]byte(e.w.waitFor(e.topic(vin1, "availability", "detail"), 2*time.Second, func(s string) bool { return s != "" })), &d); err != nil {
+	if err := json.Unmarshal([]byte(e.w.WaitFor(e.topic(vin1, "availability", "detail"), 2*time.Second, func(s string) bool { return s != "" })), &d); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(d.Reason, "Ford") || d.Since.IsZero() {
@@ -48,13 +48,13 @@ func TestDarkCarGoesOfflineAndBack(t *testing.T) {
 	if h := e.healthz(); !strings.Contains(h, "offline cars") || !strings.Contains(h, vin1) {
 		t.Fatalf("/healthz does not name the dark car: %q", h)
 	}
-	e.w.waitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"dark":["`+vin1) })
+	e.w.WaitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"dark":["`+vin1) })
 	if c := check(t, doctor(t, e.cfg, false), "cars"); c.Status != bridge.Warn || !strings.Contains(c.Finding, vin1) {
 		t.Fatalf("doctor does not name the dark car: %+v", c)
 	}
 	back := time.Now()
-	e.w.waitValue(avail, "online", 20*time.Second)
-	e.w.waitValue(e.topic(vin1, "availability", "detail"), "", 2*time.Second)
+	e.w.WaitValue(avail, "online", 20*time.Second)
+	e.w.WaitValue(e.topic(vin1, "availability", "detail"), "", 2*time.Second)
 	if h := e.healthz(); strings.Contains(h, "offline") {
 		t.Fatalf("/healthz after recovery: %q", h)
 	}
@@ -70,13 +70,13 @@ func TestBudgetPausedCarIsOfflineAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, budget: 30})
 	avail := e.topic(vin1, "availability")
-	e.w.waitValue(avail, "offline", 5*time.Second)
+	e.w.WaitValue(avail, "offline", 5*time.Second)
 	var d mqttapi.Dark
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic(vin1, "availability", "detail"), 2*time.Second, func(s string) bool { return s != "" })), &d)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic(vin1, "availability", "detail"), 2*time.Second, func(s string) bool { return s != "" })), &d)
 	if d.Until == nil || time.Until(*d.Until) < 50*time.Minute || !strings.Contains(d.Reason, "call budget") || !strings.Contains(d.Reason, "next call is allowed at") {
 		t.Fatalf("a budget pause must say until when: %+v", d)
 	}
-	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {
+	if st, _ := e.w.Get(e.topic("auth", "state")); st != "ok" {
 		t.Fatalf("auth state %q; a pace is no alarm, the car's own availability says it", st)
 	}
 	if h := e.healthz(); !strings.Contains(h, vin1) {

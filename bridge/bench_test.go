@@ -14,7 +14,7 @@ import (
 // of it (-cpuprofile) shows where an update's CPU goes.
 func BenchmarkStreamedUpdate(b *testing.B) {
 	e := newEnv(b, envOptions{signedIn: true, stream: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -25,7 +25,7 @@ func BenchmarkStreamedUpdate(b *testing.B) {
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			if v, _ := e.w.get(e.topic(vin1, "odometer")); v == want {
+			if v, _ := e.w.Get(e.topic(vin1, "odometer")); v == want {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -40,18 +40,18 @@ func BenchmarkStreamedUpdate(b *testing.B) {
 // through the bridge, the simulator (1 ms command delay) and the broker.
 func BenchmarkCommandRoundTrip(b *testing.B) {
 	e := newEnv(b, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: time.Millisecond}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
 	res := e.topic(vin1, "command", "result")
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("b%d", i)
 		word := []string{"unlock", "lock"}[i%2]
-		e.w.publish(e.topic(vin1, "command"), `{"command":"`+word+`","id":"`+id+`"}`, false)
+		e.w.Publish(e.topic(vin1, "command"), `{"command":"`+word+`","id":"`+id+`"}`, false)
 		want := `"id":"` + id + `","command":"` + word + `","status":"success"`
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if v, _ := e.w.get(res); strings.Contains(v, want) {
+			if v, _ := e.w.Get(res); strings.Contains(v, want) {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
@@ -42,7 +43,7 @@ func TestBrokerFailuresSayWhy(t *testing.T) {
 	cases := []struct {
 		name, url, user, pass, words, cause string
 	}{
-		{"closed port", "tcp://" + freePort(t), "", "", "connection refused", "refused"},
+		{"closed port", "tcp://" + bridgetest.FreeAddr(t), "", "", "connection refused", "refused"},
 		{"wrong password", auth.URL(), "fordpass", "wrong", "not authorized", "not_authorized"},
 		{"TLS to a plain listener", "ssl://" + plain.Addr(), "", "", "does not speak TLS", "tls_to_plain"},
 		{"untrusted certificate", "ssl://" + secured.Addr(), "", "", "certificate is not trusted", "certificate_untrusted"},
@@ -52,8 +53,8 @@ func TestBrokerFailuresSayWhy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			region, _ := fordapi.LookupRegion("usa")
-			cfg := bridge.Config{MQTTURL: tc.url, MQTTUsername: tc.user, MQTTPassword: tc.pass, MQTTClientID: "why" + randomSuffix(),
-				TopicPrefix: "fpw" + randomSuffix(), Region: region, FordBaseURL: "http://127.0.0.1:1", PollInterval: time.Minute,
+			cfg := bridge.Config{MQTTURL: tc.url, MQTTUsername: tc.user, MQTTPassword: tc.pass, MQTTClientID: "why" + bridgetest.Suffix(),
+				TopicPrefix: "fpw" + bridgetest.Suffix(), Region: region, FordBaseURL: "http://127.0.0.1:1", PollInterval: time.Minute,
 				DailyBudget: 250, StateDir: filepath.Join(t.TempDir(), "s"), CommandsAllowed: []string{"lock"}}
 			c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: cfg.FordBaseURL, StateDir: t.TempDir()})
 			core, logs := observer.New(zapcore.DebugLevel)

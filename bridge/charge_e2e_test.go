@@ -19,14 +19,14 @@ func TestChargingCommandsOnTheEV(t *testing.T) {
 	ev := fordsim.VIN(2)
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
 		allowed: []string{"lock", "unlock", "charge_start", "charge_pause", "charge_cancel"}})
-	e.w.waitValue(e.topic(ev, "charging_status"), "not_ready", 10*time.Second)
-	evConfig := e.w.waitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "charge_start_button") })
+	e.w.WaitValue(e.topic(ev, "charging_status"), "not_ready", 10*time.Second)
+	evConfig := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "charge_start_button") })
 	for _, k := range []string{"charge_start_button", "charge_pause_button", "charge_cancel_button"} {
 		if c := cmps(t, evConfig)[k]; c == nil || c["platform"] != "button" {
 			t.Errorf("the EV's device lacks %s", k)
 		}
 	}
-	truckConfig := e.w.waitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
+	truckConfig := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
 	if strings.Contains(truckConfig, "charge_") {
 		t.Error("the fuel truck's device offers charging")
 	}
@@ -36,14 +36,14 @@ func TestChargingCommandsOnTheEV(t *testing.T) {
 		{"charge_pause", "pauseGlobalCharge", "paused"},
 		{"charge_cancel", "cancelGlobalCharge", "stopped"},
 	} {
-		e.w.publish(e.topic(ev, "command"), `{"command":"`+step.cmd+`","id":"`+step.cmd+`"}`, false)
+		e.w.Publish(e.topic(ev, "command"), `{"command":"`+step.cmd+`","id":"`+step.cmd+`"}`, false)
 		e.result(ev, step.cmd, "success", 10*time.Second)
-		e.w.waitValue(e.topic(ev, "charging_status"), step.status, 5*time.Second)
+		e.w.WaitValue(e.topic(ev, "charging_status"), step.status, 5*time.Second)
 		if got := e.simCommands(ev); !slices.Contains(got, step.ford) {
 			t.Fatalf("Ford got %v, want %s", got, step.ford)
 		}
 	}
-	e.w.publish(e.topic(vin1, "command"), `{"command":"charge_start","id":"truck"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_start","id":"truck"}`, false)
 	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "need an electric car") || !strings.Contains(r.Error, "Ford was not called") {
 		t.Fatalf("charging the truck: %+v", r)
 	}
@@ -58,19 +58,19 @@ func TestChargingCommandsOnTheEV(t *testing.T) {
 func TestHornDuration(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	// Home Assistant has a button per length.
-	cfg := e.w.waitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "horn_5s_button") })
+	cfg := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "horn_5s_button") })
 	for key, press := range map[string]string{"horn_button": "horn", "horn_1s_button": `{"command":"horn","duration":1}`, "horn_5s_button": `{"command":"horn","duration":5}`} {
 		if c := cmps(t, cfg)[key]; c == nil || c["payload_press"] != press {
 			t.Errorf("%s: %v", key, c)
 		}
 	}
-	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":7,"id":"h7"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"horn","duration":7,"id":"h7"}`, false)
 	if r := e.result(vin1, "h7", "rejected", 5*time.Second); !strings.Contains(r.Error, "1, 3 or 5") {
 		t.Fatalf("horn of 7 s: %+v", r)
 	}
-	e.w.publish(e.topic(vin1, "command"), `{"command":"horn","duration":5,"id":"h5"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"horn","duration":5,"id":"h5"}`, false)
 	e.result(vin1, "h5", "success", 10*time.Second)
 	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "startPanicCue" || cmds[0].Properties["duration"] != float64(5) {
@@ -87,8 +87,8 @@ func TestChargeTarget(t *testing.T) {
 	ev := fordsim.VIN(2)
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
 		allowed: []string{"lock", "unlock", "charge_target"}})
-	e.w.waitValue(e.topic(ev, "charge_target"), "90", 10*time.Second)
-	cfg := e.w.waitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_target"`) })
+	e.w.WaitValue(e.topic(ev, "charge_target"), "90", 10*time.Second)
+	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_target"`) })
 	if c := cmps(t, cfg)["charge_target"]; c["platform"] != "number" || c["min"] != float64(50) || c["max"] != float64(100) ||
 		!strings.Contains(c["command_template"].(string), `"command":"charge_target"`) {
 		t.Fatalf("the charge target in Home Assistant: %v", c)
@@ -99,19 +99,19 @@ func TestChargeTarget(t *testing.T) {
 		if payload != "" {
 			body = `{"command":"charge_target","value":` + payload + `,"id":"` + id + `"}`
 		}
-		e.w.publish(e.topic(ev, "command"), body, false)
+		e.w.Publish(e.topic(ev, "command"), body, false)
 		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "50, 60, 70") && !strings.Contains(r.Error, "needs a value") {
 			t.Fatalf("%s: %+v", id, r)
 		}
 	}
-	e.w.publish(e.topic(vin1, "command"), `{"command":"charge_target","value":80,"id":"truck"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_target","value":80,"id":"truck"}`, false)
 	e.result(vin1, "truck", "rejected", 5*time.Second)
 	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
-	e.w.publish(e.topic(ev, "command"), `{"command":"charge_target","value":80,"id":"t80"}`, false)
+	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_target","value":80,"id":"t80"}`, false)
 	e.result(ev, "t80", "success", 10*time.Second)
-	e.w.waitValue(e.topic(ev, "charge_target"), "80", 5*time.Second)
+	e.w.WaitValue(e.topic(ev, "charge_target"), "80", 5*time.Second)
 	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
 		t.Fatalf("Ford received %+v", cmds)

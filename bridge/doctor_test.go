@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
@@ -47,7 +47,7 @@ func doctor(t *testing.T, cfg bridge.Config, live bool) bridge.Report {
 func TestDoctorHealthySetup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	cfg := e.cfg
 	cfg.MQTTUsername = "x" // not the anonymous-broker warning; the broker accepts anyone
 	cfg.DailyBudget = 250
@@ -70,7 +70,7 @@ func TestDoctorHealthySetup(t *testing.T) {
 		t.Errorf("cars: %s", c.Finding)
 	}
 	// The report is retained for the sign-in page and for HA.
-	raw := e.w.waitFor(e.topic("bridge", "doctor"), 5*time.Second, func(s string) bool { return strings.Contains(s, "checks") })
+	raw := e.w.WaitFor(e.topic("bridge", "doctor"), 5*time.Second, func(s string) bool { return strings.Contains(s, "checks") })
 	for _, secret := range []string{"simcat-", "simrefresh-", "simauto-", "simcode-", "simb2c-"} {
 		if strings.Contains(raw, secret) {
 			t.Fatalf("the doctor report leaks a secret (%s…)", secret)
@@ -93,13 +93,13 @@ func TestDoctorHealthySetup(t *testing.T) {
 	}
 	// The bridge keeps working with the token doctor --live rotated.
 	e.patch(vin1, `{"metrics":{"odometer":{"value":777.7}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "777.7", 15*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "777.7", 15*time.Second)
 }
 
 func TestDoctorRevokedRefreshToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/revoke")
 	r := doctor(t, e.cfg, true)
 	c := check(t, r, "live token refresh")
@@ -113,16 +113,14 @@ func TestDoctorRevokedRefreshToken(t *testing.T) {
 
 func TestDoctorBrokerProblems(t *testing.T) {
 	t.Parallel()
-	sim := fordsim.New(fordsim.Options{})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	region, _ := fordapi.LookupRegion("usa")
-	base := bridge.Config{MQTTClientID: "doc", TopicPrefix: "fpd" + randomSuffix(), Region: region, FordBaseURL: srv.URL,
+	base := bridge.Config{MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region, FordBaseURL: fordURL,
 		Stream: true, PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock"}}
 
 	// Stopped broker.
 	cfg := base
-	cfg.MQTTURL = "tcp://" + freePort(t)
+	cfg.MQTTURL = "tcp://" + bridgetest.FreeAddr(t)
 	c := check(t, doctor(t, cfg, false), "broker")
 	if c.Status != bridge.Fail || !strings.Contains(c.Finding, "cannot reach") || !strings.Contains(c.Fix, "start the broker") {
 		t.Errorf("stopped broker: %+v", c)
@@ -174,11 +172,11 @@ func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tb.Close()
-	plain := brokerURL(t) // only to satisfy newEnv's watcher; the bridge uses TLS below
+	plain := bridgetest.Broker(t) // only to satisfy newEnv's watcher; the bridge uses TLS below
 	_ = plain
 	for _, trusted := range []bool{false, true} {
 		region, _ := fordapi.LookupRegion("usa")
-		cfg := bridge.Config{MQTTURL: "ssl://" + tb.Addr(), MQTTClientID: "tls" + randomSuffix(), TopicPrefix: "fpt" + randomSuffix(),
+		cfg := bridge.Config{MQTTURL: "ssl://" + tb.Addr(), MQTTClientID: "tls" + bridgetest.Suffix(), TopicPrefix: "fpt" + bridgetest.Suffix(),
 			Region: region, FordBaseURL: "http://127.0.0.1:1", PollInterval: time.Minute, DailyBudget: 250,
 			StateDir: filepath.Join(t.TempDir(), "s"), CommandsAllowed: []string{"lock"}}
 		if trusted {
@@ -211,18 +209,16 @@ func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
 
 func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 	t.Parallel()
-	url := brokerURL(t)
-	sim := fordsim.New(fordsim.Options{ClockSkew: 10 * time.Minute})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	url := bridgetest.Broker(t)
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{ClockSkew: 10 * time.Minute})
 	region, _ := fordapi.LookupRegion("usa")
-	cfg := bridge.Config{MQTTURL: url, MQTTUsername: "x", MQTTClientID: "doc", TopicPrefix: "fpd" + randomSuffix(), Region: region,
-		FordBaseURL: srv.URL, Stream: true, PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(),
+	cfg := bridge.Config{MQTTURL: url, MQTTUsername: "x", MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region,
+		FordBaseURL: fordURL, Stream: true, PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(),
 		CommandsAllowed: []string{"lock"}}
-	w := newWatcher(t, url, cfg.TopicPrefix+"/#")
+	w := bridgetest.Watch(t, url, cfg.TopicPrefix+"/#")
 	info, _ := json.Marshal(bridge.Info{Version: "0.9", StartedAt: time.Now().Add(-time.Hour), Instance: "someoneelse1"})
-	w.publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
-	w.publish(cfg.TopicPrefix+"/bridge/availability", "online", true)
+	w.Publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
+	w.Publish(cfg.TopicPrefix+"/bridge/availability", "online", true)
 	r := doctor(t, cfg, false)
 	if c := check(t, r, "other bridge"); c.Status != bridge.Fail || !strings.Contains(c.Finding, "someoneelse1") {
 		t.Errorf("second bridge: %+v", c)
@@ -233,18 +229,18 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 	// Client-id clash: a bridge of this installation that keeps reconnecting.
 	id, _ := bridge.InstanceID(cfg.StateDir)
 	info, _ = json.Marshal(bridge.Info{Version: "1", StartedAt: time.Now(), Instance: id, Reconnects1h: 12})
-	w.publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
+	w.Publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
 	if c := check(t, doctor(t, cfg, false), "other bridge"); c.Status != bridge.Fail || !strings.Contains(c.Finding, "client id") && !strings.Contains(c.Finding, "MQTT_CLIENT_ID") {
 		t.Errorf("client id clash: %+v", c)
 	}
-	w.publish(cfg.TopicPrefix+"/bridge/info", "", true)
-	w.publish(cfg.TopicPrefix+"/bridge/availability", "", true)
+	w.Publish(cfg.TopicPrefix+"/bridge/info", "", true)
+	w.Publish(cfg.TopicPrefix+"/bridge/availability", "", true)
 }
 
 func TestDoctorConfigurationFindings(t *testing.T) {
 	t.Parallel()
 	region, _ := fordapi.LookupRegion("usa")
-	cfg := bridge.Config{MQTTURL: "tcp://" + freePort(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
+	cfg := bridge.Config{MQTTURL: "tcp://" + bridgetest.FreeAddr(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
 		PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock", "unlock", "start"}}
 	c := check(t, doctor(t, cfg, false), "configuration")
 	if c.Status != bridge.Warn || !strings.Contains(c.Finding, "FORD_POLL_INTERVAL=1m0s") || !strings.Contains(c.Finding, "anyone who can reach the broker") {
@@ -294,7 +290,7 @@ func testCA(t *testing.T) (string, *tls.Config) {
 func TestForgedDoctorReportIsNotShown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
+	e.w.WaitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 	page := func() string {
 		resp, err := http.Get(srv + "/")
@@ -307,7 +303,7 @@ func TestForgedDoctorReportIsNotShown(t *testing.T) {
 		`{"at":"2026-12-01T00:00:00Z","checks":[{"name":"phishing","status":"fail","finding":"sign in at http://evil.example/"}]}`,
 		`{"at":"2026-12-01T00:00:00Z","checks":[{"name":"phishing","status":"fail","finding":"sign in at http://evil.example/"}],"sig":"` + strings.Repeat("ab", 32) + `"}`,
 	} {
-		e.w.publish(e.topic("bridge", "doctor"), forged, true)
+		e.w.Publish(e.topic("bridge", "doctor"), forged, true)
 		time.Sleep(300 * time.Millisecond)
 		if p := page(); strings.Contains(p, "evil.example") || strings.Contains(p, "phishing") {
 			t.Fatal("the page shows a forged doctor report")

@@ -33,7 +33,7 @@ func TestProtocolDriftIsReportedOnceWithoutValues(t *testing.T) {
 			"odometer":          map[string]any{"value": 54321.5 + float64(i)},
 		}})
 		e.patch(vin1, string(patch))
-		e.w.waitValue(e.topic(vin1, "odometer"), fmt.Sprintf("%.1f", 54321.5+float64(i)), 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "odometer"), fmt.Sprintf("%.1f", 54321.5+float64(i)), 10*time.Second)
 	}
 
 	count := func(msg string) int { return e.logs.FilterMessageSnippet(msg).Len() }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -19,40 +20,40 @@ var vin1 = fordsim.VIN(1)
 func TestFirstRunSignInFromMQTT(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{stream: true})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
-	login := e.w.waitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "http") })
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	login := e.w.WaitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "http") })
 	var detail bridge.AuthInfo
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "login_url") })), &detail)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "login_url") })), &detail)
 	if detail.State != "reauth_required" || detail.LoginURL != login || detail.Reason == "" {
 		t.Fatalf("detail = %+v", detail)
 	}
 	if n := e.calls(); n != 0 {
 		t.Fatalf("%d Ford calls without a token", n)
 	}
-	e.w.waitValue(e.topic("bridge", "availability"), "online", 5*time.Second)
+	e.w.WaitValue(e.topic("bridge", "availability"), "online", 5*time.Second)
 
 	// The user follows the link and pastes the redirect URL, retained by
 	// mistake: it must be consumed once and cleared.
-	e.w.publish(e.topic("auth", "code", "set"), followLogin(t, login), true)
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	e.w.waitValue(e.topic("auth", "code", "set"), "", 5*time.Second)
+	e.w.Publish(e.topic("auth", "code", "set"), bridgetest.FollowLogin(t, login), true)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "code", "set"), "", 5*time.Second)
 	for _, f := range []string{"odometer", "fuel_level", "fuel_range", "battery_12v_voltage", "ignition", "remote_start", "alarm",
 		"door_driver", "window_driver", "tire_pressure_front_left", "updated_at", "location", "state"} {
-		e.w.waitFor(e.topic(vin1, f), 5*time.Second, func(s string) bool { return s != "" })
+		e.w.WaitFor(e.topic(vin1, f), 5*time.Second, func(s string) bool { return s != "" })
 	}
 	var state map[string]any
-	if err := json.Unmarshal([]byte(e.w.waitFor(e.topic(vin1, "state"), time.Second, func(string) bool { return true })), &state); err != nil {
+	if err := json.Unmarshal([]byte(e.w.WaitFor(e.topic(vin1, "state"), time.Second, func(string) bool { return true })), &state); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := state["odometer"].(float64); !ok || state["lock"] != "locked" || state["updated_at"] == nil {
 		t.Fatalf("state JSON = %v", state)
 	}
-	if login, _ := e.w.get(e.topic("auth", "login_url")); login != "" {
+	if login, _ := e.w.Get(e.topic("auth", "login_url")); login != "" {
 		t.Fatalf("login_url still %q after sign-in", login)
 	}
 	var info bridge.Info
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })), &info)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })), &info)
 	if info.CallBudget != 100000 || info.Version != "test" {
 		t.Fatalf("info = %+v", info)
 	}
@@ -61,41 +62,41 @@ func TestFirstRunSignInFromMQTT(t *testing.T) {
 func TestTelemetryChangeAndCommands(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
 
 	e.patch(vin1, `{"metrics":{"odometer":{"value":23456.7}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "23456.7", 5*time.Second)
-	e.w.waitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"odometer":23456.7`) })
+	e.w.WaitValue(e.topic(vin1, "odometer"), "23456.7", 5*time.Second)
+	e.w.WaitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"odometer":23456.7`) })
 
-	e.w.publish(e.topic(vin1, "command"), `{"command":"UNLOCK","id":"flow-1"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"UNLOCK","id":"flow-1"}`, false)
 	e.result(vin1, "flow-1", "accepted", 5*time.Second)
 	e.result(vin1, "flow-1", "success", 10*time.Second)
-	e.w.waitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
-	if h := e.w.history(e.topic(vin1, "lock")); !slices.Contains(h, "unlocking") {
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
+	if h := e.w.History(e.topic(vin1, "lock")); !slices.Contains(h, "unlocking") {
 		t.Errorf("lock topic never showed unlocking: %v", h)
 	}
 
-	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","transaction":"tx-9"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"lock","transaction":"tx-9"}`, false)
 	r := e.result(vin1, "tx-9", "success", 10*time.Second)
 	if r.Command != "lock" || r.At.IsZero() {
 		t.Fatalf("result = %+v", r)
 	}
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
 
 	e.simPost("/_sim/fail?command=lock")
-	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","id":"will-fail"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"lock","id":"will-fail"}`, false)
 	r = e.result(vin1, "will-fail", "failed", 10*time.Second)
 	if !strings.Contains(r.Error, "command_failed_on_device") {
 		t.Fatalf("failed result = %+v", r)
 	}
-	e.w.waitValue(e.topic(vin1, "lock"), "jammed", 5*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "jammed", 5*time.Second)
 }
 
 func TestCommandRejections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, allowed: []string{"lock", "unlock", "refresh"}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	cases := []struct{ payload, id, want string }{
 		{`{"command":"lock","id":"a1"`, "", "malformed JSON"},
 		{`{"command":"fly","id":"a2"}`, "a2", "unknown command"},
@@ -106,19 +107,19 @@ func TestCommandRejections(t *testing.T) {
 		{"   ", "", "empty payload"},
 	}
 	for _, c := range cases {
-		e.w.publish(e.topic(vin1, "command"), c.payload, false)
-		e.w.waitEvent(e.topic(vin1, "command", "result"), 5*time.Second, func(s string) bool {
+		e.w.Publish(e.topic(vin1, "command"), c.payload, false)
+		e.w.WaitEvent(e.topic(vin1, "command", "result"), 5*time.Second, func(s string) bool {
 			var r bridge.Result
 			return json.Unmarshal([]byte(s), &r) == nil && r.Status == "rejected" && strings.Contains(r.Error, c.want) && (c.id == "" || r.ID == c.id)
 		})
 	}
 	// Unknown VIN.
-	e.w.publish(e.topic("1FTEW1EP999999999", "command"), `{"command":"lock","id":"v1"}`, false)
-	e.w.waitEvent(e.topic("1FTEW1EP999999999", "command", "result"), 5*time.Second, func(s string) bool { return strings.Contains(s, "unknown vehicle") })
+	e.w.Publish(e.topic("1FTEW1EP999999999", "command"), `{"command":"lock","id":"v1"}`, false)
+	e.w.WaitEvent(e.topic("1FTEW1EP999999999", "command", "result"), 5*time.Second, func(s string) bool { return strings.Contains(s, "unknown vehicle") })
 	// refresh is allowed but rate-limited per car.
-	e.w.publish(e.topic(vin1, "command"), `{"command":"refresh","id":"r1"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"refresh","id":"r1"}`, false)
 	e.result(vin1, "r1", "success", 10*time.Second)
-	e.w.publish(e.topic(vin1, "command"), `{"command":"refresh","id":"r2"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"refresh","id":"r2"}`, false)
 	if r := e.result(vin1, "r2", "rejected", 5*time.Second); !strings.Contains(r.Error, "12 V battery") {
 		t.Fatalf("second refresh: %+v", r)
 	}
@@ -131,10 +132,10 @@ func TestCommandRejections(t *testing.T) {
 func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/revoke")
 	e.simPost("/_sim/expire")
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 15*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 15*time.Second)
 	if refreshes := e.sim.Stats().Refreshes; refreshes != 1 {
 		t.Fatalf("%d refresh attempts; a dead token must be tried exactly once", refreshes)
 	}
@@ -144,7 +145,7 @@ func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 		t.Fatalf("%d Ford calls while waiting for a new sign-in", after-before)
 	}
 	// Commands are refused with the reason, without calling Ford.
-	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","id":"c1"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"lock","id":"c1"}`, false)
 	if r := e.result(vin1, "c1", "rejected", 5*time.Second); !strings.Contains(r.Error, "not signed in") {
 		t.Fatalf("result = %+v", r)
 	}
@@ -168,48 +169,48 @@ func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign-in failed") {
 		t.Fatalf("bad code: %d", resp.StatusCode)
 	}
-	e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "did not work") })
-	if s, _ := e.w.get(e.topic("auth", "state")); s != "reauth_required" {
+	e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "did not work") })
+	if s, _ := e.w.Get(e.topic("auth", "state")); s != "reauth_required" {
 		t.Fatalf("state after a bad code = %q", s)
 	}
-	login, _ := e.w.get(e.topic("auth", "login_url"))
-	resp = form(followLogin(t, login))
+	login, _ := e.w.Get(e.topic("auth", "login_url"))
+	resp = form(bridgetest.FollowLogin(t, login))
 	readAll(t, resp)
 	if resp.StatusCode != http.StatusOK { // after the 303 to the page
 		t.Fatalf("good code: %d", resp.StatusCode)
 	}
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":30000.1}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "30000.1", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "30000.1", 10*time.Second)
 }
 
 func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 
 	states := e.topic("auth", "state")
 	e.simPost("/_sim/outage?status=503&for=3s")
-	e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
-	e.w.waitValue(states, "ok", 15*time.Second)
-	e.w.reset(states)
+	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
+	e.w.WaitValue(states, "ok", 15*time.Second)
+	e.w.Reset(states)
 
 	e.simPost("/_sim/outage?status=0&for=3s")
-	e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
-	e.w.waitValue(states, "ok", 15*time.Second)
+	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
+	e.w.WaitValue(states, "ok", 15*time.Second)
 
 	e.simPost("/_sim/ratelimit?for=3s")
-	e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
+	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
 	var d bridge.AuthInfo
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "retry_at") })), &d)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "retry_at") })), &d)
 	if d.RetryAt == nil || d.RetryAt.Before(time.Now()) {
 		t.Fatalf("rate limit detail without a future retry_at: %+v", d)
 	}
-	e.w.waitValue(e.topic("auth", "state"), "ok", 15*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 15*time.Second)
 
-	if slices.Contains(e.w.history(states), "reauth_required") {
-		t.Fatalf("a transient fault produced reauth_required: %v", e.w.history(e.topic("auth", "state")))
+	if slices.Contains(e.w.History(states), "reauth_required") {
+		t.Fatalf("a transient fault produced reauth_required: %v", e.w.History(e.topic("auth", "state")))
 	}
 	if n := e.sim.Stats().Refreshes; n != 0 {
 		t.Fatalf("%d token refreshes during faults that had nothing to do with the token", n)
@@ -218,10 +219,10 @@ func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
 
 func TestBrokerRestartRepublishesEverything(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
+	addr := bridgetest.FreeAddr(t)
 	var stopBroker func()
 	start := func() {
-		if stop, ok := startMosquitto(t, addr); ok {
+		if stop, ok := bridgetest.Mosquitto(t, addr); ok {
 			stopBroker = stop
 			return
 		}
@@ -234,42 +235,42 @@ func TestBrokerRestartRepublishesEverything(t *testing.T) {
 	start()
 	t.Cleanup(func() { stopBroker() })
 	e := newEnv(t, envOptions{signedIn: true, mqttURL: "tcp://" + addr})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	stopBroker()
 	time.Sleep(500 * time.Millisecond)
 	start() // a new broker without any retained message
-	late := newWatcher(t, "tcp://"+addr, e.p+"/#", e.cfg.HADiscoveryPrefix+"/#")
-	late.waitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
-	late.waitValue(e.topic("auth", "state"), "ok", 5*time.Second)
-	late.waitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
-	late.waitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
+	late := bridgetest.Watch(t, "tcp://"+addr, e.p+"/#", e.cfg.HADiscoveryPrefix+"/#")
+	late.WaitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
+	late.WaitValue(e.topic("auth", "state"), "ok", 5*time.Second)
+	late.WaitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
+	late.WaitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
 	// The car's state comes from what it last published, not from a cache.
-	late.waitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"lock":"locked"`) })
-	late.waitFor(e.topic(vin1, "location"), 5*time.Second, func(s string) bool { return strings.Contains(s, "latitude") })
-	late.waitFor(e.topic(vin1, "updated_at"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "20") })
-	late.waitFor(e.cfg.HADiscoveryPrefix+"/device/fordpass_"+vin1+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	late.WaitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"lock":"locked"`) })
+	late.WaitFor(e.topic(vin1, "location"), 5*time.Second, func(s string) bool { return strings.Contains(s, "latitude") })
+	late.WaitFor(e.topic(vin1, "updated_at"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "20") })
+	late.WaitFor(e.cfg.HADiscoveryPrefix+"/device/fordpass_"+vin1+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
 }
 
 func TestShutdownPublishesOffline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
+	e.w.WaitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	if err := e.stop(); err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
-	late := newWatcher(t, e.cfg.MQTTURL, e.topic("bridge", "availability"))
-	late.waitValue(e.topic("bridge", "availability"), "offline", 5*time.Second)
+	late := bridgetest.Watch(t, e.cfg.MQTTURL, e.topic("bridge", "availability"))
+	late.WaitValue(e.topic("bridge", "availability"), "offline", 5*time.Second)
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{stream: true})
-	login := e.w.waitFor(e.topic("auth", "login_url"), 10*time.Second, func(s string) bool { return s != "" })
-	redirect := followLogin(t, login)
-	e.w.publish(e.topic("auth", "code", "set"), redirect, false)
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	e.w.publish(e.topic(vin1, "command"), "unlock", false)
-	e.w.waitValue(e.topic(vin1, "lock"), "unlocked", 10*time.Second)
+	login := e.w.WaitFor(e.topic("auth", "login_url"), 10*time.Second, func(s string) bool { return s != "" })
+	redirect := bridgetest.FollowLogin(t, login)
+	e.w.Publish(e.topic("auth", "code", "set"), redirect, false)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.Publish(e.topic(vin1, "command"), "unlock", false)
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 10*time.Second)
 	e.simPost("/_sim/expire") // force a refresh and a token exchange
 	e.patch(vin1, `{"metrics":{"odometer":{"value":1.5}}}`)
 	time.Sleep(time.Second)
@@ -284,20 +285,20 @@ func TestNoSecretsInLogs(t *testing.T) {
 
 func TestRetainedCommandFromBeforeStartIsNeverRun(t *testing.T) {
 	t.Parallel()
-	url := brokerURL(t)
-	prefix := "fpt" + randomSuffix()
-	pre := newWatcher(t, url, prefix+"/#")
-	pre.publish(prefix+"/"+vin1+"/command", `{"command":"unlock","id":"stale-1"}`, true)
+	url := bridgetest.Broker(t)
+	prefix := "fpt" + bridgetest.Suffix()
+	pre := bridgetest.Watch(t, url, prefix+"/#")
+	pre.Publish(prefix+"/"+vin1+"/command", `{"command":"unlock","id":"stale-1"}`, true)
 	e := newEnv(t, envOptions{signedIn: true, mqttURL: url, prefix: prefix})
 	r := e.result(vin1, "stale-1", "rejected", 10*time.Second)
 	if !strings.Contains(r.Error, "retained") {
 		t.Fatalf("result = %+v", r)
 	}
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	// The bridge cleared the retained command: a new subscriber sees none.
-	late := newWatcher(t, url, e.topic(vin1, "command"))
+	late := bridgetest.Watch(t, url, e.topic(vin1, "command"))
 	time.Sleep(500 * time.Millisecond)
-	if v, ok := late.get(e.topic(vin1, "command")); ok && v != "" {
+	if v, ok := late.Get(e.topic(vin1, "command")); ok && v != "" {
 		t.Fatalf("retained command still on the broker: %q", v)
 	}
 	if n := len(e.sim.Stats().Commands); n != 0 {
@@ -308,12 +309,12 @@ func TestRetainedCommandFromBeforeStartIsNeverRun(t *testing.T) {
 func TestRetainedCommandSentLiveIsClearedForReconnects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"live-1"}`, true)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"live-1"}`, true)
 	e.result(vin1, "live-1", "success", 10*time.Second)
-	late := newWatcher(t, e.cfg.MQTTURL, e.topic(vin1, "command"))
+	late := bridgetest.Watch(t, e.cfg.MQTTURL, e.topic(vin1, "command"))
 	time.Sleep(500 * time.Millisecond)
-	if v, ok := late.get(e.topic(vin1, "command")); ok && v != "" {
+	if v, ok := late.Get(e.topic(vin1, "command")); ok && v != "" {
 		t.Fatalf("retained command left on the broker would replay at the next connect: %q", v)
 	}
 }

@@ -112,12 +112,12 @@ func TestCommandFloodLogsACount(t *testing.T) {
 	// The interval is a minute in use; 3 s here, longer than the flood
 	// takes on a loaded machine, so the lines counted are one interval's.
 	e := newEnv(t, envOptions{signedIn: true, options: func(o *bridge.Options) { o.FloodLogEvery = 3 * time.Second }})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	before := e.logs.FilterMessageSnippet("rejected").Len()
 	results := func() int {
 		n := 0
 		for i := range 400 {
-			n += len(e.w.history(e.topic(fmt.Sprintf("1FTEW1EP%09d", 100000+i), "command", "result")))
+			n += len(e.w.History(e.topic(fmt.Sprintf("1FTEW1EP%09d", 100000+i), "command", "result")))
 		}
 		return n
 	}
@@ -127,7 +127,7 @@ func TestCommandFloodLogsACount(t *testing.T) {
 	for wave := range 10 {
 		for i := wave * 200; i < (wave+1)*200; i++ {
 			vin := fmt.Sprintf("1FTEW1EP%09d", 100000+i%400) // 400 made-up VINs
-			e.w.client.Publish(e.topic(vin, "command"), 1, false, `{"command":"lock","id":"junk-`+strconv.Itoa(i)+`"}`)
+			e.w.Send(e.topic(vin, "command"), `{"command":"lock","id":"junk-`+strconv.Itoa(i)+`"}`)
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for results() < (wave+1)*200 {

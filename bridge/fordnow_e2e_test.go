@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -57,7 +58,7 @@ func readCache(t *testing.T, dir string) map[string]any {
 func (e *env) noConfigCleared(vins ...string) {
 	e.t.Helper()
 	for _, vin := range vins {
-		if h := e.w.history(e.deviceConfig(vin)); slices.Contains(h, "") || len(h) == 0 {
+		if h := e.w.History(e.deviceConfig(vin)); slices.Contains(h, "") || len(h) == 0 {
 			e.t.Fatalf("%s: its Home Assistant device was cleared (%d configs seen)", vin, len(h))
 		}
 	}
@@ -79,8 +80,8 @@ func TestEmptyVehicleListKeepsEveryCar(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}, options: func(o *bridge.Options) {
 		o.VehicleListTTL, o.EmptyListRetry = 300*time.Millisecond, 300*time.Millisecond
 	}})
-	e.w.waitFor(e.deviceConfig(vin2), 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitFor(e.deviceConfig(vin2), 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 
 	e.simPost("/_sim/protocol?vehicle_list=empty")
 	e.waitListCalls(3)
@@ -105,7 +106,7 @@ func TestEmptyVehicleListKeepsEveryCar(t *testing.T) {
 	// Both cars still stream.
 	e.waitStream(vin1)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":999.9}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "999.9", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "999.9", 10*time.Second)
 
 	// A restart while Ford still answers "no vehicles" keeps them too.
 	e.restart()
@@ -113,9 +114,9 @@ func TestEmptyVehicleListKeepsEveryCar(t *testing.T) {
 	e.noConfigCleared(vin1, vin2)
 	e.waitStream(vin2)
 	e.patch(vin2, `{"metrics":{"odometer":{"value":1234.5}}}`)
-	e.w.waitValue(e.topic(vin2, "odometer"), "1234.5", 10*time.Second)
-	late := newWatcher(t, e.cfg.MQTTURL, e.p+"/#")
-	late.waitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
+	e.w.WaitValue(e.topic(vin2, "odometer"), "1234.5", 10*time.Second)
+	late := bridgetest.Watch(t, e.cfg.MQTTURL, e.p+"/#")
+	late.WaitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
 
 	// Ford's list comes back: the count of empty answers ends.
 	e.simPost("/_sim/protocol?vehicle_list=both")
@@ -140,12 +141,12 @@ func TestEmptyVehicleListAtFirstStartIsAskedAgain(t *testing.T) {
 	if e.logged("FORD_REGION may be wrong") == 0 {
 		t.Fatal("an empty first list must point at FORD_REGION")
 	}
-	if cfg, ok := e.w.get(e.deviceConfig(vin1)); ok {
+	if cfg, ok := e.w.Get(e.deviceConfig(vin1)); ok {
 		t.Fatalf("a car was bridged from an empty list: %.80s", cfg)
 	}
 	e.simPost("/_sim/protocol?vehicle_list=both")
-	e.w.waitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 }
 
 // shiftClock is a clock that runs with real time plus an offset a test can
@@ -177,8 +178,8 @@ func TestCarMissingFromTheListIsKeptForAWeek(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}, options: func(o *bridge.Options) {
 		o.VehicleListTTL, o.Now = 300*time.Millisecond, clock.Now
 	}})
-	e.w.waitFor(e.deviceConfig(vin2), 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
-	e.w.waitValue(e.topic(vin2, "lock"), "locked", 10*time.Second)
+	e.w.WaitFor(e.deviceConfig(vin2), 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
+	e.w.WaitValue(e.topic(vin2, "lock"), "locked", 10*time.Second)
 
 	e.simPost("/_sim/account?hide=" + vin2)
 	e.waitListCalls(3)
@@ -190,12 +191,12 @@ func TestCarMissingFromTheListIsKeptForAWeek(t *testing.T) {
 	}
 	e.waitStream(vin2)
 	e.patch(vin2, `{"metrics":{"odometer":{"value":77.7}}}`)
-	e.w.waitValue(e.topic(vin2, "odometer"), "77.7", 10*time.Second)
+	e.w.WaitValue(e.topic(vin2, "odometer"), "77.7", 10*time.Second)
 
 	clock.Add(24*time.Hour + time.Minute) // past seven days
-	e.w.waitValue(e.deviceConfig(vin2), "", 10*time.Second)
-	e.w.waitValue(e.topic(vin2, "lock"), "", 5*time.Second)
-	e.w.waitValue(e.topic(vin2, "state"), "", 5*time.Second)
+	e.w.WaitValue(e.deviceConfig(vin2), "", 10*time.Second)
+	e.w.WaitValue(e.topic(vin2, "lock"), "", 5*time.Second)
+	e.w.WaitValue(e.topic(vin2, "state"), "", 5*time.Second)
 	if e.logged("removing it") == 0 {
 		t.Fatal("the removal is not logged")
 	}
@@ -209,18 +210,18 @@ func TestCarMissingFromTheListIsKeptForAWeek(t *testing.T) {
 func TestRESTTelemetryGoneTheSocketCarriesTheCar(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{stream: true, simControls: []string{"/_sim/protocol?rest_telemetry=gone"}})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
-	e.w.publish(e.topic("auth", "code", "set"), e.redirect(), false)
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	e.w.waitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
-	e.w.waitFor(e.deviceConfig(vin1), 5*time.Second, func(s string) bool { return strings.Contains(s, `"odometer"`) })
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.Publish(e.topic("auth", "code", "set"), e.redirect(), false)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
+	e.w.WaitFor(e.deviceConfig(vin1), 5*time.Second, func(s string) bool { return strings.Contains(s, `"odometer"`) })
 	for i, v := range []string{"1001.5", "1002.5", "1003.5"} {
 		e.patch(vin1, `{"metrics":{"odometer":{"value":`+v+`}}}`)
-		e.w.waitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
 		if i == 0 {
 			// A command's outcome comes from the socket too.
-			e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"rest-gone"}`, false)
+			e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"rest-gone"}`, false)
 			e.result(vin1, "rest-gone", "success", 10*time.Second)
 		}
 	}
@@ -229,8 +230,8 @@ func TestRESTTelemetryGoneTheSocketCarriesTheCar(t *testing.T) {
 	if st.Calls["telemetry"] > 1 || st.Calls["stream"] != 1 {
 		t.Fatalf("calls %v: want at most one REST try and one socket", st.Calls)
 	}
-	e.w.waitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
-	if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "unavailable") {
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
+	if h := e.w.History(e.topic("auth", "state")); slices.Contains(h, "unavailable") {
 		t.Fatalf("auth states %v", h)
 	}
 	t.Logf("REST gone: sign-in to live changes with %d REST calls and %d socket", st.Calls["telemetry"], st.Calls["stream"])
@@ -241,8 +242,8 @@ func TestRESTTelemetryGoneTheSocketCarriesTheCar(t *testing.T) {
 func TestRejectedDuplicateKeyCommandAnswersTheCallersID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","command":"unlock","id":"flow-dup"}`, false)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"lock","command":"unlock","id":"flow-dup"}`, false)
 	if r := e.result(vin1, "flow-dup", "rejected", 5*time.Second); !strings.Contains(r.Error, `"command" appears twice`) {
 		t.Fatalf("result %+v", r)
 	}
@@ -258,14 +259,14 @@ func TestRejectedDuplicateKeyCommandAnswersTheCallersID(t *testing.T) {
 func TestRESTGonePollingReadsTheSocket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, simControls: []string{"/_sim/protocol?rest_telemetry=gone"}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":2468.5}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "2468.5", 10*time.Second) // the poll interval is 1 s in tests
+	e.w.WaitValue(e.topic(vin1, "odometer"), "2468.5", 10*time.Second) // the poll interval is 1 s in tests
 	st := e.sim.Stats()
 	if st.Calls["telemetry"] != 1 || st.Calls["stream"] < 2 {
 		t.Fatalf("calls %v: want one REST try, and the polls through sockets", st.Calls)
 	}
-	if a, _ := e.w.get(e.topic(vin1, "availability")); a != "online" {
+	if a, _ := e.w.Get(e.topic(vin1, "availability")); a != "online" {
 		t.Fatalf("availability %q", a)
 	}
 }

@@ -3,143 +3,24 @@ package bridge_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
-
-// brokerURL is a real broker for the test: mosquitto when MQTT_TEST_URL is
-// set (CI), else an embedded broker on a free local port.
-func brokerURL(t testing.TB) string {
-	t.Helper()
-	url, stop, err := brokertest.ForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return url
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// watcher is an MQTT client that records what a user's tools would see.
-type watcher struct {
-	t      testing.TB
-	client mqtt.Client
-	mu     sync.Mutex
-	last   map[string]string   // latest payload per topic
-	seen   map[string][]string // every payload per topic, in order
-	retain map[string]bool     // whether the latest message was retained
-}
-
-func newWatcher(t testing.TB, url string, topics ...string) *watcher {
-	t.Helper()
-	w := &watcher{t: t, last: map[string]string{}, seen: map[string][]string{}, retain: map[string]bool{}}
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("watch-" + randomSuffix()).SetCleanSession(true).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
-		SetMaxReconnectInterval(500 * time.Millisecond).SetOrderMatters(true)
-	subs := map[string]byte{}
-	for _, tp := range topics {
-		subs[tp] = 1
-	}
-	o.SetOnConnectHandler(func(c mqtt.Client) {
-		c.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) {
-			w.mu.Lock()
-			w.last[m.Topic()] = string(m.Payload())
-			w.seen[m.Topic()] = append(w.seen[m.Topic()], string(m.Payload()))
-			w.retain[m.Topic()] = m.Retained()
-			w.mu.Unlock()
-		}).WaitTimeout(5 * time.Second)
-	})
-	w.client = mqtt.NewClient(o)
-	if tok := w.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("watcher cannot connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { w.client.Disconnect(100) })
-	return w
-}
-
-func (w *watcher) get(topic string) (string, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	v, ok := w.last[topic]
-	return v, ok
-}
-
-func (w *watcher) history(topic string) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.seen[topic]...)
-}
-
-// waitFor waits until the latest payload on topic satisfies ok.
-func (w *watcher) waitFor(topic string, timeout time.Duration, ok func(string) bool) string {
-	w.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if v, have := w.get(topic); have && ok(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			v, _ := w.get(topic)
-			w.t.Fatalf("%s: still %q after %s", topic, v, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (w *watcher) waitValue(topic, want string, timeout time.Duration) {
-	w.t.Helper()
-	w.waitFor(topic, timeout, func(s string) bool { return s == want })
-}
-
-// waitEvent waits for a message in topic's history satisfying ok.
-func (w *watcher) waitEvent(topic string, timeout time.Duration, ok func(string) bool) string {
-	w.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, v := range w.history(topic) {
-			if ok(v) {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s: no matching message in %s; got %q", topic, timeout, w.history(topic))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (w *watcher) publish(topic, payload string, retained bool) {
-	w.t.Helper()
-	if tok := w.client.Publish(topic, 1, retained, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		w.t.Fatalf("publish %s: %v", topic, tok.Error())
-	}
-}
 
 // env is one test's world: simulator, broker, bridge, watcher.
 type env struct {
@@ -149,7 +30,7 @@ type env struct {
 	cfg    bridge.Config
 	client *fordapi.Client
 	bridge *bridge.Bridge
-	w      *watcher
+	w      *bridgetest.Watcher
 	p      string
 	logs   *observer.ObservedLogs
 	log    *zap.Logger
@@ -185,11 +66,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.sim.Heartbeat == 0 {
 		o.sim.Heartbeat = 500 * time.Millisecond
 	}
-	sim := fordsim.New(o.sim)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
+	sim, simURL := bridgetest.Ford(t, o.sim)
 	if o.mqttURL == "" {
-		o.mqttURL = brokerURL(t)
+		o.mqttURL = bridgetest.Broker(t)
 	}
 	if o.budget == 0 {
 		o.budget = 100000
@@ -202,28 +81,24 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	prefix := o.prefix
 	if prefix == "" {
-		prefix = "fpt" + randomSuffix()
+		prefix = "fpt" + bridgetest.Suffix()
 	}
 	region, _ := fordapi.LookupRegion("usa")
 	cfg := bridge.Config{
 		MQTTURL: o.mqttURL, MQTTClientID: "bridge-" + prefix, TopicPrefix: prefix, HADiscovery: true,
-		HADiscoveryPrefix: "ha" + prefix, Region: region, FordBaseURL: srv.URL, Stream: o.stream,
+		HADiscoveryPrefix: "ha" + prefix, Region: region, FordBaseURL: simURL, Stream: o.stream,
 		PollInterval: time.Second, DailyBudget: o.budget, CommandsAllowed: o.allowed, StateDir: o.dir,
 		LogLevel: "debug", LogFormat: "console",
 	}
-	e := &env{t: t, sim: sim, simURL: srv.URL, cfg: cfg, p: prefix}
+	e := &env{t: t, sim: sim, simURL: simURL, cfg: cfg, p: prefix}
 	if err := fordapi.PrepareStateDir(o.dir); err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	e.logs = logs
 	log := zap.New(core)
-	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: o.dir, DailyBudget: o.budget,
+	c := bridgetest.Client(t, fordapi.Config{Region: region, BaseURL: simURL, StateDir: o.dir, DailyBudget: o.budget,
 		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Budget().Close() })
 	e.client = c
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -233,11 +108,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.commandTimeout = 5 * time.Second
 	}
 	if o.signedIn {
-		if err := c.SignIn(context.Background(), e.redirect()); err != nil {
-			t.Fatal(err)
-		}
+		bridgetest.SignIn(t, c)
 	}
-	e.w = newWatcher(t, o.mqttURL, prefix+"/#", cfg.HADiscoveryPrefix+"/#")
+	e.w = bridgetest.Watch(t, o.mqttURL, prefix+"/#", cfg.HADiscoveryPrefix+"/#")
 	for _, path := range o.simControls {
 		e.simPost(path)
 	}
@@ -273,12 +146,8 @@ func (e *env) restart() {
 	if err := e.stop(); err != nil {
 		e.t.Fatal(err)
 	}
-	c, err := fordapi.New(fordapi.Config{Region: e.cfg.Region, BaseURL: e.simURL, StateDir: e.cfg.StateDir, DailyBudget: e.cfg.DailyBudget,
+	c := bridgetest.Client(e.t, fordapi.Config{Region: e.cfg.Region, BaseURL: e.simURL, StateDir: e.cfg.StateDir, DailyBudget: e.cfg.DailyBudget,
 		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: e.log.Named("ford")})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = c.Budget().Close() })
 	e.client = c
 	e.run(c)
 }
@@ -332,20 +201,7 @@ func (e *env) stop() error {
 // redirect follows the login link like a user who signs in at once.
 func (e *env) redirect() string {
 	e.t.Helper()
-	u, err := e.client.LoginURL()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return followLogin(e.t, u)
-}
-
-func followLogin(t testing.TB, loginURL string) string {
-	t.Helper()
-	redirect, err := fordsim.FollowLogin(context.Background(), loginURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return redirect
+	return bridgetest.Redirect(e.t, e.client)
 }
 
 func (e *env) topic(parts ...string) string { return e.p + "/" + strings.Join(parts, "/") }
@@ -384,7 +240,7 @@ func (e *env) calls() int {
 func (e *env) result(vin, id, status string, timeout time.Duration) bridge.Result {
 	e.t.Helper()
 	var r bridge.Result
-	e.w.waitEvent(e.topic(vin, "command", "result"), timeout, func(s string) bool {
+	e.w.WaitEvent(e.topic(vin, "command", "result"), timeout, func(s string) bool {
 		var x bridge.Result
 		if json.Unmarshal([]byte(s), &x) != nil || x.ID != id || x.Status != status {
 			return false
@@ -393,31 +249,6 @@ func (e *env) result(vin, id, status string, timeout time.Duration) bridge.Resul
 		return true
 	})
 	return r
-}
-
-// freePort returns a free local TCP address.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startMosquitto runs a private mosquitto on addr, when mosquitto is
-// installed; ok is false otherwise.
-func startMosquitto(t testing.TB, addr string) (stop func(), ok bool) {
-	t.Helper()
-	stop, err := brokertest.StartMosquitto(addr, t.TempDir())
-	if errors.Is(err, brokertest.ErrNoMosquitto) {
-		return nil, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stop, true
 }
 
 func httptestServer(t testing.TB, h http.Handler) string {
@@ -452,13 +283,6 @@ func between(s, start, end string) string {
 func toString(v any) string {
 	data, _ := json.Marshal(v)
 	return string(data)
-}
-
-// reset forgets the history of a topic.
-func (w *watcher) reset(topic string) {
-	w.mu.Lock()
-	w.seen[topic] = nil
-	w.mu.Unlock()
 }
 
 // waitStream waits until the bridge has the vehicle's websocket open, so a

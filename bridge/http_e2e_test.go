@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -23,17 +24,17 @@ func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) 
 	// A prefix other than the default gives the bridge device a node id of
 	// its own, so two bridges on one broker keep their own devices.
 	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge_" + e.p + "/config"
-	e.w.waitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
-	e.w.waitFor(bridgeTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
+	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	e.w.WaitFor(bridgeTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
 	time.Sleep(time.Second) // let the stream settle
 	// HA restarted with a fresh broker state: the configs are gone.
-	e.w.publish(cfgTopic, "", true)
-	e.w.publish(bridgeTopic, "", true)
-	e.w.waitValue(cfgTopic, "", 5*time.Second)
+	e.w.Publish(cfgTopic, "", true)
+	e.w.Publish(bridgeTopic, "", true)
+	e.w.WaitValue(cfgTopic, "", 5*time.Second)
 	before := e.calls()
-	e.w.publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
-	e.w.waitFor(cfgTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
-	e.w.waitFor(bridgeTopic, 5*time.Second, func(s string) bool { return s != "" })
+	e.w.Publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
+	e.w.WaitFor(cfgTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	e.w.WaitFor(bridgeTopic, 5*time.Second, func(s string) bool { return s != "" })
 	if after := e.calls(); after != before {
 		t.Fatalf("republishing discovery made %d Ford calls", after-before)
 	}
@@ -45,17 +46,17 @@ func TestBirthStormIsCoalesced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
-	e.w.waitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
 	time.Sleep(300 * time.Millisecond)
-	e.w.reset(cfgTopic)
+	e.w.Reset(cfgTopic)
 	for range 200 {
-		e.w.client.Publish(e.cfg.HADiscoveryPrefix+"/status", 1, false, "online")
+		e.w.Send(e.cfg.HADiscoveryPrefix+"/status", "online")
 	}
-	e.w.publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
+	e.w.Publish(e.cfg.HADiscoveryPrefix+"/status", "online", false)
 	// The first republish comes within DiscoveryDelay (100 ms here), a
 	// second at most after the cooldown (1 s here), whatever the broker's pace.
 	time.Sleep(1500 * time.Millisecond)
-	if n := len(e.w.history(cfgTopic)); n < 1 || n > 2 {
+	if n := len(e.w.History(cfgTopic)); n < 1 || n > 2 {
 		t.Fatalf("201 births made %d republishes of the car's config; want one per burst", n)
 	}
 }
@@ -63,11 +64,11 @@ func TestBirthStormIsCoalesced(t *testing.T) {
 func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
-	url := brokerURL(t)
+	url := bridgetest.Broker(t)
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, dir: dir, mqttURL: url})
 	vin2 := fordsim.VIN(2)
 	cfg2 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin2 + "/config"
-	e.w.waitFor(cfg2, 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
+	e.w.WaitFor(cfg2, 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +87,12 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	e.w.waitValue(cfg2, "", 10*time.Second)
+	e.w.WaitValue(cfg2, "", 10*time.Second)
 	cfg1 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
-	late := newWatcher(t, url, e.cfg.HADiscoveryPrefix+"/#")
-	late.waitFor(cfg1, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	late := bridgetest.Watch(t, url, e.cfg.HADiscoveryPrefix+"/#")
+	late.WaitFor(cfg1, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
 	time.Sleep(300 * time.Millisecond)
-	if v, ok := late.get(cfg2); ok && v != "" {
+	if v, ok := late.Get(cfg2); ok && v != "" {
 		t.Fatalf("the removed car's config is still retained")
 	}
 }
@@ -99,7 +100,7 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 func TestHealthMetricsAndSignInPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 
 	resp, err := http.Get(srv + "/healthz")
@@ -152,8 +153,8 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 	}
 
 	// The real thing: follow the link, paste the redirect.
-	login, _ := e.w.get(e.topic("auth", "login_url"))
-	resp, _ = http.PostForm(srv+"/auth/code", url.Values{"redirect_url": {followLogin(t, login)}, "form_token": {token}})
+	login, _ := e.w.Get(e.topic("auth", "login_url"))
+	resp, _ = http.PostForm(srv+"/auth/code", url.Values{"redirect_url": {bridgetest.FollowLogin(t, login)}, "form_token": {token}})
 	page = readAll(t, resp)
 	if resp.StatusCode != 200 || !strings.Contains(page, "Signed in.") {
 		t.Fatalf("sign-in post: %d", resp.StatusCode)
@@ -163,7 +164,7 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 			t.Fatalf("the page shows a secret (%s…)", secret)
 		}
 	}
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 
 	// Broker gone: healthz says so.
 	if err := e.stop(); err != nil {
@@ -180,7 +181,7 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 func TestAuthDetailIsValidJSONWithLoginURL(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	raw := e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
+	raw := e.w.WaitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
 	var d map[string]any
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestAuthDetailIsValidJSONWithLoginURL(t *testing.T) {
 		return
 	}
 	// The login URL is long: it must not be the state of an HA entity.
-	if s, _ := e.w.get(e.topic("auth", "state")); len(s) > 255 {
+	if s, _ := e.w.Get(e.topic("auth", "state")); len(s) > 255 {
 		t.Fatal("auth/state longer than an HA state may be")
 	}
 }

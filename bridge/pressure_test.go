@@ -28,7 +28,7 @@ import (
 // results collects the final result of every command id on a car.
 func (e *env) finalResults(vin string) map[string]bridge.Result {
 	out := map[string]bridge.Result{}
-	for _, s := range e.w.history(e.topic(vin, "command", "result")) {
+	for _, s := range e.w.History(e.topic(vin, "command", "result")) {
 		var r bridge.Result
 		if json.Unmarshal([]byte(s), &r) != nil || r.Status == bridge.ResultAccepted {
 			continue
@@ -71,7 +71,7 @@ func (e *env) simCommands(vin string) []string {
 func TestCommandsReachFordInTheOrderSent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: 5 * time.Millisecond}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
 	topic := e.topic(vin1, "command")
 	sequence := []string{"unlock", "lock", "unlock", "lock"}
@@ -80,7 +80,7 @@ func TestCommandsReachFordInTheOrderSent(t *testing.T) {
 		before := len(e.simCommands(vin1))
 		for i, c := range sequence {
 			// Not waiting for each PUBACK: as fast as a flow can send.
-			e.w.client.Publish(topic, 1, false, fmt.Sprintf(`{"command":%q,"id":"r%d-%d"}`, c, round, i))
+			e.w.Send(topic, fmt.Sprintf(`{"command":%q,"id":"r%d-%d"}`, c, round, i))
 		}
 		got := e.waitResults(vin1, 4*(round+1), 20*time.Second)
 		for i := range sequence {
@@ -91,7 +91,7 @@ func TestCommandsReachFordInTheOrderSent(t *testing.T) {
 		if order := e.simCommands(vin1)[before:]; strings.Join(order, ",") != strings.Join(want, ",") {
 			t.Fatalf("round %d: Ford received %v, sent %v", round, order, want)
 		}
-		e.w.waitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
+		e.w.WaitValue(e.topic(vin1, "lock"), "locked", 5*time.Second)
 	}
 }
 
@@ -101,10 +101,10 @@ func TestCommandsReachFordInTheOrderSent(t *testing.T) {
 func TestCommandFloodIsBounded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{CommandDelay: 200 * time.Millisecond}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	topic := e.topic(vin1, "command")
 	for i := range 200 {
-		e.w.client.Publish(topic, 1, false, fmt.Sprintf(`{"command":"lock","id":"f%d"}`, i))
+		e.w.Send(topic, fmt.Sprintf(`{"command":"lock","id":"f%d"}`, i))
 	}
 	// Rejections are immediate; the accepted ones finish within their deadline.
 	got := e.waitResults(vin1, 200, 30*time.Second)
@@ -134,11 +134,11 @@ func TestCommandFloodIsBounded(t *testing.T) {
 func TestQueuedCommandIsNeverLate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, commandTimeout: 2 * time.Second})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/slow?delay=3s&for=20s") // every Ford answer now takes 3 s
 	topic := e.topic(vin1, "command")
 	for i, c := range []string{"unlock", "lock", "unlock", "lock"} {
-		e.w.publish(topic, fmt.Sprintf(`{"command":%q,"id":"q%d"}`, c, i), false)
+		e.w.Publish(topic, fmt.Sprintf(`{"command":%q,"id":"q%d"}`, c, i), false)
 	}
 	got := e.waitResults(vin1, 4, 20*time.Second)
 	if r := got["q0"]; r.Status != bridge.ResultTimeout || !strings.Contains(r.Error, "outcome unknown") {
@@ -162,9 +162,9 @@ func TestQueuedCommandIsNeverLate(t *testing.T) {
 func TestDroppedConnectionDuringCommandIsOutcomeUnknown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/outage?status=0&for=3s")
-	e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"drop"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"drop"}`, false)
 	r := e.waitResults(vin1, 1, 15*time.Second)["drop"]
 	if r.Status != bridge.ResultTimeout || !strings.Contains(r.Error, "outcome unknown") || strings.Contains(r.Error, "failed: EOF") {
 		t.Fatalf("got %+v", r)
@@ -181,17 +181,17 @@ func bogusCode(i int) string {
 func TestSignInFloodOnMQTT(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{budget: 250})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	topic := e.topic("auth", "code", "set")
 	for i := range 60 {
-		e.w.client.Publish(topic, 1, false, bogusCode(i))
+		e.w.Send(topic, bogusCode(i))
 	}
 	for range 20 { // the same code again and again costs nothing more
-		e.w.client.Publish(topic, 1, false, bogusCode(0))
+		e.w.Send(topic, bogusCode(0))
 	}
-	e.w.publish(topic, e.redirect(), false)
-	e.w.waitValue(e.topic("auth", "state"), "ok", time.Minute)
-	e.w.waitFor(e.topic(vin1, "lock"), 30*time.Second, func(string) bool { return true })
+	e.w.Publish(topic, e.redirect(), false)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", time.Minute)
+	e.w.WaitFor(e.topic(vin1, "lock"), 30*time.Second, func(string) bool { return true })
 	exchanges := e.sim.Stats().Calls["b2c_token"]
 	if exchanges > 10 {
 		t.Fatalf("81 codes cost %d code exchanges at Ford", exchanges)
@@ -204,7 +204,7 @@ func TestSignInFloodOnMQTT(t *testing.T) {
 func TestSignInFloodOnThePage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{budget: 250})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 	page := readAll(t, mustGet(t, srv+"/"))
 	token := between(page, `name="form_token" value="`, `"`)
@@ -226,7 +226,7 @@ func TestSignInFloodOnThePage(t *testing.T) {
 	if st := post(e.redirect()); st != http.StatusSeeOther && st != http.StatusTooManyRequests {
 		t.Fatalf("the real code got HTTP %d", st)
 	}
-	e.w.waitValue(e.topic("auth", "state"), "ok", time.Minute)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", time.Minute)
 	if n := e.sim.Stats().Calls["b2c_token"]; n > 10 {
 		t.Fatalf("41 codes from the page cost %d exchanges at Ford", n)
 	}
@@ -246,15 +246,15 @@ func mustGet(t *testing.T, u string) *http.Response {
 func TestTwoCarsAfterAFailedPasteOnTheDefaultBudget(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{budget: 250, stream: true, sim: fordsim.Options{Vehicles: 2}})
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	if err := e.bridge.SignIn(context.Background(), bogusCode(1)); err == nil {
 		t.Fatal("a bogus code signed in")
 	}
 	// The throttle holds the real code a few seconds and then tries it.
-	e.w.publish(e.topic("auth", "code", "set"), e.redirect(), false)
-	e.w.waitValue(e.topic("auth", "state"), "ok", time.Minute)
+	e.w.Publish(e.topic("auth", "code", "set"), e.redirect(), false)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", time.Minute)
 	for _, vin := range []string{fordsim.VIN(1), fordsim.VIN(2)} {
-		e.w.waitFor(e.topic(vin, "state"), time.Minute, func(s string) bool { return strings.Contains(s, `"lock"`) })
+		e.w.WaitFor(e.topic(vin, "state"), time.Minute, func(s string) bool { return strings.Contains(s, `"lock"`) })
 	}
 }
 
@@ -360,13 +360,13 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 func TestCommandShareRefusesLocally(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, budget: 250, sim: fordsim.Options{CommandDelay: 10 * time.Millisecond}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	topic := e.topic(vin1, "command")
 	var refused bridge.Result
 	sent := 0
 	for i := 0; i < 40 && refused.ID == ""; i++ {
 		id := fmt.Sprintf("s%d", i)
-		e.w.publish(topic, fmt.Sprintf(`{"command":%q,"id":%q}`, []string{"unlock", "lock"}[i%2], id), false)
+		e.w.Publish(topic, fmt.Sprintf(`{"command":%q,"id":%q}`, []string{"unlock", "lock"}[i%2], id), false)
 		r := e.waitResults(vin1, i+1, 10*time.Second)[id]
 		switch r.Status {
 		case bridge.ResultSuccess:

@@ -42,7 +42,7 @@ func TestRealRecordReachesMQTT(t *testing.T) {
 	doors := sharedCapture(t, "derived/hf271_doorStatus_2026-09-10.json")
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}})
 	bev, truck := fordsim.VIN(2), fordsim.VIN(1)
-	e.w.waitFor(e.topic(bev, "state"), 10*time.Second, func(string) bool { return true })
+	e.w.WaitFor(e.topic(bev, "state"), 10*time.Second, func(string) bool { return true })
 	e.waitStream(bev)
 	e.waitStream(truck)
 	patch := func(vin string, doc map[string]any) {
@@ -59,7 +59,7 @@ func TestRealRecordReachesMQTT(t *testing.T) {
 	}
 	for vin, fields := range want {
 		for field, v := range fields {
-			e.w.waitValue(e.topic(vin, field), v, 10*time.Second)
+			e.w.WaitValue(e.topic(vin, field), v, 10*time.Second)
 		}
 	}
 	// Home Assistant gets an entity for each, with its class and unit.
@@ -69,7 +69,7 @@ func TestRealRecordReachesMQTT(t *testing.T) {
 		"battery_hv_voltage": {"voltage", "V"}, "battery_hv_current": {"current", "A"}, "heading": {"", "°"},
 		"outside_temperature": {"temperature", "°C"},
 	}
-	cfg := e.w.waitFor(discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: e.cfg.HADiscoveryPrefix}, bev), 10*time.Second, func(s string) bool {
+	cfg := e.w.WaitFor(discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: e.cfg.HADiscoveryPrefix}, bev), 10*time.Second, func(s string) bool {
 		var p discovery.Payload
 		return json.Unmarshal([]byte(s), &p) == nil && p.Components["battery_hv_current"].StateTopic != ""
 	})
@@ -92,7 +92,7 @@ func TestRefreshBringsMetricsInsideItsSuccessState(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{true, false} {
 		e := newEnv(t, envOptions{signedIn: true, stream: stream, sim: fordsim.Options{CommandDelay: 100 * time.Millisecond}})
-		e.w.waitValue(e.topic(vin1, "fuel_level"), "63.2", 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "fuel_level"), "63.2", 10*time.Second)
 		if stream {
 			e.waitStream(vin1)
 		}
@@ -101,10 +101,10 @@ func TestRefreshBringsMetricsInsideItsSuccessState(t *testing.T) {
 		if err != nil || resp != 204 {
 			t.Fatalf("pending patch: %d %v", resp, err)
 		}
-		e.w.publish(e.topic(vin1, "command"), `{"command":"refresh","id":"rf"}`, false)
+		e.w.Publish(e.topic(vin1, "command"), `{"command":"refresh","id":"rf"}`, false)
 		e.result(vin1, "rf", "success", 15*time.Second)
-		e.w.waitValue(e.topic(vin1, "fuel_level"), "100", 10*time.Second)
-		e.w.waitValue(e.topic(vin1, "outside_temperature"), "23.8", 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "fuel_level"), "100", 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "outside_temperature"), "23.8", 10*time.Second)
 	}
 }
 

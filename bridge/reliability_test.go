@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
@@ -35,21 +36,21 @@ func TestFaultTransientFaultsRecoverWithoutReauth(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{signedIn: true})
 			states := e.topic("auth", "state")
-			e.w.waitValue(states, "ok", 10*time.Second)
-			e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+			e.w.WaitValue(states, "ok", 10*time.Second)
+			e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 			before, start := e.calls(), time.Now()
 			e.simPost(row.control)
-			e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
+			e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
 			var d bridge.AuthInfo
-			_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "unavailable") })), &d)
+			_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "unavailable") })), &d)
 			if d.RetryAt == nil || !strings.Contains(d.Reason, "retrying by itself") {
 				t.Errorf("unavailable detail without a retry time or a plain reason: %+v", d)
 			}
-			e.w.waitValue(states, "ok", 20*time.Second)
+			e.w.WaitValue(states, "ok", 20*time.Second)
 			took := time.Since(start)
 			calls := e.calls() - before
-			if slices.Contains(e.w.history(states), "reauth_required") {
-				t.Fatalf("false reauth_required: %v", e.w.history(states))
+			if slices.Contains(e.w.History(states), "reauth_required") {
+				t.Fatalf("false reauth_required: %v", e.w.History(states))
 			}
 			if n := e.sim.Stats().Refreshes; n != 0 {
 				t.Errorf("%d token refreshes for a fault that was not about the token", n)
@@ -68,13 +69,13 @@ func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	states := e.topic("auth", "state")
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/ratelimit?for=4s")
 	start := time.Now()
-	e.w.waitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
+	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
 	atLimit := e.calls()
 	var d bridge.AuthInfo
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
 	if d.RetryAt == nil {
 		t.Fatal("rate_limited without retry_at")
 	}
@@ -83,11 +84,11 @@ func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
 		t.Fatalf("%d Ford calls before the Retry-After time %s", during, d.RetryAt)
 	}
 	// Commands are refused while limited, without calling Ford.
-	e.w.publish(e.topic(vin1, "command"), `{"command":"lock","id":"rl"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"lock","id":"rl"}`, false)
 	if r := e.result(vin1, "rl", "rejected", 5*time.Second); !strings.Contains(r.Error, "rate limited") {
 		t.Fatalf("command during a rate limit: %+v", r)
 	}
-	e.w.waitValue(states, "ok", 15*time.Second)
+	e.w.WaitValue(states, "ok", 15*time.Second)
 	t.Logf("rate limit of 4 s: 0 calls before Retry-After; ok again after %.1f s", time.Since(start).Seconds())
 }
 
@@ -95,9 +96,9 @@ func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{DailyLimit: 12}})
 	states := e.topic("auth", "state")
-	e.w.waitEvent(states, 30*time.Second, func(s string) bool { return s == "rate_limited" })
+	e.w.WaitEvent(states, 30*time.Second, func(s string) bool { return s == "rate_limited" })
 	var d bridge.AuthInfo
-	_ = json.Unmarshal([]byte(e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
+	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "rate_limited") })), &d)
 	if d.RetryAt == nil || time.Until(*d.RetryAt) < 23*time.Hour {
 		t.Fatalf("a locked account must wait for Ford's retry time (a day): %+v", d)
 	}
@@ -106,7 +107,7 @@ func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
 	if n := e.calls() - locked; n != 0 {
 		t.Fatalf("%d calls to a locked account", n)
 	}
-	if slices.Contains(e.w.history(states), "reauth_required") {
+	if slices.Contains(e.w.History(states), "reauth_required") {
 		t.Fatal("a lockout was reported as reauth_required")
 	}
 }
@@ -114,20 +115,20 @@ func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
 func TestFaultTokenExpiresDuringCommandAndStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{CommandDelay: 1500 * time.Millisecond}})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
-	e.w.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"exp-1"}`, false)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"exp-1"}`, false)
 	e.result(vin1, "exp-1", "accepted", 5*time.Second)
 	e.simPost("/_sim/expire") // mid-command, mid-stream
 	e.result(vin1, "exp-1", "success", 15*time.Second)
-	e.w.waitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
 	e.waitStream(vin1) // the stream came back with a fresh token
 	e.patch(vin1, `{"metrics":{"odometer":{"value":4242.4}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "4242.4", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "4242.4", 10*time.Second)
 	if n := e.sim.Stats().Refreshes; n != 1 {
 		t.Fatalf("%d refreshes, want exactly 1", n)
 	}
-	if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
+	if h := e.w.History(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
 		t.Fatalf("auth states %v", h)
 	}
 }
@@ -138,17 +139,17 @@ func TestFaultStreamClosesStallsOrSendsGarbage(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{signedIn: true, stream: true})
-			e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+			e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 			e.waitStream(vin1)
 			e.simPost("/_sim/stream?mode=" + mode + "&for=6s")
 			e.patch(vin1, `{"metrics":{"odometer":{"value":111.1}}}`) // lost by the faulty stream
-			e.w.waitValue(e.topic(vin1, "odometer"), "111.1", 15*time.Second)
+			e.w.WaitValue(e.topic(vin1, "odometer"), "111.1", 15*time.Second)
 			// After the fault the stream is open again and pushes again.
 			time.Sleep(6 * time.Second)
 			e.waitStream(vin1)
 			e.patch(vin1, `{"metrics":{"odometer":{"value":222.2}}}`)
-			e.w.waitValue(e.topic(vin1, "odometer"), "222.2", 10*time.Second)
-			if h := e.w.history(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
+			e.w.WaitValue(e.topic(vin1, "odometer"), "222.2", 10*time.Second)
+			if h := e.w.History(e.topic("auth", "state")); slices.Contains(h, "reauth_required") {
 				t.Fatalf("auth states %v", h)
 			}
 			st := e.sim.Stats()
@@ -173,8 +174,8 @@ func TestFaultCorruptOrForeignTokenFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := newEnv(t, envOptions{dir: dir})
-			e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
-			detail := e.w.waitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "sign in again") })
+			e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+			detail := e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "sign in again") })
 			if !strings.Contains(detail, "damaged") && !strings.Contains(detail, "region") {
 				t.Fatalf("reason does not say what is wrong: %s", detail)
 			}
@@ -187,11 +188,11 @@ func TestFaultCorruptOrForeignTokenFile(t *testing.T) {
 
 func TestFaultBrokerDownAtStartAndCommandsNotRunLate(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
+	addr := bridgetest.FreeAddr(t)
 	e := newEnvNoWatcher(t, "tcp://"+addr)
 	time.Sleep(1500 * time.Millisecond) // the bridge retries against nothing
 	var stop func()
-	if s, ok := startMosquitto(t, addr); ok {
+	if s, ok := bridgetest.Mosquitto(t, addr); ok {
 		stop = s
 	} else {
 		b, err := broker.Start(addr)
@@ -203,10 +204,10 @@ func TestFaultBrokerDownAtStartAndCommandsNotRunLate(t *testing.T) {
 	defer stop()
 	// A command sent before the bridge is connected (not retained): the
 	// broker has nobody to give it to, and it must never run.
-	early := newWatcher(t, "tcp://"+addr, e.p+"/#")
-	early.publish(e.topic(vin1, "command"), `{"command":"unlock","id":"early"}`, false)
-	early.waitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
-	early.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	early := bridgetest.Watch(t, "tcp://"+addr, e.p+"/#")
+	early.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"early"}`, false)
+	early.WaitValue(e.topic("bridge", "availability"), "online", 15*time.Second)
+	early.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	if cmds := e.sim.Stats().Commands; len(cmds) != 0 {
 		t.Fatalf("a command sent while the bridge was not connected ran: %+v", cmds)
@@ -225,7 +226,7 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 	_ = fordapi.PrepareStateDir(dir)
 	c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: srv, StateDir: dir, DailyBudget: 100000})
 	t.Cleanup(func() { _ = c.Budget().Close() })
-	e := &env{t: t, sim: sim, simURL: srv, client: c, p: "fpt" + randomSuffix()}
+	e := &env{t: t, sim: sim, simURL: srv, client: c, p: "fpt" + bridgetest.Suffix()}
 	if err := c.SignIn(context.Background(), e.redirect()); err != nil {
 		t.Fatal(err)
 	}
@@ -246,26 +247,26 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 func TestFaultOddVINTopics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	odd := []string{"..", "ÄÖÜ-ß", strings.Repeat("V", 300), " ", "auth", "bridge", "1FTEW1EP00000000I"}
 	for i, vin := range odd {
-		e.w.publish(e.topic(vin, "command"), `{"command":"lock","id":"odd-`+string(rune('a'+i))+`"}`, false)
+		e.w.Publish(e.topic(vin, "command"), `{"command":"lock","id":"odd-`+string(rune('a'+i))+`"}`, false)
 	}
-	e.w.publish(e.topic("1ftew1ep000000001", "command"), `{"command":"lock","id":"lower"}`, false)
-	e.w.waitEvent(e.topic("1ftew1ep000000001", "command", "result"), 5*time.Second, func(s string) bool {
+	e.w.Publish(e.topic("1ftew1ep000000001", "command"), `{"command":"lock","id":"lower"}`, false)
+	e.w.WaitEvent(e.topic("1ftew1ep000000001", "command", "result"), 5*time.Second, func(s string) bool {
 		return strings.Contains(s, "lower") && strings.Contains(s, "VINs are upper case in topics: publish to "+e.topic(vin1, "command"))
 	})
 	time.Sleep(300 * time.Millisecond) // the odd ones were published first: any answer would be here
 	for _, vin := range odd {
-		if h := e.w.history(e.topic(vin, "command", "result")); len(h) != 0 {
+		if h := e.w.History(e.topic(vin, "command", "result")); len(h) != 0 {
 			t.Errorf("%s: answered %q; a topic that is not a car's must be ignored", e.topic(vin, "command"), h)
 		}
 		// The bridge clears only its own command topics.
-		if h := e.w.history(e.topic(vin, "command")); len(h) != 1 {
+		if h := e.w.History(e.topic(vin, "command")); len(h) != 1 {
 			t.Errorf("%s: %q; the bridge must not write to topics it does not own", e.topic(vin, "command"), h)
 		}
 	}
-	if h := e.w.history(e.topic("1ftew1ep000000001", "command")); len(h) != 1 {
+	if h := e.w.History(e.topic("1ftew1ep000000001", "command")); len(h) != 1 {
 		t.Errorf("the lower-case topic was written to: %q", h)
 	}
 	if n := len(e.sim.Stats().Commands); n != 0 {

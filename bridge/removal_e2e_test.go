@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 )
 
 // cmps reads a device config's components, each as its raw JSON.
@@ -32,9 +34,12 @@ func (e *env) waitRemoval(topic, key, platform string, from int) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		h := e.w.history(topic)[from:]
+		h := e.w.History(topic)[from:]
 		if i := slices.IndexFunc(h, func(s string) bool { return s != "" && removedAs(e.t, s, key, platform) }); i >= 0 && i+1 < len(h) {
 			if _, still := cmps(e.t, h[len(h)-1])[key]; still && removedAs(e.t, h[len(h)-1], key, platform) {
+				for j, c := range h {
+					e.t.Logf("config %d: %v", j, cmps(e.t, c)[key])
+				}
 				e.t.Fatalf("%s: the removal of %s is the config that stays", topic, key)
 			}
 			return
@@ -53,20 +58,20 @@ func TestFieldTheCarStopsReportingLeavesHomeAssistantAndTheBroker(t *testing.T) 
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	topic := e.deviceConfig(vin1)
-	e.w.waitFor(topic, 10*time.Second, func(s string) bool { return cmps(t, s)["outside_temperature"] != nil })
-	e.w.waitFor(e.topic(vin1, "outside_temperature"), 5*time.Second, func(s string) bool { return s != "" })
+	e.w.WaitFor(topic, 10*time.Second, func(s string) bool { return cmps(t, s)["outside_temperature"] != nil })
+	e.w.WaitFor(e.topic(vin1, "outside_temperature"), 5*time.Second, func(s string) bool { return s != "" })
 	e.waitStream(vin1)
-	from := len(e.w.history(topic))
+	from := len(e.w.History(topic))
 	e.patch(vin1, `{"metrics":{"outsideTemperature":null}}`)
 	e.waitRemoval(topic, "outside_temperature", "sensor", from)
-	e.w.waitValue(e.topic(vin1, "outside_temperature"), "", 5*time.Second)
-	last, _ := e.w.get(topic)
+	e.w.WaitValue(e.topic(vin1, "outside_temperature"), "", 5*time.Second)
+	last, _ := e.w.Get(topic)
 	if _, still := cmps(t, last)["outside_temperature"]; still || cmps(t, last)["odometer"] == nil {
 		t.Fatalf("the config that stays: %v", cmps(t, last)["outside_temperature"])
 	}
-	late := newWatcher(t, e.cfg.MQTTURL, e.p+"/#")
-	late.waitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
-	if v, ok := late.get(e.topic(vin1, "outside_temperature")); ok {
+	late := bridgetest.Watch(t, e.cfg.MQTTURL, e.p+"/#")
+	late.WaitFor(e.topic(vin1, "odometer"), 5*time.Second, func(s string) bool { return s != "" })
+	if v, ok := late.Get(e.topic(vin1, "outside_temperature")); ok {
 		t.Fatalf("the dropped field is still retained: %q", v)
 	}
 }
@@ -79,19 +84,19 @@ func TestConfigFromBeforeIsCleanedUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
 	topic := e.deviceConfig(vin1)
-	e.w.waitFor(topic, 10*time.Second, func(s string) bool {
+	e.w.WaitFor(topic, 10*time.Second, func(s string) bool {
 		c := cmps(t, s)
 		return c["lock"] != nil && c["lock"]["platform"] == "lock" && c["horn_button"] != nil && c["odometer"] != nil
 	})
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
 	}
-	from := len(e.w.history(topic))
+	from := len(e.w.History(topic))
 	e.cfg.CommandsAllowed = []string{"refresh", "start", "stop"}
 	e.restart()
 	e.waitRemoval(topic, "horn_button", "button", from)
 	e.waitRemoval(topic, "lock", "lock", from)
-	last := e.w.waitFor(topic, 5*time.Second, func(s string) bool {
+	last := e.w.WaitFor(topic, 5*time.Second, func(s string) bool {
 		c := cmps(t, s)
 		return c["lock"] != nil && c["lock"]["platform"] == "sensor" && c["horn_button"] == nil
 	})
@@ -100,9 +105,9 @@ func TestConfigFromBeforeIsCleanedUp(t *testing.T) {
 	}
 	// And the bridge does not loop on its own removals.
 	time.Sleep(500 * time.Millisecond)
-	n := len(e.w.history(topic))
+	n := len(e.w.History(topic))
 	time.Sleep(700 * time.Millisecond)
-	if m := len(e.w.history(topic)); m != n {
+	if m := len(e.w.History(topic)); m != n {
 		t.Fatalf("%d more configs without a change", m-n)
 	}
 }

@@ -31,21 +31,21 @@ func TestRestartKeepsHomeAssistantWhole(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}})
 	before := map[string]string{}
 	for _, vin := range []string{vin1, vin2} {
-		e.w.waitValue(e.topic(vin, "lock"), "locked", 10*time.Second)
-		before[vin] = e.w.waitFor(e.deviceConfig(vin), 10*time.Second, func(s string) bool { return len(componentNames(t, s)) > 20 })
+		e.w.WaitValue(e.topic(vin, "lock"), "locked", 10*time.Second)
+		before[vin] = e.w.WaitFor(e.deviceConfig(vin), 10*time.Second, func(s string) bool { return len(componentNames(t, s)) > 20 })
 	}
 	time.Sleep(300 * time.Millisecond) // the last config is the one kept
 	seen := map[string]int{}
 	for _, vin := range []string{vin1, vin2} {
-		before[vin], _ = e.w.get(e.deviceConfig(vin))
-		seen[vin] = len(e.w.history(e.deviceConfig(vin)))
+		before[vin], _ = e.w.Get(e.deviceConfig(vin))
+		seen[vin] = len(e.w.History(e.deviceConfig(vin)))
 	}
 	e.simPost("/_sim/outage?status=503&for=60s")
 	e.restart()
-	e.w.waitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
+	e.w.WaitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	for _, vin := range []string{vin1, vin2} {
-		after := e.w.history(e.deviceConfig(vin))[seen[vin]:]
+		after := e.w.History(e.deviceConfig(vin))[seen[vin]:]
 		if len(after) == 0 {
 			t.Fatalf("%s: no device config after the restart", vin)
 		}
@@ -76,14 +76,14 @@ func TestFiveRestartsOnTheDefaultBudget(t *testing.T) {
 		e.waitStream(vin1)
 		v := fmt.Sprintf("%d.5", 5000+i)
 		e.patch(vin1, `{"metrics":{"odometer":{"value":`+v+`}}}`)
-		e.w.waitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
-		if a, _ := e.w.get(e.topic(vin1, "availability")); a != "online" {
+		e.w.WaitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
+		if a, _ := e.w.Get(e.topic(vin1, "availability")); a != "online" {
 			t.Fatalf("start %d: availability %q", i+1, a)
 		}
 	}
 	st := e.sim.Stats()
-	if slices.Contains(e.w.history(e.topic(vin1, "availability")), "offline") {
-		t.Fatalf("the car went dark during the restarts: %v", e.w.history(e.topic(vin1, "availability", "detail")))
+	if slices.Contains(e.w.History(e.topic(vin1, "availability")), "offline") {
+		t.Fatalf("the car went dark during the restarts: %v", e.w.History(e.topic(vin1, "availability", "detail")))
 	}
 	t.Logf("5 starts: %d sockets, %d vehicle lists, %d REST telemetry calls, %d calls counted in the budget",
 		st.Calls["stream"], st.Calls["vehicle_list"]+st.Calls["garage"], st.Calls["telemetry"], e.client.Budget().Used())

@@ -19,7 +19,7 @@ import (
 func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
-	e.w.waitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.waitStream(vin1)
 	path := filepath.Join(e.cfg.StateDir, "token.json")
 	if err := os.Remove(path); err != nil {
@@ -30,7 +30,7 @@ func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
 	}
 	start := time.Now()
 	e.simPost("/_sim/expire") // the next call refreshes, and Ford rotates the refresh token
-	detail := e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "warning") })
+	detail := e.w.WaitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "warning") })
 	took := time.Since(start)
 	var d bridge.AuthInfo
 	_ = json.Unmarshal([]byte(detail), &d)
@@ -42,12 +42,12 @@ func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
 	}
 	// The bridge goes on with the token in memory.
 	e.patch(vin1, `{"metrics":{"odometer":{"value":3131.5}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "3131.5", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "3131.5", 10*time.Second)
 
 	if err := os.RemoveAll(path); err != nil {
 		t.Fatal(err)
 	}
-	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return !strings.Contains(s, "warning") })
+	e.w.WaitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return !strings.Contains(s, "warning") })
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file after the retry: %v %v", fi, err)
@@ -55,8 +55,8 @@ func TestUnsavedTokenIsSaidAndSavedLater(t *testing.T) {
 	e.restart()
 	e.waitStream(vin1)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":3232.5}}}`)
-	e.w.waitValue(e.topic(vin1, "odometer"), "3232.5", 10*time.Second)
-	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {
+	e.w.WaitValue(e.topic(vin1, "odometer"), "3232.5", 10*time.Second)
+	if st, _ := e.w.Get(e.topic("auth", "state")); st != "ok" {
 		t.Fatalf("after the restart: %s", st)
 	}
 	t.Logf("unsaved token reported %.1f s after the refresh; saved and cleared once the path was free; the restart needed no sign-in", took.Seconds())
@@ -70,26 +70,26 @@ func TestRetainedCodeCostsNoFordCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	codeSet := e.topic("auth", "code", "set")
-	e.w.waitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
+	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	redirect := e.redirect()
-	e.w.publish(codeSet, redirect, false)
-	e.w.waitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	e.w.Publish(codeSet, redirect, false)
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 	exchanged := e.sim.Stats().Calls["b2c_token"]
 
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
 	}
-	e.w.publish(codeSet, redirect, true) // retained while the bridge is down
+	e.w.Publish(codeSet, redirect, true) // retained while the bridge is down
 	e.restart()
-	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "retained on") })
-	e.w.waitValue(codeSet, "", 5*time.Second)
+	e.w.WaitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "retained on") })
+	e.w.WaitValue(codeSet, "", 5*time.Second)
 	// The same code again, not retained, after a restart: known already.
-	e.w.publish(codeSet, redirect, false)
-	e.w.waitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "already tried") })
+	e.w.Publish(codeSet, redirect, false)
+	e.w.WaitFor(e.topic("auth", "detail"), 10*time.Second, func(s string) bool { return strings.Contains(s, "already tried") })
 	if n := e.sim.Stats().Calls["b2c_token"]; n != exchanged {
 		t.Fatalf("%d code exchanges after the restart, want none", n-exchanged)
 	}
-	if st, _ := e.w.get(e.topic("auth", "state")); st != "ok" {
+	if st, _ := e.w.Get(e.topic("auth", "state")); st != "ok" {
 		t.Fatalf("a refused old code changed the state: %s", st)
 	}
 	data, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "codes.json"))

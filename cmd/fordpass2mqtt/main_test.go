@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,9 +23,7 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -77,74 +73,6 @@ func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
 	return -1
 }
 
-func testBroker(t *testing.T) string {
-	t.Helper()
-	url, stop, err := brokertest.ForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return url
-}
-
-func suffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// subscriber records the latest payload per topic.
-type subscriber struct {
-	mu   sync.Mutex
-	last map[string]string
-	all  []string
-	c    mqtt.Client
-}
-
-func subscribe(t *testing.T, url, filter string) *subscriber {
-	t.Helper()
-	s := &subscriber{last: map[string]string{}}
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("t-" + suffix()).SetConnectRetry(true).SetAutoReconnect(true).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
-				s.mu.Lock()
-				s.last[m.Topic()] = string(m.Payload())
-				s.all = append(s.all, m.Topic()+" "+string(m.Payload()))
-				s.mu.Unlock()
-			}).WaitTimeout(5 * time.Second)
-		})
-	s.c = mqtt.NewClient(o)
-	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	t.Cleanup(func() { s.c.Disconnect(100) })
-	return s
-}
-
-func (s *subscriber) messages() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.all...)
-}
-
-func (s *subscriber) wait(t *testing.T, topic string, timeout time.Duration, ok func(string) bool) string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		v, have := s.last[topic]
-		s.mu.Unlock()
-		if have && ok(v) {
-			return v
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.Fatalf("%s: no matching value in %s (last %q)", topic, timeout, s.last[topic])
-	return ""
-}
-
 func TestHelpAndVersion(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
@@ -192,16 +120,14 @@ func TestWorldWritableStateDirIsRefused(t *testing.T) {
 }
 
 func TestLoginSubcommand(t *testing.T) {
-	sim := fordsim.New(fordsim.Options{})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	dir := t.TempDir()
-	env := []string{"FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir}
+	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	loginInteractively(t, srv.URL)
+	loginInteractively(t, fordURL)
 	if st, err := os.Stat(filepath.Join(dir, "token.json")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v", err)
 	}
@@ -233,10 +159,7 @@ func loginInteractively(t *testing.T, simURL string) {
 	if link == "" {
 		t.Fatalf("no login link printed: %s", out.String())
 	}
-	redirect, err := fordsim.FollowLogin(context.Background(), link)
-	if err != nil {
-		t.Fatal(err)
-	}
+	redirect := bridgetest.FollowLogin(t, link)
 	_, _ = pw.WriteString(redirect + "\n")
 	if code := <-done; code != 0 {
 		t.Fatalf("login exit %d: %s", code, errOut.String())
@@ -258,31 +181,26 @@ func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Res
 
 func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
 	t.Parallel()
-	url := testBroker(t)
-	sim := fordsim.New(fordsim.Options{CommandDelay: 200 * time.Millisecond})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	prefix := "fpc" + suffix()
-	sub := subscribe(t, url, prefix+"/#")
+	url := bridgetest.Broker(t)
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{CommandDelay: 200 * time.Millisecond})
+	prefix := "fpc" + bridgetest.Suffix()
+	sub := bridgetest.Watch(t, url, prefix+"/#")
 	cmd, _, stderr := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix,
-		"HA_DISCOVERY_PREFIX=ha" + prefix, "FORD_BASE_URL=" + srv.URL, "FORD_POLL_INTERVAL=2s", "STATE_DIR=" + t.TempDir(),
+		"HA_DISCOVERY_PREFIX=ha" + prefix, "FORD_BASE_URL=" + fordURL, "FORD_POLL_INTERVAL=2s", "STATE_DIR=" + t.TempDir(),
 		"HTTP_ADDR=127.0.0.1:0", "LOG_FORMAT=json"})
-	sub.wait(t, prefix+"/bridge/availability", 20*time.Second, func(s string) bool { return s == "online" })
-	login := sub.wait(t, prefix+"/auth/login_url", 10*time.Second, func(s string) bool { return s != "" })
-	redirect, err := fordsim.FollowLogin(context.Background(), login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub.c.Publish(prefix+"/auth/code/set", 1, false, redirect).WaitTimeout(5 * time.Second)
-	sub.wait(t, prefix+"/auth/state", 10*time.Second, func(s string) bool { return s == "ok" })
-	sub.wait(t, prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
+	sub.WaitFor(prefix+"/bridge/availability", 20*time.Second, func(s string) bool { return s == "online" })
+	login := sub.WaitFor(prefix+"/auth/login_url", 10*time.Second, func(s string) bool { return s != "" })
+	redirect := bridgetest.FollowLogin(t, login)
+	sub.Publish(prefix+"/auth/code/set", redirect, false)
+	sub.WaitFor(prefix+"/auth/state", 10*time.Second, func(s string) bool { return s == "ok" })
+	sub.WaitFor(prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
 
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM; stderr: %s", code, stderr)
 	}
-	late := subscribe(t, url, prefix+"/bridge/availability")
-	late.wait(t, prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
+	late := bridgetest.Watch(t, url, prefix+"/bridge/availability")
+	late.WaitFor(prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
 	// JSON logs, one object per line.
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		if !json.Valid([]byte(line)) {
@@ -295,22 +213,22 @@ func TestSIGTERMPublishesOfflineAndExits0(t *testing.T) {
 // the test broker (mosquitto in CI), and locks a car with a plain message.
 func TestDemoAgainstBroker(t *testing.T) {
 	t.Parallel()
-	url := testBroker(t)
-	prefix := "fpd" + suffix()
-	sub := subscribe(t, url, prefix+"/#")
-	disc := subscribe(t, url, "ha"+prefix+"/#")
+	url := bridgetest.Broker(t)
+	prefix := "fpd" + bridgetest.Suffix()
+	sub := bridgetest.Watch(t, url, prefix+"/#")
+	disc := bridgetest.Watch(t, url, "ha"+prefix+"/#")
 	cmd, stdout, stderr := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "MQTT_CLIENT_ID=" + prefix,
 		"HA_DISCOVERY_PREFIX=ha" + prefix, "HTTP_ADDR=127.0.0.1:0"}, "demo")
 	defer func() { _ = cmd.Process.Kill() }()
 	vin := fordsim.VIN(1)
-	sub.wait(t, prefix+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
-	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "ok" })
-	disc.wait(t, "ha"+prefix+"/device/fordpass_demo_"+vin+"/config", 5*time.Second, func(s string) bool {
+	sub.WaitFor(prefix+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
+	sub.WaitFor(prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "ok" })
+	disc.WaitFor("ha"+prefix+"/device/fordpass_demo_"+vin+"/config", 5*time.Second, func(s string) bool {
 		return strings.Contains(s, `"cmps"`) && strings.Contains(s, "(demo)")
 	})
-	sub.c.Publish(prefix+"/"+vin+"/command", 1, false, "unlock").WaitTimeout(5 * time.Second)
-	sub.wait(t, prefix+"/"+vin+"/command/result", 15*time.Second, func(s string) bool { return strings.Contains(s, `"status":"success"`) })
-	sub.wait(t, prefix+"/"+vin+"/lock", 5*time.Second, func(s string) bool { return s == "unlocked" })
+	sub.Publish(prefix+"/"+vin+"/command", "unlock", false)
+	sub.WaitFor(prefix+"/"+vin+"/command/result", 15*time.Second, func(s string) bool { return strings.Contains(s, `"status":"success"`) })
+	sub.WaitFor(prefix+"/"+vin+"/lock", 5*time.Second, func(s string) bool { return s == "unlocked" })
 	if !strings.Contains(stdout.String(), "mosquitto_sub") || !strings.Contains(stdout.String(), prefix+"/#") {
 		t.Errorf("banner does not say how to watch: %s", stdout)
 	}
@@ -319,11 +237,11 @@ func TestDemoAgainstBroker(t *testing.T) {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
 	}
 	// Nothing retained is left but the will.
-	late := subscribe(t, url, prefix+"/#")
-	lateDisc := subscribe(t, url, "ha"+prefix+"/#")
-	late.wait(t, prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
+	late := bridgetest.Watch(t, url, prefix+"/#")
+	lateDisc := bridgetest.Watch(t, url, "ha"+prefix+"/#")
+	late.WaitFor(prefix+"/bridge/availability", 5*time.Second, func(s string) bool { return s == "offline" })
 	time.Sleep(300 * time.Millisecond)
-	if got := append(late.messages(), lateDisc.messages()...); len(got) != 1 {
+	if got := append(late.Messages(), lateDisc.Messages()...); len(got) != 1 {
 		t.Fatalf("the demo left %d retained messages, want only its will: %.300q", len(got), got)
 	}
 }
@@ -334,23 +252,21 @@ func TestDemoAgainstBroker(t *testing.T) {
 // fordpass/, and clears what it retained when it stops.
 func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 	t.Parallel()
-	url := testBroker(t)
-	real := subscribe(t, url, "fordpass/#")
-	realDevices := subscribe(t, url, "homeassistant/device/fordpass_bridge/config")
-	demo := subscribe(t, url, "fordpass_demo/#")
+	url := bridgetest.Broker(t)
+	real := bridgetest.Watch(t, url, "fordpass/#")
+	realDevices := bridgetest.Watch(t, url, "homeassistant/device/fordpass_bridge/config")
+	demo := bridgetest.Watch(t, url, "fordpass_demo/#")
 	cmd, _, stderr := program(t, []string{"MQTT_URL=" + url, "HTTP_ADDR=127.0.0.1:0"}, "demo")
 	defer func() { _ = cmd.Process.Kill() }()
 	vin := fordsim.VIN(1)
-	demo.wait(t, "fordpass_demo/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
-	demo.wait(t, "fordpass_demo/bridge/info", 5*time.Second, func(s string) bool { return strings.Contains(s, `"demo":true`) })
+	demo.WaitFor("fordpass_demo/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
+	demo.WaitFor("fordpass_demo/bridge/info", 5*time.Second, func(s string) bool { return strings.Contains(s, `"demo":true`) })
 
 	// doctor beside the demo says what it looks at, and never posts onto
 	// the demo's page.
-	sim := fordsim.New(fordsim.Options{})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	doctorSays := func(prefix string) string {
-		doc, out, errOut := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "FORD_BASE_URL=" + srv.URL,
+		doc, out, errOut := program(t, []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix, "FORD_BASE_URL=" + fordURL,
 			"STATE_DIR=" + t.TempDir()}, "doctor", "--json")
 		exitCode(t, doc, 60*time.Second)
 		var r struct {
@@ -367,15 +283,13 @@ func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 		t.Fatalf("doctor does not mention the demo: %s", out)
 		return ""
 	}
-	if f := doctorSays("fpreal" + suffix()); !strings.Contains(f, "a fordpass2mqtt demo runs on this broker under fordpass_demo/") {
+	if f := doctorSays("fpreal" + bridgetest.Suffix()); !strings.Contains(f, "a fordpass2mqtt demo runs on this broker under fordpass_demo/") {
 		t.Errorf("doctor beside the demo: %s", f)
 	}
 	if f := doctorSays("fordpass_demo"); !strings.Contains(f, "belongs to fordpass2mqtt demo") {
 		t.Errorf("doctor on the demo's prefix: %s", f)
 	}
-	demo.mu.Lock()
-	_, posted := demo.last["fordpass_demo/bridge/doctor"]
-	demo.mu.Unlock()
+	_, posted := demo.Get("fordpass_demo/bridge/doctor")
 	if posted {
 		t.Error("doctor posted its report onto the demo's page")
 	}
@@ -383,22 +297,20 @@ func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
 	}
-	demo.wait(t, "fordpass_demo/"+vin+"/odometer", 5*time.Second, func(s string) bool { return s == "" })
-	if got := real.messages(); len(got) != 0 {
+	demo.WaitFor("fordpass_demo/"+vin+"/odometer", 5*time.Second, func(s string) bool { return s == "" })
+	if got := real.Messages(); len(got) != 0 {
 		t.Fatalf("the demo wrote under fordpass/: %v", got)
 	}
-	if got := realDevices.messages(); len(got) != 0 {
+	if got := realDevices.Messages(); len(got) != 0 {
 		t.Fatalf("the demo wrote the real bridge's device: %v", got)
 	}
 }
 
 func TestDoctorCommandJSON(t *testing.T) {
-	sim := fordsim.New(fordsim.Options{})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	dir := t.TempDir()
-	url := testBroker(t)
-	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpx" + suffix(), "FORD_BASE_URL=" + srv.URL, "STATE_DIR=" + dir,
+	url := bridgetest.Broker(t)
+	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpx" + bridgetest.Suffix(), "FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir,
 		"COMMANDS_ALLOWED=lock", "MQTT_USERNAME=x"}
 	// Not signed in: the token check fails, so doctor exits 1.
 	cmd, stdout, stderr := program(t, env, "doctor", "--json")
@@ -417,7 +329,7 @@ func TestDoctorCommandJSON(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	loginInteractively(t, srv.URL)
+	loginInteractively(t, fordURL)
 	cmd, stdout, stderr = program(t, env, "doctor", "--json", "--live")
 	if code := exitCode(t, cmd, 60*time.Second); code != 0 {
 		t.Fatalf("healthy doctor exit %d: %s %s", code, stdout, stderr)
@@ -440,33 +352,15 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 process runs")
 	}
-	sim := fordsim.New(fordsim.Options{AccessTTL: 20 * time.Second, AutonomicTTL: 2 * time.Second})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
+	sim, fordURL := bridgetest.Ford(t, fordsim.Options{AccessTTL: 20 * time.Second, AutonomicTTL: 2 * time.Second})
 	dir := t.TempDir()
-	region, _ := fordapi.LookupRegion("usa")
 	newClient := func() *fordapi.Client {
-		c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: srv.URL, StateDir: dir, DailyBudget: 1000000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Budget().Close() })
-		return c
+		return bridgetest.Client(t, fordapi.Config{BaseURL: fordURL, StateDir: dir, DailyBudget: 1000000})
 	}
-	signIn := func() {
-		c := newClient()
-		u, _ := c.LoginURL()
-		redirect, err := fordsim.FollowLogin(context.Background(), u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SignIn(context.Background(), redirect); err != nil {
-			t.Fatal(err)
-		}
-	}
+	signIn := func() { bridgetest.SignIn(t, newClient()) }
 	signIn()
-	url := testBroker(t)
-	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpk" + suffix(), "MQTT_CLIENT_ID=k" + suffix(), "FORD_BASE_URL=" + srv.URL,
+	url := bridgetest.Broker(t)
+	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpk" + bridgetest.Suffix(), "MQTT_CLIENT_ID=k" + bridgetest.Suffix(), "FORD_BASE_URL=" + fordURL,
 		"STATE_DIR=" + dir, "FORD_STREAM=false", "FORD_POLL_INTERVAL=100ms", "FORD_DAILY_CALL_BUDGET=1000000", "HTTP_ADDR="}
 	runs, lost := 50, 0
 	refreshesBefore := sim.Stats().Refreshes
@@ -609,7 +503,7 @@ func TestAddonImageStartsInAddonMode(t *testing.T) {
 		!slices.Equal(st.cmd, []string{"run"}) || st.env["STATE_DIR"] != "/data" || st.env["HTTP_ADDR"] != ":8080" {
 		t.Fatalf("the addon stage: %+v", st)
 	}
-	brokerAt := testBroker(t)
+	brokerAt := bridgetest.Broker(t)
 	u, err := url.Parse(brokerAt)
 	if err != nil {
 		t.Fatal(err)
@@ -632,13 +526,11 @@ func TestAddonImageStartsInAddonMode(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"result": "ok", "data": data})
 	}))
 	defer sup.Close()
-	sim := fordsim.New(fordsim.Options{})
-	simSrv := httptest.NewServer(sim.Handler())
-	defer simSrv.Close()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	dir := t.TempDir()
-	prefix := "fpaddon" + suffix()
+	prefix := "fpaddon" + bridgetest.Suffix()
 	opts := fmt.Sprintf(`{"ford_region":"usa","ford_vins":[],"commands_allowed":["lock"],"ford_daily_call_budget":250,"log_level":"info",
-		"mqtt_topic_prefix":%q,"ha_discovery_prefix":"ha%s","ford_base_url":%q}`, prefix, prefix, simSrv.URL)
+		"mqtt_topic_prefix":%q,"ha_discovery_prefix":"ha%s","ford_base_url":%q}`, prefix, prefix, fordURL)
 	if err := os.WriteFile(filepath.Join(dir, "options.json"), []byte(opts), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -652,11 +544,11 @@ func TestAddonImageStartsInAddonMode(t *testing.T) {
 		}
 		env = append(env, k+"="+v)
 	}
-	sub := subscribe(t, brokerAt, prefix+"/#")
+	sub := bridgetest.Watch(t, brokerAt, prefix+"/#")
 	cmd, _, stderr := program(t, env, st.cmd...)
 	defer func() { _ = cmd.Process.Kill() }()
-	sub.wait(t, prefix+"/bridge/availability", 15*time.Second, func(s string) bool { return s == "online" })
-	sub.wait(t, prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "reauth_required" })
+	sub.WaitFor(prefix+"/bridge/availability", 15*time.Second, func(s string) bool { return s == "online" })
+	sub.WaitFor(prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "reauth_required" })
 	if !askedForBroker.Load() {
 		t.Fatal("the broker did not come from the Supervisor's MQTT service")
 	}
