@@ -35,9 +35,10 @@ type commandSpec struct {
 	// effect is what a success shows at once, before the car reports it
 	// (props: what Ford was sent).
 	effect func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry
-	// sets: the command sets a number field, which Home Assistant offers as
-	// a number entity (fordapi.FieldSpec.SetBy).
-	sets bool
+	// sets is the number field the command sets ({"command":…,
+	// "value":…}), which Home Assistant offers as a number entity in the
+	// field's Min, Max and Step.
+	sets string
 	// opens: it opens the car or starts it (doctor warns when anyone on an
 	// open broker may send it).
 	opens bool
@@ -54,14 +55,14 @@ type commandSpec struct {
 }
 
 var commandSpecs = []commandSpec{
-	{name: "lock", ford: fordapi.CmdLock, showing: "locking", effect: setWord("lock", "locked"),
+	{name: "lock", ford: fordapi.CmdLock, showing: "locking", effect: setWord(fordapi.FieldLock, "locked"),
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
-	{name: "unlock", ford: fordapi.CmdUnlock, showing: "unlocking", effect: setWord("lock", "unlocked"), opens: true,
+	{name: "unlock", ford: fordapi.CmdUnlock, showing: "unlocking", effect: setWord(fordapi.FieldLock, "unlocked"), opens: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
-	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord("remote_start", "on"), opens: true,
+	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "on"), opens: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
-	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord("remote_start", "off"),
+	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "off"),
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_stop_button", Name: "Stop remote start", Icon: "mdi:car-off"}},
 	{name: "refresh", ford: fordapi.CmdStatusRefresh, throttled: true,
@@ -77,22 +78,22 @@ var commandSpecs = []commandSpec{
 	// Charging, on electric cars: Ford's newer command path with version
 	// 1.0.1, as ha-fordpass sends them (fordpass_bridge.py, start_charge,
 	// pause_charge, cancel_charge).
-	{name: "charge_start", ford: fordapi.CmdStartCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "in_progress"),
+	{name: "charge_start", ford: fordapi.CmdStartCharge, version: fordapi.ChargeVersion, effect: setWord(fordapi.FieldChargingStatus, "in_progress"),
 		can: isEV, cannot: "charging commands need an electric car",
 		button: discovery.Button{Key: "charge_start_button", Name: "Start charging", Icon: "mdi:ev-station"}},
-	{name: "charge_pause", ford: fordapi.CmdPauseCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "paused"),
+	{name: "charge_pause", ford: fordapi.CmdPauseCharge, version: fordapi.ChargeVersion, effect: setWord(fordapi.FieldChargingStatus, "paused"),
 		can: isEV, cannot: "charging commands need an electric car",
 		button: discovery.Button{Key: "charge_pause_button", Name: "Pause charging", Icon: "mdi:pause-circle-outline"}},
-	{name: "charge_cancel", ford: fordapi.CmdCancelCharge, version: fordapi.ChargeVersion, effect: setWord("charging_status", "stopped"),
+	{name: "charge_cancel", ford: fordapi.CmdCancelCharge, version: fordapi.ChargeVersion, effect: setWord(fordapi.FieldChargingStatus, "stopped"),
 		can: isEV, cannot: "charging commands need an electric car",
 		button: discovery.Button{Key: "charge_cancel_button", Name: "Stop charging", Icon: "mdi:stop-circle-outline"}},
 	// The charge target: Ford's charge settings command, its AC, DC and
 	// reserve targets set together, as ha-fordpass does (set_charge_settings).
-	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, options: chargeTargetOptions, sets: true,
+	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, options: chargeTargetOptions, sets: fordapi.FieldChargeTarget,
 		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
 			cs, _ := props["chargeSettings"].(map[string]any)
 			target, _ := cs["globalTargetSoc"].(int)
-			return t.With("charge_target", fordapi.Number(float64(target)))
+			return t.With(fordapi.FieldChargeTarget, fordapi.Number(float64(target)))
 		},
 		can: isEV, cannot: "charging commands need an electric car"},
 }

@@ -199,7 +199,7 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 		v.tel.UpdatedAt.IsZero() != tel.UpdatedAt.IsZero()
 	v.tel = tel
 	v.updated = h.clock()
-	if v.lockShow == "jammed" && tel.Get("lock").String() != v.jamLock {
+	if v.lockShow == "jammed" && tel.Get(fordapi.FieldLock).String() != v.jamLock {
 		v.lockShow = ""
 	}
 	for ch := range v.waiters {
@@ -261,7 +261,7 @@ func (v *vehicle) publishFields() {
 			last, ok = prev.Fields[j].Value, true
 			j++
 		}
-		if name == "lock" && (show != "" || prevShow != "") {
+		if name == fordapi.FieldLock && (show != "" || prevShow != "") {
 			// An override goes out when it starts or changes, and the
 			// car's own value when it ends.
 			if payload := lockPayload(val, show); prevShow == "" || payload != prevShow {
@@ -319,7 +319,7 @@ func stateJSON(tel *fordapi.Telemetry, show string) []byte {
 		buf = strconv.AppendQuote(buf, name)
 		buf = append(buf, ':')
 		switch {
-		case name == "lock" && show != "":
+		case name == fordapi.FieldLock && show != "":
 			buf = strconv.AppendQuote(buf, show)
 		case val.IsNumber():
 			buf = strconv.AppendFloat(buf, val.Float(), 'f', -1, 64)
@@ -351,7 +351,7 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	h := v.host
 	for _, field := range tel.Fields {
 		payload := field.Value.String()
-		if field.Name == "lock" {
+		if field.Name == fordapi.FieldLock {
 			payload = lockPayload(field.Value, show)
 		}
 		f(h.fieldTopic(v.vin, field.Name), payload)
@@ -371,7 +371,7 @@ func (v *vehicle) setLockShow(show string) {
 	v.mu.Lock()
 	v.lockShow = show
 	if show == "jammed" && v.tel != nil {
-		v.jamLock = v.tel.Get("lock").String()
+		v.jamLock = v.tel.Get(fordapi.FieldLock).String()
 	}
 	v.mu.Unlock()
 	v.publishFields()
@@ -434,8 +434,11 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		case "unlocking":
 			info.Lock, info.LockPress[1] = true, c.name
 		}
-		if c.sets {
-			info.Settable = append(info.Settable, c.name)
+		if c.sets != "" {
+			if info.Settable == nil {
+				info.Settable = map[string]string{}
+			}
+			info.Settable[c.sets] = c.name
 		}
 		if c.button.Key != "" {
 			b := c.button

@@ -6,7 +6,6 @@ package discovery
 
 import (
 	"encoding/json"
-	"slices"
 	"sort"
 	"strings"
 
@@ -58,9 +57,10 @@ type VehicleInfo struct {
 	Lock         bool      // lock/unlock allowed and supported: the lock entity sends them
 	LockPress    [2]string // the commands the lock entity sends to lock and to unlock
 	Buttons      []Button  // the other commands the car can run and the user allows
-	// Settable are the commands that set a number field the car has, that
-	// it can run and the user allows (a number entity instead of a sensor).
-	Settable []string
+	// Settable maps a number field to the command that sets it, where the
+	// car can run it and the user allows it (a number entity instead of a
+	// sensor).
+	Settable map[string]string
 }
 
 // Button is a command's button in Home Assistant.
@@ -261,9 +261,9 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		}
 		switch spec.Kind {
 		case fordapi.KindNumber:
-			if spec.SetBy != "" && slices.Contains(v.Settable, spec.SetBy) {
+			if cmd := v.Settable[spec.Name]; cmd != "" {
 				c.CommandTopic = t.Command(v.VIN)
-				c.CommandTemplate = `{"command":"` + spec.SetBy + `","value":{{ value | int }}}`
+				c.CommandTemplate = `{"command":"` + cmd + `","value":{{ value | int }}}`
 				c.Min, c.Max, c.Step, c.Unit = &spec.Min, &spec.Max, &spec.Step, spec.Unit
 				add(f, "number", name, c)
 				continue

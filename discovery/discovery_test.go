@@ -37,7 +37,7 @@ var vehicles = map[string]VehicleInfo{
 			"door_driver", "window_driver", "ignition", "remote_start", "battery_energy_remaining", "battery_capacity",
 			"battery_temperature", "charging_power", "battery_hv_voltage", "battery_hv_current", "heading", "outside_temperature", "charge_target"},
 		HasLocation: true, HasUpdatedAt: true, Lock: true, LockPress: [2]string{"lock", "unlock"}, Buttons: []Button{startButton, stopButton, refreshButton},
-		Settable: []string{"charge_target"}},
+		Settable: map[string]string{"charge_target": "charge_target"}},
 	"few": {VIN: "WF0XXXGCDX0000003", Model: "Focus", Year: "2019", Fields: []string{"odometer", "lock", "fuel_level"}},
 }
 

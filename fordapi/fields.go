@@ -34,12 +34,31 @@ type FieldSpec struct {
 	// Member names a family's member for a person, in sentence case.
 	Member func(member string) string
 	Icon   string
-	// SetBy is the command that sets a number ({"command":SetBy,
-	// "value":…}); Home Assistant then offers a number entity from Min to
-	// Max in Steps.
-	SetBy          string
+	// Min, Max and Step are the values a command may set the number to
+	// (a command's row says it sets the field; Home Assistant then offers
+	// a number entity).
 	Min, Max, Step float64
+
+	// From are Ford's metrics the field is read from; where two give it,
+	// the later one wins (outsideTemperature over ambientTemp).
+	From []string
+	// Ford maps Ford's words (upper case) to the field's; a word not in it
+	// is lower-cased.
+	Ford map[string]string
+	// read reads a metric of From in its own way (normalize.go); without
+	// it, a KindNumber is read as a number (clamped to 0-100 when it is a
+	// percentage) and any other kind as a word.
+	read readMaker
 }
+
+// The fields a command changes, named where the command table (bridge)
+// and the lock's display refer to them.
+const (
+	FieldLock           = "lock"
+	FieldRemoteStart    = "remote_start"
+	FieldChargingStatus = "charging_status"
+	FieldChargeTarget   = "charge_target"
+)
 
 // Kind is what sort of value a field holds.
 type Kind int
@@ -56,52 +75,60 @@ const (
 
 // Fields is every field the bridge publishes.
 var Fields = []FieldSpec{
-	{Name: "odometer", Label: "Odometer", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Total: true, Icon: "mdi:counter"},
-	{Name: "fuel_level", Label: "Fuel level", Kind: KindNumber, Unit: "%", Digits: 1, Icon: "mdi:gas-station"},
-	{Name: "fuel_range", Label: "Fuel range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance"},
-	{Name: "battery_soc", Label: "Battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 1},
-	{Name: "ev_range", Label: "Electric range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance"},
-	{Name: "time_to_full_charge", Label: "Time to full charge", Kind: KindNumber, Measures: "duration", Unit: "min", Digits: 0},
-	// The charging target the car charges to; the charge_target command
-	// sets it (SetBy).
-	{Name: "charge_target", Label: "Charge target", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Icon: "mdi:battery-charging-high",
-		SetBy: "charge_target", Min: 50, Max: 100, Step: 10},
-	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected"},
-	{Name: "charging_status", Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline"},
-	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2},
-	{Name: "battery_capacity", Label: "Battery capacity", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, Diagnostic: true},
-	{Name: "battery_temperature", Label: "Battery temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1},
+	{Name: "odometer", Label: "Odometer", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Total: true, Icon: "mdi:counter", From: []string{"odometer"}},
+	{Name: "fuel_level", Label: "Fuel level", Kind: KindNumber, Unit: "%", Digits: 1, Icon: "mdi:gas-station", From: []string{"fuelLevel"}},
+	{Name: "fuel_range", Label: "Fuel range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance", From: []string{"fuelRange"}},
+	{Name: "battery_soc", Label: "Battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 1, From: []string{"xevBatteryStateOfCharge"}},
+	{Name: "ev_range", Label: "Electric range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance", From: []string{"xevBatteryRange"}},
+	{Name: "time_to_full_charge", Label: "Time to full charge", Kind: KindNumber, Measures: "duration", Unit: "min", Digits: 0, From: []string{"xevBatteryTimeToFullCharge"}},
+	// The charging target the car charges to (a command sets it).
+	{Name: FieldChargeTarget, Label: "Charge target", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Icon: "mdi:battery-charging-high",
+		Min: 50, Max: 100, Step: 10, From: []string{"customMetrics"}, read: chargeTarget},
+	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}},
+	{Name: FieldChargingStatus, Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"xevBatteryChargeDisplayStatus"}},
+	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, From: []string{"xevBatteryEnergyRemaining"}},
+	{Name: "battery_capacity", Label: "Battery capacity", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, Diagnostic: true, From: []string{"xevBatteryCapacity"}},
+	{Name: "battery_temperature", Label: "Battery temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1, From: []string{"xevBatteryTemperature"}},
 	// What the charger delivers: its output voltage times its output
 	// current, where the car reports both.
-	{Name: "charging_power", Label: "Charging power", Kind: KindNumber, Measures: "power", Unit: "W", Digits: 0},
-	{Name: "battery_hv_voltage", Label: "High-voltage battery voltage", Kind: KindNumber, Measures: "voltage", Unit: "V", Digits: 1, Diagnostic: true},
-	{Name: "battery_hv_current", Label: "High-voltage battery current", Kind: KindNumber, Measures: "current", Unit: "A", Digits: 2, Diagnostic: true},
-	{Name: "battery_12v_soc", Label: "12 V battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Diagnostic: true},
-	{Name: "battery_12v_voltage", Label: "12 V battery voltage", Kind: KindNumber, Measures: "voltage", Unit: "V", Digits: 2, Diagnostic: true},
-	{Name: "outside_temperature", Label: "Outside temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1},
-	{Name: "engine_coolant_temperature", Label: "Engine coolant temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1},
-	{Name: "engine_speed", Label: "Engine speed", Kind: KindNumber, Unit: "rpm", Digits: 0, Icon: "mdi:engine"},
-	{Name: "oil_life", Label: "Oil life", Kind: KindNumber, Unit: "%", Digits: 0, Icon: "mdi:oil"},
-	{Name: "heading", Label: "Heading", Kind: KindNumber, Unit: "°", Digits: 1, Angle: true, Icon: "mdi:compass"},
-	{Name: "speed", Label: "Speed", Kind: KindNumber, Measures: "speed", Unit: "km/h", Digits: 1},
-	{Name: "gear", Label: "Gear", Kind: KindWord, Icon: "mdi:information-outline"},
-	{Name: "ignition", Label: "Ignition", Kind: KindOnOff, Measures: "power", On: "on", Off: "off"},
-	{Name: "alarm", Label: "Alarm", Kind: KindAlarm, Words: []string{"armed", "disarmed", "triggered"}, Icon: "mdi:shield-car"},
-	{Name: "remote_start", Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off"},
-	{Name: "remote_start_remaining", Label: "Remote start remaining", Kind: KindNumber, Measures: "duration", Unit: "s", Digits: 0, Icon: "mdi:timer-outline"},
-	{Name: "lock", Label: "Lock", Kind: KindLock, Words: []string{"locked", "unlocked", "locking", "unlocking", "jammed"}, Icon: "mdi:car-key"},
-	{Name: "door_", Family: true, Label: "door", Kind: KindOnOff, Measures: "door", On: "open", Off: "closed", Member: personName("door")},
-	{Name: "window_", Family: true, Label: "window", Kind: KindOnOff, Measures: "window", On: "open", Off: "closed", Member: personName("window")},
+	{Name: "charging_power", Label: "Charging power", Kind: KindNumber, Measures: "power", Unit: "W", Digits: 0, From: []string{"xevBatteryChargerVoltageOutput", "xevBatteryChargerCurrentOutput"}, read: chargerPart},
+	{Name: "battery_hv_voltage", Label: "High-voltage battery voltage", Kind: KindNumber, Measures: "voltage", Unit: "V", Digits: 1, Diagnostic: true, From: []string{"xevBatteryVoltage"}},
+	{Name: "battery_hv_current", Label: "High-voltage battery current", Kind: KindNumber, Measures: "current", Unit: "A", Digits: 2, Diagnostic: true, From: []string{"xevBatteryIoCurrent"}},
+	{Name: "battery_12v_soc", Label: "12 V battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Diagnostic: true, From: []string{"batteryStateOfCharge"}},
+	{Name: "battery_12v_voltage", Label: "12 V battery voltage", Kind: KindNumber, Measures: "voltage", Unit: "V", Digits: 2, Diagnostic: true, From: []string{"batteryVoltage"}},
+	{Name: "outside_temperature", Label: "Outside temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1, From: []string{"ambientTemp", "outsideTemperature"}},
+	{Name: "engine_coolant_temperature", Label: "Engine coolant temperature", Kind: KindNumber, Measures: "temperature", Unit: "°C", Digits: 1, From: []string{"engineCoolantTemp"}},
+	{Name: "engine_speed", Label: "Engine speed", Kind: KindNumber, Unit: "rpm", Digits: 0, Icon: "mdi:engine", From: []string{"engineSpeed"}},
+	{Name: "oil_life", Label: "Oil life", Kind: KindNumber, Unit: "%", Digits: 0, Icon: "mdi:oil", From: []string{"oilLifeRemaining"}},
+	{Name: "heading", Label: "Heading", Kind: KindNumber, Unit: "°", Digits: 1, Angle: true, Icon: "mdi:compass", From: []string{"heading"}, read: heading},
+	{Name: "speed", Label: "Speed", Kind: KindNumber, Measures: "speed", Unit: "km/h", Digits: 1, From: []string{"speed"}},
+	{Name: "gear", Label: "Gear", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"gearLeverPosition"}},
+	{Name: "ignition", Label: "Ignition", Kind: KindOnOff, Measures: "power", On: "on", Off: "off", From: []string{"ignitionStatus"}, Ford: ignitionWords},
+	{Name: "alarm", Label: "Alarm", Kind: KindAlarm, Words: []string{"armed", "disarmed", "triggered"}, Icon: "mdi:shield-car", From: []string{"alarmStatus"}, Ford: alarmWords},
+	{Name: FieldRemoteStart, Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off", From: []string{"remoteStartCountdownTimer"}, read: remoteStart},
+	{Name: "remote_start_remaining", Label: "Remote start remaining", Kind: KindNumber, Measures: "duration", Unit: "s", Digits: 0, Icon: "mdi:timer-outline", From: []string{"remoteStartCountdownTimer"}},
+	{Name: FieldLock, Label: "Lock", Kind: KindLock, Words: []string{"locked", "unlocked", "locking", "unlocking", "jammed"}, Icon: "mdi:car-key", From: []string{"doorLockStatus"}, read: locks},
+	{Name: "door_", Family: true, Label: "door", Kind: KindOnOff, Measures: "door", On: "open", Off: "closed", Member: personName("door"), From: []string{"doorStatus", "hoodStatus"}, read: doors},
+	{Name: "window_", Family: true, Label: "window", Kind: KindOnOff, Measures: "window", On: "open", Off: "closed", Member: personName("window"), From: []string{"windowStatus"}, read: windows},
 	{Name: "tire_pressure_", Family: true, Label: "Tire pressure", Kind: KindNumber, Measures: "pressure", Unit: "kPa", Digits: 1, Icon: "mdi:car-tire-alert",
-		Member: func(wheel string) string { return "Tire pressure " + strings.ReplaceAll(wheel, "_", " ") }},
+		Member: func(wheel string) string { return "Tire pressure " + strings.ReplaceAll(wheel, "_", " ") }, From: []string{"tirePressure"}, read: tires},
 	{Name: "indicator_", Family: true, Label: "Warning:", Kind: KindOnOff, Measures: "problem", On: "on", Off: "off", Hidden: minorLamp,
 		Member: func(lamp string) string {
 			if lamp == "malfunction_indicator" {
 				return "Warning: check engine"
 			}
 			return "Warning: " + strings.ReplaceAll(lamp, "_", " ")
-		}},
+		}, From: []string{"indicators"}, read: indicators},
 }
+
+// Ford's words for the ignition and the alarm.
+var (
+	ignitionWords = map[string]string{"ON": "on", "RUN": "on", "START": "on", "OFF": "off"}
+	alarmWords    = map[string]string{
+		"ARMED": "armed", "SET": "armed", "DISARMED": "disarmed", "NOT_SET": "disarmed", "NOTSET": "disarmed",
+		"UNARMED": "disarmed", "TRIGGERED": "triggered", "ACTIVE": "triggered", "ALARM": "triggered",
+	}
+)
 
 // personName names a door or window: "Driver door", "Rear left window"; the
 // hood and the tailgates by their own name.
@@ -142,14 +169,4 @@ func SpecOf(field string) (spec FieldSpec, member string, ok bool) {
 		}
 	}
 	return FieldSpec{}, "", false
-}
-
-// digitsOf is the decimals a field's number (or a family's) is rounded to.
-func digitsOf(field string) int {
-	for _, s := range Fields {
-		if s.Name == field || s.Family && strings.HasPrefix(field, s.Name) {
-			return s.Digits
-		}
-	}
-	return 0
 }

@@ -84,3 +84,49 @@ func TestReadmeFieldTableFollowsTheSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryFieldIsReadFromItsMetrics: a field's row says which of Ford's
+// metrics it is read from, and a number or a word named there is read
+// without more code: each simple row's metric, sent alone, gives its field.
+func TestEveryFieldIsReadFromItsMetrics(t *testing.T) {
+	t.Parallel()
+	for _, spec := range fordapi.Fields {
+		if len(spec.From) == 0 {
+			t.Errorf("%s: read from no Ford metric", spec.Name)
+		}
+		if spec.Family || spec.Kind == fordapi.KindLock || spec.Name == "charge_target" || spec.Name == "charging_power" || spec.Name == "heading" || spec.Name == "remote_start" {
+			continue // metrics of other shapes, tested with their readers
+		}
+		var value any = 42.0
+		want := "42"
+		if spec.Kind != fordapi.KindNumber {
+			value, want = "SOMEWORD", "someword"
+			if spec.Kind == fordapi.KindOnOff {
+				want = spec.On
+			}
+		}
+		for _, metric := range spec.From {
+			if spec.Kind == fordapi.KindOnOff {
+				value = strings.ToUpper(spec.On)
+			}
+			tel := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{metric: map[string]any{"value": value}}}).Telemetry()
+			if got := tel.Get(spec.Name).String(); got != want {
+				t.Errorf("%s from %s = %v: %q, want %q", spec.Name, metric, value, got, want)
+			}
+		}
+	}
+}
+
+// TestAMetricTwoFieldsReadIsSkippedOnce: the remote start's countdown gives
+// two fields; sent with a shape neither reader takes, it is named once.
+func TestAMetricTwoFieldsReadIsSkippedOnce(t *testing.T) {
+	t.Parallel()
+	tel := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{"remoteStartCountdownTimer": map[string]any{"value": "soon"}}}).Telemetry()
+	if len(tel.Skipped) != 1 || tel.Skipped[0] != "remoteStartCountdownTimer" {
+		t.Errorf("skipped = %v, want the countdown once", tel.Skipped)
+	}
+	tel = fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{"remoteStartCountdownTimer": map[string]any{"value": 300.0}}}).Telemetry()
+	if tel.Get("remote_start").String() != "on" || tel.Get("remote_start_remaining").String() != "300" {
+		t.Errorf("remote start = %q, remaining %q; want on, 300", tel.Get("remote_start"), tel.Get("remote_start_remaining"))
+	}
+}

@@ -33,99 +33,80 @@ const (
 	hiddenLongitude    = "_longitude"
 )
 
-// readers are the metrics this parser reads, in order of precedence: where
-// two metrics give the same field, the later one wins (outsideTemperature
-// over ambientTemp, hoodStatus over a hood in doorStatus).
-var readers = []metricReader{
-	{"odometer", number("odometer")},
-	{"fuelLevel", percent("fuel_level")},
-	{"fuelRange", number("fuel_range")},
-	{"xevBatteryStateOfCharge", percent("battery_soc")},
-	{"xevBatteryRange", number("ev_range")},
-	{"xevBatteryTimeToFullCharge", number("time_to_full_charge")},
-	{"xevPlugChargerStatus", word("charge_plug", plugWords)},
-	{"xevBatteryChargeDisplayStatus", word("charging_status", nil)},
-	{"xevBatteryEnergyRemaining", number("battery_energy_remaining")},
-	{"xevBatteryCapacity", number("battery_capacity")},
-	{"xevBatteryTemperature", number("battery_temperature")},
-	{"xevBatteryVoltage", number("battery_hv_voltage")},
-	{"xevBatteryIoCurrent", number("battery_hv_current")},
-	// charging_power is what the charger delivers: its output voltage
-	// times its output current, in watts, where the car reports both.
-	{"xevBatteryChargerVoltageOutput", rawNumber(hiddenChargerVolts)},
-	{"xevBatteryChargerCurrentOutput", rawNumber(hiddenChargerAmps)},
-	{"batteryStateOfCharge", percent("battery_12v_soc")},
-	{"batteryVoltage", number("battery_12v_voltage")},
-	{"ambientTemp", number("outside_temperature")},
-	{"outsideTemperature", number("outside_temperature")},
-	{"engineCoolantTemp", number("engine_coolant_temperature")},
-	{"engineSpeed", number("engine_speed")},
-	{"oilLifeRemaining", percent("oil_life")},
-	{"heading", heading},
-	{"speed", number("speed")},
-	{"gearLeverPosition", word("gear", nil)},
-	{"ignitionStatus", word("ignition", ignitionWords)},
-	{"alarmStatus", word("alarm", alarmWords)},
-	{"remoteStartCountdownTimer", remoteStart},
-	{"doorLockStatus", locks},
-	{"doorStatus", doors},
-	{"hoodStatus", hood},
-	{"windowStatus", windows},
-	{"tirePressure", tires},
-	{"position", position},
-	{"indicators", indicators},
-	{"customMetrics", customMetrics},
-}
+// A readMaker makes the reader of one of a field's metrics (FieldSpec.From).
+// The makers are not inlined: inlined, each field would get its own copy
+// of the closure's code.
+type readMaker func(f *FieldSpec, metric string) func(*fieldWriter, any)
 
-// readerOf maps a metric name to its index in readers.
-var readerOf = map[string]int{}
+// readers are the metrics this parser reads, made from Fields, in order of
+// precedence: where two metrics give the same field, the later one wins
+// (outsideTemperature over ambientTemp, hoodStatus over a hood in
+// doorStatus). A metric two fields are read from (the remote start's
+// countdown) has a reader for each.
+var readers []metricReader
+
+// readerOf maps a metric name to its indices in readers.
+var readerOf = map[string][]int{}
 
 func init() {
+	for i := range Fields {
+		f := &Fields[i]
+		for _, metric := range f.From {
+			mk := f.read
+			switch {
+			case mk != nil:
+			case f.Kind == KindNumber:
+				mk = number
+			default:
+				mk = word
+			}
+			readers = append(readers, metricReader{metric, mk(f, metric)})
+		}
+	}
+	readers = append(readers, metricReader{"position", position})
 	if len(readers) > 64 {
 		panic("fordapi: a Record marks skipped metrics in a uint64")
 	}
 	for i, r := range readers {
-		readerOf[r.metric] = i
+		readerOf[r.metric] = append(readerOf[r.metric], i)
 	}
 }
 
-// number reads metric.value as a number rounded to the field's digits
-// (Fields). The makers of readers are not inlined: inlined, each entry of
-// the table would get its own copy of the closure's code (5 KB of the
-// binary).
+// number reads metric.value as a number rounded to the field's digits,
+// clamped to 0-100 for a percentage (cars report a fuel level of 103.9).
 //
 //go:noinline
-func number(field string) func(*fieldWriter, any) {
-	digits := digitsOf(field)
+func number(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, digits, percent := f.Name, f.Digits, f.Unit == "%"
 	return func(w *fieldWriter, raw any) {
-		if f, ok := w.float(raw); ok {
-			w.set(field, Number(round(f, digits)))
+		if v, ok := w.float(raw); ok {
+			if percent {
+				v = min(max(v, 0), 100)
+			}
+			w.set(name, Number(round(v, digits)))
 		}
 	}
 }
 
-// percent is number, clamped to 0-100: cars report a fuel level of 103.9.
+// chargerPart keeps the charger's output voltage or current, unrounded,
+// under a hidden name; Telemetry multiplies them into the field.
 //
 //go:noinline
-func percent(field string) func(*fieldWriter, any) {
-	digits := digitsOf(field)
+func chargerPart(f *FieldSpec, metric string) func(*fieldWriter, any) {
+	chargingPower = f
+	hidden := hiddenChargerAmps
+	if metric == f.From[0] {
+		hidden = hiddenChargerVolts
+	}
 	return func(w *fieldWriter, raw any) {
-		if f, ok := w.float(raw); ok {
-			w.set(field, Number(round(min(max(f, 0), 100), digits)))
+		if v, ok := w.float(raw); ok {
+			w.set(hidden, Number(v))
 		}
 	}
 }
 
-// rawNumber keeps metric.value unrounded under a hidden name.
-//
-//go:noinline
-func rawNumber(hidden string) func(*fieldWriter, any) {
-	return func(w *fieldWriter, raw any) {
-		if f, ok := w.float(raw); ok {
-			w.set(hidden, Number(f))
-		}
-	}
-}
+// chargingPower is the field the charger's voltage and current make.
+var chargingPower *FieldSpec
 
 // float reads metric.value as a number; a metric of another shape is
 // skipped.
@@ -143,10 +124,12 @@ func (w *fieldWriter) float(raw any) (float64, bool) {
 	return f, true
 }
 
-// word reads metric.value as a lower-case word, mapped through alias.
+// word reads metric.value as a word, mapped through the field's Ford
+// words, else lower-cased.
 //
 //go:noinline
-func word(field string, alias map[string]string) func(*fieldWriter, any) {
+func word(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, alias := f.Name, f.Ford
 	return func(w *fieldWriter, raw any) {
 		obj, _ := raw.(map[string]any)
 		s, ok := obj["value"].(string)
@@ -160,78 +143,76 @@ func word(field string, alias map[string]string) func(*fieldWriter, any) {
 		} else {
 			s = strings.ToLower(s)
 		}
-		w.set(field, Word(s))
+		w.set(name, Word(s))
 	}
 }
 
-// The digits of the fields read below, from Fields.
-var (
-	headingDigits   = digitsOf("heading")
-	remainingDigits = digitsOf("remote_start_remaining")
-	tireDigits      = digitsOf("tire_pressure_")
-)
-
-var (
-	ignitionWords = map[string]string{"ON": "on", "RUN": "on", "START": "on", "OFF": "off"}
-	alarmWords    = map[string]string{
-		"ARMED": "armed", "SET": "armed", "DISARMED": "disarmed", "NOT_SET": "disarmed", "NOTSET": "disarmed",
-		"UNARMED": "disarmed", "TRIGGERED": "triggered", "ACTIVE": "triggered", "ALARM": "triggered",
-	}
-	plugWords = map[string]string{"CONNECTED": "connected", "DISCONNECTED": "disconnected"}
-	onOff     = map[bool]Value{true: Word("on"), false: Word("off")}
-)
-
 // heading reads the compass heading: an object {heading, uncertainty,
 // detectionType} in current records, a bare number in older ones.
-func heading(w *fieldWriter, raw any) {
-	obj, _ := raw.(map[string]any)
-	val := obj["value"]
-	if inner, ok := val.(map[string]any); ok {
-		val = inner["heading"]
+//
+//go:noinline
+func heading(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, digits := f.Name, f.Digits
+	return func(w *fieldWriter, raw any) {
+		obj, _ := raw.(map[string]any)
+		val := obj["value"]
+		if inner, ok := val.(map[string]any); ok {
+			val = inner["heading"]
+		}
+		f, ok := toFloat(val)
+		if !ok || f < 0 || f > 360 {
+			w.skipped = true
+			return
+		}
+		w.set(name, Number(round(f, digits)))
 	}
-	f, ok := toFloat(val)
-	if !ok || f < 0 || f > 360 {
-		w.skipped = true
-		return
-	}
-	w.set("heading", Number(round(f, headingDigits)))
 }
 
 // indicators are the dashboard's warning lamps (metrics.indicators, each
 // {value: bool, additionalInfo}): indicator_<name> is on or off.
-func indicators(w *fieldWriter, raw any) {
-	all, ok := raw.(map[string]any)
-	if !ok {
-		w.skipped = true
-		return
-	}
-	for name, e := range all {
-		obj, _ := e.(map[string]any)
-		on, ok := obj["value"].(bool)
+//
+//go:noinline
+func indicators(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	family, onOff := strings.TrimSuffix(f.Name, "_"), map[bool]Value{true: Word(f.On), false: Word(f.Off)}
+	return func(w *fieldWriter, raw any) {
+		all, ok := raw.(map[string]any)
 		if !ok {
-			continue
+			w.skipped = true
+			return
 		}
-		w.set(fieldName("indicator", name, "", func() string { return "indicator_" + snake(name) }), onOff[on])
+		for name, e := range all {
+			obj, _ := e.(map[string]any)
+			on, ok := obj["value"].(bool)
+			if !ok {
+				continue
+			}
+			w.set(fieldName(family, name, "", func() string { return family + "_" + snake(name) }), onOff[on])
+		}
 	}
 }
 
-// customMetrics are the car's own signals, keyed
+// chargeTarget reads the car's own signals (metrics.customMetrics), keyed
 // "aui:signal:<id>:custom:<name>" (ha-fordpass fordpass_handler.py reads
 // them by the name's end). The charge target is the AC target SoC, which
 // the charge_target command sets.
-func customMetrics(w *fieldWriter, raw any) {
-	all, ok := raw.(map[string]any)
-	if !ok {
-		w.skipped = true
-		return
-	}
-	for key, e := range all {
-		if !strings.HasSuffix(key, "custom:global-ac-target-soc") {
-			continue
+//
+//go:noinline
+func chargeTarget(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, digits := f.Name, f.Digits
+	return func(w *fieldWriter, raw any) {
+		all, ok := raw.(map[string]any)
+		if !ok {
+			w.skipped = true
+			return
 		}
-		obj, _ := e.(map[string]any)
-		if f, ok := toFloat(obj["value"]); ok && f >= 0 && f <= 100 {
-			w.set("charge_target", Number(round(f, 0)))
+		for key, e := range all {
+			if !strings.HasSuffix(key, "custom:global-ac-target-soc") {
+				continue
+			}
+			obj, _ := e.(map[string]any)
+			if f, ok := toFloat(obj["value"]); ok && f >= 0 && f <= 100 {
+				w.set(name, Number(round(f, digits)))
+			}
 		}
 	}
 }
@@ -299,15 +280,21 @@ func jsonType(v any) string {
 	return "object"
 }
 
-func remoteStart(w *fieldWriter, raw any) {
-	obj, _ := raw.(map[string]any)
-	f, ok := toFloat(obj["value"])
-	if !ok {
-		w.skipped = true
-		return
+// remoteStart reads the remote start's countdown as running or not (its
+// seconds are a field of their own, read as a number).
+//
+//go:noinline
+func remoteStart(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, on, off := f.Name, Word(f.On), Word(f.Off)
+	return func(w *fieldWriter, raw any) {
+		if v, ok := w.float(raw); ok {
+			if v > 0 {
+				w.set(name, on)
+			} else {
+				w.set(name, off)
+			}
+		}
 	}
-	w.set("remote_start", onOff[f > 0])
-	w.set("remote_start_remaining", Number(round(f, remainingDigits)))
 }
 
 // list reads a metric that is a list of objects.
@@ -326,7 +313,16 @@ func (w *fieldWriter) list(raw any) []map[string]any {
 	return out
 }
 
-func locks(w *fieldWriter, raw any) {
+// locks reads the doors' locks as the car's lock: the all-doors entry
+// where there is one, else locked when every electric lock is.
+//
+//go:noinline
+func locks(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name := f.Name
+	return func(w *fieldWriter, raw any) { readLocks(w, name, raw) }
+}
+
+func readLocks(w *fieldWriter, name string, raw any) {
 	entries := w.list(raw)
 	if len(entries) == 0 {
 		return
@@ -339,7 +335,7 @@ func locks(w *fieldWriter, raw any) {
 				w.skipped = true
 				return
 			}
-			w.setLock(isLocked(v))
+			w.setLock(name, isLocked(v))
 			return
 		}
 	}
@@ -358,21 +354,34 @@ func locks(w *fieldWriter, raw any) {
 		locked = locked && isLocked(v)
 	}
 	if counted > 0 {
-		w.setLock(locked)
+		w.setLock(name, locked)
 	}
 }
 
-func (w *fieldWriter) setLock(locked bool) {
+func (w *fieldWriter) setLock(name string, locked bool) {
 	state := "unlocked"
 	if locked {
 		state = "locked"
 	}
-	w.set("lock", Word(state))
+	w.set(name, Word(state))
 }
 
-func doors(w *fieldWriter, raw any) {
+// doors reads the doors (doorStatus) and the hood (hoodStatus) as open or
+// closed.
+//
+//go:noinline
+func doors(f *FieldSpec, metric string) func(*fieldWriter, any) {
+	family := strings.TrimSuffix(f.Name, "_")
+	if metric == "hoodStatus" {
+		hood := f.Name + "hood"
+		return func(w *fieldWriter, raw any) { readHood(w, hood, raw) }
+	}
+	return func(w *fieldWriter, raw any) { readDoors(w, family, raw) }
+}
+
+func readDoors(w *fieldWriter, family string, raw any) {
 	for _, e := range w.list(raw) {
-		name := partField(e, "door", "vehicleDoor")
+		name := partField(e, family, "vehicleDoor")
 		v, ok := e["value"].(string)
 		if name == "" || !ok {
 			continue
@@ -389,7 +398,7 @@ func doors(w *fieldWriter, raw any) {
 	}
 }
 
-func hood(w *fieldWriter, raw any) {
+func readHood(w *fieldWriter, name string, raw any) {
 	obj, _ := raw.(map[string]any)
 	v, ok := obj["value"].(string)
 	if !ok {
@@ -400,12 +409,18 @@ func hood(w *fieldWriter, raw any) {
 	if strings.EqualFold(v, "CLOSED") {
 		state = "closed"
 	}
-	w.set("door_hood", Word(state))
+	w.set(name, Word(state))
 }
 
-func windows(w *fieldWriter, raw any) {
+//go:noinline
+func windows(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	family := strings.TrimSuffix(f.Name, "_")
+	return func(w *fieldWriter, raw any) { readWindows(w, family, raw) }
+}
+
+func readWindows(w *fieldWriter, family string, raw any) {
 	for _, e := range w.list(raw) {
-		name := partField(e, "window", "vehicleWindow")
+		name := partField(e, family, "vehicleWindow")
 		val, _ := e["value"].(map[string]any)
 		dr, _ := val["doubleRange"].(map[string]any)
 		lo, okLo := toFloat(dr["lowerBound"])
@@ -421,14 +436,20 @@ func windows(w *fieldWriter, raw any) {
 	}
 }
 
-func tires(w *fieldWriter, raw any) {
+//go:noinline
+func tires(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	family, digits := strings.TrimSuffix(f.Name, "_"), f.Digits
+	return func(w *fieldWriter, raw any) { readTires(w, family, digits, raw) }
+}
+
+func readTires(w *fieldWriter, family string, digits int, raw any) {
 	for _, e := range w.list(raw) {
 		wheel, _ := e["vehicleWheel"].(string)
 		f, ok := toFloat(e["value"])
 		if wheel == "" || !ok {
 			continue
 		}
-		w.set(fieldName("tire_pressure", wheel, "", func() string { return "tire_pressure_" + sanitizeName(wheel) }), Number(round(f, tireDigits)))
+		w.set(fieldName(family, wheel, "", func() string { return family + "_" + sanitizeName(wheel) }), Number(round(f, digits)))
 	}
 }
 

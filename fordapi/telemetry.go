@@ -375,17 +375,19 @@ func (r *Record) clearMetrics() {
 
 // setMetric normalises metric k again (raw nil: removes it).
 func (r *Record) setMetric(k string, raw any) {
-	if i, ok := readerOf[k]; ok {
-		r.skipped &^= 1 << i
-		if raw == nil {
-			r.setFields(i, nil)
-			return
-		}
-		var w fieldWriter
-		readers[i].read(&w, raw)
-		r.setFields(i, w.out)
-		if w.skipped {
-			r.skipped |= 1 << i
+	if is, ok := readerOf[k]; ok {
+		for _, i := range is {
+			r.skipped &^= 1 << i
+			if raw == nil {
+				r.setFields(i, nil)
+				continue
+			}
+			var w fieldWriter
+			readers[i].read(&w, raw)
+			r.setFields(i, w.out)
+			if w.skipped {
+				r.skipped |= 1 << i
+			}
 		}
 		return
 	}
@@ -444,7 +446,7 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 	}
 	if volts != nil && amps != nil {
-		t = t.with("charging_power", Number(round(volts.Float()*amps.Float(), digitsOf("charging_power"))), false)
+		t = t.with(chargingPower.Name, Number(round(volts.Float()*amps.Float(), chargingPower.Digits)), false)
 	}
 	if lat != nil && lon != nil {
 		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
@@ -455,6 +457,7 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 	}
 	sort.Strings(t.Skipped)
+	t.Skipped = slices.Compact(t.Skipped) // a metric two fields are read from
 	if r.unknownOut == nil && len(r.unknown) > 0 {
 		r.unknownOut = maps.Clone(r.unknown)
 	}
