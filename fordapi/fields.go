@@ -79,6 +79,10 @@ var Fields = []FieldSpec{
 	{Name: "fuel_level", Label: "Fuel level", Kind: KindNumber, Unit: "%", Digits: 1, Icon: "mdi:gas-station", From: []string{"fuelLevel"}},
 	{Name: "fuel_range", Label: "Fuel range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance", From: []string{"fuelRange"}},
 	{Name: "battery_soc", Label: "Battery", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 1, From: []string{"xevBatteryStateOfCharge"}},
+	// Ford's "actual" state of charge, beside the displayed battery_soc
+	// (ha-fordpass shows it as batteryActualCharge).
+	{Name: "battery_actual_soc", Label: "Battery actual charge", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 1, Diagnostic: true,
+		From: []string{"xevBatteryActualStateOfCharge"}},
 	{Name: "ev_range", Label: "Electric range", Kind: KindNumber, Measures: "distance", Unit: "km", Digits: 1, Icon: "mdi:map-marker-distance", From: []string{"xevBatteryRange"}},
 	{Name: "time_to_full_charge", Label: "Time to full charge", Kind: KindNumber, Measures: "duration", Unit: "min", Digits: 0, From: []string{"xevBatteryTimeToFullCharge"}},
 	// The charging target the car charges to (a command sets it).

@@ -42,8 +42,8 @@ func TestEveryFieldHasItsSpec(t *testing.T) {
 }
 
 // TestReadmeFieldTableFollowsTheSpec: the README's field table names every
-// field of the spec (a family by its prefix), with a number's unit, and
-// no field the spec lacks.
+// field of the spec (a family by its prefix), with a number's unit and the
+// Ford metrics it is read from, and no field the spec lacks.
 func TestReadmeFieldTableFollowsTheSpec(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("../README.md")
@@ -76,6 +76,11 @@ func TestReadmeFieldTableFollowsTheSpec(t *testing.T) {
 		}
 		if spec.Kind == fordapi.KindNumber && !strings.Contains(strings.Split(row, "|")[2], spec.Unit) {
 			t.Errorf("the README gives %s without its unit %s: %s", spec.Name, spec.Unit, row)
+		}
+		for _, metric := range spec.From {
+			if !strings.Contains(strings.Split(row, "|")[3], "`"+metric) {
+				t.Errorf("the README does not say %s is read from Ford's %s: %s", spec.Name, metric, row)
+			}
 		}
 	}
 	for name := range rows {

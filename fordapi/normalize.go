@@ -242,7 +242,7 @@ func init() {
 		knownMetrics[r.metric] = true
 	}
 	// Read by nobody, on purpose.
-	for _, k := range strings.Fields(`acceleration acceleratorPedalPosition yawRate xevBatteryActualStateOfCharge xevBatteryMaximumRange
+	for _, k := range strings.Fields(`acceleration acceleratorPedalPosition yawRate xevBatteryMaximumRange
 		xevBatteryPerformanceStatus xevChargeStationCommunicationStatus xevChargeStationPowerType
 		xevBatteryChargerEnergyOutput xevTractionMotorVoltage xevTractionMotorCurrent tripXevBatteryRangeRegenerated
 		tripXevBatteryChargeRegenerated tripXevBatteryDistanceAccumulated tirePressureStatus tirePressureSystemStatus

@@ -47,7 +47,7 @@ type want struct {
 var realCaptures = map[string]want{
 	"telemetry_puma-gen-e_fordconnect-query_2026-03-11.json": {
 		fields: map[string]string{
-			"odometer": "4804", "speed": "0", "heading": "99.1", "battery_soc": "67.5", "ev_range": "162",
+			"odometer": "4804", "speed": "0", "heading": "99.1", "battery_soc": "67.5", "battery_actual_soc": "57.9", "ev_range": "162",
 			"battery_capacity": "48.65", "battery_energy_remaining": "25.1", "battery_temperature": "6",
 			"battery_hv_voltage": "340.5", "battery_hv_current": "0.08", "outside_temperature": "7",
 			"charge_plug": "disconnected", "charging_status": "not_ready", "charging_power": "0", "ignition": "off",
