@@ -28,10 +28,10 @@ type Ford interface {
 	Status() fordapi.AuthStatus
 	SaveToken() error
 	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
-	Telemetry(ctx context.Context, vin string) (*fordapi.Record, *fordapi.Telemetry, error)
+	Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error)
 	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
 	SendVersionedCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error)
-	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry) (fordapi.CommandState, error)
+	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry, polled func(*fordapi.Telemetry)) (fordapi.CommandState, error)
 	Budget() *fordapi.Budget
 }
 

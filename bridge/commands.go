@@ -410,7 +410,9 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	id, err := h.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, req.props)
 	sent := err == nil
 	if sent && !spec.noOutcome {
-		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates)
+		// A record polled for the outcome is the car's latest: published
+		// as any telemetry, before the effect shown at once.
+		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates, v.publish)
 	}
 	status := ResultSuccess
 	switch {

@@ -93,6 +93,24 @@ func TestTelemetryChangeAndCommands(t *testing.T) {
 	e.w.WaitValue(e.topic(vin1, "lock"), "jammed", 5*time.Second)
 }
 
+// TestRecordPolledForAnOutcomeReachesTheTopics: without a stream, the
+// record a command's status check fetched is the car's latest, and it is
+// published at once, not thrown away until the next poll (an hour here).
+func TestRecordPolledForAnOutcomeReachesTheTopics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, mutate: func(c *bridge.Config) { c.PollInterval = time.Hour }})
+	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	before, _ := e.w.Get(e.topic(vin1, "odometer"))
+	e.patch(vin1, `{"metrics":{"odometer":{"value":31415.9}}}`)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"poll-1"}`, false)
+	e.result(vin1, "poll-1", "success", 15*time.Second)
+	e.w.WaitValue(e.topic(vin1, "odometer"), "31415.9", 2*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 2*time.Second)
+	if before == "31415.9" {
+		t.Fatal("the odometer had the new value before the command")
+	}
+}
+
 func TestCommandRejections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, allowed: []string{"lock", "unlock", "refresh"}})

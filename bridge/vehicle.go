@@ -144,7 +144,7 @@ func (v *vehicle) run(parent context.Context) {
 			if v.snapshot.Swap(false) {
 				fctx = fordapi.ForSnapshot(ctx)
 			}
-			_, tel, err := h.fordAPI().Telemetry(fctx, v.vin)
+			tel, err := h.fordAPI().Telemetry(fctx, v.vin)
 			if ctx.Err() != nil {
 				return
 			}

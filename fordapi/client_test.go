@@ -89,7 +89,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].EV || !vs[1].EV || vs[1].Nickname == "" || !vs[0].Can.RemoteStart {
 		t.Fatalf("vehicles: %+v", vs)
 	}
-	_, tel, err := f.client.Telemetry(ctx, vs[0].VIN)
+	tel, err := f.client.Telemetry(ctx, vs[0].VIN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +108,10 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := f.client.WaitCommand(wctx, vs[0].VIN, fordapi.CmdUnlock, id, nil); err != nil {
+	if _, err := f.client.WaitCommand(wctx, vs[0].VIN, fordapi.CmdUnlock, id, nil, nil); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	_, tel, _ = f.client.Telemetry(ctx, vs[0].VIN)
+	tel, _ = f.client.Telemetry(ctx, vs[0].VIN)
 	if got := tel.Get("lock").String(); got != "unlocked" {
 		t.Fatalf("lock after unlock = %q", got)
 	}
@@ -131,7 +131,7 @@ func TestCommandFailureIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdLock, id, nil)
+	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdLock, id, nil, nil)
 	var ce *fordapi.CommandError
 	if !errors.As(err, &ce) || ce.State != "command_failed_on_device" || !strings.Contains(ce.Detail, "SIM-1") {
 		t.Fatalf("got %v", err)
@@ -173,7 +173,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 	f.sim.Revoke()
 	f.sim.Expire()
 	ctx := context.Background()
-	_, _, err := f.client.Telemetry(ctx, fordsim.VIN(1))
+	_, err := f.client.Telemetry(ctx, fordsim.VIN(1))
 	if !errors.Is(err, fordapi.ErrReauthRequired) || fordapi.IsTransient(err) {
 		t.Fatalf("got %v, want ErrReauthRequired", err)
 	}
@@ -182,7 +182,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 		t.Fatalf("refresh attempts = %d, want exactly 1", before.Refreshes)
 	}
 	for range 5 {
-		if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); !errors.Is(err, fordapi.ErrReauthRequired) {
+		if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); !errors.Is(err, fordapi.ErrReauthRequired) {
 			t.Fatalf("got %v", err)
 		}
 	}
@@ -190,7 +190,7 @@ func TestDeadRefreshTokenStopsCalling(t *testing.T) {
 		t.Fatalf("%d calls made after the refresh token died", after.CallsTotal-before.CallsTotal)
 	}
 	f.signIn(t) // a new code restores service without a new client
-	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatalf("after new sign-in: %v", err)
 	}
 }
@@ -199,7 +199,7 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fordsim.Options{}, 100000)
 	f.signIn(t)
-	if _, _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
+	if _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
 		t.Fatal(err)
 	}
 	f.sim.Expire()
@@ -207,7 +207,7 @@ func TestOneRefreshForManyCallers(t *testing.T) {
 	errs := make(chan error, 100)
 	for range 100 {
 		wg.Go(func() {
-			if _, _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
+			if _, err := f.client.Telemetry(context.Background(), fordsim.VIN(1)); err != nil {
 				errs <- err
 			}
 		})
@@ -234,20 +234,20 @@ func TestSimulatorFaultsAreClassified(t *testing.T) {
 	vin := fordsim.VIN(1)
 
 	f.sim.Outage(503, time.Minute)
-	_, _, err := f.client.Telemetry(ctx, vin)
+	_, err := f.client.Telemetry(ctx, vin)
 	var se *fordapi.StatusError
 	if !errors.As(err, &se) || se.Status != 503 || !fordapi.IsTransient(err) {
 		t.Fatalf("503 outage: got %v", err)
 	}
 	f.sim.Outage(0, time.Minute)
-	if _, _, err = f.client.Telemetry(ctx, vin); !fordapi.IsTransient(err) || errors.Is(err, fordapi.ErrReauthRequired) {
+	if _, err = f.client.Telemetry(ctx, vin); !fordapi.IsTransient(err) || errors.Is(err, fordapi.ErrReauthRequired) {
 		t.Fatalf("dropped connections: got %v", err)
 	}
 	f.sim.Outage(503, 0)
 
 	resp, _ := http.Post(f.srv.URL+"/_sim/ratelimit?for=90s", "", nil)
 	resp.Body.Close()
-	_, _, err = f.client.Telemetry(ctx, vin)
+	_, err = f.client.Telemetry(ctx, vin)
 	var rl *fordapi.RateLimitError
 	if !errors.As(err, &rl) || time.Until(rl.RetryAt) < 80*time.Second {
 		t.Fatalf("rate limit: got %v", err)
@@ -255,10 +255,10 @@ func TestSimulatorFaultsAreClassified(t *testing.T) {
 	resp, _ = http.Post(f.srv.URL+"/_sim/ratelimit?for=0s", "", nil)
 	resp.Body.Close()
 
-	if _, _, err = f.client.Telemetry(ctx, "1FTEW1EP999999999"); !errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
+	if _, err = f.client.Telemetry(ctx, "1FTEW1EP999999999"); !errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
 		t.Fatalf("foreign VIN: got %v", err)
 	}
-	if _, _, err = f.client.Telemetry(ctx, vin); err != nil {
+	if _, err = f.client.Telemetry(ctx, vin); err != nil {
 		t.Fatalf("after faults: %v", err)
 	}
 }
@@ -268,10 +268,10 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 	f := newFixture(t, fordsim.Options{}, 10) // sign-in 6, commands 2, telemetry 2 (1 an hour)
 	f.signIn(t)                               // 2 calls, from the sign-in share
 	ctx := context.Background()
-	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil { // a token exchange (own class) and the GET
+	if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil { // a token exchange (own class) and the GET
 		t.Fatal(err)
 	}
-	_, _, err := f.client.Telemetry(ctx, fordsim.VIN(1))
+	_, err := f.client.Telemetry(ctx, fordsim.VIN(1))
 	var be *fordapi.BudgetError
 	if !errors.As(err, &be) || !be.Paced || be.Class != fordapi.ClassTelemetry || fordapi.IsTransient(err) {
 		t.Fatalf("got %v, want a paced telemetry BudgetError", err)
@@ -453,7 +453,7 @@ func TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdUnlock, id, nil)
+	_, err = f.client.WaitCommand(ctx, vin, fordapi.CmdUnlock, id, nil, nil)
 	if !errors.Is(err, fordapi.ErrOutcomeUnknown) || !errors.Is(err, fordapi.ErrBudgetExhausted) {
 		t.Fatalf("got %v, want outcome unknown because the budget refused the check", err)
 	}
@@ -481,7 +481,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 	f.signIn(t)
 	f.simControl(t, "/_sim/protocol?autonomic_subject=refresh")
 	ctx := context.Background()
-	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatalf("after Ford's change: %v", err)
 	}
 	if p := f.client.Protocol(); p.AutonomicSubject != fordapi.SubjectRefresh {
@@ -494,7 +494,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 	if p := restarted.Protocol(); p.AutonomicSubject != fordapi.SubjectRefresh {
 		t.Fatalf("after a restart: %+v", p)
 	}
-	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.sim.Stats().Calls["autonomic_token"]; n != 3 {
@@ -503,7 +503,7 @@ func TestAutonomicExchangeFollowsFordToTheRefreshToken(t *testing.T) {
 	// And back, should Ford return to the access token.
 	f.simControl(t, "/_sim/protocol?autonomic_subject=access")
 	f.simControl(t, "/_sim/expire")
-	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatalf("after Ford changed back: %v", err)
 	}
 	if p := restarted.Protocol(); p.AutonomicSubject != fordapi.SubjectAccess {

@@ -85,10 +85,11 @@ var pollDelays = []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Sec
 // WaitCommand waits for a command's outcome. While updates from the
 // car's telemetry stream are open, the outcome comes from the command states
 // they carry, and Ford is not asked; when updates is nil, or closes because
-// the stream ended, the car's record is polled with growing gaps. It
-// returns the final state on success, a *CommandError on failure, and ctx's
-// error at its deadline.
-func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *Telemetry) (CommandState, error) {
+// the stream ended, the car's record is polled with growing gaps, and each
+// record read is handed to polled (which may be nil), so that what was
+// fetched reaches the car's topics. It returns the final state on success,
+// a *CommandError on failure, and ctx's error at its deadline.
+func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *Telemetry, polled func(*Telemetry)) (CommandState, error) {
 	ctx = ForCommand(ctx)
 	check := func(t *Telemetry) (CommandState, bool, error) {
 		if t == nil {
@@ -128,7 +129,7 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 			return CommandState{}, ctx.Err()
 		case <-timer.C:
 		}
-		_, t, err := c.Telemetry(ctx, vin)
+		t, err := c.Telemetry(ctx, vin)
 		if err != nil {
 			if ctx.Err() != nil {
 				return CommandState{}, ctx.Err()
@@ -138,6 +139,9 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 			}
 			c.log.Debug("command status poll failed; retrying", zap.String("command", cmdType), zap.Error(err))
 			continue
+		}
+		if polled != nil {
+			polled(t)
 		}
 		if cs, done, err := check(t); done {
 			return cs, err

@@ -68,7 +68,7 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 	pollsPerHour := map[int]int{}
 	for minute := 1; minute <= 2*24*60; minute++ {
 		clock.Add(time.Minute)
-		_, _, err := c.Telemetry(ctx, vin)
+		_, err := c.Telemetry(ctx, vin)
 		var be *fordapi.BudgetError
 		switch {
 		case err == nil:
@@ -221,7 +221,7 @@ func TestClassesCannotStarveEachOther(t *testing.T) {
 	end := clock.Now().Add(24 * time.Hour)
 	for minute := 1; clock.Now().Add(time.Minute).Before(end); minute++ {
 		clock.Add(time.Minute)
-		if _, _, err := c.Telemetry(ctx, vin); err == nil {
+		if _, err := c.Telemetry(ctx, vin); err == nil {
 			pollsPerHour[minute/60]++
 		} else if errors.Is(err, fordapi.ErrRateLimited) {
 			limited++

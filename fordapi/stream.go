@@ -234,13 +234,13 @@ func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wa
 // socketRecord reads a car's record from a socket opened for it alone: the
 // first frame that carries metrics. It is how the client polls when Ford no
 // longer serves REST telemetry.
-func (c *Client) socketRecord(ctx context.Context, vin string) (*Record, *Telemetry, error) {
+func (c *Client) socketRecord(ctx context.Context, vin string) (*Telemetry, error) {
 	conn, _, err := c.dialStream(ctx, vin)
 	if conn == nil {
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
+		return nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
 	}
 	defer conn.Close()
 	stopped := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -252,16 +252,16 @@ func (c *Client) socketRecord(ctx context.Context, vin string) (*Record, *Teleme
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
+				return nil, ctx.Err()
 			}
-			return nil, nil, fmt.Errorf("reading telemetry from the websocket: no record within %s: %w", socketRecordWait, err)
+			return nil, fmt.Errorf("reading telemetry from the websocket: no record within %s: %w", socketRecordWait, err)
 		}
 		// As on a stream: garbage and Ford's error frames end the read.
 		if err := c.handleFrame(vin, sr, data, func(*Telemetry) {}); err != nil {
-			return nil, nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
+			return nil, fmt.Errorf("reading telemetry from the websocket: %w", err)
 		}
 	}
-	return sr.rec, sr.rec.Telemetry(), nil
+	return sr.rec.Telemetry(), nil
 }
 
 // handleOffStack runs f on a goroutine of its own and waits for it. Decoding

@@ -221,7 +221,7 @@ func flag(v any) bool {
 // (see socketRecord). When the REST endpoint answers 404 or 410, the client
 // remembers that Ford retired it (STATE_DIR/protocol.json) and reads the
 // socket instead, trying REST again after restRetryAfter.
-func (c *Client) Telemetry(ctx context.Context, vin string) (*Record, *Telemetry, error) {
+func (c *Client) Telemetry(ctx context.Context, vin string) (*Telemetry, error) {
 	if c.restGone() {
 		return c.socketRecord(ctx, vin)
 	}
@@ -230,10 +230,9 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (*Record, *Telemetry
 		return c.socketRecord(ctx, vin)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	r := NewRecord(doc)
-	return r, r.Telemetry(), nil
+	return NewRecord(doc).Telemetry(), nil
 }
 
 // errRESTGone marks a REST telemetry answer of 404 or 410.

@@ -155,7 +155,7 @@ func TestRESTTelemetryGoneIsRememberedForADay(t *testing.T) {
 	ctx := context.Background()
 	read := func(c *fordapi.Client, wantREST, wantSockets int) {
 		t.Helper()
-		_, tel, err := c.Telemetry(ctx, fordsim.VIN(1))
+		tel, err := c.Telemetry(ctx, fordsim.VIN(1))
 		if err != nil {
 			t.Fatalf("telemetry with REST gone: %v", err)
 		}
@@ -201,7 +201,7 @@ func TestCommandOutcomeFromTheOpenStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.client.WaitCommand(ctx, fordsim.VIN(1), fordapi.CmdUnlock, id, updates); err != nil {
+	if _, err := f.client.WaitCommand(ctx, fordsim.VIN(1), fordapi.CmdUnlock, id, updates, nil); err != nil {
 		t.Fatalf("unlock over the stream: %v", err)
 	}
 	if n := f.sim.Stats().Calls["telemetry"]; n != 0 {
@@ -217,7 +217,7 @@ func TestUnsavedTokenIsKnownAndSavedAgain(t *testing.T) {
 	f := newFixture(t, fordsim.Options{}, 0)
 	f.signIn(t)
 	ctx := context.Background()
-	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatal(err)
 	}
 	path := f.client.TokenPath()
@@ -228,7 +228,7 @@ func TestUnsavedTokenIsKnownAndSavedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.simControl(t, "/_sim/expire")
-	if _, _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := f.client.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatalf("an unsaved token must still be used: %v", err)
 	}
 	if st := f.client.Status(); st.Unsaved == "" || !st.SignedIn {
@@ -247,7 +247,7 @@ func TestUnsavedTokenIsKnownAndSavedAgain(t *testing.T) {
 		t.Fatalf("still unsaved: %+v", st)
 	}
 	restarted := f.newClient(t, 0)
-	if _, _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+	if _, err := restarted.Telemetry(ctx, fordsim.VIN(1)); err != nil {
 		t.Fatalf("the saved token does not work after a restart: %v", err)
 	}
 }
@@ -273,10 +273,10 @@ func TestChargingCommandsNeedTheirVersion(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := f.client.WaitCommand(wctx, fordsim.VIN(2), fordapi.CmdStartCharge, id, nil); err != nil {
+	if _, err := f.client.WaitCommand(wctx, fordsim.VIN(2), fordapi.CmdStartCharge, id, nil, nil); err != nil {
 		t.Fatalf("start charging: %v", err)
 	}
-	_, tel, _ := f.client.Telemetry(ctx, fordsim.VIN(2))
+	tel, _ := f.client.Telemetry(ctx, fordsim.VIN(2))
 	if got := tel.Get("charging_status").String(); got != "in_progress" {
 		t.Fatalf("charging status %q", got)
 	}
