@@ -343,15 +343,41 @@ func TestDoctorCommandJSON(t *testing.T) {
 
 // TestSIGKILLAtRandomInstants kills the bridge with SIGKILL at random
 // instants while it refreshes tokens as fast as the simulator lets it
-// (every call needs a refresh), 50 times. The token file must always load;
-// the restart must come back without a new sign-in unless the kill fell in
-// the instant between Ford rotating the refresh token and the fsync of the
-// new one, which no client can cover (docs/reliability.md).
+// (every call needs a refresh), 50 times: five installations (each its own
+// simulated Ford and state directory) side by side, ten kills each. The
+// token file must always load; the restart must come back without a new
+// sign-in unless the kill fell in the instant between Ford rotating the
+// refresh token and the fsync of the new one, which no client can cover
+// (docs/reliability.md).
 func TestSIGKILLAtRandomInstants(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("50 process runs")
 	}
+	const lanes, runsPerLane = 5, 10
+	url := bridgetest.Broker(t)
+	var lost, refreshes atomic.Int64
+	t.Run("installations", func(t *testing.T) {
+		for lane := range lanes {
+			t.Run(strconv.Itoa(lane), func(t *testing.T) {
+				t.Parallel()
+				l, r := sigkillLane(t, url, runsPerLane)
+				lost.Add(int64(l))
+				refreshes.Add(int64(r))
+			})
+		}
+	})
+	runs := lanes * runsPerLane
+	t.Logf("%d SIGKILLs during %d token refreshes: token file loadable %d/%d; back without a new sign-in %d/%d", runs, refreshes.Load(), runs, runs, runs-int(lost.Load()), runs)
+	if lost.Load() > int64(runs/10) {
+		t.Fatalf("%d of %d restarts needed a new sign-in", lost.Load(), runs)
+	}
+}
+
+// sigkillLane runs and kills one installation's bridge runs times; it
+// returns how many restarts needed a new sign-in and how many refreshes
+// Ford saw.
+func sigkillLane(t *testing.T, brokerURL string, runs int) (lost, refreshes int) {
 	sim, fordURL := bridgetest.Ford(t, fordsim.Options{AccessTTL: 20 * time.Second, AutonomicTTL: 2 * time.Second})
 	dir := t.TempDir()
 	newClient := func() *fordapi.Client {
@@ -359,10 +385,8 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 	}
 	signIn := func() { bridgetest.SignIn(t, newClient()) }
 	signIn()
-	url := bridgetest.Broker(t)
-	env := []string{"MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=fpk" + bridgetest.Suffix(), "MQTT_CLIENT_ID=k" + bridgetest.Suffix(), "FORD_BASE_URL=" + fordURL,
+	env := []string{"MQTT_URL=" + brokerURL, "MQTT_TOPIC_PREFIX=fpk" + bridgetest.Suffix(), "MQTT_CLIENT_ID=k" + bridgetest.Suffix(), "FORD_BASE_URL=" + fordURL,
 		"STATE_DIR=" + dir, "FORD_STREAM=false", "FORD_POLL_INTERVAL=100ms", "FORD_DAILY_CALL_BUDGET=1000000", "HTTP_ADDR="}
-	runs, lost := 50, 0
 	refreshesBefore := sim.Stats().Refreshes
 	for i := range runs {
 		cmd, _, _ := program(t, env)
@@ -380,11 +404,7 @@ func TestSIGKILLAtRandomInstants(t *testing.T) {
 			signIn()
 		}
 	}
-	refreshes := sim.Stats().Refreshes - refreshesBefore
-	t.Logf("%d SIGKILLs during %d token refreshes: token file loadable %d/%d; back without a new sign-in %d/%d", runs, refreshes, runs, runs, runs-lost, runs)
-	if lost > runs/10 {
-		t.Fatalf("%d of %d restarts needed a new sign-in", lost, runs)
-	}
+	return lost, sim.Stats().Refreshes - refreshesBefore
 }
 
 // TestBadArgumentsExit2 gives every subcommand arguments it cannot take:
