@@ -244,11 +244,18 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			at.UTC().Format(time.RFC3339)))
 		return
 	}
-	if spec := specOf(req.Command); !spec.can(v.info()) {
+	spec := specOf(req.Command)
+	if !spec.can(v.info()) {
 		reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, spec.cannot))
 		return
 	}
-	if specOf(req.Command).throttled {
+	if spec.needs != nil {
+		if lack := spec.needs(v.info(), req.props); lack != "" {
+			reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, lack))
+			return
+		}
+	}
+	if spec.throttled {
 		if next, ok := v.allowRefresh(b.now()); !ok {
 			reject(fmt.Sprintf("%s wakes the car's modem and drains its 12 V battery; at most one every %s (next at %s)",
 				req.Command, v.set.refreshEvery, next.UTC().Format(time.RFC3339)))
@@ -407,9 +414,8 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	updates, unwatch := v.watch()
 	defer unwatch()
 	start := h.clock()
-	id, err := h.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, req.props)
-	sent := err == nil
-	if sent && !spec.noOutcome {
+	id, sent, err := v.send(ctx, spec, req.props)
+	if sent && !spec.noOutcome && spec.direct == nil {
 		// A record polled for the outcome is the car's latest: published
 		// as any telemetry, before the effect shown at once.
 		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates, v.publish)
@@ -436,7 +442,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 		}
 	default:
 		status = ResultFailed
-		if !errors.As(err, new(*fordapi.CommandError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) {
+		if !errors.As(err, new(*fordapi.CommandError)) && !errors.As(err, new(*fordapi.ClimateError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) {
 			h.report(err, &backoff{min: v.set.backoffMin, max: v.set.backoffMax})
 		}
 	}
@@ -458,6 +464,23 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	}
 	v.queue.done()
 	h.commandResult(v.vin, req, status, msg, waited)
+}
+
+// send sends a command to Ford, after the calls its row prepares, and
+// says whether Ford took it (id is "" for a direct one).
+func (v *vehicle) send(ctx context.Context, spec *commandSpec, props map[string]any) (id string, sent bool, err error) {
+	f := v.host.fordAPI()
+	if spec.direct != nil {
+		err = spec.direct(ctx, f, v.vin, props)
+		return "", err == nil, err
+	}
+	if spec.prepare != nil {
+		if props, err = spec.prepare(ctx, f, v.vin, props); err != nil {
+			return "", false, err
+		}
+	}
+	id, err = f.SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, props)
+	return id, err == nil, err
 }
 
 func (b *Bridge) result(vin string, req CommandRequest, status, errMsg string, waited time.Duration) mqtt.Token {

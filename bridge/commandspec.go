@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,9 +44,19 @@ type commandSpec struct {
 	// open broker may send it).
 	opens bool
 	// can says whether a car can run it, from what Ford lists of the car;
-	// cannot says why not, in words.
+	// cannot says why not, in words. needs says what a car lacks for one
+	// request's options ("" when nothing; nil: options need nothing).
 	can    func(fordapi.Vehicle) bool
 	cannot string
+	needs  func(v fordapi.Vehicle, props map[string]any) string
+	// prepare makes the Ford calls the command needs before it is sent
+	// (start's climate settings) and returns the properties left for the
+	// command itself. A failed prepare fails the command unsent.
+	prepare func(ctx context.Context, f Ford, vin string, props map[string]any) (map[string]any, error)
+	// direct: not one of Ford's commands but calls to Ford's own hosts,
+	// which report no outcome, so it succeeds when they answer (zone
+	// lighting). ford, version and noOutcome do not apply.
+	direct func(ctx context.Context, f Ford, vin string, props map[string]any) error
 	// button is the Home Assistant button that sends it (key "" for none:
 	// the lock entity sends lock and unlock); its Press defaults to the
 	// command's name. more are further buttons, with their own Press (the
@@ -59,7 +70,11 @@ var commandSpecs = []commandSpec{
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
 	{name: "unlock", ford: fordapi.CmdUnlock, showing: "unlocking", effect: setWord(fordapi.FieldLock, "unlocked"), opens: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
+	// A remote start may carry climate settings: they are written to the
+	// car's remote climate profile first, which the start uses (ha-fordpass
+	// fordpass_bridge.py, setRemoteClimateControl).
 	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "on"), opens: true,
+		options: startOptions, needs: climateNeeds, prepare: setClimate,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
 	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "off"),
@@ -96,6 +111,37 @@ var commandSpecs = []commandSpec{
 			return t.With(fordapi.FieldChargeTarget, fordapi.Number(float64(target)))
 		},
 		can: isEV, cannot: "charging commands need an electric car"},
+	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
+	{name: "zone_lights", options: zoneOptions,
+		direct: func(ctx context.Context, f Ford, vin string, props map[string]any) error {
+			return f.SetZoneLights(ctx, vin, props["zone"].(string))
+		},
+		can: func(v fordapi.Vehicle) bool { return v.Can.ZoneLighting }, cannot: "Ford lists no zone lighting for this car",
+		button: discovery.Button{Key: "zone_lights_button", Name: "Zone lights on", Press: `{"command":"zone_lights","zone":"all"}`, Icon: "mdi:car-parking-lights"},
+		more: []discovery.Button{
+			{Key: "zone_lights_off_button", Name: "Zone lights off", Press: `{"command":"zone_lights","zone":"off"}`, Icon: "mdi:car-light-dimmed"},
+		}},
+}
+
+// zoneNames are the zone_lights command's zones and Ford's numbers for
+// them (ha-fordpass const_shared.py, ZONE_LIGHTS_VALUE_*).
+var zoneNames = map[string]string{
+	"all": fordapi.ZoneLightsAll, "front": fordapi.ZoneLightsFront, "rear": fordapi.ZoneLightsRear,
+	"driver": fordapi.ZoneLightsDriver, "passenger": fordapi.ZoneLightsPassenger, "off": fordapi.ZoneLightsOff,
+}
+
+// zoneOptions takes the zone: all, front, rear, driver, passenger or off.
+func zoneOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	raw, ok := options["zone"]
+	var name string
+	if !ok || json.Unmarshal(raw, &name) != nil || zoneNames[strings.ToLower(name)] == "" {
+		got := "none"
+		if ok {
+			got = clip(string(raw), 20)
+		}
+		return nil, fmt.Errorf(`zone_lights needs a zone: all, front, rear, driver, passenger or off (got %s), as in {"command":"zone_lights","zone":"all"}`, got)
+	}
+	return map[string]any{"zone": zoneNames[strings.ToLower(name)]}, nil
 }
 
 // chargeTargetOptions takes the target in percent: Ford accepts 50, 60
@@ -135,7 +181,7 @@ func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string
 }
 
 // optionNames are the option keys some command takes.
-var optionNames = []string{"duration", "value"}
+var optionNames = []string{"duration", "value", "climate", "zone"}
 
 // hornDurations are the lengths, in seconds, Ford sounds the horn and
 // flashes the lights (ha-fordpass offers the same three).

@@ -98,7 +98,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.logs = logs
 	log := zap.New(core)
 	c := bridgetest.Client(t, fordapi.Config{Region: region, BaseURL: simURL, StateDir: o.dir, DailyBudget: o.budget,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford")})
+		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond})
 	e.client = c
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -147,7 +147,7 @@ func (e *env) restart() {
 		e.t.Fatal(err)
 	}
 	c := bridgetest.Client(e.t, fordapi.Config{Region: e.cfg.Region, BaseURL: e.simURL, StateDir: e.cfg.StateDir, DailyBudget: e.cfg.DailyBudget,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: e.log.Named("ford")})
+		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: e.log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond})
 	e.client = c
 	e.run(c)
 }

@@ -442,7 +442,9 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		}
 		if c.button.Key != "" {
 			b := c.button
-			b.Press = c.name
+			if b.Press == "" {
+				b.Press = c.name
+			}
 			info.Buttons = append(info.Buttons, b)
 			info.Buttons = append(info.Buttons, c.more...)
 		}

@@ -168,6 +168,7 @@ func TestDockerfileBuildLine(t *testing.T) {
 
 type flowNode struct {
 	ID      string     `json:"id"`
+	Name    string     `json:"name"`
 	Type    string     `json:"type"`
 	Topic   string     `json:"topic"`
 	Func    string     `json:"func"`
@@ -229,6 +230,15 @@ func TestNodeREDFlow(t *testing.T) {
 	}
 	if !charge {
 		t.Error("the flow has no charging example wired to the command function")
+	}
+	// Every example the flow sends is a command the bridge takes.
+	for _, n := range nodes {
+		if n.Type != "inject" {
+			continue
+		}
+		if _, err := bridge.ParseCommand([]byte(n.Payload)); err != nil {
+			t.Errorf("the flow's %q sends %s: %v", n.Name, n.Payload, err)
+		}
 	}
 }
 

@@ -34,6 +34,9 @@ type Config struct {
 	// OnRefresh, when set, is told about every CAT refresh: "ok", "dead" or
 	// "error".
 	OnRefresh func(outcome string)
+	// ZoneLightsSettle is the wait between switching zone lighting on and
+	// picking its zone [5s, as ha-fordpass waits].
+	ZoneLightsSettle time.Duration
 }
 
 // Client talks to the FordPass cloud for one account. It is safe for
@@ -48,6 +51,7 @@ type Client struct {
 	budget *Budget
 	onCall func(endpoint, outcome string)
 	onRef  func(outcome string)
+	settle time.Duration // Config.ZoneLightsSettle
 
 	mu        sync.Mutex
 	tok       *Token
@@ -99,10 +103,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ZoneLightsSettle <= 0 {
+		cfg.ZoneLightsSettle = 5 * time.Second
+	}
 	c := &Client{
 		region: cfg.Region, hosts: resolveHosts(cfg.Region, cfg.BaseURL), http: cfg.HTTPClient,
 		log: cfg.Logger, now: cfg.Now, store: NewTokenStore(cfg.StateDir, cfg.Region.Key),
-		onCall: cfg.OnCall, onRef: cfg.OnRefresh,
+		onCall: cfg.OnCall, onRef: cfg.OnRefresh, settle: cfg.ZoneLightsSettle,
 		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1), proto: loadProtocol(cfg.StateDir),
 	}
 	c.signIns.loadCodes(cfg.StateDir, cfg.Now())

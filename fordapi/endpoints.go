@@ -17,6 +17,7 @@ const (
 	hostVehicle      = "https://api.vehicle.ford.com"
 	hostAutonomicAcc = "https://accounts.autonomic.ai"
 	hostAutonomicAPI = "https://api.autonomic.ai"
+	hostMPS          = "https://api.mps.ford.com" // zone lighting (ha-fordpass FORD_MPS)
 )
 
 // OAuth and B2C identifiers.
@@ -39,10 +40,20 @@ const (
 	pathCommandPrefix     = "/v1/command/vehicles/"
 	pathCommandBetaPrefix = "/v1beta/command/vehicles/"
 	pathStreamPrefix      = "/v1beta/telemetry/sources/fordpass/vehicles/"
-	telemetryQuery        = "lrdt=01-01-1970%2000:00:00"
-	vehicleListBody       = `{"dashboardRefreshRequest":"All"}`
-	tokenExchangeGrant    = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenExchangeSubType  = "urn:ietf:params:oauth:token-type:jwt"
+	// The remote climate profile, on the vehicle host: read with POST
+	// {"vin":…}, written with PUT (ha-fordpass fordpass_bridge.py,
+	// req_remote_climate and setRemoteClimateControl).
+	PathClimateProfile       = "/api/rcc/profile/status"
+	PathClimateProfileUpdate = "/api/rcc/profile/update"
+	// Zone lighting, on the MPS host, each with the body {"vin":…}: PUT
+	// turns the lights on, DELETE off, and PUT on a zone's path picks
+	// the zone (ha-fordpass, set_zone_lighting).
+	PathZoneLightsActivation = "/vehicles/vpfi/zonelightingactivation"
+	pathZoneLightsPrefix     = "/vehicles/vpfi/"
+	telemetryQuery           = "lrdt=01-01-1970%2000:00:00"
+	vehicleListBody          = `{"dashboardRefreshRequest":"All"}`
+	tokenExchangeGrant       = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenExchangeSubType     = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // PathB2C returns the path of a B2C endpoint ("authorize" or "token") for a
@@ -61,6 +72,10 @@ func PathCommands(vin string) string { return pathCommandPrefix + vin + "/comman
 // version (the charging commands: ha-fordpass fordpass_bridge.py,
 // AUTONOMIC_BETA_URL).
 func PathCommandsBeta(vin string) string { return pathCommandBetaPrefix + vin + "/commands" }
+
+// PathZoneLightsZone is the path that picks a lighting zone ("0" all, "1"
+// front, "2" rear, "3" driver, "4" passenger).
+func PathZoneLightsZone(zone string) string { return pathZoneLightsPrefix + zone + "/zonelightingzone" }
 
 // PathStream is the telemetry websocket path of a vehicle.
 func PathStream(vin string) string { return pathStreamPrefix + vin + "/ws" }
@@ -227,15 +242,15 @@ func RegionKeys() []string {
 
 // hosts resolves the origins to call; one origin for all when base is set.
 type hosts struct {
-	login, foundational, vehicle, autonomicAccounts, autonomicAPI string
+	login, foundational, vehicle, autonomicAccounts, autonomicAPI, mps string
 }
 
 func resolveHosts(r Region, base string) hosts {
 	if base != "" {
 		base = strings.TrimRight(base, "/")
-		return hosts{base, base, base, base, base}
+		return hosts{base, base, base, base, base, base}
 	}
-	return hosts{r.LoginHost, hostFoundational, hostVehicle, hostAutonomicAcc, hostAutonomicAPI}
+	return hosts{r.LoginHost, hostFoundational, hostVehicle, hostAutonomicAcc, hostAutonomicAPI, hostMPS}
 }
 
 // Origins lists the distinct origins the client calls for a region (one when
@@ -243,7 +258,7 @@ func resolveHosts(r Region, base string) hosts {
 func Origins(r Region, base string) []string {
 	h := resolveHosts(r, base)
 	out := []string{}
-	for _, o := range []string{h.login, h.foundational, h.vehicle, h.autonomicAccounts, h.autonomicAPI} {
+	for _, o := range []string{h.login, h.foundational, h.vehicle, h.autonomicAccounts, h.autonomicAPI, h.mps} {
 		if !slices.Contains(out, o) {
 			out = append(out, o)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -27,6 +28,27 @@ type Capabilities struct {
 	RemoteLock  bool
 	RemoteStart bool
 	PanicAlarm  bool
+	// RemoteClimate: the car keeps a remote climate profile that a remote
+	// start uses (the profile's remoteClimateControl or
+	// remoteHeatingCooling, as ha-fordpass reads it).
+	RemoteClimate bool `json:",omitempty"`
+	// ZoneLighting: the car has zone lighting (the capability zoneLighting
+	// and a numberOfLightingZones above 0, as ha-fordpass reads them).
+	ZoneLighting bool `json:",omitempty"`
+}
+
+// capabilities reads what Ford lists of a car: caps are its capability
+// flags (nil: none listed, so only the lock is assumed), profile its
+// profile (may be nil).
+func capabilities(caps, profile map[string]any) Capabilities {
+	c := Capabilities{RemoteLock: true}
+	if caps != nil {
+		c = Capabilities{RemoteLock: flag(caps["remoteLock"]), RemoteStart: flag(caps["remoteStart"]), PanicAlarm: flag(caps["remotePanicAlarm"])}
+		zones, _ := strconv.Atoi(toString(profile["numberOfLightingZones"]))
+		c.ZoneLighting = flag(caps["zoneLighting"]) && zones > 0
+	}
+	c.RemoteClimate = flag(profile["remoteClimateControl"]) || flag(profile["remoteHeatingCooling"])
+	return c
 }
 
 // DisplayName is the nickname, else year and model, else the VIN.
@@ -134,10 +156,8 @@ func ParseGarage(data []byte) ([]Vehicle, error) {
 			EngineType: pickString(profile, "engineType", "fuelType")}
 		et := strings.ToUpper(v.EngineType)
 		v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || strings.Contains(et, "ELECTRIC")
-		v.Can = Capabilities{RemoteLock: true}
-		if caps, ok := o["capabilities"].(map[string]any); ok {
-			v.Can = Capabilities{RemoteLock: flag(caps["remoteLock"]), RemoteStart: flag(caps["remoteStart"]), PanicAlarm: flag(caps["remotePanicAlarm"])}
-		}
+		caps, _ := o["capabilities"].(map[string]any)
+		v.Can = capabilities(caps, profile)
 		out = append(out, v)
 	}
 	return out, nil
@@ -188,18 +208,15 @@ func ParseVehicles(data []byte) ([]Vehicle, error) {
 			continue
 		}
 		v := Vehicle{VIN: vin, Nickname: strings.TrimSpace(vd.NickName)}
-		if p := byVIN(d.VehicleProfile, vin); p != nil {
+		p := byVIN(d.VehicleProfile, vin)
+		if p != nil {
 			v.Model = toString(p["model"])
 			v.Year = toString(p["year"])
 			v.EngineType = toString(p["engineType"])
 			et := strings.ToUpper(v.EngineType)
 			v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || flag(p["showEVBatteryLevel"])
 		}
-		if cp := byVIN(d.VehicleCapabilities, vin); cp != nil {
-			v.Can = Capabilities{RemoteLock: flag(cp["remoteLock"]), RemoteStart: flag(cp["remoteStart"]), PanicAlarm: flag(cp["remotePanicAlarm"])}
-		} else {
-			v.Can = Capabilities{RemoteLock: true}
-		}
+		v.Can = capabilities(byVIN(d.VehicleCapabilities, vin), p)
 		out = append(out, v)
 	}
 	return out, nil

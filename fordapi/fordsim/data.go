@@ -72,9 +72,10 @@ func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 	list := []any{}
 	for _, vin := range s.listed() {
 		v := s.vehicles[vin]
-		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname,
-			"profile":      map[string]any{"model": v.model, "year": v.year, "engineType": v.engine},
-			"capabilities": map[string]any{"remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev}})
+		_, p, c := v.profile()
+		delete(p, "VIN")
+		delete(c, "VIN")
+		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname, "profile": p, "capabilities": c})
 	}
 	writeJSON(w, http.StatusOK, list)
 }

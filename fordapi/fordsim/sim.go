@@ -196,6 +196,11 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/command/vehicles/{vin}/commands", s.ford("command", s.command))
 	mux.HandleFunc("POST /v1beta/command/vehicles/{vin}/commands", s.ford("command", s.commandBeta))
 	mux.HandleFunc("GET /v1beta/telemetry/sources/fordpass/vehicles/{vin}/ws", s.ford("stream", s.stream))
+	mux.HandleFunc("POST /api/rcc/profile/status", s.ford("climate_profile", s.climateProfile))
+	mux.HandleFunc("PUT /api/rcc/profile/update", s.ford("climate_profile_update", s.climateUpdate))
+	mux.HandleFunc("PUT /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))
+	mux.HandleFunc("DELETE /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))
+	mux.HandleFunc("PUT /vehicles/vpfi/{zone}/zonelightingzone", s.ford("zone_lighting", s.zoneLights))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every answer carries Ford's clock (skewed on purpose with ClockSkew).
 		w.Header().Set("Date", s.now().Add(s.opts.ClockSkew).UTC().Format(http.TimeFormat))

@@ -27,6 +27,12 @@ type vehicle struct {
 	// (PATCH /_sim/vehicles/VIN?at=refresh): the next statusRefresh brings
 	// them, inside its success state, as Ford's does.
 	pending map[string]any
+	// climate is the remote climate profile (nil: the car has none);
+	// zoneLighting says whether the car has zone lighting, zoneLights
+	// what it shows ("off" or a zone).
+	climate      []climatePref
+	zoneLighting bool
+	zoneLights   string
 }
 
 // newVehicle makes simulated car i with a record in the shapes of real
@@ -41,7 +47,7 @@ type vehicle struct {
 const targetSoCKey = "aui:signal:00000000-0000-4000-8000-00000000c0de:custom:global-ac-target-soc"
 
 func newVehicle(i int, now time.Time) *vehicle {
-	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}}
+	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}, zoneLights: "off"}
 	ts := now.UTC().Format(time.RFC3339)
 	corr := fmt.Sprint(61000 + i)
 	metric := func(val any) map[string]any {
@@ -98,6 +104,7 @@ func newVehicle(i int, now time.Time) *vehicle {
 	}
 	if i%2 == 1 {
 		v.nickname, v.model, v.year, v.engine = fmt.Sprintf("Truck %d", i), "F-150", "2023", "ICE"
+		v.zoneLighting = true
 		m["fuelLevel"] = metric(63.2)
 		m["fuelRange"] = metric(410.0)
 		m["engineCoolantTemp"] = metric(41.0)
@@ -115,6 +122,7 @@ func newVehicle(i int, now time.Time) *vehicle {
 		m["doorLockStatus"] = append([]any{mechanical("TAILGATE"), mechanical("INNER_TAILGATE")}, m["doorLockStatus"].([]any)...)
 	} else {
 		v.nickname, v.model, v.year, v.engine, v.ev = fmt.Sprintf("Mach-E %d", i), "Mustang Mach-E", "2024", "BEV", true
+		v.climate = defaultClimate()
 		m["xevBatteryStateOfCharge"] = metric(78.5)
 		m["xevBatteryActualStateOfCharge"] = metric(70.12)
 		m["xevBatteryRange"] = metric(312.0)
@@ -142,11 +150,19 @@ func window(pos, side string) map[string]any {
 		"value": map[string]any{"doubleRange": map[string]any{"lowerBound": 0.0, "upperBound": 0.0}}}
 }
 
-// profile is the vehicle's entries in the expdashboard answer.
+// profile is the vehicle's entries in the expdashboard answer: the F-150
+// has four lighting zones, the Mach-E a remote climate profile.
 func (v *vehicle) profile() (details, profile, caps map[string]any) {
 	details = map[string]any{"VIN": v.vin, "nickName": v.nickname}
+	zones := "0"
+	if v.zoneLighting {
+		zones = "4"
+	}
 	profile = map[string]any{"VIN": v.vin, "model": v.model, "year": v.year, "engineType": v.engine,
-		"showEVBatteryLevel": v.ev, "transmissionIndicator": "A"}
-	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev}
+		"showEVBatteryLevel": v.ev, "transmissionIndicator": "A", "remoteClimateControl": v.climate != nil, "numberOfLightingZones": zones}
+	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev, "zoneLighting": false}
+	if v.zoneLighting {
+		caps["zoneLighting"] = "Display"
+	}
 	return details, profile, caps
 }

@@ -1,0 +1,123 @@
+package bridge_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// TestStartWithClimate: on the simulator's EV, whose vehicle profile lists
+// remote climate, a start carrying climate settings writes them to the
+// car's climate profile first, in Ford's words, then starts the car; a
+// value Ford would refuse is rejected without a Ford call, and so is
+// climate on the truck, which has no remote climate (its plain start still
+// runs).
+func TestStartWithClimate(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}})
+	e.w.WaitValue(e.topic(ev, "remote_start"), "off", 10*time.Second)
+	e.waitStream(ev)
+
+	for id, bad := range map[string]struct{ climate, want string }{
+		"hot":     {`{"temperature":35}`, "16 to 30"},
+		"odd":     {`{"temperature":21.3}`, "steps of 0.5"},
+		"toasty":  {`{"seat_front_left":"toasty"}`, "heated1, heated2"},
+		"sauna":   {`{"sauna":true}`, `no setting "sauna"`},
+		"word":    {`"warm"`, "must be an object"},
+		"empty":   {`{}`, "is empty"},
+		"defrost": {`{"rear_defrost":"yes"}`, "true or false"},
+	} {
+		e.w.Publish(e.topic(ev, "command"), `{"command":"start","id":"`+id+`","climate":`+bad.climate+`}`, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, bad.want) {
+			t.Errorf("climate %s: %q, want it to say %q", bad.climate, r.Error, bad.want)
+		}
+	}
+	if got := e.simCommands(ev); len(got) != 0 {
+		t.Fatalf("refused settings reached Ford: %v", got)
+	}
+
+	e.w.Publish(e.topic(ev, "command"), `{"command":"start","id":"warm","climate":{"temperature":21.5,"rear_defrost":true,"heated_wheel":true,"seat_front_left":"Heated2","seat_front_right":"off"}}`, false)
+	e.result(ev, "warm", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, "remote_start"), "on", 5*time.Second)
+	if got := e.simCommands(ev); !slices.Equal(got, []string{"climateProfile", "remoteStart"}) {
+		t.Fatalf("Ford got %v; want the climate profile, then the start", got)
+	}
+	want := map[string]string{"SetPointTemp_Rq": "21_5", "RccRearDefrost_Rq": "On", "RccHeatedSteeringWheel_Rq": "On",
+		"RccLeftFrontClimateSeat_Rq": "Heated2", "RccRightFrontClimateSeat_Rq": "Off",
+		"RccHeatedWindshield_Rq": "Off", "RccLeftRearClimateSeat_Rq": "Off", "RccRightRearClimateSeat_Rq": "Off"}
+	written := e.sim.Stats().Commands[0].Properties
+	for k, v := range want {
+		if written[k] != v {
+			t.Errorf("the profile written has %s = %v, want %s", k, written[k], v)
+		}
+	}
+	if len(written) != len(want) {
+		t.Errorf("the profile written is %v; want the whole profile, %d preferences", written, len(want))
+	}
+
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"start","id":"truck-warm","climate":{"temperature":20}}`, false)
+	if r := e.result(vin1, "truck-warm", "rejected", 5*time.Second); !strings.Contains(r.Error, "no remote climate") || !strings.Contains(r.Error, "Ford was not called") {
+		t.Fatalf("climate on the truck: %+v", r)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"start","id":"truck-start"}`, false)
+	e.result(vin1, "truck-start", "success", 10*time.Second)
+	if got := e.simCommands(vin1); !slices.Equal(got, []string{"remoteStart"}) {
+		t.Fatalf("Ford got %v for the truck", got)
+	}
+	if h := e.w.History(e.topic("auth", "state")); slices.Contains(h, "unavailable") {
+		t.Fatalf("auth states %v", h)
+	}
+}
+
+// TestZoneLights: the truck, whose vehicle list entry has four lighting
+// zones, turns its lights on in a zone (switched on, then the zone picked)
+// and off, each call on Ford's zone lighting paths; a zone that does not
+// exist is refused with the ones that do, and the EV, which has no zone
+// lighting, is refused without a Ford call. Only the truck's device has
+// the zone lighting buttons.
+func TestZoneLights(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, allowed: []string{"lock", "unlock", "zone_lights"}})
+	truckConfig := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "zone_lights_button") })
+	for key, press := range map[string]string{"zone_lights_button": `{"command":"zone_lights","zone":"all"}`, "zone_lights_off_button": `{"command":"zone_lights","zone":"off"}`} {
+		if c := cmps(t, truckConfig)[key]; c == nil || c["payload_press"] != press {
+			t.Errorf("%s: %v", key, c)
+		}
+	}
+	evConfig := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
+	if strings.Contains(evConfig, "zone_lights") {
+		t.Error("the EV's device offers zone lighting")
+	}
+
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"roof","id":"roof"}`, false)
+	if r := e.result(vin1, "roof", "rejected", 5*time.Second); !strings.Contains(r.Error, "all, front, rear, driver, passenger or off") {
+		t.Fatalf("zone roof: %+v", r)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","id":"nozone"}`, false)
+	e.result(vin1, "nozone", "rejected", 5*time.Second)
+	e.w.Publish(e.topic(ev, "command"), `{"command":"zone_lights","zone":"all","id":"ev"}`, false)
+	if r := e.result(ev, "ev", "rejected", 5*time.Second); !strings.Contains(r.Error, "no zone lighting") {
+		t.Fatalf("zone lights on the EV: %+v", r)
+	}
+
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"front","id":"front"}`, false)
+	e.result(vin1, "front", "success", 10*time.Second)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"off","id":"off"}`, false)
+	e.result(vin1, "off", "success", 10*time.Second)
+	cmds := e.sim.Stats().Commands
+	var got []string
+	for _, c := range cmds {
+		got = append(got, c.Type)
+		if c.VIN != vin1 {
+			t.Fatalf("Ford got %+v", c)
+		}
+	}
+	if !slices.Equal(got, []string{"zoneLightsOn", "zoneLightsZone", "zoneLightsOff"}) || cmds[1].Properties["zone"] != "1" {
+		t.Fatalf("Ford got %v (%+v); want on, zone 1, off", got, cmds)
+	}
+}

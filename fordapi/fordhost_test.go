@@ -1,0 +1,73 @@
+package fordapi_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// TestClimateChangesTheCarCannotTakeWriteNothing: a car without a climate
+// profile, or a preference its profile lacks, is a ClimateError (an
+// answer, not a fault) after one read, and nothing is written.
+func TestClimateChangesTheCarCannotTakeWriteNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 1000)
+	f.signIn(t)
+	ctx := context.Background()
+	var ce *fordapi.ClimateError
+	err := f.client.SetClimate(ctx, fordsim.VIN(1), map[string]string{fordapi.ClimateTemperature: "21_0"})
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no remote climate profile") {
+		t.Fatalf("the truck: %v", err)
+	}
+	err = f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{"RccSauna_Rq": "On", fordapi.ClimateTemperature: "21_0"})
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "has no RccSauna_Rq") || !strings.Contains(err.Error(), "SetPointTemp_Rq") {
+		t.Fatalf("an unknown preference: %v", err)
+	}
+	if st := f.sim.Stats(); st.Calls["climate_profile"] != 2 || st.Calls["climate_profile_update"] != 0 || len(st.Commands) != 0 {
+		t.Fatalf("calls %v, commands %v: want two reads and no write", st.Calls, st.Commands)
+	}
+	if err := f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{fordapi.ClimateSeatRearLeft: "Cooled3"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.sim.Stats().Commands; len(c) != 1 || c[0].Properties[fordapi.ClimateSeatRearLeft] != "Cooled3" || c[0].Properties[fordapi.ClimateTemperature] != "22_0" {
+		t.Fatalf("written: %+v; want the rear left seat changed and the rest of the profile kept", c)
+	}
+}
+
+// TestZoneLightsCallsFordsPaths: on is the activation then the zone, off
+// is the activation's DELETE; a car without zone lighting is refused by
+// Ford (an error naming zone lighting).
+func TestZoneLightsCallsFordsPaths(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 1000)
+	f.signIn(t)
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: f.srv.URL, StateDir: f.dir, DailyBudget: 1000, ZoneLightsSettle: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
+	f.client = c
+	ctx := context.Background()
+	if err := f.client.SetZoneLights(ctx, fordsim.VIN(1), fordapi.ZoneLightsRear); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.SetZoneLights(ctx, fordsim.VIN(1), fordapi.ZoneLightsOff); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.SetZoneLights(ctx, fordsim.VIN(2), fordapi.ZoneLightsAll); err == nil || !strings.Contains(err.Error(), "zone lighting") {
+		t.Fatalf("the EV: %v", err)
+	}
+	var got []string
+	for _, c := range f.sim.Stats().Commands {
+		got = append(got, c.Type)
+	}
+	if strings.Join(got, ",") != "zoneLightsOn,zoneLightsZone,zoneLightsOff" {
+		t.Fatalf("Ford got %v", got)
+	}
+}

@@ -1,0 +1,163 @@
+package fordsim
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Ford-host commands: the remote climate profile on the vehicle host and
+// zone lighting on the MPS host, called with the FordPass token
+// (FORDPASS-API.md §2.3 and §3.3). Each answers 200 and reports no command
+// id; the simulator records each in Stats.Commands (types climateProfile,
+// zoneLightsOn, zoneLightsOff, zoneLightsZone).
+
+// climateSeatValues are the values a seat preference takes.
+var climateSeatValues = []string{"Off", "Heated1", "Heated2", "Heated3", "Cooled1", "Cooled2", "Cooled3"}
+
+// defaultClimate is the profile a car with remote climate starts with: the
+// preferences ha-fordpass lists (fordpass_bridge.py, req_remote_climate).
+func defaultClimate() []climatePref {
+	return []climatePref{
+		{"RccHeatedWindshield_Rq", "Off"}, {"RccRearDefrost_Rq", "Off"}, {"RccHeatedSteeringWheel_Rq", "Off"},
+		{"RccLeftFrontClimateSeat_Rq", "Off"}, {"RccLeftRearClimateSeat_Rq", "Off"},
+		{"RccRightFrontClimateSeat_Rq", "Off"}, {"RccRightRearClimateSeat_Rq", "Off"},
+		{"SetPointTemp_Rq", "22_0"},
+	}
+}
+
+type climatePref struct {
+	Type  string `json:"preferenceType"`
+	Value string `json:"preferenceValue"`
+}
+
+// validClimate says whether Ford would take a preference's value.
+func validClimate(p climatePref) bool {
+	switch p.Type {
+	case "SetPointTemp_Rq":
+		if p.Value == "LO" || p.Value == "HI" {
+			return true
+		}
+		for t := 160; t <= 300; t += 5 {
+			if p.Value == formatTemp(t) {
+				return true
+			}
+		}
+		return false
+	case "RccHeatedWindshield_Rq", "RccRearDefrost_Rq", "RccHeatedSteeringWheel_Rq":
+		return p.Value == "On" || p.Value == "Off"
+	}
+	return slices.Contains(climateSeatValues, p.Value)
+}
+
+// formatTemp writes tenths of a degree as Ford does: 215 is "21_5".
+func formatTemp(tenths int) string {
+	return fmt.Sprintf("%d_%d", tenths/10, tenths%10)
+}
+
+// fordHostCar reads the body's vin and checks the FordPass token; nil when
+// refused (the answer written). s.mu held.
+func (s *Sim) fordHostCar(w http.ResponseWriter, r *http.Request, vin string) *vehicle {
+	if !s.appIDOK(r) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
+		return nil
+	}
+	if !s.catOK(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return nil
+	}
+	v, ok := s.vehicles[vin]
+	if !ok {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "FORBIDDEN", "message": "USER IS NOT AUTHORIZED TO PERFORM THIS OPERATION"})
+		return nil
+	}
+	return v
+}
+
+// climateProfile answers a car's remote climate profile (empty for a car
+// without remote climate).
+func (s *Sim) climateProfile(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		VIN string `json:"vin"`
+	}
+	decodeBody(r, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.fordHostCar(w, r, body.VIN)
+	if v == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rccUserProfiles": slices.Clone(v.climate)})
+}
+
+// climateUpdate writes a car's profile: every preference must be one the
+// profile has, with a value Ford takes. The car reports it as the state
+// publishProfilePreferencesR2Command.
+func (s *Sim) climateUpdate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		VIN   string        `json:"vin"`
+		Flag  string        `json:"crccStateFlag"`
+		Prefs []climatePref `json:"userPreferences"`
+	}
+	ok := decodeBody(r, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.fordHostCar(w, r, body.VIN)
+	if v == nil {
+		return
+	}
+	bad := !ok || v.climate == nil || body.Flag != "On" || len(body.Prefs) == 0
+	for _, p := range body.Prefs {
+		if !validClimate(p) || !slices.ContainsFunc(v.climate, func(q climatePref) bool { return q.Type == p.Type }) {
+			bad = true
+		}
+	}
+	if bad {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": 400, "message": "invalid remote climate profile"})
+		return
+	}
+	v.climate = slices.Clone(body.Prefs)
+	props := map[string]any{}
+	for _, p := range body.Prefs {
+		props[p.Type] = p.Value
+	}
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: "climateProfile", At: s.now().UTC(), Properties: props})
+	s.setCommandState(v, "publishProfilePreferencesR2", token("")[:32], "", "SUCCESS")
+	writeJSON(w, http.StatusOK, map[string]any{"status": 200})
+}
+
+// zoneLights turns zone lighting on (PUT) or off (DELETE), or picks a zone
+// (PUT on the zone's path), on a car that has it.
+func (s *Sim) zoneLights(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		VIN string `json:"vin"`
+	}
+	ok := decodeBody(r, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.fordHostCar(w, r, body.VIN)
+	if v == nil {
+		return
+	}
+	zone := r.PathValue("zone")
+	if !ok || !v.zoneLighting || (zone != "" && !slices.Contains([]string{"0", "1", "2", "3", "4"}, zone)) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"returnCode": 400, "returnMessage": "zone lighting request refused"})
+		return
+	}
+	typ, props := "zoneLightsOn", map[string]any(nil)
+	switch {
+	case r.Method == http.MethodDelete:
+		typ, v.zoneLights = "zoneLightsOff", "off"
+	case zone != "":
+		if v.zoneLights == "off" {
+			writeJSON(w, http.StatusConflict, map[string]any{"returnCode": 409, "returnMessage": "zone lighting is off"})
+			return
+		}
+		typ, props, v.zoneLights = "zoneLightsZone", map[string]any{"zone": zone}, zone
+	default:
+		v.zoneLights = "0"
+	}
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: s.now().UTC(), Properties: props})
+	writeJSON(w, http.StatusOK, map[string]any{"returnCode": 200, "returnMessage": "Success", "at": s.now().UTC().Format(time.RFC3339)})
+}
