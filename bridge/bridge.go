@@ -32,7 +32,7 @@ type Ford interface {
 	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
 	SendVersionedCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error)
 	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry, polled func(*fordapi.Telemetry)) (fordapi.CommandState, error)
-	SetClimate(ctx context.Context, vin string, changes map[string]string) error
+	SetClimate(ctx context.Context, vin string, changes map[string]string) ([]fordapi.ClimatePreference, error)
 	SetZoneLights(ctx context.Context, vin, zone string) error
 	Budget() *fordapi.Budget
 }

@@ -4,72 +4,102 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-// Climate settings a remote start may carry:
-//
-//	{"command":"start","climate":{"temperature":21.5,"rear_defrost":true,"seat_front_left":"heated2"}}
-//
-// Each key is one preference of the car's remote climate profile, in
-// Ford's words (fordapi.ClimateTemperature, …); the values are the ones
+// climateSetting is one preference of a car's remote climate profile, as
+// the climate and start commands take it ({"climate":{"<key>":…}}) and as
+// P/VIN/climate shows it. The preferences and their values are the ones
 // ha-fordpass offers (const_shared.py: RCC_TEMPERATURES_CELSIUS,
-// RCC_SEAT_OPTIONS_FULL).
-var climateKeys = map[string]string{
-	"temperature":       fordapi.ClimateTemperature,
-	"rear_defrost":      fordapi.ClimateRearDefrost,
-	"heated_windshield": fordapi.ClimateHeatedWindshield,
-	"heated_wheel":      fordapi.ClimateHeatedWheel,
-	"seat_front_left":   fordapi.ClimateSeatFrontLeft,
-	"seat_front_right":  fordapi.ClimateSeatFrontRight,
-	"seat_rear_left":    fordapi.ClimateSeatRearLeft,
-	"seat_rear_right":   fordapi.ClimateSeatRearRight,
+// RCC_SEAT_OPTIONS_FULL; fordpass_handler.py: set_rcc_*).
+type climateSetting struct {
+	key   string // ours
+	ford  string // Ford's preferenceType
+	kind  string // "temperature", "onoff" or "seat"
+	label string
+	icon  string
+}
+
+var climateSettings = []climateSetting{
+	{"temperature", fordapi.ClimateTemperature, "temperature", "Climate temperature", "mdi:thermometer"},
+	{"rear_defrost", fordapi.ClimateRearDefrost, "onoff", "Climate rear defrost", "mdi:car-defrost-rear"},
+	{"heated_windshield", fordapi.ClimateHeatedWindshield, "onoff", "Climate heated windshield", "mdi:car-defrost-front"},
+	{"heated_wheel", fordapi.ClimateHeatedWheel, "onoff", "Climate heated steering wheel", "mdi:steering"},
+	{"seat_front_left", fordapi.ClimateSeatFrontLeft, "seat", "Climate seat front left", "mdi:car-seat"},
+	{"seat_front_right", fordapi.ClimateSeatFrontRight, "seat", "Climate seat front right", "mdi:car-seat"},
+	{"seat_rear_left", fordapi.ClimateSeatRearLeft, "seat", "Climate seat rear left", "mdi:car-seat"},
+	{"seat_rear_right", fordapi.ClimateSeatRearRight, "seat", "Climate seat rear right", "mdi:car-seat"},
 }
 
 // seatModes are a seat's settings.
 var seatModes = []string{"off", "heated1", "heated2", "heated3", "cooled1", "cooled2", "cooled3"}
 
-// climateProp is the key under which start's options keep the climate
-// changes (Ford's preference names → values) until prepare writes them.
+// climateProp is the key under which the options keep the climate changes
+// (Ford's preference names → values) until they are written.
 const climateProp = "climate"
+
+// climateCommand is the command that writes the profile alone.
+const climateCommand = "climate"
+
+// climateTopic is the car's topic holding its climate profile as JSON in
+// the settings' keys (P/VIN/climate).
+const climateTopic = "climate"
+
+func climateKeys() string {
+	keys := make([]string, len(climateSettings))
+	for i, c := range climateSettings {
+		keys[i] = c.key
+	}
+	return strings.Join(keys, ", ")
+}
 
 // startOptions takes optional climate settings.
 func startOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	raw, ok := options["climate"]
-	if !ok {
+	if _, ok := options["climate"]; !ok {
 		return nil, nil
 	}
-	var settings map[string]json.RawMessage
-	if json.Unmarshal(raw, &settings) != nil || settings == nil {
+	return climateOptions(options)
+}
+
+// climateOptions takes the climate settings to change:
+// {"climate":{"temperature":21.5,"rear_defrost":true,"seat_front_left":"heated2"}}.
+func climateOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	raw, ok := options["climate"]
+	if !ok {
+		return nil, fmt.Errorf(`climate needs the settings to change: {"command":"climate","climate":{"temperature":21.5}}; the settings are %s`, climateKeys())
+	}
+	var given map[string]json.RawMessage
+	if json.Unmarshal(raw, &given) != nil || given == nil {
 		return nil, fmt.Errorf(`"climate" is %s; it must be an object such as {"temperature":21.5,"rear_defrost":true}`, jsonKind(raw))
 	}
-	if len(settings) == 0 {
-		return nil, fmt.Errorf(`"climate" is empty; give one or more of %s`, strings.Join(slices.Sorted(maps.Keys(climateKeys)), ", "))
+	if len(given) == 0 {
+		return nil, fmt.Errorf(`"climate" is empty; give one or more of %s`, climateKeys())
 	}
 	changes := map[string]string{}
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		ford, known := climateKeys[k]
-		if !known {
-			return nil, fmt.Errorf("climate has no setting %q; the settings are %s", clip(k, 30), strings.Join(slices.Sorted(maps.Keys(climateKeys)), ", "))
+	for k, v := range given {
+		i := slices.IndexFunc(climateSettings, func(c climateSetting) bool { return c.key == k })
+		if i < 0 {
+			return nil, fmt.Errorf("climate has no setting %q; the settings are %s", clip(k, 30), climateKeys())
 		}
-		v, err := climateValue(k, settings[k])
+		word, err := climateSettings[i].fordValue(v)
 		if err != nil {
 			return nil, err
 		}
-		changes[ford] = v
+		changes[climateSettings[i].ford] = word
 	}
 	return map[string]any{climateProp: changes}, nil
 }
 
-// climateValue is a setting's value in Ford's words.
-func climateValue(key string, raw json.RawMessage) (string, error) {
-	switch {
-	case key == "temperature":
+// fordValue is a setting's value in Ford's words.
+func (c climateSetting) fordValue(raw json.RawMessage) (string, error) {
+	switch c.kind {
+	case "temperature":
 		var word string
 		if json.Unmarshal(raw, &word) == nil && (strings.EqualFold(word, "lo") || strings.EqualFold(word, "hi")) {
 			return strings.ToUpper(word), nil
@@ -80,17 +110,17 @@ func climateValue(key string, raw json.RawMessage) (string, error) {
 		}
 		tenths := int(math.Round(t * 10))
 		return fmt.Sprintf("%d_%d", tenths/10, tenths%10), nil
-	case strings.HasPrefix(key, "seat_"):
+	case "seat":
 		var mode string
 		if json.Unmarshal(raw, &mode) != nil || !slices.Contains(seatModes, strings.ToLower(mode)) {
-			return "", fmt.Errorf("the climate %s must be one of %s, not %s", key, strings.Join(seatModes, ", "), clip(string(raw), 20))
+			return "", fmt.Errorf("the climate %s must be one of %s, not %s", c.key, strings.Join(seatModes, ", "), clip(string(raw), 20))
 		}
 		mode = strings.ToLower(mode)
 		return strings.ToUpper(mode[:1]) + mode[1:], nil
 	}
 	var on bool
 	if json.Unmarshal(raw, &on) != nil {
-		return "", fmt.Errorf("the climate %s must be true or false, not %s", key, clip(string(raw), 20))
+		return "", fmt.Errorf("the climate %s must be true or false, not %s", c.key, clip(string(raw), 20))
 	}
 	if on {
 		return "On", nil
@@ -98,23 +128,92 @@ func climateValue(key string, raw json.RawMessage) (string, error) {
 	return "Off", nil
 }
 
+// climateState is P/VIN/climate's payload: the profile in the settings'
+// keys, the temperature as a number (or "lo", "hi"), the switches as
+// booleans, the seats as their modes. Preferences the bridge does not
+// know are left out.
+func climateState(prefs []fordapi.ClimatePreference) string {
+	buf := []byte{'{'}
+	for _, c := range climateSettings {
+		i := slices.IndexFunc(prefs, func(p fordapi.ClimatePreference) bool { return p.Type == c.ford })
+		if i < 0 {
+			continue
+		}
+		v := prefs[i].Value
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, c.key)
+		buf = append(buf, ':')
+		switch c.kind {
+		case "temperature":
+			if t, err := strconv.ParseFloat(strings.Replace(v, "_", ".", 1), 64); err == nil {
+				buf = strconv.AppendFloat(buf, t, 'f', -1, 64)
+			} else {
+				buf = strconv.AppendQuote(buf, strings.ToLower(v))
+			}
+		case "onoff":
+			buf = strconv.AppendBool(buf, strings.EqualFold(v, "on"))
+		default:
+			buf = strconv.AppendQuote(buf, strings.ToLower(v))
+		}
+	}
+	return string(append(buf, '}'))
+}
+
+// climateControls are the Home Assistant entities of the profile: a
+// number for the temperature ("lo" and "hi" show as 16 and 30), a switch
+// per heater, a select per seat; each change is a climate command.
+func climateControls() []discovery.Control {
+	out := make([]discovery.Control, 0, len(climateSettings))
+	for _, c := range climateSettings {
+		ctl := discovery.Control{Key: "climate_" + c.key, Name: c.label, State: climateTopic, Value: c.key, Icon: c.icon}
+		switch c.kind {
+		case "temperature":
+			ctl.Platform, ctl.Min, ctl.Max, ctl.Step, ctl.Unit, ctl.DeviceClass = "number", 16, 30, 0.5, "°C", "temperature"
+			ctl.Command = `{"command":"` + climateCommand + `","climate":{"temperature":{{ value }}}}`
+			ctl.Template = "{% set t = value_json.temperature %}{{ 16 if t == 'lo' else 30 if t == 'hi' else t }}"
+		case "onoff":
+			ctl.Platform = "switch"
+			ctl.On = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":true}}`
+			ctl.Off = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":false}}`
+		default:
+			ctl.Platform, ctl.Options = "select", seatModes
+			ctl.Command = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":"{{ value }}"}}`
+		}
+		out = append(out, ctl)
+	}
+	return out
+}
+
 // climateNeeds: climate settings need a car that keeps a remote climate
 // profile.
 func climateNeeds(v fordapi.Vehicle, props map[string]any) string {
 	if _, ok := props[climateProp]; ok && !v.Can.RemoteClimate {
-		return "Ford lists no remote climate for this car, so a start cannot carry climate settings; send start without them"
+		return "Ford lists no remote climate for this car, so it takes no climate settings; send start without them"
 	}
 	return ""
 }
 
-// setClimate writes a start's climate settings to the car's profile before
-// the start is sent; the start itself takes no properties.
-func setClimate(ctx context.Context, f Ford, vin string, props map[string]any) (map[string]any, error) {
+// writeClimate writes climate changes to the car's profile and shows the
+// profile written on P/VIN/climate.
+func (v *vehicle) writeClimate(ctx context.Context, props map[string]any) error {
 	changes, ok := props[climateProp].(map[string]string)
 	if !ok {
-		return props, nil
+		return nil
 	}
-	if err := f.SetClimate(ctx, vin, changes); err != nil {
+	prefs, err := v.host.fordAPI().SetClimate(ctx, v.vin, changes)
+	if err != nil {
+		return err
+	}
+	v.setClimate(climateState(prefs))
+	return nil
+}
+
+// setClimateBeforeStart writes a start's climate settings before the
+// start is sent; the start itself takes no properties.
+func setClimateBeforeStart(ctx context.Context, v *vehicle, props map[string]any) (map[string]any, error) {
+	if err := v.writeClimate(ctx, props); err != nil {
 		return nil, fmt.Errorf("the climate settings could not be set, so the car was not started: %w", err)
 	}
 	return nil, nil

@@ -43,6 +43,9 @@ func TestStartWithClimate(t *testing.T) {
 	e.w.Publish(e.topic(ev, "command"), `{"command":"start","id":"warm","climate":{"temperature":21.5,"rear_defrost":true,"heated_wheel":true,"seat_front_left":"Heated2","seat_front_right":"off"}}`, false)
 	e.result(ev, "warm", "success", 10*time.Second)
 	e.w.WaitValue(e.topic(ev, "remote_start"), "on", 5*time.Second)
+	e.w.WaitFor(e.topic(ev, "climate"), 5*time.Second, func(s string) bool {
+		return strings.Contains(s, `"temperature":21.5`) && strings.Contains(s, `"seat_front_left":"heated2"`)
+	})
 	if got := e.simCommands(ev); !slices.Equal(got, []string{"climateProfile", "remoteStart"}) {
 		t.Fatalf("Ford got %v; want the climate profile, then the start", got)
 	}
@@ -119,5 +122,63 @@ func TestZoneLights(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"zoneLightsOn", "zoneLightsZone", "zoneLightsOff"}) || cmds[1].Properties["zone"] != "1" {
 		t.Fatalf("Ford got %v (%+v); want on, zone 1, off", got, cmds)
+	}
+}
+
+// TestClimateEntitiesChangeTheProfile: the EV's Home Assistant device has
+// the climate profile's entities (a temperature number, a switch per
+// heater, a select per seat), each sending a climate command; a change is
+// written to the car's profile without starting the car, and
+// P/VIN/climate shows the whole profile as written. The truck, which has
+// no remote climate, has none of them and refuses the command.
+func TestClimateEntitiesChangeTheProfile(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, allowed: []string{"lock", "unlock", "start", "climate"}})
+	cfg := cmps(t, e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "climate_temperature") }))
+	climate := e.topic(ev, "climate")
+	temp := cfg["climate_temperature"]
+	if temp["platform"] != "number" || temp["min"] != 16.0 || temp["max"] != 30.0 || temp["step"] != 0.5 || temp["state_topic"] != climate ||
+		temp["command_template"] != `{"command":"climate","climate":{"temperature":{{ value }}}}` {
+		t.Fatalf("temperature entity %v", temp)
+	}
+	defrost := cfg["climate_rear_defrost"]
+	if defrost["platform"] != "switch" || defrost["payload_on"] != `{"command":"climate","climate":{"rear_defrost":true}}` ||
+		defrost["state_on"] != "ON" || !strings.Contains(defrost["value_template"].(string), "value_json.rear_defrost") {
+		t.Fatalf("rear defrost entity %v", defrost)
+	}
+	seat := cfg["climate_seat_front_left"]
+	if seat["platform"] != "select" || len(seat["options"].([]any)) != 7 || seat["command_template"] != `{"command":"climate","climate":{"seat_front_left":"{{ value }}"}}` {
+		t.Fatalf("seat entity %v", seat)
+	}
+	truck := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
+	if strings.Contains(truck, "climate_") {
+		t.Error("the truck's device offers climate settings")
+	}
+
+	// What Home Assistant publishes when the entities change.
+	e.w.Publish(e.topic(ev, "command"), `{"command":"climate","climate":{"temperature":22.5},"id":"t"}`, false)
+	e.result(ev, "t", "success", 10*time.Second)
+	e.w.WaitValue(climate, `{"temperature":22.5,"rear_defrost":false,"heated_windshield":false,"heated_wheel":false,"seat_front_left":"off","seat_front_right":"off","seat_rear_left":"off","seat_rear_right":"off"}`, 5*time.Second)
+	e.w.Publish(e.topic(ev, "command"), defrost["payload_on"].(string), false)
+	e.w.WaitFor(climate, 10*time.Second, func(s string) bool {
+		return strings.Contains(s, `"rear_defrost":true`) && strings.Contains(s, `"temperature":22.5`)
+	})
+	e.w.Publish(e.topic(ev, "command"), `{"command":"climate","climate":{"seat_front_left":"cooled1","temperature":"hi"},"id":"s"}`, false)
+	e.result(ev, "s", "success", 10*time.Second)
+	e.w.WaitFor(climate, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, `"seat_front_left":"cooled1"`) && strings.Contains(s, `"temperature":"hi"`)
+	})
+	if got := e.simCommands(ev); !slices.Equal(got, []string{"climateProfile", "climateProfile", "climateProfile"}) {
+		t.Fatalf("Ford got %v; want three profile writes and no start", got)
+	}
+
+	e.w.Publish(e.topic(ev, "command"), `{"command":"climate","id":"none"}`, false)
+	if r := e.result(ev, "none", "rejected", 5*time.Second); !strings.Contains(r.Error, "settings to change") {
+		t.Fatalf("climate without settings: %+v", r)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"climate","climate":{"temperature":20},"id":"truck"}`, false)
+	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "no remote climate") {
+		t.Fatalf("climate on the truck: %+v", r)
 	}
 }

@@ -469,17 +469,16 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 // send sends a command to Ford, after the calls its row prepares, and
 // says whether Ford took it (id is "" for a direct one).
 func (v *vehicle) send(ctx context.Context, spec *commandSpec, props map[string]any) (id string, sent bool, err error) {
-	f := v.host.fordAPI()
 	if spec.direct != nil {
-		err = spec.direct(ctx, f, v.vin, props)
+		err = spec.direct(ctx, v, props)
 		return "", err == nil, err
 	}
 	if spec.prepare != nil {
-		if props, err = spec.prepare(ctx, f, v.vin, props); err != nil {
+		if props, err = spec.prepare(ctx, v, props); err != nil {
 			return "", false, err
 		}
 	}
-	id, err = f.SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, props)
+	id, err = v.host.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, props)
 	return id, err == nil, err
 }
 

@@ -52,17 +52,20 @@ type commandSpec struct {
 	// prepare makes the Ford calls the command needs before it is sent
 	// (start's climate settings) and returns the properties left for the
 	// command itself. A failed prepare fails the command unsent.
-	prepare func(ctx context.Context, f Ford, vin string, props map[string]any) (map[string]any, error)
+	prepare func(ctx context.Context, v *vehicle, props map[string]any) (map[string]any, error)
 	// direct: not one of Ford's commands but calls to Ford's own hosts,
 	// which report no outcome, so it succeeds when they answer (zone
 	// lighting). ford, version and noOutcome do not apply.
-	direct func(ctx context.Context, f Ford, vin string, props map[string]any) error
+	direct func(ctx context.Context, v *vehicle, props map[string]any) error
 	// button is the Home Assistant button that sends it (key "" for none:
 	// the lock entity sends lock and unlock); its Press defaults to the
 	// command's name. more are further buttons, with their own Press (the
 	// horn's other lengths).
 	button discovery.Button
 	more   []discovery.Button
+	// controls are the Home Assistant entities that send it to change a
+	// setting the car keeps (the climate profile's).
+	controls []discovery.Control
 }
 
 var commandSpecs = []commandSpec{
@@ -74,7 +77,7 @@ var commandSpecs = []commandSpec{
 	// car's remote climate profile first, which the start uses (ha-fordpass
 	// fordpass_bridge.py, setRemoteClimateControl).
 	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "on"), opens: true,
-		options: startOptions, needs: climateNeeds, prepare: setClimate,
+		options: startOptions, needs: climateNeeds, prepare: setClimateBeforeStart,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
 	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "off"),
@@ -111,10 +114,15 @@ var commandSpecs = []commandSpec{
 			return t.With(fordapi.FieldChargeTarget, fordapi.Number(float64(target)))
 		},
 		can: isEV, cannot: "charging commands need an electric car"},
+	// The remote climate profile alone, which the next remote start uses
+	// (ha-fordpass changes it the same way from its climate entities).
+	{name: climateCommand, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
+		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteClimate }, cannot: "Ford lists no remote climate for this car",
+		controls: climateControls()},
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
 	{name: "zone_lights", options: zoneOptions,
-		direct: func(ctx context.Context, f Ford, vin string, props map[string]any) error {
-			return f.SetZoneLights(ctx, vin, props["zone"].(string))
+		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
+			return v.host.fordAPI().SetZoneLights(ctx, v.vin, props["zone"].(string))
 		},
 		can: func(v fordapi.Vehicle) bool { return v.Can.ZoneLighting }, cannot: "Ford lists no zone lighting for this car",
 		button: discovery.Button{Key: "zone_lights_button", Name: "Zone lights on", Press: `{"command":"zone_lights","zone":"all"}`, Icon: "mdi:car-parking-lights"},

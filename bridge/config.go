@@ -42,7 +42,7 @@ type env struct {
 	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`
 	FordPollInterval  string `envconfig:"FORD_POLL_INTERVAL" default:"10m" desc:"telemetry poll interval without a stream (at least 1m against Ford)"`
 	FordDailyBudget   string `envconfig:"FORD_DAILY_CALL_BUDGET" default:"250" desc:"hard ceiling on Ford calls per 24 h (every kind counted)"`
-	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"lock,unlock,start,stop,refresh,horn,charge_start,charge_pause,charge_cancel,charge_target,zone_lights" desc:"commands accepted on P/VIN/command"`
+	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"lock,unlock,start,stop,refresh,horn,charge_start,charge_pause,charge_cancel,charge_target,climate,zone_lights" desc:"commands accepted on P/VIN/command"`
 	StateDir          string `envconfig:"STATE_DIR" default:"./data" desc:"token, sign-in and call budget state (created 0700)"`
 	HTTPAddr          string `envconfig:"HTTP_ADDR" default:":8080" desc:"address of health, metrics and the sign-in page; empty disables"`
 	HTTPPublicURL     string `envconfig:"HTTP_PUBLIC_URL" desc:"how users reach the sign-in page, e.g. http://nas.local:8080/"`

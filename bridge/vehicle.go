@@ -35,6 +35,7 @@ type vehicle struct {
 	// and a car's state is held once, not copied per field.
 	sent     *fordapi.Telemetry
 	sentShow string
+	climate  string // P/VIN/climate as last published ("" before a climate change)
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -339,11 +340,22 @@ func stateJSON(tel *fordapi.Telemetry, show string) []byte {
 	return append(buf, '}')
 }
 
+// setClimate publishes the car's climate profile (P/VIN/climate).
+func (v *vehicle) setClimate(state string) {
+	v.pubMu.Lock()
+	defer v.pubMu.Unlock()
+	v.climate = state
+	v.host.publishRetained(v.host.fieldTopic(v.vin, climateTopic), state)
+}
+
 // eachRetained calls f with every retained topic of the car and what was
 // last published on it (to republish after a reconnect, or clear).
 func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	v.pubMu.Lock()
 	defer v.pubMu.Unlock()
+	if v.climate != "" {
+		f(v.host.fieldTopic(v.vin, climateTopic), v.climate)
+	}
 	tel, show := v.sent, v.sentShow
 	if tel == nil {
 		return
@@ -448,6 +460,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 			info.Buttons = append(info.Buttons, b)
 			info.Buttons = append(info.Buttons, c.more...)
 		}
+		info.Controls = append(info.Controls, c.controls...)
 	}
 	return info, true
 }

@@ -61,6 +61,29 @@ type VehicleInfo struct {
 	// car can run it and the user allows it (a number entity instead of a
 	// sensor).
 	Settable map[string]string
+	// Controls are settings the car keeps that Home Assistant changes
+	// through a command (the remote climate profile).
+	Controls []Control
+}
+
+// Control is a setting shown as a number, switch or select: its state is
+// one key of a JSON object on P/VIN/<State>, and changing it publishes a
+// command to P/VIN/command.
+type Control struct {
+	Key      string // its component key
+	Name     string
+	Platform string // "number", "switch" or "select"
+	State    string // the topic under the car that holds the JSON state
+	Value    string // the key in that JSON
+	Template string // the value template, when not {{ value_json.<Value> }}
+	Icon     string
+	// Command is the command template (number, select: {{ value }} is the
+	// new value); On and Off are the switch's commands.
+	Command, On, Off string
+	Options          []string // a select's
+	Min, Max, Step   float64  // a number's
+	Unit             string
+	DeviceClass      string
 }
 
 // Button is a command's button in Home Assistant.
@@ -136,6 +159,8 @@ type Component struct {
 	SourceType          string         `json:"source_type,omitempty"`
 	EnabledByDefault    *bool          `json:"enabled_by_default,omitempty"`
 	CommandTemplate     string         `json:"command_template,omitempty"`
+	StateOn             string         `json:"state_on,omitempty"`
+	StateOff            string         `json:"state_off,omitempty"`
 	Min                 *float64       `json:"min,omitempty"`
 	Max                 *float64       `json:"max,omitempty"`
 	Step                *float64       `json:"step,omitempty"`
@@ -309,6 +334,26 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	}
 	for _, b := range v.Buttons {
 		add(b.Key, "button", b.Name, Component{CommandTopic: t.Command(v.VIN), PayloadPress: b.Press, Icon: b.Icon, DeviceClass: b.DeviceClass})
+	}
+	for _, ctl := range v.Controls {
+		c := Component{StateTopic: t.Field(v.VIN, ctl.State), CommandTopic: t.Command(v.VIN), Icon: ctl.Icon, DeviceClass: ctl.DeviceClass,
+			ValueTemplate: "{{ value_json." + ctl.Value + " }}"}
+		switch ctl.Platform {
+		case "switch":
+			// A switch compares its state with payload_on unless state_on
+			// is given (the MQTT switch's docs), and payload_on is a command.
+			c.PayloadOn, c.PayloadOff, c.StateOn, c.StateOff = ctl.On, ctl.Off, "ON", "OFF"
+			c.ValueTemplate = "{{ 'ON' if value_json." + ctl.Value + " else 'OFF' }}"
+		case "select":
+			c.CommandTemplate, c.Options = ctl.Command, ctl.Options
+		case "number":
+			c.CommandTemplate, c.Unit = ctl.Command, ctl.Unit
+			c.Min, c.Max, c.Step = &ctl.Min, &ctl.Max, &ctl.Step
+		}
+		if ctl.Template != "" {
+			c.ValueTemplate = ctl.Template
+		}
+		add(ctl.Key, ctl.Platform, ctl.Name, c)
 	}
 	p := Payload{
 		Device: Device{Identifiers: []string{s.node() + "_" + v.VIN}, Name: s.deviceName(name), Manufacturer: "Ford", Model: model,

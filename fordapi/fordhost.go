@@ -42,57 +42,69 @@ type ClimateError struct{ Reason string }
 
 func (e *ClimateError) Error() string { return e.Reason }
 
-// SetClimate changes a car's remote climate profile, which its next remote
-// start uses: it reads the profile, changes the preferences given (Ford's
-// names, see ClimateTemperature) and writes the whole profile back with
-// remote climate on, as the FordPass app and ha-fordpass do. A preference
-// the profile does not have is refused before anything is written.
-func (c *Client) SetClimate(ctx context.Context, vin string, changes map[string]string) error {
+// ClimateProfile reads a car's remote climate profile (empty: Ford holds
+// none for the car).
+func (c *Client) ClimateProfile(ctx context.Context, vin string) ([]ClimatePreference, error) {
 	ctx = ForCommand(ctx)
 	body, _ := json.Marshal(map[string]string{"vin": vin})
 	resp, err := c.authedCall(ctx, c.catLayer(), request{endpoint: "climate_profile", method: http.MethodPost,
 		url: c.hosts.vehicle + PathClimateProfile, body: body})
 	if err != nil {
-		return fmt.Errorf("reading the climate profile: %w", err)
+		return nil, fmt.Errorf("reading the climate profile: %w", err)
 	}
 	if resp.status != http.StatusOK {
-		return fmt.Errorf("reading the climate profile: %w", fordError("climate_profile", resp))
+		return nil, fmt.Errorf("reading the climate profile: %w", fordError("climate_profile", resp))
 	}
 	var profile struct {
 		Prefs []ClimatePreference `json:"rccUserProfiles"`
 	}
 	if err := json.Unmarshal(resp.body, &profile); err != nil {
-		return fmt.Errorf("reading the climate profile: %w", err)
+		return nil, fmt.Errorf("reading the climate profile: %w", err)
 	}
-	if len(profile.Prefs) == 0 {
-		return &ClimateError{"Ford holds no remote climate profile for this car; create one in the FordPass app first"}
+	return profile.Prefs, nil
+}
+
+// SetClimate changes a car's remote climate profile, which its next remote
+// start uses: it reads the profile, changes the preferences given (Ford's
+// names, see ClimateTemperature) and writes the whole profile back with
+// remote climate on, as the FordPass app and ha-fordpass do. It returns
+// the profile written. A preference the profile does not have is refused
+// before anything is written.
+func (c *Client) SetClimate(ctx context.Context, vin string, changes map[string]string) ([]ClimatePreference, error) {
+	ctx = ForCommand(ctx)
+	prefs, err := c.ClimateProfile(ctx, vin)
+	if err != nil {
+		return nil, err
+	}
+	if len(prefs) == 0 {
+		return nil, &ClimateError{"Ford holds no remote climate profile for this car; create one in the FordPass app first"}
 	}
 	var missing []string
 	for _, typ := range slices.Sorted(maps.Keys(changes)) {
-		i := slices.IndexFunc(profile.Prefs, func(p ClimatePreference) bool { return p.Type == typ })
+		i := slices.IndexFunc(prefs, func(p ClimatePreference) bool { return p.Type == typ })
 		if i < 0 {
 			missing = append(missing, typ)
 			continue
 		}
-		profile.Prefs[i].Value = changes[typ]
+		prefs[i].Value = changes[typ]
 	}
 	if len(missing) > 0 {
-		have := make([]string, len(profile.Prefs))
-		for i, p := range profile.Prefs {
+		have := make([]string, len(prefs))
+		for i, p := range prefs {
 			have[i] = p.Type
 		}
-		return &ClimateError{fmt.Sprintf("this car's climate profile has no %s (it has %s)", strings.Join(missing, ", "), strings.Join(have, ", "))}
+		return nil, &ClimateError{fmt.Sprintf("this car's climate profile has no %s (it has %s)", strings.Join(missing, ", "), strings.Join(have, ", "))}
 	}
-	body, _ = json.Marshal(map[string]any{"crccStateFlag": "On", "userPreferences": profile.Prefs, "vin": vin})
-	resp, err = c.authedCall(ctx, c.catLayer(), request{endpoint: "climate_profile_update", method: http.MethodPut,
+	body, _ := json.Marshal(map[string]any{"crccStateFlag": "On", "userPreferences": prefs, "vin": vin})
+	resp, err := c.authedCall(ctx, c.catLayer(), request{endpoint: "climate_profile_update", method: http.MethodPut,
 		url: c.hosts.vehicle + PathClimateProfileUpdate, body: body})
 	if err != nil {
-		return fmt.Errorf("writing the climate profile: %w", err)
+		return nil, fmt.Errorf("writing the climate profile: %w", err)
 	}
 	if resp.status < 200 || resp.status > 205 {
-		return fmt.Errorf("writing the climate profile: %w", fordError("climate_profile_update", resp))
+		return nil, fmt.Errorf("writing the climate profile: %w", fordError("climate_profile_update", resp))
 	}
-	return nil
+	return prefs, nil
 }
 
 // Zone lighting zones, as Ford numbers them (ha-fordpass const_shared.py,

@@ -20,18 +20,18 @@ func TestClimateChangesTheCarCannotTakeWriteNothing(t *testing.T) {
 	f.signIn(t)
 	ctx := context.Background()
 	var ce *fordapi.ClimateError
-	err := f.client.SetClimate(ctx, fordsim.VIN(1), map[string]string{fordapi.ClimateTemperature: "21_0"})
+	_, err := f.client.SetClimate(ctx, fordsim.VIN(1), map[string]string{fordapi.ClimateTemperature: "21_0"})
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no remote climate profile") {
 		t.Fatalf("the truck: %v", err)
 	}
-	err = f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{"RccSauna_Rq": "On", fordapi.ClimateTemperature: "21_0"})
+	_, err = f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{"RccSauna_Rq": "On", fordapi.ClimateTemperature: "21_0"})
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "has no RccSauna_Rq") || !strings.Contains(err.Error(), "SetPointTemp_Rq") {
 		t.Fatalf("an unknown preference: %v", err)
 	}
 	if st := f.sim.Stats(); st.Calls["climate_profile"] != 2 || st.Calls["climate_profile_update"] != 0 || len(st.Commands) != 0 {
 		t.Fatalf("calls %v, commands %v: want two reads and no write", st.Calls, st.Commands)
 	}
-	if err := f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{fordapi.ClimateSeatRearLeft: "Cooled3"}); err != nil {
+	if _, err := f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{fordapi.ClimateSeatRearLeft: "Cooled3"}); err != nil {
 		t.Fatal(err)
 	}
 	if c := f.sim.Stats().Commands; len(c) != 1 || c[0].Properties[fordapi.ClimateSeatRearLeft] != "Cooled3" || c[0].Properties[fordapi.ClimateTemperature] != "22_0" {
