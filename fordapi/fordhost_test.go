@@ -37,6 +37,10 @@ func TestClimateChangesTheCarCannotTakeWriteNothing(t *testing.T) {
 	if c := f.sim.Stats().Commands; len(c) != 1 || c[0].Properties[fordapi.ClimateSeatRearLeft] != "Cooled3" || c[0].Properties[fordapi.ClimateTemperature] != "22_0" {
 		t.Fatalf("written: %+v; want the rear left seat changed and the rest of the profile kept", c)
 	}
+	// Two failed reads and one read and write, all in the command share.
+	if n := f.client.Budget().UsedBy(fordapi.ClassCommand); n != 4 {
+		t.Fatalf("%d calls counted as commands, want 4", n)
+	}
 }
 
 // TestZoneLightsCallsFordsPaths: on is the activation then the zone, off
@@ -69,5 +73,8 @@ func TestZoneLightsCallsFordsPaths(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "zoneLightsOn,zoneLightsZone,zoneLightsOff" {
 		t.Fatalf("Ford got %v", got)
+	}
+	if n := f.client.Budget().UsedBy(fordapi.ClassCommand); n != 4 {
+		t.Fatalf("%d calls counted as commands, want 4 (on, zone, off, the refused one)", n)
 	}
 }
