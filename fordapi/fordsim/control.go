@@ -9,8 +9,16 @@ import (
 	"time"
 )
 
-func (s *Sim) ctlRevoke(w http.ResponseWriter, _ *http.Request) {
-	s.Revoke()
+func (s *Sim) ctlRevoke(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("backend") {
+	case "", "fordpass":
+		s.Revoke()
+	case "fordconnect":
+		s.RevokeFordConnect()
+	default:
+		http.Error(w, "backend must be fordpass or fordconnect", http.StatusBadRequest)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -42,6 +42,12 @@ type Options struct {
 	Now             func() time.Time
 	FailCommands    bool // every command ends in command_failed_on_device
 	AcceptAnyAppID  bool
+	// FordConnect Query: the owner's registered app [FconClientID,
+	// FconClientSecret, FconRedirect] and how often Ford answers a token's
+	// Query requests before a 429 [1m].
+	FconClientID, FconClientSecret string
+	FconRedirects                  []string
+	FconPace                       time.Duration
 }
 
 // Sim is a running simulator; serve it with Handler().
@@ -76,6 +82,7 @@ type Sim struct {
 	tokenCalls            []time.Time // within 24 h, for TokenDailyLimit
 	stats                 Stats
 	failNext              map[string]int // command type → how many to fail
+	fc                    *fconState
 	timers                []*time.Timer
 	closed                bool
 }
@@ -93,8 +100,11 @@ type Stats struct {
 	Refreshes      int            `json:"refreshes"`
 	CodesExchanged int            `json:"codes_exchanged"`
 	// StreamTokens counts the renewed tokens open sockets accepted.
-	StreamTokens int           `json:"stream_tokens"`
-	Commands     []CommandStat `json:"commands"`
+	StreamTokens int `json:"stream_tokens"`
+	// FconRefused counts FordConnect Query requests answered 429 for
+	// coming sooner than Ford's pace.
+	FconRefused int           `json:"fcon_refused"`
+	Commands    []CommandStat `json:"commands"`
 }
 
 // CommandStat is one command the simulator received.
@@ -173,7 +183,7 @@ func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Each control endpoint names the parameters it takes; any other is
 	// refused, so a test cannot set a switch the simulator lacks and pass.
-	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke))
+	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke, "backend"))
 	mux.HandleFunc("POST /_sim/expire", params(s.ctlExpire))
 	mux.HandleFunc("POST /_sim/outage", params(s.ctlOutage, "status", "for"))
 	mux.HandleFunc("POST /_sim/ratelimit", params(s.ctlRateLimit, "for"))
@@ -196,6 +206,10 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/command/vehicles/{vin}/commands", s.ford("command", s.command))
 	mux.HandleFunc("POST /v1beta/command/vehicles/{vin}/commands", s.ford("command", s.commandBeta))
 	mux.HandleFunc("GET /v1beta/telemetry/sources/fordpass/vehicles/{vin}/ws", s.ford("stream", s.stream))
+	mux.HandleFunc("GET /fcon-public/v1/auth/init", s.ford("fcon_authorize", s.fconAuthorize))
+	mux.HandleFunc("POST /dah2vb2cprod.onmicrosoft.com/oauth2/v2.0/token", s.ford("fcon_token", s.fconToken))
+	mux.HandleFunc("GET /fcon-query/v1/garage", s.ford("fcon_garage", s.fconGarage))
+	mux.HandleFunc("GET /fcon-query/v1/telemetry", s.ford("fcon_telemetry", s.fconTelemetry))
 	mux.HandleFunc("POST /api/rcc/profile/status", s.ford("climate_profile", s.climateProfile))
 	mux.HandleFunc("PUT /api/rcc/profile/update", s.ford("climate_profile_update", s.climateUpdate))
 	mux.HandleFunc("PUT /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))
@@ -222,10 +236,14 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 			return append(list[i:], now)
 		}
 		var locked bool
-		if name == "autonomic_token" {
+		switch {
+		case strings.HasPrefix(name, "fcon_"):
+			// FordConnect is another API with a pace of its own
+			// (FconPace); a FordPass lockout does not reach it.
+		case name == "autonomic_token":
 			s.tokenCalls = within(s.tokenCalls)
 			locked = s.opts.TokenDailyLimit > 0 && len(s.tokenCalls) > s.opts.TokenDailyLimit
-		} else {
+		default:
 			s.calls = within(s.calls)
 			locked = s.opts.DailyLimit > 0 && len(s.calls) > s.opts.DailyLimit
 		}

@@ -1,0 +1,515 @@
+// Package fordconnect is a client of FordConnect Query, Ford's official
+// read-only API for personal use: the owner registers an app of their own
+// at developer.ford.com, consents once per car, and the car's telemetry is
+// read with that app's tokens — the same records, in the same metric names
+// and shapes, as the FordPass telemetry fordapi parses. It has no commands
+// and no push. What is known of it comes from marq24/ha-fordconnect-query
+// (const.py, application_credentials.py, __init__.py).
+package fordconnect
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+)
+
+// Ford's FordConnect endpoints (ha-fordconnect-query const.py).
+const (
+	hostFord      = "https://api.vehicle.ford.com"
+	PathInit      = "/fcon-public/v1/auth/init"
+	PathToken     = "/dah2vb2cprod.onmicrosoft.com/oauth2/v2.0/token"
+	tokenPolicy   = "?p=B2C_1A_FCON_AUTHORIZE"
+	PathGarage    = "/fcon-query/v1/garage"
+	PathTelemetry = "/fcon-query/v1/telemetry"
+	// DefaultRedirect is the redirect the bridge's own page serves; it
+	// must be registered with the app (localhost or a public address: Ford
+	// refuses private ones).
+	DefaultRedirect = "http://localhost:8080/fordconnect/callback"
+	// stateLen is the state's length: Ford's init proxy keeps 16 bytes.
+	stateLen = 16
+	// maxBody bounds an answer read.
+	maxBody = 4 << 20
+)
+
+// ErrCommands: FordConnect Query reads; it has no commands.
+var ErrCommands = errors.New("commands need FordPass: FordConnect Query is read-only (set FORD_BACKEND=both and sign in to FordPass to send commands)")
+
+// Config configures a Client.
+type Config struct {
+	BaseURL      string // one origin for every endpoint (the simulator); empty: Ford's
+	ClientID     string
+	ClientSecret string
+	RedirectURL  string // [DefaultRedirect]
+	StateDir     string
+	// Pace is the least time between two Query requests, over every car
+	// [1m: Ford answers faster ones 429].
+	Pace       time.Duration
+	HTTPClient *http.Client
+	Logger     *zap.Logger
+	Now        func() time.Time
+}
+
+// Client reads consented cars through FordConnect Query. It is safe for
+// concurrent use.
+type Client struct {
+	cfg    Config
+	base   string
+	oauth  oauth2.Config
+	file   string
+	budget *fordapi.Budget
+
+	mu    sync.Mutex
+	saved savedState
+	// unsaved says why the tokens in memory are not in the file.
+	unsaved error
+
+	pace sync.Mutex
+	next time.Time // the earliest next Query request
+}
+
+// savedState is STATE_DIR/fordconnect.json: each consented car with its
+// tokens, and the states of login links not used yet.
+type savedState struct {
+	Cars    []car     `json:"cars"`
+	Pending []pending `json:"pending,omitempty"`
+}
+
+type car struct {
+	fordapi.Vehicle
+	Token oauth2.Token `json:"token"`
+	Dead  string       `json:"dead,omitempty"` // why its consent no longer works
+}
+
+type pending struct {
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+}
+
+// fileName is the client's state in STATE_DIR.
+const fileName = "fordconnect.json"
+
+// New makes a client and loads what was saved.
+func New(cfg Config) (*Client, error) {
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("fordconnect: the app's client id and secret are required")
+	}
+	if cfg.RedirectURL == "" {
+		cfg.RedirectURL = DefaultRedirect
+	}
+	if cfg.Pace <= 0 {
+		cfg.Pace = time.Minute
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 45 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = hostFord
+	}
+	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName),
+		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
+			Endpoint: oauth2.Endpoint{AuthURL: base + PathInit, TokenURL: base + PathToken + tokenPolicy, AuthStyle: oauth2.AuthStyleInParams}}}
+	data, err := os.ReadFile(c.file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", fileName, err)
+	default:
+		if err := json.Unmarshal(data, &c.saved); err != nil {
+			cfg.Logger.Warn("the FordConnect token file is damaged; the cars need a new consent", zap.Error(err))
+			c.saved = savedState{}
+		}
+	}
+	// FordConnect's own count, apart from FordPass's: Ford paces it at a
+	// request a minute, 1,440 a day.
+	b, err := fordapi.NewBudget(filepath.Join(cfg.StateDir, "fordconnect-calls.json"), 2*24*60, cfg.Now)
+	if err != nil && b == nil {
+		return nil, err
+	}
+	c.budget = b
+	return c, nil
+}
+
+// Budget counts the Query requests of the last 24 h.
+func (c *Client) Budget() *fordapi.Budget { return c.budget }
+
+// LoginURL is a consent link for one more car: Ford's init endpoint with
+// the app's client id, its registered redirect and a fresh state of 16
+// characters, remembered for an hour.
+func (c *Client) LoginURL() (string, error) {
+	b := make([]byte, stateLen/2)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	state := hex.EncodeToString(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	keep := c.saved.Pending[:0]
+	for _, p := range c.saved.Pending {
+		if now.Sub(p.Created) < time.Hour {
+			keep = append(keep, p)
+		}
+	}
+	c.saved.Pending = append(keep, pending{State: state, Created: now})
+	if len(c.saved.Pending) > 8 {
+		c.saved.Pending = c.saved.Pending[len(c.saved.Pending)-8:]
+	}
+	if err := c.saveLocked(); err != nil {
+		return "", fmt.Errorf("saving the login link's state: %w", err)
+	}
+	// Not oauth2's AuthCodeURL: Ford's init takes exactly these four.
+	q := url.Values{"response_type": {"code"}, "client_id": {c.cfg.ClientID}, "redirect_uri": {c.cfg.RedirectURL}, "state": {state}}
+	return c.base + PathInit + "?" + q.Encode(), nil
+}
+
+// SignIn completes a consent from the address the browser landed on (with
+// code and state): the code is exchanged for the car's tokens, the car is
+// read from /garage and saved. A car consented again replaces its tokens.
+func (c *Client) SignIn(ctx context.Context, pasted string) error {
+	code, state, err := parseLanding(pasted)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	i := slices.IndexFunc(c.saved.Pending, func(p pending) bool { return p.State == state })
+	if i >= 0 {
+		c.saved.Pending = slices.Delete(c.saved.Pending, i, i+1)
+	}
+	c.mu.Unlock()
+	if i < 0 {
+		return fmt.Errorf("%w: the address's state is not one of this bridge's login links (a link is good for an hour and for one consent; open a new one)", fordapi.ErrInvalidCode)
+	}
+	tok, err := c.oauth.Exchange(c.httpContext(ctx), code)
+	if err != nil {
+		return fmt.Errorf("%w: FordConnect refused the code: %s", fordapi.ErrInvalidCode, oauthReason(err))
+	}
+	body, err := c.query(ctx, tok.AccessToken, "fcon_garage", PathGarage)
+	if err != nil {
+		return fmt.Errorf("reading the consented car: %w", err)
+	}
+	v, err := parseGarage(body)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.saved.Cars = slices.DeleteFunc(c.saved.Cars, func(x car) bool { return x.VIN == v.VIN })
+	c.saved.Cars = append(c.saved.Cars, car{Vehicle: v, Token: *tok})
+	c.cfg.Logger.Info("FordConnect consent added", zap.String("vin", fordapi.ShortVIN(v.VIN)), zap.Int("cars", len(c.saved.Cars)))
+	if err := c.saveLocked(); err != nil {
+		c.unsaved = err
+		return fmt.Errorf("the car's tokens could not be saved: %w", err)
+	}
+	return nil
+}
+
+// parseLanding reads the code and state from the address the browser
+// landed on (or its query alone).
+func parseLanding(pasted string) (code, state string, err error) {
+	s := strings.TrimSpace(pasted)
+	if len(s) > 4096 {
+		return "", "", fmt.Errorf("%w: the pasted text is %d characters; the address is at most 4096", fordapi.ErrInvalidCode, len(s))
+	}
+	u, perr := url.Parse(s)
+	if perr != nil {
+		return "", "", fmt.Errorf("%w: not an address; paste the whole address the browser landed on (…/fordconnect/callback?code=…&state=…)", fordapi.ErrInvalidCode)
+	}
+	q := u.Query()
+	if u.RawQuery == "" && strings.Contains(s, "code=") {
+		q, _ = url.ParseQuery(strings.TrimPrefix(s, "?"))
+	}
+	if e := q.Get("error"); e != "" {
+		return "", "", fmt.Errorf("%w: Ford answered %s: %s", fordapi.ErrInvalidCode, clip(e), clip(q.Get("error_description")))
+	}
+	code, state = q.Get("code"), q.Get("state")
+	if code == "" || state == "" {
+		return "", "", fmt.Errorf("%w: the address has no code and state; paste the whole address the browser landed on (…/fordconnect/callback?code=…&state=…)", fordapi.ErrInvalidCode)
+	}
+	return code, state, nil
+}
+
+// Status says whether a car is consented, and why not.
+func (c *Client) Status() fordapi.AuthStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.saved.Cars {
+		if x.Dead != "" {
+			return fordapi.AuthStatus{Reason: x.Dead}
+		}
+	}
+	if len(c.saved.Cars) == 0 {
+		return fordapi.AuthStatus{Reason: "no car is consented to FordConnect yet: open the login link and consent"}
+	}
+	st := fordapi.AuthStatus{SignedIn: true, AccessExpiry: c.saved.Cars[0].Token.Expiry}
+	if c.unsaved != nil {
+		st.Unsaved = c.unsaved.Error()
+	}
+	return st
+}
+
+// SaveToken writes the tokens in memory to the file.
+func (c *Client) SaveToken() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.saveLocked(); err != nil {
+		c.unsaved = err
+		return err
+	}
+	c.unsaved = nil
+	return nil
+}
+
+func (c *Client) saveLocked() error {
+	data, _ := json.Marshal(c.saved)
+	return fordapi.WriteFileAtomic(c.file, data)
+}
+
+// Vehicles are the consented cars, as /garage described them at consent
+// (no call).
+func (c *Client) Vehicles(context.Context) ([]fordapi.Vehicle, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]fordapi.Vehicle, len(c.saved.Cars))
+	for i, x := range c.saved.Cars {
+		out[i] = x.Vehicle
+	}
+	return out, nil
+}
+
+// Telemetry reads a consented car's record, waiting for the pace.
+func (c *Client) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.token(ctx, vin)
+		if err != nil {
+			return nil, err
+		}
+		body, err := c.query(ctx, tok, "fcon_telemetry", PathTelemetry)
+		var se *fordapi.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && attempt == 0 {
+			c.expire(vin, tok) // refreshed once, then tried again
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, tel, err := fordapi.ParseTelemetry(body)
+		if err != nil {
+			return nil, fmt.Errorf("reading FordConnect telemetry: %w", err)
+		}
+		return tel, nil
+	}
+}
+
+// token is the car's access token, refreshed when it expired; a rotated
+// refresh token is saved before the access token is used.
+func (c *Client) token(ctx context.Context, vin string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.IndexFunc(c.saved.Cars, func(x car) bool { return x.VIN == vin })
+	switch {
+	case i < 0:
+		return "", &fordapi.ReauthError{Reason: "this car is not consented to FordConnect"}
+	case c.saved.Cars[i].Dead != "":
+		return "", &fordapi.ReauthError{Reason: c.saved.Cars[i].Dead}
+	}
+	x := &c.saved.Cars[i]
+	if x.Token.Valid() {
+		return x.Token.AccessToken, nil
+	}
+	tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || strings.Contains(string(re.Body), "invalid_grant")) {
+			x.Dead = "FordConnect no longer accepts this car's consent (" + clip(oauthReason(err)) + "): consent again with a new login link"
+			_ = c.saveLocked()
+			return "", &fordapi.ReauthError{Reason: x.Dead}
+		}
+		return "", fmt.Errorf("refreshing the FordConnect token: %s", oauthReason(err))
+	}
+	x.Token = *tok
+	if err := c.saveLocked(); err != nil {
+		c.unsaved = err
+		c.cfg.Logger.Error("the refreshed FordConnect token could not be saved; a restart needs a new consent", zap.Error(err))
+	} else {
+		c.unsaved = nil
+	}
+	return tok.AccessToken, nil
+}
+
+// expire forgets an access token Ford refused, so the next call refreshes.
+func (c *Client) expire(vin, tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.saved.Cars {
+		if c.saved.Cars[i].VIN == vin && c.saved.Cars[i].Token.AccessToken == tok {
+			c.saved.Cars[i].Token.Expiry = c.cfg.Now().Add(-time.Minute)
+		}
+	}
+}
+
+// query makes a Query request when the pace allows (waiting for it), and
+// honours a 429's Retry-After for every later request.
+func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte, error) {
+	if err := c.waitTurn(ctx); err != nil {
+		return nil, err
+	}
+	_ = c.budget.Take(fordapi.ClassTelemetry) // a count; the pace is the limit
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the answer: %w", endpoint, err)
+	}
+	if len(body) > maxBody {
+		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: "answer over 4 MB"}
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusTooManyRequests:
+		wait := time.Minute
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		at := c.cfg.Now().Add(wait)
+		c.pace.Lock()
+		c.next = later(c.next, at)
+		c.pace.Unlock()
+		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: at}
+	case http.StatusForbidden:
+		return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
+	}
+	return nil, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: clip(string(body))}
+}
+
+// waitTurn waits until the pace allows the next Query request and takes it.
+func (c *Client) waitTurn(ctx context.Context) error {
+	c.pace.Lock()
+	now := c.cfg.Now()
+	slot := later(c.next, now)
+	c.next = slot.Add(c.cfg.Pace)
+	c.pace.Unlock()
+	if d := slot.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// httpContext carries the client's HTTP client to oauth2.
+func (c *Client) httpContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.cfg.HTTPClient)
+}
+
+// parseGarage reads /garage: the consented car.
+func parseGarage(data []byte) (fordapi.Vehicle, error) {
+	var g struct {
+		VIN        string `json:"vin"`
+		Nickname   string `json:"nickName"`
+		Model      string `json:"modelName"`
+		Year       any    `json:"modelYear"`
+		EngineType string `json:"engineType"`
+		Type       string `json:"vehicleType"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil || g.VIN == "" {
+		return fordapi.Vehicle{}, fmt.Errorf("reading the consented car: FordConnect's garage answer has no vin")
+	}
+	v := fordapi.Vehicle{VIN: strings.ToUpper(strings.TrimSpace(g.VIN)), Nickname: g.Nickname, Model: g.Model, EngineType: g.EngineType}
+	if v.Model == "" {
+		v.Model = g.Type
+	}
+	switch y := g.Year.(type) {
+	case string:
+		v.Year = y
+	case float64:
+		v.Year = strconv.Itoa(int(y))
+	}
+	et := strings.ToUpper(v.EngineType)
+	v.EV = strings.Contains(et, "BEV") || strings.Contains(et, "PHEV") || strings.Contains(et, "ELECTRIC")
+	return v, nil
+}
+
+// oauthReason is a token endpoint's refusal in words, without the body's
+// tokens.
+func oauthReason(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			return re.ErrorCode + ": " + clip(re.ErrorDescription)
+		}
+		if re.Response != nil {
+			return "HTTP " + strconv.Itoa(re.Response.StatusCode)
+		}
+		return "refused"
+	}
+	return err.Error()
+}
+
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// Commands: FordConnect Query has none.
+
+func (c *Client) Stream(context.Context, string, fordapi.StreamOptions, func(*fordapi.Telemetry)) error {
+	return errors.New("FordConnect Query has no telemetry stream; it is polled")
+}
+func (c *Client) SendVersionedCommand(context.Context, string, string, string, map[string]any) (string, error) {
+	return "", ErrCommands
+}
+func (c *Client) WaitCommand(context.Context, string, string, string, <-chan *fordapi.Telemetry, func(*fordapi.Telemetry)) (fordapi.CommandState, error) {
+	return fordapi.CommandState{}, ErrCommands
+}
+func (c *Client) SetClimate(context.Context, string, map[string]string) ([]fordapi.ClimatePreference, error) {
+	return nil, ErrCommands
+}
+func (c *Client) SetZoneLights(context.Context, string, string) error { return ErrCommands }
