@@ -164,9 +164,9 @@ func (a *authSide) setAuth(state, reason string, retryAt time.Time) {
 			fields = append(fields, zap.Time("retry_at", retryAt))
 		}
 		if state == StateOK {
-			a.log.Info("FordPass connection ok", fields...)
+			a.log.Info(a.cfg.Service()+" connection ok", fields...)
 		} else {
-			a.log.Warn("FordPass connection "+state, fields...)
+			a.log.Warn(a.cfg.Service()+" connection "+state, fields...)
 		}
 	}
 	a.m.setAuthState(state)
@@ -210,7 +210,7 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 	switch {
 	case err == nil:
 		bo.reset()
-		a.setAuth(StateOK, "connected to FordPass", time.Time{})
+		a.setAuth(StateOK, "connected to "+a.cfg.Service(), time.Time{})
 		return 0
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		var re *fordapi.ReauthError

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
 
 // maxCommandPayload bounds a command message.
@@ -217,6 +218,9 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	case !b.accepting.Load():
 		reject("the bridge is shutting down")
+		return
+	case b.cfg.Backend == BackendFordConnect:
+		reject(fordconnect.ErrCommands.Error())
 		return
 	case !b.cfg.Allowed(req.Command):
 		reject(fmt.Sprintf("command %q is not allowed (COMMANDS_ALLOWED=%s)", req.Command, strings.Join(b.cfg.CommandsAllowed, ",")))

@@ -19,6 +19,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
@@ -38,6 +39,10 @@ type env struct {
 	HADiscoveryPrefix string `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
 	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …); unconfirmed by any maintained integration: aut, bel, che, fin, irl, swe; reported not working: arg, bra; local Ford account needed: aus, nzl, zaf"`
 	FordVINs          string `envconfig:"FORD_VINS" desc:"comma-separated VINs to bridge; empty: every vehicle on the account"`
+	FordBackend       string `envconfig:"FORD_BACKEND" default:"fordpass" desc:"fordpass (the FordPass app's API: telemetry and commands) or fordconnect (Ford's official read-only FordConnect Query: telemetry only, polled)"`
+	FconClientID      string `envconfig:"FORDCONNECT_CLIENT_ID" desc:"client id of your app at developer.ford.com (FORD_BACKEND=fordconnect)"`
+	FconClientSecret  string `envconfig:"FORDCONNECT_CLIENT_SECRET" desc:"client secret of that app"`
+	FconRedirectURL   string `envconfig:"FORDCONNECT_REDIRECT_URL" default:"http://localhost:8080/fordconnect/callback" desc:"redirect URL registered with that app (localhost or a public address)"`
 	FordBaseURL       string `envconfig:"FORD_BASE_URL" desc:"one origin serving every Ford endpoint (the simulator); empty: Ford's hosts"`
 	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`
 	FordPollInterval  string `envconfig:"FORD_POLL_INTERVAL" default:"10m" desc:"telemetry poll interval without a stream (at least 1m against Ford)"`
@@ -55,6 +60,17 @@ type env struct {
 	fromOptions []string // variables the add-on's options.json set
 }
 
+// The backends (FORD_BACKEND).
+const (
+	BackendFordPass    = "fordpass"
+	BackendFordConnect = "fordconnect"
+)
+
+// FordConnectApp is the owner's app at developer.ford.com.
+type FordConnectApp struct {
+	ClientID, ClientSecret, RedirectURL string
+}
+
 // Config is the validated configuration.
 type Config struct {
 	MQTTURL           string
@@ -70,18 +86,21 @@ type Config struct {
 	Region            fordapi.Region
 	VINs              []string // upper case; empty: all
 	FordBaseURL       string
-	Stream            bool
-	PollInterval      time.Duration
-	DailyBudget       int
-	CommandsAllowed   []string
-	StateDir          string
-	HTTPAddr          string
-	HTTPPublicURL     string
-	HTTPAllowedHosts  []string // lower case, without ports
-	HTTPUsername      string
-	HTTPPassword      string
-	LogLevel          string
-	LogFormat         string
+	// Backend is BackendFordPass or BackendFordConnect.
+	Backend          string
+	FordConnect      FordConnectApp
+	Stream           bool
+	PollInterval     time.Duration
+	DailyBudget      int
+	CommandsAllowed  []string
+	StateDir         string
+	HTTPAddr         string
+	HTTPPublicURL    string
+	HTTPAllowedHosts []string // lower case, without ports
+	HTTPUsername     string
+	HTTPPassword     string
+	LogLevel         string
+	LogFormat        string
 	// Demo is set by fordpass2mqtt demo (never from the environment).
 	Demo bool
 	// Addon is set when the Home Assistant Supervisor started the bridge
@@ -220,6 +239,28 @@ func (e env) validate() (Config, error) {
 			bad("FORD_BASE_URL", "port %q is not a number from 1 to 65535", u.Port())
 		}
 	}
+	c.Backend = strings.ToLower(strings.TrimSpace(e.FordBackend))
+	c.FordConnect = FordConnectApp{ClientID: strings.TrimSpace(e.FconClientID), ClientSecret: strings.TrimSpace(e.FconClientSecret),
+		RedirectURL: strings.TrimSpace(e.FconRedirectURL)}
+	if c.FordConnect.RedirectURL == "" {
+		c.FordConnect.RedirectURL = fordconnect.DefaultRedirect
+	}
+	switch c.Backend {
+	case BackendFordPass, "":
+		c.Backend = BackendFordPass
+	case BackendFordConnect:
+		c.Stream = false // FordConnect Query has no push
+		if c.FordConnect.ClientID == "" || c.FordConnect.ClientSecret == "" {
+			bad("FORDCONNECT_CLIENT_ID", "FORD_BACKEND=fordconnect needs FORDCONNECT_CLIENT_ID and FORDCONNECT_CLIENT_SECRET: the client id and secret of your app at developer.ford.com (README, \"FordConnect\")")
+		}
+		if msg := checkRedirect(c.FordConnect.RedirectURL); msg != "" {
+			bad("FORDCONNECT_REDIRECT_URL", "%s", msg)
+		}
+	case "both":
+		bad("FORD_BACKEND", "both (commands through FordPass, telemetry kept flowing through FordConnect) is not in this version yet; use fordpass or fordconnect")
+	default:
+		bad("FORD_BACKEND", "%q is not fordpass or fordconnect", e.FordBackend)
+	}
 	if c.PollInterval, err = time.ParseDuration(strings.TrimSpace(e.FordPollInterval)); err != nil {
 		bad("FORD_POLL_INTERVAL", "%q is not a duration such as 10m", e.FordPollInterval)
 	} else if c.PollInterval <= 0 {
@@ -284,6 +325,21 @@ func (e env) validate() (Config, error) {
 		bad("LOG_FORMAT", "%q is not console or json", e.LogFormat)
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkRedirect says what is wrong with FORDCONNECT_REDIRECT_URL ("" if
+// nothing): Ford registers only localhost or public addresses
+// (ha-fordconnect-query's REGISTER_APPLICATION.md: a private IP is
+// refused).
+func checkRedirect(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Sprintf("%q is not an http(s) URL such as http://localhost:8080/fordconnect/callback", raw)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && !ip.IsLoopback() && (ip.IsPrivate() || ip.IsLinkLocalUnicast()) {
+		return fmt.Sprintf("%q is a private address, which Ford does not register; use localhost (and paste the address the browser lands on) or a public address", raw)
+	}
+	return ""
 }
 
 // brokerSchemes are the schemes MQTT_URL accepts; mqtt:// and mqtts:// are
@@ -357,5 +413,17 @@ func EnvVars() []string {
 	return out
 }
 
+// Service is the name of the Ford service the bridge signs in to, for
+// the words users read.
+func (c Config) Service() string {
+	if c.Backend == BackendFordConnect {
+		return "FordConnect"
+	}
+	return "FordPass"
+}
+
 // Allowed reports whether a command is on the allow-list.
-func (c Config) Allowed(cmd string) bool { return slices.Contains(c.CommandsAllowed, cmd) }
+// FordConnect Query has no commands: none is allowed with it.
+func (c Config) Allowed(cmd string) bool {
+	return c.Backend != BackendFordConnect && slices.Contains(c.CommandsAllowed, cmd)
+}

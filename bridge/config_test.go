@@ -71,6 +71,15 @@ func TestBadConfigs(t *testing.T) {
 		{"http addr", func(e *env) { e.HTTPAddr = "8080" }, []string{"HTTP_ADDR"}},
 		{"public url", func(e *env) { e.HTTPPublicURL = "nas.local:8080" }, []string{"HTTP_PUBLIC_URL"}},
 		{"log level", func(e *env) { e.LogLevel = "verbose" }, []string{"LOG_LEVEL"}},
+		{"backend", func(e *env) { e.FordBackend = "tesla" }, []string{"FORD_BACKEND"}},
+		{"backend both, not built yet", func(e *env) { e.FordBackend = "both" }, []string{"FORD_BACKEND"}},
+		{"fordconnect without its app", func(e *env) { e.FordBackend = "fordconnect" }, []string{"FORDCONNECT_CLIENT_ID"}},
+		{"fordconnect to a private address", func(e *env) {
+			e.FordBackend, e.FconClientID, e.FconClientSecret, e.FconRedirectURL = "fordconnect", "id", "secret", "http://192.168.1.20:8080/fordconnect/callback"
+		}, []string{"FORDCONNECT_REDIRECT_URL"}},
+		{"fordconnect redirect not a URL", func(e *env) {
+			e.FordBackend, e.FconClientID, e.FconClientSecret, e.FconRedirectURL = "fordconnect", "id", "secret", "localhost:8080"
+		}, []string{"FORDCONNECT_REDIRECT_URL"}},
 		{"log format", func(e *env) { e.LogFormat = "xml" }, []string{"LOG_FORMAT"}},
 		{"every problem at once", func(e *env) {
 			e.MQTTURL, e.FordRegion, e.FordPollInterval, e.LogLevel = "::", "xx", "1s", "loud"

@@ -63,6 +63,11 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	for _, c := range checkFord(ctx, cfg, o) {
 		add(c)
 	}
+	if cfg.Backend == BackendFordConnect {
+		add(checkFordConnect(cfg, o.Now()))
+		add(checkDrift(cfg.StateDir))
+		return publishReport(cfg, b, r, o)
+	}
 	client, err := fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
 		DailyBudget: cfg.DailyBudget, Now: o.Now})
 	if err != nil {
@@ -78,6 +83,12 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	add(checkBudget(client.Budget(), o.Now()))
 	add(checkDrift(cfg.StateDir))
 	add(checkFordAnswers(cfg.StateDir, client.Protocol(), o.Now()))
+	return publishReport(cfg, b, r, o)
+}
+
+// publishReport hands the report to the bridge's page (signed) and closes
+// the broker connection.
+func publishReport(cfg Config, b brokerResult, r Report, o DoctorOptions) Report {
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
 			if signed, err := signReport(cfg.StateDir, r); err == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
@@ -108,4 +109,38 @@ func checkLive(ctx context.Context, client *fordapi.Client) []Check {
 	}
 	list.Finding += spent()
 	return []Check{tok, list}
+}
+
+// checkFordConnect reports the FordConnect setup: the app's credentials
+// (set, never shown), the redirect URL to register, the consented cars and
+// the Query requests of the last 24 h.
+func checkFordConnect(cfg Config, now time.Time) Check {
+	c := Check{Name: "fordconnect"}
+	client, err := fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID,
+		ClientSecret: cfg.FordConnect.ClientSecret, RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Now: func() time.Time { return now }})
+	if err != nil {
+		c.Status, c.Finding, c.Fix = Fail, err.Error(), "check STATE_DIR and the FORDCONNECT_ variables"
+		return c
+	}
+	defer client.Budget().Close()
+	st := client.Status()
+	if !st.SignedIn {
+		c.Status, c.Finding = Fail, st.Reason
+		c.Fix = "register " + cfg.FordConnect.RedirectURL + " with your app at developer.ford.com, then consent: the sign-in page, fordpass2mqtt login, or publish the address the browser landed on to " +
+			mqttapi.New(cfg.TopicPrefix).CodeSet()
+		return c
+	}
+	cars, _ := client.Vehicles(context.Background())
+	vins := make([]string, len(cars))
+	for i, v := range cars {
+		vins[i] = fordapi.ShortVIN(v.VIN)
+	}
+	c.Status = Pass
+	c.Finding = fmt.Sprintf("app %s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute)",
+		clip(cfg.FordConnect.ClientID, 6), cfg.FordConnect.RedirectURL, len(cars), strings.Join(vins, ", "), client.Budget().Used())
+	if st.Unsaved != "" {
+		c.Status, c.Finding = Warn, c.Finding+"; the tokens in use are not saved: "+st.Unsaved
+		c.Fix = "make STATE_DIR writable"
+	}
+	return c
 }

@@ -291,8 +291,12 @@ func (f *fleet) cars() []*vehicle {
 
 // pollInterval is FORD_POLL_INTERVAL stretched so that polling every
 // vehicle of the account fits the share of the daily budget that is not
-// kept for commands.
+// kept for commands. FordConnect's client paces its own requests (one a
+// minute over every car), so FORD_POLL_INTERVAL is taken as it is.
 func (f *fleet) pollInterval() time.Duration {
+	if f.cfg.Backend == BackendFordConnect {
+		return f.cfg.PollInterval
+	}
 	f.mu.Lock()
 	n := len(f.vehicles)
 	f.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -56,6 +57,9 @@ type envOptions struct {
 	options func(*bridge.Options)
 	// simControls are /_sim/ requests POSTed before the bridge starts.
 	simControls []string
+	// fordconnect, when set, runs the FordConnect backend with this pace
+	// between Query requests.
+	fordconnect time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -123,7 +127,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.options != nil {
 		o.options(&e.bopts)
 	}
-	e.run(c)
+	if o.fordconnect > 0 {
+		e.cfg.Backend, e.cfg.Stream = bridge.BackendFordConnect, false
+		e.cfg.FordConnect = bridge.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: fordsim.FconRedirect}
+		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret,
+			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.run(fc)
+	} else {
+		e.run(c)
+	}
 	t.Cleanup(func() {
 		e.stop()
 		e.assertNoSecretsLogged()
@@ -132,7 +147,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 }
 
 // run starts a bridge with the env's configuration and Ford client.
-func (e *env) run(c *fordapi.Client) {
+func (e *env) run(c bridge.Ford) {
 	e.bridge = bridge.New(e.cfg, c, e.bopts)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)
@@ -153,7 +168,7 @@ func (e *env) restart() {
 }
 
 // secretMarks are the prefixes of every secret the simulator issues.
-var secretMarks = []string{"simcode-", "simb2c-", "simcat-", "simrefresh-", "simauto-", "simid-"}
+var secretMarks = []string{"simcode-", "simb2c-", "simcat-", "simrefresh-", "simauto-", "simid-", "fconcode-", "fconaccess-", "fconrefresh-", fordsim.FconClientSecret}
 
 // assertNoSecretsLogged fails the test if any log line, at any level,
 // holds a token, a code or a PKCE verifier. Every end-to-end test runs it.

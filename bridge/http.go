@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,30 @@ func (u *webUI) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", u.m.Handler())
 	debugHandlers(mux)
+	// FordConnect sends the browser to the registered redirect with code
+	// and state; when that is this page, the consent completes here. The
+	// state is one of the bridge's own login links, so a forged address
+	// signs nothing in.
+	callback := func(w http.ResponseWriter, r *http.Request) {
+		if err := u.auth.signIn(r.Context(), r.URL.String(), true); err != nil {
+			u.renderPage(w, r, http.StatusBadRequest, token, false, "The consent did not complete: "+err.Error())
+			return
+		}
+		http.Redirect(w, r, u.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
+	}
+	fconPath := ""
+	if u.cfg.Backend == BackendFordConnect {
+		if ru, err := url.Parse(u.cfg.FordConnect.RedirectURL); err == nil && ru.Path != "" && ru.Path != "/" &&
+			!slices.Contains([]string{"/healthz", "/metrics", "/auth/code"}, ru.Path) {
+			fconPath = ru.Path
+			mux.HandleFunc("GET "+fconPath, callback)
+		}
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); u.cfg.Backend == BackendFordConnect && fconPath == "" && q.Get("code") != "" && q.Get("state") != "" {
+			callback(w, r)
+			return
+		}
 		u.renderPage(w, r, http.StatusOK, token, r.URL.Query().Get("signed_in") == "1", "")
 	})
 	mux.HandleFunc("POST /auth/code", func(w http.ResponseWriter, r *http.Request) {
@@ -294,6 +318,10 @@ type pageData struct {
 	// Base prefixes every link and the form's action: the ingress path and a
 	// slash under Home Assistant, "" (relative links) otherwise.
 	Base string
+	// FordConnect: the backend is FordConnect Query, whose consent lands
+	// on Redirect.
+	FordConnect bool
+	Redirect    string
 }
 
 var stateWords = map[string][2]string{
@@ -310,9 +338,11 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 		info.LoginURL, _ = u.ford.LoginURL()
 	}
 	words := stateWords[info.State]
+	words[1] = strings.ReplaceAll(words[1], "FordPass", u.cfg.Service())
 	bi := u.status()
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
-		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load()}
+		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load(),
+		FordConnect: u.cfg.Backend == BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
 	d.Doctor = u.doctor.Load()
 	if p := u.ingressPath(r); p != "" {
 		d.Base = p + "/"
@@ -375,7 +405,19 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 <br><small>Detail: {{.Info.Reason}}{{if .Info.RetryAt}} · next try {{.Info.RetryAt.Format "2006-01-02 15:04:05 MST"}}{{end}} · since {{.Info.Since.Format "2006-01-02 15:04:05 MST"}}</small>
 </div>
 <h2>{{if eq .Info.State "reauth_required"}}Sign in{{else}}Sign in again (optional){{end}}</h2>
-<ol>
+{{if .FordConnect}}<ol>
+<li><a class="button" href="{{.Info.LoginURL}}" target="_blank" rel="noopener noreferrer">Open the FordConnect consent</a>
+<br><small>One consent covers one car; open the link again for each further car.</small></li>
+<li>Sign in with your Ford account and consent for the car. Ford then sends your browser to <code>{{.Redirect}}</code>: when that is this page, the consent completes by itself.</li>
+<li>Otherwise (that page does not load), copy the whole address the browser landed on, with <code>code=</code> and <code>state=</code>, and paste it here within a few minutes.</li>
+</ol>
+<form method="post" action="{{.Base}}auth/code">
+<input type="hidden" name="form_token" value="{{.FormToken}}">
+<label for="redirect_url">The address the browser landed on (<code>…?code=…&amp;state=…</code>)</label>
+<textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
+<p><button type="submit">Add the car</button></p>
+</form>
+{{else}}<ol>
 <li><a class="button" href="{{.Info.LoginURL}}" target="_blank" rel="noopener noreferrer">Open the FordPass login</a>
 <br><small>Use a desktop browser. Open its developer tools (F12) on the <em>Network</em> tab before you sign in.</small></li>
 <li>Sign in with your FordPass e-mail and password (and the e-mail code, if Ford asks). The page then keeps loading: that is expected, because your browser cannot open the FordPass app's address.</li>
@@ -386,7 +428,7 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 <label for="redirect_url">Redirect address (<code>fordapp://userauthorized/?code=…</code>) or the bare code</label>
 <textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
 <p><button type="submit">Sign in</button></p>
-</form>
+</form>{{end}}
 <h2>Status</h2>
 <p>Ford calls in the last 24 h: <strong>{{.Calls}}</strong> of {{.Budget}}.
 Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{{$v}}</code>{{end}}{{else}}none yet{{end}}.</p>

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
 
 // Exit codes.
@@ -118,6 +120,29 @@ func newClient(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.
 	return fordapi.New(c)
 }
 
+// newFord makes the client of the backend cfg names.
+func newFord(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford, error) {
+	if cfg.Backend != bridge.BackendFordConnect {
+		return newClient(cfg, log, m)
+	}
+	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("STATE_DIR: %w", err)
+	}
+	return fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID, ClientSecret: cfg.FordConnect.ClientSecret,
+		RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Pace: fordConnectPace(cfg), Logger: log.Named("fordconnect")})
+}
+
+// fordConnectPace is FordConnect's one Query request a minute; against the
+// simulator (FORD_BASE_URL) FORDCONNECT_PACE may shorten it for tests.
+func fordConnectPace(cfg bridge.Config) time.Duration {
+	if cfg.FordBaseURL != "" {
+		if d, err := time.ParseDuration(os.Getenv("FORDCONNECT_PACE")); err == nil && d > 0 {
+			return d
+		}
+	}
+	return time.Minute
+}
+
 func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "run takes no arguments (got %q); configure it with environment variables\n", args)
@@ -135,7 +160,7 @@ func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()
 	m := bridge.NewMetrics()
-	client, err := newClient(cfg, log, m)
+	client, err := newFord(cfg, log, m)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitConfig
@@ -144,9 +169,9 @@ func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
 }
 
 // runWith runs the bridge with a prepared client.
-func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client *fordapi.Client) int {
+func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client bridge.Ford) int {
 	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
-	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("region", cfg.Region.Key),
+	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("backend", cfg.Backend), zap.String("region", cfg.Region.Key),
 		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", cfg.DailyBudget))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
@@ -170,18 +195,33 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitConfig
 	}
 	log := newLogger(cfg, stderr)
-	client, err := newClient(cfg, log, nil)
+	client, err := newFord(cfg, log, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
+	defer client.Budget().Close()
 	if *redirect == "" {
 		u, err := client.LoginURL()
 		if err != nil {
 			fmt.Fprintln(stderr, "cannot make the login link:", err)
 			return exitFatal
 		}
-		fmt.Fprintf(stdout, `Sign in to FordPass (region %s):
+		if cfg.Backend == bridge.BackendFordConnect {
+			fmt.Fprintf(stdout, `Consent to FordConnect Query for one car:
+
+ 1. Open this link in a browser:
+
+%s
+
+ 2. Sign in with your Ford account and consent for the car. Ford then sends the
+    browser to %s; that page may not load (nothing needs to listen there).
+ 3. Copy the whole address the browser landed on (with code= and state=) and paste it here.
+    Run login again for each further car.
+
+Address: `, u, cfg.FordConnect.RedirectURL)
+		} else {
+			fmt.Fprintf(stdout, `Sign in to FordPass (region %s):
 
  1. Open this link in a desktop browser, with the developer tools (F12) open on the Network tab:
 
@@ -191,6 +231,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
  3. Copy the last address, which starts with %s://userauthorized, and paste it here.
 
 Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
+		}
 		line, err := bufio.NewReaderSize(stdin, 64<<10).ReadString('\n')
 		if err != nil && line == "" {
 			fmt.Fprintln(stderr, "\nno redirect URL was read")
@@ -204,7 +245,11 @@ Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
 		fmt.Fprintln(stderr, "sign-in failed:", err)
 		return exitFatal
 	}
-	fmt.Fprintf(stdout, "Signed in. The token is saved in %s.\nA running bridge takes it up by itself within seconds (no restart needed); if none runs, start it with `fordpass2mqtt run`.\n", client.TokenPath())
+	where := filepath.Join(cfg.StateDir, "fordconnect.json")
+	if fc, ok := client.(*fordapi.Client); ok {
+		where = fc.TokenPath()
+	}
+	fmt.Fprintf(stdout, "Signed in. The token is saved in %s.\nA running bridge takes it up by itself within seconds (no restart needed); if none runs, start it with `fordpass2mqtt run`.\n", where)
 	return exitOK
 }
 

@@ -78,11 +78,12 @@ type Client struct {
 
 	mu    sync.Mutex
 	saved savedState
+	mod   time.Time // the file's modification time as last read or written
 	// unsaved says why the tokens in memory are not in the file.
 	unsaved error
 
-	pace sync.Mutex
-	next time.Time // the earliest next Query request
+	turn chan struct{} // one Query request at a time
+	next time.Time     // the earliest next Query request (guarded by turn)
 }
 
 // savedState is STATE_DIR/fordconnect.json: each consented car with its
@@ -130,19 +131,11 @@ func New(cfg Config) (*Client, error) {
 	if base == "" {
 		base = hostFord
 	}
-	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName),
+	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName), turn: make(chan struct{}, 1),
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
 			Endpoint: oauth2.Endpoint{AuthURL: base + PathInit, TokenURL: base + PathToken + tokenPolicy, AuthStyle: oauth2.AuthStyleInParams}}}
-	data, err := os.ReadFile(c.file)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("reading %s: %w", fileName, err)
-	default:
-		if err := json.Unmarshal(data, &c.saved); err != nil {
-			cfg.Logger.Warn("the FordConnect token file is damaged; the cars need a new consent", zap.Error(err))
-			c.saved = savedState{}
-		}
+	if err := c.loadLocked(); err != nil {
+		return nil, err
 	}
 	// FordConnect's own count, apart from FordPass's: Ford paces it at a
 	// request a minute, 1,440 a day.
@@ -152,6 +145,36 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.budget = b
 	return c, nil
+}
+
+// loadLocked reads the file (a missing one is no car yet).
+func (c *Client) loadLocked() error {
+	fi, err := os.Stat(c.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	data, err := os.ReadFile(c.file)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", fileName, err)
+	}
+	c.mod = fi.ModTime()
+	var saved savedState
+	if err := json.Unmarshal(data, &saved); err != nil {
+		c.cfg.Logger.Warn("the FordConnect token file is damaged; the cars need a new consent", zap.Error(err))
+		return nil
+	}
+	c.saved = saved
+	return nil
+}
+
+// adoptLocked takes up a file another process (fordpass2mqtt login) wrote
+// since, unless the tokens in memory are not saved.
+func (c *Client) adoptLocked() {
+	if fi, err := os.Stat(c.file); err == nil && c.unsaved == nil && !fi.ModTime().Equal(c.mod) {
+		if c.loadLocked() == nil {
+			c.cfg.Logger.Info("adopted FordConnect consents saved by another fordpass2mqtt process", zap.Int("cars", len(c.saved.Cars)))
+		}
+	}
 }
 
 // Budget counts the Query requests of the last 24 h.
@@ -257,6 +280,7 @@ func parseLanding(pasted string) (code, state string, err error) {
 func (c *Client) Status() fordapi.AuthStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.adoptLocked()
 	for _, x := range c.saved.Cars {
 		if x.Dead != "" {
 			return fordapi.AuthStatus{Reason: x.Dead}
@@ -286,7 +310,13 @@ func (c *Client) SaveToken() error {
 
 func (c *Client) saveLocked() error {
 	data, _ := json.Marshal(c.saved)
-	return fordapi.WriteFileAtomic(c.file, data)
+	if err := fordapi.WriteFileAtomic(c.file, data); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(c.file); err == nil {
+		c.mod = fi.ModTime()
+	}
+	return nil
 }
 
 // Vehicles are the consented cars, as /garage described them at consent
@@ -294,6 +324,7 @@ func (c *Client) saveLocked() error {
 func (c *Client) Vehicles(context.Context) ([]fordapi.Vehicle, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.adoptLocked()
 	out := make([]fordapi.Vehicle, len(c.saved.Cars))
 	for i, x := range c.saved.Cars {
 		out[i] = x.Vehicle
@@ -372,74 +403,71 @@ func (c *Client) expire(vin, tok string) {
 	}
 }
 
-// query makes a Query request when the pace allows (waiting for it), and
-// honours a 429's Retry-After for every later request.
+// query makes a Query request when the pace allows (waiting for it):
+// requests go one at a time, each at least Pace after the previous one's
+// answer, so none reaches Ford sooner than Pace after the one before; a
+// 429's Retry-After holds every later request.
 func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte, error) {
-	if err := c.waitTurn(ctx); err != nil {
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.turn }()
+	if d := c.next.Sub(c.cfg.Now()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	body, status, retry, err := c.get(ctx, tok, endpoint, path)
+	c.next = c.cfg.Now().Add(max(c.cfg.Pace, retry))
+	if err != nil {
 		return nil, err
 	}
+	switch status {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusTooManyRequests:
+		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next}
+	case http.StatusForbidden:
+		return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
+	}
+	return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: clip(string(body))}
+}
+
+// get makes one Query request: the body, the status and, on a 429, how
+// long Ford said to wait [1m when it did not say].
+func (c *Client) get(ctx context.Context, tok, endpoint, path string) (body []byte, status int, retry time.Duration, err error) {
 	_ = c.budget.Take(fordapi.ClassTelemetry) // a count; the pace is the limit
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", endpoint, err)
+		return nil, 0, 0, fmt.Errorf("%s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading the answer: %w", endpoint, err)
+		return nil, 0, 0, fmt.Errorf("%s: reading the answer: %w", endpoint, err)
 	}
 	if len(body) > maxBody {
-		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: "answer over 4 MB"}
+		return nil, 0, 0, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: "answer over 4 MB"}
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusTooManyRequests:
-		wait := time.Minute
+	if resp.StatusCode == http.StatusTooManyRequests {
+		retry = time.Minute
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
-		at := c.cfg.Now().Add(wait)
-		c.pace.Lock()
-		c.next = later(c.next, at)
-		c.pace.Unlock()
-		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: at}
-	case http.StatusForbidden:
-		return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
-	}
-	return nil, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: clip(string(body))}
-}
-
-// waitTurn waits until the pace allows the next Query request and takes it.
-func (c *Client) waitTurn(ctx context.Context) error {
-	c.pace.Lock()
-	now := c.cfg.Now()
-	slot := later(c.next, now)
-	c.next = slot.Add(c.cfg.Pace)
-	c.pace.Unlock()
-	if d := slot.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+			retry = time.Duration(s) * time.Second
 		}
 	}
-	return nil
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return body, resp.StatusCode, retry, nil
 }
 
 // httpContext carries the client's HTTP client to oauth2.
