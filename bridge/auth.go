@@ -185,12 +185,19 @@ func (a *authSide) setAuth(state, reason string, retryAt time.Time) {
 func (a *authSide) publishAuth() {
 	a.authPubMu.Lock()
 	defer a.authPubMu.Unlock()
-	info := a.gate.get()
-	info.SignInURL = a.cfg.HTTPPublicURL
+	info := a.info()
 	a.pub.publishState(a.t.AuthState(), info.State)
 	a.pub.publishState(a.t.AuthDetail(), authJSON(info))
 	a.pub.publishState(a.t.LoginURL(), info.LoginURL)
+	for _, b := range info.Backends {
+		a.pub.publishState(a.t.BackendState(b.Name), b.State)
+		a.pub.publishState(a.t.BackendLoginURL(b.Name), b.LoginURL)
+	}
 }
+
+// stateRank orders the auth states from best to worst: a sign-in needed
+// is worst, as only the user can end it.
+var stateRank = map[string]int{StateOK: 0, StateUnavailable: 1, StateRateLimited: 2, StateReauthRequired: 3}
 
 // AuthInfo is the current auth state.
 func (b *Bridge) AuthInfo() AuthInfo { return b.auth.info() }
@@ -199,6 +206,20 @@ func (b *Bridge) AuthInfo() AuthInfo { return b.auth.info() }
 func (a *authSide) info() AuthInfo {
 	info := a.gate.get()
 	info.SignInURL = a.cfg.HTTPPublicURL
+	if d, ok := a.ford.(*dual); ok {
+		// With two backends the state said is the worst of them, in the
+		// words of the backend it comes from; the gate's own state is what
+		// holds the cars, and it holds them only when neither can read.
+		info.Backends = d.Backends()
+		for _, b := range info.Backends {
+			if stateRank[b.State] > stateRank[info.State] {
+				info.State, info.Reason, info.LoginURL = b.State, b.Name+": "+b.Reason, b.LoginURL
+				if b.Name == fordPassName {
+					info.Reason += "; the cars' state keeps coming from FordConnect"
+				}
+			}
+		}
+	}
 	return info
 }
 

@@ -140,6 +140,9 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 	b.pub.configSlots = make(chan struct{}, configsInFlight)
 	b.auth = &authSide{core: c, pub: b.pub, gate: newAuthGate(opts.Now())}
 	b.auth.pending.wake = make(chan struct{}, 1)
+	if d, ok := ford.(*dual); ok {
+		d.OnChange(b.auth.publishAuth)
+	}
 	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
 	b.fleet = &fleet{core: c, auth: b.auth, pub: b.pub, shapes: b.shapes, workers: &b.workers,

@@ -222,6 +222,9 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	case b.cfg.Backend == BackendFordConnect:
 		reject(fordconnect.ErrCommands.Error())
 		return
+	case commandsBlocked(b.ford) != "":
+		reject(commandsBlocked(b.ford))
+		return
 	case !b.cfg.Allowed(req.Command):
 		reject(fmt.Sprintf("command %q is not allowed (COMMANDS_ALLOWED=%s)", req.Command, strings.Join(b.cfg.CommandsAllowed, ",")))
 		return
@@ -468,6 +471,15 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	}
 	v.queue.done()
 	h.commandResult(v.vin, req, status, msg, waited)
+}
+
+// commandsBlocked says why no command can be sent now ("" if one can):
+// with two backends, FordPass needing a sign-in.
+func commandsBlocked(f Ford) string {
+	if d, ok := f.(*dual); ok {
+		return d.commandsBlocked()
+	}
+	return ""
 }
 
 // send sends a command to Ford, after the calls its row prepares, and

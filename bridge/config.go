@@ -39,7 +39,7 @@ type env struct {
 	HADiscoveryPrefix string `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
 	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …); unconfirmed by any maintained integration: aut, bel, che, fin, irl, swe; reported not working: arg, bra; local Ford account needed: aus, nzl, zaf"`
 	FordVINs          string `envconfig:"FORD_VINS" desc:"comma-separated VINs to bridge; empty: every vehicle on the account"`
-	FordBackend       string `envconfig:"FORD_BACKEND" default:"fordpass" desc:"fordpass (the FordPass app's API: telemetry and commands) or fordconnect (Ford's official read-only FordConnect Query: telemetry only, polled)"`
+	FordBackend       string `envconfig:"FORD_BACKEND" default:"fordpass" desc:"fordpass (the FordPass app's API: telemetry and commands), fordconnect (Ford's official read-only FordConnect Query: telemetry only, polled) or both (FordPass, and FordConnect whenever FordPass fails)"`
 	FconClientID      string `envconfig:"FORDCONNECT_CLIENT_ID" desc:"client id of your app at developer.ford.com (FORD_BACKEND=fordconnect)"`
 	FconClientSecret  string `envconfig:"FORDCONNECT_CLIENT_SECRET" desc:"client secret of that app"`
 	FconRedirectURL   string `envconfig:"FORDCONNECT_REDIRECT_URL" default:"http://localhost:8080/fordconnect/callback" desc:"redirect URL registered with that app (localhost or a public address)"`
@@ -64,6 +64,9 @@ type env struct {
 const (
 	BackendFordPass    = "fordpass"
 	BackendFordConnect = "fordconnect"
+	// BackendBoth: FordPass for the stream and the commands, FordConnect
+	// for the cars' state whenever FordPass cannot give it.
+	BackendBoth = "both"
 )
 
 // FordConnectApp is the owner's app at developer.ford.com.
@@ -86,7 +89,7 @@ type Config struct {
 	Region            fordapi.Region
 	VINs              []string // upper case; empty: all
 	FordBaseURL       string
-	// Backend is BackendFordPass or BackendFordConnect.
+	// Backend is BackendFordPass, BackendFordConnect or BackendBoth.
 	Backend          string
 	FordConnect      FordConnectApp
 	Stream           bool
@@ -248,18 +251,18 @@ func (e env) validate() (Config, error) {
 	switch c.Backend {
 	case BackendFordPass, "":
 		c.Backend = BackendFordPass
-	case BackendFordConnect:
-		c.Stream = false // FordConnect Query has no push
+	case BackendFordConnect, BackendBoth:
+		if c.Backend == BackendFordConnect {
+			c.Stream = false // FordConnect Query has no push
+		}
 		if c.FordConnect.ClientID == "" || c.FordConnect.ClientSecret == "" {
-			bad("FORDCONNECT_CLIENT_ID", "FORD_BACKEND=fordconnect needs FORDCONNECT_CLIENT_ID and FORDCONNECT_CLIENT_SECRET: the client id and secret of your app at developer.ford.com (README, \"FordConnect\")")
+			bad("FORDCONNECT_CLIENT_ID", "FORD_BACKEND=%s needs FORDCONNECT_CLIENT_ID and FORDCONNECT_CLIENT_SECRET: the client id and secret of your app at developer.ford.com (README, \"FordConnect\")", c.Backend)
 		}
 		if msg := checkRedirect(c.FordConnect.RedirectURL); msg != "" {
 			bad("FORDCONNECT_REDIRECT_URL", "%s", msg)
 		}
-	case "both":
-		bad("FORD_BACKEND", "both (commands through FordPass, telemetry kept flowing through FordConnect) is not in this version yet; use fordpass or fordconnect")
 	default:
-		bad("FORD_BACKEND", "%q is not fordpass or fordconnect", e.FordBackend)
+		bad("FORD_BACKEND", "%q is not fordpass, fordconnect or both", e.FordBackend)
 	}
 	if c.PollInterval, err = time.ParseDuration(strings.TrimSpace(e.FordPollInterval)); err != nil {
 		bad("FORD_POLL_INTERVAL", "%q is not a duration such as 10m", e.FordPollInterval)

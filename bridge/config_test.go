@@ -72,7 +72,7 @@ func TestBadConfigs(t *testing.T) {
 		{"public url", func(e *env) { e.HTTPPublicURL = "nas.local:8080" }, []string{"HTTP_PUBLIC_URL"}},
 		{"log level", func(e *env) { e.LogLevel = "verbose" }, []string{"LOG_LEVEL"}},
 		{"backend", func(e *env) { e.FordBackend = "tesla" }, []string{"FORD_BACKEND"}},
-		{"backend both, not built yet", func(e *env) { e.FordBackend = "both" }, []string{"FORD_BACKEND"}},
+		{"both without FordConnect's app", func(e *env) { e.FordBackend = "both" }, []string{"FORDCONNECT_CLIENT_ID"}},
 		{"fordconnect without its app", func(e *env) { e.FordBackend = "fordconnect" }, []string{"FORDCONNECT_CLIENT_ID"}},
 		{"fordconnect to a private address", func(e *env) {
 			e.FordBackend, e.FconClientID, e.FconClientSecret, e.FconRedirectURL = "fordconnect", "id", "secret", "http://192.168.1.20:8080/fordconnect/callback"

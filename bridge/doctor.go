@@ -63,8 +63,10 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	for _, c := range checkFord(ctx, cfg, o) {
 		add(c)
 	}
-	if cfg.Backend == BackendFordConnect {
+	if cfg.Backend == BackendFordConnect || cfg.Backend == BackendBoth {
 		add(checkFordConnect(cfg, o.Now()))
+	}
+	if cfg.Backend == BackendFordConnect {
 		add(checkDrift(cfg.StateDir))
 		return publishReport(cfg, b, r, o)
 	}

@@ -144,3 +144,71 @@ func TestFordConnectConsentLandsOnThePage(t *testing.T) {
 		t.Fatal("the page does not guide a FordConnect consent")
 	}
 }
+
+// TestBothBackendsKeepTheCarFlowing: with FORD_BACKEND=both each backend
+// has its own state and login link under P/auth/, P/auth/state says the
+// worst of them, and one P/auth/code/set takes either's landing address.
+// Revoking FordPass's refresh token keeps the car's state updating from
+// FordConnect (its source says so), commands are refused naming FordPass
+// meanwhile, and signing in to FordPass again brings the stream and the
+// commands back.
+func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 300 * time.Millisecond,
+		sim:    fordsim.Options{FconPace: 300 * time.Millisecond},
+		mutate: func(c *bridge.Config) { c.PollInterval = 200 * time.Millisecond }})
+	state, fpState, fcState := e.topic("auth", "state"), e.topic("auth", "fordpass", "state"), e.topic("auth", "fordconnect", "state")
+	e.w.WaitValue(fpState, "ok", 10*time.Second)
+	e.w.WaitValue(fcState, "reauth_required", 10*time.Second)
+	e.w.WaitValue(state, "reauth_required", 5*time.Second) // FordConnect is not consented yet
+	e.w.WaitValue(e.topic(vin1, "source"), "fordpass", 10*time.Second)
+
+	link := e.w.WaitFor(e.topic("auth", "fordconnect", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
+	landing, err := fordsim.FollowLogin(context.Background(), link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.w.Publish(e.topic("auth", "code", "set"), landing, false)
+	e.w.WaitValue(fcState, "ok", 10*time.Second)
+	e.w.WaitValue(state, "ok", 5*time.Second)
+
+	// FordPass's sign-in dies: its refresh token is revoked and its access
+	// tokens expire.
+	e.sim.Revoke()
+	e.sim.Expire()
+	e.w.WaitValue(fpState, "reauth_required", 15*time.Second)
+	e.w.WaitValue(state, "reauth_required", 5*time.Second)
+	e.w.WaitValue(e.topic(vin1, "source"), "fordconnect", 10*time.Second)
+	for _, v := range []string{"7001.5", "7002.5"} {
+		e.patch(vin1, `{"metrics":{"odometer":{"value":`+v+`}}}`)
+		e.w.WaitValue(e.topic(vin1, "odometer"), v, 10*time.Second)
+	}
+	if fc, _ := e.w.Get(fcState); fc != "ok" {
+		t.Fatalf("FordConnect's state %q", fc)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"both-1"}`, false)
+	if r := e.result(vin1, "both-1", "rejected", 5*time.Second); !strings.Contains(r.Error, "FordPass") {
+		t.Fatalf("a command while FordPass needs a sign-in: %+v", r)
+	}
+
+	// Signing in to FordPass again, through the same topic.
+	fpLink := e.w.WaitFor(e.topic("auth", "fordpass", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
+	redirect, err := fordsim.FollowLogin(context.Background(), fpLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.w.Publish(e.topic("auth", "code", "set"), redirect, false)
+	e.w.WaitValue(fpState, "ok", 10*time.Second)
+	e.w.WaitValue(state, "ok", 5*time.Second)
+	e.w.WaitValue(e.topic(vin1, "source"), "fordpass", 15*time.Second)
+	e.waitStream(vin1)
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"both-2"}`, false)
+	e.result(vin1, "both-2", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(vin1, "lock"), "unlocked", 5*time.Second)
+	cfg := e.w.WaitFor(e.deviceConfig(vin1), 5*time.Second, func(s string) bool { return strings.Contains(s, `"source"`) })
+	if c := cmps(t, cfg)["source"]; c == nil || c["entity_category"] != "diagnostic" {
+		t.Fatalf("no diagnostic source entity: %v", c)
+	}
+	st := e.sim.Stats()
+	t.Logf("both: %d FordConnect telemetry reads while FordPass was signed out; %d sockets", st.Calls["fcon_telemetry"], st.Calls["stream"])
+}

@@ -58,8 +58,9 @@ type envOptions struct {
 	// simControls are /_sim/ requests POSTed before the bridge starts.
 	simControls []string
 	// fordconnect, when set, runs the FordConnect backend with this pace
-	// between Query requests.
+	// between Query requests; with both, FordPass and FordConnect.
 	fordconnect time.Duration
+	both        bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -129,13 +130,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	if o.fordconnect > 0 {
 		e.cfg.Backend, e.cfg.Stream = bridge.BackendFordConnect, false
+		if o.both {
+			e.cfg.Backend, e.cfg.Stream = bridge.BackendBoth, o.stream
+		}
 		e.cfg.FordConnect = bridge.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: fordsim.FconRedirect}
 		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret,
 			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.run(fc)
+		if o.both {
+			e.run(bridge.Both(c, fc))
+		} else {
+			e.run(fc)
+		}
 	} else {
 		e.run(c)
 	}

@@ -82,7 +82,7 @@ func (u *webUI) handler() http.Handler {
 		http.Redirect(w, r, u.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
 	}
 	fconPath := ""
-	if u.cfg.Backend == BackendFordConnect {
+	if u.cfg.Backend == BackendFordConnect || u.cfg.Backend == BackendBoth {
 		if ru, err := url.Parse(u.cfg.FordConnect.RedirectURL); err == nil && ru.Path != "" && ru.Path != "/" &&
 			!slices.Contains([]string{"/healthz", "/metrics", "/auth/code"}, ru.Path) {
 			fconPath = ru.Path
@@ -90,7 +90,7 @@ func (u *webUI) handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); u.cfg.Backend == BackendFordConnect && fconPath == "" && q.Get("code") != "" && q.Get("state") != "" {
+		if q := r.URL.Query(); (u.cfg.Backend == BackendFordConnect || u.cfg.Backend == BackendBoth) && fconPath == "" && q.Get("code") != "" && q.Get("state") != "" {
 			callback(w, r)
 			return
 		}
@@ -343,6 +343,13 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
 		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load(),
 		FordConnect: u.cfg.Backend == BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
+	for _, b := range info.Backends {
+		// With two backends the link offered is the one that needs a
+		// sign-in most; the steps follow it.
+		if b.LoginURL != "" && b.LoginURL == info.LoginURL {
+			d.FordConnect = b.Name == BackendFordConnect
+		}
+	}
 	d.Doctor = u.doctor.Load()
 	if p := u.ingressPath(r); p != "" {
 		d.Base = p + "/"

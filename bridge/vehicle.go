@@ -36,6 +36,7 @@ type vehicle struct {
 	sent     *fordapi.Telemetry
 	sentShow string
 	climate  string // P/VIN/climate as last published ("" before a climate change)
+	source   string // P/VIN/source as last published ("" with one backend)
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -297,7 +298,18 @@ func (v *vehicle) publishFields() {
 	if changed {
 		h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show)))
 	}
+	if src, ok := h.fordAPI().(interface{ Source(vin string) string }); ok {
+		// With two backends: which one the car's state now comes from.
+		if s := src.Source(v.vin); s != "" && s != v.source {
+			v.source = s
+			h.publishRetained(h.fieldTopic(v.vin, sourceTopic), s)
+		}
+	}
 }
+
+// sourceTopic is the car's topic naming the backend its state comes from
+// (P/VIN/source), with two backends.
+const sourceTopic = "source"
 
 // lockPayload is the lock topic's value: the command's override, if any.
 func lockPayload(val fordapi.Value, show string) string {
@@ -355,6 +367,9 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	defer v.pubMu.Unlock()
 	if v.climate != "" {
 		f(v.host.fieldTopic(v.vin, climateTopic), v.climate)
+	}
+	if v.source != "" {
+		f(v.host.fieldTopic(v.vin, sourceTopic), v.source)
 	}
 	tel, show := v.sent, v.sentShow
 	if tel == nil {
@@ -434,6 +449,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		return info, false
 	}
 	info.Fields, info.HasLocation, info.HasUpdatedAt = sh.Fields, sh.Location, sh.UpdatedAt
+	_, info.HasSource = v.host.fordAPI().(*dual)
 	// The commands this car can run and the user allows: the lock entity
 	// for the ones that show on the lock, a button for the others.
 	for _, c := range commandSpecs {

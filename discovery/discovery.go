@@ -54,9 +54,12 @@ type VehicleInfo struct {
 	Fields       []string // telemetry fields the car reports
 	HasLocation  bool
 	HasUpdatedAt bool
-	Lock         bool      // lock/unlock allowed and supported: the lock entity sends them
-	LockPress    [2]string // the commands the lock entity sends to lock and to unlock
-	Buttons      []Button  // the other commands the car can run and the user allows
+	// HasSource: the bridge reads the car through two backends, and
+	// P/VIN/source says which one its state comes from.
+	HasSource bool
+	Lock      bool      // lock/unlock allowed and supported: the lock entity sends them
+	LockPress [2]string // the commands the lock entity sends to lock and to unlock
+	Buttons   []Button  // the other commands the car can run and the user allows
 	// Settable maps a number field to the command that sets it, where the
 	// car can run it and the user allows it (a number entity instead of a
 	// sensor).
@@ -328,6 +331,10 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	}
 	if v.HasLocation {
 		add("location", "device_tracker", "Location", Component{JSONAttributesTopic: t.Field(v.VIN, "location"), SourceType: "gps", Icon: "mdi:car"})
+	}
+	if v.HasSource {
+		add("source", "sensor", "Data source", Component{StateTopic: t.Field(v.VIN, "source"), DeviceClass: "enum",
+			Options: []string{"fordpass", "fordconnect"}, EntityCategory: "diagnostic", Icon: "mdi:source-branch"})
 	}
 	if v.HasUpdatedAt {
 		add("updated_at", "sensor", "Last update from the car", Component{StateTopic: t.Field(v.VIN, "updated_at"), DeviceClass: "timestamp", EntityCategory: "diagnostic"})

@@ -28,6 +28,17 @@ type AuthInfo struct {
 	// Warning is a problem that does not stop the bridge now but will
 	// later, such as a token that could not be saved.
 	Warning string `json:"warning,omitempty"`
+	// Backends are each backend's own state, when the bridge uses two
+	// (FORD_BACKEND=both); State is then the worst of them.
+	Backends []BackendInfo `json:"backends,omitempty"`
+}
+
+// BackendInfo is one backend's auth state.
+type BackendInfo struct {
+	Name     string `json:"name"` // fordpass or fordconnect
+	State    string `json:"state"`
+	Reason   string `json:"reason"`
+	LoginURL string `json:"login_url,omitempty"`
 }
 
 // SignInResult is the outcome of one pasted code.

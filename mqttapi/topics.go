@@ -35,6 +35,13 @@ func (t Tree) AuthDetail() string { return t.join("auth", "detail") }
 // LoginURL is P/auth/login_url.
 func (t Tree) LoginURL() string { return t.join("auth", "login_url") }
 
+// BackendState is P/auth/<backend>/state: one backend's own auth state
+// when the bridge uses two (FORD_BACKEND=both).
+func (t Tree) BackendState(backend string) string { return t.join("auth", backend, "state") }
+
+// BackendLoginURL is P/auth/<backend>/login_url: that backend's link.
+func (t Tree) BackendLoginURL(backend string) string { return t.join("auth", backend, "login_url") }
+
 // CodeSet is P/auth/code/set: where a pasted code is published.
 func (t Tree) CodeSet() string { return t.join("auth", "code", "set") }
 

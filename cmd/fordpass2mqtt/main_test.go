@@ -577,3 +577,40 @@ func TestAddonImageStartsInAddonMode(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+// TestFordConnectThroughTheBinary runs the binary with
+// FORD_BACKEND=fordconnect against the simulator and the test broker: the
+// consent is given with `fordpass2mqtt login` before the bridge starts,
+// and the consented car's state then appears on MQTT and keeps changing,
+// with the secret and the tokens nowhere in the logs.
+func TestFordConnectThroughTheBinary(t *testing.T) {
+	sim, fordURL := bridgetest.Ford(t, fordsim.Options{FconPace: 200 * time.Millisecond})
+	dir := t.TempDir()
+	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir, "FORD_BACKEND=fordconnect",
+		"FORDCONNECT_CLIENT_ID=" + fordsim.FconClientID, "FORDCONNECT_CLIENT_SECRET=" + fordsim.FconClientSecret, "FORDCONNECT_PACE=200ms"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	loginInteractively(t, fordURL)
+	url := bridgetest.Broker(t)
+	prefix := "fpfc" + bridgetest.Suffix()
+	sub := bridgetest.Watch(t, url, prefix+"/#")
+	cmd, _, stderr := program(t, append(env, "MQTT_URL="+url, "MQTT_TOPIC_PREFIX="+prefix, "MQTT_CLIENT_ID="+prefix,
+		"HA_DISCOVERY_PREFIX=ha"+prefix, "FORD_POLL_INTERVAL=300ms", "HTTP_ADDR=", "LOG_LEVEL=debug"))
+	sub.WaitFor(prefix+"/auth/state", 20*time.Second, func(s string) bool { return s == "ok" })
+	sub.WaitFor(prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
+	if err := sim.Patch(fordsim.VIN(1), map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 4321.5}}}); err != nil {
+		t.Fatal(err)
+	}
+	sub.WaitFor(prefix+"/"+fordsim.VIN(1)+"/odometer", 10*time.Second, func(s string) bool { return s == "4321.5" })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr)
+	}
+	for _, secret := range []string{fordsim.FconClientSecret, "fconaccess-", "fconrefresh-", "fconcode-"} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Fatalf("the log holds a secret (%s…)", secret)
+		}
+	}
+}

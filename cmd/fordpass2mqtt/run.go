@@ -35,6 +35,7 @@ Usage:
   fordpass2mqtt [run]      run the bridge until SIGINT/SIGTERM
   fordpass2mqtt login      sign in from a terminal (prints the login URL, reads the redirect URL)
                            --redirect-url URL   use this redirect URL instead of reading it
+                           --fordconnect        with FORD_BACKEND=both: consent one more car to FordConnect
   fordpass2mqtt demo       a whole system without a Ford account: simulator, embedded broker, bridge
   fordpass2mqtt simulate   only the FordPass simulator, as an HTTP server
                            --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
@@ -122,12 +123,25 @@ func newClient(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.
 
 // newFord makes the client of the backend cfg names.
 func newFord(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford, error) {
-	if cfg.Backend != bridge.BackendFordConnect {
+	if cfg.Backend != bridge.BackendFordConnect && cfg.Backend != bridge.BackendBoth {
 		return newClient(cfg, log, m)
 	}
 	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
+	fc, err := newFordConnect(cfg, log)
+	if err != nil || cfg.Backend == bridge.BackendFordConnect {
+		return fc, err
+	}
+	fp, err := newClient(cfg, log, m)
+	if err != nil {
+		return nil, err
+	}
+	return bridge.Both(fp, fc), nil
+}
+
+// newFordConnect makes the FordConnect client for cfg.
+func newFordConnect(cfg bridge.Config, log *zap.Logger) (*fordconnect.Client, error) {
 	return fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID, ClientSecret: cfg.FordConnect.ClientSecret,
 		RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Pace: fordConnectPace(cfg), Logger: log.Named("fordconnect")})
 }
@@ -187,6 +201,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	redirect := fs.String("redirect-url", "", "the fordapp://userauthorized?code=… URL (read from standard input when empty)")
+	consent := fs.Bool("fordconnect", false, "with FORD_BACKEND=both: consent to FordConnect for one more car instead of signing in to FordPass")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -195,7 +210,20 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitConfig
 	}
 	log := newLogger(cfg, stderr)
-	client, err := newFord(cfg, log, nil)
+	var client bridge.Ford
+	var err error
+	useFordConnect := cfg.Backend == bridge.BackendFordConnect || cfg.Backend == bridge.BackendBoth && *consent
+	switch {
+	case *consent && cfg.Backend != bridge.BackendBoth:
+		fmt.Fprintln(stderr, "--fordconnect is for FORD_BACKEND=both; with fordconnect every login is a consent")
+		return exitConfig
+	case useFordConnect:
+		if err = fordapi.PrepareStateDir(cfg.StateDir); err == nil {
+			client, err = newFordConnect(cfg, log)
+		}
+	default:
+		client, err = newClient(cfg, log, nil)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -207,7 +235,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			fmt.Fprintln(stderr, "cannot make the login link:", err)
 			return exitFatal
 		}
-		if cfg.Backend == bridge.BackendFordConnect {
+		if useFordConnect {
 			fmt.Fprintf(stdout, `Consent to FordConnect Query for one car:
 
  1. Open this link in a browser:
