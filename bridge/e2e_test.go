@@ -209,16 +209,16 @@ func TestOutageAndRateLimitRecoverByThemselves(t *testing.T) {
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 
 	states := e.topic("auth", "state")
-	e.simPost("/_sim/outage?status=503&for=3s")
+	e.simPost("/_sim/outage?status=503&for=2s")
 	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
 	e.w.WaitValue(states, "ok", 15*time.Second)
 	e.w.Reset(states)
 
-	e.simPost("/_sim/outage?status=0&for=3s")
+	e.simPost("/_sim/outage?status=0&for=2s")
 	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "unavailable" })
 	e.w.WaitValue(states, "ok", 15*time.Second)
 
-	e.simPost("/_sim/ratelimit?for=3s")
+	e.simPost("/_sim/ratelimit?for=2s")
 	e.w.WaitEvent(states, 10*time.Second, func(s string) bool { return s == "rate_limited" })
 	var d bridge.AuthInfo
 	_ = json.Unmarshal([]byte(e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "retry_at") })), &d)

@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
-		_ = f.Value.Set(strconv.Itoa(max(8, 4*runtime.GOMAXPROCS(0))))
+		_ = f.Value.Set(strconv.Itoa(max(16, 8*runtime.GOMAXPROCS(0))))
 	}
 	os.Exit(m.Run())
 }

@@ -598,8 +598,13 @@ func TestFordConnectThroughTheBinary(t *testing.T) {
 	sub := bridgetest.Watch(t, url, prefix+"/#")
 	cmd, _, stderr := program(t, append(env, "MQTT_URL="+url, "MQTT_TOPIC_PREFIX="+prefix, "MQTT_CLIENT_ID="+prefix,
 		"HA_DISCOVERY_PREFIX=ha"+prefix, "FORD_POLL_INTERVAL=300ms", "HTTP_ADDR=", "LOG_LEVEL=debug"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the bridge's log:\n%s", stderr)
+		}
+	})
 	sub.WaitFor(prefix+"/auth/state", 20*time.Second, func(s string) bool { return s == "ok" })
-	sub.WaitFor(prefix+"/"+fordsim.VIN(1)+"/lock", 10*time.Second, func(s string) bool { return s == "locked" })
+	sub.WaitFor(prefix+"/"+fordsim.VIN(1)+"/lock", 20*time.Second, func(s string) bool { return s == "locked" })
 	if err := sim.Patch(fordsim.VIN(1), map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 4321.5}}}); err != nil {
 		t.Fatal(err)
 	}
