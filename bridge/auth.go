@@ -193,6 +193,12 @@ func (a *authSide) publishAuth() {
 		a.pub.publishState(a.t.BackendState(b.Name), b.State)
 		a.pub.publishState(a.t.BackendLoginURL(b.Name), b.LoginURL)
 	}
+	if a.cfg.Backend == BackendFordConnect && info.State != StateReauthRequired {
+		// A consent adds a car: its link stays offered once one is in.
+		if u, err := a.ford.LoginURL(); err == nil {
+			a.pub.publishState(a.t.BackendLoginURL(BackendFordConnect), u)
+		}
+	}
 }
 
 // stateRank orders the auth states from best to worst: a sign-in needed

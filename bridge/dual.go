@@ -120,7 +120,8 @@ func (d *dual) Backends() []BackendInfo {
 		} else if !seen {
 			st = BackendInfo{Name: b.name, State: StateOK, Reason: "signed in"}
 		}
-		if st.State == StateReauthRequired {
+		if st.State == StateReauthRequired || b.name == fordConnectName {
+			// FordConnect's link is always offered: a consent adds a car.
 			st.LoginURL = d.loginLink(b.name, b.f)
 		} else {
 			d.mu.Lock()

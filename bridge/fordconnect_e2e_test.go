@@ -23,7 +23,7 @@ import (
 func TestFordConnectBackend(t *testing.T) {
 	t.Parallel()
 	const pace = 400 * time.Millisecond
-	e := newEnv(t, envOptions{fordconnect: pace, sim: fordsim.Options{FconPace: pace},
+	e := newEnv(t, envOptions{fordconnect: pace, sim: fordsim.Options{FconPace: pace, Vehicles: 2},
 		mutate: func(c *bridge.Config) { c.PollInterval = 100 * time.Millisecond }})
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	link := e.w.WaitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
@@ -45,6 +45,14 @@ func TestFordConnectBackend(t *testing.T) {
 	for _, f := range []string{"odometer", "fuel_level", "door_driver", "tire_pressure_front_left", "location"} {
 		e.w.WaitFor(e.topic(vin1, f), 5*time.Second, func(s string) bool { return s != "" })
 	}
+	// A second car is a second consent: its link stays offered.
+	more := e.w.WaitFor(e.topic("auth", "fordconnect", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
+	if second, err := fordsim.FollowLogin(context.Background(), more); err != nil {
+		t.Fatal(err)
+	} else {
+		e.w.Publish(e.topic("auth", "code", "set"), second, false)
+	}
+	e.w.WaitFor(e.topic(fordsim.VIN(2), "odometer"), 15*time.Second, func(s string) bool { return s != "" })
 	e.patch(vin1, `{"metrics":{"odometer":{"value":5555.5}}}`)
 	e.w.WaitValue(e.topic(vin1, "odometer"), "5555.5", 10*time.Second)
 

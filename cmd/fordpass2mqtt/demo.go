@@ -235,14 +235,19 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	n := fs.Int("vehicles", 1, "number of simulated vehicles")
 	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
 	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h, token exchanges aside (0: never)")
+	fconID := fs.String("fcon-client-id", fordsim.FconClientID, "the FordConnect app's client id the simulator accepts")
+	fconSecret := fs.String("fcon-client-secret", fordsim.FconClientSecret, "the FordConnect app's client secret the simulator accepts")
+	fconRedirect := fs.String("fcon-redirect", fordsim.FconRedirect, "the FordConnect redirect URL registered with that app")
+	fconPace := fs.Duration("fcon-pace", time.Minute, "FordConnect answers a token's Query requests closer than this with 429")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 {
-		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay positive, --daily-limit 0 or more")
+	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 || *fconPace <= 0 || *fconID == "" || *fconSecret == "" {
+		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay and --fcon-pace positive, --daily-limit 0 or more, the --fcon- app not empty")
 		return exitConfig
 	}
-	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit})
+	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit,
+		FconClientID: *fconID, FconClientSecret: *fconSecret, FconRedirects: []string{*fconRedirect}, FconPace: *fconPace})
 	defer sim.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

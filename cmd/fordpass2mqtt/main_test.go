@@ -423,6 +423,8 @@ func TestBadArgumentsExit2(t *testing.T) {
 		{[]string{"simulate", "--command-delay", "-1s"}, "--command-delay"},
 		{[]string{"simulate", "--command-delay", "soon"}, "invalid value"},
 		{[]string{"simulate", "--addr", "not an address"}, "--addr"},
+		{[]string{"simulate", "--fcon-pace", "0s"}, "--fcon-pace positive"},
+		{[]string{"simulate", "--fcon-client-secret", ""}, "--fcon- app not empty"},
 	}
 	for _, c := range cases {
 		var out, errOut syncBuffer

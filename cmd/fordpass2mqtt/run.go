@@ -39,6 +39,8 @@ Usage:
   fordpass2mqtt demo       a whole system without a Ford account: simulator, embedded broker, bridge
   fordpass2mqtt simulate   only the FordPass simulator, as an HTTP server
                            --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
+                           --fcon-client-id sim-client  --fcon-client-secret sim-secret
+                           --fcon-redirect URL  --fcon-pace 1m   (its FordConnect app)
   fordpass2mqtt doctor     troubleshooting checklist (--live spends Ford calls; --json)
   fordpass2mqtt healthcheck  exit 0 when the running bridge on HTTP_ADDR is healthy (for Docker)
   fordpass2mqtt version    print the version
