@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -46,12 +47,7 @@ func TestFordConnectBackend(t *testing.T) {
 		e.w.WaitFor(e.topic(vin1, f), 5*time.Second, func(s string) bool { return s != "" })
 	}
 	// A second car is a second consent: its link stays offered.
-	more := e.w.WaitFor(e.topic("auth", "fordconnect", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
-	if second, err := fordsim.FollowLogin(context.Background(), more); err != nil {
-		t.Fatal(err)
-	} else {
-		e.w.Publish(e.topic("auth", "code", "set"), second, false)
-	}
+	e.signInVia(e.topic("auth", "fordconnect", "login_url"))
 	e.w.WaitFor(e.topic(fordsim.VIN(2), "odometer"), 15*time.Second, func(s string) bool { return s != "" })
 	e.patch(vin1, `{"metrics":{"odometer":{"value":5555.5}}}`)
 	e.w.WaitValue(e.topic(vin1, "odometer"), "5555.5", 10*time.Second)
@@ -90,11 +86,7 @@ func TestFordConnectHonoursRetryAfter(t *testing.T) {
 	e := newEnv(t, envOptions{fordconnect: 100 * time.Millisecond, sim: fordsim.Options{FconPace: 2 * time.Second},
 		mutate: func(c *bridge.Config) { c.PollInterval = 100 * time.Millisecond }})
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
-	landing, err := fordsim.FollowLogin(context.Background(), e.w.WaitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return s != "" }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.w.Publish(e.topic("auth", "code", "set"), landing, false)
+	e.signInVia(e.topic("auth", "login_url"))
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 15*time.Second)
 	st0 := e.sim.Stats()
 	time.Sleep(4 * time.Second)
@@ -171,12 +163,7 @@ func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
 	e.w.WaitValue(state, "reauth_required", 5*time.Second) // FordConnect is not consented yet
 	e.w.WaitValue(e.topic(vin1, "source"), "fordpass", 10*time.Second)
 
-	link := e.w.WaitFor(e.topic("auth", "fordconnect", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
-	landing, err := fordsim.FollowLogin(context.Background(), link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.w.Publish(e.topic("auth", "code", "set"), landing, false)
+	e.signInVia(e.topic("auth", "fordconnect", "login_url"))
 	e.w.WaitValue(fcState, "ok", 10*time.Second)
 	e.w.WaitValue(state, "ok", 5*time.Second)
 
@@ -200,12 +187,7 @@ func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
 	}
 
 	// Signing in to FordPass again, through the same topic.
-	fpLink := e.w.WaitFor(e.topic("auth", "fordpass", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
-	redirect, err := fordsim.FollowLogin(context.Background(), fpLink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.w.Publish(e.topic("auth", "code", "set"), redirect, false)
+	e.signInVia(e.topic("auth", "fordpass", "login_url"))
 	e.w.WaitValue(fpState, "ok", 10*time.Second)
 	e.w.WaitValue(state, "ok", 5*time.Second)
 	e.w.WaitValue(e.topic(vin1, "source"), "fordpass", 15*time.Second)
@@ -219,4 +201,12 @@ func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
 	}
 	st := e.sim.Stats()
 	t.Logf("both: %d FordConnect telemetry reads while FordPass was signed out; %d sockets", st.Calls["fcon_telemetry"], st.Calls["stream"])
+}
+
+// signInVia opens the login link published on topic as a user's browser
+// would and publishes the address it lands on to P/auth/code/set.
+func (e *env) signInVia(topic string) {
+	e.t.Helper()
+	link := e.w.WaitFor(topic, 10*time.Second, func(s string) bool { return s != "" })
+	e.w.Publish(e.topic("auth", "code", "set"), bridgetest.FollowLogin(e.t, link), false)
 }
