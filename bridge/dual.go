@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
@@ -20,7 +19,7 @@ import (
 // state (P/auth/fordpass/state), and the bridge goes on through
 // FordConnect.
 func Both(fordPass, fordConnect Ford) Ford {
-	return &dual{fp: fordPass, fc: fordConnect, states: map[string]BackendInfo{}, source: map[string]string{}, links: map[string]link{}}
+	return &dual{fp: fordPass, fc: fordConnect, states: map[string]BackendInfo{}, source: map[string]string{}}
 }
 
 // Backend names, as in FORD_BACKEND and the P/auth/<backend>/ topics.
@@ -36,33 +35,6 @@ type dual struct {
 	states   map[string]BackendInfo // each backend's state from its last call
 	source   map[string]string      // VIN → the backend of its last telemetry
 	onChange func()                 // told when a backend's state changes
-	links    map[string]link        // each backend's login link while it needs one
-}
-
-// link is a login link and when it was made: one is reused while its
-// backend needs a sign-in, so the link users see does not change at every
-// state published (a FordConnect link is good for an hour).
-type link struct {
-	url string
-	at  time.Time
-}
-
-// loginLink is a backend's current login link.
-func (d *dual) loginLink(name string, f Ford) string {
-	d.mu.Lock()
-	l, ok := d.links[name]
-	d.mu.Unlock()
-	if ok && time.Since(l.at) < 30*time.Minute {
-		return l.url
-	}
-	u, err := f.LoginURL()
-	if err != nil {
-		return ""
-	}
-	d.mu.Lock()
-	d.links[name] = link{url: u, at: time.Now()}
-	d.mu.Unlock()
-	return u
 }
 
 // note records a backend's outcome; it tells onChange when the state moved.
@@ -122,11 +94,8 @@ func (d *dual) Backends() []BackendInfo {
 		}
 		if st.State == StateReauthRequired || b.name == fordConnectName {
 			// FordConnect's link is always offered: a consent adds a car.
-			st.LoginURL = d.loginLink(b.name, b.f)
-		} else {
-			d.mu.Lock()
-			delete(d.links, b.name)
-			d.mu.Unlock()
+			// Both clients keep their link until it is used.
+			st.LoginURL, _ = b.f.LoginURL()
 		}
 		out = append(out, st)
 	}

@@ -181,14 +181,11 @@ func (c *Client) adoptLocked() {
 func (c *Client) Budget() *fordapi.Budget { return c.budget }
 
 // LoginURL is a consent link for one more car: Ford's init endpoint with
-// the app's client id, its registered redirect and a fresh state of 16
-// characters, remembered for an hour.
+// the app's client id, its registered redirect and a state of 16
+// characters. A state is good for an hour and one consent; the newest one
+// not used yet is offered again while it has more than half an hour left,
+// so the link users see stays put and asking for it writes nothing.
 func (c *Client) LoginURL() (string, error) {
-	b := make([]byte, stateLen/2)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	state := hex.EncodeToString(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
@@ -198,16 +195,30 @@ func (c *Client) LoginURL() (string, error) {
 			keep = append(keep, p)
 		}
 	}
-	c.saved.Pending = append(keep, pending{State: state, Created: now})
+	c.saved.Pending = keep
+	if n := len(keep); n > 0 && now.Sub(keep[n-1].Created) < 30*time.Minute {
+		return c.initURL(keep[n-1].State), nil
+	}
+	b := make([]byte, stateLen/2)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	state := hex.EncodeToString(b)
+	c.saved.Pending = append(c.saved.Pending, pending{State: state, Created: now})
 	if len(c.saved.Pending) > 8 {
 		c.saved.Pending = c.saved.Pending[len(c.saved.Pending)-8:]
 	}
 	if err := c.saveLocked(); err != nil {
 		return "", fmt.Errorf("saving the login link's state: %w", err)
 	}
-	// Not oauth2's AuthCodeURL: Ford's init takes exactly these four.
+	return c.initURL(state), nil
+}
+
+// initURL is the consent link with a state. Not oauth2's AuthCodeURL:
+// Ford's init takes exactly these four.
+func (c *Client) initURL(state string) string {
 	q := url.Values{"response_type": {"code"}, "client_id": {c.cfg.ClientID}, "redirect_uri": {c.cfg.RedirectURL}, "state": {state}}
-	return c.base + PathInit + "?" + q.Encode(), nil
+	return c.base + PathInit + "?" + q.Encode()
 }
 
 // SignIn completes a consent from the address the browser landed on (with

@@ -71,6 +71,14 @@ func TestConsentLinkAndSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Asked again (every page view, every state published), the link is
+	// the same and nothing is written.
+	fi1, _ := os.Stat(filepath.Join(f.dir, "fordconnect.json"))
+	again, _ := f.client.LoginURL()
+	fi2, _ := os.Stat(filepath.Join(f.dir, "fordconnect.json"))
+	if again != link || !fi1.ModTime().Equal(fi2.ModTime()) {
+		t.Fatalf("a second link %s (first %s), file rewritten %v", again, link, !fi1.ModTime().Equal(fi2.ModTime()))
+	}
 	u, _ := url.Parse(link)
 	q := u.Query()
 	if u.Path != fordconnect.PathInit || q.Get("client_id") != fordsim.FconClientID || q.Get("redirect_uri") != fordconnect.DefaultRedirect ||
