@@ -197,3 +197,37 @@ func TestWithdrawnConsentIsReauth(t *testing.T) {
 		t.Fatalf("a command: %v", err)
 	}
 }
+
+// TestBadLandingAddressesAndADamagedFile: what is pasted instead of the
+// landing address is refused with words that say what to paste, without a
+// call; a damaged token file is no car (a new consent), never a crash.
+func TestBadLandingAddressesAndADamagedFile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{}, time.Millisecond)
+	for in, want := range map[string]string{
+		"hello": "no code and state",
+		"http://localhost:8080/fordconnect/callback?code=abc":                         "no code and state",
+		"http://localhost:8080/cb?error=access_denied&error_description=user+said+no": "access_denied",
+		strings.Repeat("x", 5000):                                  "at most 4096",
+		"http://localhost:8080/cb?code=abc&state=0123456789abcdef": "not one of this bridge's login links",
+	} {
+		err := f.client.SignIn(context.Background(), in)
+		if !errors.Is(err, fordapi.ErrInvalidCode) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.40q: %v, want it to say %q", in, err, want)
+		}
+	}
+	if n := f.sim.Stats().CallsTotal; n != 0 {
+		t.Fatalf("%d Ford calls for bad addresses", n)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "fordconnect.json"), []byte(`{"cars":[{"vin":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := f.newClient(t, time.Millisecond)
+	if st := c.Status(); st.SignedIn || !strings.Contains(st.Reason, "consent") {
+		t.Fatalf("a damaged file: %+v", st)
+	}
+	f.client = c
+	if err := c.SignIn(context.Background(), f.consent(t)); err != nil {
+		t.Fatalf("a consent after a damaged file: %v", err)
+	}
+}
