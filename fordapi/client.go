@@ -37,6 +37,9 @@ type Config struct {
 	// ZoneLightsSettle is the wait between switching zone lighting on and
 	// picking its zone [5s, as ha-fordpass waits].
 	ZoneLightsSettle time.Duration
+	// HealSchedule is the wait before each try again of a refresh token
+	// Ford refused [DefaultHealSchedule] (see Refusal).
+	HealSchedule []time.Duration
 }
 
 // Client talks to the FordPass cloud for one account. It is safe for
@@ -57,13 +60,15 @@ type Client struct {
 	tok       *Token
 	tokMod    time.Time // modification time of the token file as last read or written
 	loaded    bool
-	dead      *ReauthError  // set: no call until SignIn
+	dead      *ReauthError // set: no call until SignIn
+	refusal   *Refusal     // with dead: Ford refused the refresh token, which is tried again
+	heal      []time.Duration
 	auto      *oauth2.Token // Autonomic bearer token
 	autoEarly time.Duration // renew the Autonomic token this long before it expires
 	catSem    chan struct{} // one CAT refresh at a time
 	autoSem   chan struct{} // one Autonomic exchange at a time
 	refresh4x int           // consecutive 400/401 from the refresh endpoint without Ford's marker
-	signIns   signInThrottle
+	signIns   *CodeThrottle
 	signInMu  sync.Mutex // held for a whole code exchange
 	proto     Protocol   // what was learned of Ford's protocol (protocol.go)
 	api401    int        // consecutive 401s from data endpoints
@@ -109,10 +114,10 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		region: cfg.Region, hosts: resolveHosts(cfg.Region, cfg.BaseURL), http: cfg.HTTPClient,
 		log: cfg.Logger, now: cfg.Now, store: NewTokenStore(cfg.StateDir, cfg.Region.Key),
-		onCall: cfg.OnCall, onRef: cfg.OnRefresh, settle: cfg.ZoneLightsSettle,
+		onCall: cfg.OnCall, onRef: cfg.OnRefresh, settle: cfg.ZoneLightsSettle, heal: cfg.HealSchedule,
 		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1), proto: loadProtocol(cfg.StateDir),
 	}
-	c.signIns.loadCodes(cfg.StateDir, cfg.Now())
+	c.signIns = NewCodeThrottle(filepath.Join(cfg.StateDir, codesFileName), cfg.Now)
 	b, err := NewBudget(filepath.Join(cfg.StateDir, budgetFileName), cfg.DailyBudget, cfg.Now)
 	if err != nil {
 		if b == nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -555,5 +556,61 @@ func waitUntil(t *testing.T, ok func() bool) {
 			t.Fatal("condition not met within 10 s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRefusedRefreshHealsByItself: Ford refuses every renewal for a while
+// (460, as if the sign-in were dead) during an outage of its own. The
+// client says a sign-in is needed at once and makes no other call, but
+// keeps the refresh token and tries it again on the schedule (one renewal,
+// in the sign-in share); once Ford recovers it is signed in again with no
+// new sign-in. A new sign-in made meanwhile wins.
+func TestRefusedRefreshHealsByItself(t *testing.T) {
+	t.Parallel()
+	var off atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(off.Load())) }
+	f := newFixture(t, fordsim.Options{Now: now}, 0)
+	region, _ := fordapi.LookupRegion("usa")
+	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: f.srv.URL, StateDir: f.dir, Now: now,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, HealSchedule: []time.Duration{10 * time.Minute, time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
+	f.client = c
+	f.signIn(t)
+	ctx := context.Background()
+	f.sim.AuthOutage("fordpass", 30*time.Minute)
+	f.sim.Expire()
+	if _, err := c.Telemetry(ctx, fordsim.VIN(1)); !errors.Is(err, fordapi.ErrReauthRequired) || !strings.Contains(err.Error(), "by itself") {
+		t.Fatalf("a renewal refused in Ford's outage: %v", err)
+	}
+	if tried, _ := c.RetryRefused(ctx); tried || c.Status().SignedIn {
+		t.Fatal("tried again before its time, or signed in")
+	}
+	calls := f.sim.Stats().CallsTotal
+	off.Add(int64(11 * time.Minute)) // Ford still refuses
+	if tried, healed := c.RetryRefused(ctx); !tried || healed {
+		t.Fatalf("the first try again: tried %v healed %v", tried, healed)
+	}
+	if n := f.sim.Stats().CallsTotal - calls; n != 1 {
+		t.Fatalf("the try again made %d calls", n)
+	}
+	off.Add(int64(61 * time.Minute)) // Ford recovered
+	if tried, healed := c.RetryRefused(ctx); !tried || !healed || !c.Status().SignedIn {
+		t.Fatalf("after the outage: tried %v healed %v", tried, healed)
+	}
+	if _, err := c.Telemetry(ctx, fordsim.VIN(1)); err != nil {
+		t.Fatalf("a read after healing: %v", err)
+	}
+	// Refused again, then a new sign-in: nothing is tried again after it.
+	f.sim.AuthOutage("fordpass", 30*time.Minute)
+	f.sim.Expire()
+	_, _ = c.Telemetry(ctx, fordsim.VIN(1))
+	f.sim.AuthOutage("fordpass", 0)
+	f.signIn(t)
+	off.Add(int64(11 * time.Minute))
+	if tried, _ := c.RetryRefused(ctx); tried {
+		t.Fatal("the refused token was tried again after a new sign-in")
 	}
 }

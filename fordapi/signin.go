@@ -2,14 +2,10 @@ package fordapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -54,131 +50,21 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(code))
 	c.signInMu.Lock() // one exchange at a time
 	defer c.signInMu.Unlock()
-	c.mu.Lock()
-	now := c.now()
-	switch {
-	case c.signIns.tried(sum, now):
-		c.mu.Unlock()
-		return fmt.Errorf("%w: this code was already tried, and codes are single-use; sign in again for a new one", ErrInvalidCode)
-	case now.Before(c.signIns.next):
-		at := c.signIns.next
-		c.mu.Unlock()
-		return &SignInThrottleError{RetryAt: at}
+	if err := c.signIns.Admit(code); err != nil {
+		return err
 	}
-	c.signIns.remember(sum, now)
-	if err := c.signIns.saveCodes(c.store.dir); err != nil {
-		c.log.Debug("cannot save the codes tried; a restart may try a code again", zap.Error(err))
-	}
-	c.mu.Unlock()
 	err = c.exchangeCode(ctx, code)
-	c.mu.Lock()
-	if err != nil {
-		// Every failure counts, not only a refused code: a code is
-		// single-use, and an exchange that ended in a 5xx may have spent it.
-		c.signIns.failures++
-		c.signIns.next = c.now().Add(signInBackoff(c.signIns.failures))
-	} else {
-		c.signIns.failures = 0
-	}
-	c.mu.Unlock()
+	c.signIns.Done(err == nil)
 	return err
 }
 
 // SignInAllowedAt is when the sign-in throttle lets the next code through.
-func (c *Client) SignInAllowedAt() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.signIns.next
-}
+func (c *Client) SignInAllowedAt() time.Time { return c.signIns.AllowedAt() }
 
-// signInThrottle remembers the codes tried (as hashes, with when) and when
-// the next exchange may be made; guarded by Client.mu. The codes tried are
-// kept in STATE_DIR/codes.json for as long as a code can live, so a code
-// that comes again after a restart (retained on the broker, pasted twice)
-// costs no Ford call.
-type signInThrottle struct {
-	seen     map[[32]byte]time.Time
-	failures int // refused codes in a row
-	next     time.Time
-}
-
-const (
-	maxSignInWait   = 30 * time.Second
-	rememberedCodes = 256
-	// codeLife is how long a code is remembered: Ford's codes expire
-	// within minutes.
-	codeLife      = time.Hour
-	codesFileName = "codes.json"
-)
-
-// signInBackoff is the wait after the nth refused code in a row.
-func signInBackoff(n int) time.Duration {
-	return min(5*time.Second<<min(n-1, 10), maxSignInWait)
-}
-
-func (t *signInThrottle) tried(sum [32]byte, now time.Time) bool {
-	at, ok := t.seen[sum]
-	return ok && now.Sub(at) < codeLife
-}
-
-// remember records a code tried at now, forgetting codes past their life
-// and the oldest beyond rememberedCodes.
-func (t *signInThrottle) remember(sum [32]byte, now time.Time) {
-	if t.seen == nil {
-		t.seen = map[[32]byte]time.Time{}
-	}
-	for k, at := range t.seen {
-		if now.Sub(at) >= codeLife {
-			delete(t.seen, k)
-		}
-	}
-	for len(t.seen) >= rememberedCodes {
-		var oldest [32]byte
-		first := true
-		for k, at := range t.seen {
-			if first || at.Before(t.seen[oldest]) {
-				oldest, first = k, false
-			}
-		}
-		delete(t.seen, oldest)
-	}
-	t.seen[sum] = now
-}
-
-// loadCodes reads the codes tried from dir (a damaged file: none).
-func (t *signInThrottle) loadCodes(dir string, now time.Time) {
-	data, err := os.ReadFile(filepath.Join(dir, codesFileName))
-	if err != nil {
-		return
-	}
-	var saved map[string]time.Time
-	if json.Unmarshal(data, &saved) != nil {
-		return
-	}
-	for h, at := range saved {
-		var sum [32]byte
-		if b, err := hex.DecodeString(h); err == nil && len(b) == len(sum) && now.Sub(at) < codeLife {
-			copy(sum[:], b)
-			if t.seen == nil {
-				t.seen = map[[32]byte]time.Time{}
-			}
-			t.seen[sum] = at
-		}
-	}
-}
-
-// saveCodes writes the codes tried to dir (hashes only).
-func (t *signInThrottle) saveCodes(dir string) error {
-	out := make(map[string]time.Time, len(t.seen))
-	for sum, at := range t.seen {
-		out[hex.EncodeToString(sum[:])] = at.UTC()
-	}
-	data, _ := json.Marshal(out)
-	return WriteFileAtomic(filepath.Join(dir, codesFileName), data)
-}
+// codesFileName keeps the hashes of the codes tried (CodeThrottle).
+const codesFileName = "codes.json"
 
 // exchangeCode trades a code for tokens and saves them.
 func (c *Client) exchangeCode(ctx context.Context, code string) error {
@@ -227,7 +113,7 @@ func (c *Client) exchangeCode(ctx context.Context, code string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("saving the token: %w", err)
 	}
-	c.tok, c.loaded, c.dead, c.auto, c.refresh4x, c.api401 = tok, true, nil, nil, 0, 0
+	c.tok, c.loaded, c.dead, c.auto, c.refresh4x, c.api401, c.refusal = tok, true, nil, nil, 0, 0, nil
 	c.mu.Unlock()
 	c.store.clearPending()
 	c.log.Info("signed in to FordPass", zap.Time("refresh_expires", tok.RefreshExpiry))

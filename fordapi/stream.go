@@ -110,7 +110,7 @@ func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, s
 			switch resp.StatusCode {
 			case http.StatusTooManyRequests:
 				c.observe("stream", "rate_limited")
-				return nil, "", &RateLimitError{Endpoint: "stream", RetryAt: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+				return nil, "", &RateLimitError{Endpoint: "stream", RetryAt: retryAfter(resp.Header.Get("Retry-After"), nil, c.now())}
 			case http.StatusUnauthorized:
 				c.mu.Lock()
 				c.auto = nil

@@ -102,7 +102,7 @@ func (c *Client) reloadLocked() bool {
 	if err != nil {
 		return false
 	}
-	c.tok, c.loaded, c.dead, c.auto, c.tokMod, c.refresh4x, c.api401, c.unsaved = tok, true, nil, nil, mod, 0, 0, nil
+	c.tok, c.loaded, c.dead, c.auto, c.tokMod, c.refresh4x, c.api401, c.unsaved, c.refusal = tok, true, nil, nil, mod, 0, 0, nil, nil
 	c.log.Info("adopted a token saved by another fordpass2mqtt process")
 	return true
 }
@@ -187,12 +187,23 @@ func (c *Client) refreshCAT(ctx context.Context, refresh string) (*Token, error)
 		n := c.refresh4x
 		c.mu.Unlock()
 		if strings.Contains(low, "invalid") || strings.Contains(low, "expired token") || strings.Contains(low, "errorcode 460") || n > 10 {
-			re := &ReauthError{Reason: "Ford says the saved sign-in is no longer valid (" + nonEmpty(msg, "HTTP "+strconv.Itoa(resp.status)) + "): sign in again"}
 			c.mu.Lock()
+			c.refusal = c.refusal.Refused(c.now(), c.heal)
+			why := "Ford says the saved sign-in is no longer valid (" + nonEmpty(msg, "HTTP "+strconv.Itoa(resp.status)) + "): sign in again"
+			if c.refusal != nil {
+				why += "; Ford refuses every renewal during its own outages, so the bridge also tries the saved sign-in again by itself at " +
+					c.refusal.Next.Local().Format("Jan 2 15:04 MST")
+			}
+			re := &ReauthError{Reason: why}
 			c.dead, c.auto = re, nil
+			next := c.refusal
 			c.mu.Unlock()
 			c.refreshed("dead")
-			c.log.Warn("refresh token rejected by Ford; waiting for a new sign-in", zap.String("ford_message", msg))
+			fields := []zap.Field{zap.String("ford_message", msg)}
+			if next != nil {
+				fields = append(fields, zap.Time("try_again_at", next.Next), zap.Int("tries", next.Tries))
+			}
+			c.log.Warn("refresh token rejected by Ford; waiting for a new sign-in, and trying the saved one again later in case Ford's refusal is temporary", fields...)
 			return nil, re
 		}
 		c.refreshed("error")
@@ -462,4 +473,42 @@ func (c *Client) authedCall(ctx context.Context, layer tokenLayer, r request) (*
 			return resp, nil
 		}
 	}
+}
+
+// RetryRefused tries the refresh token Ford refused again when its
+// schedule says so (see Refusal): one renewal, in the sign-in share of the
+// budget. It reports whether a renewal was tried and whether it worked;
+// when it did, the client is signed in again with no user action.
+func (c *Client) RetryRefused(ctx context.Context) (tried, healed bool) {
+	c.mu.Lock()
+	if c.dead == nil || c.tok == nil || !c.refusal.Due(c.now()) {
+		c.mu.Unlock()
+		return false, false
+	}
+	refresh, since := c.tok.RefreshToken, c.refusal.Since
+	c.mu.Unlock()
+	tok, err := c.refreshCAT(WithClass(ctx, ClassSignIn), refresh)
+	if err != nil {
+		var re *ReauthError
+		if !errors.As(err, &re) {
+			// Not a verdict (Ford down, the budget): the same step again.
+			c.mu.Lock()
+			c.refusal.Again(c.now(), c.heal)
+			c.mu.Unlock()
+		}
+		return true, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead == nil { // a new sign-in came meanwhile: it wins
+		return true, false
+	}
+	if err := c.saveLocked(tok); err != nil {
+		c.log.Error("the renewed token could not be saved; a restart now would need a new sign-in", zap.Error(err))
+		c.unsaved = err
+	}
+	c.tok, c.dead, c.auto, c.refusal, c.refresh4x, c.api401 = tok, nil, nil, nil, 0, 0
+	c.log.Info("Ford's refusal of the saved sign-in was temporary: the saved refresh token works again, no new sign-in needed",
+		zap.Duration("refused_for", c.now().Sub(since).Round(time.Second)))
+	return true, true
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		zap.Duration("took", c.now().Sub(start)), zap.Int("bytes", len(data)))
 	if resp.StatusCode == http.StatusTooManyRequests {
 		c.observe(r.endpoint, "rate_limited")
-		until := retryAfter(resp.Header.Get("Retry-After"), c.now())
+		until := retryAfter(resp.Header.Get("Retry-After"), data, c.now())
 		c.budget.NoteRateLimit(until)
 		return nil, &RateLimitError{Endpoint: r.endpoint, RetryAt: until}
 	}
@@ -121,16 +122,32 @@ func scrubURLError(err error) error {
 	return err
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date); without one, Ford
-// is given 15 minutes.
-func retryAfter(h string, now time.Time) time.Time {
-	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+// RetryAfter is when a 429 says to ask again: Retry-After in seconds or as
+// an HTTP date, else "N second(s)" in the body (ioBroker.ford reads all
+// three from Ford), else fallback from now.
+func RetryAfter(header string, body []byte, now time.Time, fallback time.Duration) time.Time {
+	h := strings.TrimSpace(header)
+	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
 		return now.Add(time.Duration(s) * time.Second)
 	}
 	if t, err := http.ParseTime(h); err == nil {
 		return t
 	}
-	return now.Add(15 * time.Minute)
+	if m := secondsInBody.FindSubmatch(body); m != nil {
+		if s, err := strconv.Atoi(string(m[1])); err == nil && s < 7*24*3600 {
+			return now.Add(time.Duration(s) * time.Second)
+		}
+	}
+	return now.Add(fallback)
+}
+
+// secondsInBody finds "42 seconds" or "1 second" in a 429's body.
+var secondsInBody = regexp.MustCompile(`(?i)\b(\d{1,9})\s*seconds?\b`)
+
+// retryAfter is RetryAfter for FordPass, which is given 15 minutes when it
+// does not say.
+func retryAfter(h string, body []byte, now time.Time) time.Time {
+	return RetryAfter(h, body, now, 15*time.Minute)
 }
 
 // fordError makes the error for a non-success answer from Ford.
