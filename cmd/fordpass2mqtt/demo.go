@@ -238,16 +238,20 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fconID := fs.String("fcon-client-id", fordsim.FconClientID, "the FordConnect app's client id the simulator accepts")
 	fconSecret := fs.String("fcon-client-secret", fordsim.FconClientSecret, "the FordConnect app's client secret the simulator accepts")
 	fconRedirect := fs.String("fcon-redirect", fordsim.FconRedirect, "the FordConnect redirect URL registered with that app")
-	fconPace := fs.Duration("fcon-pace", time.Minute, "FordConnect answers a token's Query requests closer than this with 429")
+	fconPace := fs.Duration("fcon-pace", time.Minute, "FordConnect answers Query requests closer than this with 429")
+	fconPaceUnit := fs.String("fcon-pace-unit", "token", "what FordConnect's pace counts: token (each access token, one per car) or app (every car of the app)")
+	fconRetry := fs.String("fcon-retry-after", "seconds", "how FordConnect's 429 says when to come back: seconds, date (an HTTP date) or body (\"N seconds\" in the body)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 || *fconPace <= 0 || *fconID == "" || *fconSecret == "" {
-		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay and --fcon-pace positive, --daily-limit 0 or more, the --fcon- app not empty")
+	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 || *fconPace <= 0 || *fconID == "" || *fconSecret == "" ||
+		(*fconPaceUnit != "token" && *fconPaceUnit != "app") || (*fconRetry != "seconds" && *fconRetry != "date" && *fconRetry != "body") {
+		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay and --fcon-pace positive, --daily-limit 0 or more, the --fcon- app not empty, --fcon-pace-unit token or app, --fcon-retry-after seconds, date or body")
 		return exitConfig
 	}
 	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit,
-		FconClientID: *fconID, FconClientSecret: *fconSecret, FconRedirects: []string{*fconRedirect}, FconPace: *fconPace})
+		FconClientID: *fconID, FconClientSecret: *fconSecret, FconRedirects: []string{*fconRedirect}, FconPace: *fconPace,
+		FconPacePerApp: *fconPaceUnit == "app", FconRetryAfter: *fconRetry})
 	defer sim.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

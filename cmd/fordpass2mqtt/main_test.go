@@ -424,6 +424,8 @@ func TestBadArgumentsExit2(t *testing.T) {
 		{[]string{"simulate", "--command-delay", "soon"}, "invalid value"},
 		{[]string{"simulate", "--addr", "not an address"}, "--addr"},
 		{[]string{"simulate", "--fcon-pace", "0s"}, "--fcon-pace positive"},
+		{[]string{"simulate", "--fcon-pace-unit", "car"}, "--fcon-pace-unit token or app"},
+		{[]string{"simulate", "--fcon-retry-after", "never"}, "--fcon-retry-after seconds, date or body"},
 		{[]string{"simulate", "--fcon-client-secret", ""}, "--fcon- app not empty"},
 	}
 	for _, c := range cases {

@@ -65,6 +65,9 @@ type Config struct {
 	HTTPClient *http.Client
 	Logger     *zap.Logger
 	Now        func() time.Time
+	// HealSchedule is the wait before each try again of a consent whose
+	// renewal Ford refused [fordapi.DefaultHealSchedule].
+	HealSchedule []time.Duration
 }
 
 // Client reads consented cars through FordConnect Query. It is safe for
@@ -82,8 +85,17 @@ type Client struct {
 	// unsaved says why the tokens in memory are not in the file.
 	unsaved error
 
+	codes *fordapi.CodeThrottle // consent codes: deduplicated, failures slow the next
+
 	turn chan struct{} // one Query request at a time
-	next time.Time     // the earliest next Query request (guarded by turn)
+	// Guarded by turn: the earliest next Query request per pace unit, and
+	// the unit. Ford's unit is not documented: ha-fordconnect-query polls
+	// each consented car on its own, so the client starts with a pace per
+	// access token (one per car); a 429 to a token that kept its own pace
+	// is evidence of a pace per app, and the client keeps one pace over
+	// every car from then on.
+	next   map[string]time.Time
+	perApp bool
 }
 
 // savedState is STATE_DIR/fordconnect.json: each consented car with its
@@ -97,6 +109,9 @@ type car struct {
 	fordapi.Vehicle
 	Token oauth2.Token `json:"token"`
 	Dead  string       `json:"dead,omitempty"` // why its consent no longer works
+	// Refusal: Ford refused the renewal, and the kept refresh token is
+	// tried again (nil with Dead: given up).
+	Refusal *fordapi.Refusal `json:"refusal,omitempty"`
 }
 
 type pending struct {
@@ -131,7 +146,8 @@ func New(cfg Config) (*Client, error) {
 	if base == "" {
 		base = hostFord
 	}
-	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName), turn: make(chan struct{}, 1),
+	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName), turn: make(chan struct{}, 1), next: map[string]time.Time{},
+		codes: fordapi.NewCodeThrottle(filepath.Join(cfg.StateDir, "fordconnect-codes.json"), cfg.Now),
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
 			Endpoint: oauth2.Endpoint{AuthURL: base + PathInit, TokenURL: base + PathToken + tokenPolicy, AuthStyle: oauth2.AuthStyleInParams}}}
 	if err := c.loadLocked(); err != nil {
@@ -230,28 +246,40 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 		return err
 	}
 	c.mu.Lock()
-	i := slices.IndexFunc(c.saved.Pending, func(p pending) bool { return p.State == state })
-	if i >= 0 {
-		c.saved.Pending = slices.Delete(c.saved.Pending, i, i+1)
-	}
+	known := slices.ContainsFunc(c.saved.Pending, func(p pending) bool { return p.State == state })
 	c.mu.Unlock()
-	if i < 0 {
+	if !known {
 		return fmt.Errorf("%w: the address's state is not one of this bridge's login links (a link is good for an hour and for one consent; open a new one)", fordapi.ErrInvalidCode)
+	}
+	// The link's state is public to whoever reads the retained login link:
+	// it is used up only by a consent that completes, and the codes that
+	// come with it pass the throttle first, so junk cannot burn the link or
+	// flood Ford.
+	if err := c.codes.Admit(code); err != nil {
+		return err
 	}
 	tok, err := c.oauth.Exchange(c.httpContext(ctx), code)
 	if err != nil {
+		c.codes.Done(false)
 		return fmt.Errorf("%w: FordConnect refused the code: %s", fordapi.ErrInvalidCode, oauthReason(err))
 	}
 	body, err := c.query(ctx, tok.AccessToken, "fcon_garage", PathGarage)
+	if errors.As(err, new(*fordapi.RateLimitError)) {
+		// The code is spent: wait as Ford said and read the car once more.
+		body, err = c.query(ctx, tok.AccessToken, "fcon_garage", PathGarage)
+	}
 	if err != nil {
+		c.codes.Done(false)
 		return fmt.Errorf("reading the consented car: %w", err)
 	}
 	v, err := parseGarage(body)
+	c.codes.Done(err == nil)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.saved.Pending = slices.DeleteFunc(c.saved.Pending, func(p pending) bool { return p.State == state })
 	c.saved.Cars = slices.DeleteFunc(c.saved.Cars, func(x car) bool { return x.VIN == v.VIN })
 	c.saved.Cars = append(c.saved.Cars, car{Vehicle: v, Token: *tok})
 	c.cfg.Logger.Info("FordConnect consent added", zap.String("vin", fordapi.ShortVIN(v.VIN)), zap.Int("cars", len(c.saved.Cars)))
@@ -284,7 +312,24 @@ func parseLanding(pasted string) (code, state string, err error) {
 	if code == "" || state == "" {
 		return "", "", fmt.Errorf("%w: the address has no code and state; paste the whole address the browser landed on (…/fordconnect/callback?code=…&state=…)", fordapi.ErrInvalidCode)
 	}
+	if !codeShape(code) {
+		return "", "", fmt.Errorf("%w: the address's code is not one Ford issues (%d characters; Ford's are 8 to 2048 letters, digits and . _ - ~); paste the address exactly as the browser shows it", fordapi.ErrInvalidCode, len(code))
+	}
 	return code, state, nil
+}
+
+// codeShape says whether code can be an authorization code of Ford's
+// (Azure AD B2C codes are URL-safe base64 parts joined by dots).
+func codeShape(code string) bool {
+	if len(code) < 8 || len(code) > 2048 {
+		return false
+	}
+	for _, r := range code {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Status says whether a car is consented, and why not.
@@ -292,19 +337,55 @@ func (c *Client) Status() fordapi.AuthStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.adoptLocked()
-	for _, x := range c.saved.Cars {
-		if x.Dead != "" {
-			return fordapi.AuthStatus{Reason: x.Dead}
-		}
-	}
 	if len(c.saved.Cars) == 0 {
-		return fordapi.AuthStatus{Reason: "no car is consented to FordConnect yet: open the login link and consent"}
+		return fordapi.AuthStatus{Reason: NoConsent}
 	}
-	st := fordapi.AuthStatus{SignedIn: true, AccessExpiry: c.saved.Cars[0].Token.Expiry}
+	// Signed in while one consent works; a refused one is its car's, and
+	// Consents names it.
+	live := slices.IndexFunc(c.saved.Cars, func(x car) bool { return x.Dead == "" })
+	if live < 0 {
+		return fordapi.AuthStatus{Reason: c.saved.Cars[0].Dead}
+	}
+	st := fordapi.AuthStatus{SignedIn: true, AccessExpiry: c.saved.Cars[live].Token.Expiry}
 	if c.unsaved != nil {
 		st.Unsaved = c.unsaved.Error()
 	}
 	return st
+}
+
+// NoConsent is Status's reason while no car is consented.
+const NoConsent = "no car is consented to FordConnect yet: open the login link and consent"
+
+// Consent is a consented car and how its consent stands.
+type Consent struct {
+	VIN     string     `json:"vin"`
+	Refused string     `json:"refused,omitempty"`  // why Ford no longer takes it ("" while it works)
+	RetryAt *time.Time `json:"retry_at,omitempty"` // when a refused one is tried again by itself
+}
+
+// Consents lists the consented cars (no call).
+func (c *Client) Consents() []Consent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adoptLocked()
+	out := make([]Consent, 0, len(c.saved.Cars))
+	for _, x := range c.saved.Cars {
+		cs := Consent{VIN: x.VIN, Refused: x.Dead}
+		if x.Dead != "" && x.Refusal != nil {
+			at := x.Refusal.Next.UTC().Truncate(time.Second)
+			cs.RetryAt = &at
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// Consented says whether vin has a consent that works.
+func (c *Client) Consented(vin string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adoptLocked()
+	return slices.ContainsFunc(c.saved.Cars, func(x car) bool { return x.VIN == vin && x.Dead == "" })
 }
 
 // SaveToken writes the tokens in memory to the file.
@@ -383,15 +464,9 @@ func (c *Client) token(ctx context.Context, vin string) (string, error) {
 	if x.Token.Valid() {
 		return x.Token.AccessToken, nil
 	}
-	tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
+	tok, err := c.renewLocked(ctx, x)
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || strings.Contains(string(re.Body), "invalid_grant")) {
-			x.Dead = "FordConnect no longer accepts this car's consent (" + clip(oauthReason(err)) + "): consent again with a new login link"
-			_ = c.saveLocked()
-			return "", &fordapi.ReauthError{Reason: x.Dead}
-		}
-		return "", fmt.Errorf("refreshing the FordConnect token: %s", oauthReason(err))
+		return "", err
 	}
 	x.Token = *tok
 	if err := c.saveLocked(); err != nil {
@@ -401,6 +476,67 @@ func (c *Client) token(ctx context.Context, vin string) (string, error) {
 		c.unsaved = nil
 	}
 	return tok.AccessToken, nil
+}
+
+// renewLocked renews x's tokens. A renewal Ford refuses (invalid_grant)
+// marks the consent refused, but its refresh token is kept and tried again
+// (RetryRefused): Ford refuses every renewal during its own outages.
+func (c *Client) renewLocked(ctx context.Context, x *car) (*oauth2.Token, error) {
+	tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
+	if err == nil {
+		return tok, nil
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || (re.ErrorCode != "invalid_grant" && !strings.Contains(string(re.Body), "invalid_grant")) {
+		return nil, fmt.Errorf("refreshing the FordConnect token: %s", oauthReason(err))
+	}
+	x.Refusal = x.Refusal.Refused(c.cfg.Now(), c.cfg.HealSchedule)
+	x.Dead = "FordConnect refused the renewal of this car's consent (" + clip(oauthReason(err)) + "): consent again with a new login link"
+	fields := []zap.Field{zap.String("vin", fordapi.ShortVIN(x.VIN)), zap.String("ford_says", clip(oauthReason(err)))}
+	if x.Refusal != nil {
+		x.Dead += "; Ford refuses every renewal during its own outages, so the bridge also tries the consent again by itself at " +
+			x.Refusal.Next.Local().Format("Jan 2 15:04 MST")
+		fields = append(fields, zap.Time("try_again_at", x.Refusal.Next))
+	}
+	c.cfg.Logger.Warn("FordConnect refused a consent's renewal; it is tried again later in case the refusal is temporary", fields...)
+	_ = c.saveLocked()
+	return nil, &fordapi.ReauthError{Reason: x.Dead}
+}
+
+// RetryRefused tries again each refused consent whose time has come: one
+// renewal each. It reports whether any was tried and whether any works
+// again (then the car is read again with no user action).
+func (c *Client) RetryRefused(ctx context.Context) (tried, healed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	for i := range c.saved.Cars {
+		x := &c.saved.Cars[i]
+		if x.Dead == "" || !x.Refusal.Due(now) {
+			continue
+		}
+		tried = true
+		since := x.Refusal.Since
+		tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
+		if err != nil {
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || strings.Contains(string(re.Body), "invalid_grant")) {
+				x.Refusal = x.Refusal.Refused(now, c.cfg.HealSchedule)
+			} else {
+				x.Refusal.Again(now, c.cfg.HealSchedule) // Ford down: no verdict
+			}
+			_ = c.saveLocked()
+			continue
+		}
+		x.Token, x.Dead, x.Refusal = *tok, "", nil
+		healed = true
+		if err := c.saveLocked(); err != nil {
+			c.unsaved = err
+		}
+		c.cfg.Logger.Info("Ford's refusal of a FordConnect consent was temporary: it works again, no new consent needed",
+			zap.String("vin", fordapi.ShortVIN(x.VIN)), zap.Duration("refused_for", now.Sub(since).Round(time.Second)))
+	}
+	return tried, healed
 }
 
 // expire forgets an access token Ford refused, so the next call refreshes.
@@ -415,9 +551,9 @@ func (c *Client) expire(vin, tok string) {
 }
 
 // query makes a Query request when the pace allows (waiting for it):
-// requests go one at a time, each at least Pace after the previous one's
-// answer, so none reaches Ford sooner than Pace after the one before; a
-// 429's Retry-After holds every later request.
+// requests go one at a time, each at least Pace after the previous one of
+// its pace unit (its access token, or every car once Ford has shown a pace
+// per app), and a 429's wait holds every later request of the unit.
 func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte, error) {
 	select {
 	case c.turn <- struct{}{}:
@@ -425,7 +561,11 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.turn }()
-	if d := c.next.Sub(c.cfg.Now()); d > 0 {
+	unit := tok
+	if c.perApp {
+		unit = ""
+	}
+	if d := c.next[unit].Sub(c.cfg.Now()); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -435,7 +575,13 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 		}
 	}
 	body, status, retry, err := c.get(ctx, tok, endpoint, path)
-	c.next = c.cfg.Now().Add(max(c.cfg.Pace, retry))
+	now := c.cfg.Now()
+	c.next[unit] = now.Add(max(c.cfg.Pace, retry.Sub(now)))
+	for k, at := range c.next { // forget the units whose wait is over
+		if k != unit && now.After(at) {
+			delete(c.next, k)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -443,40 +589,46 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 	case http.StatusOK:
 		return body, nil
 	case http.StatusTooManyRequests:
-		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next}
+		if !c.perApp {
+			// This token kept its own pace, so Ford counts wider: one
+			// pace over every car from now on.
+			c.perApp = true
+			c.next[""] = c.next[unit]
+			c.cfg.Logger.Info("FordConnect refused a car's request that kept the car's own pace: Ford paces the app as a whole here, so its cars now share one pace",
+				zap.Duration("pace", c.cfg.Pace))
+		}
+		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next[""]}
 	case http.StatusForbidden:
 		return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
 	}
 	return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: clip(string(body))}
 }
 
-// get makes one Query request: the body, the status and, on a 429, how
-// long Ford said to wait [1m when it did not say].
-func (c *Client) get(ctx context.Context, tok, endpoint, path string) (body []byte, status int, retry time.Duration, err error) {
+// get makes one Query request: the body, the status and, on a 429, when
+// Ford said to ask again (Retry-After in seconds or as a date, or "N
+// seconds" in the body; a minute when it did not say).
+func (c *Client) get(ctx context.Context, tok, endpoint, path string) (body []byte, status int, retry time.Time, err error) {
 	_ = c.budget.Take(fordapi.ClassTelemetry) // a count; the pace is the limit
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, time.Time{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: %w", endpoint, err)
+		return nil, 0, time.Time{}, fmt.Errorf("%s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: reading the answer: %w", endpoint, err)
+		return nil, 0, time.Time{}, fmt.Errorf("%s: reading the answer: %w", endpoint, err)
 	}
 	if len(body) > maxBody {
-		return nil, 0, 0, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: "answer over 4 MB"}
+		return nil, 0, time.Time{}, &fordapi.StatusError{Endpoint: endpoint, Status: resp.StatusCode, Message: "answer over 4 MB"}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		retry = time.Minute
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			retry = time.Duration(s) * time.Second
-		}
+		retry = fordapi.RetryAfter(resp.Header.Get("Retry-After"), body, c.cfg.Now(), time.Minute)
 	}
 	return body, resp.StatusCode, retry, nil
 }

@@ -3,11 +3,14 @@ package fordconnect_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,18 +131,20 @@ func TestConsentLinkAndSignIn(t *testing.T) {
 }
 
 // TestTelemetryIsPacedAndA429Honoured: the client never asks faster than
-// its pace, over every car; when Ford's pace is slower, its 429 is
-// returned as a rate limit and the next request waits for Retry-After.
+// its pace per access token (one per car); when Ford's pace is slower, its
+// 429 is returned as a rate limit and the next request waits for
+// Retry-After.
 func TestTelemetryIsPacedAndA429Honoured(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fordsim.Options{Vehicles: 2, FconPace: 300 * time.Millisecond}, 300*time.Millisecond)
+	const pace = 300 * time.Millisecond
+	f := newFixture(t, fordsim.Options{Vehicles: 2, FconPace: pace}, pace)
 	for range 2 {
 		if err := f.client.SignIn(context.Background(), f.consent(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	start := time.Now()
-	for i := range 4 {
+	for i := range 6 {
 		tel, err := f.client.Telemetry(context.Background(), fordsim.VIN(1+i%2))
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
@@ -148,9 +153,9 @@ func TestTelemetryIsPacedAndA429Honoured(t *testing.T) {
 			t.Fatalf("read %d has no odometer", i)
 		}
 	}
-	// 2 garage reads and 4 telemetry reads, 300 ms apart.
-	if d := time.Since(start); d < 3*300*time.Millisecond {
-		t.Fatalf("4 reads in %s: faster than the pace", d)
+	// Each car's token: a garage read and 3 telemetry reads, a pace apart.
+	if d := time.Since(start); d < 3*pace {
+		t.Fatalf("6 reads in %s: faster than the pace", d)
 	}
 	if n := f.sim.Stats().FconRefused; n != 0 {
 		t.Fatalf("%d requests refused for the pace", n)
@@ -208,8 +213,11 @@ func TestBadLandingAddressesAndADamagedFile(t *testing.T) {
 		"hello": "no code and state",
 		"http://localhost:8080/fordconnect/callback?code=abc":                         "no code and state",
 		"http://localhost:8080/cb?error=access_denied&error_description=user+said+no": "access_denied",
-		strings.Repeat("x", 5000):                                  "at most 4096",
-		"http://localhost:8080/cb?code=abc&state=0123456789abcdef": "not one of this bridge's login links",
+		strings.Repeat("x", 5000): "at most 4096",
+		"http://localhost:8080/cb?code=abcdefgh1234&state=0123456789abcdef":                      "not one of this bridge's login links",
+		"http://localhost:8080/cb?code=abc&state=0123456789abcdef":                               "not one Ford issues",
+		"http://localhost:8080/cb?code=" + strings.Repeat("a", 3000) + "&state=0123456789abcdef": "not one Ford issues",
+		"http://localhost:8080/cb?code=%3Cscript%3E12345&state=0123456789abcdef":                 "not one Ford issues",
 	} {
 		err := f.client.SignIn(context.Background(), in)
 		if !errors.Is(err, fordapi.ErrInvalidCode) || !strings.Contains(err.Error(), want) {
@@ -229,5 +237,162 @@ func TestBadLandingAddressesAndADamagedFile(t *testing.T) {
 	f.client = c
 	if err := c.SignIn(context.Background(), f.consent(t)); err != nil {
 		t.Fatalf("a consent after a damaged file: %v", err)
+	}
+}
+
+// clock is real time plus an offset a test moves forward.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// TestPacePerAppIsLearned: when Ford paces the app as a whole rather than
+// each token, the client's first request that Ford refuses teaches it: the
+// cars share one pace from then on, and no storm of 429s follows, whether
+// Ford says when to come back in seconds, as a date, or in the body.
+func TestPacePerAppIsLearned(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"seconds", "date", "body"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			const pace = 300 * time.Millisecond
+			f := newFixture(t, fordsim.Options{Vehicles: 2, FconPace: pace, FconPacePerApp: true, FconRetryAfter: format}, pace)
+			for range 2 {
+				if err := f.client.SignIn(context.Background(), f.consent(t)); err != nil {
+					t.Fatal(err) // the second consent's car is read once more after the 429
+				}
+			}
+			refused := 0
+			for i := range 6 {
+				_, err := f.client.Telemetry(context.Background(), fordsim.VIN(1+i%2))
+				if errors.As(err, new(*fordapi.RateLimitError)) {
+					refused++
+					continue
+				}
+				if err != nil {
+					t.Fatalf("read %d: %v", i, err)
+				}
+			}
+			if n := f.sim.Stats().FconRefused; n > 1 || refused > 0 {
+				t.Fatalf("%d requests refused by Ford (%d telemetry reads): the client did not settle on one pace", n, refused)
+			}
+		})
+	}
+}
+
+// TestRetryAfterFormats: a 429 says when to ask again in seconds, as an
+// HTTP date, or only in its body; each is honoured.
+func TestRetryAfterFormats(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		header, body string
+		want         time.Duration
+	}{
+		{"42", "", 42 * time.Second},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), "", 90 * time.Second},
+		{"", `{"message":"Rate limit is exceeded. Try again in 17 seconds."}`, 17 * time.Second},
+		{"", `{"message":"retry in 1 second"}`, time.Second},
+		{"", `{"message":"slow down"}`, time.Minute},
+		{"soon", "", time.Minute},
+	} {
+		if got := fordapi.RetryAfter(c.header, []byte(c.body), now, time.Minute).Sub(now); got != c.want {
+			t.Errorf("Retry-After %q, body %q: %s, want %s", c.header, c.body, got, c.want)
+		}
+	}
+}
+
+// TestJunkCodesCannotBurnTheLink: whoever reads the retained login link
+// knows its state; junk codes sent with it cost Ford one exchange before
+// the throttle holds the rest, a code seen before costs none, and the
+// owner's own landing still completes, since a state is used up only by a
+// consent that completes.
+func TestJunkCodesCannotBurnTheLink(t *testing.T) {
+	t.Parallel()
+	var clk clock
+	f := newFixture(t, fordsim.Options{Now: clk.now}, time.Millisecond)
+	c, err := fordconnect.New(fordconnect.Config{BaseURL: f.url, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret,
+		StateDir: f.dir, Pace: time.Millisecond, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = c
+	landing := f.consent(t)
+	u, _ := url.Parse(landing)
+	state := u.Query().Get("state")
+	var throttled int
+	for i := range 20 {
+		junk := "http://localhost:8080/fordconnect/callback?code=junkcode" + strconv.Itoa(i%3) + "&state=" + state
+		err := c.SignIn(context.Background(), junk)
+		switch {
+		case errors.As(err, new(*fordapi.SignInThrottleError)):
+			throttled++
+		case !errors.Is(err, fordapi.ErrInvalidCode):
+			t.Fatalf("junk code %d: %v", i, err)
+		}
+	}
+	if n := f.sim.Stats().Calls["fcon_token"]; n != 1 || throttled == 0 {
+		t.Fatalf("20 junk codes: %d exchanges, %d held by the throttle", n, throttled)
+	}
+	if err := c.SignIn(context.Background(), landing); !errors.As(err, new(*fordapi.SignInThrottleError)) {
+		t.Fatalf("the owner's landing within the wait: %v", err)
+	}
+	clk.advance(6 * time.Second)
+	if err := c.SignIn(context.Background(), landing); err != nil {
+		t.Fatalf("the owner's landing after the junk: %v", err)
+	}
+	if !c.Consented(fordsim.VIN(1)) || f.sim.Stats().Calls["fcon_token"] != 2 {
+		t.Fatalf("consented %v after %d exchanges", c.Consented(fordsim.VIN(1)), f.sim.Stats().Calls["fcon_token"])
+	}
+}
+
+// TestRefusedConsentHealsByItself: during an outage of Ford's sign-in
+// service every renewal is refused with invalid_grant though the consent
+// is good. The car's consent is refused at once (the user is told), its
+// refresh token is kept and tried again on the schedule, and once Ford
+// recovers the car is read again with no new consent.
+func TestRefusedConsentHealsByItself(t *testing.T) {
+	t.Parallel()
+	var clk clock
+	f := newFixture(t, fordsim.Options{Now: clk.now, Vehicles: 2}, time.Millisecond)
+	c, err := fordconnect.New(fordconnect.Config{BaseURL: f.url, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret,
+		StateDir: f.dir, Pace: time.Millisecond, Now: clk.now, HealSchedule: []time.Duration{10 * time.Minute, time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = c
+	for range 2 {
+		if err := c.SignIn(context.Background(), f.consent(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.sim.AuthOutage("fordconnect", time.Hour)
+	f.sim.Expire()
+	_, err = c.Telemetry(context.Background(), fordsim.VIN(1))
+	if !errors.Is(err, fordapi.ErrReauthRequired) || !strings.Contains(err.Error(), "by itself") {
+		t.Fatalf("a renewal refused in the outage: %v", err)
+	}
+	cs := c.Consents()
+	if cs[0].Refused == "" || cs[0].RetryAt == nil || cs[1].Refused != "" || !c.Status().SignedIn || c.Consented(fordsim.VIN(1)) {
+		t.Fatalf("consents %+v, status %+v", cs, c.Status())
+	}
+	if tried, _ := c.RetryRefused(context.Background()); tried {
+		t.Fatal("tried again before its time")
+	}
+	clk.advance(11 * time.Minute) // the first try again: Ford still refuses
+	if tried, healed := c.RetryRefused(context.Background()); !tried || healed {
+		t.Fatalf("the first try again: tried %v healed %v", tried, healed)
+	}
+	if at := *c.Consents()[0].RetryAt; at.Sub(clk.now()) < 59*time.Minute {
+		t.Fatalf("the next try at %s, want an hour on", at.Sub(clk.now()))
+	}
+	clk.advance(61 * time.Minute) // Ford recovered meanwhile
+	if tried, healed := c.RetryRefused(context.Background()); !tried || !healed {
+		t.Fatalf("after the outage: tried %v healed %v", tried, healed)
+	}
+	if tel, err := c.Telemetry(context.Background(), fordsim.VIN(1)); err != nil || tel.Get("odometer").String() == "" {
+		t.Fatalf("read after healing: %v", err)
+	}
+	if cs := c.Consents(); cs[0].Refused != "" {
+		t.Fatalf("still refused: %+v", cs[0])
 	}
 }

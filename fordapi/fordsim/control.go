@@ -34,7 +34,8 @@ func (s *Sim) ctlExpire(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// Expire makes every access token (CAT and Autonomic) expire now.
+// Expire makes every access token (CAT, Autonomic and FordConnect's)
+// expire now.
 func (s *Sim) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,6 +46,44 @@ func (s *Sim) Expire() {
 	for k := range s.auto {
 		s.auto[k] = past
 	}
+	fc := s.fcon()
+	for k, g := range fc.access {
+		g.expires = past
+		fc.access[k] = g
+	}
+}
+
+func (s *Sim) ctlAuthOutage(w http.ResponseWriter, r *http.Request) {
+	backend := r.URL.Query().Get("backend")
+	if backend != "fordpass" && backend != "fordconnect" {
+		http.Error(w, "backend must be fordpass or fordconnect", http.StatusBadRequest)
+		return
+	}
+	d, err := durationParam(r, "for", 60*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.AuthOutage(backend, d)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// AuthOutage refuses the backend's token refreshes for d as if the sign-in
+// were dead (FordPass: 460 "Invalid or Expired Token"; FordConnect:
+// invalid_grant) while the refresh tokens stay good, as
+// POST /_sim/authoutage does.
+func (s *Sim) AuthOutage(backend string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.authOutage == nil {
+		s.authOutage = map[string]time.Time{}
+	}
+	s.authOutage[backend] = s.now().Add(d)
+}
+
+// inAuthOutage says whether backend's refreshes are refused now; s.mu held.
+func (s *Sim) inAuthOutage(backend string) bool {
+	return s.now().Before(s.authOutage[backend])
 }
 
 func durationParam(r *http.Request, name string, def time.Duration) (time.Duration, error) {

@@ -99,6 +99,9 @@ func (s *Sim) fconToken(w http.ResponseWriter, r *http.Request) {
 		delete(fc.codes, f.Get("code"))
 		ok = ok && s.now().Before(g.expires) && f.Get("redirect_uri") == g.redirect
 	case "refresh_token":
+		if s.inAuthOutage("fordconnect") {
+			break // refused, the refresh token kept
+		}
 		g, ok = fc.refresh[f.Get("refresh_token")]
 		delete(fc.refresh, f.Get("refresh_token"))
 		ok = ok && s.now().Before(g.expires)
@@ -131,14 +134,28 @@ func (s *Sim) fconQuery(w http.ResponseWriter, r *http.Request) *vehicle {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "message": "Access token is missing or invalid"})
 		return nil
 	}
-	if last, seen := fc.lastQuery[tok]; seen && s.now().Sub(last) < s.opts.fconPace() {
+	unit := tok // the pace's unit: the access token, or the whole app
+	if s.opts.FconPacePerApp {
+		unit = ""
+	}
+	if last, seen := fc.lastQuery[unit]; seen && s.now().Sub(last) < s.opts.fconPace() {
 		wait := s.opts.fconPace() - s.now().Sub(last)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"message": "Too Many Requests"})
+		secs := int(wait.Seconds() + 0.999)
+		msg := "Too Many Requests"
+		switch s.opts.FconRetryAfter {
+		case "date":
+			// An HTTP date has whole seconds: the next second after the wait.
+			w.Header().Set("Retry-After", s.now().Add(wait).Add(time.Second).UTC().Format(http.TimeFormat))
+		case "body":
+			msg = "Rate limit is exceeded. Try again in " + strconv.Itoa(secs) + " seconds."
+		default:
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"message": msg})
 		s.stats.FconRefused++
 		return nil
 	}
-	fc.lastQuery[tok] = s.now()
+	fc.lastQuery[unit] = s.now()
 	return s.vehicles[g.vin]
 }
 

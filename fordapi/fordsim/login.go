@@ -117,7 +117,7 @@ func (s *Sim) catRefresh(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.stats.Refreshes++
 	exp, ok := s.refresh[body.RefreshToken]
-	if !ok || s.now().After(exp) {
+	if !ok || s.now().After(exp) || s.inAuthOutage("fordpass") {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460", "timestamp": s.now().UTC().Format(time.RFC3339)})
 		return
 	}

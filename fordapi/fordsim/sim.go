@@ -48,6 +48,13 @@ type Options struct {
 	FconClientID, FconClientSecret string
 	FconRedirects                  []string
 	FconPace                       time.Duration
+	// FconPacePerApp makes the pace one over every token of the app
+	// instead of one per access token (Ford's unit is not documented).
+	FconPacePerApp bool
+	// FconRetryAfter is how a 429 says when to ask again: "seconds" (the
+	// default, Retry-After: N), "date" (Retry-After as an HTTP date) or
+	// "body" (no header; "try again in N seconds" in the body).
+	FconRetryAfter string
 }
 
 // Sim is a running simulator; serve it with Handler().
@@ -55,15 +62,19 @@ type Sim struct {
 	opts Options
 	now  func() time.Time
 
-	mu         sync.Mutex
-	vehicles   map[string]*vehicle
-	order      []string
-	codes      map[string]codeGrant
-	b2c        map[string]time.Time // B2C access tokens → expiry
-	access     map[string]time.Time // CAT access tokens → expiry
-	refresh    map[string]time.Time // live CAT refresh tokens → expiry
-	auto       map[string]time.Time // Autonomic tokens → expiry
-	outageTo   time.Time
+	mu       sync.Mutex
+	vehicles map[string]*vehicle
+	order    []string
+	codes    map[string]codeGrant
+	b2c      map[string]time.Time // B2C access tokens → expiry
+	access   map[string]time.Time // CAT access tokens → expiry
+	refresh  map[string]time.Time // live CAT refresh tokens → expiry
+	auto     map[string]time.Time // Autonomic tokens → expiry
+	outageTo time.Time
+	// authOutage: until then, refreshes of the backend are refused as if
+	// the sign-in were dead (invalid_grant, 460), without the refresh
+	// tokens being revoked (Ford's outages, ha-fordconnect-query #37).
+	authOutage map[string]time.Time
 	outageCode int
 	rateTo     time.Time
 	slowTo     time.Time
@@ -185,6 +196,7 @@ func (s *Sim) Handler() http.Handler {
 	// refused, so a test cannot set a switch the simulator lacks and pass.
 	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke, "backend"))
 	mux.HandleFunc("POST /_sim/expire", params(s.ctlExpire))
+	mux.HandleFunc("POST /_sim/authoutage", params(s.ctlAuthOutage, "backend", "for"))
 	mux.HandleFunc("POST /_sim/outage", params(s.ctlOutage, "status", "for"))
 	mux.HandleFunc("POST /_sim/ratelimit", params(s.ctlRateLimit, "for"))
 	mux.HandleFunc("POST /_sim/fail", params(s.ctlFail, "command", "count"))
