@@ -27,6 +27,8 @@ type authSide struct {
 	// signedIn runs after each new sign-in (the fleet's: the next vehicle
 	// list and each car's next telemetry are the first after it).
 	signedIn func()
+	// cars are the bridged cars' VINs (the fleet's).
+	cars func() []string
 }
 
 // authGate holds the account's auth state and lets vehicle loops wait
@@ -192,9 +194,12 @@ func (a *authSide) publishAuth() {
 	for _, b := range info.Backends {
 		a.pub.publishState(a.t.BackendState(b.Name), b.State)
 		a.pub.publishState(a.t.BackendLoginURL(b.Name), b.LoginURL)
+		d, _ := json.Marshal(b)
+		a.pub.publishState(a.t.BackendDetail(b.Name), string(d))
 	}
-	if a.cfg.Backend == BackendFordConnect && info.State != StateReauthRequired {
-		// A consent adds a car: its link stays offered once one is in.
+	if a.cfg.Backend == BackendFordConnect {
+		// A consent adds a car: its link is always offered, before the
+		// first consent as after it.
 		if u, err := a.ford.LoginURL(); err == nil {
 			a.pub.publishState(a.t.BackendLoginURL(BackendFordConnect), u)
 		}
@@ -216,12 +221,22 @@ func (a *authSide) info() AuthInfo {
 		// With two backends the state said is the worst of them, in the
 		// words of the backend it comes from; the gate's own state is what
 		// holds the cars, and it holds them only when neither can read.
-		info.Backends = d.Backends()
+		var cars []string
+		if a.cars != nil {
+			cars = a.cars()
+		}
+		info.Backends = d.Backends(cars)
+		consented := 0
+		for _, c := range info.Backends[1].Cars {
+			if c.Consented {
+				consented++
+			}
+		}
 		for _, b := range info.Backends {
 			if stateRank[b.State] > stateRank[info.State] {
 				info.State, info.Reason, info.LoginURL = b.State, b.Name+": "+b.Reason, b.LoginURL
-				if b.Name == fordPassName {
-					info.Reason += "; the cars' state keeps coming from FordConnect"
+				if b.Name == fordPassName && consented > 0 {
+					info.Reason += fmt.Sprintf("; the state of the %d car(s) consented to FordConnect keeps coming from there", consented)
 				}
 			}
 		}
@@ -263,6 +278,10 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
 		return a.opts.BackoffMax
+	case errors.As(err, new(errNoBackend)):
+		// The car's alone (it goes offline saying why); each backend's
+		// state says what it needs.
+		return bo.next()
 	}
 	d := bo.next()
 	a.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", a.now().Add(d))

@@ -45,7 +45,12 @@ func (v *vehicle) unreached(err error) {
 	if v.dark.failingSince.IsZero() {
 		v.dark.failingSince = now
 	}
-	v.dark.reason = darkReason(err)
+	var fo interface{ failover() }
+	if !errors.As(err, &fo) || v.dark.reason == "" {
+		// A stream FordPass cannot give keeps the reason the other
+		// backend's try gave (a missing consent, say).
+		v.dark.reason = darkReason(err)
+	}
 	var be *fordapi.BudgetError
 	if errors.As(err, &be) && be.Class != fordapi.ClassToken {
 		v.dark.until = be.RetryAt
@@ -133,6 +138,8 @@ func darkReason(err error) string {
 			be.Class, be.RetryAt.Local().Format(whenFormat))
 	case errors.As(err, &rl):
 		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format(whenFormat))
+	case errors.As(err, new(errNoBackend)):
+		return err.Error()
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		return "the bridge is not signed in to FordPass: sign in again"
 	}

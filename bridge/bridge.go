@@ -151,8 +151,12 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		changed: func() {
 			b.publishInfo(false)
 			b.publishDiscovery(false)
+			if _, ok := ford.(*dual); ok {
+				b.auth.publishAuth() // FordConnect's detail lists the bridged cars
+			}
 		}}
 	b.auth.signedIn = b.fleet.signedIn
+	b.auth.cars = b.fleet.bridgedVINs
 	b.rejectLog = newFloodLog(opts.FloodLogEvery)
 	b.web = &webUI{core: c, auth: b.auth, pub: b.pub, doctor: &b.doctor, status: b.info, dark: b.fleet.darkCars,
 		fails: newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))}

@@ -21,7 +21,8 @@ type carHost interface {
 	// report turns a Ford call's outcome into the auth state and says how
 	// long to wait before the next try.
 	report(err error, bo *backoff) time.Duration
-	pollInterval() time.Duration
+	// pollInterval is how long after a read the car is polled again.
+	pollInterval(vin string) time.Duration
 	// publishRetained publishes a car's retained value; the car itself
 	// decides whether it changed.
 	publishRetained(topic, payload string)
@@ -74,7 +75,7 @@ func (b carLink) clock() time.Time                            { return b.now() }
 func (b carLink) logger() *zap.Logger                         { return b.log }
 func (b carLink) fordAPI() Ford                               { return b.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
-func (b carLink) pollInterval() time.Duration                 { return b.fleet.pollInterval() }
+func (b carLink) pollInterval(vin string) time.Duration       { return b.fleet.pollInterval(vin) }
 func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
 func (b carLink) publishRetained(topic, payload string)       { b.pub.publishRetained(topic, payload) }
 func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }

@@ -7,6 +7,7 @@ import "github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 type (
 	AuthInfo     = mqttapi.AuthInfo
 	BackendInfo  = mqttapi.BackendInfo
+	BackendCar   = mqttapi.BackendCar
 	SignInResult = mqttapi.SignInResult
 	Result       = mqttapi.Result
 	Info         = mqttapi.Info

@@ -4,22 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
 
 // Both is the Ford of FORD_BACKEND=both: FordPass for the stream, the
-// commands and the vehicle list, FordConnect Query for the cars' state
-// whenever FordPass cannot give it (a sign-in needed, a rate limit or a
-// lockout, Ford down). A FordPass failure is never the account's state
-// while FordConnect still reads the car: it is the FordPass backend's own
-// state (P/auth/fordpass/state), and the bridge goes on through
-// FordConnect.
-func Both(fordPass, fordConnect Ford) Ford {
+// commands and the vehicle list, FordConnect Query for the state of each
+// consented car whenever FordPass cannot give it (a sign-in needed, a rate
+// limit or a lockout, its telemetry share paused, Ford down). A FordPass
+// failure is never the account's state while FordConnect still reads the
+// cars: it is the FordPass backend's own state (P/auth/fordpass/state).
+// Consent is per car: a car without one is never asked of FordConnect,
+// and goes offline naming its missing consent while FordPass is down.
+func Both(fordPass Ford, fordConnect FordConnect) Ford {
 	return &dual{fp: fordPass, fc: fordConnect, states: map[string]BackendInfo{}, source: map[string]string{}}
+}
+
+// FordConnect is the FordConnect Query client as the dual backend needs
+// it: consents are per car, and a refused one is tried again by itself.
+type FordConnect interface {
+	Ford
+	Consented(vin string) bool
+	Consents() []fordconnect.Consent
+	RetryRefused(ctx context.Context) (tried, healed bool)
 }
 
 // Backend names, as in FORD_BACKEND and the P/auth/<backend>/ topics.
@@ -29,7 +43,8 @@ const (
 )
 
 type dual struct {
-	fp, fc Ford
+	fp Ford
+	fc FordConnect
 
 	mu       sync.Mutex
 	states   map[string]BackendInfo // each backend's state from its last call
@@ -38,12 +53,24 @@ type dual struct {
 }
 
 // note records a backend's outcome; it tells onChange when the state moved.
+// A sign-in FordConnect needs is not noted: it is per car (Consents).
 func (d *dual) note(name string, err error) {
 	st := BackendInfo{Name: name, State: StateOK, Reason: "working"}
 	var rl *fordapi.RateLimitError
 	var be *fordapi.BudgetError
 	switch {
 	case err == nil:
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return // the caller gave up: no news of Ford
+	case errors.Is(err, fordapi.ErrReauthRequired) && name == fordConnectName:
+		// A car's consent was refused: Backends says so from Consents.
+		d.mu.Lock()
+		f := d.onChange
+		d.mu.Unlock()
+		if f != nil {
+			f()
+		}
+		return
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		st.State, st.Reason = StateReauthRequired, err.Error()
 	case errors.As(err, &rl), errors.As(err, &be) && !be.Paced:
@@ -74,32 +101,81 @@ func (d *dual) state(name string) string {
 
 // fpUsable says whether FordPass may be asked: not while it waits for a
 // sign-in (its client would refuse anyway, without a call).
-func (d *dual) fpUsable() bool { return d.state(fordPassName) != StateReauthRequired }
+func (d *dual) fpUsable() bool {
+	return d.state(fordPassName) != StateReauthRequired && d.fp.Status().SignedIn
+}
+
+// fpDown says whether FordPass cannot give the cars' state now: it needs a
+// sign-in, it is rate limited or unreachable, or its telemetry share of the
+// budget is paused. Its cars' state then comes from FordConnect where
+// they are consented, at FordConnect's pace.
+func (d *dual) fpDown() bool {
+	if st := d.state(fordPassName); (st != "" && st != StateOK) || !d.fp.Status().SignedIn {
+		return true
+	}
+	return d.fp.Budget().NextAllowed(fordapi.ClassTelemetry).After(time.Now())
+}
+
+// readsThroughFordConnect says whether vin's state comes from FordConnect
+// now, so its polls follow FordConnect's pace rather than FordPass's
+// budget.
+func (d *dual) readsThroughFordConnect(vin string) bool {
+	return d.Source(vin) == fordConnectName && d.fpDown()
+}
 
 // Backends are both backends' states, with a login link for one that needs
-// a sign-in.
-func (d *dual) Backends() []BackendInfo {
-	out := make([]BackendInfo, 0, 2)
-	for _, b := range []struct {
-		name string
-		f    Ford
-	}{{fordPassName, d.fp}, {fordConnectName, d.fc}} {
-		d.mu.Lock()
-		st, seen := d.states[b.name]
-		d.mu.Unlock()
-		if status := b.f.Status(); !status.SignedIn {
-			st = BackendInfo{Name: b.name, State: StateReauthRequired, Reason: status.Reason}
-		} else if !seen {
-			st = BackendInfo{Name: b.name, State: StateOK, Reason: "signed in"}
-		}
-		if st.State == StateReauthRequired || b.name == fordConnectName {
-			// FordConnect's link is always offered: a consent adds a car.
-			// Both clients keep their link until it is used.
-			st.LoginURL, _ = b.f.LoginURL()
-		}
-		out = append(out, st)
+// a sign-in (FordConnect's always: a consent adds a car). cars are the
+// bridged cars, which FordConnect's says are consented and which not.
+func (d *dual) Backends(cars []string) []BackendInfo {
+	d.mu.Lock()
+	fp, fpSeen := d.states[fordPassName]
+	fc, fcSeen := d.states[fordConnectName]
+	d.mu.Unlock()
+	if st := d.fp.Status(); !st.SignedIn {
+		fp = BackendInfo{Name: fordPassName, State: StateReauthRequired, Reason: st.Reason}
+	} else if !fpSeen {
+		fp = BackendInfo{Name: fordPassName, State: StateOK, Reason: "signed in"}
 	}
-	return out
+	if fp.State == StateReauthRequired {
+		fp.LoginURL, _ = d.fp.LoginURL()
+	}
+	if !fcSeen {
+		fc = BackendInfo{Name: fordConnectName, State: StateOK, Reason: "working"}
+	}
+	consents := d.fc.Consents()
+	byVIN := map[string]fordconnect.Consent{}
+	for _, c := range consents {
+		byVIN[c.VIN] = c
+	}
+	var refused, missing []string
+	for _, vin := range cars {
+		c, ok := byVIN[vin]
+		car := BackendCar{VIN: vin, Consented: ok && c.Refused == "", Refused: c.Refused, RetryAt: c.RetryAt}
+		fc.Cars = append(fc.Cars, car)
+		switch {
+		case !ok:
+			missing = append(missing, fordapi.ShortVIN(vin))
+		case c.Refused != "":
+			refused = append(refused, fordapi.ShortVIN(vin))
+		}
+	}
+	switch {
+	case len(refused) > 0:
+		// Only a consent that existed and was refused needs the user.
+		fc.State, fc.Reason = StateReauthRequired, "Ford refused the consent of "+strings.Join(refused, ", ")+": consent again with the login link"
+		for _, c := range consents {
+			if c.Refused != "" {
+				fc.Reason = c.Refused
+				break
+			}
+		}
+	case len(consents) == 0:
+		fc.Reason = "no car is consented to FordConnect: it reads none until one is (each consent adds a car); FordPass serves every car meanwhile"
+	case fc.State == StateOK && len(missing) > 0:
+		fc.Reason = "working for the consented cars; not consented (read through FordPass only): " + strings.Join(missing, ", ")
+	}
+	fc.LoginURL, _ = d.fc.LoginURL()
+	return []BackendInfo{fp, fc}
 }
 
 // OnChange sets what is told when a backend's state moves.
@@ -119,6 +195,11 @@ func (d *dual) Source(vin string) string {
 func (d *dual) setSource(vin, name string) {
 	d.mu.Lock()
 	d.source[vin] = name
+	if name == fordPassName && !slices.Contains(slices.Collect(maps.Values(d.source)), fordConnectName) {
+		// No car is read through FordConnect any more: what its last read
+		// said is old news.
+		delete(d.states, fordConnectName)
+	}
 	d.mu.Unlock()
 }
 
@@ -128,7 +209,7 @@ func (d *dual) LoginURL() (string, error) {
 	if !d.fp.Status().SignedIn || d.state(fordPassName) == StateReauthRequired {
 		return d.fp.LoginURL()
 	}
-	if !d.fc.Status().SignedIn {
+	if slices.ContainsFunc(d.fc.Consents(), func(c fordconnect.Consent) bool { return c.Refused != "" }) {
 		return d.fc.LoginURL()
 	}
 	return d.fp.LoginURL()
@@ -136,14 +217,11 @@ func (d *dual) LoginURL() (string, error) {
 
 // SignIn takes either backend's landing address: FordPass's is a
 // fordapp:// (or lincolnapp://) address or a bare code, FordConnect's an
-// http(s) address with a code and a state.
+// address with a code and a state (the whole one pasted, or the path and
+// query the bridge's own page was sent to).
 func (d *dual) SignIn(ctx context.Context, pasted string) error {
 	if isFordConnectLanding(pasted) {
-		err := d.fc.SignIn(ctx, pasted)
-		if err == nil {
-			d.note(fordConnectName, nil)
-		}
-		return err
+		return d.fc.SignIn(ctx, pasted)
 	}
 	err := d.fp.SignIn(ctx, pasted)
 	if err == nil {
@@ -153,8 +231,19 @@ func (d *dual) SignIn(ctx context.Context, pasted string) error {
 }
 
 func isFordConnectLanding(pasted string) bool {
-	u, err := url.Parse(strings.TrimSpace(pasted))
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Query().Get("state") != ""
+	s := strings.TrimSpace(pasted)
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch {
+	case u.Scheme == "http" || u.Scheme == "https":
+	case u.Scheme == "" && u.Host == "" && (strings.HasPrefix(s, "/") || strings.HasPrefix(s, "?")):
+	default:
+		return false
+	}
+	q := u.Query()
+	return q.Get("state") != "" && (q.Get("code") != "" || q.Get("error") != "")
 }
 
 // Status is signed in while either backend is.
@@ -211,43 +300,70 @@ func containsVIN(list []fordapi.Vehicle, vin string) bool {
 	return false
 }
 
-// Telemetry reads the car through FordPass, else through FordConnect.
+// errNoBackend: neither backend can read the car now. It is the car's
+// (it goes offline saying why), never the account's: FordPass's own state
+// says what FordPass needs, and the other cars go on.
+type errNoBackend struct {
+	fp      error  // why FordPass cannot
+	consent string // why FordConnect cannot: not consented, refused, or its error
+}
+
+func (e errNoBackend) Error() string {
+	return "FordPass cannot read this car now (" + e.fp.Error() + ") and " + e.consent
+}
+
+// Telemetry reads the car through FordPass while FordPass can give it,
+// else through FordConnect when the car is consented there. Its errors
+// are the car's (errNoBackend), so one car's trouble never holds the
+// others.
 func (d *dual) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error) {
 	var fpErr error
 	if d.fpUsable() {
 		tel, err := d.fp.Telemetry(ctx, vin)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		d.note(fordPassName, err)
 		if err == nil {
 			d.setSource(vin, fordPassName)
 			return tel, nil
 		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
 		fpErr = err
+	} else {
+		fpErr = errors.New("it needs a new sign-in")
+	}
+	if !d.fc.Consented(vin) {
+		why := "it is not consented to FordConnect: consent it (P/auth/fordconnect/login_url) to keep its state coming while FordPass is down"
+		if slices.ContainsFunc(d.fc.Consents(), func(c fordconnect.Consent) bool { return c.VIN == vin }) {
+			why = "FordConnect refused its consent: consent it again (P/auth/fordconnect/login_url)"
+		}
+		return nil, errNoBackend{fp: fpErr, consent: why}
 	}
 	tel, err := d.fc.Telemetry(ctx, vin)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	d.note(fordConnectName, err)
-	if err == nil {
-		d.setSource(vin, fordConnectName)
-		return tel, nil
+	if err != nil {
+		return nil, errNoBackend{fp: fpErr, consent: "FordConnect failed too: " + err.Error()}
 	}
-	if fpErr != nil && errors.Is(err, fordapi.ErrReauthRequired) && !errors.Is(fpErr, fordapi.ErrReauthRequired) {
-		// FordConnect cannot read this car at all: FordPass's fault is the
-		// one that says what is going on.
-		return nil, fpErr
-	}
-	return nil, err
+	d.setSource(vin, fordConnectName)
+	return tel, nil
 }
 
 // errFordPassDown is what the car's loop sees of a FordPass stream that
-// cannot run: a transient fault, so the car is polled (through
-// FordConnect) instead of the account being held.
+// cannot run for a reason of FordPass's own (a sign-in, a rate limit):
+// the car is read through FordConnect at once where it is consented, and
+// the stream is tried again later.
 type errFordPassDown struct{ cause error }
 
 func (e errFordPassDown) Error() string {
-	return "FordPass cannot stream now (" + e.cause.Error() + "); the car is read through FordConnect meanwhile"
+	return "FordPass cannot stream now (" + e.cause.Error() + ")"
 }
+
+// failover marks errFordPassDown: the car's state is to be asked now,
+// through the other backend.
+func (errFordPassDown) failover() {}
 
 // Stream is FordPass's stream; its failures are FordPass's own state.
 func (d *dual) Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error {
@@ -264,6 +380,29 @@ func (d *dual) Stream(ctx context.Context, vin string, opts fordapi.StreamOption
 	}
 	d.note(fordPassName, err)
 	return errFordPassDown{err}
+}
+
+// RetryRefused tries each backend's refused sign-in again when its time
+// has come (see fordapi.Refusal).
+func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
+	if h, ok := d.fp.(refusedRetrier); ok {
+		t, ok := h.RetryRefused(ctx)
+		if ok {
+			d.note(fordPassName, nil)
+		}
+		tried, healed = t, ok
+	}
+	t, ok := d.fc.RetryRefused(ctx)
+	if ok && d.onChange != nil {
+		d.onChange()
+	}
+	return tried || t, healed || ok
+}
+
+// refusedRetrier is a client that keeps a sign-in Ford refused and tries
+// it again (fordapi.Client, fordconnect.Client).
+type refusedRetrier interface {
+	RetryRefused(ctx context.Context) (tried, healed bool)
 }
 
 // Commands go through FordPass; a FordPass failure stays FordPass's.
@@ -304,7 +443,7 @@ func (d *dual) Budget() *fordapi.Budget { return d.fp.Budget() }
 // commandsBlocked says why FordPass cannot take commands now ("" if it
 // can).
 func (d *dual) commandsBlocked() string {
-	for _, b := range d.Backends() {
+	for _, b := range d.Backends(nil) {
 		if b.Name == fordPassName && b.State == StateReauthRequired {
 			return "commands go through FordPass, which needs a new sign-in (" + b.Reason + "); the car's state keeps coming from FordConnect meanwhile"
 		}

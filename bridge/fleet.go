@@ -73,6 +73,11 @@ func (f *fleet) signedIn() {
 	case f.wake <- struct{}{}:
 	default:
 	}
+	// A car whose stream waits for its next try opens it now: the sign-in
+	// may be what it was waiting for.
+	for _, v := range f.cars() {
+		v.kick()
+	}
 }
 
 // bridgedVINs are the VINs of the bridged cars, in the list's order.
@@ -289,12 +294,18 @@ func (f *fleet) cars() []*vehicle {
 	return vs
 }
 
-// pollInterval is FORD_POLL_INTERVAL stretched so that polling every
-// vehicle of the account fits the share of the daily budget that is not
-// kept for commands. FordConnect's client paces its own requests (one a
-// minute over every car), so FORD_POLL_INTERVAL is taken as it is.
-func (f *fleet) pollInterval() time.Duration {
+// pollInterval is how long after a read the car vin is polled again:
+// FORD_POLL_INTERVAL stretched so that polling every vehicle of the
+// account fits the share of the daily budget that is not kept for
+// commands. FordConnect's client paces its own requests, so a car read
+// through FordConnect (FORD_BACKEND=fordconnect, or both while FordPass
+// cannot give it) is polled at FORD_POLL_INTERVAL as it is: FordPass's
+// budget is not spent on it.
+func (f *fleet) pollInterval(vin string) time.Duration {
 	if f.cfg.Backend == BackendFordConnect {
+		return f.cfg.PollInterval
+	}
+	if d, ok := f.ford.(*dual); ok && d.readsThroughFordConnect(vin) {
 		return f.cfg.PollInterval
 	}
 	f.mu.Lock()

@@ -55,13 +55,14 @@ func TestFordConnectBackend(t *testing.T) {
 	before, start := e.sim.Stats().Calls["fcon_telemetry"], time.Now()
 	time.Sleep(3 * time.Second)
 	n, took := e.sim.Stats().Calls["fcon_telemetry"]-before, time.Since(start)
-	if limit := int(took/pace) + 1; n > limit || n == 0 {
-		t.Fatalf("%d telemetry requests in %s: the pace of %s allows %d", n, took.Round(time.Millisecond), pace, limit)
+	// A pace per access token, one token per car.
+	if limit := 2 * (int(took/pace) + 1); n > limit || n == 0 {
+		t.Fatalf("%d telemetry requests in %s: the pace of %s for each of 2 cars allows %d", n, took.Round(time.Millisecond), pace, limit)
 	}
 	if r := e.sim.Stats().FconRefused; r != 0 {
 		t.Fatalf("%d requests refused by Ford's pace", r)
 	}
-	t.Logf("FordConnect: %d telemetry requests in %s at a %s pace with a 100 ms poll interval; 0 refused", n, took.Round(time.Millisecond), pace)
+	t.Logf("FordConnect: %d telemetry requests for 2 cars in %s at a %s pace with a 100 ms poll interval; 0 refused", n, took.Round(time.Millisecond), pace)
 
 	cfg := e.w.WaitFor(e.deviceConfig(vin1), 5*time.Second, func(s string) bool { return strings.Contains(s, "odometer") })
 	for key, c := range cmps(t, cfg) {
@@ -159,8 +160,12 @@ func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
 		mutate: func(c *bridge.Config) { c.PollInterval = 200 * time.Millisecond }})
 	state, fpState, fcState := e.topic("auth", "state"), e.topic("auth", "fordpass", "state"), e.topic("auth", "fordconnect", "state")
 	e.w.WaitValue(fpState, "ok", 10*time.Second)
-	e.w.WaitValue(fcState, "reauth_required", 10*time.Second)
-	e.w.WaitValue(state, "reauth_required", 5*time.Second) // FordConnect is not consented yet
+	// No car is consented to FordConnect yet: nothing needs a sign-in.
+	e.w.WaitValue(fcState, "ok", 10*time.Second)
+	e.w.WaitValue(state, "ok", 5*time.Second)
+	e.w.WaitFor(e.topic("auth", "fordconnect", "detail"), 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "no car is consented") && strings.Contains(s, `"consented":false`)
+	})
 	e.w.WaitValue(e.topic(vin1, "source"), "fordpass", 10*time.Second)
 
 	e.signInVia(e.topic("auth", "fordconnect", "login_url"))

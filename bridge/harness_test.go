@@ -61,6 +61,12 @@ type envOptions struct {
 	// between Query requests; with both, FordPass and FordConnect.
 	fordconnect time.Duration
 	both        bool
+	// fconRedirect is the FordConnect app's registered redirect
+	// [fordsim.FconRedirect]; the simulator accepts it too.
+	fconRedirect string
+	// heal is both clients' schedule for trying a refused sign-in again
+	// [fordapi.DefaultHealSchedule].
+	heal []time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -70,6 +76,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	if o.sim.Heartbeat == 0 {
 		o.sim.Heartbeat = 500 * time.Millisecond
+	}
+	if o.fconRedirect == "" {
+		o.fconRedirect = fordsim.FconRedirect
+	} else {
+		o.sim.FconRedirects = append(o.sim.FconRedirects, o.fconRedirect)
 	}
 	sim, simURL := bridgetest.Ford(t, o.sim)
 	if o.mqttURL == "" {
@@ -103,7 +114,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.logs = logs
 	log := zap.New(core)
 	c := bridgetest.Client(t, fordapi.Config{Region: region, BaseURL: simURL, StateDir: o.dir, DailyBudget: o.budget,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond})
+		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond, HealSchedule: o.heal})
 	e.client = c
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -133,9 +144,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		if o.both {
 			e.cfg.Backend, e.cfg.Stream = bridge.BackendBoth, o.stream
 		}
-		e.cfg.FordConnect = bridge.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: fordsim.FconRedirect}
-		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret,
-			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect")})
+		e.cfg.FordConnect = bridge.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect}
+		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect,
+			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect"), HealSchedule: o.heal})
 		if err != nil {
 			t.Fatal(err)
 		}

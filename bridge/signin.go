@@ -157,6 +157,13 @@ func (a *authSide) tokenWatch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if h, ok := a.ford.(refusedRetrier); ok {
+			if _, healed := h.RetryRefused(ctx); healed {
+				a.signedIn()
+				a.setAuth(StateOK, "signed in again by itself: Ford's refusal of the saved sign-in was temporary", time.Time{})
+				a.publishAuth()
+			}
+		}
 		st := a.ford.Status()
 		if st.Unsaved != "" && !a.now().Before(nextSave) {
 			if err := a.ford.SaveToken(); err == nil {

@@ -24,6 +24,7 @@ type vehicle struct {
 	vin    string
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // kick: try the stream now
 	queue  commandQueue
 	// snapshot is set when the next telemetry fetch is the first after a
 	// sign-in: it is served from the sign-in share of the budget.
@@ -53,7 +54,16 @@ type vehicle struct {
 }
 
 func newVehicle(host carHost, set carSettings, info fordapi.Vehicle) *vehicle {
-	return &vehicle{host: host, set: set, vin: info.VIN, meta: info, done: make(chan struct{}), waiters: map[chan *fordapi.Telemetry]struct{}{}}
+	return &vehicle{host: host, set: set, vin: info.VIN, meta: info, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		waiters: map[chan *fordapi.Telemetry]struct{}{}}
+}
+
+// kick makes the car try its stream now (after a sign-in).
+func (v *vehicle) kick() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (v *vehicle) info() fordapi.Vehicle {
@@ -102,6 +112,7 @@ func (v *vehicle) run(parent context.Context) {
 	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
+	failedOver := false // the stream is down for FordPass's own reason and the other backend was asked
 	for {
 		if err := h.waitForFord(ctx); err != nil {
 			return
@@ -117,9 +128,10 @@ func (v *vehicle) run(parent context.Context) {
 			}
 			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
+				failedOver = false
 				v.reached()
 				v.publish(tel)
-				nextPoll = h.clock().Add(h.pollInterval())
+				nextPoll = h.clock().Add(h.pollInterval(v.vin))
 				h.report(nil, bo)
 			})
 			v.setStreaming(false)
@@ -129,9 +141,18 @@ func (v *vehicle) run(parent context.Context) {
 			v.unreached(err)
 			// A socket that closed is no news about the account: polling
 			// goes on and says whether Ford is reachable. Only a dead token,
-			// a rate limit or the budget change the state from here.
+			// a rate limit or the budget change the state from here. With
+			// two backends, a stream FordPass cannot give is the other
+			// backend's turn: the car is asked now, and the backend says its
+			// own state.
 			wait := time.Duration(0)
-			if err != nil && !fordapi.IsTransient(err) {
+			var fo interface{ failover() }
+			switch {
+			case errors.As(err, &fo):
+				if !failedOver {
+					nextPoll, failedOver = h.clock(), true
+				}
+			case err != nil && !fordapi.IsTransient(err):
 				wait = h.report(err, bo)
 			}
 			if wait == 0 {
@@ -164,15 +185,23 @@ func (v *vehicle) run(parent context.Context) {
 				nextPoll = h.clock().Add(wait)
 			} else {
 				v.publish(tel)
-				nextPoll = h.clock().Add(h.pollInterval())
+				nextPoll = h.clock().Add(h.pollInterval(v.vin))
 			}
 		}
 		wake := nextPoll
 		if v.set.stream && nextStream.Before(wake) {
 			wake = nextStream
 		}
-		if sleep(ctx, wake.Sub(h.clock())) != nil {
+		t := time.NewTimer(max(wake.Sub(h.clock()), 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-v.wake:
+			t.Stop()
+			nextStream = h.clock()
+			streamBo.reset()
+		case <-t.C:
 		}
 	}
 }

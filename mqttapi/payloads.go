@@ -39,6 +39,19 @@ type BackendInfo struct {
 	State    string `json:"state"`
 	Reason   string `json:"reason"`
 	LoginURL string `json:"login_url,omitempty"`
+	// Cars are FordConnect's: each bridged car and whether it is
+	// consented (only a consented car is read through FordConnect).
+	Cars []BackendCar `json:"cars,omitempty"`
+}
+
+// BackendCar is a bridged car as FordConnect sees it.
+type BackendCar struct {
+	VIN       string `json:"vin"`
+	Consented bool   `json:"consented"`
+	// Refused says why Ford no longer takes the car's consent; RetryAt is
+	// when the bridge tries it again by itself.
+	Refused string     `json:"refused,omitempty"`
+	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 
 // SignInResult is the outcome of one pasted code.

@@ -39,6 +39,10 @@ func (t Tree) LoginURL() string { return t.join("auth", "login_url") }
 // when the bridge uses two (FORD_BACKEND=both).
 func (t Tree) BackendState(backend string) string { return t.join("auth", backend, "state") }
 
+// BackendDetail is P/auth/<backend>/detail: that backend's state, reason
+// and (FordConnect) which cars are consented, as JSON.
+func (t Tree) BackendDetail(backend string) string { return t.join("auth", backend, "detail") }
+
 // BackendLoginURL is P/auth/<backend>/login_url: that backend's link.
 func (t Tree) BackendLoginURL(backend string) string { return t.join("auth", backend, "login_url") }
 

@@ -41,6 +41,7 @@ Usage:
                            --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
                            --fcon-client-id sim-client  --fcon-client-secret sim-secret
                            --fcon-redirect URL  --fcon-pace 1m   (its FordConnect app)
+                           --fcon-pace-unit token|app  --fcon-retry-after seconds|date|body
   fordpass2mqtt doctor     troubleshooting checklist (--live spends Ford calls; --json)
   fordpass2mqtt healthcheck  exit 0 when the running bridge on HTTP_ADDR is healthy (for Docker)
   fordpass2mqtt version    print the version
@@ -188,7 +189,7 @@ func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
 func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client bridge.Ford) int {
 	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
 	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("backend", cfg.Backend), zap.String("region", cfg.Region.Key),
-		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", cfg.DailyBudget))
+		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", client.Budget().Limit()))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
 		if errors.As(err, new(*bridge.ConfigError)) {
