@@ -124,20 +124,53 @@ func checkFordConnect(cfg Config, now time.Time) Check {
 	}
 	defer client.Budget().Close()
 	st := client.Status()
-	if !st.SignedIn {
-		c.Status, c.Finding = Fail, st.Reason
-		c.Fix = "register " + cfg.FordConnect.RedirectURL + " with your app at developer.ford.com, then consent: the sign-in page, fordpass2mqtt login, or publish the address the browser landed on to " +
-			mqttapi.New(cfg.TopicPrefix).CodeSet()
+	consent := "register " + cfg.FordConnect.RedirectURL + " with your app at developer.ford.com, then consent: the sign-in page, fordpass2mqtt login, or publish the address the browser landed on to " +
+		mqttapi.New(cfg.TopicPrefix).CodeSet()
+	consents := client.Consents()
+	if len(consents) == 0 {
+		c.Status, c.Finding, c.Fix = Fail, st.Reason, consent
+		if cfg.Backend == BackendBoth {
+			// Not a fault with both: FordPass serves every car; but no car
+			// is kept flowing while FordPass is down.
+			c.Status = Warn
+			c.Finding = "no car is consented to FordConnect: while FordPass is down no car's state comes through; FordPass serves every car meanwhile"
+		}
 		return c
 	}
-	cars, _ := client.Vehicles(context.Background())
-	vins := make([]string, len(cars))
-	for i, v := range cars {
-		vins[i] = fordapi.ShortVIN(v.VIN)
+	var good, refused []string
+	for _, x := range consents {
+		if x.Refused == "" {
+			good = append(good, fordapi.ShortVIN(x.VIN))
+			continue
+		}
+		r := fordapi.ShortVIN(x.VIN)
+		if x.RetryAt != nil {
+			r += " (Ford refused its renewal; tried again by itself at " + x.RetryAt.Local().Format("Jan 2 15:04 MST") + ")"
+		}
+		refused = append(refused, r)
 	}
 	c.Status = Pass
-	c.Finding = fmt.Sprintf("app %s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute)",
-		clip(cfg.FordConnect.ClientID, 6), cfg.FordConnect.RedirectURL, len(cars), strings.Join(vins, ", "), client.Budget().Used())
+	c.Finding = fmt.Sprintf("app %s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute per car)",
+		clip(cfg.FordConnect.ClientID, 6), cfg.FordConnect.RedirectURL, len(good), strings.Join(good, ", "), client.Budget().Used())
+	if cfg.Backend == BackendBoth {
+		if a, err := readAccount(cfg.StateDir); err == nil {
+			var missing []string
+			for _, v := range a.Vehicles {
+				if !slices.ContainsFunc(consents, func(x fordconnect.Consent) bool { return x.VIN == v.VIN }) {
+					missing = append(missing, fordapi.ShortVIN(v.VIN))
+				}
+			}
+			if len(missing) > 0 {
+				c.Finding += "; not consented, so offline while FordPass is down: " + strings.Join(missing, ", ")
+				c.Fix = "consent each car you want kept flowing: " + consent
+			}
+		}
+	}
+	if len(refused) > 0 {
+		c.Status = Fail
+		c.Finding += "; refused: " + strings.Join(refused, "; ")
+		c.Fix = "consent the refused car(s) again if Ford keeps refusing: " + consent
+	}
 	if st.Unsaved != "" {
 		c.Status, c.Finding = Warn, c.Finding+"; the tokens in use are not saved: "+st.Unsaved
 		c.Fix = "make STATE_DIR writable"

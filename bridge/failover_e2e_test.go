@@ -127,6 +127,13 @@ func TestBothConsentThroughThePage(t *testing.T) {
 	if st := e.sim.Stats(); st.Calls["fcon_token"] != 1 {
 		t.Fatalf("%d FordConnect code exchanges", st.Calls["fcon_token"])
 	}
+	resp, err = browser.Get(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readAll(t, resp); !strings.Contains(page, "<code>"+vin1+"</code> consented") || !strings.Contains(page, "Consent one more car to FordConnect") {
+		t.Fatalf("the page does not say which cars are consented: %.2000s", page[strings.Index(page, "<h2>Status"):])
+	}
 }
 
 // TestBothJunkCodesCannotBurnTheConsentLink: the consent link's state is

@@ -439,6 +439,10 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 <h2>Status</h2>
 <p>Ford calls in the last 24 h: <strong>{{.Calls}}</strong> of {{.Budget}}.
 Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{{$v}}</code>{{end}}{{else}}none yet{{end}}.</p>
+{{if .Info.Backends}}<h2>Backends</h2>
+<table>{{range .Info.Backends}}<tr><td>{{.State}}</td><td><strong>{{.Name}}</strong>: {{.Reason}}
+{{range .Cars}}<br><code>{{.VIN}}</code> {{if .Consented}}consented{{else if .Refused}}consent refused{{if .RetryAt}}, tried again by itself at {{.RetryAt.Format "2006-01-02 15:04 MST"}}{{end}}{{else}}not consented: read through FordPass only{{end}}{{end}}
+{{if and (eq .Name "fordconnect") .LoginURL}}<br><a href="{{.LoginURL}}" target="_blank" rel="noopener noreferrer">Consent one more car to FordConnect</a>{{end}}</td></tr>{{end}}</table>{{end}}
 <h2>Diagnose</h2>
 {{if .Doctor}}<p>The last <code>fordpass2mqtt doctor</code> run, {{.Doctor.At.Format "2006-01-02 15:04 MST"}}:</p>
 <table>{{range .Doctor.Checks}}<tr><td class="{{.Status}}">{{.Status}}</td><td><strong>{{.Name}}</strong>: {{.Finding}}{{if .Fix}}<br><small>Fix: {{.Fix}}</small>{{end}}</td></tr>{{end}}</table>

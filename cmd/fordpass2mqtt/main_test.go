@@ -142,12 +142,12 @@ func TestLoginSubcommand(t *testing.T) {
 // loginInteractively runs `fordpass2mqtt login` as a person would: it
 // prints the link, the person opens it (the simulator signs in at once) and
 // pastes the redirect address. The environment must be set already.
-func loginInteractively(t *testing.T, simURL string) {
+func loginInteractively(t *testing.T, simURL string, args ...string) {
 	t.Helper()
 	pr, pw, _ := os.Pipe()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"login"}, pr, &out, &errOut) }()
+	go func() { done <- run(context.Background(), append([]string{"login"}, args...), pr, &out, &errOut) }()
 	var link string
 	for deadline := time.Now().Add(10 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, l := range strings.Split(out.String(), "\n") {
@@ -622,4 +622,76 @@ func TestFordConnectThroughTheBinary(t *testing.T) {
 			t.Fatalf("the log holds a secret (%s…)", secret)
 		}
 	}
+}
+
+// TestBothFailoverThroughTheBinary runs the binary with FORD_BACKEND=both
+// on the default call budget and poll interval against the simulator and
+// the test broker: two cars, the first consented to FordConnect with
+// `login --fordconnect`. When FordPass's sign-in dies the consented car's
+// state comes through FordConnect at once (P/VIN/source, and a change made
+// while the sockets were quiet), FordConnect's state stays ok, and doctor
+// names the car that is not consented.
+func TestBothFailoverThroughTheBinary(t *testing.T) {
+	sim, fordURL := bridgetest.Ford(t, fordsim.Options{Vehicles: 2, FconPace: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond})
+	dir := t.TempDir()
+	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir, "FORD_BACKEND=both",
+		"FORDCONNECT_CLIENT_ID=" + fordsim.FconClientID, "FORDCONNECT_CLIENT_SECRET=" + fordsim.FconClientSecret, "FORDCONNECT_PACE=200ms"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	loginInteractively(t, fordURL)
+	loginInteractively(t, fordURL, "--fordconnect")
+	url := bridgetest.Broker(t)
+	prefix := "fpboth" + bridgetest.Suffix()
+	sub := bridgetest.Watch(t, url, prefix+"/#")
+	cmd, _, stderr := program(t, append(env, "MQTT_URL="+url, "MQTT_TOPIC_PREFIX="+prefix, "MQTT_CLIENT_ID="+prefix,
+		"HA_DISCOVERY_PREFIX=ha"+prefix, "HTTP_ADDR=", "LOG_LEVEL=debug"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the bridge's log:\n%s", stderr)
+		}
+	})
+	vin1, vin2 := fordsim.VIN(1), fordsim.VIN(2)
+	for _, v := range []string{vin1, vin2} {
+		sub.WaitFor(prefix+"/"+v+"/source", 20*time.Second, func(s string) bool { return s == "fordpass" })
+	}
+	for deadline := time.Now().Add(10 * time.Second); sim.Streams(vin1) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no stream for the first car")
+		}
+	}
+	post := func(path string) {
+		resp, err := http.Post(fordURL+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	post("/_sim/stream?mode=stall&for=10m")
+	if err := sim.Patch(vin1, map[string]any{"metrics": map[string]any{"odometer": map[string]any{"value": 6543.5}}}); err != nil {
+		t.Fatal(err)
+	}
+	lost := time.Now()
+	sim.Revoke()
+	sim.Expire()
+	sub.WaitFor(prefix+"/"+vin1+"/source", 2*time.Minute, func(s string) bool { return s == "fordconnect" })
+	failover := time.Since(lost)
+	sub.WaitFor(prefix+"/"+vin1+"/odometer", 5*time.Second, func(s string) bool { return s == "6543.5" })
+	sub.WaitFor(prefix+"/auth/fordpass/state", 20*time.Second, func(s string) bool { return s == "reauth_required" })
+	for _, s := range sub.History(prefix + "/auth/fordconnect/state") {
+		if s != "ok" {
+			t.Fatalf("FordConnect's state went %q", s)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr)
+	}
+	var out, errOut bytes.Buffer
+	run(context.Background(), []string{"doctor"}, strings.NewReader(""), &out, &errOut)
+	if !strings.Contains(out.String(), "not consented, so offline while FordPass is down: "+fordapi.ShortVIN(vin2)) {
+		t.Fatalf("doctor does not name the car without a consent:\n%s", out.String())
+	}
+	t.Logf("through the binary, default budget and poll interval: the consented car on FordConnect %s after FordPass's sign-in died", failover.Round(time.Millisecond))
 }
