@@ -113,6 +113,7 @@ func (v *vehicle) run(parent context.Context) {
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
 	failedOver := false // the stream is down for FordPass's own reason and the other backend was asked
+	renewed := false    // a socket Ford closed for its token was reopened at once
 	for {
 		if err := h.waitForFord(ctx); err != nil {
 			return
@@ -128,7 +129,7 @@ func (v *vehicle) run(parent context.Context) {
 			}
 			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
-				failedOver = false
+				failedOver, renewed = false, false
 				v.reached()
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval(v.vin))
@@ -154,6 +155,11 @@ func (v *vehicle) run(parent context.Context) {
 				}
 			case err != nil && !fordapi.IsTransient(err):
 				wait = h.report(err, bo)
+			case errors.Is(err, fordapi.ErrStreamUnauthorized) && !renewed:
+				// Ford closed the socket because its token expired: reopening
+				// renews it (once, for every car), and says at once whether
+				// the sign-in still holds.
+				renewed, wait = true, time.Nanosecond
 			}
 			if wait == 0 {
 				wait = streamBo.next()

@@ -107,6 +107,10 @@ func (e *CommandError) Error() string {
 
 // IsTransient reports whether err is a fault that may heal by itself: not a
 // dead token, not a rate limit or budget refusal, not a refused VIN or code.
+// ErrStreamUnauthorized: Ford closed a socket because its token expired.
+// Transient: reopening the socket renews the token, once.
+var ErrStreamUnauthorized = errors.New("the socket's token expired")
+
 func IsTransient(err error) bool {
 	if err == nil {
 		return false

@@ -348,6 +348,9 @@ func (c *Client) handleFrame(vin string, sr *streamRecord, data []byte, onUpdate
 			c.auto = nil
 			c.mu.Unlock()
 		}
+		if msg.Error.Code == http.StatusUnauthorized {
+			return fmt.Errorf("telemetry stream error from Ford: %d %s: %w", msg.Error.Code, msg.Error.Message, ErrStreamUnauthorized)
+		}
 		return fmt.Errorf("telemetry stream error from Ford: %d %s", msg.Error.Code, msg.Error.Message)
 	case msg.Data != nil:
 		sr.mu.Lock()
