@@ -27,12 +27,23 @@ import (
 // when it changes.
 func TestBothFailsOverPerConsentedCar(t *testing.T) {
 	t.Parallel()
+	// The default budget, and a larger one (with which the state flapped
+	// before: 37 P/auth/detail publishes in 104 s).
+	for _, budget := range []int{250, 5000} {
+		t.Run(strconv.Itoa(budget), func(t *testing.T) {
+			t.Parallel()
+			bothFailsOver(t, budget)
+		})
+	}
+}
+
+func bothFailsOver(t *testing.T, budget int) {
 	vin2 := fordsim.VIN(2)
-	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 300 * time.Millisecond, budget: 250,
+	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 300 * time.Millisecond, budget: budget,
 		sim: fordsim.Options{Vehicles: 2, FconPace: 300 * time.Millisecond},
 		mutate: func(c *bridge.Config) {
 			c.PollInterval = 10 * time.Minute
-			c.DailyBudget = 250
+			c.DailyBudget = budget
 		},
 		options: func(o *bridge.Options) { o.DarkAfter = time.Second }})
 	state, fcState, detail := e.topic("auth", "state"), e.topic("auth", "fordconnect", "state"), e.topic("auth", "detail")
