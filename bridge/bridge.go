@@ -169,9 +169,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
 		return configErr("STATE_DIR", err)
 	}
-	if fixed, err := fordapi.FixPrivateModes(b.cfg.StateDir); err != nil {
-		b.log.Warn("a secret file in STATE_DIR is readable by others", zap.Error(err))
-	} else if len(fixed) > 0 {
+	lock, err := fordapi.LockStateDir(b.cfg.StateDir)
+	if err != nil {
+		return configErr("STATE_DIR", err)
+	}
+	defer lock.Release()
+	fixed, err := fordapi.FixPrivateModes(b.cfg.StateDir)
+	if err != nil {
+		b.log.Warn("a secret file in STATE_DIR is not private", zap.Error(err))
+	}
+	if len(fixed) > 0 {
 		b.log.Warn("secret files in STATE_DIR were readable by others; made them private (0600)", zap.Strings("files", fixed))
 	}
 	id, err := InstanceID(b.cfg.StateDir)

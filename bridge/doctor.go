@@ -468,6 +468,10 @@ func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
 			c.Status, c.Fix = Warn, "chmod 700 "+filepath.Dir(client.TokenPath())
 		}
 	}
+	if pid := fordapi.StateDirHolder(cfg.StateDir); pid != "" {
+		// One bridge per STATE_DIR: a second one exits naming this PID.
+		c.Finding += "; the bridge running on this STATE_DIR is PID " + pid
+	}
 	return c
 }
 

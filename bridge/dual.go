@@ -399,6 +399,15 @@ func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
 	return tried || t, healed || ok
 }
 
+// CheckTokenFile checks FordPass's token file (FordConnect's file is its
+// client's own concern).
+func (d *dual) CheckTokenFile() string {
+	if tc, ok := d.fp.(tokenFileChecker); ok {
+		return tc.CheckTokenFile()
+	}
+	return ""
+}
+
 // refusedRetrier is a client that keeps a sign-in Ford refused and tries
 // it again (fordapi.Client, fordconnect.Client).
 type refusedRetrier interface {

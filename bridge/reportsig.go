@@ -24,7 +24,7 @@ const reportKeyFile = "doctor.key"
 // time (32 random bytes, 0600).
 func reportKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, reportKeyFile)
-	if data, err := os.ReadFile(path); err == nil {
+	if data, err := fordapi.ReadSecretFile(path); err == nil {
 		key, err := hex.DecodeString(string(data))
 		if err == nil && len(key) == 32 {
 			return key, nil

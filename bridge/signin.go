@@ -83,6 +83,10 @@ func (a *authSide) signIn(ctx context.Context, pasted string, fresh bool) error 
 	return nil
 }
 
+// tokenFileChecker is a client that compares its token file with the
+// token in use and mends it (fordapi.Client).
+type tokenFileChecker interface{ CheckTokenFile() string }
+
 // pendingSignIn is the latest code waiting to be tried: codes from MQTT
 // wait here for the sign-in loop, and so does a code from any door that the
 // sign-in throttle turned away. A newer code replaces an older one.
@@ -151,6 +155,8 @@ func (a *authSide) tokenWatch(ctx context.Context) {
 	defer t.Stop()
 	saveBo := &backoff{min: a.opts.TokenCheck, max: 5 * time.Minute}
 	var nextSave time.Time
+	var repaired string // what the last token file check found and mended
+	var repairedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,6 +170,11 @@ func (a *authSide) tokenWatch(ctx context.Context) {
 				a.publishAuth()
 			}
 		}
+		if tc, ok := a.ford.(tokenFileChecker); ok {
+			if found := tc.CheckTokenFile(); found != "" {
+				repaired, repairedAt = found, a.now()
+			}
+		}
 		st := a.ford.Status()
 		if st.Unsaved != "" && !a.now().Before(nextSave) {
 			if err := a.ford.SaveToken(); err == nil {
@@ -173,16 +184,22 @@ func (a *authSide) tokenWatch(ctx context.Context) {
 			}
 		}
 		warning := ""
-		if st.Unsaved != "" {
+		switch {
+		case st.Unsaved != "":
 			warning = "the new token could not be saved (" + st.Unsaved + "): a restart now needs a new sign-in; the bridge keeps trying to save it"
-		} else {
+		case repaired != "" && a.now().Sub(repairedAt) < time.Hour:
+			// Said for an hour: something else writes into STATE_DIR.
+			warning = repaired
+		}
+		if st.Unsaved == "" {
 			saveBo.reset()
 			nextSave = time.Time{}
 		}
-		if a.gate.setWarning(warning) {
-			if warning != "" {
+		if was := a.gate.get().Warning; a.gate.setWarning(warning) {
+			switch {
+			case st.Unsaved != "":
 				a.log.Error("the token in use is not saved; a restart now needs a new sign-in", zap.String("why", st.Unsaved))
-			} else {
+			case warning == "" && strings.HasPrefix(was, "the new token could not be saved"):
 				a.log.Info("the token warning is cleared: the token file holds the token in use")
 			}
 			a.publishAuth()

@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("creating temporary file: %w", err)
+		return fmt.Errorf("creating a new %s in %s: %w", filepath.Base(path), dir, errors.Unwrap(err))
 	}
 	tmp := f.Name()
 	defer func() {
@@ -28,14 +29,14 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 	}
 	if _, err = f.Write(data); err != nil {
 		f.Close()
-		return fmt.Errorf("writing %s: %w", tmp, err)
+		return fmt.Errorf("writing a new %s: %w", filepath.Base(path), err)
 	}
 	if err = f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("syncing %s: %w", tmp, err)
+		return fmt.Errorf("syncing a new %s: %w", filepath.Base(path), err)
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
+		return fmt.Errorf("closing a new %s: %w", filepath.Base(path), err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("replacing %s: %w", path, err)

@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,16 +31,22 @@ func PrepareStateDir(dir string) error {
 // privateFiles are the state files that hold secrets: the token, the
 // pending sign-in's PKCE verifier, and the key that signs doctor's reports
 // (bridge/reportsig.go).
-var privateFiles = []string{tokenFileName, loginFileName, "doctor.key"}
+var privateFiles = []string{tokenFileName, loginFileName, "doctor.key", "fordconnect.json"}
 
 // FixPrivateModes makes the secret files in dir readable by their owner
 // only (0600) and returns the ones it had to fix, each with its old mode,
-// so the caller can say so.
+// so the caller can say so; a secret file that is a symbolic link is an
+// error (ErrSymlink): it is never read through the link.
 func FixPrivateModes(dir string) ([]string, error) {
 	var fixed []string
+	var links []error
 	for _, name := range privateFiles {
 		path := filepath.Join(dir, name)
 		fi, err := os.Lstat(path)
+		if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			links = append(links, fmt.Errorf("%s %w", path, ErrSymlink))
+			continue
+		}
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
@@ -50,5 +57,5 @@ func FixPrivateModes(dir string) ([]string, error) {
 			fixed = append(fixed, fmt.Sprintf("%s (was %o)", name, perm))
 		}
 	}
-	return fixed, nil
+	return fixed, errors.Join(links...)
 }

@@ -512,3 +512,46 @@ func (c *Client) RetryRefused(ctx context.Context) (tried, healed bool) {
 		zap.Duration("refused_for", c.now().Sub(since).Round(time.Second)))
 	return true, true
 }
+
+// CheckTokenFile compares the token file with the token in use. A valid
+// token another process wrote (fordpass2mqtt login) is adopted; a file
+// that is gone, unreadable, a link or not a token (damaged, overwritten)
+// is rewritten from the token in memory at once, so a restart keeps the
+// sign-in. It says what it found wrong and mended ("" when nothing was, or
+// when it could not be rewritten: then Status says the token is unsaved).
+func (c *Client) CheckTokenFile() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok == nil || c.dead != nil || c.unsaved != nil {
+		return "" // nothing saved to compare with (an unsaved token is retried apart)
+	}
+	mod := c.tokenModTime()
+	if !mod.IsZero() && mod.Equal(c.tokMod) {
+		return ""
+	}
+	tok, err := c.store.Load()
+	if err == nil {
+		c.tok, c.tokMod, c.auto, c.refresh4x, c.api401 = tok, mod, nil, 0, 0
+		c.log.Info("adopted a token saved by another fordpass2mqtt process")
+		return ""
+	}
+	why := err.Error()
+	var re *ReauthError
+	if errors.As(err, &re) {
+		why = re.Reason
+	}
+	if i := strings.Index(why, ": sign in again"); i > 0 {
+		why = why[:i]
+	}
+	if mod.IsZero() {
+		why = "the file was removed"
+	}
+	if err := c.saveLocked(c.tok); err != nil {
+		c.unsaved = err
+		c.log.Error("the token file no longer holds the token in use and cannot be rewritten; a restart now needs a new sign-in",
+			zap.String("found", why), zap.Error(err))
+		return "" // Status says the token is unsaved, and the save is retried
+	}
+	c.log.Warn("the token file no longer held the token in use; rewrote it from memory", zap.String("found", why))
+	return "token.json no longer held the token in use (" + why + "); the bridge rewrote it from memory at " + c.now().UTC().Format("15:04:05 UTC")
+}

@@ -56,9 +56,12 @@ func (s *TokenStore) TokenPath() string { return filepath.Join(s.dir, tokenFileN
 // Load reads the token. No file, an unreadable file, a damaged file and a
 // token of another region all return a *ReauthError saying which.
 func (s *TokenStore) Load() (*Token, error) {
-	data, err := os.ReadFile(s.TokenPath())
+	data, err := ReadSecretFile(s.TokenPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &ReauthError{Reason: "not signed in yet: open the login link and paste the redirect URL"}
+	}
+	if errors.Is(err, ErrSymlink) {
+		return nil, &ReauthError{Reason: "the token file " + err.Error() + ", then sign in again"}
 	}
 	if err != nil {
 		return nil, &ReauthError{Reason: fmt.Sprintf("the token file cannot be read (%v): sign in again", errors.Unwrap(err))}
@@ -105,7 +108,7 @@ func (s *TokenStore) loginPath() string { return filepath.Join(s.dir, loginFileN
 // pending returns the pending sign-in, creating (and saving) a new one when
 // there is none, it is stale, or it belongs to another region.
 func (s *TokenStore) pending(now time.Time) (pendingLogin, error) {
-	if data, err := os.ReadFile(s.loginPath()); err == nil {
+	if data, err := ReadSecretFile(s.loginPath()); err == nil {
 		var p pendingLogin
 		if json.Unmarshal(data, &p) == nil && p.Verifier != "" && p.Region == s.region && now.Sub(p.Created) < pendingLoginTTL {
 			return p, nil

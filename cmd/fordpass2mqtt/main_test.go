@@ -686,3 +686,28 @@ func TestBothFailoverThroughTheBinary(t *testing.T) {
 	}
 	t.Logf("through the binary, default budget and poll interval: the consented car on FordConnect %s after FordPass's sign-in died", failover.Round(time.Millisecond))
 }
+
+// TestSecondProcessOnOneStateDirExits: a second bridge started on the
+// STATE_DIR of a running one exits at once with the configuration exit
+// code, naming the directory and the running one's PID.
+func TestSecondProcessOnOneStateDirExits(t *testing.T) {
+	t.Parallel()
+	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
+	url := bridgetest.Broker(t)
+	dir := t.TempDir()
+	prefix := "fplock" + bridgetest.Suffix()
+	sub := bridgetest.Watch(t, url, prefix+"/#")
+	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir, "MQTT_URL=" + url, "MQTT_TOPIC_PREFIX=" + prefix,
+		"MQTT_CLIENT_ID=" + prefix, "HA_DISCOVERY_PREFIX=ha" + prefix, "HTTP_ADDR="}
+	first, _, _ := program(t, env)
+	sub.WaitFor(prefix+"/auth/state", 20*time.Second, func(s string) bool { return s == "reauth_required" })
+	second, _, stderr := program(t, append(env, "MQTT_CLIENT_ID="+prefix+"b"))
+	if code := exitCode(t, second, 20*time.Second); code != 2 || !strings.Contains(stderr.String(), dir) ||
+		!strings.Contains(stderr.String(), "PID "+strconv.Itoa(first.Process.Pid)) {
+		t.Fatalf("the second process: exit %d, %s", code, stderr)
+	}
+	_ = first.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, first, 20*time.Second); code != 0 {
+		t.Fatalf("the first process: exit %d", code)
+	}
+}

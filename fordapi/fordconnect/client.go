@@ -169,13 +169,18 @@ func (c *Client) loadLocked() error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	data, err := os.ReadFile(c.file)
+	data, err := fordapi.ReadSecretFile(c.file)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", fileName, err)
 	}
 	c.mod = fi.ModTime()
 	var saved savedState
 	if err := json.Unmarshal(data, &saved); err != nil {
+		if len(c.saved.Cars) > 0 {
+			// Damaged under a running bridge: what is in use is rewritten.
+			c.cfg.Logger.Warn("the FordConnect token file no longer held the consents in use; rewrote it from memory", zap.Error(err))
+			return c.saveLocked()
+		}
 		c.cfg.Logger.Warn("the FordConnect token file is damaged; the cars need a new consent", zap.Error(err))
 		return nil
 	}
