@@ -252,6 +252,11 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 	switch {
 	case err == nil:
 		bo.reset()
+		if info := a.gate.get(); info.State == StateRateLimited && info.RetryAt != nil && a.now().Before(*info.RetryAt) {
+			// A call that was already in flight when the limit came: the
+			// limit ends by its time alone (setAuth's timer), not by it.
+			return 0
+		}
 		a.setAuth(StateOK, "connected to "+a.cfg.Service(), time.Time{})
 		return 0
 	case errors.Is(err, fordapi.ErrReauthRequired):
@@ -265,16 +270,11 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 	case errors.As(err, &rl):
 		a.setAuth(StateRateLimited, "rate limited by Ford: it answered 429 Too Many Requests; waiting as it asked", rl.RetryAt)
 		return 0
-	case errors.As(err, &be) && be.Paced:
+	case errors.As(err, &be) && be.Paced && be.Class != fordapi.ClassToken:
 		// The normal pace of the daily budget: wait without alarming anyone.
 		return max(be.RetryAt.Sub(a.now()), time.Second)
 	case errors.As(err, &be):
-		what := fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent", be.Class)
-		if be.Class == fordapi.ClassToken {
-			what = "the day's allowance of Autonomic token exchanges is spent"
-		}
-		a.setAuth(StateRateLimited, fmt.Sprintf("%s: %d of %d calls in 24 h; the bridge refused the call itself and Ford has not limited the account; "+
-			"waiting for the 24 h window to free a call", what, be.Used, be.Limit), be.RetryAt)
+		a.setAuth(StateRateLimited, budgetReason(be, a.ford.Budget()), be.RetryAt)
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
 		return a.opts.BackoffMax
@@ -286,6 +286,23 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 	d := bo.next()
 	a.setAuth(StateUnavailable, "Ford cannot be reached or answered with an error: "+err.Error()+"; retrying by itself", a.now().Add(d))
 	return d
+}
+
+// budgetReason says in words why the budget holds every Ford call now.
+// The token exchanges' pace is no normal wait: the streams and the
+// commands need a token, so while it is spent nothing reaches Ford.
+func budgetReason(be *fordapi.BudgetError, b *fordapi.Budget) string {
+	const local = "the bridge refused the call itself and Ford has not limited the account"
+	switch {
+	case be.Class == fordapi.ClassToken && be.Paced:
+		return fmt.Sprintf("this hour's pace of Autonomic token exchanges (%d an hour) is spent: the streams and commands need one; %s; "+
+			"streams and commands resume at %s", b.Hourly(fordapi.ClassToken), local, be.RetryAt.Local().Format(whenFormat))
+	case be.Class == fordapi.ClassToken:
+		return fmt.Sprintf("the day's allowance of Autonomic token exchanges is spent: %d of %d in 24 h; the streams and commands need one; %s; "+
+			"waiting for the 24 h window to free one", be.Used, be.Limit, local)
+	}
+	return fmt.Sprintf("the %s share of the daily Ford call budget (FORD_DAILY_CALL_BUDGET) is spent: %d of %d calls in 24 h; %s; "+
+		"waiting for the 24 h window to free a call", be.Class, be.Used, be.Limit, local)
 }
 
 // backoff is exponential with full jitter.

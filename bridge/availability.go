@@ -52,7 +52,9 @@ func (v *vehicle) unreached(err error) {
 		v.dark.reason = darkReason(err)
 	}
 	var be *fordapi.BudgetError
-	if errors.As(err, &be) && be.Class != fordapi.ClassToken {
+	if errors.As(err, &be) {
+		// The budget holds the car's channel until then: no need to wait
+		// DarkAfter to know it is dark.
 		v.dark.until = be.RetryAt
 		v.showLocked(mqttapi.Offline)
 	}
@@ -133,6 +135,9 @@ func darkReason(err error) string {
 	var be *fordapi.BudgetError
 	var rl *fordapi.RateLimitError
 	switch {
+	case errors.As(err, &be) && be.Class == fordapi.ClassToken:
+		return fmt.Sprintf("the car's stream needs an Autonomic token, and the bridge's pace of token exchanges is spent: the next is allowed at %s",
+			be.RetryAt.Local().Format(whenFormat))
 	case errors.As(err, &be):
 		return fmt.Sprintf("telemetry is paused by the call budget (FORD_DAILY_CALL_BUDGET, the %s share): the next call is allowed at %s",
 			be.Class, be.RetryAt.Local().Format(whenFormat))

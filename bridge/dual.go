@@ -73,7 +73,7 @@ func (d *dual) note(name string, err error) {
 		return
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		st.State, st.Reason = StateReauthRequired, err.Error()
-	case errors.As(err, &rl), errors.As(err, &be) && !be.Paced:
+	case errors.As(err, &rl), errors.As(err, &be) && (!be.Paced || be.Class == fordapi.ClassToken):
 		st.State, st.Reason = StateRateLimited, err.Error()
 	case errors.As(err, &be):
 		return // the normal pace: no news

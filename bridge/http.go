@@ -56,6 +56,13 @@ func (u *webUI) handler() http.Handler {
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
+		if info := u.auth.gate.get(); info.State == StateRateLimited && info.RetryAt != nil && u.now().Before(*info.RetryAt) {
+			// Nothing reaches Ford until then: not healthy, though a
+			// restart would not help either (the wait is kept on disk).
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("rate limited until " + info.RetryAt.UTC().Format(time.RFC3339) + ": " + info.Reason + "\n"))
+			return
+		}
 		if warning := u.auth.gate.get().Warning; warning != "" {
 			_, _ = w.Write([]byte("ok; warning: " + warning + "\n"))
 			return

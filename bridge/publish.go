@@ -46,6 +46,13 @@ type publisher struct {
 	// everConnected: the broker was reached once (paho's retry pace differs
 	// before and after).
 	everConnected atomic.Bool
+	// held are the events reached while the broker was unreachable,
+	// delivered in order at the next connect (publishEvent).
+	held struct {
+		sync.Mutex
+		msgs    []heldEvent
+		dropped int // dropped beyond maxHeld since the last delivery
+	}
 	// birthPending: a discovery republish for Home Assistant's birth is
 	// scheduled; more births until it runs add nothing.
 	birthPending atomic.Bool
@@ -113,6 +120,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	if b.cfg.HADiscovery {
 		b.publishDiscovery(true)
 	}
+	b.pub.deliverHeld(c)
 }
 
 func (b *Bridge) onConnectionLost(err error) {
@@ -205,14 +213,73 @@ func (b *Bridge) retained(f func(topic, payload string)) {
 	}
 }
 
-// publishEvent publishes a non-retained message; the token is nil when
-// the broker is not connected.
+// publishEvent publishes a non-retained message (a command's result). An
+// event reached while the broker is unreachable, or whose publish the
+// connection lost, is held and delivered in order after the next connect:
+// a flow waiting for a command's id gets its result (at least once). The
+// token is nil when the event was held.
 func (p *publisher) publishEvent(topic string, v any) mqtt.Token {
 	data, _ := json.Marshal(v)
-	if p.client != nil && p.connected.Load() {
-		return p.client.Publish(topic, 1, false, data)
+	p.held.Lock()
+	defer p.held.Unlock()
+	if p.client == nil || !p.connected.Load() {
+		p.holdLocked(topic, data)
+		return nil
 	}
-	return nil
+	p.deliverHeldLocked(p.client) // older ones first
+	tok := p.client.Publish(topic, 1, false, data)
+	go func() {
+		// Lost on the way (the connection dropped before the broker took
+		// it): held for the next connect. paho gives up on a publish it
+		// cannot send; a late duplicate is better than a lost result.
+		if tok.WaitTimeout(30*time.Second) && tok.Error() != nil {
+			p.held.Lock()
+			p.holdLocked(topic, data)
+			p.held.Unlock()
+		}
+	}()
+	return tok
+}
+
+// maxHeld bounds the events held while the broker is unreachable.
+const maxHeld = 100
+
+// holdLocked keeps an event for the next connect, dropping the oldest
+// beyond maxHeld; p.held held.
+func (p *publisher) holdLocked(topic string, data []byte) {
+	if len(p.held.msgs) >= maxHeld {
+		p.held.msgs = p.held.msgs[1:]
+		p.held.dropped++
+	}
+	p.held.msgs = append(p.held.msgs, heldEvent{topic: topic, data: data})
+}
+
+// deliverHeld publishes the held events in order (after a connect).
+func (p *publisher) deliverHeld(c mqtt.Client) {
+	p.held.Lock()
+	defer p.held.Unlock()
+	p.deliverHeldLocked(c)
+}
+
+func (p *publisher) deliverHeldLocked(c mqtt.Client) {
+	if n := p.held.dropped; n > 0 {
+		p.log.Warn("the broker was unreachable for long: the oldest command results were dropped, the last ones are delivered",
+			zap.Int("dropped", n), zap.Int("delivered", len(p.held.msgs)))
+		p.held.dropped = 0
+	}
+	if len(p.held.msgs) > 0 {
+		p.log.Info("delivering the command results reached while the broker was unreachable", zap.Int("results", len(p.held.msgs)))
+	}
+	for _, m := range p.held.msgs {
+		c.Publish(m.topic, 1, false, m.data)
+	}
+	p.held.msgs = nil
+}
+
+// heldEvent is an event waiting for the broker.
+type heldEvent struct {
+	topic string
+	data  []byte
 }
 
 func (b *Bridge) info() Info {

@@ -1,0 +1,98 @@
+package bridge_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+)
+
+// TestSpentTokenPaceIsNotOK: this hour's pace of Autonomic token
+// exchanges is spent (four token expiries with a command each, then a
+// restart, did it on a real install). Nothing can reach Ford until the
+// hour frees one: the streams and commands need a token. P/auth/state
+// says rate_limited with retry_at and the reason in words, /healthz
+// answers 503 saying it, the car goes offline at once naming the time, and
+// a command fails at once naming when it can run.
+func TestSpentTokenPaceIsNotOK(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := fordapi.PrepareStateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	var spent []int64
+	for i := range fordapi.TokenHourly {
+		spent = append(spent, time.Now().Add(-50*time.Minute+time.Duration(i)*time.Second).UnixMilli())
+	}
+	data, _ := json.Marshal(map[string]any{"classes": map[string][]int64{"token": spent}})
+	if err := os.WriteFile(filepath.Join(dir, "calls.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{signedIn: true, stream: true, dir: dir, simControls: []string{"/_sim/protocol?rest_telemetry=gone"}})
+	e.w.WaitValue(e.topic("auth", "state"), "rate_limited", 10*time.Second)
+	detail := e.w.WaitFor(e.topic("auth", "detail"), 5*time.Second, func(s string) bool { return strings.Contains(s, "token exchanges") })
+	if !strings.Contains(detail, `"retry_at"`) || !strings.Contains(detail, "streams and commands") {
+		t.Fatalf("the auth detail: %s", detail)
+	}
+	e.w.WaitValue(e.topic(vin1, "availability"), "offline", 5*time.Second)
+	if d, _ := e.w.Get(e.topic(vin1, "availability", "detail")); !strings.Contains(d, "token") || !strings.Contains(d, `"until"`) {
+		t.Fatalf("the car's reason: %s", d)
+	}
+	srv := httptestServer(t, e.bridge.HTTPHandler())
+	resp, err := http.Get(srv + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "rate limited until") {
+		t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"spent-1"}`, false)
+	if r := e.result(vin1, "spent-1", "rejected", 5*time.Second); !strings.Contains(r.Error, "waiting until") {
+		t.Fatalf("a command: %+v", r)
+	}
+	if st := e.sim.Stats(); st.Calls["autonomic_token"] != 0 || len(st.Commands) != 0 {
+		t.Fatalf("Ford was called: %d token exchanges, %d commands", st.Calls["autonomic_token"], len(st.Commands))
+	}
+}
+
+// TestCommandResultSurvivesABrokerOutage: the network to the broker goes
+// down right after an unlock is accepted, and the unlock succeeds at Ford
+// meanwhile. Its success is kept and delivered once the bridge reaches
+// the broker again, so a Node-RED flow waiting for its id gets it; results
+// beyond the last 100 are dropped oldest first, with a count in the log.
+func TestCommandResultSurvivesABrokerOutage(t *testing.T) {
+	t.Parallel()
+	broker := bridgetest.Broker(t)
+	proxy := bridgetest.NewProxy(t, broker)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, mqttURL: proxy.URL(), sim: fordsim.Options{CommandDelay: 2 * time.Second}})
+	flow := bridgetest.Watch(t, broker, e.topic("#")) // Node-RED, on the broker's side of the outage
+	flow.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
+	e.waitStream(vin1)
+	flow.Publish(e.topic(vin1, "command"), `{"command":"unlock","id":"flow-7"}`, false)
+	flow.WaitEvent(e.topic(vin1, "command", "result"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"accepted"`) })
+	proxy.Down() // while Ford carries the unlock out (it takes 2 s here)
+	waitLog(t, e, "command succeeded", 15*time.Second)
+	waitLog(t, e, "lost the broker", 15*time.Second)
+	proxy.Up()
+	r := flow.WaitEvent(e.topic(vin1, "command", "result"), 30*time.Second, func(s string) bool {
+		return strings.Contains(s, `"flow-7"`) && strings.Contains(s, `"success"`)
+	})
+	t.Logf("delivered after the outage: %s", r)
+}
+
+// waitLog waits for a log line of the bridge's with snippet in its message.
+func waitLog(t *testing.T, e *env, snippet string, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); e.logs.FilterMessageSnippet(snippet).Len() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q in %s", snippet, timeout)
+		}
+	}
+}
