@@ -177,6 +177,7 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 		for _, v := range cars {
 			v.checkDark(now, b.opts.DarkAfter, gate)
 		}
+		b.pub.checkEchoes(now)
 		dark := b.fleet.darkCars()
 		minute := time.Since(lastMinute) >= time.Minute
 		if minute || !slices.Equal(dark, lastDark) {

@@ -55,6 +55,7 @@ type Options struct {
 	Stream         fordapi.StreamOptions
 	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
 	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
+	EchoGrace      time.Duration // how long the bridge's own publish may take to come back before it counts as dropped [30s]
 	Now            func() time.Time
 }
 
@@ -120,6 +121,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		{&opts.FloodLogEvery, time.Minute},
 		{&opts.StreamRetry, time.Minute},
 		{&opts.DiscoveryDelay, 3 * time.Second},
+		{&opts.EchoGrace, 30 * time.Second},
 	} {
 		if *d.v <= 0 {
 			*d.v = d.def

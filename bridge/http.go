@@ -56,6 +56,11 @@ func (u *webUI) handler() http.Handler {
 			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
+		if lost := u.pub.lostSaying(); lost != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(lost + "\n"))
+			return
+		}
 		if info := u.auth.gate.get(); info.State == StateRateLimited && info.RetryAt != nil && u.now().Before(*info.RetryAt) {
 			// Nothing reaches Ford until then: not healthy, though a
 			// restart would not help either (the wait is kept on disk).

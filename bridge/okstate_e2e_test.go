@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -94,5 +98,68 @@ func waitLog(t *testing.T, e *env, snippet string, timeout time.Duration) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no log line %q in %s", snippet, timeout)
 		}
+	}
+}
+
+// TestDroppedPublishesAreNoticed: the broker's ACL lets the bridge connect
+// and publish but drops what it writes to its cars' topics (mosquitto
+// acknowledges such publishes and delivers them to no one). The bridge
+// notices that its own publishes never come back, logs it once at error
+// naming the ACL, and /healthz answers 503 saying so.
+func TestDroppedPublishesAreNoticed(t *testing.T) {
+	t.Parallel()
+	prefix := "fpt" + bridgetest.Suffix()
+	// A mosquitto whose ACL lets the bridge's user write its own bridge and
+	// auth topics and Home Assistant's, read everything, and write none
+	// of its cars' topics; anyone else may do anything. Without mosquitto,
+	// the embedded broker drops those publishes the same way: acknowledged
+	// and delivered to no one.
+	addr := bridgetest.FreeAddr(t)
+	// mosquitto reads the ACL after dropping root: a folder others may read.
+	dir, err := os.MkdirTemp("", "fpacl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	_ = os.Chmod(dir, 0o755)
+	acl := filepath.Join(dir, "acl")
+	rules := "topic readwrite #\n\nuser fpbridge\ntopic readwrite " + prefix + "/bridge/#\ntopic readwrite " + prefix + "/auth/#\n" +
+		"topic readwrite ha" + prefix + "/#\ntopic read #\n"
+	if err := os.WriteFile(acl, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(acl, 0o644)
+	stop, err := brokertest.StartMosquittoWith(addr, dir, "acl_file "+acl+"\n")
+	switch {
+	case errors.Is(err, brokertest.ErrNoMosquitto):
+		b, err := broker.StartWith(broker.Options{Addr: addr, Drop: func(client, topic string) bool {
+			return client == "bridge-"+prefix && strings.HasPrefix(topic, prefix+"/"+vin1+"/")
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop = func() { _ = b.Close() }
+	case err != nil:
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	e := newEnv(t, envOptions{signedIn: true, mqttURL: "tcp://" + addr, prefix: prefix,
+		mutate:  func(c *bridge.Config) { c.MQTTUsername = "fpbridge" },
+		options: func(o *bridge.Options) { o.DarkAfter, o.EchoGrace = time.Second, time.Second }})
+	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
+	waitLog(t, e, "never come back", 20*time.Second)
+	if _, ok := e.w.Get(e.topic(vin1, "state")); ok {
+		t.Fatal("the car's state reached the broker: the ACL did not drop it")
+	}
+	srv := httptestServer(t, e.bridge.HTTPHandler())
+	resp, err := http.Get(srv + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "ACL") || !strings.Contains(body, e.topic(vin1, "state")) {
+		t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
+	}
+	if n := e.logs.FilterMessageSnippet("never come back").Len(); n != 1 {
+		t.Fatalf("%d log lines for one lasting fault", n)
 	}
 }

@@ -53,6 +53,7 @@ type publisher struct {
 		msgs    []heldEvent
 		dropped int // dropped beyond maxHeld since the last delivery
 	}
+	echo echoCheck // publishes to P/+/state that have not come back yet
 	// birthPending: a discovery republish for Home Assistant's birth is
 	// scheduled; more births until it runs add nothing.
 	birthPending atomic.Bool
@@ -100,7 +101,8 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	} else {
 		b.log.Info("connected to the broker")
 	}
-	subs := map[string]byte{b.t.AllCommands(): 1, b.t.CodeSet(): 1, b.t.Doctor(): 1}
+	// P/+/state: the bridge's own publishes, to see them come back.
+	subs := map[string]byte{b.t.AllCommands(): 1, b.t.CodeSet(): 1, b.t.Doctor(): 1, b.p + "/+/state": 1}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
 		// The device configs on the broker, to remove what a config from
@@ -115,7 +117,12 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	}()
 	c.Publish(b.t.Availability(), 1, true, "online")
 	// Everything retained goes out again: the broker may have lost it.
-	b.retained(func(topic, payload string) { c.Publish(topic, 1, true, payload) })
+	b.retained(func(topic, payload string) {
+		if b.pub.watched(topic) {
+			b.pub.echoSent(topic, b.now())
+		}
+		c.Publish(topic, 1, true, payload)
+	})
 	b.publishInfo(true)
 	if b.cfg.HADiscovery {
 		b.publishDiscovery(true)
@@ -133,6 +140,8 @@ func (b *Bridge) onConnectionLost(err error) {
 func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	topic := msg.Topic()
 	switch {
+	case b.pub.watched(topic):
+		b.pub.echoed(topic)
 	case topic == b.t.CodeSet():
 		b.auth.onCode(msg)
 	case topic == b.t.Doctor():
@@ -187,16 +196,16 @@ func (p *publisher) publishState(topic, payload string) bool {
 	if !p.cache.set(topic, payload) {
 		return false
 	}
-	p.m.published.Inc()
-	if p.client != nil && p.connected.Load() {
-		p.client.Publish(topic, 1, true, payload)
-	}
+	p.publishRetained(topic, payload)
 	return true
 }
 
 func (p *publisher) publishRetained(topic, payload string) {
 	p.m.published.Inc()
 	if p.client != nil && p.connected.Load() {
+		if p.watched(topic) {
+			p.echoSent(topic, p.now())
+		}
 		p.client.Publish(topic, 1, true, payload)
 	}
 }

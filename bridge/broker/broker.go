@@ -12,6 +12,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Options configure an embedded broker.
@@ -19,6 +20,27 @@ type Options struct {
 	Addr  string            // e.g. 127.0.0.1:1883, or 127.0.0.1:0 for any free port
 	TLS   *tls.Config       // serve MQTT over TLS
 	Users map[string]string // user name → password; empty: anyone may connect
+	// Drop, when set, is asked of every publish: true acknowledges it and
+	// delivers it to no one, as mosquitto does with a publish its ACL
+	// denies (MQTT 3.1.1 has no way to say so). For tests.
+	Drop func(clientID, topic string) bool
+}
+
+// dropHook acknowledges the publishes Options.Drop names and drops them.
+type dropHook struct {
+	mochi.HookBase
+	drop func(clientID, topic string) bool
+}
+
+func (h *dropHook) ID() string { return "drop" }
+
+func (h *dropHook) Provides(b byte) bool { return b == mochi.OnPublish }
+
+func (h *dropHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.drop(cl.ID, pk.TopicName) {
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, nil
 }
 
 // Broker is a running embedded broker.
@@ -34,9 +56,15 @@ func Start(addr string) (*Broker, error) { return StartWith(Options{Addr: addr})
 func StartWith(o Options) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	var err error
-	if len(o.Users) == 0 {
+	if o.Drop != nil {
+		if err := srv.AddHook(&dropHook{drop: o.Drop}, nil); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case len(o.Users) == 0:
 		err = srv.AddHook(new(auth.AllowHook), nil)
-	} else {
+	default:
 		users := auth.Users{}
 		for u, p := range o.Users {
 			users[u] = auth.UserRule{Username: auth.RString(u), Password: auth.RString(p)}

@@ -36,6 +36,12 @@ var ErrNoMosquitto = errors.New("mosquitto is not installed")
 // addr, with its configuration in dir, and waits until it accepts
 // connections. It returns ErrNoMosquitto when the binary is not there.
 func StartMosquitto(addr, dir string) (stop func(), err error) {
+	return StartMosquittoWith(addr, dir, "")
+}
+
+// StartMosquittoWith is StartMosquitto with more configuration lines (an
+// acl_file, say).
+func StartMosquittoWith(addr, dir, extra string) (stop func(), err error) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		bin = ""
@@ -53,7 +59,7 @@ func StartMosquitto(addr, dir string) (stop func(), err error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "mosquitto-"+port+".conf")
-	cfg := fmt.Sprintf("set_tcp_nodelay true\nlistener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port, host)
+	cfg := fmt.Sprintf("set_tcp_nodelay true\nlistener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n%s", port, host, extra)
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}

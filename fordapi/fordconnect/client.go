@@ -84,6 +84,7 @@ type Client struct {
 	mod   time.Time // the file's modification time as last read or written
 	// unsaved says why the tokens in memory are not in the file.
 	unsaved error
+	own     map[string]bool // access tokens this client obtained itself
 
 	codes *fordapi.CodeThrottle // consent codes: deduplicated, failures slow the next
 
@@ -95,7 +96,26 @@ type Client struct {
 	// is evidence of a pace per app, and the client keeps one pace over
 	// every car from then on.
 	next   map[string]time.Time
+	used   map[string]time.Time // access token → this client's last request with it
 	perApp bool
+}
+
+// ownToken records an access token this client obtained (guarded by mu,
+// with own).
+func (c *Client) ownToken(tok string) {
+	c.mu.Lock()
+	c.ownLocked(tok)
+	c.mu.Unlock()
+}
+
+func (c *Client) ownLocked(tok string) {
+	if c.own == nil {
+		c.own = map[string]bool{}
+	}
+	if len(c.own) > 64 {
+		clear(c.own) // rotated tokens: a bound, not a record
+	}
+	c.own[tok] = true
 }
 
 // savedState is STATE_DIR/fordconnect.json: each consented car with its
@@ -146,7 +166,7 @@ func New(cfg Config) (*Client, error) {
 	if base == "" {
 		base = hostFord
 	}
-	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName), turn: make(chan struct{}, 1), next: map[string]time.Time{},
+	c := &Client{cfg: cfg, base: base, file: filepath.Join(cfg.StateDir, fileName), turn: make(chan struct{}, 1), next: map[string]time.Time{}, used: map[string]time.Time{},
 		codes: fordapi.NewCodeThrottle(filepath.Join(cfg.StateDir, "fordconnect-codes.json"), cfg.Now),
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
 			Endpoint: oauth2.Endpoint{AuthURL: base + PathInit, TokenURL: base + PathToken + tokenPolicy, AuthStyle: oauth2.AuthStyleInParams}}}
@@ -268,6 +288,7 @@ func (c *Client) SignIn(ctx context.Context, pasted string) error {
 		c.codes.Done(false)
 		return fmt.Errorf("%w: FordConnect refused the code: %s", fordapi.ErrInvalidCode, oauthReason(err))
 	}
+	c.ownToken(tok.AccessToken)
 	body, err := c.query(ctx, tok.AccessToken, "fcon_garage", PathGarage)
 	if errors.As(err, new(*fordapi.RateLimitError)) {
 		// The code is spent: wait as Ford said and read the car once more.
@@ -489,6 +510,7 @@ func (c *Client) token(ctx context.Context, vin string) (string, error) {
 func (c *Client) renewLocked(ctx context.Context, x *car) (*oauth2.Token, error) {
 	tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
 	if err == nil {
+		c.ownLocked(tok.AccessToken)
 		return tok, nil
 	}
 	var re *oauth2.RetrieveError
@@ -534,6 +556,7 @@ func (c *Client) RetryRefused(ctx context.Context) (tried, healed bool) {
 			continue
 		}
 		x.Token, x.Dead, x.Refusal = *tok, "", nil
+		c.ownLocked(tok.AccessToken)
 		healed = true
 		if err := c.saveLocked(); err != nil {
 			c.unsaved = err
@@ -558,7 +581,10 @@ func (c *Client) expire(vin, tok string) {
 // query makes a Query request when the pace allows (waiting for it):
 // requests go one at a time, each at least Pace after the previous one of
 // its pace unit (its access token, or every car once Ford has shown a pace
-// per app), and a 429's wait holds every later request of the unit.
+// per app), and a 429's wait holds every later request of the unit. A 429
+// that asks to wait no longer than twice the pace is waited out and the
+// request made once more, as ioBroker.ford does: it is the pace, not a
+// limit to report.
 func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte, error) {
 	select {
 	case c.turn <- struct{}{}:
@@ -566,47 +592,71 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.turn }()
-	unit := tok
-	if c.perApp {
-		unit = ""
-	}
-	if d := c.next[unit].Sub(c.cfg.Now()); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
+	for attempt := 0; ; attempt++ {
+		unit := tok
+		if c.perApp {
+			unit = ""
 		}
+		if d := c.next[unit].Sub(c.cfg.Now()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+		// Whether the token kept its own pace: this client made it (nobody
+		// else used it), or used it last at least a pace ago. A token
+		// another process used (fordpass2mqtt login) proves nothing.
+		at, used := c.used[tok]
+		c.mu.Lock()
+		kept := (!used && c.own[tok]) || (used && c.cfg.Now().Sub(at) >= c.cfg.Pace)
+		c.mu.Unlock()
+		body, status, retry, err := c.get(ctx, tok, endpoint, path)
+		now := c.cfg.Now()
+		c.used[tok] = now
+		c.next[unit] = now.Add(max(c.cfg.Pace, retry.Sub(now)))
+		c.forgetLocked(now, unit)
+		if err != nil {
+			return nil, err
+		}
+		switch status {
+		case http.StatusOK:
+			return body, nil
+		case http.StatusTooManyRequests:
+			if !c.perApp && kept {
+				// This token kept its own pace, so Ford counts wider: one
+				// pace over every car from now on.
+				c.perApp = true
+				c.next[""] = c.next[unit]
+				c.cfg.Logger.Info("FordConnect refused a car's request that kept the car's own pace: Ford paces the app as a whole here, so its cars now share one pace",
+					zap.Duration("pace", c.cfg.Pace))
+			}
+			if attempt == 0 && retry.Sub(now) <= 2*c.cfg.Pace {
+				continue
+			}
+			return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next[unit]}
+		case http.StatusForbidden:
+			return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
+		}
+		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: clip(string(body))}
 	}
-	body, status, retry, err := c.get(ctx, tok, endpoint, path)
-	now := c.cfg.Now()
-	c.next[unit] = now.Add(max(c.cfg.Pace, retry.Sub(now)))
-	for k, at := range c.next { // forget the units whose wait is over
-		if k != unit && now.After(at) {
+}
+
+// forgetLocked drops the pace units whose wait is over and the tokens not
+// used for a while (access tokens rotate); c.turn held.
+func (c *Client) forgetLocked(now time.Time, keep string) {
+	for k, at := range c.next {
+		if k != keep && now.After(at) {
 			delete(c.next, k)
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	switch status {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusTooManyRequests:
-		if !c.perApp {
-			// This token kept its own pace, so Ford counts wider: one
-			// pace over every car from now on.
-			c.perApp = true
-			c.next[""] = c.next[unit]
-			c.cfg.Logger.Info("FordConnect refused a car's request that kept the car's own pace: Ford paces the app as a whole here, so its cars now share one pace",
-				zap.Duration("pace", c.cfg.Pace))
+	for k, at := range c.used {
+		if now.Sub(at) > 10*c.cfg.Pace {
+			delete(c.used, k)
 		}
-		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next[""]}
-	case http.StatusForbidden:
-		return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
 	}
-	return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: clip(string(body))}
 }
 
 // get makes one Query request: the body, the status and, on a 429, when
