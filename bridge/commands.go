@@ -86,11 +86,14 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 			req.ID = req.ID[:200]
 			return req, errors.New("id is longer than 200 characters")
 		}
-		if dup != "" {
-			if dup == "id" || dup == "transaction" {
-				req.ID = "" // which of the two is meant cannot be told
-			}
+		switch {
+		case dup == "id" || dup == "transaction":
+			req.ID = "" // which of the two is meant cannot be told
+			fallthrough
+		case dup != "" && !strings.ContainsAny(dup, ".["):
 			return req, fmt.Errorf("the key %q appears twice; a command names one command and one id", dup)
+		case dup != "":
+			return req, fmt.Errorf("the key %q appears twice; which value is meant cannot be told, so nothing is sent", dup)
 		}
 		for k, v := range raw {
 			if k != "command" && k != "id" && k != "transaction" {
@@ -124,30 +127,53 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 	return req, err
 }
 
-// duplicateKey returns a key that appears twice at the top level of a JSON
-// object ("" if none): encoding/json would silently keep the last one.
+// duplicateKey returns the first key that appears twice in one object of
+// a JSON document, at any depth, as a path ("id", "climate.temperature");
+// "" if none. encoding/json would silently keep the last one.
 func duplicateKey(data []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
+	dup, _ := duplicateIn(json.NewDecoder(bytes.NewReader(data)), "")
+	return dup
+}
+
+// duplicateIn reads one value from dec and returns the path of its first
+// duplicate key.
+func duplicateIn(dec *json.Decoder, path string) (string, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return "", err
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
+	switch t {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			key, _ := kt.(string)
+			at := key
+			if path != "" {
+				at = path + "." + key
+			}
+			if seen[key] {
+				return at, nil
+			}
+			seen[key] = true
+			if dup, err := duplicateIn(dec, at); dup != "" || err != nil {
+				return dup, err
+			}
 		}
-		key, _ := t.(string)
-		if seen[key] {
-			return key
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if dup, err := duplicateIn(dec, fmt.Sprintf("%s[%d]", path, i)); dup != "" || err != nil {
+				return dup, err
+			}
 		}
-		seen[key] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return ""
-		}
+	default:
+		return "", nil
 	}
-	return ""
+	_, err = dec.Token() // the closing delimiter
+	return "", err
 }
 
 // jsonKind names the JSON type of a value for an error message.

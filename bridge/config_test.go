@@ -226,18 +226,23 @@ func TestParseCommand(t *testing.T) {
 // echoed back as an unknown command.
 func TestParseCommandNamesWhatIsWrong(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"command":"lock","command":"unlock"}`:         `the key "command" appears twice`,
-		`{"id":"a","command":"lock","id":"b"}`:          `the key "id" appears twice`,
-		`{"command":null}`:                              `"command" is null; it must be a string`,
-		`{"command":7}`:                                 `"command" is a number`,
-		`{"command":true}`:                              `"command" is a boolean`,
-		`{"command":{"lock":1}}`:                        `"command" is an object`,
-		`{"command":["lock"]}`:                          `"command" is a list`,
-		`{"command":"fly"}`:                             `unknown command "fly"`,
-		`{"command":"lock","nested":{"a":1,"a":2}}`:     "", // only the top level counts
-		`{"command":"lock","id":"x","transaction":"y"}`: "",
+		`{"command":"lock","command":"unlock"}`:     `the key "command" appears twice`,
+		`{"id":"a","command":"lock","id":"b"}`:      `the key "id" appears twice`,
+		`{"command":null}`:                          `"command" is null; it must be a string`,
+		`{"command":7}`:                             `"command" is a number`,
+		`{"command":true}`:                          `"command" is a boolean`,
+		`{"command":{"lock":1}}`:                    `"command" is an object`,
+		`{"command":["lock"]}`:                      `"command" is a list`,
+		`{"command":"fly"}`:                         `unknown command "fly"`,
+		`{"command":"lock","nested":{"a":1,"a":2}}`: `the key "nested.a" appears twice`, // at any depth
+		`{"command":"start","id":"c1","climate":{"temperature":21,"temperature":30}}`: `the key "climate.temperature" appears twice`,
+		`{"command":"start","climate":{"seats":[{"x":1,"x":2}]}}`:                     `the key "climate.seats[0].x" appears twice`,
+		`{"command":"lock","id":"x","transaction":"y"}`:                               "",
 	} {
-		_, err := ParseCommand([]byte(in))
+		req, err := ParseCommand([]byte(in))
+		if strings.Contains(in, `"id":"c1"`) && req.ID != "c1" {
+			t.Errorf("ParseCommand(%s): the id %q is lost; the result could not be matched", in, req.ID)
+		}
 		switch {
 		case want == "" && err != nil:
 			t.Errorf("ParseCommand(%s): %v", in, err)
