@@ -266,7 +266,7 @@ func TestBrokerRestartRepublishesEverything(t *testing.T) {
 	late.WaitFor(e.topic(vin1, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"lock":"locked"`) })
 	late.WaitFor(e.topic(vin1, "location"), 5*time.Second, func(s string) bool { return strings.Contains(s, "latitude") })
 	late.WaitFor(e.topic(vin1, "updated_at"), 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "20") })
-	late.WaitFor(e.cfg.HADiscoveryPrefix+"/device/fordpass_"+vin1+"/config", 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
+	late.WaitFor(e.deviceConfig(vin1), 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
 }
 
 func TestShutdownPublishesOffline(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -21,7 +22,7 @@ import (
 // #255, #271). No such answer may take a car away.
 
 func (e *env) deviceConfig(vin string) string {
-	return e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin + "/config"
+	return discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: e.cfg.HADiscoveryPrefix, TopicPrefix: e.p}, vin)
 }
 
 func (e *env) listCalls() int {

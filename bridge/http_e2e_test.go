@@ -20,7 +20,7 @@ import (
 func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true})
-	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	cfgTopic := e.deviceConfig(vin1)
 	// A prefix other than the default gives the bridge device a node id of
 	// its own, so two bridges on one broker keep their own devices.
 	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge_" + e.p + "/config"
@@ -45,7 +45,7 @@ func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) 
 func TestBirthStormIsCoalesced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
-	cfgTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	cfgTopic := e.deviceConfig(vin1)
 	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
 	time.Sleep(300 * time.Millisecond)
 	e.w.Reset(cfgTopic)
@@ -67,7 +67,7 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	url := bridgetest.Broker(t)
 	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 2}, dir: dir, mqttURL: url})
 	vin2 := fordsim.VIN(2)
-	cfg2 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin2 + "/config"
+	cfg2 := e.deviceConfig(vin2)
 	e.w.WaitFor(cfg2, 10*time.Second, func(s string) bool { return strings.Contains(s, `"battery_soc"`) })
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestRemovedVehicleConfigIsCleared(t *testing.T) {
 	go func() { done <- b.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	e.w.WaitValue(cfg2, "", 10*time.Second)
-	cfg1 := e.cfg.HADiscoveryPrefix + "/device/fordpass_" + vin1 + "/config"
+	cfg1 := e.deviceConfig(vin1)
 	late := bridgetest.Watch(t, url, e.cfg.HADiscoveryPrefix+"/#")
 	late.WaitFor(cfg1, 5*time.Second, func(s string) bool { return strings.Contains(s, vin1) })
 	time.Sleep(300 * time.Millisecond)

@@ -162,3 +162,35 @@ func wait(t mqtt.Token, d time.Duration) error {
 	}
 	return t.Error()
 }
+
+// RetainedOn reads the value retained on topic at the broker cfg names: ""
+// when none comes within d (the demo's question: does another demo run
+// there?).
+func RetainedOn(cfg Config, topic string, d time.Duration) (string, error) {
+	opts, err := mqttOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
+	if err != nil {
+		return "", err
+	}
+	opts.SetClientID(cfg.MQTTClientID + "-probe").SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(d).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
+	c := mqtt.NewClient(opts)
+	if err := wait(c.Connect(), d+time.Second); err != nil {
+		return "", err
+	}
+	defer c.Disconnect(100)
+	got := make(chan string, 1)
+	if err := wait(c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case got <- string(m.Payload()):
+		default:
+		}
+	}), d); err != nil {
+		return "", err
+	}
+	select {
+	case v := <-got:
+		return v, nil
+	case <-time.After(d):
+		return "", nil
+	}
+}

@@ -163,3 +163,37 @@ func TestDroppedPublishesAreNoticed(t *testing.T) {
 		t.Fatalf("%d log lines for one lasting fault", n)
 	}
 }
+
+// TestTwoInstallationsKeepADeviceEachForOneCar: two bridges with their own
+// topic prefixes on one broker and one Home Assistant bridge the same car
+// (FORD_BACKEND=fordpass beside FORD_BACKEND=both, say). Each has a device
+// of its own for it, and neither removes the other's components, even
+// across a restart, which cleans up what a bridge's config from before
+// holds.
+func TestTwoInstallationsKeepADeviceEachForOneCar(t *testing.T) {
+	t.Parallel()
+	url := bridgetest.Broker(t)
+	ha := "hashared" + bridgetest.Suffix()
+	shared := func(c *bridge.Config) { c.HADiscoveryPrefix = ha }
+	a := newEnv(t, envOptions{signedIn: true, mqttURL: url, mutate: shared})
+	b := newEnv(t, envOptions{signedIn: true, mqttURL: url, mutate: shared})
+	w := bridgetest.Watch(t, url, ha+"/#")
+	ta, tb := a.deviceConfig(vin1), b.deviceConfig(vin1)
+	if ta == tb {
+		t.Fatalf("one device config topic for both installations: %s", ta)
+	}
+	hasLock := func(s string) bool { return strings.Contains(s, `"lock"`) && strings.Contains(s, `"odometer"`) }
+	w.WaitFor(ta, 10*time.Second, hasLock)
+	w.WaitFor(tb, 10*time.Second, hasLock)
+	a.restart()
+	a.w.WaitValue(a.topic(vin1, "lock"), "locked", 10*time.Second)
+	w.WaitFor(ta, 10*time.Second, hasLock)
+	if cfg, _ := w.Get(tb); !hasLock(cfg) {
+		t.Fatalf("the other installation's device lost its components: %.300s", cfg)
+	}
+	for _, s := range w.History(tb) {
+		if !hasLock(s) {
+			t.Fatalf("the other installation's device was rewritten: %.300s", s)
+		}
+	}
+}

@@ -241,7 +241,7 @@ func (p *publisher) publishEvent(topic string, v any) mqtt.Token {
 		// Lost on the way (the connection dropped before the broker took
 		// it): held for the next connect. paho gives up on a publish it
 		// cannot send; a late duplicate is better than a lost result.
-		if tok.WaitTimeout(30*time.Second) && tok.Error() != nil {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			p.held.Lock()
 			p.holdLocked(topic, data)
 			p.held.Unlock()

@@ -69,7 +69,7 @@ func TestRealRecordReachesMQTT(t *testing.T) {
 		"battery_hv_voltage": {"voltage", "V"}, "battery_hv_current": {"current", "A"}, "heading": {"", "°"},
 		"outside_temperature": {"temperature", "°C"},
 	}
-	cfg := e.w.WaitFor(discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: e.cfg.HADiscoveryPrefix}, bev), 10*time.Second, func(s string) bool {
+	cfg := e.w.WaitFor(discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: e.cfg.HADiscoveryPrefix, TopicPrefix: e.p}, bev), 10*time.Second, func(s string) bool {
 		var p discovery.Payload
 		return json.Unmarshal([]byte(s), &p) == nil && p.Components["battery_hv_current"].StateTopic != ""
 	})

@@ -28,12 +28,21 @@ type Settings struct {
 	Demo bool
 }
 
-// node is the base of node ids and unique ids.
+// node is the base of the cars' node ids and unique ids: fordpass for the
+// default topic prefix (Home Assistant's entities of an existing install
+// stay as they are), fordpass_demo for the demo's, and the installation's
+// prefix added for any other, so two installations on one broker keep a
+// device each for one car.
 func (s Settings) node() string {
-	if s.Demo {
-		return "fordpass_demo"
+	switch {
+	case s.Demo && strings.HasPrefix(s.TopicPrefix, "fordpass_demo"):
+		return strings.ToLower(sanitize(s.TopicPrefix))
+	case s.Demo:
+		return "fordpass_demo_" + strings.ToLower(sanitize(s.TopicPrefix))
+	case s.TopicPrefix == "fordpass" || s.TopicPrefix == "":
+		return "fordpass"
 	}
-	return "fordpass"
+	return "fordpass_" + strings.ToLower(sanitize(s.TopicPrefix))
 }
 
 func (s Settings) deviceName(name string) string {

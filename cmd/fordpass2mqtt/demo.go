@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -56,6 +57,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if !clientSet || cfg.MQTTClientID == "fordpass2mqtt" {
 		cfg.MQTTClientID = "fordpass2mqtt-demo-" + randomID()
+	}
+	if brokerSet && !prefixSet {
+		// Another demo on this broker owns fordpass_demo/: this one takes
+		// a prefix of its own, so neither clears the other's topics.
+		if v, err := bridge.RetainedOn(cfg, bridge.DemoPrefix+"/bridge/availability", time.Second); err == nil && v == "online" {
+			cfg.TopicPrefix = bridge.DemoPrefix + "_" + randomID()
+		}
 	}
 	cfg.Demo = true
 	log := newLogger(cfg, stderr)
@@ -140,22 +148,55 @@ func demoSignIn(ctx context.Context, client *fordapi.Client) error {
 
 func printBanner(w io.Writer, cfg bridge.Config, vins []string) {
 	p := cfg.TopicPrefix
+	b := brokerFlags(cfg)
 	fmt.Fprintf(w, `
 fordpass2mqtt demo: a simulated Ford account with %d cars, no Ford account needed.
 
   Broker:        %s
+  Topic prefix:  %s
   Cars:          %v
   Sign-in page:  http://%s/
 
 Watch everything:
-  mosquitto_sub -h 127.0.0.1 -v -t '%s/#'
+  mosquitto_sub %s -v -t '%s/#'
 Lock the first car and see the result:
-  mosquitto_pub -h 127.0.0.1 -t '%s/%s/command' -m lock
-  mosquitto_sub -h 127.0.0.1 -v -t '%s/+/command/result'
+  mosquitto_pub %s -t '%s/%s/command' -m lock
+  mosquitto_sub %s -v -t '%s/+/command/result'
 Home Assistant: point its MQTT integration at this broker; the cars appear by themselves.
 The cars drive, park, open a door and charge now and then. Ctrl-C stops the demo.
 
-`, len(vins), cfg.MQTTURL, vins, cfg.HTTPAddr, p, p, vins[0], p)
+`, len(vins), cfg.MQTTURL, p, vins, cfg.HTTPAddr, b, p, b, p, vins[0], b, p)
+}
+
+// brokerFlags are mosquitto_sub's and mosquitto_pub's flags for the
+// demo's broker: its host and port (and TLS, user name when set), so a
+// pasted command reaches it.
+func brokerFlags(cfg bridge.Config) string {
+	u, err := url.Parse(cfg.MQTTURL)
+	if err != nil || u.Hostname() == "" {
+		return "-h 127.0.0.1"
+	}
+	flags := "-h " + u.Hostname()
+	port := u.Port()
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts":
+		if port == "" {
+			port = "8883"
+		}
+		flags += " -p " + port + " --capath /etc/ssl/certs"
+	case "ws", "wss":
+		flags += " -p " + port + " (mosquitto_sub speaks no websocket: use a TCP listener)"
+		return flags
+	default:
+		if port == "" {
+			port = "1883"
+		}
+		flags += " -p " + port
+	}
+	if cfg.MQTTUsername != "" {
+		flags += " -u " + cfg.MQTTUsername + " -P '…'"
+	}
+	return flags
 }
 
 // animate changes the simulated cars now and then so a watcher sees live

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -223,14 +225,16 @@ func TestDemoAgainstBroker(t *testing.T) {
 	vin := fordsim.VIN(1)
 	sub.WaitFor(prefix+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
 	sub.WaitFor(prefix+"/auth/state", 5*time.Second, func(s string) bool { return s == "ok" })
-	disc.WaitFor("ha"+prefix+"/device/fordpass_demo_"+vin+"/config", 5*time.Second, func(s string) bool {
+	disc.WaitFor(discovery.VehicleTopic(discovery.Settings{DiscoveryPrefix: "ha" + prefix, TopicPrefix: prefix, Demo: true}, vin), 5*time.Second, func(s string) bool {
 		return strings.Contains(s, `"cmps"`) && strings.Contains(s, "(demo)")
 	})
 	sub.Publish(prefix+"/"+vin+"/command", "unlock", false)
 	sub.WaitFor(prefix+"/"+vin+"/command/result", 15*time.Second, func(s string) bool { return strings.Contains(s, `"status":"success"`) })
 	sub.WaitFor(prefix+"/"+vin+"/lock", 5*time.Second, func(s string) bool { return s == "unlocked" })
-	if !strings.Contains(stdout.String(), "mosquitto_sub") || !strings.Contains(stdout.String(), prefix+"/#") {
-		t.Errorf("banner does not say how to watch: %s", stdout)
+	// The printed commands reach the demo's broker: its host and port.
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(url, "tcp://"))
+	if !strings.Contains(stdout.String(), "mosquitto_sub -h "+host+" -p "+port+" -v -t '"+prefix+"/#'") {
+		t.Errorf("banner does not say how to watch this broker: %s", stdout)
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
@@ -293,11 +297,39 @@ func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 	if posted {
 		t.Error("doctor posted its report onto the demo's page")
 	}
+
+	// A second demo on the same broker takes a prefix of its own, and the
+	// first one stopping leaves it whole.
+	cmd2, out2, stderr2 := program(t, []string{"MQTT_URL=" + url, "HTTP_ADDR=127.0.0.1:0"}, "demo")
+	defer func() { _ = cmd2.Process.Kill() }()
+	var second string
+	for deadline := time.Now().Add(20 * time.Second); second == ""; time.Sleep(20 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(out2.String(), "Topic prefix:"); ok {
+			second, _, _ = strings.Cut(strings.TrimSpace(rest), "\n")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second demo printed no prefix: %s %s", out2, stderr2)
+		}
+	}
+	if !strings.HasPrefix(second, "fordpass_demo_") {
+		t.Fatalf("the second demo's prefix is %q", second)
+	}
+	other := bridgetest.Watch(t, url, second+"/#")
+	other.WaitFor(second+"/"+vin+"/odometer", 20*time.Second, func(s string) bool { return s != "" })
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("demo exit %d; stderr: %s", code, stderr)
 	}
 	demo.WaitFor("fordpass_demo/"+vin+"/odometer", 5*time.Second, func(s string) bool { return s == "" })
+	if v, _ := other.Get(second + "/" + vin + "/odometer"); v == "" {
+		t.Fatal("the first demo's stop cleared the second's topics")
+	}
+	again := bridgetest.Watch(t, url, second+"/"+vin+"/odometer")
+	again.WaitFor(second+"/"+vin+"/odometer", 5*time.Second, func(s string) bool { return s != "" })
+	_ = cmd2.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd2, 20*time.Second); code != 0 {
+		t.Fatalf("the second demo exit %d; stderr: %s", code, stderr2)
+	}
 	if got := real.Messages(); len(got) != 0 {
 		t.Fatalf("the demo wrote under fordpass/: %v", got)
 	}
