@@ -262,3 +262,27 @@ func BenchmarkVehicle(b *testing.B) {
 		Vehicle(settings, v)
 	}
 }
+
+// TestPrefixNamesTheCarsDevices: the default prefix keeps the device and
+// unique ids it always had; another prefix carries it, and neither
+// installation takes the other's device config for its own.
+func TestPrefixNamesTheCarsDevices(t *testing.T) {
+	const vin = "1FTEW1EP000000001"
+	def := Settings{DiscoveryPrefix: "homeassistant", TopicPrefix: "fordpass"}
+	other := Settings{DiscoveryPrefix: "homeassistant", TopicPrefix: "fp_fc"}
+	if got := VehicleTopic(def, vin); got != "homeassistant/device/fordpass_"+vin+"/config" {
+		t.Fatalf("default: %s", got)
+	}
+	if got := VehicleTopic(other, vin); got != "homeassistant/device/fordpass_fp_fc_"+vin+"/config" {
+		t.Fatalf("fp_fc: %s", got)
+	}
+	if _, ok := OwnsConfig(def, VehicleTopic(other, vin)); ok {
+		t.Fatal("the default installation owns fp_fc's device")
+	}
+	if _, ok := OwnsConfig(other, VehicleTopic(def, vin)); ok {
+		t.Fatal("fp_fc owns the default installation's device")
+	}
+	if v, ok := OwnsConfig(other, VehicleTopic(other, vin)); !ok || v != vin {
+		t.Fatal("fp_fc does not own its own device")
+	}
+}
