@@ -60,6 +60,15 @@ func (v *vehicle) unreached(err error) {
 	}
 }
 
+// failing says whether the car has had no answer from Ford since its last
+// try: its retries then come at least every Options.DarkRetry, outside the
+// hourly pace, so it is back within that of Ford answering again.
+func (v *vehicle) failing() bool {
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	return !v.dark.failingSince.IsZero()
+}
+
 // checkDark takes the car offline once it has had no channel to Ford for
 // darkAfter; gate says why Ford may not be called at all ("" when it may).
 func (v *vehicle) checkDark(now time.Time, darkAfter time.Duration, gate string) {

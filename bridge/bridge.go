@@ -50,6 +50,7 @@ type Options struct {
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
+	DarkRetry      time.Duration // the longest wait between a failing car's tries, outside the hourly pace [4m]
 	TokenCheck     time.Duration // how often the token file is checked (another sign-in, an unsaved token) [5s]
 	FloodLogEvery  time.Duration // a flood of rejections is logged as one count per this interval [1m]
 	Stream         fordapi.StreamOptions
@@ -117,6 +118,7 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 		{&opts.VehicleListTTL, 24 * time.Hour},
 		{&opts.EmptyListRetry, time.Hour},
 		{&opts.DarkAfter, 5 * time.Minute},
+		{&opts.DarkRetry, 4 * time.Minute},
 		{&opts.TokenCheck, 5 * time.Second},
 		{&opts.FloodLogEvery, time.Minute},
 		{&opts.StreamRetry, time.Minute},

@@ -52,6 +52,7 @@ type carSettings struct {
 	stream, discovery      bool
 	backoffMin, backoffMax time.Duration
 	streamRetry            time.Duration
+	darkRetry              time.Duration // the longest wait between a failing car's tries
 	streamOpts             fordapi.StreamOptions
 	allowed                func(cmd string) bool
 	commandTimeout         time.Duration // a command's deadline, from its acceptance
@@ -67,7 +68,7 @@ func (b carLink) settings() carSettings {
 		// Not b.cfg.Allowed: that method value would copy the whole
 		// Config into every car (2 KB each in a fleet).
 		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
-		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery}
+		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery, darkRetry: b.opts.DarkRetry}
 }
 
 func (b carLink) allowed(cmd string) bool                     { return b.cfg.Allowed(cmd) }

@@ -197,3 +197,26 @@ func TestTwoInstallationsKeepADeviceEachForOneCar(t *testing.T) {
 		}
 	}
 }
+
+// TestDarkCarIsBackSoonAfterALongOutage: with the production backoffs (5 s
+// growing to 15 min for polls, 1 min growing to 30 min for the stream), a
+// car Ford does not answer for is retried at least every DarkRetry (2 s
+// here, 4 min by default), outside the hourly pace, so it is online within
+// that of Ford answering again, however long the outage grew the backoff.
+func TestDarkCarIsBackSoonAfterALongOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true, options: func(o *bridge.Options) {
+		o.BackoffMin, o.BackoffMax, o.StreamRetry = 5*time.Second, 15*time.Minute, time.Minute
+		o.DarkAfter, o.DarkRetry = time.Second, 2*time.Second
+	}})
+	e.w.WaitValue(e.topic(vin1, "availability"), "online", 10*time.Second)
+	e.waitStream(vin1)
+	start := time.Now()
+	e.simPost("/_sim/outage?status=503&for=8s")
+	e.simPost("/_sim/stream?mode=close&for=8s")
+	e.w.WaitValue(e.topic(vin1, "availability"), "offline", 10*time.Second)
+	// Ford answers again 8 s on; the next try comes within DarkRetry of
+	// that (a second more for the call itself and a busy machine).
+	e.w.WaitFor(e.topic(vin1, "availability"), time.Until(start.Add(8*time.Second+2*time.Second+4*time.Second)), func(s string) bool { return s == "online" })
+	t.Logf("back online %s after the outage ended; %d Ford calls in all", time.Since(start.Add(8*time.Second)).Round(100*time.Millisecond), e.calls())
+}

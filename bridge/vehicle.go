@@ -127,6 +127,9 @@ func (v *vehicle) run(parent context.Context) {
 			if v.snapshot.Swap(false) {
 				sctx = fordapi.ForSnapshot(ctx)
 			}
+			if v.failing() {
+				sctx = fordapi.ForRetry(sctx)
+			}
 			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
 				failedOver, renewed = false, false
@@ -164,6 +167,9 @@ func (v *vehicle) run(parent context.Context) {
 			if wait == 0 {
 				wait = streamBo.next()
 			}
+			if v.failing() {
+				wait = min(wait, v.set.darkRetry)
+			}
 			nextStream = h.clock().Add(wait)
 			log.Info("telemetry stream closed; polling until it reopens", vinField, zap.Error(err), zap.Time("reopen_at", nextStream))
 			continue
@@ -172,6 +178,9 @@ func (v *vehicle) run(parent context.Context) {
 			fctx := ctx
 			if v.snapshot.Swap(false) {
 				fctx = fordapi.ForSnapshot(ctx)
+			}
+			if v.failing() && !v.set.stream {
+				fctx = fordapi.ForRetry(fctx)
 			}
 			tel, err := h.fordAPI().Telemetry(fctx, v.vin)
 			if ctx.Err() != nil {
@@ -187,6 +196,13 @@ func (v *vehicle) run(parent context.Context) {
 					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", vinField, zap.Error(err))
 				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
 					log.Debug("telemetry fetch failed", vinField, zap.Error(err), zap.Duration("retry_in", wait))
+				}
+				if v.failing() && !v.set.stream {
+					// The stream's retry is the probe where there is one
+					// (its first frame is the whole record): polls keep
+					// their own backoff, so an outage costs one try per
+					// DarkRetry, not two.
+					wait = min(wait, v.set.darkRetry)
 				}
 				nextPoll = h.clock().Add(wait)
 			} else {

@@ -239,7 +239,11 @@ func (b *Budget) prune(now time.Time) {
 }
 
 // check reports whether a call of class k may be made now, without taking it.
-func (b *Budget) check(now time.Time, k Class) *BudgetError {
+func (b *Budget) check(now time.Time, k Class) *BudgetError { return b.checkPaced(now, k, true) }
+
+// checkPaced is check; paced false leaves the hourly pace out (the daily
+// share still holds).
+func (b *Budget) checkPaced(now time.Time, k Class, paced bool) *BudgetError {
 	b.prune(now)
 	list := b.calls[k.bucket()]
 	n := len(list)
@@ -249,6 +253,9 @@ func (b *Budget) check(now time.Time, k Class) *BudgetError {
 	}
 	if n >= share {
 		return &BudgetError{Class: k, Used: n, Limit: share, RetryAt: list[n-share].Add(budgetWindow)}
+	}
+	if !paced {
+		return nil
 	}
 	hourly := b.Hourly(k)
 	cut := now.Add(-time.Hour)
@@ -272,11 +279,18 @@ func (b *Budget) NextAllowed(k Class) time.Time {
 }
 
 // Take records one call of class k, or refuses it with a *BudgetError.
-func (b *Budget) Take(k Class) error {
+func (b *Budget) Take(k Class) error { return b.take(k, true) }
+
+// TakeRetry is Take for a dark car's retry (ForRetry): the daily share
+// holds, the hourly pace does not, so a car comes back within minutes of
+// Ford answering again whatever the outage's length.
+func (b *Budget) TakeRetry(k Class) error { return b.take(k, false) }
+
+func (b *Budget) take(k Class, paced bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	if e := b.check(now, k); e != nil {
+	if e := b.checkPaced(now, k, paced); e != nil {
 		return e
 	}
 	b.calls[k.bucket()] = append(b.calls[k.bucket()], now)

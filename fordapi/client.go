@@ -158,6 +158,22 @@ func ForCommand(ctx context.Context) context.Context { return WithClass(ctx, Cla
 // that is gone.
 func ForSnapshot(ctx context.Context) context.Context { return WithClass(ctx, ClassSnapshot) }
 
+// ForRetry marks ctx as a retry of a car Ford has not answered for: its
+// telemetry calls count in the daily share but not the hourly pace
+// (TakeRetry).
+func ForRetry(ctx context.Context) context.Context { return context.WithValue(ctx, retryKey{}, true) }
+
+type retryKey struct{}
+
+// take takes a call of class k from the budget, for a retry when ctx says so.
+func (c *Client) take(ctx context.Context, k Class) error {
+	if retry, _ := ctx.Value(retryKey{}).(bool); retry && k == ClassTelemetry {
+		// Only telemetry's pace gives way: the token exchanges' is Ford's.
+		return c.budget.TakeRetry(k)
+	}
+	return c.budget.Take(k)
+}
+
 func classOf(ctx context.Context) Class {
 	if k, ok := ctx.Value(classKey{}).(Class); ok {
 		return k

@@ -81,7 +81,7 @@ func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, s
 	if err != nil {
 		return nil, "", fmt.Errorf("opening telemetry stream: %w", err)
 	}
-	if err := c.budget.Take(classOf(ctx)); err != nil {
+	if err := c.take(ctx, classOf(ctx)); err != nil {
 		var be *BudgetError
 		if errors.As(err, &be) {
 			c.observe("stream", "budget")

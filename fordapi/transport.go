@@ -48,9 +48,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	if r.class != nil {
 		k = *r.class
 	}
-	err := c.budget.Take(k)
+	err := c.take(ctx, k)
 	if k == ClassSnapshot && errors.As(err, new(*BudgetError)) {
-		err = c.budget.Take(ClassTelemetry)
+		err = c.take(ctx, ClassTelemetry)
 	}
 	if err != nil {
 		var be *BudgetError
