@@ -11,6 +11,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"go.uber.org/zap"
 )
 
 // climateSetting is one preference of a car's remote climate profile, as
@@ -217,4 +218,39 @@ func setClimateBeforeStart(ctx context.Context, v *vehicle, props map[string]any
 		return nil, fmt.Errorf("the climate settings could not be set, so the car was not started: %w", err)
 	}
 	return nil, nil
+}
+
+// climateReader reads a car's remote climate profile (fordapi.Client; the
+// dual backend through FordPass).
+type climateReader interface {
+	ClimateProfile(ctx context.Context, vin string) ([]fordapi.ClimatePreference, error)
+}
+
+// showClimate gives a car with remote climate its P/VIN/climate when it
+// is first bridged, so its climate entities have values from the start:
+// the profile kept from before, else one read of Ford's (in the command
+// share). A read that fails leaves the entities unknown until the next
+// climate change; it is not retried.
+func (v *vehicle) showClimate(ctx context.Context) {
+	if !v.info().Can.RemoteClimate {
+		return
+	}
+	if kept := v.host.keptClimate(v.vin); kept != "" {
+		v.setClimate(kept)
+		return
+	}
+	r, ok := v.host.fordAPI().(climateReader)
+	if !ok || v.host.waitForFord(ctx) != nil {
+		return
+	}
+	prefs, err := r.ClimateProfile(ctx, v.vin)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			v.host.logger().Warn("cannot read the car's climate profile; its climate entities stay unknown until a climate change",
+				zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Error(err))
+		}
+	case len(prefs) > 0:
+		v.setClimate(climateState(prefs))
+	}
 }

@@ -399,6 +399,16 @@ func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
 	return tried || t, healed || ok
 }
 
+// ClimateProfile reads the profile through FordPass.
+func (d *dual) ClimateProfile(ctx context.Context, vin string) ([]fordapi.ClimatePreference, error) {
+	r, ok := d.fp.(climateReader)
+	if !ok {
+		return nil, errors.New("FordPass cannot read the climate profile")
+	}
+	prefs, err := r.ClimateProfile(ctx, vin)
+	return prefs, d.commandErr(err)
+}
+
 // CheckTokenFile checks FordPass's token file (FordConnect's file is its
 // client's own concern).
 func (d *dual) CheckTokenFile() string {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +220,46 @@ func TestDarkCarIsBackSoonAfterALongOutage(t *testing.T) {
 	// that (a second more for the call itself and a busy machine).
 	e.w.WaitFor(e.topic(vin1, "availability"), time.Until(start.Add(8*time.Second+2*time.Second+4*time.Second)), func(s string) bool { return s == "online" })
 	t.Logf("back online %s after the outage ended; %d Ford calls in all", time.Since(start.Add(8*time.Second)).Round(100*time.Millisecond), e.calls())
+}
+
+// TestEveryEntityHasItsState: on a fresh install every topic a Home
+// Assistant entity reads (its state and attributes) is retained soon after
+// start, for the truck and for the EV with remote climate (whose climate
+// entities read P/VIN/climate, which the bridge reads once from Ford when
+// the car is first bridged and keeps for the next start).
+func TestEveryEntityHasItsState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "start", "stop", "refresh", "horn", "climate", "charge_target"}})
+	var read []string
+	for _, vin := range []string{vin1, fordsim.VIN(2)} {
+		cfg := e.w.WaitFor(e.deviceConfig(vin), 10*time.Second, func(s string) bool { return strings.Contains(s, `"odometer"`) })
+		for _, c := range cmps(t, cfg) {
+			for _, k := range []string{"state_topic", "json_attributes_topic"} {
+				if topic, ok := c[k].(string); ok && topic != "" && !slices.Contains(read, topic) {
+					read = append(read, topic)
+				}
+			}
+		}
+	}
+	if !slices.Contains(read, e.topic(fordsim.VIN(2), "climate")) {
+		t.Fatalf("no entity reads the EV's climate topic: %v", read)
+	}
+	late := bridgetest.Watch(t, e.cfg.MQTTURL, read...)
+	for _, topic := range read {
+		late.WaitFor(topic, 10*time.Second, func(s string) bool { return s != "" })
+		if !late.Retained(topic) {
+			t.Errorf("%s is not retained", topic)
+		}
+	}
+	calls := e.sim.Stats().Calls["climate_profile"]
+	if calls != 1 {
+		t.Fatalf("%d climate profile reads at start", calls)
+	}
+	e.restart()
+	e.w.WaitFor(e.topic(fordsim.VIN(2), "climate"), 10*time.Second, func(s string) bool { return s != "" })
+	if n := e.sim.Stats().Calls["climate_profile"]; n != calls {
+		t.Fatalf("a restart read the climate profile again (%d reads)", n)
+	}
+	t.Logf("%d topics read by entities, every one retained; 1 climate profile read, none after a restart", len(read))
 }

@@ -24,6 +24,10 @@ type shape struct {
 	Fields    []string `json:"fields"`
 	Location  bool     `json:"location,omitempty"`
 	UpdatedAt bool     `json:"updated_at,omitempty"`
+	// Climate is the car's remote climate profile as last read or written
+	// (P/VIN/climate), so its climate entities have values at once after a
+	// restart; kept apart from the shape (set by climate).
+	Climate string `json:"climate,omitempty"`
 }
 
 func shapeOf(tel *fordapi.Telemetry) shape {
@@ -34,7 +38,7 @@ func shapeOf(tel *fordapi.Telemetry) shape {
 	return s
 }
 
-func (s shape) equal(o shape) bool {
+func (s shape) equal(o shape) bool { // the device's shape: Climate aside
 	return s.Location == o.Location && s.UpdatedAt == o.UpdatedAt && slices.Equal(s.Fields, o.Fields)
 }
 
@@ -66,16 +70,38 @@ func (s *shapes) get(vin string) (shape, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh, ok := s.m[vin]
-	return sh, ok
+	return sh, ok && sh.Fields != nil
 }
 
 // set records a car's shape, on disk too when it changed.
 func (s *shapes) set(vin string, sh shape) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.m[vin]; ok && old.equal(sh) {
+	old, ok := s.m[vin]
+	if ok && old.equal(sh) {
 		return
 	}
+	sh.Climate = old.Climate
+	s.m[vin] = sh
+	s.saveSoonLocked()
+}
+
+// climate is the car's climate profile as last kept ("" when none).
+func (s *shapes) climate(vin string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[vin].Climate
+}
+
+// setClimate keeps the car's climate profile, on disk too when it changed.
+func (s *shapes) setClimate(vin, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.m[vin]
+	if sh.Climate == state {
+		return
+	}
+	sh.Climate = state // with no shape yet (Fields nil), get says none
 	s.m[vin] = sh
 	s.saveSoonLocked()
 }

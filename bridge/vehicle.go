@@ -104,11 +104,15 @@ func (v *vehicle) run(parent context.Context) {
 	v.cancel = cancel
 	v.mu.Unlock()
 	defer close(v.done)
+	var climate sync.WaitGroup
+	defer climate.Wait() // after cancel, which ends it
 	defer cancel()
 
 	// Not logger().With: a child logger holds an encoder buffer of its own
 	// for as long as the car runs (2 KB a car in a fleet).
 	log, vinField := h.logger(), zap.String("vin", fordapi.ShortVIN(v.vin))
+	climate.Add(1)
+	go func() { defer climate.Done(); v.showClimate(ctx) }()
 	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
@@ -403,12 +407,14 @@ func stateJSON(tel *fordapi.Telemetry, show string) []byte {
 	return append(buf, '}')
 }
 
-// setClimate publishes the car's climate profile (P/VIN/climate).
+// setClimate publishes the car's climate profile (P/VIN/climate) and
+// keeps it for the next start.
 func (v *vehicle) setClimate(state string) {
 	v.pubMu.Lock()
 	defer v.pubMu.Unlock()
 	v.climate = state
 	v.host.publishRetained(v.host.fieldTopic(v.vin, climateTopic), state)
+	v.host.keepClimate(v.vin, state)
 }
 
 // eachRetained calls f with every retained topic of the car and what was
