@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
@@ -21,9 +22,11 @@ type commandSpec struct {
 	name    string // on P/VIN/command
 	ford    string // Ford's command type
 	version string // its version, for the commands of Ford's newer command path ("" for the others)
-	// options makes the properties Ford gets from the message's keys
-	// besides command and id, and says what is wrong with them (nil: it
-	// takes none).
+	// keys are the option keys it takes besides command and id; any other
+	// key is refused, naming what it takes. options makes the properties
+	// Ford gets from them, and says what is wrong with them (nil: it takes
+	// none).
+	keys    []string
 	options func(map[string]json.RawMessage) (map[string]any, error)
 	// noOutcome: Ford reports no outcome (the horn): success once sent.
 	noOutcome bool
@@ -77,7 +80,7 @@ var commandSpecs = []commandSpec{
 	// car's remote climate profile first, which the start uses (ha-fordpass
 	// fordpass_bridge.py, setRemoteClimateControl).
 	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "on"), opens: true,
-		options: startOptions, needs: climateNeeds, prepare: setClimateBeforeStart,
+		keys: []string{"climate"}, options: startOptions, needs: climateNeeds, prepare: setClimateBeforeStart,
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
 	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "off"),
@@ -86,7 +89,7 @@ var commandSpecs = []commandSpec{
 	{name: "refresh", ford: fordapi.CmdStatusRefresh, throttled: true,
 		can:    func(fordapi.Vehicle) bool { return true },
 		button: discovery.Button{Key: "refresh_button", Name: "Refresh from car", Icon: "mdi:refresh"}},
-	{name: "horn", ford: fordapi.CmdPanicCue, options: hornOptions, noOutcome: true,
+	{name: "horn", ford: fordapi.CmdPanicCue, keys: []string{"duration"}, options: hornOptions, noOutcome: true,
 		can: func(v fordapi.Vehicle) bool { return v.Can.PanicAlarm }, cannot: "Ford lists no remote horn for this car",
 		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"},
 		more: []discovery.Button{
@@ -107,7 +110,7 @@ var commandSpecs = []commandSpec{
 		button: discovery.Button{Key: "charge_cancel_button", Name: "Stop charging", Icon: "mdi:stop-circle-outline"}},
 	// The charge target: Ford's charge settings command, its AC, DC and
 	// reserve targets set together, as ha-fordpass does (set_charge_settings).
-	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, options: chargeTargetOptions, sets: fordapi.FieldChargeTarget,
+	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: chargeTargetOptions, sets: fordapi.FieldChargeTarget,
 		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
 			cs, _ := props["chargeSettings"].(map[string]any)
 			target, _ := cs["globalTargetSoc"].(int)
@@ -116,11 +119,11 @@ var commandSpecs = []commandSpec{
 		can: isEV, cannot: "charging commands need an electric car"},
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
-	{name: climateCommand, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
+	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
 		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteClimate }, cannot: "Ford lists no remote climate for this car",
 		controls: climateControls()},
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
-	{name: "zone_lights", options: zoneOptions,
+	{name: "zone_lights", keys: []string{"zone"}, options: zoneOptions,
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
 			return v.host.fordAPI().SetZoneLights(ctx, v.vin, props["zone"].(string))
 		},
@@ -169,27 +172,28 @@ func chargeTargetOptions(options map[string]json.RawMessage) (map[string]any, er
 }
 
 // properties are the properties Ford gets for a command with these
-// options (see commandSpec.options).
-// Keys no command knows are left alone, as they always were (a flow may
-// carry its own); an option of another command is refused, naming it.
+// options (see commandSpec.options). A key the command does not take is
+// refused, naming it and what the command takes: {"command":"lock",
+// "state":"on"} would lock while the flow meant something else.
 func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string]any, error) {
-	if c.options != nil {
-		return c.options(options)
-	}
-	var misplaced []string
+	var unknown []string
 	for _, k := range slices.Sorted(maps.Keys(options)) {
-		if slices.Contains(optionNames, k) {
-			misplaced = append(misplaced, k)
+		if !slices.Contains(c.keys, k) {
+			unknown = append(unknown, strconv.Quote(clip(k, 30)))
 		}
 	}
-	if len(misplaced) > 0 {
-		return nil, fmt.Errorf("%s takes no options (got %s)", c.name, strings.Join(misplaced, ", "))
+	if len(unknown) > 0 {
+		takes := "no options (only command and id)"
+		if len(c.keys) > 0 {
+			takes = strings.Join(c.keys, ", ") + " (besides command and id)"
+		}
+		return nil, fmt.Errorf("%s does not take %s; it takes %s", c.name, strings.Join(unknown, ", "), takes)
 	}
-	return nil, nil
+	if c.options == nil {
+		return nil, nil
+	}
+	return c.options(options)
 }
-
-// optionNames are the option keys some command takes.
-var optionNames = []string{"duration", "value", "climate", "zone"}
 
 // hornDurations are the lengths, in seconds, Ford sounds the horn and
 // flashes the lights (ha-fordpass offers the same three).

@@ -319,8 +319,10 @@ func TestCommandsAllowedDefaultIsTheTable(t *testing.T) {
 }
 
 // TestCommandOptions: a command's other keys are checked by its row: the
-// horn takes a duration of 1, 3 or 5 s (3 unless given), and a command
-// that takes none refuses them, naming them.
+// horn takes a duration of 1, 3 or 5 s (3 unless given), and a key the
+// command does not take is refused, naming it and what the command takes
+// ({"command":"lock","state":"on"} would lock while the flow meant
+// something else).
 func TestCommandOptions(t *testing.T) {
 	for in, want := range map[string]any{
 		"horn":                              3,
@@ -328,9 +330,11 @@ func TestCommandOptions(t *testing.T) {
 		`{"command":"horn","duration":1}`:   1,
 		`{"command":"horn","duration":7}`:   "must be 1, 3 or 5",
 		`{"command":"horn","duration":"3"}`: "must be 1, 3 or 5",
-		`{"command":"horn","volume":11}`:    3, // a key no command knows is left alone
-		`{"command":"lock","duration":5}`:   "lock takes no options (got duration)",
-		`{"command":"unlock","a":1,"b":2}`:  nil,
+		`{"command":"horn","volume":11}`:    `horn does not take "volume"; it takes duration`,
+		`{"command":"lock","duration":5}`:   `lock does not take "duration"; it takes no options`,
+		`{"command":"lock","state":"on"}`:   `lock does not take "state"`,
+		`{"command":"unlock","a":1,"b":2}`:  `unlock does not take "a", "b"`,
+		`{"command":"unlock","id":"x"}`:     nil,
 	} {
 		req, err := ParseCommand([]byte(in))
 		switch w := want.(type) {
