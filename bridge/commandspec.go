@@ -236,3 +236,7 @@ var commandNames = func() []string {
 	}
 	return out
 }()
+
+// Commands are the names of every command, in the table's order (the
+// add-on's options and env.example are checked against them).
+func Commands() []string { return slices.Clone(commandNames) }

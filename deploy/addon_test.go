@@ -199,3 +199,41 @@ func TestAddonRepositoryIsFound(t *testing.T) {
 		}
 	}
 }
+
+// TestAddonAndEnvExampleNameEveryCommand: the add-on's default options, its
+// schema for commands_allowed and env.example's COMMANDS_ALLOWED name
+// exactly the commands of the bridge's command table, so a new command
+// reaches add-on users and their schema accepts it.
+func TestAddonAndEnvExampleNameEveryCommand(t *testing.T) {
+	want := bridge.Commands()
+	data, err := os.ReadFile(filepath.Join(addonDir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Options struct {
+			CommandsAllowed []string `yaml:"commands_allowed"`
+		} `yaml:"options"`
+		Schema struct {
+			CommandsAllowed []string `yaml:"commands_allowed"`
+		} `yaml:"schema"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Options.CommandsAllowed, want) {
+		t.Errorf("the add-on's default commands_allowed %v; the command table has %v", cfg.Options.CommandsAllowed, want)
+	}
+	m := regexp.MustCompile(`^list\((.*)\)$`).FindStringSubmatch(strings.Join(cfg.Schema.CommandsAllowed, ""))
+	if m == nil || !slices.Equal(strings.Split(m[1], "|"), want) {
+		t.Errorf("the add-on's schema for commands_allowed is %v; the command table has %v", cfg.Schema.CommandsAllowed, want)
+	}
+	env, err := os.ReadFile("env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(?m)^#? ?COMMANDS_ALLOWED=(.*)$`).FindSubmatch(env)
+	if line == nil || string(line[1]) != strings.Join(want, ",") {
+		t.Errorf("env.example's COMMANDS_ALLOWED is %q; the command table has %s", line, strings.Join(want, ","))
+	}
+}
