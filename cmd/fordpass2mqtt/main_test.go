@@ -621,13 +621,7 @@ func TestAddonImageStartsInAddonMode(t *testing.T) {
 // with the secret and the tokens nowhere in the logs.
 func TestFordConnectThroughTheBinary(t *testing.T) {
 	sim, fordURL := bridgetest.Ford(t, fordsim.Options{FconPace: 200 * time.Millisecond})
-	dir := t.TempDir()
-	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir, "FORD_BACKEND=fordconnect",
-		"FORDCONNECT_CLIENT_ID=" + fordsim.FconClientID, "FORDCONNECT_CLIENT_SECRET=" + fordsim.FconClientSecret, "FORDCONNECT_PACE=200ms"}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	env := fordConnectEnv(t, fordURL, "fordconnect")
 	loginInteractively(t, fordURL)
 	url := bridgetest.Broker(t)
 	prefix := "fpfc" + bridgetest.Suffix()
@@ -665,13 +659,7 @@ func TestFordConnectThroughTheBinary(t *testing.T) {
 // and doctor names the car that is not consented.
 func TestBothFailoverThroughTheBinary(t *testing.T) {
 	sim, fordURL := bridgetest.Ford(t, fordsim.Options{Vehicles: 2, FconPace: 200 * time.Millisecond, Heartbeat: 500 * time.Millisecond})
-	dir := t.TempDir()
-	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + dir, "FORD_BACKEND=both",
-		"FORDCONNECT_CLIENT_ID=" + fordsim.FconClientID, "FORDCONNECT_CLIENT_SECRET=" + fordsim.FconClientSecret, "FORDCONNECT_PACE=200ms"}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	env := fordConnectEnv(t, fordURL, "both")
 	loginInteractively(t, fordURL)
 	loginInteractively(t, fordURL, "--fordconnect")
 	url := bridgetest.Broker(t)
@@ -742,4 +730,17 @@ func TestSecondProcessOnOneStateDirExits(t *testing.T) {
 	if code := exitCode(t, first, 20*time.Second); code != 0 {
 		t.Fatalf("the first process: exit %d", code)
 	}
+}
+
+// fordConnectEnv is the environment of a bridge on the simulator with a
+// FordConnect app and FORD_BACKEND=backend, in a new STATE_DIR; it is set
+// in the test's own environment too, for the in-process login.
+func fordConnectEnv(t *testing.T, fordURL, backend string) []string {
+	env := []string{"FORD_BASE_URL=" + fordURL, "STATE_DIR=" + t.TempDir(), "FORD_BACKEND=" + backend,
+		"FORDCONNECT_CLIENT_ID=" + fordsim.FconClientID, "FORDCONNECT_CLIENT_SECRET=" + fordsim.FconClientSecret, "FORDCONNECT_PACE=200ms"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return env
 }
