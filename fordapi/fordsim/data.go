@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 // catOK checks the auth-token header; s.mu must be held.
@@ -121,16 +123,19 @@ func (s *Sim) telemetry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v.doc)
 }
 
+// simCommands are the commands of the older command path, by fordapi's
+// names for Ford's types (the bridge sends what fordapi names).
 var simCommands = map[string]bool{
-	"lock": true, "unlock": true, "remoteStart": true, "cancelRemoteStart": true, "statusRefresh": true, "startPanicCue": true,
+	fordapi.CmdLock: true, fordapi.CmdUnlock: true, fordapi.CmdRemoteStart: true, fordapi.CmdCancelRemoteStart: true,
+	fordapi.CmdStatusRefresh: true, fordapi.CmdPanicCue: true,
 }
 
 // betaCommands are the commands of the newer command path
 // (/v1beta/…/commands) with the version each exists in, as ha-fordpass
 // sends them: the type ends in "Command".
 var betaCommands = map[string]string{
-	"startGlobalChargeCommand": "1.0.1", "pauseGlobalChargeCommand": "1.0.1", "cancelGlobalChargeCommand": "1.0.1",
-	"updateChargeSettingsCommand": "1.0.1",
+	fordapi.CmdStartCharge + "Command": fordapi.ChargeVersion, fordapi.CmdPauseCharge + "Command": fordapi.ChargeVersion,
+	fordapi.CmdCancelCharge + "Command": fordapi.ChargeVersion, fordapi.CmdChargeSettings + "Command": fordapi.ChargeVersion,
 }
 
 // commandBeta takes a command of the newer path: a type and version Ford
@@ -194,7 +199,7 @@ func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string, props ma
 	if s.failNext[typ] > 0 {
 		s.failNext[typ]--
 	}
-	if typ != "startPanicCue" {
+	if typ != fordapi.CmdPanicCue {
 		s.setCommandState(v, typ, id, "", "REQUEST_QUEUED")
 		d := s.opts.CommandDelay
 		s.after(d/2, func() { s.setCommandState(v, typ, id, "REQUEST_QUEUED", "RECEIVED_BY_DEVICE") })
@@ -203,7 +208,7 @@ func (s *Sim) runCommand(w http.ResponseWriter, v *vehicle, typ string, props ma
 				s.setCommandState(v, typ, id, "RECEIVED_BY_DEVICE", "COMMAND_FAILED_ON_DEVICE")
 				return
 			}
-			if typ == "statusRefresh" {
+			if typ == fordapi.CmdStatusRefresh {
 				// Ford's answer to a refresh: the fresh metrics ride inside
 				// the success state (states.statusRefreshCommand.value.metrics).
 				s.setCommandStateWith(v, typ, id, "RECEIVED_BY_DEVICE", "success", s.refreshMetrics(v))
@@ -297,9 +302,9 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 	}
 	delta := map[string]any{}
 	switch typ {
-	case "lock", "unlock":
+	case fordapi.CmdLock, fordapi.CmdUnlock:
 		state := "LOCKED"
-		if typ == "unlock" {
+		if typ == fordapi.CmdUnlock {
 			state = "UNLOCKED"
 		}
 		// Every lockable door changes; mechanical latches stay UNKNOWN.
@@ -323,15 +328,15 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 			list = append(list, map[string]any{"updateTime": ts, "vehicleDoor": "ALL_DOORS", "value": state})
 		}
 		delta["doorLockStatus"] = list
-	case "remoteStart":
+	case fordapi.CmdRemoteStart:
 		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 900.0}
-	case "cancelRemoteStart":
+	case fordapi.CmdCancelRemoteStart:
 		delta["remoteStartCountdownTimer"] = map[string]any{"updateTime": ts, "value": 0.0}
-	case "startGlobalCharge", "pauseGlobalCharge", "cancelGlobalCharge":
+	case fordapi.CmdStartCharge, fordapi.CmdPauseCharge, fordapi.CmdCancelCharge:
 		// The words ha-fordpass knows for xevBatteryChargeDisplayStatus.
-		word := map[string]string{"startGlobalCharge": "IN_PROGRESS", "pauseGlobalCharge": "PAUSED", "cancelGlobalCharge": "STOPPED"}[typ]
+		word := map[string]string{fordapi.CmdStartCharge: "IN_PROGRESS", fordapi.CmdPauseCharge: "PAUSED", fordapi.CmdCancelCharge: "STOPPED"}[typ]
 		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
-	case "updateChargeSettings":
+	case fordapi.CmdChargeSettings:
 		cs, _ := props["chargeSettings"].(map[string]any)
 		if target, ok := cs["globalTargetSoc"].(float64); ok {
 			custom, _ := m["customMetrics"].(map[string]any)
