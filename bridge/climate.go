@@ -190,7 +190,7 @@ func climateControls() []discovery.Control {
 // climateNeeds: climate settings need a car that keeps a remote climate
 // profile.
 func climateNeeds(v fordapi.Vehicle, props map[string]any) string {
-	if _, ok := props[climateProp]; ok && !v.Can.RemoteClimate {
+	if _, ok := props[climateProp]; ok && !v.Can.Has(fordapi.CapRemoteClimate) {
 		return "Ford lists no remote climate for this car, so it takes no climate settings; send start without them"
 	}
 	return ""
@@ -232,7 +232,7 @@ type climateReader interface {
 // share). A read that fails leaves the entities unknown until the next
 // climate change; it is not retried.
 func (v *vehicle) showClimate(ctx context.Context) {
-	if !v.info().Can.RemoteClimate {
+	if !v.info().Can.Has(fordapi.CapRemoteClimate) {
 		return
 	}
 	if kept := v.host.keptClimate(v.vin); kept != "" {

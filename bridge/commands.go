@@ -278,7 +278,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	}
 	spec := specOf(req.Command)
-	if !spec.can(v.info()) {
+	if !spec.runsOn(v.info()) {
 		reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, spec.cannot))
 		return
 	}

@@ -46,12 +46,14 @@ type commandSpec struct {
 	// opens: it opens the car or starts it (doctor warns when anyone on an
 	// open broker may send it).
 	opens bool
-	// can says whether a car can run it, from what Ford lists of the car;
-	// cannot says why not, in words. needs says what a car lacks for one
+	// capability is what Ford must list of the car for it, by Ford's own
+	// name ("" for any car), and can a further test (nil: none); cannot
+	// says why a car cannot, in words. needs says what a car lacks for one
 	// request's options ("" when nothing; nil: options need nothing).
-	can    func(fordapi.Vehicle) bool
-	cannot string
-	needs  func(v fordapi.Vehicle, props map[string]any) string
+	capability string
+	can        func(fordapi.Vehicle) bool
+	cannot     string
+	needs      func(v fordapi.Vehicle, props map[string]any) string
 	// prepare makes the Ford calls the command needs before it is sent
 	// (start's climate settings) and returns the properties left for the
 	// command itself. A failed prepare fails the command unsent.
@@ -73,24 +75,23 @@ type commandSpec struct {
 
 var commandSpecs = []commandSpec{
 	{name: "lock", ford: fordapi.CmdLock, showing: "locking", effect: setWord(fordapi.FieldLock, "locked"),
-		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
+		capability: fordapi.CapRemoteLock, cannot: "Ford lists no remote lock for this car"},
 	{name: "unlock", ford: fordapi.CmdUnlock, showing: "unlocking", effect: setWord(fordapi.FieldLock, "unlocked"), opens: true,
-		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteLock }, cannot: "Ford lists no remote lock for this car"},
+		capability: fordapi.CapRemoteLock, cannot: "Ford lists no remote lock for this car"},
 	// A remote start may carry climate settings: they are written to the
 	// car's remote climate profile first, which the start uses (ha-fordpass
 	// fordpass_bridge.py, setRemoteClimateControl).
 	{name: "start", ford: fordapi.CmdRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "on"), opens: true,
 		keys: []string{"climate"}, options: startOptions, needs: climateNeeds, prepare: setClimateBeforeStart,
-		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
+		capability: fordapi.CapRemoteStart, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_start_button", Name: "Remote start", Icon: "mdi:car-key"}},
 	{name: "stop", ford: fordapi.CmdCancelRemoteStart, effect: setWord(fordapi.FieldRemoteStart, "off"),
-		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteStart }, cannot: "Ford lists no remote start for this car",
+		capability: fordapi.CapRemoteStart, cannot: "Ford lists no remote start for this car",
 		button: discovery.Button{Key: "remote_stop_button", Name: "Stop remote start", Icon: "mdi:car-off"}},
 	{name: "refresh", ford: fordapi.CmdStatusRefresh, throttled: true,
-		can:    func(fordapi.Vehicle) bool { return true },
 		button: discovery.Button{Key: "refresh_button", Name: "Refresh from car", Icon: "mdi:refresh"}},
 	{name: "horn", ford: fordapi.CmdPanicCue, keys: []string{"duration"}, options: hornOptions, noOutcome: true,
-		can: func(v fordapi.Vehicle) bool { return v.Can.PanicAlarm }, cannot: "Ford lists no remote horn for this car",
+		capability: fordapi.CapPanicAlarm, cannot: "Ford lists no remote horn for this car",
 		button: discovery.Button{Key: "horn_button", Name: "Horn and lights", Icon: "mdi:bullhorn", DeviceClass: "identify"},
 		more: []discovery.Button{
 			{Key: "horn_1s_button", Name: "Horn and lights 1 s", Press: `{"command":"horn","duration":1}`, Icon: "mdi:bullhorn-outline"},
@@ -120,14 +121,14 @@ var commandSpecs = []commandSpec{
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
 	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
-		can: func(v fordapi.Vehicle) bool { return v.Can.RemoteClimate }, cannot: "Ford lists no remote climate for this car",
+		capability: fordapi.CapRemoteClimate, cannot: "Ford lists no remote climate for this car",
 		controls: climateControls()},
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
 	{name: "zone_lights", keys: []string{"zone"}, options: zoneOptions,
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
 			return v.host.fordAPI().SetZoneLights(ctx, v.vin, props["zone"].(string))
 		},
-		can: func(v fordapi.Vehicle) bool { return v.Can.ZoneLighting }, cannot: "Ford lists no zone lighting for this car",
+		capability: fordapi.CapZoneLighting, cannot: "Ford lists no zone lighting for this car",
 		button: discovery.Button{Key: "zone_lights_button", Name: "Zone lights on", Press: `{"command":"zone_lights","zone":"all"}`, Icon: "mdi:car-parking-lights"},
 		more: []discovery.Button{
 			{Key: "zone_lights_off_button", Name: "Zone lights off", Press: `{"command":"zone_lights","zone":"off"}`, Icon: "mdi:car-light-dimmed"},
@@ -240,3 +241,9 @@ var commandNames = func() []string {
 // Commands are the names of every command, in the table's order (the
 // add-on's options and env.example are checked against them).
 func Commands() []string { return slices.Clone(commandNames) }
+
+// runsOn says whether a car can run the command: the capability its row
+// names is listed for the car, and its further test passes.
+func (c *commandSpec) runsOn(v fordapi.Vehicle) bool {
+	return (c.capability == "" || v.Can.Has(c.capability)) && (c.can == nil || c.can(v))
+}

@@ -47,9 +47,10 @@ type dual struct {
 	fc FordConnect
 
 	mu       sync.Mutex
-	states   map[string]BackendInfo // each backend's state from its last call
-	source   map[string]string      // VIN → the backend of its last telemetry
-	onChange func()                 // told when a backend's state changes
+	states   map[string]BackendInfo     // each backend's state from its last call
+	source   map[string]string          // VIN → the backend of its last telemetry
+	fpCars   map[string]fordapi.Vehicle // FordPass's last vehicle list, by VIN
+	onChange func()                     // told when a backend's state changes
 }
 
 // note records a backend's outcome; it tells onChange when the state moved.
@@ -278,15 +279,28 @@ func (d *dual) Vehicles(ctx context.Context) ([]fordapi.Vehicle, error) {
 	} else {
 		fpErr = fmt.Errorf("FordPass: %w", &fordapi.ReauthError{Reason: "waiting for a new sign-in"})
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fpErr == nil {
+		d.fpCars = map[string]fordapi.Vehicle{}
+		for _, v := range list {
+			d.fpCars[v.VIN] = v
+		}
+	}
 	extra, _ := d.fc.Vehicles(ctx) // no call: the consented cars
 	if fpErr != nil && len(extra) == 0 {
 		return nil, fpErr
 	}
 	for _, v := range extra {
-		if !containsVIN(list, v.VIN) {
-			v.Can = fordapi.Capabilities{}
-			list = append(list, v)
+		if containsVIN(list, v.VIN) {
+			continue
 		}
+		if fp, ok := d.fpCars[v.VIN]; ok {
+			v = fp // FordPass listed it last time: it keeps its commands for when FordPass is back
+		} else {
+			v.Can = nil // only FordConnect has it: no commands
+		}
+		list = append(list, v)
 	}
 	return list, nil
 }

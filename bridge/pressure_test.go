@@ -129,8 +129,12 @@ func TestCommandFloodIsBounded(t *testing.T) {
 }
 
 // TestQueuedCommandIsNeverLate holds the first command at Ford past the
-// deadline: the commands queued behind it end as timeouts that were never
-// sent, with the time they waited.
+// deadline: the commands queued behind it are sent only while their own
+// deadline has not passed, and end as timeouts that were never sent once
+// it has, with the time they waited. Which of them still had time when the
+// one before ended depends on when each was accepted (a busy machine
+// spreads that), so the test holds the promise itself: none was sent after
+// its deadline, none given up before it, and some were never sent.
 func TestQueuedCommandIsNeverLate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, commandTimeout: 2 * time.Second})
@@ -146,14 +150,23 @@ func TestQueuedCommandIsNeverLate(t *testing.T) {
 	}
 	for _, id := range []string{"q1", "q2", "q3"} {
 		r := got[id]
-		if r.Status != bridge.ResultTimeout || !strings.Contains(r.Error, "not sent to the car") || r.WaitedMS < 1900 {
-			t.Fatalf("%s: %+v; want a timeout that was never sent, after waiting about 2 s", id, r)
+		switch {
+		case r.Status != bridge.ResultTimeout:
+			t.Fatalf("%s: %+v; Ford answers nothing within the deadline, so every command times out", id, r)
+		case strings.Contains(r.Error, "not sent to the car") && r.WaitedMS < 1900:
+			t.Fatalf("%s: %+v; given up before its deadline", id, r)
+		case !strings.Contains(r.Error, "not sent to the car") && r.WaitedMS >= 2000:
+			t.Fatalf("%s: %+v; sent after its deadline", id, r)
 		}
 	}
-	e.simPost("/_sim/slow?for=0s")
-	time.Sleep(500 * time.Millisecond)
-	if n := len(e.simCommands(vin1)); n > 1 {
-		t.Fatalf("Ford received %d commands; only the first may have been sent", n)
+	neverSent := 0
+	for _, id := range []string{"q1", "q2", "q3"} {
+		if strings.Contains(got[id].Error, "not sent to the car") {
+			neverSent++
+		}
+	}
+	if neverSent == 0 {
+		t.Fatalf("all four were sent, each within 2 s of its acceptance behind the others: %+v", got)
 	}
 }
 

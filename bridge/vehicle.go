@@ -510,7 +510,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 	// The commands this car can run and the user allows: the lock entity
 	// for the ones that show on the lock, a button for the others.
 	for _, c := range commandSpecs {
-		if !c.can(v.meta) || !v.set.allowed(c.name) {
+		if !c.runsOn(v.meta) || !v.set.allowed(c.name) {
 			continue
 		}
 		switch c.showing {

@@ -87,7 +87,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].EV || !vs[1].EV || vs[1].Nickname == "" || !vs[0].Can.RemoteStart {
+	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].EV || !vs[1].EV || vs[1].Nickname == "" || !vs[0].Can.Has(fordapi.CapRemoteStart) {
 		t.Fatalf("vehicles: %+v", vs)
 	}
 	tel, err := f.client.Telemetry(ctx, vs[0].VIN)
@@ -525,7 +525,7 @@ func TestVehicleListFollowsFordToTheGarage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].Model != "F-150" || vs[1].Nickname != "Mach-E 2" || !vs[1].EV || !vs[0].Can.RemoteStart {
+	if len(vs) != 2 || vs[0].VIN != fordsim.VIN(1) || vs[0].Model != "F-150" || vs[1].Nickname != "Mach-E 2" || !vs[1].EV || !vs[0].Can.Has(fordapi.CapRemoteStart) {
 		t.Fatalf("vehicles from the garage: %+v", vs)
 	}
 	if p := f.client.Protocol(); p.VehicleList != fordapi.ListGarage {

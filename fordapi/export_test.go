@@ -12,3 +12,6 @@ func (c *Client) AutonomicExpiry() time.Time {
 	}
 	return c.auto.Expiry
 }
+
+// CapabilitiesForTest reads a car's capabilities as the vehicle lists do.
+var CapabilitiesForTest = capabilities

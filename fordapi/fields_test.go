@@ -1,6 +1,7 @@
 package fordapi_test
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -133,5 +134,28 @@ func TestAMetricTwoFieldsReadIsSkippedOnce(t *testing.T) {
 	tel = fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{"remoteStartCountdownTimer": map[string]any{"value": 300.0}}}).Telemetry()
 	if tel.Get("remote_start").String() != "on" || tel.Get("remote_start_remaining").String() != "300" {
 		t.Errorf("remote start = %q, remaining %q; want on, 300", tel.Get("remote_start"), tel.Get("remote_start_remaining"))
+	}
+}
+
+// TestCapabilitiesByFordsNames: a car's capabilities are every flag Ford
+// lists, by Ford's own name, so a new command's row names a new one
+// without code here; zone lighting needs lighting zones and remote climate
+// comes from the profile, as ha-fordpass reads them; a vehicle cache an
+// earlier version wrote (fields RemoteLock, …) keeps its cars' commands.
+func TestCapabilitiesByFordsNames(t *testing.T) {
+	c := fordapi.CapabilitiesForTest(map[string]any{"remoteLock": "Display", "remoteStart": true, "guardMode": true, "zoneLighting": true, "remotePanicAlarm": false},
+		map[string]any{"numberOfLightingZones": "0", "remoteHeatingCooling": true})
+	for name, want := range map[string]bool{fordapi.CapRemoteLock: true, fordapi.CapRemoteStart: true, "guardMode": true,
+		fordapi.CapZoneLighting: false, fordapi.CapPanicAlarm: false, fordapi.CapRemoteClimate: true} {
+		if c.Has(name) != want {
+			t.Errorf("%s: %v, want %v", name, c.Has(name), want)
+		}
+	}
+	var old fordapi.Capabilities
+	if err := json.Unmarshal([]byte(`{"RemoteLock":true,"RemoteStart":true,"PanicAlarm":false,"ZoneLighting":true}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if !old.Has(fordapi.CapRemoteLock) || !old.Has(fordapi.CapRemoteStart) || old.Has(fordapi.CapPanicAlarm) || !old.Has(fordapi.CapZoneLighting) {
+		t.Fatalf("an earlier cache: %v", old)
 	}
 }

@@ -23,31 +23,66 @@ type Vehicle struct {
 	Can        Capabilities
 }
 
-// Capabilities say which remote features the car supports.
-type Capabilities struct {
-	RemoteLock  bool
-	RemoteStart bool
-	PanicAlarm  bool
-	// RemoteClimate: the car keeps a remote climate profile that a remote
-	// start uses (the profile's remoteClimateControl or
-	// remoteHeatingCooling, as ha-fordpass reads it).
-	RemoteClimate bool `json:",omitempty"`
-	// ZoneLighting: the car has zone lighting (the capability zoneLighting
-	// and a numberOfLightingZones above 0, as ha-fordpass reads them).
-	ZoneLighting bool `json:",omitempty"`
+// Capabilities are what Ford lists a car can do, by Ford's own names
+// (remoteLock, remoteStart, remotePanicAlarm, zoneLighting, …): every flag
+// of the car's capability list, as Ford sends it, and two read as
+// ha-fordpass reads them (zoneLighting only with lighting zones, and
+// remoteClimateControl from the profile). A command's row names the one it
+// needs; a new capability needs no code here.
+type Capabilities map[string]bool
+
+// Ford's names of the capabilities the bridge's commands need.
+const (
+	CapRemoteLock    = "remoteLock"
+	CapRemoteStart   = "remoteStart"
+	CapPanicAlarm    = "remotePanicAlarm"
+	CapRemoteClimate = "remoteClimateControl" // or the profile's remoteHeatingCooling
+	CapZoneLighting  = "zoneLighting"         // with numberOfLightingZones above 0
+)
+
+// Has says whether Ford lists the capability for the car.
+func (c Capabilities) Has(name string) bool { return c[name] }
+
+// UnmarshalJSON reads the set, and the struct of fields earlier versions
+// kept in STATE_DIR (RemoteLock, …), so a cached car keeps its commands.
+func (c *Capabilities) UnmarshalJSON(data []byte) error {
+	var m map[string]bool
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	old := map[string]string{"RemoteLock": CapRemoteLock, "RemoteStart": CapRemoteStart, "PanicAlarm": CapPanicAlarm,
+		"RemoteClimate": CapRemoteClimate, "ZoneLighting": CapZoneLighting}
+	*c = Capabilities{}
+	for k, v := range m {
+		if name, ok := old[k]; ok {
+			k = name
+		}
+		if v {
+			(*c)[k] = true
+		}
+	}
+	return nil
 }
 
 // capabilities reads what Ford lists of a car: caps are its capability
 // flags (nil: none listed, so only the lock is assumed), profile its
 // profile (may be nil).
 func capabilities(caps, profile map[string]any) Capabilities {
-	c := Capabilities{RemoteLock: true}
+	c := Capabilities{CapRemoteLock: true}
 	if caps != nil {
-		c = Capabilities{RemoteLock: flag(caps["remoteLock"]), RemoteStart: flag(caps["remoteStart"]), PanicAlarm: flag(caps["remotePanicAlarm"])}
-		zones, _ := strconv.Atoi(toString(profile["numberOfLightingZones"]))
-		c.ZoneLighting = flag(caps["zoneLighting"]) && zones > 0
+		c = Capabilities{}
+		for k, v := range caps {
+			if flag(v) {
+				c[k] = true
+			}
+		}
+		if zones, _ := strconv.Atoi(toString(profile["numberOfLightingZones"])); zones <= 0 {
+			delete(c, CapZoneLighting)
+		}
 	}
-	c.RemoteClimate = flag(profile["remoteClimateControl"]) || flag(profile["remoteHeatingCooling"])
+	if flag(profile["remoteClimateControl"]) || flag(profile["remoteHeatingCooling"]) {
+		c[CapRemoteClimate] = true
+	}
 	return c
 }
 
