@@ -28,6 +28,8 @@ func TestFordConnectBackend(t *testing.T) {
 		mutate: func(c *bridge.Config) { c.PollInterval = 100 * time.Millisecond }})
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	link := e.w.WaitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
+	// FordConnect's own link is offered before the first consent too.
+	e.w.WaitValue(e.topic("auth", "fordconnect", "login_url"), link, 5*time.Second)
 	u, err := url.Parse(link)
 	if err != nil {
 		t.Fatal(err)
