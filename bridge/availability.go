@@ -25,13 +25,16 @@ type darkState struct {
 	failingSince time.Time // the first failed try since Ford last answered for the car
 	reason       string    // why, in words
 	until        time.Time // when the budget allows the next call, when it paused the car
+	// silent: Ford itself did not answer the last try (not the budget),
+	// so the car's tries come at least every Options.DarkRetry.
+	silent bool
 }
 
 // reached records that Ford answered for the car: it is online.
 func (v *vehicle) reached() {
 	v.availMu.Lock()
 	defer v.availMu.Unlock()
-	v.dark.failingSince, v.dark.reason, v.dark.until = time.Time{}, "", time.Time{}
+	v.dark.failingSince, v.dark.reason, v.dark.until, v.dark.silent = time.Time{}, "", time.Time{}, false
 	v.showLocked(mqttapi.Online)
 }
 
@@ -52,6 +55,7 @@ func (v *vehicle) unreached(err error) {
 		v.dark.reason = darkReason(err)
 	}
 	var be *fordapi.BudgetError
+	v.dark.silent = !errors.As(err, &be) // the budget's pause is no silence of Ford's
 	if errors.As(err, &be) {
 		// The budget holds the car's channel until then: no need to wait
 		// DarkAfter to know it is dark.
@@ -60,13 +64,14 @@ func (v *vehicle) unreached(err error) {
 	}
 }
 
-// failing says whether the car has had no answer from Ford since its last
-// try: its retries then come at least every Options.DarkRetry, outside the
-// hourly pace, so it is back within that of Ford answering again.
+// failing says whether Ford did not answer the car's last try (the
+// budget's pause aside): its retries then come at least every
+// Options.DarkRetry, outside the hourly pace, so it is back within that
+// of Ford answering again.
 func (v *vehicle) failing() bool {
 	v.availMu.Lock()
 	defer v.availMu.Unlock()
-	return !v.dark.failingSince.IsZero()
+	return v.dark.silent
 }
 
 // checkDark takes the car offline once it has had no channel to Ford for
