@@ -87,8 +87,8 @@ func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field
 func (b carLink) topics() mqttapi.Tree                        { return b.t }
 func (b carLink) vehicleChanged(v *vehicle)                   { b.publishVehicleDiscovery(v) }
 func (b carLink) carShape(vin string) (shape, bool)           { return b.shapes.get(vin) }
-func (b carLink) keptClimate(vin string) string                { return b.shapes.climate(vin) }
-func (b carLink) keepClimate(vin, state string)                { b.shapes.setClimate(vin, state) }
+func (b carLink) keptClimate(vin string) string               { return b.shapes.climate(vin) }
+func (b carLink) keepClimate(vin, state string)               { b.shapes.setClimate(vin, state) }
 func (b carLink) shapeChanged(vin string, sh shape)           { b.shapes.set(vin, sh) }
 func (b carLink) streamingChanged(vin string, on bool)        { b.m.setStreaming(vin, on) }
 func (b carLink) carStopped()                                 { b.workers.Done() }
