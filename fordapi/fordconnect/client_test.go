@@ -153,8 +153,9 @@ func TestTelemetryIsPacedAndA429Honoured(t *testing.T) {
 			t.Fatalf("read %d has no odometer", i)
 		}
 	}
-	// Each car's token: a garage read and 3 telemetry reads, a pace apart.
-	if d := time.Since(start); d < 3*pace {
+	// Each car's token: 3 telemetry reads a pace apart (its garage read
+	// came before start, and may be a pace old already).
+	if d := time.Since(start); d < 2*pace {
 		t.Fatalf("6 reads in %s: faster than the pace", d)
 	}
 	if n := f.sim.Stats().FconRefused; n != 0 {
