@@ -208,11 +208,7 @@ func TestBothRefusedConsentHealsByItself(t *testing.T) {
 		}
 		return false
 	}
-	for deadline := time.Now().Add(10 * time.Second); !said(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no detail said the consent is tried again by itself: %q", e.w.History(e.topic("auth", "fordconnect", "detail")))
-		}
-	}
+	bridgetest.Eventually(t, 10*time.Second, "a detail saying the refused consent is tried again by itself", said)
 	e.w.WaitValue(fcState, "ok", 20*time.Second)
 	e.patch(vin1, `{"metrics":{"odometer":{"value":9001.5}}}`)
 	e.w.WaitValue(e.topic(vin1, "odometer"), "9001.5", 10*time.Second)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -82,11 +83,9 @@ func TestBasicAuthFloodIsSlowedAndSummarised(t *testing.T) {
 	if resp := try("s3cret"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the right password after the wait: %d", resp.StatusCode)
 	}
-	for deadline := time.Now().Add(10 * time.Second); logs.FilterMessageSnippet("more wrong HTTP basic-auth").Len() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no summary of the flood's interval")
-		}
-	}
+	bridgetest.Eventually(t, 10*time.Second, "the summary of the flood's interval", func() bool {
+		return logs.FilterMessageSnippet("more wrong HTTP basic-auth").Len() > 0
+	})
 	lines := logs.FilterMessageSnippet("basic-auth").All()
 	if len(lines) == 0 || len(lines) > 4 {
 		t.Fatalf("%d log lines for 200 wrong passwords, want a few", len(lines))
@@ -171,11 +170,7 @@ func TestCommandFloodLogsACount(t *testing.T) {
 		firsts = e.logs.FilterMessageSnippet("command rejected (more like it").Len() + e.logs.FilterMessageSnippet("for more reasons and topics").Len()
 		return counted + firsts
 	}
-	for deadline := time.Now().Add(10 * time.Second); accounted() < 2000; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the log accounts for %d of 2000 rejections (%d one by one, %d counted)", counted+firsts, firsts, counted)
-		}
-	}
+	bridgetest.Eventually(t, 10*time.Second, "the log accounting for 2000 rejections", func() bool { return accounted() >= 2000 })
 	if accounted() != 2000 {
 		t.Fatalf("the log accounts for %d of 2000 rejections (%d one by one, %d counted)", counted+firsts, firsts, counted)
 	}

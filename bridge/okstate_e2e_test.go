@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,11 +98,7 @@ func TestCommandResultSurvivesABrokerOutage(t *testing.T) {
 // waitLog waits for a log line of the bridge's with snippet in its message.
 func waitLog(t *testing.T, e *env, snippet string, timeout time.Duration) {
 	t.Helper()
-	for deadline := time.Now().Add(timeout); e.logs.FilterMessageSnippet(snippet).Len() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line %q in %s", snippet, timeout)
-		}
-	}
+	bridgetest.Eventually(t, timeout, "a log line "+strconv.Quote(snippet), func() bool { return e.logs.FilterMessageSnippet(snippet).Len() > 0 })
 }
 
 // TestDroppedPublishesAreNoticed: the broker's ACL lets the bridge connect

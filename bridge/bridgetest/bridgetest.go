@@ -269,3 +269,18 @@ func (w *Watcher) Publish(topic, payload string, retained bool) {
 func (w *Watcher) Send(topic, payload string) {
 	w.client.Publish(topic, 1, false, payload)
 }
+
+// Eventually waits until ok holds, checking it every 10 ms, and fails the
+// test naming what it waited for when timeout passes first. It is for
+// conditions nothing announces (a log line, a counter, a history): a
+// message on MQTT has Watcher.WaitFor.
+func Eventually(t testing.TB, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -303,14 +303,12 @@ func TestDemoOnASharedBrokerLeavesARealBridgeAlone(t *testing.T) {
 	cmd2, out2, stderr2 := program(t, []string{"MQTT_URL=" + url, "HTTP_ADDR=127.0.0.1:0"}, "demo")
 	defer func() { _ = cmd2.Process.Kill() }()
 	var second string
-	for deadline := time.Now().Add(20 * time.Second); second == ""; time.Sleep(20 * time.Millisecond) {
+	bridgetest.Eventually(t, 20*time.Second, "the second demo's banner", func() bool {
 		if _, rest, ok := strings.Cut(out2.String(), "Topic prefix:"); ok {
 			second, _, _ = strings.Cut(strings.TrimSpace(rest), "\n")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the second demo printed no prefix: %s %s", out2, stderr2)
-		}
-	}
+		return second != ""
+	})
 	if !strings.HasPrefix(second, "fordpass_demo_") {
 		t.Fatalf("the second demo's prefix is %q", second)
 	}
@@ -676,11 +674,7 @@ func TestBothFailoverThroughTheBinary(t *testing.T) {
 	for _, v := range []string{vin1, vin2} {
 		sub.WaitFor(prefix+"/"+v+"/source", 20*time.Second, func(s string) bool { return s == "fordpass" })
 	}
-	for deadline := time.Now().Add(10 * time.Second); sim.Streams(vin1) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no stream for the first car")
-		}
-	}
+	bridgetest.Eventually(t, 10*time.Second, "the first car's stream", func() bool { return sim.Streams(vin1) > 0 })
 	lost := time.Now()
 	sim.Revoke()
 	sim.Expire()
