@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
@@ -64,13 +63,7 @@ func (d *dual) note(name string, err error) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return // the caller gave up: no news of Ford
 	case errors.Is(err, fordapi.ErrReauthRequired) && name == fordConnectName:
-		// A car's consent was refused: Backends says so from Consents.
-		d.mu.Lock()
-		f := d.onChange
-		d.mu.Unlock()
-		if f != nil {
-			f()
-		}
+		d.changed() // a car's consent was refused: Backends says so from Consents
 		return
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		st.State, st.Reason = StateReauthRequired, err.Error()
@@ -84,10 +77,9 @@ func (d *dual) note(name string, err error) {
 	d.mu.Lock()
 	old, seen := d.states[name]
 	d.states[name] = st
-	f := d.onChange
 	d.mu.Unlock()
-	if (!seen || old.State != st.State) && f != nil {
-		f()
+	if !seen || old.State != st.State {
+		d.changed()
 	}
 }
 
@@ -114,7 +106,7 @@ func (d *dual) fpDown() bool {
 	if st := d.state(fordPassName); (st != "" && st != StateOK) || !d.fp.Status().SignedIn {
 		return true
 	}
-	return d.fp.Budget().NextAllowed(fordapi.ClassTelemetry).After(time.Now())
+	return d.fp.Budget().Paused(fordapi.ClassTelemetry)
 }
 
 // readsThroughFordConnect says whether vin's state comes from FordConnect
@@ -177,6 +169,16 @@ func (d *dual) Backends(cars []string) []BackendInfo {
 	}
 	fc.LoginURL, _ = d.fc.LoginURL()
 	return []BackendInfo{fp, fc}
+}
+
+// changed tells onChange, if set, that what Backends says may have moved.
+func (d *dual) changed() {
+	d.mu.Lock()
+	f := d.onChange
+	d.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // OnChange sets what is told when a backend's state moves.
@@ -407,8 +409,8 @@ func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
 		tried, healed = t, ok
 	}
 	t, ok := d.fc.RetryRefused(ctx)
-	if ok && d.onChange != nil {
-		d.onChange()
+	if ok {
+		d.changed()
 	}
 	return tried || t, healed || ok
 }

@@ -278,6 +278,13 @@ func (b *Budget) NextAllowed(k Class) time.Time {
 	return now
 }
 
+// Paused says whether a call of class k would be refused now.
+func (b *Budget) Paused(k Class) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.check(b.now(), k) != nil
+}
+
 // Take records one call of class k, or refuses it with a *BudgetError.
 func (b *Budget) Take(k Class) error { return b.take(k, true) }
 

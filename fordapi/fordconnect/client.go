@@ -513,8 +513,7 @@ func (c *Client) renewLocked(ctx context.Context, x *car) (*oauth2.Token, error)
 		c.ownLocked(tok.AccessToken)
 		return tok, nil
 	}
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || (re.ErrorCode != "invalid_grant" && !strings.Contains(string(re.Body), "invalid_grant")) {
+	if !refusedGrant(err) {
 		return nil, fmt.Errorf("refreshing the FordConnect token: %s", oauthReason(err))
 	}
 	x.Refusal = x.Refusal.Refused(c.cfg.Now(), c.cfg.HealSchedule)
@@ -528,6 +527,14 @@ func (c *Client) renewLocked(ctx context.Context, x *car) (*oauth2.Token, error)
 	c.cfg.Logger.Warn("FordConnect refused a consent's renewal; it is tried again later in case the refusal is temporary", fields...)
 	_ = c.saveLocked()
 	return nil, &fordapi.ReauthError{Reason: x.Dead}
+}
+
+// refusedGrant says whether a token endpoint refused the grant itself
+// (invalid_grant), which is how Ford says a consent no longer works, and
+// how it answers every renewal during its own outages.
+func refusedGrant(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || strings.Contains(string(re.Body), "invalid_grant"))
 }
 
 // RetryRefused tries again each refused consent whose time has come: one
@@ -544,19 +551,15 @@ func (c *Client) RetryRefused(ctx context.Context) (tried, healed bool) {
 		}
 		tried = true
 		since := x.Refusal.Since
-		tok, err := c.oauth.TokenSource(c.httpContext(ctx), &x.Token).Token()
+		tok, err := c.renewLocked(ctx, x) // refused again: the next step of the schedule
 		if err != nil {
-			var re *oauth2.RetrieveError
-			if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || strings.Contains(string(re.Body), "invalid_grant")) {
-				x.Refusal = x.Refusal.Refused(now, c.cfg.HealSchedule)
-			} else {
+			if !errors.Is(err, fordapi.ErrReauthRequired) {
 				x.Refusal.Again(now, c.cfg.HealSchedule) // Ford down: no verdict
+				_ = c.saveLocked()
 			}
-			_ = c.saveLocked()
 			continue
 		}
 		x.Token, x.Dead, x.Refusal = *tok, "", nil
-		c.ownLocked(tok.AccessToken)
 		healed = true
 		if err := c.saveLocked(); err != nil {
 			c.unsaved = err
