@@ -140,28 +140,22 @@ func (d *dual) Backends(cars []string) []BackendInfo {
 	for _, c := range consents {
 		byVIN[c.VIN] = c
 	}
-	var refused, missing []string
+	var refused string // the first refused consent's reason, in its own words
+	var missing []string
 	for _, vin := range cars {
 		c, ok := byVIN[vin]
-		car := BackendCar{VIN: vin, Consented: ok && c.Refused == "", Refused: c.Refused, RetryAt: c.RetryAt}
-		fc.Cars = append(fc.Cars, car)
+		fc.Cars = append(fc.Cars, BackendCar{VIN: vin, Consented: ok && c.Refused == "", Refused: c.Refused, RetryAt: c.RetryAt})
 		switch {
 		case !ok:
 			missing = append(missing, fordapi.ShortVIN(vin))
-		case c.Refused != "":
-			refused = append(refused, fordapi.ShortVIN(vin))
+		case c.Refused != "" && refused == "":
+			refused = fordapi.ShortVIN(vin) + ": " + c.Refused
 		}
 	}
 	switch {
-	case len(refused) > 0:
+	case refused != "":
 		// Only a consent that existed and was refused needs the user.
-		fc.State, fc.Reason = StateReauthRequired, "Ford refused the consent of "+strings.Join(refused, ", ")+": consent again with the login link"
-		for _, c := range consents {
-			if c.Refused != "" {
-				fc.Reason = c.Refused
-				break
-			}
-		}
+		fc.State, fc.Reason = StateReauthRequired, refused
 	case len(consents) == 0:
 		fc.Reason = "no car is consented to FordConnect: it reads none until one is (each consent adds a car); FordPass serves every car meanwhile"
 	case fc.State == StateOK && len(missing) > 0:
