@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -228,9 +229,11 @@ type climateReader interface {
 
 // showClimate gives a car with remote climate its P/VIN/climate when it
 // is first bridged, so its climate entities have values from the start:
-// the profile kept from before, else one read of Ford's (in the command
-// share). A read that fails leaves the entities unknown until the next
-// climate change; it is not retried.
+// the profile kept from before, else one read of Ford's, in the telemetry
+// share (never the command share: a fleet's first start must not spend
+// the day's commands), when its pace allows. A read that fails or is
+// paced leaves the entities unknown until the next climate change; it is
+// not retried.
 func (v *vehicle) showClimate(ctx context.Context) {
 	if !v.info().Can.Has(fordapi.CapRemoteClimate) {
 		return
@@ -243,8 +246,11 @@ func (v *vehicle) showClimate(ctx context.Context) {
 	if !ok || v.host.waitForFord(ctx) != nil {
 		return
 	}
-	prefs, err := r.ClimateProfile(ctx, v.vin)
+	prefs, err := r.ClimateProfile(fordapi.WithClass(ctx, fordapi.ClassTelemetry), v.vin)
 	switch {
+	case errors.As(err, new(*fordapi.BudgetError)):
+		v.host.logger().Debug("the budget's pace leaves no call to read the car's climate profile; its climate entities stay unknown until a climate change",
+			zap.String("vin", fordapi.ShortVIN(v.vin)))
 	case err != nil:
 		if ctx.Err() == nil {
 			v.host.logger().Warn("cannot read the car's climate profile; its climate entities stay unknown until a climate change",

@@ -255,6 +255,9 @@ func TestEveryEntityHasItsState(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("%d climate profile reads at start", calls)
 	}
+	if n := e.client.Budget().UsedBy(fordapi.ClassCommand); n != 0 {
+		t.Fatalf("the start spent %d calls of the command share", n)
+	}
 	e.restart()
 	e.w.WaitFor(e.topic(fordsim.VIN(2), "climate"), 10*time.Second, func(s string) bool { return s != "" })
 	if n := e.sim.Stats().Calls["climate_profile"]; n != calls {

@@ -43,9 +43,10 @@ type ClimateError struct{ Reason string }
 func (e *ClimateError) Error() string { return e.Reason }
 
 // ClimateProfile reads a car's remote climate profile (empty: Ford holds
-// none for the car).
+// none for the car), in the budget class of ctx (telemetry unless it
+// says otherwise: a read of the car's state; SetClimate reads it in the
+// command share).
 func (c *Client) ClimateProfile(ctx context.Context, vin string) ([]ClimatePreference, error) {
-	ctx = ForCommand(ctx)
 	body, _ := json.Marshal(map[string]string{"vin": vin})
 	resp, err := c.authedCall(ctx, c.catLayer(), request{endpoint: "climate_profile", method: http.MethodPost,
 		url: c.hosts.vehicle + PathClimateProfile, body: body})
