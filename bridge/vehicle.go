@@ -137,6 +137,10 @@ func (v *vehicle) run(parent context.Context) {
 			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
 				streamBo.reset()
 				failedOver, renewed = false, false
+				select {
+				case <-v.wake: // a kick for a stream that runs: moot
+				default:
+				}
 				v.reached()
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval(v.vin))
