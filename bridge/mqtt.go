@@ -25,14 +25,18 @@ type retainedCache struct {
 	m  map[string]string
 }
 
-// set records payload and reports whether it changed.
-func (c *retainedCache) set(topic, payload string) bool {
+// set records payload and, when it changed, calls send while still holding
+// the cache: a republish of the whole cache (each) then either sees the new
+// value or runs entirely before it is sent, never sending an older value
+// after a newer one. It reports whether the payload changed.
+func (c *retainedCache) set(topic, payload string, send func()) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[topic]; ok && old == payload {
 		return false
 	}
 	c.m[topic] = payload
+	send()
 	return true
 }
 
@@ -42,14 +46,14 @@ func (c *retainedCache) forget(topic string) {
 	c.mu.Unlock()
 }
 
-func (c *retainedCache) copy() map[string]string {
+// each calls f with every cached topic and payload, holding the cache so
+// no set sends between two of them.
+func (c *retainedCache) each(f func(topic, payload string)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]string, len(c.m))
 	for k, v := range c.m {
-		out[k] = v
+		f(k, v)
 	}
-	return out
 }
 
 // TLSConfig builds the broker TLS configuration: system roots plus

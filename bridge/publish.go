@@ -193,11 +193,7 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 // publishState publishes a retained state value if it changed, and says
 // whether it did.
 func (p *publisher) publishState(topic, payload string) bool {
-	if !p.cache.set(topic, payload) {
-		return false
-	}
-	p.publishRetained(topic, payload)
-	return true
+	return p.cache.set(topic, payload, func() { p.publishRetained(topic, payload) })
 }
 
 func (p *publisher) publishRetained(topic, payload string) {
@@ -213,9 +209,7 @@ func (p *publisher) publishRetained(topic, payload string) {
 // retained is every retained state topic with its payload: the bridge's own
 // (cached) and each car's (from what it last published).
 func (b *Bridge) retained(f func(topic, payload string)) {
-	for topic, payload := range b.pub.cache.copy() {
-		f(topic, payload)
-	}
+	b.pub.cache.each(f)
 	for _, v := range b.fleet.cars() {
 		v.eachRetained(f)
 		v.eachAvailability(f)
