@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -197,11 +198,11 @@ func (a *authSide) publishAuth() {
 		d, _ := json.Marshal(b)
 		a.pub.publishState(a.t.BackendDetail(b.Name), string(d))
 	}
-	if a.cfg.Backend == BackendFordConnect {
+	if a.cfg.Backend == config.BackendFordConnect {
 		// A consent adds a car: its link is always offered, before the
 		// first consent as after it.
 		if u, err := a.ford.LoginURL(); err == nil {
-			a.pub.publishState(a.t.BackendLoginURL(BackendFordConnect), u)
+			a.pub.publishState(a.t.BackendLoginURL(config.BackendFordConnect), u)
 		}
 	}
 }

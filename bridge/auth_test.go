@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -19,7 +20,7 @@ func TestRateLimitedEndsByItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Budget().Close() })
-	b := New(Config{TopicPrefix: "fp", StateDir: t.TempDir()}, c, Options{})
+	b := New(config.Config{TopicPrefix: "fp", StateDir: t.TempDir()}, c, Options{})
 	b.auth.report(&fordapi.BudgetError{Class: fordapi.ClassTelemetry, Used: 175, Limit: 175, RetryAt: time.Now().Add(300 * time.Millisecond)}, &backoff{})
 	info := b.auth.gate.get()
 	if info.State != StateRateLimited || info.RetryAt == nil {

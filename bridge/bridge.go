@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
@@ -63,7 +64,7 @@ type Options struct {
 // core is what every part of the bridge reads; nothing in it changes after
 // New.
 type core struct {
-	cfg  Config
+	cfg  config.Config
 	opts Options
 	log  *zap.Logger
 	ford Ford
@@ -98,7 +99,7 @@ type Bridge struct {
 }
 
 // New makes a bridge; Run starts it.
-func New(cfg Config, ford Ford, opts Options) *Bridge {
+func New(cfg config.Config, ford Ford, opts Options) *Bridge {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -171,11 +172,11 @@ func New(cfg Config, ford Ford, opts Options) *Bridge {
 // commands, the one in flight finished or timed out, "offline" published.
 func (b *Bridge) Run(ctx context.Context) error {
 	if err := fordapi.PrepareStateDir(b.cfg.StateDir); err != nil {
-		return configErr("STATE_DIR", err)
+		return config.NewError("STATE_DIR", err)
 	}
 	lock, err := fordapi.LockStateDir(b.cfg.StateDir)
 	if err != nil {
-		return configErr("STATE_DIR", err)
+		return config.NewError("STATE_DIR", err)
 	}
 	defer lock.Release()
 	fixed, err := fordapi.FixPrivateModes(b.cfg.StateDir)
@@ -187,11 +188,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	id, err := InstanceID(b.cfg.StateDir)
 	if err != nil {
-		return configErr("STATE_DIR", err)
+		return config.NewError("STATE_DIR", err)
 	}
 	b.instance = id
 	if b.reportKey, err = reportKey(b.cfg.StateDir); err != nil {
-		return configErr("STATE_DIR", err)
+		return config.NewError("STATE_DIR", err)
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()

@@ -15,6 +15,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -53,7 +54,7 @@ func TestBrokerFailuresSayWhy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			region, _ := fordapi.LookupRegion("usa")
-			cfg := bridge.Config{MQTTURL: tc.url, MQTTUsername: tc.user, MQTTPassword: tc.pass, MQTTClientID: "why" + bridgetest.Suffix(),
+			cfg := config.Config{MQTTURL: tc.url, MQTTUsername: tc.user, MQTTPassword: tc.pass, MQTTClientID: "why" + bridgetest.Suffix(),
 				TopicPrefix: "fpw" + bridgetest.Suffix(), Region: region, FordBaseURL: "http://127.0.0.1:1", PollInterval: time.Minute,
 				DailyBudget: 250, StateDir: filepath.Join(t.TempDir(), "s"), CommandsAllowed: []string{"lock"}}
 			c, _ := fordapi.New(fordapi.Config{Region: region, BaseURL: cfg.FordBaseURL, StateDir: t.TempDir()})

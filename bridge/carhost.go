@@ -70,7 +70,7 @@ type carLink struct{ *Bridge }
 func (b carLink) settings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
 		// Not b.cfg.Allowed: that method value would copy the whole
-		// Config into every car (2 KB each in a fleet).
+		// config.Config into every car (2 KB each in a fleet).
 		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
 		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery, darkRetry: b.opts.DarkRetry}
 }

@@ -16,8 +16,10 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // maxCommandPayload bounds a command message.
@@ -205,7 +207,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	}
 	v := b.fleet.vehicle(vin)
-	if v != nil || validVIN(vin) {
+	if v != nil || mqttapi.IsVIN(vin) {
 		// A command published with the retain flag while the bridge listens
 		// is delivered without the flag (MQTT 3.1.1), so it would replay at
 		// the next connect: clear the topic after every command, once its
@@ -245,7 +247,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	case !b.accepting.Load():
 		reject("the bridge is shutting down")
 		return
-	case b.cfg.Backend == BackendFordConnect:
+	case b.cfg.Backend == config.BackendFordConnect:
 		reject(fordconnect.ErrCommands.Error())
 		return
 	case commandsBlocked(b.ford) != "":

@@ -247,3 +247,11 @@ func Commands() []string { return slices.Clone(commandNames) }
 func (c *commandSpec) runsOn(v fordapi.Vehicle) bool {
 	return (c.capability == "" || v.Can.Has(c.capability)) && (c.can == nil || c.can(v))
 }
+
+// clip shortens what a user sent to n bytes for a log line or an error.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
@@ -21,7 +22,7 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 		b.Fatal(err)
 	}
 	m := NewMetrics()
-	c := &core{cfg: Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m}
+	c := &core{cfg: config.Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m}
 	br := &Bridge{core: c, pub: &publisher{core: c, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
 	return &vehicle{host: carLink{br}, set: carLink{br}.settings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }

@@ -23,6 +23,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
@@ -36,7 +37,7 @@ type DoctorOptions struct {
 
 // RunDoctor runs the troubleshooting checklist. cfgErr is what
 // configuration loading said; with it, only the configuration check runs.
-func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) Report {
+func RunDoctor(ctx context.Context, cfg config.Config, cfgErr error, o DoctorOptions) Report {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -63,10 +64,10 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 	for _, c := range checkFord(ctx, cfg, o) {
 		add(c)
 	}
-	if cfg.Backend == BackendFordConnect || cfg.Backend == BackendBoth {
+	if cfg.Backend == config.BackendFordConnect || cfg.Backend == config.BackendBoth {
 		add(checkFordConnect(cfg, o.Now()))
 	}
-	if cfg.Backend == BackendFordConnect {
+	if cfg.Backend == config.BackendFordConnect {
 		add(checkDrift(cfg.StateDir))
 		return publishReport(cfg, b, r, o)
 	}
@@ -90,7 +91,7 @@ func RunDoctor(ctx context.Context, cfg Config, cfgErr error, o DoctorOptions) R
 
 // publishReport hands the report to the bridge's page (signed) and closes
 // the broker connection.
-func publishReport(cfg Config, b brokerResult, r Report, o DoctorOptions) Report {
+func publishReport(cfg config.Config, b brokerResult, r Report, o DoctorOptions) Report {
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
 			if signed, err := signReport(cfg.StateDir, r); err == nil {
@@ -103,7 +104,7 @@ func publishReport(cfg Config, b brokerResult, r Report, o DoctorOptions) Report
 	return r
 }
 
-func checkConfig(cfg Config, cfgErr error) Check {
+func checkConfig(cfg config.Config, cfgErr error) Check {
 	c := Check{Name: "configuration", Status: Pass, Finding: "every variable is valid"}
 	if cfgErr != nil {
 		return Check{Name: "configuration", Status: Fail, Finding: strings.ReplaceAll(cfgErr.Error(), "\n", "; "),
@@ -166,7 +167,7 @@ type brokerResult struct {
 // own client id so the running bridge is not kicked off), and times a
 // publish-receive round trip on a private topic. It also collects the
 // retained bridge info for the next check.
-func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult {
+func checkBroker(ctx context.Context, cfg config.Config, o DoctorOptions) brokerResult {
 	res := brokerResult{check: Check{Name: "broker"}}
 	tree, demo := mqttapi.New(cfg.TopicPrefix), mqttapi.New(DemoPrefix)
 	suffix := randomHex(4)
@@ -252,7 +253,7 @@ func checkBroker(ctx context.Context, cfg Config, o DoctorOptions) brokerResult 
 const DemoPrefix = "fordpass_demo"
 
 // checkDemo says whether this report is about a demo, or beside one.
-func checkDemo(cfg Config, b brokerResult) (Check, bool) {
+func checkDemo(cfg config.Config, b brokerResult) (Check, bool) {
 	switch {
 	case b.info != nil && b.info.Demo:
 		return Check{Name: "demo", Status: Warn,
@@ -273,7 +274,7 @@ func nonEmptyUser(u string) string {
 }
 
 // explainBrokerError turns a connection failure into a finding and a fix.
-func explainBrokerError(cfg Config, err error) (string, string) {
+func explainBrokerError(cfg config.Config, err error) (string, string) {
 	msg := err.Error()
 	low := strings.ToLower(msg)
 	var ua x509.UnknownAuthorityError
@@ -292,7 +293,7 @@ func explainBrokerError(cfg Config, err error) (string, string) {
 	return "cannot connect to the broker at " + redactURL(cfg.MQTTURL) + ": " + msg, "check MQTT_URL, the credentials and TLS settings"
 }
 
-func checkOtherBridge(cfg Config, b brokerResult) Check {
+func checkOtherBridge(cfg config.Config, b brokerResult) Check {
 	c := Check{Name: "other bridge"}
 	mine, _ := InstanceID(cfg.StateDir)
 	switch {
@@ -322,7 +323,7 @@ func checkOtherBridge(cfg Config, b brokerResult) Check {
 // checkFord checks DNS, TCP and TLS to every Ford host in use, and the
 // clock against Ford's Date header. These are not API calls (no token, no
 // API path) and are not counted in the call budget.
-func checkFord(ctx context.Context, cfg Config, o DoctorOptions) []Check {
+func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check {
 	var out []Check
 	worst := time.Duration(0)
 	dated := ""
@@ -420,7 +421,7 @@ func clockOffset(ctx context.Context, hc *http.Client, origin string) (time.Dura
 	return date.Add(500 * time.Millisecond).Sub(mid), true
 }
 
-func checkToken(cfg Config, client *fordapi.Client, now time.Time) Check {
+func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) Check {
 	c := Check{Name: "token"}
 	st := client.Status()
 	if !st.SignedIn {

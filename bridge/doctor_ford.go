@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
@@ -56,7 +57,7 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
 
 // checkDarkCars names the cars the running bridge reports offline (no
 // channel to Ford for them), from its retained P/bridge/info.
-func checkDarkCars(cfg Config, b brokerResult) (Check, bool) {
+func checkDarkCars(cfg config.Config, b brokerResult) (Check, bool) {
 	if b.info == nil || !b.online {
 		return Check{}, false
 	}
@@ -114,7 +115,7 @@ func checkLive(ctx context.Context, client *fordapi.Client) []Check {
 // checkFordConnect reports the FordConnect setup: the app's credentials
 // (set, never shown), the redirect URL to register, the consented cars and
 // the Query requests of the last 24 h.
-func checkFordConnect(cfg Config, now time.Time) Check {
+func checkFordConnect(cfg config.Config, now time.Time) Check {
 	c := Check{Name: "fordconnect"}
 	client, err := fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID,
 		ClientSecret: cfg.FordConnect.ClientSecret, RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Now: func() time.Time { return now }})
@@ -129,7 +130,7 @@ func checkFordConnect(cfg Config, now time.Time) Check {
 	consents := client.Consents()
 	if len(consents) == 0 {
 		c.Status, c.Finding, c.Fix = Fail, st.Reason, consent
-		if cfg.Backend == BackendBoth {
+		if cfg.Backend == config.BackendBoth {
 			// Not a fault with both: FordPass serves every car; but no car
 			// is kept flowing while FordPass is down.
 			c.Status = Warn
@@ -152,7 +153,7 @@ func checkFordConnect(cfg Config, now time.Time) Check {
 	c.Status = Pass
 	c.Finding = fmt.Sprintf("app %s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute per car)",
 		clip(cfg.FordConnect.ClientID, 6), cfg.FordConnect.RedirectURL, len(good), strings.Join(good, ", "), client.Budget().Used())
-	if cfg.Backend == BackendBoth {
+	if cfg.Backend == config.BackendBoth {
 		if a, err := readAccount(cfg.StateDir); err == nil {
 			var missing []string
 			for _, v := range a.Vehicles {

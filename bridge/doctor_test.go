@@ -22,6 +22,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -37,7 +38,7 @@ func check(t *testing.T, r bridge.Report, name string) bridge.Check {
 	return bridge.Check{}
 }
 
-func doctor(t *testing.T, cfg bridge.Config, live bool) bridge.Report {
+func doctor(t *testing.T, cfg config.Config, live bool) bridge.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,7 +116,7 @@ func TestDoctorBrokerProblems(t *testing.T) {
 	t.Parallel()
 	_, fordURL := bridgetest.Ford(t, fordsim.Options{})
 	region, _ := fordapi.LookupRegion("usa")
-	base := bridge.Config{MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region, FordBaseURL: fordURL,
+	base := config.Config{MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region, FordBaseURL: fordURL,
 		Stream: true, PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock"}}
 
 	// Stopped broker.
@@ -176,7 +177,7 @@ func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
 	_ = plain
 	for _, trusted := range []bool{false, true} {
 		region, _ := fordapi.LookupRegion("usa")
-		cfg := bridge.Config{MQTTURL: "ssl://" + tb.Addr(), MQTTClientID: "tls" + bridgetest.Suffix(), TopicPrefix: "fpt" + bridgetest.Suffix(),
+		cfg := config.Config{MQTTURL: "ssl://" + tb.Addr(), MQTTClientID: "tls" + bridgetest.Suffix(), TopicPrefix: "fpt" + bridgetest.Suffix(),
 			Region: region, FordBaseURL: "http://127.0.0.1:1", PollInterval: time.Minute, DailyBudget: 250,
 			StateDir: filepath.Join(t.TempDir(), "s"), CommandsAllowed: []string{"lock"}}
 		if trusted {
@@ -212,7 +213,7 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 	url := bridgetest.Broker(t)
 	_, fordURL := bridgetest.Ford(t, fordsim.Options{ClockSkew: 10 * time.Minute})
 	region, _ := fordapi.LookupRegion("usa")
-	cfg := bridge.Config{MQTTURL: url, MQTTUsername: "x", MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region,
+	cfg := config.Config{MQTTURL: url, MQTTUsername: "x", MQTTClientID: "doc", TopicPrefix: "fpd" + bridgetest.Suffix(), Region: region,
 		FordBaseURL: fordURL, Stream: true, PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(),
 		CommandsAllowed: []string{"lock"}}
 	w := bridgetest.Watch(t, url, cfg.TopicPrefix+"/#")
@@ -240,7 +241,7 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 func TestDoctorConfigurationFindings(t *testing.T) {
 	t.Parallel()
 	region, _ := fordapi.LookupRegion("usa")
-	cfg := bridge.Config{MQTTURL: "tcp://" + bridgetest.FreeAddr(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
+	cfg := config.Config{MQTTURL: "tcp://" + bridgetest.FreeAddr(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
 		PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock", "unlock", "start"}}
 	c := check(t, doctor(t, cfg, false), "configuration")
 	if c.Status != bridge.Warn || !strings.Contains(c.Finding, "FORD_POLL_INTERVAL=1m0s") || !strings.Contains(c.Finding, "anyone who can reach the broker") {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
@@ -37,8 +38,8 @@ type FordConnect interface {
 
 // Backend names, as in FORD_BACKEND and the P/auth/<backend>/ topics.
 const (
-	fordPassName    = BackendFordPass
-	fordConnectName = BackendFordConnect
+	fordPassName    = config.BackendFordPass
+	fordConnectName = config.BackendFordConnect
 )
 
 type dual struct {

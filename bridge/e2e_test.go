@@ -12,6 +12,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -98,7 +99,7 @@ func TestTelemetryChangeAndCommands(t *testing.T) {
 // published at once, not thrown away until the next poll (an hour here).
 func TestRecordPolledForAnOutcomeReachesTheTopics(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{signedIn: true, mutate: func(c *bridge.Config) { c.PollInterval = time.Hour }})
+	e := newEnv(t, envOptions{signedIn: true, mutate: func(c *config.Config) { c.PollInterval = time.Hour }})
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	before, _ := e.w.Get(e.topic(vin1, "odometer"))
 	e.patch(vin1, `{"metrics":{"odometer":{"value":31415.9}}}`)

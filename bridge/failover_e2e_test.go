@@ -12,6 +12,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -41,7 +42,7 @@ func bothFailsOver(t *testing.T, budget int) {
 	vin2 := fordsim.VIN(2)
 	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 300 * time.Millisecond, budget: budget,
 		sim: fordsim.Options{Vehicles: 2, FconPace: 300 * time.Millisecond},
-		mutate: func(c *bridge.Config) {
+		mutate: func(c *config.Config) {
 			c.PollInterval = 10 * time.Minute
 			c.DailyBudget = budget
 		},
@@ -186,7 +187,7 @@ func TestBothRefusedConsentHealsByItself(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 100 * time.Millisecond,
 		sim:    fordsim.Options{FconPace: 100 * time.Millisecond},
 		heal:   []time.Duration{time.Second, 2 * time.Second},
-		mutate: func(c *bridge.Config) { c.PollInterval = 300 * time.Millisecond }})
+		mutate: func(c *config.Config) { c.PollInterval = 300 * time.Millisecond }})
 	fcState := e.topic("auth", "fordconnect", "state")
 	e.signInVia(e.topic("auth", "fordconnect", "login_url"))
 	e.w.WaitFor(e.topic("auth", "fordconnect", "detail"), 10*time.Second, func(s string) bool {

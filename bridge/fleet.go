@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -302,7 +303,7 @@ func (f *fleet) cars() []*vehicle {
 // cannot give it) is polled at FORD_POLL_INTERVAL as it is: FordPass's
 // budget is not spent on it.
 func (f *fleet) pollInterval(vin string) time.Duration {
-	if f.cfg.Backend == BackendFordConnect {
+	if f.cfg.Backend == config.BackendFordConnect {
 		return f.cfg.PollInterval
 	}
 	if d, ok := f.ford.(*dual); ok && d.readsThroughFordConnect(vin) {

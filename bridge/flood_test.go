@@ -17,6 +17,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -33,7 +34,7 @@ func TestBasicAuthFloodIsSlowedAndSummarised(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Budget().Close() })
 	core, logs := observer.New(zapcore.DebugLevel)
-	cfg := bridge.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
+	cfg := config.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
 		HTTPUsername: "owner", HTTPPassword: "s3cret"}
 	m := bridge.NewMetrics()
 	// The throttle's clock stands still unless the test moves it: a slow

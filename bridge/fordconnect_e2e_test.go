@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -25,7 +25,7 @@ func TestFordConnectBackend(t *testing.T) {
 	t.Parallel()
 	const pace = 400 * time.Millisecond
 	e := newEnv(t, envOptions{fordconnect: pace, sim: fordsim.Options{FconPace: pace, Vehicles: 2},
-		mutate: func(c *bridge.Config) { c.PollInterval = 100 * time.Millisecond }})
+		mutate: func(c *config.Config) { c.PollInterval = 100 * time.Millisecond }})
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	link := e.w.WaitFor(e.topic("auth", "login_url"), 5*time.Second, func(s string) bool { return s != "" })
 	// FordConnect's own link is offered before the first consent too.
@@ -87,7 +87,7 @@ func TestFordConnectBackend(t *testing.T) {
 func TestFordConnectHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{fordconnect: 100 * time.Millisecond, sim: fordsim.Options{FconPace: 2 * time.Second},
-		mutate: func(c *bridge.Config) { c.PollInterval = 100 * time.Millisecond }})
+		mutate: func(c *config.Config) { c.PollInterval = 100 * time.Millisecond }})
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	e.signInVia(e.topic("auth", "login_url"))
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 15*time.Second)
@@ -159,7 +159,7 @@ func TestBothBackendsKeepTheCarFlowing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true, stream: true, both: true, fordconnect: 300 * time.Millisecond,
 		sim:    fordsim.Options{FconPace: 300 * time.Millisecond},
-		mutate: func(c *bridge.Config) { c.PollInterval = 200 * time.Millisecond }})
+		mutate: func(c *config.Config) { c.PollInterval = 200 * time.Millisecond }})
 	state, fpState, fcState := e.topic("auth", "state"), e.topic("auth", "fordpass", "state"), e.topic("auth", "fordconnect", "state")
 	e.w.WaitValue(fpState, "ok", 10*time.Second)
 	// No car is consented to FordConnect yet: nothing needs a sign-in.

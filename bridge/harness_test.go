@@ -18,6 +18,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
@@ -28,7 +29,7 @@ type env struct {
 	t      testing.TB
 	sim    *fordsim.Sim
 	simURL string
-	cfg    bridge.Config
+	cfg    config.Config
 	client *fordapi.Client
 	bridge *bridge.Bridge
 	w      *bridgetest.Watcher
@@ -52,7 +53,7 @@ type envOptions struct {
 	// commandTimeout is the bridge's command deadline [5s].
 	commandTimeout time.Duration
 	// mutate changes the bridge's configuration before it starts.
-	mutate func(*bridge.Config)
+	mutate func(*config.Config)
 	// options changes the bridge's options before it starts.
 	options func(*bridge.Options)
 	// simControls are /_sim/ requests POSTed before the bridge starts.
@@ -100,7 +101,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		prefix = "fpt" + bridgetest.Suffix()
 	}
 	region, _ := fordapi.LookupRegion("usa")
-	cfg := bridge.Config{
+	cfg := config.Config{
 		MQTTURL: o.mqttURL, MQTTClientID: "bridge-" + prefix, TopicPrefix: prefix, HADiscovery: true,
 		HADiscoveryPrefix: "ha" + prefix, Region: region, FordBaseURL: simURL, Stream: o.stream,
 		PollInterval: time.Second, DailyBudget: o.budget, CommandsAllowed: o.allowed, StateDir: o.dir,
@@ -140,11 +141,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.options(&e.bopts)
 	}
 	if o.fordconnect > 0 {
-		e.cfg.Backend, e.cfg.Stream = bridge.BackendFordConnect, false
+		e.cfg.Backend, e.cfg.Stream = config.BackendFordConnect, false
 		if o.both {
-			e.cfg.Backend, e.cfg.Stream = bridge.BackendBoth, o.stream
+			e.cfg.Backend, e.cfg.Stream = config.BackendBoth, o.stream
 		}
-		e.cfg.FordConnect = bridge.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect}
+		e.cfg.FordConnect = config.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect}
 		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect,
 			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect"), HealSchedule: o.heal})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -94,7 +95,7 @@ func (u *webUI) handler() http.Handler {
 		http.Redirect(w, r, u.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
 	}
 	fconPath := ""
-	if u.cfg.Backend == BackendFordConnect || u.cfg.Backend == BackendBoth {
+	if u.cfg.Backend == config.BackendFordConnect || u.cfg.Backend == config.BackendBoth {
 		if ru, err := url.Parse(u.cfg.FordConnect.RedirectURL); err == nil && ru.Path != "" && ru.Path != "/" &&
 			!slices.Contains([]string{"/healthz", "/metrics", "/auth/code"}, ru.Path) {
 			fconPath = ru.Path
@@ -102,7 +103,7 @@ func (u *webUI) handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); (u.cfg.Backend == BackendFordConnect || u.cfg.Backend == BackendBoth) && fconPath == "" && q.Get("code") != "" && q.Get("state") != "" {
+		if q := r.URL.Query(); (u.cfg.Backend == config.BackendFordConnect || u.cfg.Backend == config.BackendBoth) && fconPath == "" && q.Get("code") != "" && q.Get("state") != "" {
 			callback(w, r)
 			return
 		}
@@ -160,7 +161,7 @@ func (u *webUI) ingressPath(r *http.Request) string {
 // fromIngressProxy reports whether the request comes from Home Assistant's
 // ingress proxy, in add-on mode: Home Assistant has signed the user in.
 func (u *webUI) fromIngressProxy(r *http.Request) bool {
-	return u.cfg.Addon && remoteIP(r) == IngressProxy
+	return u.cfg.Addon && remoteIP(r) == config.IngressProxy
 }
 
 func remoteIP(r *http.Request) string {
@@ -211,7 +212,7 @@ func (u *webUI) guard(h http.Handler) http.Handler {
 			return
 		}
 		if u.cfg.IngressOnly {
-			if ip := net.ParseIP(remoteIP(r)); ip == nil || (!ip.IsLoopback() && ip.String() != IngressProxy) {
+			if ip := net.ParseIP(remoteIP(r)); ip == nil || (!ip.IsLoopback() && ip.String() != config.IngressProxy) {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.WriteHeader(http.StatusForbidden)
 				_, _ = fmt.Fprintln(w, "fordpass2mqtt runs as a Home Assistant add-on: open its page from Home Assistant's sidebar. To reach it directly, open its port in the add-on's Network settings.")
@@ -354,12 +355,12 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 	bi := u.status()
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
 		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load(),
-		FordConnect: u.cfg.Backend == BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
+		FordConnect: u.cfg.Backend == config.BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
 	for _, b := range info.Backends {
 		// With two backends the link offered is the one that needs a
 		// sign-in most; the steps follow it.
 		if b.LoginURL != "" && b.LoginURL == info.LoginURL {
-			d.FordConnect = b.Name == BackendFordConnect
+			d.FordConnect = b.Name == config.BackendFordConnect
 		}
 	}
 	d.Doctor = u.doctor.Load()
@@ -377,7 +378,7 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 func (u *webUI) serve() (*http.Server, error) {
 	ln, err := net.Listen("tcp", u.cfg.HTTPAddr)
 	if err != nil {
-		return nil, configErr("HTTP_ADDR", err)
+		return nil, config.NewError("HTTP_ADDR", err)
 	}
 	srv := &http.Server{Handler: u.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,

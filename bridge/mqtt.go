@@ -14,6 +14,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
@@ -64,21 +65,21 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, configErr("MQTT_CA_FILE", err)
+			return nil, config.NewError("MQTT_CA_FILE", err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, configErr("MQTT_CA_FILE", fmt.Errorf("%s holds no PEM certificate", caFile))
+			return nil, config.NewError("MQTT_CA_FILE", fmt.Errorf("%s holds no PEM certificate", caFile))
 		}
 		cfg.RootCAs = pool
 	}
 	if certFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, configErr("MQTT_CERT_FILE", fmt.Errorf("with MQTT_KEY_FILE: %w", err))
+			return nil, config.NewError("MQTT_CERT_FILE", fmt.Errorf("with MQTT_KEY_FILE: %w", err))
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -114,7 +115,7 @@ func brokerURL(raw string) (string, bool, error) {
 // clean session (commands sent while away are not delivered late),
 // automatic reconnect, a retained "offline" will (the bridge; not doctor),
 // subscriptions made in onConnect.
-func mqttOptions(cfg Config, log *zap.Logger, will bool, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
+func mqttOptions(cfg config.Config, log *zap.Logger, will bool, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
 	server, secure, err := brokerURL(cfg.MQTTURL)
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ func wait(t mqtt.Token, d time.Duration) error {
 // RetainedOn reads the value retained on topic at the broker cfg names: ""
 // when none comes within d (the demo's question: does another demo run
 // there?).
-func RetainedOn(cfg Config, topic string, d time.Duration) (string, error) {
+func RetainedOn(cfg config.Config, topic string, d time.Duration) (string, error) {
 	opts, err := mqttOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
 	if err != nil {
 		return "", err

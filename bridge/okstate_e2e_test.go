@@ -16,6 +16,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -144,7 +145,7 @@ func TestDroppedPublishesAreNoticed(t *testing.T) {
 	}
 	t.Cleanup(stop)
 	e := newEnv(t, envOptions{signedIn: true, mqttURL: "tcp://" + addr, prefix: prefix,
-		mutate:  func(c *bridge.Config) { c.MQTTUsername = "fpbridge" },
+		mutate:  func(c *config.Config) { c.MQTTUsername = "fpbridge" },
 		options: func(o *bridge.Options) { o.DarkAfter, o.EchoGrace = time.Second, time.Second }})
 	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 	waitLog(t, e, "never come back", 20*time.Second)
@@ -174,7 +175,7 @@ func TestTwoInstallationsKeepADeviceEachForOneCar(t *testing.T) {
 	t.Parallel()
 	url := bridgetest.Broker(t)
 	ha := "hashared" + bridgetest.Suffix()
-	shared := func(c *bridge.Config) { c.HADiscoveryPrefix = ha }
+	shared := func(c *config.Config) { c.HADiscoveryPrefix = ha }
 	a := newEnv(t, envOptions{signedIn: true, mqttURL: url, mutate: shared})
 	b := newEnv(t, envOptions{signedIn: true, mqttURL: url, mutate: shared})
 	w := bridgetest.Watch(t, url, ha+"/#")

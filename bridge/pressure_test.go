@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -296,7 +297,7 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 		}
 		return resp.StatusCode, readAll(t, resp)
 	}
-	cfg := bridge.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
+	cfg := config.Config{TopicPrefix: "fp", HADiscoveryPrefix: "ha", Region: region, StateDir: t.TempDir(),
 		HTTPPublicURL: "http://ford.home.arpa:8080/", HTTPAllowedHosts: []string{"nas.local"}}
 	h := bridge.New(cfg, c, bridge.Options{}).HTTPHandler()
 	for _, tc := range []struct {

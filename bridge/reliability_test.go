@@ -15,6 +15,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -230,7 +231,7 @@ func newEnvNoWatcher(t *testing.T, url string) *env {
 	if err := c.SignIn(context.Background(), e.redirect()); err != nil {
 		t.Fatal(err)
 	}
-	e.cfg = bridge.Config{MQTTURL: url, MQTTClientID: "bridge-" + e.p, TopicPrefix: e.p, HADiscoveryPrefix: "ha" + e.p,
+	e.cfg = config.Config{MQTTURL: url, MQTTClientID: "bridge-" + e.p, TopicPrefix: e.p, HADiscoveryPrefix: "ha" + e.p,
 		Region: region, FordBaseURL: srv, PollInterval: time.Second, DailyBudget: 100000,
 		CommandsAllowed: []string{"lock", "unlock"}, StateDir: dir}
 	e.bridge = bridge.New(e.cfg, c, bridge.Options{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
@@ -27,7 +28,7 @@ func TestSecondBridgeOnOneStateDirIsRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := second.Run(ctx)
-	if !errors.Is(err, fordapi.ErrStateDirLocked) || !errors.As(err, new(*bridge.ConfigError)) ||
+	if !errors.Is(err, fordapi.ErrStateDirLocked) || !errors.As(err, new(*config.Error)) ||
 		!strings.Contains(err.Error(), e.cfg.StateDir) || !strings.Contains(err.Error(), "PID "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("a second bridge on the same STATE_DIR: %v", err)
 	}

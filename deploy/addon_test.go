@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 )
 
 const addonDir = "homeassistant-addon"
@@ -74,7 +75,7 @@ func TestAddonConfigFollowsTheSchema(t *testing.T) {
 	if p, ok := c.Ports["8080/tcp"]; !ok || p != nil {
 		t.Errorf("the page's port must be declared and closed by default: %v", c.Ports)
 	}
-	vars := bridge.EnvVars()
+	vars := config.EnvVars()
 	for k, typ := range c.Schema {
 		if !slices.Contains(vars, strings.ToUpper(k)) {
 			t.Errorf("schema option %s is not a variable of the bridge", k)

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 )
 
 func read(t *testing.T, path string) []byte {
@@ -61,7 +62,7 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("mosquitto does not mount its %s", v)
 		}
 	}
-	known := bridge.EnvVars()
+	known := config.EnvVars()
 	for _, name := range []string{"fordpass2mqtt", "demo"} {
 		s, ok := c.Services[name]
 		if !ok {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -146,7 +147,7 @@ func demoSignIn(ctx context.Context, client *fordapi.Client) error {
 	return client.SignIn(ctx, redirect)
 }
 
-func printBanner(w io.Writer, cfg bridge.Config, vins []string) {
+func printBanner(w io.Writer, cfg config.Config, vins []string) {
 	p := cfg.TopicPrefix
 	b := brokerFlags(cfg)
 	fmt.Fprintf(w, `
@@ -171,7 +172,7 @@ The cars drive, park, open a door and charge now and then. Ctrl-C stops the demo
 // brokerFlags are mosquitto_sub's and mosquitto_pub's flags for the
 // demo's broker: its host and port (and TLS, user name when set), so a
 // pasted command reaches it.
-func brokerFlags(cfg bridge.Config) string {
+func brokerFlags(cfg config.Config) string {
 	u, err := url.Parse(cfg.MQTTURL)
 	if err != nil || u.Hostname() == "" {
 		return "-h 127.0.0.1"

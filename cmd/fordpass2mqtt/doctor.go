@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 )
 
 // runDoctor runs the troubleshooting checklist: exit 0 when nothing failed.
@@ -18,7 +19,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	cfg, err := bridge.LoadConfig()
+	cfg, err := config.Load(bridge.Commands())
 	r := bridge.RunDoctor(ctx, cfg, err, bridge.DoctorOptions{Live: *live})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
-		_ = bridge.PrintEnvHelp(stdout)
+		_ = config.PrintEnvHelp(stdout)
 		return exitOK
 	case "version", "--version":
 		fmt.Fprintln(stdout, "fordpass2mqtt", fullVersion())
@@ -84,8 +85,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // loadConfig loads and validates the environment, printing every problem.
-func loadConfig(stderr io.Writer) (bridge.Config, bool) {
-	cfg, err := bridge.LoadConfig()
+func loadConfig(stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Load(bridge.Commands())
 	if err != nil {
 		fmt.Fprintln(stderr, "configuration error:")
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -96,7 +97,7 @@ func loadConfig(stderr io.Writer) (bridge.Config, bool) {
 	return cfg, true
 }
 
-func newLogger(cfg bridge.Config, w io.Writer) *zap.Logger {
+func newLogger(cfg config.Config, w io.Writer) *zap.Logger {
 	level := zapcore.InfoLevel
 	_ = level.Set(cfg.LogLevel)
 	ec := zap.NewProductionEncoderConfig()
@@ -112,7 +113,7 @@ func newLogger(cfg bridge.Config, w io.Writer) *zap.Logger {
 }
 
 // newClient makes the FordPass client for cfg.
-func newClient(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.Client, error) {
+func newClient(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.Client, error) {
 	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
@@ -125,15 +126,15 @@ func newClient(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.
 }
 
 // newFord makes the client of the backend cfg names.
-func newFord(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford, error) {
-	if cfg.Backend != bridge.BackendFordConnect && cfg.Backend != bridge.BackendBoth {
+func newFord(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford, error) {
+	if cfg.Backend != config.BackendFordConnect && cfg.Backend != config.BackendBoth {
 		return newClient(cfg, log, m)
 	}
 	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
 	fc, err := newFordConnect(cfg, log)
-	if err != nil || cfg.Backend == bridge.BackendFordConnect {
+	if err != nil || cfg.Backend == config.BackendFordConnect {
 		return fc, err
 	}
 	fp, err := newClient(cfg, log, m)
@@ -144,14 +145,14 @@ func newFord(cfg bridge.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford
 }
 
 // newFordConnect makes the FordConnect client for cfg.
-func newFordConnect(cfg bridge.Config, log *zap.Logger) (*fordconnect.Client, error) {
+func newFordConnect(cfg config.Config, log *zap.Logger) (*fordconnect.Client, error) {
 	return fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID, ClientSecret: cfg.FordConnect.ClientSecret,
 		RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Pace: fordConnectPace(cfg), Logger: log.Named("fordconnect")})
 }
 
 // fordConnectPace is FordConnect's one Query request a minute; against the
 // simulator (FORD_BASE_URL) FORDCONNECT_PACE may shorten it for tests.
-func fordConnectPace(cfg bridge.Config) time.Duration {
+func fordConnectPace(cfg config.Config) time.Duration {
 	if cfg.FordBaseURL != "" {
 		if d, err := time.ParseDuration(os.Getenv("FORDCONNECT_PACE")); err == nil && d > 0 {
 			return d
@@ -173,7 +174,7 @@ func runBridge(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 // serve runs the bridge with a validated configuration.
-func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
+func serve(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()
 	m := bridge.NewMetrics()
@@ -186,13 +187,13 @@ func serve(ctx context.Context, cfg bridge.Config, stderr io.Writer) int {
 }
 
 // runWith runs the bridge with a prepared client.
-func runWith(ctx context.Context, cfg bridge.Config, log *zap.Logger, m *bridge.Metrics, client bridge.Ford) int {
+func runWith(ctx context.Context, cfg config.Config, log *zap.Logger, m *bridge.Metrics, client bridge.Ford) int {
 	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
 	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("backend", cfg.Backend), zap.String("region", cfg.Region.Key),
 		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", client.Budget().Limit()))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
-		if errors.As(err, new(*bridge.ConfigError)) {
+		if errors.As(err, new(*config.Error)) {
 			return exitConfig
 		}
 		return exitFatal
@@ -215,9 +216,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	log := newLogger(cfg, stderr)
 	var client bridge.Ford
 	var err error
-	useFordConnect := cfg.Backend == bridge.BackendFordConnect || cfg.Backend == bridge.BackendBoth && *consent
+	useFordConnect := cfg.Backend == config.BackendFordConnect || cfg.Backend == config.BackendBoth && *consent
 	switch {
-	case *consent && cfg.Backend != bridge.BackendBoth:
+	case *consent && cfg.Backend != config.BackendBoth:
 		fmt.Fprintln(stderr, "--fordconnect is for FORD_BACKEND=both; with fordconnect every login is a consent")
 		return exitConfig
 	case useFordConnect:

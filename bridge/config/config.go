@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"context"
@@ -113,34 +113,36 @@ type Config struct {
 	Addon, IngressOnly bool
 }
 
-// ConfigError is a setting that cannot work: the variable it names must be
+// Error is a setting that cannot work: the variable it names must be
 // changed. The binary exits with code 2 for it (matched with errors.As).
-type ConfigError struct {
+type Error struct {
 	Var string // the environment variable, e.g. STATE_DIR
 	Err error
 }
 
-func (e *ConfigError) Error() string { return e.Var + ": " + e.Err.Error() }
-func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return e.Var + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
 
-// configErr wraps err as a problem with the variable name.
-func configErr(name string, err error) error { return &ConfigError{Var: name, Err: err} }
+// NewError wraps err as a problem with the variable name (one found when
+// the setting is used, such as a certificate file that does not parse).
+func NewError(name string, err error) error { return &Error{Var: name, Err: err} }
 
-// LoadConfig reads the environment and validates it, reporting every
-// problem at once, each naming its variable.
-func LoadConfig() (Config, error) {
+// Load reads the environment and validates it, reporting every problem
+// at once, each naming its variable. commands are the names
+// COMMANDS_ALLOWED may hold (the bridge's command table).
+func Load(commands []string) (Config, error) {
 	var e env
 	if err := envconfig.Process("", &e); err != nil {
 		return Config{}, err // only strings: cannot fail in practice
 	}
 	if !inAddon() {
-		return e.validate()
+		return e.validate(commands)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	optErr := e.applyAddonOptions()
 	brokerErr := e.addonBroker(ctx)
-	cfg, err := e.validate()
+	cfg, err := e.validate(commands)
 	cfg.Addon = true
 	self := addonSelfInfo(ctx)
 	cfg.IngressOnly = true
@@ -160,10 +162,10 @@ func portOf(addr string) string {
 	return port
 }
 
-func (e env) validate() (Config, error) {
+func (e env) validate(commands []string) (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, configErr(name, fmt.Errorf(format, args...)))
+		errs = append(errs, NewError(name, fmt.Errorf(format, args...)))
 	}
 	c := Config{
 		MQTTURL: strings.TrimSpace(e.MQTTURL), MQTTUsername: e.MQTTUsername, MQTTPassword: e.MQTTPassword,
@@ -184,7 +186,7 @@ func (e env) validate() (Config, error) {
 	case len(c.MQTTClientID) > 65535:
 		bad("MQTT_CLIENT_ID", "is %d bytes; MQTT allows at most 65535 (and many brokers 23)", len(c.MQTTClientID))
 	case !utf8.ValidString(c.MQTTClientID) || strings.ContainsRune(c.MQTTClientID, 0):
-		bad("MQTT_CLIENT_ID", "%q must be UTF-8 text without NUL", clip(c.MQTTClientID, 40))
+		bad("MQTT_CLIENT_ID", "%.40q must be UTF-8 text without NUL", c.MQTTClientID)
 	}
 	for _, f := range []struct{ name, path string }{{"MQTT_CA_FILE", c.MQTTCAFile}, {"MQTT_CERT_FILE", c.MQTTCertFile}, {"MQTT_KEY_FILE", c.MQTTKeyFile}} {
 		if f.path == "" {
@@ -223,7 +225,7 @@ func (e env) validate() (Config, error) {
 		if v == "" {
 			continue
 		}
-		if !validVIN(v) {
+		if !mqttapi.IsVIN(v) {
 			bad("FORD_VINS", "%q is not a VIN (17 letters and digits, without I, O and Q)", v)
 			continue
 		}
@@ -286,8 +288,8 @@ func (e env) validate() (Config, error) {
 		if v == "" {
 			continue
 		}
-		if !slices.Contains(commandNames, v) {
-			bad("COMMANDS_ALLOWED", "%q is not one of %s", v, strings.Join(commandNames, ", "))
+		if !slices.Contains(commands, v) {
+			bad("COMMANDS_ALLOWED", "%q is not one of %s", v, strings.Join(commands, ", "))
 			continue
 		}
 		c.CommandsAllowed = append(c.CommandsAllowed, v)
@@ -382,16 +384,6 @@ func badPort(p string) bool {
 	return err != nil || n < 1 || n > 65535
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
-// validVIN checks the shape of a VIN (ISO 3779: 17 characters, no I, O, Q).
-func validVIN(v string) bool { return mqttapi.IsVIN(v) }
-
 // PrintEnvHelp writes the table of environment variables and defaults.
 func PrintEnvHelp(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -414,6 +406,18 @@ func EnvVars() []string {
 		}
 	}
 	return out
+}
+
+// Default is the default of an environment variable ("" for none or an
+// unknown name).
+func Default(name string) string {
+	t := reflect.TypeOf(env{})
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("envconfig") == name {
+			return t.Field(i).Tag.Get("default")
+		}
+	}
+	return ""
 }
 
 // Service is the name of the Ford service the bridge signs in to, for

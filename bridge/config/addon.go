@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"context"
@@ -58,11 +58,11 @@ func (e *env) applyAddonOptions() error {
 		return nil // no options yet: the defaults and the environment
 	}
 	if err != nil {
-		return configErr("options.json", err)
+		return NewError("options.json", err)
 	}
 	var opts map[string]any
 	if err := json.Unmarshal(data, &opts); err != nil {
-		return configErr("options.json", fmt.Errorf("%s is not a JSON object: %w", path, err))
+		return NewError("options.json", fmt.Errorf("%s is not a JSON object: %w", path, err))
 	}
 	fields := map[string]int{}
 	t := reflect.TypeOf(*e)
@@ -76,7 +76,7 @@ func (e *env) applyAddonOptions() error {
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		i, ok := fields[k]
 		if !ok {
-			errs = append(errs, configErr("option "+k, errors.New("is not a setting of fordpass2mqtt (the add-on's options are its environment variables in lower case)")))
+			errs = append(errs, NewError("option "+k, errors.New("is not a setting of fordpass2mqtt (the add-on's options are its environment variables in lower case)")))
 			continue
 		}
 		if _, set := os.LookupEnv(strings.ToUpper(k)); set {
@@ -84,7 +84,7 @@ func (e *env) applyAddonOptions() error {
 		}
 		s, err := optionString(opts[k])
 		if err != nil {
-			errs = append(errs, configErr("option "+k, err))
+			errs = append(errs, NewError("option "+k, err))
 			continue
 		}
 		v.Field(i).SetString(s)
@@ -179,12 +179,12 @@ func (e *env) addonBroker(ctx context.Context) error {
 	if err := supervisorGet(ctx, "/services/mqtt", &svc); err != nil {
 		var se *supervisorError
 		if errors.As(err, &se) && se.Status < 500 {
-			return configErr("MQTT_URL", fmt.Errorf("Home Assistant has no MQTT broker to offer (%v): install and start the Mosquitto broker add-on (Settings → Add-ons → Add-on store → Mosquitto broker), or set mqtt_url in this add-on's options", err))
+			return NewError("MQTT_URL", fmt.Errorf("Home Assistant has no MQTT broker to offer (%v): install and start the Mosquitto broker add-on (Settings → Add-ons → Add-on store → Mosquitto broker), or set mqtt_url in this add-on's options", err))
 		}
-		return configErr("MQTT_URL", fmt.Errorf("cannot ask the Supervisor for the MQTT broker: %w", err))
+		return NewError("MQTT_URL", fmt.Errorf("cannot ask the Supervisor for the MQTT broker: %w", err))
 	}
 	if svc.Host == "" || svc.Port == 0 {
-		return configErr("MQTT_URL", errors.New("the Supervisor's MQTT service names no host and port; start the Mosquitto broker add-on"))
+		return NewError("MQTT_URL", errors.New("the Supervisor's MQTT service names no host and port; start the Mosquitto broker add-on"))
 	}
 	scheme := "tcp"
 	if svc.SSL {
