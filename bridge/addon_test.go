@@ -84,7 +84,7 @@ func TestSignInPageUnderIngress(t *testing.T) {
 
 // fakeLoginFord is a FordPass client that is never called: enough to
 // render the sign-in page.
-func fakeLoginFord(t *testing.T) Ford {
+func fakeLoginFord(t *testing.T) fordapi.Backend {
 	t.Helper()
 	region, _ := fordapi.LookupRegion("usa")
 	c, err := fordapi.New(fordapi.Config{Region: region, BaseURL: "http://127.0.0.1:9", StateDir: t.TempDir()})

@@ -13,6 +13,8 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // authSide is the auth state and what moves it: the gate the Ford loops
@@ -218,7 +220,7 @@ func (b *Bridge) AuthInfo() AuthInfo { return b.auth.info() }
 func (a *authSide) info() AuthInfo {
 	info := a.gate.get()
 	info.SignInURL = a.cfg.HTTPPublicURL
-	if d, ok := a.ford.(*dual); ok {
+	if d, ok := a.ford.(*both.Backend); ok {
 		// With two backends the state said is the worst of them, in the
 		// words of the backend it comes from; the gate's own state is what
 		// holds the cars, and it holds them only when neither can read.
@@ -236,7 +238,7 @@ func (a *authSide) info() AuthInfo {
 		for _, b := range info.Backends {
 			if stateRank[b.State] > stateRank[info.State] {
 				info.State, info.Reason, info.LoginURL = b.State, b.Name+": "+b.Reason, b.LoginURL
-				if b.Name == fordPassName && consented > 0 {
+				if b.Name == mqttapi.BackendFordPass && consented > 0 {
 					info.Reason += fmt.Sprintf("; the state of the %d car(s) consented to FordConnect keeps coming from there", consented)
 				}
 			}
@@ -279,7 +281,7 @@ func (a *authSide) report(err error, bo *backoff) time.Duration {
 		return 0
 	case errors.Is(err, fordapi.ErrVehicleNotAuthorized):
 		return a.opts.BackoffMax
-	case errors.As(err, new(errNoBackend)):
+	case errors.As(err, new(both.CarError)):
 		// The car's alone (it goes offline saying why); each backend's
 		// state says what it needs.
 		return bo.next()

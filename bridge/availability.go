@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
@@ -48,8 +49,7 @@ func (v *vehicle) unreached(err error) {
 	if v.dark.failingSince.IsZero() {
 		v.dark.failingSince = now
 	}
-	var fo interface{ failover() }
-	if !errors.As(err, &fo) || v.dark.reason == "" {
+	if !errors.As(err, new(both.FordPassDownError)) || v.dark.reason == "" {
 		// A stream FordPass cannot give keeps the reason the other
 		// backend's try gave (a missing consent, say).
 		v.dark.reason = darkReason(err)
@@ -157,7 +157,7 @@ func darkReason(err error) string {
 			be.Class, be.RetryAt.Local().Format(whenFormat))
 	case errors.As(err, &rl):
 		return fmt.Sprintf("Ford rate-limits the account until %s", rl.RetryAt.Local().Format(whenFormat))
-	case errors.As(err, new(errNoBackend)):
+	case errors.As(err, new(both.CarError)):
 		return err.Error()
 	case errors.Is(err, fordapi.ErrReauthRequired):
 		return "the bridge is not signed in to FordPass: sign in again"

@@ -18,25 +18,9 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
-
-// Ford is what the bridge needs from the FordPass cloud; *fordapi.Client
-// provides it.
-type Ford interface {
-	LoginURL() (string, error)
-	SignIn(ctx context.Context, pasted string) error
-	Status() fordapi.AuthStatus
-	SaveToken() error
-	Vehicles(ctx context.Context) ([]fordapi.Vehicle, error)
-	Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error)
-	Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error
-	SendVersionedCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error)
-	WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry, polled func(*fordapi.Telemetry)) (fordapi.CommandState, error)
-	SetClimate(ctx context.Context, vin string, changes map[string]string) ([]fordapi.ClimatePreference, error)
-	SetZoneLights(ctx context.Context, vin, zone string) error
-	Budget() *fordapi.Budget
-}
 
 // Options are the parts of the bridge that are not user configuration.
 type Options struct {
@@ -67,7 +51,7 @@ type core struct {
 	cfg  config.Config
 	opts Options
 	log  *zap.Logger
-	ford Ford
+	ford fordapi.Backend
 	m    *Metrics
 	now  func() time.Time
 	p    string       // topic prefix
@@ -99,7 +83,7 @@ type Bridge struct {
 }
 
 // New makes a bridge; Run starts it.
-func New(cfg config.Config, ford Ford, opts Options) *Bridge {
+func New(cfg config.Config, ford fordapi.Backend, opts Options) *Bridge {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -145,7 +129,7 @@ func New(cfg config.Config, ford Ford, opts Options) *Bridge {
 	b.pub.configSlots = make(chan struct{}, configsInFlight)
 	b.auth = &authSide{core: c, pub: b.pub, gate: newAuthGate(opts.Now())}
 	b.auth.pending.wake = make(chan struct{}, 1)
-	if d, ok := ford.(*dual); ok {
+	if d, ok := ford.(*both.Backend); ok {
 		d.OnChange(b.auth.publishAuth)
 	}
 	b.m.setBudget(ford.Budget())
@@ -156,7 +140,7 @@ func New(cfg config.Config, ford Ford, opts Options) *Bridge {
 		changed: func() {
 			b.publishInfo(false)
 			b.publishDiscovery(false)
-			if _, ok := ford.(*dual); ok {
+			if _, ok := ford.(*both.Backend); ok {
 				b.auth.publishAuth() // FordConnect's detail lists the bridged cars
 			}
 		}}

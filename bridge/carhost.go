@@ -15,7 +15,7 @@ import (
 type carHost interface {
 	clock() time.Time
 	logger() *zap.Logger
-	fordAPI() Ford
+	fordAPI() fordapi.Backend
 	// waitForFord returns when Ford may be called (the auth gate).
 	waitForFord(ctx context.Context) error
 	// report turns a Ford call's outcome into the auth state and says how
@@ -78,7 +78,7 @@ func (b carLink) settings() carSettings {
 func (b carLink) allowed(cmd string) bool                     { return b.cfg.Allowed(cmd) }
 func (b carLink) clock() time.Time                            { return b.now() }
 func (b carLink) logger() *zap.Logger                         { return b.log }
-func (b carLink) fordAPI() Ford                               { return b.ford }
+func (b carLink) fordAPI() fordapi.Backend                    { return b.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
 func (b carLink) pollInterval(vin string) time.Duration       { return b.fleet.pollInterval(vin) }
 func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }

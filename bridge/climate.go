@@ -204,7 +204,11 @@ func (v *vehicle) writeClimate(ctx context.Context, props map[string]any) error 
 	if !ok {
 		return nil
 	}
-	prefs, err := v.host.fordAPI().SetClimate(ctx, v.vin, changes)
+	var prefs []fordapi.ClimatePreference
+	err := v.host.fordAPI().FordPass(func(c *fordapi.Client) (err error) {
+		prefs, err = c.SetClimate(ctx, v.vin, changes)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -219,12 +223,6 @@ func setClimateBeforeStart(ctx context.Context, v *vehicle, props map[string]any
 		return nil, fmt.Errorf("the climate settings could not be set, so the car was not started: %w", err)
 	}
 	return nil, nil
-}
-
-// climateReader reads a car's remote climate profile (fordapi.Client; the
-// dual backend through FordPass).
-type climateReader interface {
-	ClimateProfile(ctx context.Context, vin string) ([]fordapi.ClimatePreference, error)
 }
 
 // showClimate gives a car with remote climate its P/VIN/climate when it
@@ -242,11 +240,14 @@ func (v *vehicle) showClimate(ctx context.Context) {
 		v.setClimate(kept)
 		return
 	}
-	r, ok := v.host.fordAPI().(climateReader)
-	if !ok || v.host.waitForFord(ctx) != nil {
+	if v.host.waitForFord(ctx) != nil {
 		return
 	}
-	prefs, err := r.ClimateProfile(fordapi.WithClass(ctx, fordapi.ClassTelemetry), v.vin)
+	var prefs []fordapi.ClimatePreference
+	err := v.host.fordAPI().FordPass(func(c *fordapi.Client) (err error) {
+		prefs, err = c.ClimateProfile(fordapi.WithClass(ctx, fordapi.ClassTelemetry), v.vin)
+		return err
+	})
 	switch {
 	case errors.As(err, new(*fordapi.BudgetError)):
 		v.host.logger().Debug("the budget's pace leaves no call to read the car's climate profile; its climate entities stay unknown until a climate change",

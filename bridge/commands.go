@@ -18,6 +18,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
@@ -503,9 +504,9 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 
 // commandsBlocked says why no command can be sent now ("" if one can):
 // with two backends, FordPass needing a sign-in.
-func commandsBlocked(f Ford) string {
-	if d, ok := f.(*dual); ok {
-		return d.commandsBlocked()
+func commandsBlocked(f fordapi.Backend) string {
+	if d, ok := f.(*both.Backend); ok {
+		return d.CommandsBlocked()
 	}
 	return ""
 }
@@ -522,7 +523,7 @@ func (v *vehicle) send(ctx context.Context, spec *commandSpec, props map[string]
 			return "", false, err
 		}
 	}
-	id, err = v.host.fordAPI().SendVersionedCommand(ctx, v.vin, spec.ford, spec.version, props)
+	id, err = v.host.fordAPI().SendCommand(ctx, v.vin, spec.ford, spec.version, props)
 	return id, err == nil, err
 }
 

@@ -126,7 +126,7 @@ var commandSpecs = []commandSpec{
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
 	{name: "zone_lights", keys: []string{"zone"}, options: zoneOptions,
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
-			return v.host.fordAPI().SetZoneLights(ctx, v.vin, props["zone"].(string))
+			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetZoneLights(ctx, v.vin, props["zone"].(string)) })
 		},
 		capability: fordapi.CapZoneLighting, cannot: "Ford lists no zone lighting for this car",
 		button: discovery.Button{Key: "zone_lights_button", Name: "Zone lights on", Press: `{"command":"zone_lights","zone":"all"}`, Icon: "mdi:car-parking-lights"},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 )
 
 const instanceFile = "instance"
@@ -306,7 +307,7 @@ func (f *fleet) pollInterval(vin string) time.Duration {
 	if f.cfg.Backend == config.BackendFordConnect {
 		return f.cfg.PollInterval
 	}
-	if d, ok := f.ford.(*dual); ok && d.readsThroughFordConnect(vin) {
+	if d, ok := f.ford.(*both.Backend); ok && d.ReadsThroughFordConnect(vin) {
 		return f.cfg.PollInterval
 	}
 	f.mu.Lock()

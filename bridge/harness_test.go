@@ -20,6 +20,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -152,7 +153,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 			t.Fatal(err)
 		}
 		if o.both {
-			e.run(bridge.Both(c, fc))
+			e.run(both.New(c, fc))
 		} else {
 			e.run(fc)
 		}
@@ -167,7 +168,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 }
 
 // run starts a bridge with the env's configuration and Ford client.
-func (e *env) run(c bridge.Ford) {
+func (e *env) run(c fordapi.Backend) {
 	e.bridge = bridge.New(e.cfg, c, e.bopts)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)

@@ -83,10 +83,6 @@ func (a *authSide) signIn(ctx context.Context, pasted string, fresh bool) error 
 	return nil
 }
 
-// tokenFileChecker is a client that compares its token file with the
-// token in use and mends it (fordapi.Client).
-type tokenFileChecker interface{ CheckTokenFile() string }
-
 // pendingSignIn is the latest code waiting to be tried: codes from MQTT
 // wait here for the sign-in loop, and so does a code from any door that the
 // sign-in throttle turned away. A newer code replaces an older one.
@@ -163,14 +159,14 @@ func (a *authSide) tokenWatch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if h, ok := a.ford.(refusedRetrier); ok {
+		if h, ok := a.ford.(fordapi.RefusalRetrier); ok {
 			if _, healed := h.RetryRefused(ctx); healed {
 				a.signedIn()
 				a.setAuth(StateOK, "signed in again by itself: Ford's refusal of the saved sign-in was temporary", time.Time{})
 				a.publishAuth()
 			}
 		}
-		if tc, ok := a.ford.(tokenFileChecker); ok {
+		if tc, ok := a.ford.(fordapi.TokenFileChecker); ok {
 			if found := tc.CheckTokenFile(); found != "" {
 				repaired, repairedAt = found, a.now()
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 )
 
 // vehicle is one bridged car: its telemetry loop, its last state and its
@@ -158,9 +159,8 @@ func (v *vehicle) run(parent context.Context) {
 			// backend's turn: the car is asked now, and the backend says its
 			// own state.
 			wait := time.Duration(0)
-			var fo interface{ failover() }
 			switch {
-			case errors.As(err, &fo):
+			case errors.As(err, new(both.FordPassDownError)):
 				if !failedOver {
 					nextPoll, failedOver = h.clock(), true
 				}
@@ -510,7 +510,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		return info, false
 	}
 	info.Fields, info.HasLocation, info.HasUpdatedAt = sh.Fields, sh.Location, sh.UpdatedAt
-	_, info.HasSource = v.host.fordAPI().(*dual)
+	_, info.HasSource = v.host.fordAPI().(*both.Backend)
 	// The commands this car can run and the user allows: the lock entity
 	// for the ones that show on the lock, a button for the others.
 	for _, c := range commandSpecs {

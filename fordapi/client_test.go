@@ -103,7 +103,7 @@ func TestSignInVehiclesTelemetryCommand(t *testing.T) {
 	if tel.Get("lock").String() != "locked" || tel.Location == nil || tel.UpdatedAt.IsZero() {
 		t.Fatalf("telemetry: %+v", tel)
 	}
-	id, err := f.client.SendCommand(ctx, vs[0].VIN, fordapi.CmdUnlock, nil)
+	id, err := f.client.SendCommand(ctx, vs[0].VIN, fordapi.CmdUnlock, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestCommandFailureIsReported(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	vin := fordsim.VIN(1)
-	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, nil)
+	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestBudgetRefusesLocallyAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("budget after restart counts %d calls, simulator saw %d", used, calls)
 	}
 	for range 20 { // commands may use their share, never more
-		_, _ = restarted.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdLock, nil)
+		_, _ = restarted.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdLock, "", nil)
 	}
 	if st := f.sim.Stats(); st.Calls["command"] != 2 {
 		t.Fatalf("simulator counted %d commands with a command share of 2", st.Calls["command"])
@@ -447,10 +447,10 @@ func TestCommandWhoseStatusCheckIsRefusedIsOutcomeUnknown(t *testing.T) {
 	f.signIn(t)
 	ctx := context.Background()
 	vin := fordsim.VIN(1)
-	if _, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, nil); err != nil {
+	if _, err := f.client.SendCommand(ctx, vin, fordapi.CmdLock, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdUnlock, nil)
+	id, err := f.client.SendCommand(ctx, vin, fordapi.CmdUnlock, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

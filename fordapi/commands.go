@@ -15,16 +15,11 @@ import (
 )
 
 // SendCommand asks Ford to run a command (CmdLock, …) and returns its id.
-// The call counts against the command share of the budget.
-func (c *Client) SendCommand(ctx context.Context, vin, cmdType string, properties map[string]any) (string, error) {
-	return c.SendVersionedCommand(ctx, vin, cmdType, "", properties)
-}
-
-// SendVersionedCommand is SendCommand for a command of a version (the
-// charging commands, ChargeVersion): it goes to the newer command path and
-// names its type as the state Ford reports it (<type>Command). An empty
-// version is SendCommand.
-func (c *Client) SendVersionedCommand(ctx context.Context, vin, cmdType, version string, properties map[string]any) (string, error) {
+// The call counts against the command share of the budget. A command of a
+// version (the charging commands, ChargeVersion) goes to the newer
+// command path and names its type as the state Ford reports it
+// (<type>Command); version is "" for the others.
+func (c *Client) SendCommand(ctx context.Context, vin, cmdType, version string, properties map[string]any) (string, error) {
 	ctx = ForCommand(ctx)
 	fields := map[string]any{"tags": map[string]any{}, "type": cmdType, "wakeUp": true}
 	path := PathCommands(vin)

@@ -84,7 +84,7 @@ func TestBudgetHoldsOverTwoSimulatedDays(t *testing.T) {
 			t.Fatalf("minute %d: %v", minute, err)
 		}
 		if minute%180 == 0 {
-			if _, err := c.SendCommand(ctx, vin, fordapi.CmdLock, nil); err != nil {
+			if _, err := c.SendCommand(ctx, vin, fordapi.CmdLock, "", nil); err != nil {
 				if errors.Is(err, fordapi.ErrRateLimited) {
 					limited++
 				}
@@ -226,7 +226,7 @@ func TestClassesCannotStarveEachOther(t *testing.T) {
 		} else if errors.Is(err, fordapi.ErrRateLimited) {
 			limited++
 		}
-		if _, err := c.SendCommand(ctx, vin, fordapi.CmdLock, nil); err == nil {
+		if _, err := c.SendCommand(ctx, vin, fordapi.CmdLock, "", nil); err == nil {
 			commands++
 		} else if errors.Is(err, fordapi.ErrRateLimited) {
 			limited++

@@ -207,7 +207,7 @@ func TestRealErrorBodies(t *testing.T) {
 	if !errors.Is(err, fordapi.ErrReauthRequired) || !strings.Contains(err.Error(), "Invalid or Expired Token") {
 		t.Fatalf("dead refresh token: got %v", err)
 	}
-	_, err = newClient(time.Hour).SendCommand(context.Background(), "WF02XXERK1SM00000", fordapi.CmdLock, nil)
+	_, err = newClient(time.Hour).SendCommand(context.Background(), "WF02XXERK1SM00000", fordapi.CmdLock, "", nil)
 	var se *fordapi.StatusError
 	if !errors.As(err, &se) || se.Status != 404 || !strings.Contains(se.Message, "Command lock with version 1.0.1 not found") {
 		t.Fatalf("unknown command version: got %v", err)

@@ -197,7 +197,7 @@ func TestCommandOutcomeFromTheOpenStream(t *testing.T) {
 	defer cancel()
 	updates, done := streamUpdates(t, ctx, f.client, fordapi.StreamOptions{})
 	nextUpdate(t, updates, done, "the record")
-	id, err := f.client.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdUnlock, nil)
+	id, err := f.client.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdUnlock, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +260,14 @@ func TestChargingCommandsNeedTheirVersion(t *testing.T) {
 	f := newFixture(t, fordsim.Options{Vehicles: 2}, 0)
 	f.signIn(t)
 	ctx := context.Background()
-	if _, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, "1.0.0", nil); err == nil ||
+	if _, err := f.client.SendCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, "1.0.0", nil); err == nil ||
 		!strings.Contains(err.Error(), "Command startGlobalCharge with version 1.0.0 not found") {
 		t.Fatalf("a wrong version: %v", err)
 	}
-	if _, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(1), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil); err == nil {
+	if _, err := f.client.SendCommand(ctx, fordsim.VIN(1), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil); err == nil {
 		t.Fatal("the fuel truck took a charging command")
 	}
-	id, err := f.client.SendVersionedCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil)
+	id, err := f.client.SendCommand(ctx, fordsim.VIN(2), fordapi.CmdStartCharge, fordapi.ChargeVersion, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

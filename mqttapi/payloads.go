@@ -33,9 +33,16 @@ type AuthInfo struct {
 	Backends []BackendInfo `json:"backends,omitempty"`
 }
 
+// The backends' names, as in FORD_BACKEND and the P/auth/<backend>/
+// topics.
+const (
+	BackendFordPass    = "fordpass"
+	BackendFordConnect = "fordconnect"
+)
+
 // BackendInfo is one backend's auth state.
 type BackendInfo struct {
-	Name     string `json:"name"` // fordpass or fordconnect
+	Name     string `json:"name"` // BackendFordPass or BackendFordConnect
 	State    string `json:"state"`
 	Reason   string `json:"reason"`
 	LoginURL string `json:"login_url,omitempty"`

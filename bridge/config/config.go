@@ -62,8 +62,8 @@ type env struct {
 
 // The backends (FORD_BACKEND).
 const (
-	BackendFordPass    = "fordpass"
-	BackendFordConnect = "fordconnect"
+	BackendFordPass    = mqttapi.BackendFordPass
+	BackendFordConnect = mqttapi.BackendFordConnect
 	// BackendBoth: FordPass for the stream and the commands, FordConnect
 	// for the cars' state whenever FordPass cannot give it.
 	BackendBoth = "both"

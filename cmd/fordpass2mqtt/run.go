@@ -20,6 +20,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
 )
 
@@ -126,7 +127,7 @@ func newClient(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.
 }
 
 // newFord makes the client of the backend cfg names.
-func newFord(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford, error) {
+func newFord(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (fordapi.Backend, error) {
 	if cfg.Backend != config.BackendFordConnect && cfg.Backend != config.BackendBoth {
 		return newClient(cfg, log, m)
 	}
@@ -141,7 +142,7 @@ func newFord(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (bridge.Ford
 	if err != nil {
 		return nil, err
 	}
-	return bridge.Both(fp, fc), nil
+	return both.New(fp, fc), nil
 }
 
 // newFordConnect makes the FordConnect client for cfg.
@@ -187,7 +188,7 @@ func serve(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 }
 
 // runWith runs the bridge with a prepared client.
-func runWith(ctx context.Context, cfg config.Config, log *zap.Logger, m *bridge.Metrics, client bridge.Ford) int {
+func runWith(ctx context.Context, cfg config.Config, log *zap.Logger, m *bridge.Metrics, client fordapi.Backend) int {
 	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
 	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("backend", cfg.Backend), zap.String("region", cfg.Region.Key),
 		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", client.Budget().Limit()))
@@ -214,7 +215,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitConfig
 	}
 	log := newLogger(cfg, stderr)
-	var client bridge.Ford
+	var client fordapi.Backend
 	var err error
 	useFordConnect := cfg.Backend == config.BackendFordConnect || cfg.Backend == config.BackendBoth && *consent
 	switch {

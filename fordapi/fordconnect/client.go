@@ -752,13 +752,14 @@ func clip(s string) string {
 func (c *Client) Stream(context.Context, string, fordapi.StreamOptions, func(*fordapi.Telemetry)) error {
 	return errors.New("FordConnect Query has no telemetry stream; it is polled")
 }
-func (c *Client) SendVersionedCommand(context.Context, string, string, string, map[string]any) (string, error) {
+func (c *Client) SendCommand(context.Context, string, string, string, map[string]any) (string, error) {
 	return "", ErrCommands
 }
 func (c *Client) WaitCommand(context.Context, string, string, string, <-chan *fordapi.Telemetry, func(*fordapi.Telemetry)) (fordapi.CommandState, error) {
 	return fordapi.CommandState{}, ErrCommands
 }
-func (c *Client) SetClimate(context.Context, string, map[string]string) ([]fordapi.ClimatePreference, error) {
-	return nil, ErrCommands
-}
-func (c *Client) SetZoneLights(context.Context, string, string) error { return ErrCommands }
+
+// FordPass: FordConnect Query reaches none of FordPass's hosts.
+func (c *Client) FordPass(func(*fordapi.Client) error) error { return ErrCommands }
+
+var _ fordapi.Backend = (*Client)(nil)

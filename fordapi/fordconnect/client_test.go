@@ -199,7 +199,7 @@ func TestWithdrawnConsentIsReauth(t *testing.T) {
 	if st := f.client.Status(); st.SignedIn {
 		t.Fatalf("status %+v", st)
 	}
-	if _, err := f.client.SendVersionedCommand(context.Background(), fordsim.VIN(1), "lock", "", nil); !strings.Contains(err.Error(), "FordPass") {
+	if _, err := f.client.SendCommand(context.Background(), fordsim.VIN(1), "lock", "", nil); !strings.Contains(err.Error(), "FordPass") {
 		t.Fatalf("a command: %v", err)
 	}
 }

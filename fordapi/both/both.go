@@ -1,4 +1,7 @@
-package bridge
+// Package both is the Ford backend of FORD_BACKEND=both: FordPass and
+// FordConnect Query together, behind the one fordapi.Backend the bridge
+// calls.
+package both
 
 import (
 	"context"
@@ -10,12 +13,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
-// Both is the Ford of FORD_BACKEND=both: FordPass for the stream, the
+// New is the backend of FORD_BACKEND=both: FordPass for the stream, the
 // commands and the vehicle list, FordConnect Query for the state of each
 // consented car whenever FordPass cannot give it (a sign-in needed, a rate
 // limit or a lockout, its telemetry share paused, Ford down). A FordPass
@@ -23,14 +26,14 @@ import (
 // cars: it is the FordPass backend's own state (P/auth/fordpass/state).
 // Consent is per car: a car without one is never asked of FordConnect,
 // and goes offline naming its missing consent while FordPass is down.
-func Both(fordPass Ford, fordConnect FordConnect) Ford {
-	return &dual{fp: fordPass, fc: fordConnect, states: map[string]BackendInfo{}, source: map[string]string{}}
+func New(fordPass fordapi.Backend, fordConnect FordConnect) *Backend {
+	return &Backend{fp: fordPass, fc: fordConnect, states: map[string]mqttapi.BackendInfo{}, source: map[string]string{}}
 }
 
-// FordConnect is the FordConnect Query client as the dual backend needs
+// FordConnect is the FordConnect Query client as this backend needs
 // it: consents are per car, and a refused one is tried again by itself.
 type FordConnect interface {
-	Ford
+	fordapi.Backend
 	Consented(vin string) bool
 	Consents() []fordconnect.Consent
 	RetryRefused(ctx context.Context) (tried, healed bool)
@@ -38,25 +41,27 @@ type FordConnect interface {
 
 // Backend names, as in FORD_BACKEND and the P/auth/<backend>/ topics.
 const (
-	fordPassName    = config.BackendFordPass
-	fordConnectName = config.BackendFordConnect
+	fordPassName    = mqttapi.BackendFordPass
+	fordConnectName = mqttapi.BackendFordConnect
 )
 
-type dual struct {
-	fp Ford
+// Backend is FordPass and FordConnect as one fordapi.Backend, with what
+// the bridge says of each.
+type Backend struct {
+	fp fordapi.Backend
 	fc FordConnect
 
 	mu       sync.Mutex
-	states   map[string]BackendInfo     // each backend's state from its last call
-	source   map[string]string          // VIN → the backend of its last telemetry
-	fpCars   map[string]fordapi.Vehicle // FordPass's last vehicle list, by VIN
-	onChange func()                     // told when a backend's state changes
+	states   map[string]mqttapi.BackendInfo // each backend's state from its last call
+	source   map[string]string              // VIN → the backend of its last telemetry
+	fpCars   map[string]fordapi.Vehicle     // FordPass's last vehicle list, by VIN
+	onChange func()                         // told when a backend's state changes
 }
 
 // note records a backend's outcome; it tells onChange when the state moved.
 // A sign-in FordConnect needs is not noted: it is per car (Consents).
-func (d *dual) note(name string, err error) {
-	st := BackendInfo{Name: name, State: StateOK, Reason: "working"}
+func (d *Backend) note(name string, err error) {
+	st := mqttapi.BackendInfo{Name: name, State: mqttapi.StateOK, Reason: "working"}
 	var rl *fordapi.RateLimitError
 	var be *fordapi.BudgetError
 	switch {
@@ -67,13 +72,13 @@ func (d *dual) note(name string, err error) {
 		d.changed() // a car's consent was refused: Backends says so from Consents
 		return
 	case errors.Is(err, fordapi.ErrReauthRequired):
-		st.State, st.Reason = StateReauthRequired, err.Error()
+		st.State, st.Reason = mqttapi.StateReauthRequired, err.Error()
 	case errors.As(err, &rl), errors.As(err, &be) && (!be.Paced || be.Class == fordapi.ClassToken):
-		st.State, st.Reason = StateRateLimited, err.Error()
+		st.State, st.Reason = mqttapi.StateRateLimited, err.Error()
 	case errors.As(err, &be):
 		return // the normal pace: no news
 	default:
-		st.State, st.Reason = StateUnavailable, err.Error()
+		st.State, st.Reason = mqttapi.StateUnavailable, err.Error()
 	}
 	d.mu.Lock()
 	old, seen := d.states[name]
@@ -84,7 +89,7 @@ func (d *dual) note(name string, err error) {
 	}
 }
 
-func (d *dual) state(name string) string {
+func (d *Backend) state(name string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if st, ok := d.states[name]; ok {
@@ -95,46 +100,46 @@ func (d *dual) state(name string) string {
 
 // fpUsable says whether FordPass may be asked: not while it waits for a
 // sign-in (its client would refuse anyway, without a call).
-func (d *dual) fpUsable() bool {
-	return d.state(fordPassName) != StateReauthRequired && d.fp.Status().SignedIn
+func (d *Backend) fpUsable() bool {
+	return d.state(fordPassName) != mqttapi.StateReauthRequired && d.fp.Status().SignedIn
 }
 
 // fpDown says whether FordPass cannot give the cars' state now: it needs a
 // sign-in, it is rate limited or unreachable, or its telemetry share of the
 // budget is paused. Its cars' state then comes from FordConnect where
 // they are consented, at FordConnect's pace.
-func (d *dual) fpDown() bool {
-	if st := d.state(fordPassName); (st != "" && st != StateOK) || !d.fp.Status().SignedIn {
+func (d *Backend) fpDown() bool {
+	if st := d.state(fordPassName); (st != "" && st != mqttapi.StateOK) || !d.fp.Status().SignedIn {
 		return true
 	}
 	return d.fp.Budget().Paused(fordapi.ClassTelemetry)
 }
 
-// readsThroughFordConnect says whether vin's state comes from FordConnect
+// ReadsThroughFordConnect says whether vin's state comes from FordConnect
 // now, so its polls follow FordConnect's pace rather than FordPass's
 // budget.
-func (d *dual) readsThroughFordConnect(vin string) bool {
+func (d *Backend) ReadsThroughFordConnect(vin string) bool {
 	return d.Source(vin) == fordConnectName && d.fpDown()
 }
 
 // Backends are both backends' states, with a login link for one that needs
 // a sign-in (FordConnect's always: a consent adds a car). cars are the
 // bridged cars, which FordConnect's says are consented and which not.
-func (d *dual) Backends(cars []string) []BackendInfo {
+func (d *Backend) Backends(cars []string) []mqttapi.BackendInfo {
 	d.mu.Lock()
 	fp, fpSeen := d.states[fordPassName]
 	fc, fcSeen := d.states[fordConnectName]
 	d.mu.Unlock()
 	if st := d.fp.Status(); !st.SignedIn {
-		fp = BackendInfo{Name: fordPassName, State: StateReauthRequired, Reason: st.Reason}
+		fp = mqttapi.BackendInfo{Name: fordPassName, State: mqttapi.StateReauthRequired, Reason: st.Reason}
 	} else if !fpSeen {
-		fp = BackendInfo{Name: fordPassName, State: StateOK, Reason: "signed in"}
+		fp = mqttapi.BackendInfo{Name: fordPassName, State: mqttapi.StateOK, Reason: "signed in"}
 	}
-	if fp.State == StateReauthRequired {
+	if fp.State == mqttapi.StateReauthRequired {
 		fp.LoginURL, _ = d.fp.LoginURL()
 	}
 	if !fcSeen {
-		fc = BackendInfo{Name: fordConnectName, State: StateOK, Reason: "working"}
+		fc = mqttapi.BackendInfo{Name: fordConnectName, State: mqttapi.StateOK, Reason: "working"}
 	}
 	consents := d.fc.Consents()
 	byVIN := map[string]fordconnect.Consent{}
@@ -145,7 +150,7 @@ func (d *dual) Backends(cars []string) []BackendInfo {
 	var missing []string
 	for _, vin := range cars {
 		c, ok := byVIN[vin]
-		fc.Cars = append(fc.Cars, BackendCar{VIN: vin, Consented: ok && c.Refused == "", Refused: c.Refused, RetryAt: c.RetryAt})
+		fc.Cars = append(fc.Cars, mqttapi.BackendCar{VIN: vin, Consented: ok && c.Refused == "", Refused: c.Refused, RetryAt: c.RetryAt})
 		switch {
 		case !ok:
 			missing = append(missing, fordapi.ShortVIN(vin))
@@ -156,18 +161,18 @@ func (d *dual) Backends(cars []string) []BackendInfo {
 	switch {
 	case refused != "":
 		// Only a consent that existed and was refused needs the user.
-		fc.State, fc.Reason = StateReauthRequired, refused
+		fc.State, fc.Reason = mqttapi.StateReauthRequired, refused
 	case len(consents) == 0:
 		fc.Reason = "no car is consented to FordConnect: it reads none until one is (each consent adds a car); FordPass serves every car meanwhile"
-	case fc.State == StateOK && len(missing) > 0:
+	case fc.State == mqttapi.StateOK && len(missing) > 0:
 		fc.Reason = "working for the consented cars; not consented (read through FordPass only): " + strings.Join(missing, ", ")
 	}
 	fc.LoginURL, _ = d.fc.LoginURL()
-	return []BackendInfo{fp, fc}
+	return []mqttapi.BackendInfo{fp, fc}
 }
 
 // changed tells onChange, if set, that what Backends says may have moved.
-func (d *dual) changed() {
+func (d *Backend) changed() {
 	d.mu.Lock()
 	f := d.onChange
 	d.mu.Unlock()
@@ -177,20 +182,20 @@ func (d *dual) changed() {
 }
 
 // OnChange sets what is told when a backend's state moves.
-func (d *dual) OnChange(f func()) {
+func (d *Backend) OnChange(f func()) {
 	d.mu.Lock()
 	d.onChange = f
 	d.mu.Unlock()
 }
 
 // Source is the backend the car's last telemetry came from.
-func (d *dual) Source(vin string) string {
+func (d *Backend) Source(vin string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.source[vin]
 }
 
-func (d *dual) setSource(vin, name string) {
+func (d *Backend) setSource(vin, name string) {
 	d.mu.Lock()
 	d.source[vin] = name
 	if name == fordPassName && !slices.Contains(slices.Collect(maps.Values(d.source)), fordConnectName) {
@@ -203,8 +208,8 @@ func (d *dual) setSource(vin, name string) {
 
 // LoginURL is the link of the backend that needs a sign-in, FordPass
 // first; FordPass's when neither does.
-func (d *dual) LoginURL() (string, error) {
-	if !d.fp.Status().SignedIn || d.state(fordPassName) == StateReauthRequired {
+func (d *Backend) LoginURL() (string, error) {
+	if !d.fp.Status().SignedIn || d.state(fordPassName) == mqttapi.StateReauthRequired {
 		return d.fp.LoginURL()
 	}
 	if slices.ContainsFunc(d.fc.Consents(), func(c fordconnect.Consent) bool { return c.Refused != "" }) {
@@ -217,7 +222,7 @@ func (d *dual) LoginURL() (string, error) {
 // fordapp:// (or lincolnapp://) address or a bare code, FordConnect's an
 // address with a code and a state (the whole one pasted, or the path and
 // query the bridge's own page was sent to).
-func (d *dual) SignIn(ctx context.Context, pasted string) error {
+func (d *Backend) SignIn(ctx context.Context, pasted string) error {
 	if isFordConnectLanding(pasted) {
 		return d.fc.SignIn(ctx, pasted)
 	}
@@ -245,7 +250,7 @@ func isFordConnectLanding(pasted string) bool {
 }
 
 // Status is signed in while either backend is.
-func (d *dual) Status() fordapi.AuthStatus {
+func (d *Backend) Status() fordapi.AuthStatus {
 	fp, fc := d.fp.Status(), d.fc.Status()
 	st := fp
 	if !fp.SignedIn {
@@ -261,13 +266,13 @@ func (d *dual) Status() fordapi.AuthStatus {
 }
 
 // SaveToken saves both backends' tokens.
-func (d *dual) SaveToken() error {
+func (d *Backend) SaveToken() error {
 	return errors.Join(d.fp.SaveToken(), d.fc.SaveToken())
 }
 
 // Vehicles is FordPass's list with the cars only FordConnect reads added
 // (they take no commands); FordConnect's alone while FordPass fails.
-func (d *dual) Vehicles(ctx context.Context) ([]fordapi.Vehicle, error) {
+func (d *Backend) Vehicles(ctx context.Context) ([]fordapi.Vehicle, error) {
 	var list []fordapi.Vehicle
 	var fpErr error
 	if d.fpUsable() {
@@ -311,23 +316,23 @@ func containsVIN(list []fordapi.Vehicle, vin string) bool {
 	return false
 }
 
-// errNoBackend: neither backend can read the car now. It is the car's
+// CarError: neither backend can read the car now. It is the car's
 // (it goes offline saying why), never the account's: FordPass's own state
 // says what FordPass needs, and the other cars go on.
-type errNoBackend struct {
+type CarError struct {
 	fp      error  // why FordPass cannot
 	consent string // why FordConnect cannot: not consented, refused, or its error
 }
 
-func (e errNoBackend) Error() string {
+func (e CarError) Error() string {
 	return "FordPass cannot read this car now (" + e.fp.Error() + ") and " + e.consent
 }
 
 // Telemetry reads the car through FordPass while FordPass can give it,
 // else through FordConnect when the car is consented there. Its errors
-// are the car's (errNoBackend), so one car's trouble never holds the
+// are the car's (CarError), so one car's trouble never holds the
 // others.
-func (d *dual) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error) {
+func (d *Backend) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, error) {
 	var fpErr error
 	if d.fpUsable() {
 		tel, err := d.fp.Telemetry(ctx, vin)
@@ -348,7 +353,7 @@ func (d *dual) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, e
 		if slices.ContainsFunc(d.fc.Consents(), func(c fordconnect.Consent) bool { return c.VIN == vin }) {
 			why = "FordConnect refused its consent: consent it again (P/auth/fordconnect/login_url)"
 		}
-		return nil, errNoBackend{fp: fpErr, consent: why}
+		return nil, CarError{fp: fpErr, consent: why}
 	}
 	tel, err := d.fc.Telemetry(ctx, vin)
 	if ctx.Err() != nil {
@@ -356,30 +361,26 @@ func (d *dual) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry, e
 	}
 	d.note(fordConnectName, err)
 	if err != nil {
-		return nil, errNoBackend{fp: fpErr, consent: "FordConnect failed too: " + err.Error()}
+		return nil, CarError{fp: fpErr, consent: "FordConnect failed too: " + err.Error()}
 	}
 	d.setSource(vin, fordConnectName)
 	return tel, nil
 }
 
-// errFordPassDown is what the car's loop sees of a FordPass stream that
+// FordPassDownError is what the car's loop sees of a FordPass stream that
 // cannot run for a reason of FordPass's own (a sign-in, a rate limit):
 // the car is read through FordConnect at once where it is consented, and
 // the stream is tried again later.
-type errFordPassDown struct{ cause error }
+type FordPassDownError struct{ cause error }
 
-func (e errFordPassDown) Error() string {
+func (e FordPassDownError) Error() string {
 	return "FordPass cannot stream now (" + e.cause.Error() + ")"
 }
 
-// failover marks errFordPassDown: the car's state is to be asked now,
-// through the other backend.
-func (errFordPassDown) failover() {}
-
 // Stream is FordPass's stream; its failures are FordPass's own state.
-func (d *dual) Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error {
+func (d *Backend) Stream(ctx context.Context, vin string, opts fordapi.StreamOptions, onUpdate func(*fordapi.Telemetry)) error {
 	if !d.fpUsable() {
-		return errFordPassDown{errors.New("it needs a new sign-in")}
+		return FordPassDownError{errors.New("it needs a new sign-in")}
 	}
 	err := d.fp.Stream(ctx, vin, opts, func(t *fordapi.Telemetry) {
 		d.note(fordPassName, nil)
@@ -390,13 +391,13 @@ func (d *dual) Stream(ctx context.Context, vin string, opts fordapi.StreamOption
 		return err
 	}
 	d.note(fordPassName, err)
-	return errFordPassDown{err}
+	return FordPassDownError{err}
 }
 
 // RetryRefused tries each backend's refused sign-in again when its time
 // has come (see fordapi.Refusal).
-func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
-	if h, ok := d.fp.(refusedRetrier); ok {
+func (d *Backend) RetryRefused(ctx context.Context) (tried, healed bool) {
+	if h, ok := d.fp.(fordapi.RefusalRetrier); ok {
 		t, ok := h.RetryRefused(ctx)
 		if ok {
 			d.note(fordPassName, nil)
@@ -410,56 +411,37 @@ func (d *dual) RetryRefused(ctx context.Context) (tried, healed bool) {
 	return tried || t, healed || ok
 }
 
-// ClimateProfile reads the profile through FordPass.
-func (d *dual) ClimateProfile(ctx context.Context, vin string) ([]fordapi.ClimatePreference, error) {
-	r, ok := d.fp.(climateReader)
-	if !ok {
-		return nil, errors.New("FordPass cannot read the climate profile")
-	}
-	prefs, err := r.ClimateProfile(ctx, vin)
-	return prefs, d.commandErr(err)
-}
-
 // CheckTokenFile checks FordPass's token file (FordConnect's file is its
 // client's own concern).
-func (d *dual) CheckTokenFile() string {
-	if tc, ok := d.fp.(tokenFileChecker); ok {
+func (d *Backend) CheckTokenFile() string {
+	if tc, ok := d.fp.(fordapi.TokenFileChecker); ok {
 		return tc.CheckTokenFile()
 	}
 	return ""
 }
 
-// refusedRetrier is a client that keeps a sign-in Ford refused and tries
-// it again (fordapi.Client, fordconnect.Client).
-type refusedRetrier interface {
-	RetryRefused(ctx context.Context) (tried, healed bool)
-}
-
 // Commands go through FordPass; a FordPass failure stays FordPass's.
 
-func (d *dual) SendVersionedCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error) {
-	id, err := d.fp.SendVersionedCommand(ctx, vin, cmdType, version, props)
+func (d *Backend) SendCommand(ctx context.Context, vin, cmdType, version string, props map[string]any) (string, error) {
+	id, err := d.fp.SendCommand(ctx, vin, cmdType, version, props)
 	return id, d.commandErr(err)
 }
 
-func (d *dual) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry, polled func(*fordapi.Telemetry)) (fordapi.CommandState, error) {
+func (d *Backend) WaitCommand(ctx context.Context, vin, cmdType, id string, updates <-chan *fordapi.Telemetry, polled func(*fordapi.Telemetry)) (fordapi.CommandState, error) {
 	st, err := d.fp.WaitCommand(ctx, vin, cmdType, id, updates, polled)
 	return st, d.commandErr(err)
 }
 
-func (d *dual) SetClimate(ctx context.Context, vin string, changes map[string]string) ([]fordapi.ClimatePreference, error) {
-	prefs, err := d.fp.SetClimate(ctx, vin, changes)
-	return prefs, d.commandErr(err)
-}
-
-func (d *dual) SetZoneLights(ctx context.Context, vin, zone string) error {
-	return d.commandErr(d.fp.SetZoneLights(ctx, vin, zone))
+// FordPass is FordPass's, for a call to Ford's other hosts (the climate
+// profile, zone lighting); a failure stays FordPass's.
+func (d *Backend) FordPass(f func(*fordapi.Client) error) error {
+	return d.commandErr(d.fp.FordPass(f))
 }
 
 // commandErr keeps a FordPass sign-in or rate limit met by a command from
 // holding the account: it becomes FordPass's state, and the command's
 // error says so.
-func (d *dual) commandErr(err error) error {
+func (d *Backend) commandErr(err error) error {
 	if errors.Is(err, fordapi.ErrReauthRequired) || errors.Is(err, fordapi.ErrRateLimited) {
 		d.note(fordPassName, err)
 		return fmt.Errorf("FordPass: %s", err.Error())
@@ -468,15 +450,17 @@ func (d *dual) commandErr(err error) error {
 }
 
 // Budget is FordPass's: commands and the stream spend it.
-func (d *dual) Budget() *fordapi.Budget { return d.fp.Budget() }
+func (d *Backend) Budget() *fordapi.Budget { return d.fp.Budget() }
 
-// commandsBlocked says why FordPass cannot take commands now ("" if it
+// CommandsBlocked says why FordPass cannot take commands now ("" if it
 // can).
-func (d *dual) commandsBlocked() string {
+func (d *Backend) CommandsBlocked() string {
 	for _, b := range d.Backends(nil) {
-		if b.Name == fordPassName && b.State == StateReauthRequired {
+		if b.Name == fordPassName && b.State == mqttapi.StateReauthRequired {
 			return "commands go through FordPass, which needs a new sign-in (" + b.Reason + "); the car's state keeps coming from FordConnect meanwhile"
 		}
 	}
 	return ""
 }
+
+var _ fordapi.Backend = (*Backend)(nil)
