@@ -49,7 +49,7 @@ func TestDarkCarGoesOfflineAndBack(t *testing.T) {
 		t.Fatalf("/healthz does not name the dark car: %q", h)
 	}
 	e.w.WaitFor(e.topic("bridge", "info"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"dark":["`+vin1) })
-	if c := check(t, doctor(t, e.cfg, false), "cars"); c.Status != bridge.Warn || !strings.Contains(c.Finding, vin1) {
+	if c := check(t, runDoctor(t, e.cfg, false), "cars"); c.Status != bridge.Warn || !strings.Contains(c.Finding, vin1) {
 		t.Fatalf("doctor does not name the dark car: %+v", c)
 	}
 	back := time.Now()

@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/floodlog"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/web"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/both"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
@@ -63,7 +65,7 @@ type core struct {
 type Bridge struct {
 	*core
 	auth  *authSide // the auth state and the sign-in machinery
-	web   *webUI    // health, metrics and the sign-in page
+	web   *web.UI   // health, metrics and the sign-in page
 	start time.Time
 
 	pub       *publisher // the broker connection and what was published on it
@@ -76,7 +78,7 @@ type Bridge struct {
 	cmdCancel context.CancelFunc
 	drift     driftLog
 	shapes    *shapes                // each car's device shape, kept across restarts
-	rejectLog *floodLog              // rejected commands, logged in summary
+	rejectLog *floodlog.Log          // rejected commands, logged in summary
 	doctor    atomic.Pointer[Report] // last doctor run, for the sign-in page
 	instance  string                 // this installation's id (STATE_DIR/instance)
 	reportKey []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
@@ -146,9 +148,9 @@ func New(cfg config.Config, ford fordapi.Backend, opts Options) *Bridge {
 		}}
 	b.auth.signedIn = b.fleet.signedIn
 	b.auth.cars = b.fleet.bridgedVINs
-	b.rejectLog = newFloodLog(opts.FloodLogEvery)
-	b.web = &webUI{core: c, auth: b.auth, pub: b.pub, doctor: &b.doctor, status: b.info, dark: b.fleet.darkCars,
-		fails: newAuthThrottle(opts.Now, newFloodLog(opts.FloodLogEvery))}
+	b.rejectLog = floodlog.New(opts.FloodLogEvery)
+	b.web = web.New(cfg, webSide{b}, web.Options{Log: opts.Logger, Metrics: b.m.Handler(), AuthFailure: b.m.authFailure,
+		FloodLogEvery: opts.FloodLogEvery, Now: opts.Now})
 	return b
 }
 
@@ -190,7 +192,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.fleet.loadVehicleCache()
 
-	opts, err := mqttOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
+	opts, err := MQTTOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
 	if err != nil {
 		return err
 	}
@@ -198,12 +200,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 	opts.SetConnectionNotificationHandler(b.pub.connectionNotifications(secure))
 	b.pub.client = mqtt.NewClient(opts)
 	b.accepting.Store(true)
-	b.log.Info("connecting to the broker", zap.String("url", redactURL(b.cfg.MQTTURL)))
+	b.log.Info("connecting to the broker", zap.String("url", RedactURL(b.cfg.MQTTURL)))
 	b.pub.client.Connect() // retries by itself until it connects; onConnect does the rest
 
 	var srv *http.Server
 	if b.cfg.HTTPAddr != "" {
-		srv, err = b.web.serve()
+		srv, err = b.web.Serve()
 		if err != nil {
 			b.pub.client.Disconnect(0)
 			return err
@@ -220,7 +222,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info("shutting down")
 	b.accepting.Store(false)
 	if b.pub.connected.Load() {
-		_ = wait(b.pub.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
+		_ = WaitToken(b.pub.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
 	}
 	done := make(chan struct{})
 	go func() { b.commands.Wait(); close(done) }()
@@ -248,7 +250,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.clearDemo()
 	}
 	if b.pub.connected.Load() {
-		if err := wait(b.pub.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
+		if err := WaitToken(b.pub.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
 			b.log.Warn("could not publish offline", zap.Error(err))
 		}
 	}
@@ -262,7 +264,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return nil
 }
 
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	if i := strings.Index(raw, "@"); i >= 0 {
 		if j := strings.Index(raw, "://"); j >= 0 && j < i {
 			return raw[:j+3] + "…" + raw[i:]

@@ -104,7 +104,7 @@ func (p *publisher) connectionNotifications(secure bool) mqtt.ConnectionNotifica
 			if p.everConnected.Load() {
 				retry = min(time.Second<<min(attempt, 5), 30*time.Second)
 			}
-			p.log.Warn("cannot connect to the broker: "+c.words+"; retrying by itself", zap.String("url", redactURL(p.cfg.MQTTURL)),
+			p.log.Warn("cannot connect to the broker: "+c.words+"; retrying by itself", zap.String("url", RedactURL(p.cfg.MQTTURL)),
 				zap.String("cause", c.code), zap.String("fix", c.fix), zap.Time("next_try", p.now().Add(retry).Truncate(time.Second)))
 		case mqtt.ConnectionNotificationConnected:
 			p.everConnected.Store(true)

@@ -223,7 +223,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	reject := func(reason string) {
 		// Every rejection gets its result; the log gets the first of each
 		// reason and topic in an interval, and a count of the rest.
-		b.rejectLog.note(msg.Topic()+"\x00"+reason, func() {
+		b.rejectLog.Note(msg.Topic()+"\x00"+reason, func() {
 			b.log.Warn("command rejected (more like it in the next minute are counted, not logged)", zap.String("vin", fordapi.ShortVIN(vin)),
 				zap.String("command", req.Command), zap.String("id", req.ID), zap.String("reason", reason))
 		}, func() {

@@ -242,6 +242,18 @@ var commandNames = func() []string {
 // add-on's options and env.example are checked against them).
 func Commands() []string { return slices.Clone(commandNames) }
 
+// OpeningCommands are the commands that open the car or start it (doctor
+// warns when anyone on an open broker may send them).
+func OpeningCommands() []string {
+	var out []string
+	for _, c := range commandSpecs {
+		if c.opens {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
 // runsOn says whether a car can run the command: the capability its row
 // names is listed for the car, and its further test passes.
 func (c *commandSpec) runsOn(v fordapi.Vehicle) bool {

@@ -2,12 +2,10 @@ package bridge
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,45 +84,19 @@ func (b *Bridge) noteDrift(vin string, tel *fordapi.Telemetry) {
 	}
 }
 
-// checkDrift is doctor's finding on what Ford sent that this version does
-// not understand.
-func checkDrift(stateDir string) Check {
-	c := Check{Name: "protocol drift", Status: Pass, Finding: "every metric Ford sent was understood"}
-	data, err := os.ReadFile(filepath.Join(stateDir, driftFile))
-	if err != nil {
-		if !os.IsNotExist(err) {
-			c.Finding = "cannot read " + driftFile + ": " + err.Error()
-		}
-		return c
-	}
+// ReadDrift reads the protocol drift record in dir (doctor's view of it):
+// a zero Drift when there is none.
+func ReadDrift(dir string) (Drift, error) {
 	var d Drift
+	data, err := os.ReadFile(filepath.Join(dir, driftFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return d, nil
+	}
+	if err != nil {
+		return d, err
+	}
 	if json.Unmarshal(data, &d) != nil {
-		c.Finding = driftFile + " is unreadable; it is rewritten at the next unknown metric"
-		return c
+		return Drift{}, errors.New(driftFile + " is unreadable; it is rewritten at the next unknown metric")
 	}
-	var parts []string
-	names := make([]string, 0, len(d.Unknown))
-	for n := range d.Unknown {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s (%s)", n, d.Unknown[n]))
-	}
-	if len(parts) == 0 && len(d.Unreadable) == 0 {
-		return c
-	}
-	c.Status = Warn
-	c.Finding = ""
-	if len(parts) > 0 {
-		c.Finding = fmt.Sprintf("Ford sent %d metric(s) this version does not know: %s", len(parts), strings.Join(parts, ", "))
-	}
-	if len(d.Unreadable) > 0 {
-		if c.Finding != "" {
-			c.Finding += "; "
-		}
-		c.Finding += "known metric(s) in a shape this version cannot read, left out: " + strings.Join(d.Unreadable, ", ")
-	}
-	c.Fix = "nothing breaks: the rest is published. Paste this line into a bug report so a new version can publish them (it holds names and types, never values)"
-	return c
+	return d, nil
 }

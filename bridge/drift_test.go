@@ -61,7 +61,7 @@ func TestProtocolDriftIsReportedOnceWithoutValues(t *testing.T) {
 		}
 	}
 
-	c := check(t, doctor(t, e.cfg, false), "protocol drift")
+	c := check(t, runDoctor(t, e.cfg, false), "protocol drift")
 	if c.Status != bridge.Warn || !strings.Contains(c.Finding, "futureGadgetLevel (number)") || !strings.Contains(c.Finding, "oilLifeRemaining") {
 		t.Errorf("doctor: %+v, want a warning naming futureGadgetLevel (number) and oilLifeRemaining", c)
 	}

@@ -62,7 +62,7 @@ type fleet struct {
 	mu       sync.Mutex
 	vehicles map[string]*vehicle // running workers by VIN
 	list     []fordapi.Vehicle   // the bridged cars (the account's, filtered by FORD_VINS)
-	account  account             // the account's cars as last seen, kept in STATE_DIR
+	Account  Account             // the account's cars as last seen, kept in STATE_DIR
 	nextList time.Time           // when to ask Ford for the list again
 	stale    map[string]struct{} // VINs whose device config must be cleared
 }
@@ -104,13 +104,13 @@ func (f *fleet) staleVINs() []string {
 // bridged at once, and Ford's list is asked for when the cache is older
 // than the list's lifetime.
 func (f *fleet) loadVehicleCache() {
-	a, err := readAccount(f.cfg.StateDir)
+	a, err := ReadAccount(f.cfg.StateDir)
 	if err != nil {
 		f.log.Warn("ignoring the vehicle cache; the list is asked of Ford", zap.Error(err))
 		return
 	}
 	f.mu.Lock()
-	f.account = a
+	f.Account = a
 	f.list = f.filter(a.Vehicles)
 	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(f.now()) {
 		f.nextList = a.FetchedAt.Add(f.opts.VehicleListTTL)
@@ -134,7 +134,7 @@ func (f *fleet) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
 // accountLoop keeps the vehicle list and the vehicle workers in step.
 func (f *fleet) accountLoop(ctx context.Context) {
 	f.mu.Lock()
-	cached, known := f.list, f.account.vins()
+	cached, known := f.list, f.Account.vins()
 	f.mu.Unlock()
 	if len(known) > 0 {
 		f.reconcile(ctx, cached, known, false)
@@ -186,7 +186,7 @@ func (f *fleet) accountLoop(ctx context.Context) {
 func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapshot bool) time.Time {
 	now := f.now()
 	f.mu.Lock()
-	before := f.account
+	before := f.Account
 	f.mu.Unlock()
 	a, removed := before.answered(all, now)
 	next := now.Add(f.opts.VehicleListTTL)
@@ -204,13 +204,13 @@ func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapsho
 	for vin, since := range a.MissingSince {
 		if before.MissingSince[vin].IsZero() {
 			f.log.Warn("a car is missing from Ford's vehicle list; it is kept, and removed only if it is still missing after 7 days (or when FORD_VINS leaves it out)",
-				zap.String("vin", fordapi.ShortVIN(vin)), zap.Time("remove_after", since.Add(missingGrace)))
+				zap.String("vin", fordapi.ShortVIN(vin)), zap.Time("remove_after", since.Add(MissingGrace)))
 		}
 	}
 	for _, vin := range removed {
 		f.log.Info("a car has been missing from Ford's vehicle list for 7 days; removing it", zap.String("vin", fordapi.ShortVIN(vin)))
 	}
-	if err := a.write(f.cfg.StateDir); err != nil {
+	if err := a.Write(f.cfg.StateDir); err != nil {
 		f.log.Warn("cannot cache the vehicle list", zap.Error(err))
 	}
 	list := f.filter(a.Vehicles)
@@ -218,7 +218,7 @@ func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapsho
 		f.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(a.Vehicles)))
 	}
 	f.mu.Lock()
-	f.account, f.nextList = a, next
+	f.Account, f.nextList = a, next
 	f.mu.Unlock()
 	f.reconcile(ctx, list, append(before.vins(), removed...), snapshot)
 	return next

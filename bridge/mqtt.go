@@ -111,11 +111,11 @@ func brokerURL(raw string) (string, bool, error) {
 	return u.String(), secure, nil
 }
 
-// mqttOptions are paho's options the way a long-running service uses them:
+// MQTTOptions are paho's options the way a long-running service uses them:
 // clean session (commands sent while away are not delivered late),
 // automatic reconnect, a retained "offline" will (the bridge; not doctor),
 // subscriptions made in onConnect.
-func mqttOptions(cfg config.Config, log *zap.Logger, will bool, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
+func MQTTOptions(cfg config.Config, log *zap.Logger, will bool, onConnect func(mqtt.Client), onLost func(error)) (*mqtt.ClientOptions, error) {
 	server, secure, err := brokerURL(cfg.MQTTURL)
 	if err != nil {
 		return nil, err
@@ -160,8 +160,8 @@ func (nullStore) Del(string)                        {}
 func (nullStore) Close()                            {}
 func (nullStore) Reset()                            {}
 
-// wait waits for a paho token with a deadline (never a bare Wait).
-func wait(t mqtt.Token, d time.Duration) error {
+// WaitToken waits for a paho token with a deadline (never a bare Wait).
+func WaitToken(t mqtt.Token, d time.Duration) error {
 	if !t.WaitTimeout(d) {
 		return errors.New("timed out waiting for the broker")
 	}
@@ -172,19 +172,19 @@ func wait(t mqtt.Token, d time.Duration) error {
 // when none comes within d (the demo's question: does another demo run
 // there?).
 func RetainedOn(cfg config.Config, topic string, d time.Duration) (string, error) {
-	opts, err := mqttOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
+	opts, err := MQTTOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
 	if err != nil {
 		return "", err
 	}
 	opts.SetClientID(cfg.MQTTClientID + "-probe").SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(d).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
 	c := mqtt.NewClient(opts)
-	if err := wait(c.Connect(), d+time.Second); err != nil {
+	if err := WaitToken(c.Connect(), d+time.Second); err != nil {
 		return "", err
 	}
 	defer c.Disconnect(100)
 	got := make(chan string, 1)
-	if err := wait(c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+	if err := WaitToken(c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
 		select {
 		case got <- string(m.Payload()):
 		default:

@@ -80,7 +80,7 @@ func (b *Bridge) clearDemo() {
 		last = b.pub.client.Publish(topic, 1, true, []byte{})
 	}
 	if last != nil {
-		_ = wait(last, 3*time.Second)
+		_ = WaitToken(last, 3*time.Second)
 	}
 	b.log.Info("demo: cleared its retained topics and Home Assistant devices", zap.Int("topics", len(configs)+states))
 }
@@ -111,7 +111,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	}
 	tok := c.SubscribeMultiple(subs, b.route)
 	go func() {
-		if err := wait(tok, 10*time.Second); err != nil {
+		if err := WaitToken(tok, 10*time.Second); err != nil {
 			b.log.Error("subscribing failed", zap.Error(err))
 		}
 	}()

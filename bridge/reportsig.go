@@ -52,8 +52,8 @@ func reportMAC(key []byte, r Report) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// signReport signs r with the installation's key in dir.
-func signReport(dir string, r Report) (Report, error) {
+// SignReport signs r with the installation's key in dir.
+func SignReport(dir string, r Report) (Report, error) {
 	key, err := reportKey(dir)
 	if err != nil {
 		return r, err

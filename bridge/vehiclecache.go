@@ -16,13 +16,13 @@ const vehicleCacheFile = "vehicles.json"
 // #255, August 2026; #271), so no answer of Ford's removes a car by itself:
 // an empty list keeps every car and is asked again within the hour
 // (Options.EmptyListRetry), and a car missing from a list that names others
-// is kept for missingGrace.
-const missingGrace = 7 * 24 * time.Hour
+// is kept for MissingGrace.
+const MissingGrace = 7 * 24 * time.Hour
 
-// account is what the bridge knows of the account's cars, kept in
+// Account is what the bridge knows of the account's cars, kept in
 // STATE_DIR/vehicles.json: a restart takes the cars from it, and asks Ford
 // for the list only when it is older than the list's lifetime.
-type account struct {
+type Account struct {
 	FetchedAt time.Time         `json:"fetched_at,omitzero"` // Ford's last list that named vehicles
 	Vehicles  []fordapi.Vehicle `json:"vehicles"`            // unfiltered, missing ones included
 	// MissingSince: the cars that Ford's lists have left out, since when.
@@ -33,10 +33,10 @@ type account struct {
 	EmptyAnswers int       `json:"empty_answers,omitempty"`
 }
 
-// readAccount reads the vehicle cache; a missing file is an empty account.
+// ReadAccount reads the vehicle cache; a missing file is an empty account.
 // The older format, a bare list, is read as a list of unknown age.
-func readAccount(dir string) (account, error) {
-	var a account
+func ReadAccount(dir string) (Account, error) {
+	var a Account
 	data, err := os.ReadFile(filepath.Join(dir, vehicleCacheFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return a, nil
@@ -49,17 +49,18 @@ func readAccount(dir string) (account, error) {
 	}
 	var list []fordapi.Vehicle
 	if err := json.Unmarshal(data, &list); err != nil {
-		return account{}, errors.New("the vehicle cache is damaged")
+		return Account{}, errors.New("the vehicle cache is damaged")
 	}
-	return account{Vehicles: list}, nil
+	return Account{Vehicles: list}, nil
 }
 
-func (a account) write(dir string) error {
+// Write saves the account in dir (atomically).
+func (a Account) Write(dir string) error {
 	data, _ := json.Marshal(a)
 	return fordapi.WriteFileAtomic(filepath.Join(dir, vehicleCacheFile), data)
 }
 
-func (a account) vins() []string {
+func (a Account) vins() []string {
 	out := make([]string, len(a.Vehicles))
 	for i, v := range a.Vehicles {
 		out[i] = v.VIN
@@ -71,12 +72,12 @@ func (a account) vins() []string {
 // changes nothing but the count of empty answers. A car missing from a
 // list that names others is kept until it has been missing for
 // missingGrace; removed lists the cars dropped now.
-func (a account) answered(list []fordapi.Vehicle, now time.Time) (next account, removed []string) {
+func (a Account) answered(list []fordapi.Vehicle, now time.Time) (next Account, removed []string) {
 	if len(list) == 0 {
 		a.EmptyAt, a.EmptyAnswers = now, a.EmptyAnswers+1
 		return a, nil
 	}
-	next = account{FetchedAt: now, Vehicles: append([]fordapi.Vehicle(nil), list...)}
+	next = Account{FetchedAt: now, Vehicles: append([]fordapi.Vehicle(nil), list...)}
 	listed := map[string]bool{}
 	for _, v := range list {
 		listed[v.VIN] = true
@@ -89,7 +90,7 @@ func (a account) answered(list []fordapi.Vehicle, now time.Time) (next account, 
 		if !ok {
 			since = now
 		}
-		if now.Sub(since) >= missingGrace {
+		if now.Sub(since) >= MissingGrace {
 			removed = append(removed, v.VIN)
 			continue
 		}

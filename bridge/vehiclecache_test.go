@@ -18,7 +18,7 @@ func TestAccountKeepsCarsFordLeavesOut(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 8, 20, 9, 0, 0, 0, time.UTC)
 	truck, ev := fordapi.Vehicle{VIN: "1FTEW1EP000000001"}, fordapi.Vehicle{VIN: "3FMTK3SU000000002"}
-	a, removed := account{}.answered([]fordapi.Vehicle{truck, ev}, t0)
+	a, removed := Account{}.answered([]fordapi.Vehicle{truck, ev}, t0)
 	if len(a.Vehicles) != 2 || removed != nil || !a.FetchedAt.Equal(t0) {
 		t.Fatalf("first list: %+v %v", a, removed)
 	}
@@ -32,7 +32,7 @@ func TestAccountKeepsCarsFordLeavesOut(t *testing.T) {
 	if a.EmptyAnswers != 0 || len(a.Vehicles) != 2 || !a.MissingSince[ev.VIN].Equal(t0.Add(4*time.Hour)) {
 		t.Fatalf("the EV left out once: %+v", a)
 	}
-	a, removed = a.answered([]fordapi.Vehicle{truck}, t0.Add(4*time.Hour+missingGrace-time.Minute))
+	a, removed = a.answered([]fordapi.Vehicle{truck}, t0.Add(4*time.Hour+MissingGrace-time.Minute))
 	if len(a.Vehicles) != 2 || removed != nil {
 		t.Fatalf("removed before seven days: %+v %v", a, removed)
 	}
@@ -40,7 +40,7 @@ func TestAccountKeepsCarsFordLeavesOut(t *testing.T) {
 	if len(back.MissingSince) != 0 || len(back.Vehicles) != 2 {
 		t.Fatalf("listed again, still missing: %+v", back)
 	}
-	a, removed = a.answered([]fordapi.Vehicle{truck}, t0.Add(4*time.Hour+missingGrace))
+	a, removed = a.answered([]fordapi.Vehicle{truck}, t0.Add(4*time.Hour+MissingGrace))
 	if len(a.Vehicles) != 1 || !slices.Equal(removed, []string{ev.VIN}) || len(a.MissingSince) != 0 {
 		t.Fatalf("after seven days: %+v %v", a, removed)
 	}
@@ -51,15 +51,15 @@ func TestAccountKeepsCarsFordLeavesOut(t *testing.T) {
 func TestAccountCacheFormats(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if a, err := readAccount(dir); err != nil || len(a.Vehicles) != 0 {
+	if a, err := ReadAccount(dir); err != nil || len(a.Vehicles) != 0 {
 		t.Fatalf("no cache: %+v %v", a, err)
 	}
-	want := account{FetchedAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001", Nickname: "Truck"}},
+	want := Account{FetchedAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001", Nickname: "Truck"}},
 		MissingSince: map[string]time.Time{"1FTEW1EP000000001": time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)}}
-	if err := want.write(dir); err != nil {
+	if err := want.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readAccount(dir)
+	got, err := ReadAccount(dir)
 	if err != nil || !got.FetchedAt.Equal(want.FetchedAt) || got.Vehicles[0].Nickname != "Truck" || !got.MissingSince["1FTEW1EP000000001"].Equal(want.MissingSince["1FTEW1EP000000001"]) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
@@ -67,13 +67,13 @@ func TestAccountCacheFormats(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`[{"vin":"1FTEW1EP000000001"}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := readAccount(dir); err != nil || len(got.Vehicles) != 1 || !got.FetchedAt.IsZero() {
+	if got, err := ReadAccount(dir); err != nil || len(got.Vehicles) != 1 || !got.FetchedAt.IsZero() {
 		t.Fatalf("older format: %+v %v", got, err)
 	}
 	if err := os.WriteFile(path, []byte(`{"vehicles": [`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readAccount(dir); err == nil {
+	if _, err := ReadAccount(dir); err == nil {
 		t.Fatal("a damaged cache was read")
 	}
 }

@@ -69,6 +69,10 @@ const (
 	BackendBoth = "both"
 )
 
+// DemoPrefix is the topic prefix of fordpass2mqtt demo (a second demo on
+// the same broker takes DemoPrefix_<random>).
+const DemoPrefix = "fordpass_demo"
+
 // FordConnectApp is the owner's app at developer.ford.com.
 type FordConnectApp struct {
 	ClientID, ClientSecret, RedirectURL string

@@ -50,10 +50,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The demo never writes where a real bridge does: its own topic prefix,
 	// client id and Home Assistant devices, on any broker.
 	if !prefixSet {
-		cfg.TopicPrefix = bridge.DemoPrefix
+		cfg.TopicPrefix = config.DemoPrefix
 	} else if cfg.TopicPrefix == "fordpass" {
 		fmt.Fprintf(stderr, "MQTT_TOPIC_PREFIX: the demo does not use %q, a real bridge's prefix; leave it unset (the demo uses %q) or pick another\n",
-			cfg.TopicPrefix, bridge.DemoPrefix)
+			cfg.TopicPrefix, config.DemoPrefix)
 		return exitConfig
 	}
 	if !clientSet || cfg.MQTTClientID == "fordpass2mqtt" {
@@ -62,8 +62,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if brokerSet && !prefixSet {
 		// Another demo on this broker owns fordpass_demo/: this one takes
 		// a prefix of its own, so neither clears the other's topics.
-		if v, err := bridge.RetainedOn(cfg, bridge.DemoPrefix+"/bridge/availability", time.Second); err == nil && v == "online" {
-			cfg.TopicPrefix = bridge.DemoPrefix + "_" + randomID()
+		if v, err := bridge.RetainedOn(cfg, config.DemoPrefix+"/bridge/availability", time.Second); err == nil && v == "online" {
+			cfg.TopicPrefix = config.DemoPrefix + "_" + randomID()
 		}
 	}
 	cfg.Demo = true

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/doctor"
 )
 
 // runDoctor runs the troubleshooting checklist: exit 0 when nothing failed.
@@ -20,13 +21,13 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitConfig
 	}
 	cfg, err := config.Load(bridge.Commands())
-	r := bridge.RunDoctor(ctx, cfg, err, bridge.DoctorOptions{Live: *live})
+	r := doctor.Run(ctx, cfg, err, doctor.Options{Live: *live})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(r)
 	} else {
-		bridge.PrintReport(stdout, r)
+		doctor.PrintReport(stdout, r)
 	}
 	if r.Failed() {
 		return exitFatal

@@ -23,6 +23,7 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/broker"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/doctor"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -38,11 +39,11 @@ func check(t *testing.T, r bridge.Report, name string) bridge.Check {
 	return bridge.Check{}
 }
 
-func doctor(t *testing.T, cfg config.Config, live bool) bridge.Report {
+func runDoctor(t *testing.T, cfg config.Config, live bool) bridge.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return bridge.RunDoctor(ctx, cfg, nil, bridge.DoctorOptions{Live: live, Timeout: 2 * time.Second})
+	return doctor.Run(ctx, cfg, nil, doctor.Options{Live: live, Timeout: 2 * time.Second})
 }
 
 func TestDoctorHealthySetup(t *testing.T) {
@@ -52,7 +53,7 @@ func TestDoctorHealthySetup(t *testing.T) {
 	cfg := e.cfg
 	cfg.MQTTUsername = "x" // not the anonymous-broker warning; the broker accepts anyone
 	cfg.DailyBudget = 250
-	r := doctor(t, cfg, true)
+	r := runDoctor(t, cfg, true)
 	for _, c := range r.Checks {
 		if c.Status != bridge.Pass {
 			t.Errorf("%s: %s: %s (fix: %s)", c.Name, c.Status, c.Finding, c.Fix)
@@ -102,7 +103,7 @@ func TestDoctorRevokedRefreshToken(t *testing.T) {
 	e := newEnv(t, envOptions{signedIn: true})
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
 	e.simPost("/_sim/revoke")
-	r := doctor(t, e.cfg, true)
+	r := runDoctor(t, e.cfg, true)
 	c := check(t, r, "live token refresh")
 	if c.Status != bridge.Fail || !strings.Contains(c.Fix, "sign in again") {
 		t.Fatalf("live token check: %+v", c)
@@ -122,7 +123,7 @@ func TestDoctorBrokerProblems(t *testing.T) {
 	// Stopped broker.
 	cfg := base
 	cfg.MQTTURL = "tcp://" + bridgetest.FreeAddr(t)
-	c := check(t, doctor(t, cfg, false), "broker")
+	c := check(t, runDoctor(t, cfg, false), "broker")
 	if c.Status != bridge.Fail || !strings.Contains(c.Finding, "cannot reach") || !strings.Contains(c.Fix, "start the broker") {
 		t.Errorf("stopped broker: %+v", c)
 	}
@@ -135,12 +136,12 @@ func TestDoctorBrokerProblems(t *testing.T) {
 	defer b.Close()
 	cfg = base
 	cfg.MQTTURL, cfg.MQTTUsername, cfg.MQTTPassword = b.URL(), "fordpass", "wrong"
-	c = check(t, doctor(t, cfg, false), "broker")
+	c = check(t, runDoctor(t, cfg, false), "broker")
 	if c.Status != bridge.Fail || !strings.Contains(c.Finding, "refused user") || !strings.Contains(c.Fix, "MQTT_PASSWORD") {
 		t.Errorf("wrong password: %+v", c)
 	}
 	cfg.MQTTPassword = "right"
-	if c = check(t, doctor(t, cfg, false), "broker"); c.Status != bridge.Pass {
+	if c = check(t, runDoctor(t, cfg, false), "broker"); c.Status != bridge.Pass {
 		t.Errorf("right password: %+v", c)
 	}
 
@@ -153,12 +154,12 @@ func TestDoctorBrokerProblems(t *testing.T) {
 	defer tb.Close()
 	cfg = base
 	cfg.MQTTURL = "ssl://" + tb.Addr()
-	c = check(t, doctor(t, cfg, false), "broker")
+	c = check(t, runDoctor(t, cfg, false), "broker")
 	if c.Status != bridge.Fail || !strings.Contains(c.Finding, "not trusted") || !strings.Contains(c.Fix, "MQTT_CA_FILE") {
 		t.Errorf("untrusted certificate: %+v", c)
 	}
 	cfg.MQTTCAFile = caFile
-	if c = check(t, doctor(t, cfg, false), "broker"); c.Status != bridge.Pass {
+	if c = check(t, runDoctor(t, cfg, false), "broker"); c.Status != bridge.Pass {
 		t.Errorf("trusted certificate: %+v", c)
 	}
 }
@@ -220,7 +221,7 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 	info, _ := json.Marshal(bridge.Info{Version: "0.9", StartedAt: time.Now().Add(-time.Hour), Instance: "someoneelse1"})
 	w.Publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
 	w.Publish(cfg.TopicPrefix+"/bridge/availability", "online", true)
-	r := doctor(t, cfg, false)
+	r := runDoctor(t, cfg, false)
 	if c := check(t, r, "other bridge"); c.Status != bridge.Fail || !strings.Contains(c.Finding, "someoneelse1") {
 		t.Errorf("second bridge: %+v", c)
 	}
@@ -231,7 +232,7 @@ func TestDoctorSecondBridgeAndClockSkew(t *testing.T) {
 	id, _ := bridge.InstanceID(cfg.StateDir)
 	info, _ = json.Marshal(bridge.Info{Version: "1", StartedAt: time.Now(), Instance: id, Reconnects1h: 12})
 	w.Publish(cfg.TopicPrefix+"/bridge/info", string(info), true)
-	if c := check(t, doctor(t, cfg, false), "other bridge"); c.Status != bridge.Fail || !strings.Contains(c.Finding, "client id") && !strings.Contains(c.Finding, "MQTT_CLIENT_ID") {
+	if c := check(t, runDoctor(t, cfg, false), "other bridge"); c.Status != bridge.Fail || !strings.Contains(c.Finding, "client id") && !strings.Contains(c.Finding, "MQTT_CLIENT_ID") {
 		t.Errorf("client id clash: %+v", c)
 	}
 	w.Publish(cfg.TopicPrefix+"/bridge/info", "", true)
@@ -243,11 +244,11 @@ func TestDoctorConfigurationFindings(t *testing.T) {
 	region, _ := fordapi.LookupRegion("usa")
 	cfg := config.Config{MQTTURL: "tcp://" + bridgetest.FreeAddr(t), MQTTClientID: "doc", TopicPrefix: "fpd", Region: region, Stream: false,
 		PollInterval: time.Minute, DailyBudget: 250, StateDir: t.TempDir(), CommandsAllowed: []string{"lock", "unlock", "start"}}
-	c := check(t, doctor(t, cfg, false), "configuration")
+	c := check(t, runDoctor(t, cfg, false), "configuration")
 	if c.Status != bridge.Warn || !strings.Contains(c.Finding, "FORD_POLL_INTERVAL=1m0s") || !strings.Contains(c.Finding, "anyone who can reach the broker") {
 		t.Errorf("risky configuration: %+v", c)
 	}
-	r := bridge.RunDoctor(context.Background(), cfg, errFake("FORD_REGION: unknown region"), bridge.DoctorOptions{})
+	r := doctor.Run(context.Background(), cfg, errFake("FORD_REGION: unknown region"), doctor.Options{})
 	if len(r.Checks) != 1 || r.Checks[0].Status != bridge.Fail || !strings.Contains(r.Checks[0].Finding, "FORD_REGION") {
 		t.Errorf("bad configuration: %+v", r.Checks)
 	}
@@ -310,7 +311,7 @@ func TestForgedDoctorReportIsNotShown(t *testing.T) {
 			t.Fatal("the page shows a forged doctor report")
 		}
 	}
-	doctor(t, e.cfg, false) // signs with STATE_DIR's key
+	runDoctor(t, e.cfg, false) // signs with STATE_DIR's key
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(page(), "configuration") {
 		if time.Now().After(deadline) {

@@ -1,8 +1,10 @@
-package bridge
+package web
 
 import (
 	"sync"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/floodlog"
 )
 
 // authThrottle slows down whoever guesses the sign-in page's basic-auth
@@ -13,7 +15,7 @@ import (
 type authThrottle struct {
 	mu  sync.Mutex
 	now func() time.Time
-	log *floodLog
+	log *floodlog.Log
 	m   map[string]*authFails
 }
 
@@ -34,7 +36,7 @@ const (
 	manyAddrs    = "*"
 )
 
-func newAuthThrottle(now func() time.Time, log *floodLog) *authThrottle {
+func newAuthThrottle(now func() time.Time, log *floodlog.Log) *authThrottle {
 	return &authThrottle{now: now, log: log, m: map[string]*authFails{}}
 }
 

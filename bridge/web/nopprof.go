@@ -1,6 +1,6 @@
 //go:build !pprof
 
-package bridge
+package web
 
 import "net/http"
 

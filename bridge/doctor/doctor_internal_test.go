@@ -1,4 +1,4 @@
-package bridge
+package doctor
 
 import (
 	"os"
@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 // TestDoctorReportsADamagedCallCount: a corrupt calls.json is a warning in
@@ -24,7 +26,7 @@ func TestDoctorReportsADamagedCallCount(t *testing.T) {
 		t.Fatal("a damaged file loaded without a word")
 	}
 	c := checkBudget(b, time.Now())
-	if c.Status != Warn || !strings.Contains(c.Finding, "calls.json) was unreadable") {
+	if c.Status != mqttapi.Warn || !strings.Contains(c.Finding, "calls.json) was unreadable") {
 		t.Fatalf("doctor: %+v", c)
 	}
 }
@@ -36,12 +38,12 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
-	if c := checkFordAnswers(dir, fordapi.Protocol{}, now); c.Status != Pass || !strings.Contains(c.Finding, "serves REST telemetry") {
+	if c := checkFordAnswers(dir, fordapi.Protocol{}, now); c.Status != mqttapi.Pass || !strings.Contains(c.Finding, "serves REST telemetry") {
 		t.Fatalf("nothing learned yet: %+v", c)
 	}
-	a := account{FetchedAt: now.Add(-48 * time.Hour), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001"}, {VIN: "3FMTK3SU000000002"}},
+	a := bridge.Account{FetchedAt: now.Add(-48 * time.Hour), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001"}, {VIN: "3FMTK3SU000000002"}},
 		MissingSince: map[string]time.Time{"3FMTK3SU000000002": now.Add(-48 * time.Hour)}, EmptyAt: now.Add(-time.Hour), EmptyAnswers: 3}
-	if err := a.write(dir); err != nil {
+	if err := a.Write(dir); err != nil {
 		t.Fatal(err)
 	}
 	c := checkFordAnswers(dir, fordapi.Protocol{RESTTelemetryGone: now.Add(-2 * time.Hour)}, now)
@@ -51,7 +53,7 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 			t.Errorf("doctor does not say %q: %+v", want, c)
 		}
 	}
-	if c.Status != Warn {
+	if c.Status != mqttapi.Warn {
 		t.Fatalf("status %s", c.Status)
 	}
 }

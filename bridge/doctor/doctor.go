@@ -1,4 +1,4 @@
-package bridge
+package doctor
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,29 +24,30 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
-// DoctorOptions tune a doctor run.
-type DoctorOptions struct {
+// Options tune a doctor run.
+type Options struct {
 	Live    bool // refresh the token and list vehicles (spends Ford calls)
 	Now     func() time.Time
 	Timeout time.Duration // per network step [5s]
 }
 
-// RunDoctor runs the troubleshooting checklist. cfgErr is what
+// Run runs the troubleshooting checklist. cfgErr is what
 // configuration loading said; with it, only the configuration check runs.
-func RunDoctor(ctx context.Context, cfg config.Config, cfgErr error, o DoctorOptions) Report {
+func Run(ctx context.Context, cfg config.Config, cfgErr error, o Options) mqttapi.Report {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	r := Report{At: o.Now().UTC().Truncate(time.Second)}
-	add := func(c Check) { r.Checks = append(r.Checks, c) }
+	r := mqttapi.Report{At: o.Now().UTC().Truncate(time.Second)}
+	add := func(c mqttapi.Check) { r.Checks = append(r.Checks, c) }
 	add(checkConfig(cfg, cfgErr))
 	if cfgErr != nil {
 		return r
@@ -74,7 +76,7 @@ func RunDoctor(ctx context.Context, cfg config.Config, cfgErr error, o DoctorOpt
 	client, err := fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
 		DailyBudget: cfg.DailyBudget, Now: o.Now})
 	if err != nil {
-		add(Check{Name: "token", Status: Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
+		add(mqttapi.Check{Name: "token", Status: mqttapi.Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
 		return r
 	}
 	add(checkToken(cfg, client, o.Now()))
@@ -91,12 +93,12 @@ func RunDoctor(ctx context.Context, cfg config.Config, cfgErr error, o DoctorOpt
 
 // publishReport hands the report to the bridge's page (signed) and closes
 // the broker connection.
-func publishReport(cfg config.Config, b brokerResult, r Report, o DoctorOptions) Report {
+func publishReport(cfg config.Config, b brokerResult, r mqttapi.Report, o Options) mqttapi.Report {
 	if b.connected {
 		if b.info == nil || !b.info.Demo { // the demo's page is not for this report
-			if signed, err := signReport(cfg.StateDir, r); err == nil {
+			if signed, err := bridge.SignReport(cfg.StateDir, r); err == nil {
 				data, _ := json.Marshal(signed)
-				_ = wait(b.client.Publish(mqttapi.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
+				_ = bridge.WaitToken(b.client.Publish(mqttapi.New(cfg.TopicPrefix).Doctor(), 1, true, data), o.Timeout)
 			}
 		}
 		b.client.Disconnect(100)
@@ -104,10 +106,10 @@ func publishReport(cfg config.Config, b brokerResult, r Report, o DoctorOptions)
 	return r
 }
 
-func checkConfig(cfg config.Config, cfgErr error) Check {
-	c := Check{Name: "configuration", Status: Pass, Finding: "every variable is valid"}
+func checkConfig(cfg config.Config, cfgErr error) mqttapi.Check {
+	c := mqttapi.Check{Name: "configuration", Status: mqttapi.Pass, Finding: "every variable is valid"}
 	if cfgErr != nil {
-		return Check{Name: "configuration", Status: Fail, Finding: strings.ReplaceAll(cfgErr.Error(), "\n", "; "),
+		return mqttapi.Check{Name: "configuration", Status: mqttapi.Fail, Finding: strings.ReplaceAll(cfgErr.Error(), "\n", "; "),
 			Fix: "correct the variables named; fordpass2mqtt --help lists them with their defaults"}
 	}
 	var risks, fixes []string
@@ -139,9 +141,9 @@ func checkConfig(cfg config.Config, cfgErr error) Check {
 	u, _ := url.Parse(cfg.MQTTURL)
 	plain := u != nil && (u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ws")
 	var opening []string
-	for _, c := range commandSpecs {
-		if c.opens && cfg.Allowed(c.name) {
-			opening = append(opening, c.name)
+	for _, name := range bridge.OpeningCommands() {
+		if cfg.Allowed(name) {
+			opening = append(opening, name)
 		}
 	}
 	if cfg.MQTTUsername == "" && plain && len(opening) > 0 {
@@ -149,42 +151,42 @@ func checkConfig(cfg config.Config, cfgErr error) Check {
 		fixes = append(fixes, "give the broker users and an ACL (deploy/mosquitto), or drop "+strings.Join(opening, ",")+" from COMMANDS_ALLOWED")
 	}
 	if len(risks) > 0 {
-		c.Status, c.Finding, c.Fix = Warn, strings.Join(risks, "; "), strings.Join(fixes, "; ")
+		c.Status, c.Finding, c.Fix = mqttapi.Warn, strings.Join(risks, "; "), strings.Join(fixes, "; ")
 	}
 	return c
 }
 
 type brokerResult struct {
-	check     Check
+	check     mqttapi.Check
 	connected bool
 	client    mqtt.Client
-	info      *Info
+	info      *mqttapi.Info
 	online    bool
-	demoInfo  *Info // a demo's bridge info under DemoPrefix, if one runs on this broker
+	demoInfo  *mqttapi.Info // a demo's bridge info under config.DemoPrefix, if one runs on this broker
 }
 
 // checkBroker connects as the bridge would (same credentials and TLS, its
 // own client id so the running bridge is not kicked off), and times a
 // publish-receive round trip on a private topic. It also collects the
 // retained bridge info for the next check.
-func checkBroker(ctx context.Context, cfg config.Config, o DoctorOptions) brokerResult {
-	res := brokerResult{check: Check{Name: "broker"}}
-	tree, demo := mqttapi.New(cfg.TopicPrefix), mqttapi.New(DemoPrefix)
+func checkBroker(ctx context.Context, cfg config.Config, o Options) brokerResult {
+	res := brokerResult{check: mqttapi.Check{Name: "broker"}}
+	tree, demo := mqttapi.New(cfg.TopicPrefix), mqttapi.New(config.DemoPrefix)
 	suffix := randomHex(4)
 	var mu sync.Mutex
 	got := make(chan time.Time, 1)
 	probe := cfg.TopicPrefix + "/doctor/" + suffix
-	opts, err := mqttOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
+	opts, err := bridge.MQTTOptions(cfg, zap.NewNop(), false, func(mqtt.Client) {}, func(error) {})
 	if err != nil {
-		res.check.Status, res.check.Finding, res.check.Fix = Fail, err.Error(), "fix the TLS files named"
+		res.check.Status, res.check.Finding, res.check.Fix = mqttapi.Fail, err.Error(), "fix the TLS files named"
 		return res
 	}
 	opts.SetClientID(cfg.MQTTClientID + "-doctor-" + suffix).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(o.Timeout).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
 	c := mqtt.NewClient(opts)
 	start := time.Now()
-	if err := wait(c.Connect(), o.Timeout+time.Second); err != nil {
-		res.check.Status = Fail
+	if err := bridge.WaitToken(c.Connect(), o.Timeout+time.Second); err != nil {
+		res.check.Status = mqttapi.Fail
 		res.check.Finding, res.check.Fix = explainBrokerError(cfg, err)
 		return res
 	}
@@ -198,14 +200,14 @@ func checkBroker(ctx context.Context, cfg config.Config, o DoctorOptions) broker
 			default:
 			}
 		case tree.Info():
-			var info Info
+			var info mqttapi.Info
 			if json.Unmarshal(m.Payload(), &info) == nil {
 				mu.Lock()
 				res.info = &info
 				mu.Unlock()
 			}
 		case demo.Info():
-			var info Info
+			var info mqttapi.Info
 			if json.Unmarshal(m.Payload(), &info) == nil && info.Demo {
 				mu.Lock()
 				res.demoInfo = &info
@@ -218,30 +220,30 @@ func checkBroker(ctx context.Context, cfg config.Config, o DoctorOptions) broker
 		}
 	}
 	subs := map[string]byte{probe: 1, tree.Info(): 1, tree.Availability(): 1}
-	if cfg.TopicPrefix != DemoPrefix {
+	if cfg.TopicPrefix != config.DemoPrefix {
 		subs[demo.Info()] = 1
 	}
-	if err := wait(c.SubscribeMultiple(subs, handler), o.Timeout); err != nil {
-		res.check.Status, res.check.Finding = Fail, "connected, but subscribing was refused: "+err.Error()
+	if err := bridge.WaitToken(c.SubscribeMultiple(subs, handler), o.Timeout); err != nil {
+		res.check.Status, res.check.Finding = mqttapi.Fail, "connected, but subscribing was refused: "+err.Error()
 		res.check.Fix = "the broker's ACL must let this user read " + cfg.TopicPrefix + "/#"
 		return res
 	}
 	sent := time.Now()
-	if err := wait(c.Publish(probe, 1, false, "ping"), o.Timeout); err != nil {
-		res.check.Status, res.check.Finding = Fail, "connected, but publishing was refused: "+err.Error()
+	if err := bridge.WaitToken(c.Publish(probe, 1, false, "ping"), o.Timeout); err != nil {
+		res.check.Status, res.check.Finding = mqttapi.Fail, "connected, but publishing was refused: "+err.Error()
 		res.check.Fix = "the broker's ACL must let this user write " + cfg.TopicPrefix + "/#"
 		return res
 	}
 	select {
 	case at := <-got:
-		res.check.Status = Pass
+		res.check.Status = mqttapi.Pass
 		res.check.Finding = fmt.Sprintf("connected to %s as %q in %s; publish-receive round trip %s",
-			redactURL(cfg.MQTTURL), nonEmptyUser(cfg.MQTTUsername), connectTook.Round(time.Millisecond), at.Sub(sent).Round(100*time.Microsecond))
+			bridge.RedactURL(cfg.MQTTURL), nonEmptyUser(cfg.MQTTUsername), connectTook.Round(time.Millisecond), at.Sub(sent).Round(100*time.Microsecond))
 	case <-time.After(o.Timeout):
-		res.check.Status, res.check.Finding = Fail, "connected, but a message to "+probe+" never came back"
+		res.check.Status, res.check.Finding = mqttapi.Fail, "connected, but a message to "+probe+" never came back"
 		res.check.Fix = "the broker's ACL must let this user read and write " + cfg.TopicPrefix + "/#"
 	case <-ctx.Done():
-		res.check.Status, res.check.Finding = Fail, "interrupted"
+		res.check.Status, res.check.Finding = mqttapi.Fail, "interrupted"
 	}
 	time.Sleep(200 * time.Millisecond) // retained bridge info arrives with the subscription
 	mu.Lock()
@@ -249,21 +251,18 @@ func checkBroker(ctx context.Context, cfg config.Config, o DoctorOptions) broker
 	return res
 }
 
-// DemoPrefix is the topic prefix of fordpass2mqtt demo.
-const DemoPrefix = "fordpass_demo"
-
 // checkDemo says whether this report is about a demo, or beside one.
-func checkDemo(cfg config.Config, b brokerResult) (Check, bool) {
+func checkDemo(cfg config.Config, b brokerResult) (mqttapi.Check, bool) {
 	switch {
 	case b.info != nil && b.info.Demo:
-		return Check{Name: "demo", Status: Warn,
+		return mqttapi.Check{Name: "demo", Status: mqttapi.Warn,
 			Finding: fmt.Sprintf("%s/ belongs to fordpass2mqtt demo: its cars and its Ford are simulated and its state lives in a temporary folder, so the token, budget and Ford checks here are about this environment's setup (STATE_DIR=%s), not the demo's", cfg.TopicPrefix, cfg.StateDir),
 			Fix:     "to check a real bridge, run doctor with that bridge's environment (in Docker: docker compose exec fordpass2mqtt fordpass2mqtt doctor); this report is not posted to the demo's page"}, true
 	case b.demoInfo != nil:
-		return Check{Name: "demo", Status: Pass,
-			Finding: fmt.Sprintf("a fordpass2mqtt demo runs on this broker under %s/ (simulated cars); this report is about the setup in this environment (MQTT_TOPIC_PREFIX=%s, STATE_DIR=%s), not the demo", DemoPrefix, cfg.TopicPrefix, cfg.StateDir)}, true
+		return mqttapi.Check{Name: "demo", Status: mqttapi.Pass,
+			Finding: fmt.Sprintf("a fordpass2mqtt demo runs on this broker under %s/ (simulated cars); this report is about the setup in this environment (MQTT_TOPIC_PREFIX=%s, STATE_DIR=%s), not the demo", config.DemoPrefix, cfg.TopicPrefix, cfg.StateDir)}, true
 	}
-	return Check{}, false
+	return mqttapi.Check{}, false
 }
 
 func nonEmptyUser(u string) string {
@@ -287,35 +286,35 @@ func explainBrokerError(cfg config.Config, err error) (string, string) {
 		return fmt.Sprintf("the broker refused user %q: %s", nonEmptyUser(cfg.MQTTUsername), msg),
 			"check MQTT_USERNAME and MQTT_PASSWORD against the broker's password file"
 	case strings.Contains(low, "refused") || strings.Contains(low, "no such host") || strings.Contains(low, "timeout") || strings.Contains(low, "timed out"):
-		return "cannot reach the broker at " + redactURL(cfg.MQTTURL) + ": " + msg,
+		return "cannot reach the broker at " + bridge.RedactURL(cfg.MQTTURL) + ": " + msg,
 			"start the broker, or fix MQTT_URL (in Docker Compose the host is the service name, e.g. tcp://mosquitto:1883)"
 	}
-	return "cannot connect to the broker at " + redactURL(cfg.MQTTURL) + ": " + msg, "check MQTT_URL, the credentials and TLS settings"
+	return "cannot connect to the broker at " + bridge.RedactURL(cfg.MQTTURL) + ": " + msg, "check MQTT_URL, the credentials and TLS settings"
 }
 
-func checkOtherBridge(cfg config.Config, b brokerResult) Check {
-	c := Check{Name: "other bridge"}
-	mine, _ := InstanceID(cfg.StateDir)
+func checkOtherBridge(cfg config.Config, b brokerResult) mqttapi.Check {
+	c := mqttapi.Check{Name: "other bridge"}
+	mine, _ := bridge.InstanceID(cfg.StateDir)
 	switch {
 	case b.info == nil:
-		c.Status, c.Finding = Pass, "no fordpass2mqtt has published on "+cfg.TopicPrefix+"/ yet"
+		c.Status, c.Finding = mqttapi.Pass, "no fordpass2mqtt has published on "+cfg.TopicPrefix+"/ yet"
 	case b.info.Instance != "" && b.info.Instance != mine && b.online:
-		c.Status = Fail
+		c.Status = mqttapi.Fail
 		c.Finding = fmt.Sprintf("another fordpass2mqtt (instance %s, version %s, started %s) is online on %s/: two bridges double the Ford calls and, on one account, fight over the refresh token",
 			b.info.Instance, b.info.Version, b.info.StartedAt.Format(time.RFC3339), cfg.TopicPrefix)
 		c.Fix = "stop one of them, or give each its own MQTT_TOPIC_PREFIX, MQTT_CLIENT_ID and FordPass account"
 	case b.info.Instance != "" && b.info.Instance != mine:
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		c.Finding = fmt.Sprintf("another fordpass2mqtt installation (instance %s) left its retained state on %s/; it is offline now", b.info.Instance, cfg.TopicPrefix)
 		c.Fix = "if it is gone for good, nothing to do; if it comes back, give it its own MQTT_TOPIC_PREFIX"
 	case b.info.Reconnects1h >= 5:
-		c.Status = Fail
+		c.Status = mqttapi.Fail
 		c.Finding = fmt.Sprintf("the bridge reconnected to the broker %d times in the last hour: another client is most likely using MQTT_CLIENT_ID=%q, and the broker drops one whenever the other connects", b.info.Reconnects1h, cfg.MQTTClientID)
 		c.Fix = "give every MQTT client its own client id"
 	case b.online:
-		c.Status, c.Finding = Pass, fmt.Sprintf("only this installation's bridge (started %s) is on %s/", b.info.StartedAt.Format(time.RFC3339), cfg.TopicPrefix)
+		c.Status, c.Finding = mqttapi.Pass, fmt.Sprintf("only this installation's bridge (started %s) is on %s/", b.info.StartedAt.Format(time.RFC3339), cfg.TopicPrefix)
 	default:
-		c.Status, c.Finding = Pass, "this installation's bridge is not running now; no other bridge seen"
+		c.Status, c.Finding = mqttapi.Pass, "this installation's bridge is not running now; no other bridge seen"
 	}
 	return c
 }
@@ -323,8 +322,8 @@ func checkOtherBridge(cfg config.Config, b brokerResult) Check {
 // checkFord checks DNS, TCP and TLS to every Ford host in use, and the
 // clock against Ford's Date header. These are not API calls (no token, no
 // API path) and are not counted in the call budget.
-func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check {
-	var out []Check
+func checkFord(ctx context.Context, cfg config.Config, o Options) []mqttapi.Check {
+	var out []mqttapi.Check
 	worst := time.Duration(0)
 	dated := ""
 	for _, origin := range fordapi.Origins(cfg.Region, cfg.FordBaseURL) {
@@ -336,13 +335,13 @@ func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check 
 		if port == "" {
 			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 		}
-		c := Check{Name: "ford " + host}
+		c := mqttapi.Check{Name: "ford " + host}
 		dctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		t0 := time.Now()
 		addrs, err := net.DefaultResolver.LookupHost(dctx, host)
 		cancel()
 		if err != nil {
-			c.Status, c.Finding, c.Fix = Fail, "DNS: "+err.Error(), "check the machine's DNS (in Docker, the container's); a firewall or ad blocker may block Ford's hosts"
+			c.Status, c.Finding, c.Fix = mqttapi.Fail, "DNS: "+err.Error(), "check the machine's DNS (in Docker, the container's); a firewall or ad blocker may block Ford's hosts"
 			out = append(out, c)
 			continue
 		}
@@ -350,7 +349,7 @@ func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check 
 		t1 := time.Now()
 		conn, err := net.DialTimeout("tcp", net.JoinHostPort(addrs[0], port), o.Timeout)
 		if err != nil {
-			c.Status, c.Finding, c.Fix = Fail, "TCP to "+net.JoinHostPort(host, port)+": "+err.Error(), "check the firewall and any proxy between this machine and Ford"
+			c.Status, c.Finding, c.Fix = mqttapi.Fail, "TCP to "+net.JoinHostPort(host, port)+": "+err.Error(), "check the firewall and any proxy between this machine and Ford"
 			out = append(out, c)
 			continue
 		}
@@ -362,14 +361,14 @@ func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check 
 			t2 := time.Now()
 			if err := tc.Handshake(); err != nil {
 				conn.Close()
-				c.Status, c.Finding, c.Fix = Fail, "TLS to "+host+": "+err.Error(), "a proxy or firewall intercepts TLS, or the system CA certificates are missing"
+				c.Status, c.Finding, c.Fix = mqttapi.Fail, "TLS to "+host+": "+err.Error(), "a proxy or firewall intercepts TLS, or the system CA certificates are missing"
 				out = append(out, c)
 				continue
 			}
 			tlsNote = fmt.Sprintf(", TLS %s", time.Since(t2).Round(time.Millisecond))
 		}
 		conn.Close()
-		c.Status = Pass
+		c.Status = mqttapi.Pass
 		c.Finding = fmt.Sprintf("DNS %s, TCP %s%s", dnsTook.Round(time.Millisecond), tcpTook.Round(time.Millisecond), tlsNote)
 		if off, ok := clockOffset(ctx, &http.Client{Timeout: 2 * o.Timeout}, origin); ok {
 			c.Finding += fmt.Sprintf(", clock offset %s", off.Round(time.Second))
@@ -379,20 +378,20 @@ func checkFord(ctx context.Context, cfg config.Config, o DoctorOptions) []Check 
 		}
 		out = append(out, c)
 	}
-	clock := Check{Name: "clock"}
+	clock := mqttapi.Check{Name: "clock"}
 	switch {
 	case dated == "":
-		clock.Status, clock.Finding = Warn, "no Ford host answered with a Date header; the clock could not be compared"
+		clock.Status, clock.Finding = mqttapi.Warn, "no Ford host answered with a Date header; the clock could not be compared"
 	case worst.Abs() > time.Minute:
-		clock.Status = Fail
+		clock.Status = mqttapi.Fail
 		clock.Finding = fmt.Sprintf("this machine's clock is %s off Ford's (%s): fresh tokens look expired or not yet valid", worst.Round(time.Second), dated)
 		clock.Fix = "turn on time synchronisation (NTP): timedatectl set-ntp true, or the NAS's time settings"
 	case worst.Abs() > 10*time.Second:
-		clock.Status = Warn
+		clock.Status = mqttapi.Warn
 		clock.Finding = fmt.Sprintf("this machine's clock is %s off Ford's (%s)", worst.Round(time.Second), dated)
 		clock.Fix = "turn on time synchronisation (NTP)"
 	default:
-		clock.Status, clock.Finding = Pass, fmt.Sprintf("within %s of Ford's (%s)", max(worst.Abs().Round(time.Second), time.Second), dated)
+		clock.Status, clock.Finding = mqttapi.Pass, fmt.Sprintf("within %s of Ford's (%s)", max(worst.Abs().Round(time.Second), time.Second), dated)
 	}
 	return append(out, clock)
 }
@@ -421,17 +420,17 @@ func clockOffset(ctx context.Context, hc *http.Client, origin string) (time.Dura
 	return date.Add(500 * time.Millisecond).Sub(mid), true
 }
 
-func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) Check {
-	c := Check{Name: "token"}
+func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) mqttapi.Check {
+	c := mqttapi.Check{Name: "token"}
 	st := client.Status()
 	if !st.SignedIn {
-		c.Status, c.Finding = Fail, st.Reason
+		c.Status, c.Finding = mqttapi.Fail, st.Reason
 		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).CodeSet()
 		return c
 	}
 	var notes []string
 	if fi, err := os.Stat(client.TokenPath()); err == nil && fi.Mode().Perm() != 0o600 {
-		c.Status, c.Finding = Fail, fmt.Sprintf("the token file is readable by others (mode %o)", fi.Mode().Perm())
+		c.Status, c.Finding = mqttapi.Fail, fmt.Sprintf("the token file is readable by others (mode %o)", fi.Mode().Perm())
 		c.Fix = "chmod 600 " + client.TokenPath()
 		return c
 	}
@@ -439,7 +438,7 @@ func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) Check 
 		notes = append(notes, fmt.Sprintf("STATE_DIR is mode %o; 700 keeps the token private", di.Mode().Perm()))
 	}
 	if err := fordapi.WriteFileAtomic(filepath.Join(cfg.StateDir, ".doctor-probe"), []byte("probe\n")); err != nil {
-		c.Status = Fail
+		c.Status = mqttapi.Fail
 		c.Finding = "STATE_DIR cannot be written (" + err.Error() + "): Ford rotates the refresh token at every refresh, and a token that cannot be saved makes the next restart need a new sign-in"
 		c.Fix = "make STATE_DIR writable by the user the bridge runs as (uid 65532 in the image)"
 		return c
@@ -449,24 +448,24 @@ func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) Check 
 	if st.AccessExpiry.After(now) {
 		access = "valid for " + human(st.AccessExpiry.Sub(now))
 	}
-	c.Status = Pass
+	c.Status = mqttapi.Pass
 	c.Finding = "signed in; access token " + access
 	switch {
 	case st.RefreshExpiry.IsZero():
 		c.Finding += "; Ford gave no refresh token lifetime"
 	case st.RefreshExpiry.Before(now):
-		c.Status, c.Fix = Fail, "sign in again"
+		c.Status, c.Fix = mqttapi.Fail, "sign in again"
 		c.Finding += "; the refresh token expired " + human(now.Sub(st.RefreshExpiry)) + " ago"
 	case st.RefreshExpiry.Sub(now) < 7*24*time.Hour:
-		c.Status, c.Fix = Warn, "sign in again soon, before it expires, to avoid an outage"
+		c.Status, c.Fix = mqttapi.Warn, "sign in again soon, before it expires, to avoid an outage"
 		c.Finding += "; the refresh token expires in " + human(st.RefreshExpiry.Sub(now))
 	default:
 		c.Finding += "; refresh token valid until " + st.RefreshExpiry.UTC().Format("2006-01-02") + " (" + human(st.RefreshExpiry.Sub(now)) + ")"
 	}
 	if len(notes) > 0 {
 		c.Finding += "; " + strings.Join(notes, "; ")
-		if c.Status == Pass {
-			c.Status, c.Fix = Warn, "chmod 700 "+filepath.Dir(client.TokenPath())
+		if c.Status == mqttapi.Pass {
+			c.Status, c.Fix = mqttapi.Warn, "chmod 700 "+filepath.Dir(client.TokenPath())
 		}
 	}
 	if pid := fordapi.StateDirHolder(cfg.StateDir); pid != "" {
@@ -476,27 +475,27 @@ func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) Check 
 	return c
 }
 
-func checkBudget(b *fordapi.Budget, now time.Time) Check {
+func checkBudget(b *fordapi.Budget, now time.Time) mqttapi.Check {
 	used, limit := b.Used(), b.Limit()
-	c := Check{Name: "call budget", Status: Pass,
+	c := mqttapi.Check{Name: "call budget", Status: mqttapi.Pass,
 		Finding: fmt.Sprintf("%d of %d Ford calls used in the last 24 h (telemetry %d of %d, commands %d of %d, sign-ins %d of %d); %d in the last hour; %d Autonomic token exchanges of their own %d",
 			used, limit, b.UsedBy(fordapi.ClassTelemetry), b.Share(fordapi.ClassTelemetry), b.UsedBy(fordapi.ClassCommand), b.Share(fordapi.ClassCommand),
 			b.UsedBy(fordapi.ClassSignIn), b.Share(fordapi.ClassSignIn), b.InLast(time.Hour), b.UsedBy(fordapi.ClassToken), b.Share(fordapi.ClassToken))}
 	if b.Damaged() {
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		c.Finding += "; the saved count (calls.json) was unreadable at start, so this hour's share of every kind of call was assumed spent"
 	}
 	if at, until := b.LastRateLimit(); !at.IsZero() {
 		if until.After(now) {
-			c.Status = Warn
+			c.Status = mqttapi.Warn
 			c.Finding += fmt.Sprintf("; Ford answered 429 at %s and asked to wait until %s", at.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
 			c.Fix = "nothing to do: the bridge waits; if it keeps happening, another integration may use the same account"
 		} else if now.Sub(at) < 7*24*time.Hour {
 			c.Finding += "; the last 429 from Ford was " + human(now.Sub(at)) + " ago"
 		}
 	}
-	if used >= limit*8/10 && c.Status == Pass {
-		c.Status = Warn
+	if used >= limit*8/10 && c.Status == mqttapi.Pass {
+		c.Status = mqttapi.Warn
 		c.Fix = "the budget is nearly spent: poll less (FORD_POLL_INTERVAL), bridge fewer cars, or send fewer commands"
 	}
 	return c
@@ -522,7 +521,7 @@ func randomHex(n int) string {
 }
 
 // PrintReport writes the checklist for a person.
-func PrintReport(w io.Writer, r Report) {
+func PrintReport(w io.Writer, r mqttapi.Report) {
 	fmt.Fprintf(w, "fordpass2mqtt doctor, %s\n\n", r.At.Format("2006-01-02 15:04:05 MST"))
 	width := 0
 	for _, c := range r.Checks {
@@ -537,11 +536,47 @@ func PrintReport(w io.Writer, r Report) {
 	fails, warns := 0, 0
 	for _, c := range r.Checks {
 		switch c.Status {
-		case Fail:
+		case mqttapi.Fail:
 			fails++
-		case Warn:
+		case mqttapi.Warn:
 			warns++
 		}
 	}
 	fmt.Fprintf(w, "\n%d checks: %d failed, %d warnings.\n", len(r.Checks), fails, warns)
+}
+
+// checkDrift is doctor's finding on what Ford sent that this version does
+// not understand.
+func checkDrift(stateDir string) mqttapi.Check {
+	c := mqttapi.Check{Name: "protocol drift", Status: mqttapi.Pass, Finding: "every metric Ford sent was understood"}
+	d, err := bridge.ReadDrift(stateDir)
+	if err != nil {
+		c.Finding = err.Error()
+		return c
+	}
+	var parts []string
+	names := make([]string, 0, len(d.Unknown))
+	for n := range d.Unknown {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s (%s)", n, d.Unknown[n]))
+	}
+	if len(parts) == 0 && len(d.Unreadable) == 0 {
+		return c
+	}
+	c.Status = mqttapi.Warn
+	c.Finding = ""
+	if len(parts) > 0 {
+		c.Finding = fmt.Sprintf("Ford sent %d metric(s) this version does not know: %s", len(parts), strings.Join(parts, ", "))
+	}
+	if len(d.Unreadable) > 0 {
+		if c.Finding != "" {
+			c.Finding += "; "
+		}
+		c.Finding += "known metric(s) in a shape this version cannot read, left out: " + strings.Join(d.Unreadable, ", ")
+	}
+	c.Fix = "nothing breaks: the rest is published. Paste this line into a bug report so a new version can publish them (it holds names and types, never values)"
+	return c
 }

@@ -1,4 +1,7 @@
-package bridge
+// Package web is the bridge's HTTP side: /healthz, /metrics and the
+// sign-in page with its form, behind a guard against DNS rebinding and
+// password guessing. It asks the running bridge through Bridge.
+package web
 
 import (
 	"context"
@@ -15,80 +18,90 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/floodlog"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
+	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
-// webUI is the HTTP side: health, metrics, the sign-in page and its form.
-type webUI struct {
-	*core
-	auth   *authSide
-	pub    *publisher
-	fails  *authThrottle           // wrong basic-auth passwords, per address
-	doctor *atomic.Pointer[Report] // the last doctor run, shown on the page
-	status func() Info             // what P/bridge/info says
-	dark   func() []string         // the cars with no channel to Ford
+// Bridge is what the HTTP side asks of the running bridge.
+type Bridge interface {
+	// Health is /healthz's answer: whether the bridge is healthy, and
+	// why in a line.
+	Health() (healthy bool, line string)
+	// AuthInfo is the auth state, with the link a sign-in needs.
+	AuthInfo() mqttapi.AuthInfo
+	// LoginURL is a fresh sign-in link (offered even when none is needed,
+	// to switch accounts).
+	LoginURL() (string, error)
+	// SignIn takes what the user pasted, or the path and query Ford's
+	// consent sent the browser to.
+	SignIn(ctx context.Context, pasted string) error
+	// Info is what P/bridge/info says.
+	Info() mqttapi.Info
+	// BrokerConnected says whether the bridge reaches its broker.
+	BrokerConnected() bool
+	// DoctorReport is the last report of doctor on this installation (nil
+	// if none).
+	DoctorReport() *mqttapi.Report
 }
 
-// HTTPHandler serves /healthz, /metrics, the sign-in page and its form.
-func (b *Bridge) HTTPHandler() http.Handler { return b.web.handler() }
+// Options are the HTTP side's parts that are not user configuration.
+type Options struct {
+	Log     *zap.Logger
+	Metrics http.Handler // /metrics
+	// AuthFailure counts a refused basic-auth answer ("refused", or
+	// "throttled" for an address held back).
+	AuthFailure   func(outcome string)
+	FloodLogEvery time.Duration // wrong passwords are logged as one count per this interval
+	Now           func() time.Time
+}
+
+// UI is the HTTP side.
+type UI struct {
+	cfg   config.Config
+	b     Bridge
+	log   *zap.Logger
+	o     Options
+	fails *authThrottle // wrong basic-auth passwords, per address
+}
+
+// New makes the HTTP side of a bridge.
+func New(cfg config.Config, b Bridge, o Options) *UI {
+	return &UI{cfg: cfg, b: b, log: o.Log, o: o, fails: newAuthThrottle(o.Now, floodlog.New(o.FloodLogEvery))}
+}
+
+func (u *UI) now() time.Time { return u.o.Now() }
 
 // maxFormBody bounds what the sign-in form accepts.
 const maxFormBody = 32 << 10
 
-func (u *webUI) handler() http.Handler {
+// Handler serves /healthz, /metrics, the sign-in page and its form.
+func (u *UI) Handler() http.Handler {
 	formToken := make([]byte, 16)
 	_, _ = rand.Read(formToken)
 	token := hex.EncodeToString(formToken)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !u.pub.connected.Load() {
+		healthy, line := u.b.Health()
+		if !healthy {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			msg := "broker not connected"
-			if p := u.pub.brokerProblem(); p != "" {
-				msg += ": " + p
-			}
-			_, _ = w.Write([]byte(msg + "\n"))
-			return
 		}
-		if lost := u.pub.lostSaying(); lost != "" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(lost + "\n"))
-			return
-		}
-		if info := u.auth.gate.get(); info.State == StateRateLimited && info.RetryAt != nil && u.now().Before(*info.RetryAt) {
-			// Nothing reaches Ford until then: not healthy, though a
-			// restart would not help either (the wait is kept on disk).
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("rate limited until " + info.RetryAt.UTC().Format(time.RFC3339) + ": " + info.Reason + "\n"))
-			return
-		}
-		if warning := u.auth.gate.get().Warning; warning != "" {
-			_, _ = w.Write([]byte("ok; warning: " + warning + "\n"))
-			return
-		}
-		if dark := u.dark(); len(dark) > 0 {
-			// Still 200: the bridge itself is healthy (a restart would not
-			// help), but the body names the cars it cannot reach.
-			_, _ = w.Write([]byte("ok; offline cars (no channel to Ford): " + strings.Join(dark, ", ") + "\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte(line + "\n"))
 	})
-	mux.Handle("GET /metrics", u.m.Handler())
+	mux.Handle("GET /metrics", u.o.Metrics)
 	debugHandlers(mux)
 	// FordConnect sends the browser to the registered redirect with code
 	// and state; when that is this page, the consent completes here. The
 	// state is one of the bridge's own login links, so a forged address
 	// signs nothing in.
 	callback := func(w http.ResponseWriter, r *http.Request) {
-		if err := u.auth.signIn(r.Context(), r.URL.String(), true); err != nil {
+		if err := u.b.SignIn(r.Context(), r.URL.String()); err != nil {
 			u.renderPage(w, r, http.StatusBadRequest, token, false, "The consent did not complete: "+err.Error())
 			return
 		}
@@ -123,7 +136,7 @@ func (u *webUI) handler() http.Handler {
 			u.renderPage(w, r, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
 			return
 		}
-		if err := u.auth.signIn(r.Context(), r.PostForm.Get("redirect_url"), true); err != nil {
+		if err := u.b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
 			var te *fordapi.SignInThrottleError
 			if errors.As(err, &te) {
 				u.renderPage(w, r, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
@@ -141,7 +154,7 @@ func (u *webUI) handler() http.Handler {
 // ingressPath is the path prefix Home Assistant's ingress proxy serves this
 // page under (X-Ingress-Path), when the request comes from that proxy in
 // add-on mode; "" otherwise (a header from anyone else is not trusted).
-func (u *webUI) ingressPath(r *http.Request) string {
+func (u *UI) ingressPath(r *http.Request) string {
 	p := r.Header.Get("X-Ingress-Path")
 	if p == "" || !u.fromIngressProxy(r) {
 		return ""
@@ -160,7 +173,7 @@ func (u *webUI) ingressPath(r *http.Request) string {
 
 // fromIngressProxy reports whether the request comes from Home Assistant's
 // ingress proxy, in add-on mode: Home Assistant has signed the user in.
-func (u *webUI) fromIngressProxy(r *http.Request) bool {
+func (u *UI) fromIngressProxy(r *http.Request) bool {
 	return u.cfg.Addon && remoteIP(r) == config.IngressProxy
 }
 
@@ -177,7 +190,7 @@ func remoteIP(r *http.Request) string {
 // to the bridge could read the form token), and, with HTTP_USERNAME set, a
 // request without the right credentials. /healthz answers anything: it
 // tells nothing and Docker's health check must reach it.
-func (u *webUI) guard(h http.Handler) http.Handler {
+func (u *UI) guard(h http.Handler) http.Handler {
 	allowed := map[string]bool{"localhost": true}
 	for _, n := range u.cfg.HTTPAllowedHosts {
 		allowed[n] = true
@@ -229,16 +242,16 @@ func (u *webUI) guard(h http.Handler) http.Handler {
 		// rebind a name to it.
 		viaIngress := u.fromIngressProxy(r)
 		if !viaIngress && net.ParseIP(host) == nil && !allowed[host] && !strings.HasSuffix(host, ".localhost") {
-			logRefusal(clip(host, 80), remoteIP(r))
+			logRefusal(fmt.Sprintf("%.80s", host), remoteIP(r))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusMisdirectedRequest)
-			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", clip(host, 80))
+			_, _ = fmt.Fprintf(w, "fordpass2mqtt does not answer to the host name %q. If that is how you reach it, add it to HTTP_ALLOWED_HOSTS (or set HTTP_PUBLIC_URL to the address you use) and restart the bridge.\n", fmt.Sprintf("%.80s", host))
 			return
 		}
 		if len(user) > 0 && !viaIngress { // Home Assistant has signed the user in
 			addr := remoteIP(r)
 			if until := u.fails.refusedUntil(addr); !until.IsZero() {
-				u.m.authFailure("throttled")
+				u.o.AuthFailure("throttled")
 				refuseGuesser(w, until.Sub(u.now()))
 				return
 			}
@@ -251,14 +264,14 @@ func (u *webUI) guard(h http.Handler) http.Handler {
 				http.Error(w, "sign in with HTTP_USERNAME and HTTP_PASSWORD", http.StatusUnauthorized)
 				return
 			case !userOK || !passOK:
-				u.m.authFailure("refused")
+				u.o.AuthFailure("refused")
 				until := u.fails.failed(addr)
-				u.fails.log.note(addr, func() {
+				u.fails.log.Note(addr, func() {
 					u.log.Warn("wrong HTTP basic-auth credentials (more from this address in the next minute are counted, not logged)", zap.String("from", addr))
 				}, func() {
 					u.log.Warn("wrong HTTP basic-auth credentials from more addresses; counted, not logged, until the minute is over")
 				}, func(from string, n int) {
-					if from == otherKinds {
+					if from == floodlog.Other {
 						from = "other addresses"
 					}
 					u.log.Warn("more wrong HTTP basic-auth credentials", zap.Int("count", n), zap.String("from", from))
@@ -301,7 +314,7 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
-func (u *webUI) securityHeaders(h http.Handler) http.Handler {
+func (u *UI) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
@@ -317,7 +330,7 @@ func (u *webUI) securityHeaders(h http.Handler) http.Handler {
 }
 
 type pageData struct {
-	Info      AuthInfo
+	Info      mqttapi.AuthInfo
 	Headline  string
 	Words     string
 	SignedIn  bool
@@ -326,7 +339,7 @@ type pageData struct {
 	Calls     int
 	Budget    int
 	Vehicles  []string
-	Doctor    *Report
+	Doctor    *mqttapi.Report
 	Broker    bool
 	// Base prefixes every link and the form's action: the ingress path and a
 	// slash under Home Assistant, "" (relative links) otherwise.
@@ -338,23 +351,23 @@ type pageData struct {
 }
 
 var stateWords = map[string][2]string{
-	StateOK:             {"Connected", "The bridge is signed in to FordPass and keeps your car on MQTT."},
-	StateReauthRequired: {"Sign-in needed", "FordPass needs you to sign in again. Follow the three steps below; no restart is needed."},
-	StateRateLimited:    {"Waiting (rate limited)", "Ford asked the bridge to slow down, or the daily call budget is spent. It waits and resumes by itself."},
-	StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
+	mqttapi.StateOK:             {"Connected", "The bridge is signed in to FordPass and keeps your car on MQTT."},
+	mqttapi.StateReauthRequired: {"Sign-in needed", "FordPass needs you to sign in again. Follow the three steps below; no restart is needed."},
+	mqttapi.StateRateLimited:    {"Waiting (rate limited)", "Ford asked the bridge to slow down, or the daily call budget is spent. It waits and resumes by itself."},
+	mqttapi.StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
 }
 
-func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
-	info := u.auth.info()
-	if info.State != StateReauthRequired && info.LoginURL == "" {
+func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
+	info := u.b.AuthInfo()
+	if info.State != mqttapi.StateReauthRequired && info.LoginURL == "" {
 		// Offer the link anyway, for switching accounts or refreshing a sign-in.
-		info.LoginURL, _ = u.ford.LoginURL()
+		info.LoginURL, _ = u.b.LoginURL()
 	}
 	words := stateWords[info.State]
 	words[1] = strings.ReplaceAll(words[1], "FordPass", u.cfg.Service())
-	bi := u.status()
+	bi := u.b.Info()
 	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
-		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.pub.connected.Load(),
+		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.b.BrokerConnected(),
 		FordConnect: u.cfg.Backend == config.BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
 	for _, b := range info.Backends {
 		// With two backends the link offered is the one that needs a
@@ -363,7 +376,7 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 			d.FordConnect = b.Name == config.BackendFordConnect
 		}
 	}
-	d.Doctor = u.doctor.Load()
+	d.Doctor = u.b.DoctorReport()
 	if p := u.ingressPath(r); p != "" {
 		d.Base = p + "/"
 	}
@@ -374,13 +387,13 @@ func (u *webUI) renderPage(w http.ResponseWriter, r *http.Request, status int, t
 	}
 }
 
-// serveHTTP starts the HTTP server on HTTP_ADDR.
-func (u *webUI) serve() (*http.Server, error) {
+// Serve starts the HTTP server on HTTP_ADDR.
+func (u *UI) Serve() (*http.Server, error) {
 	ln, err := net.Listen("tcp", u.cfg.HTTPAddr)
 	if err != nil {
 		return nil, config.NewError("HTTP_ADDR", err)
 	}
-	srv := &http.Server{Handler: u.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: u.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 		BaseContext: func(net.Listener) context.Context { return context.Background() }}
 	u.log.Info("serving health, metrics and the sign-in page", zap.String("addr", ln.Addr().String()))

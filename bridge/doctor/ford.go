@@ -1,4 +1,4 @@
-package bridge
+package doctor
 
 // doctor's checks of what Ford answers and of the running bridge's cars.
 
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordconnect"
@@ -19,21 +20,21 @@ import (
 // checkFordAnswers reports what the bridge has learned of Ford's answers
 // (STATE_DIR/protocol.json and vehicles.json): REST telemetry retired,
 // vehicle lists that named no vehicle, cars a list left out.
-func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
-	c := Check{Name: "ford answers", Status: Pass}
+func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) mqttapi.Check {
+	c := mqttapi.Check{Name: "ford answers", Status: mqttapi.Pass}
 	var found, fixes []string
 	if !p.RESTTelemetryGone.IsZero() {
 		found = append(found, fmt.Sprintf("Ford answered REST telemetry with 404 (%s ago): the cars' state comes from the websocket, and REST is tried again once a day",
 			human(now.Sub(p.RESTTelemetryGone))))
 	}
-	a, err := readAccount(dir)
+	a, err := bridge.ReadAccount(dir)
 	if err != nil {
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		found = append(found, "the vehicle cache (vehicles.json) is unreadable")
 		fixes = append(fixes, "nothing: the bridge writes it again from Ford's next vehicle list")
 	}
 	if a.EmptyAnswers > 0 {
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		found = append(found, fmt.Sprintf("Ford answered the vehicle list with no vehicles %d time(s), the last %s ago; the %d car(s) known are kept",
 			a.EmptyAnswers, human(now.Sub(a.EmptyAt)), len(a.Vehicles)))
 		fixes = append(fixes, "nothing to do: this is Ford's side, and the bridge asks again every hour; if the FordPass app shows no cars either, check FORD_REGION")
@@ -43,9 +44,9 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
 		if !ok {
 			continue
 		}
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		found = append(found, fmt.Sprintf("%s is missing from Ford's vehicle list for %s; it is removed in %s unless Ford lists it again",
-			v.VIN, human(now.Sub(since)), human(since.Add(missingGrace).Sub(now))))
+			v.VIN, human(now.Sub(since)), human(since.Add(bridge.MissingGrace).Sub(now))))
 		fixes = append(fixes, "if the car left your account, leave it out of FORD_VINS to remove it now")
 	}
 	if len(found) == 0 {
@@ -57,13 +58,13 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) Check {
 
 // checkDarkCars names the cars the running bridge reports offline (no
 // channel to Ford for them), from its retained P/bridge/info.
-func checkDarkCars(cfg config.Config, b brokerResult) (Check, bool) {
+func checkDarkCars(cfg config.Config, b brokerResult) (mqttapi.Check, bool) {
 	if b.info == nil || !b.online {
-		return Check{}, false
+		return mqttapi.Check{}, false
 	}
-	c := Check{Name: "cars", Status: Pass, Finding: fmt.Sprintf("every bridged car (%d) has a channel to Ford", len(b.info.VINs))}
+	c := mqttapi.Check{Name: "cars", Status: mqttapi.Pass, Finding: fmt.Sprintf("every bridged car (%d) has a channel to Ford", len(b.info.VINs))}
 	if len(b.info.Dark) > 0 {
-		c.Status = Warn
+		c.Status = mqttapi.Warn
 		c.Finding = "offline, no channel to Ford: " + strings.Join(b.info.Dark, ", ")
 		c.Fix = "read why (and until when) on " + mqttapi.New(cfg.TopicPrefix).VehicleDark(b.info.Dark[0]) + "; the car comes back by itself when Ford answers for it"
 	}
@@ -71,34 +72,34 @@ func checkDarkCars(cfg config.Config, b brokerResult) (Check, bool) {
 }
 
 // checkLive refreshes the token and lists the vehicles.
-func checkLive(ctx context.Context, client *fordapi.Client) []Check {
+func checkLive(ctx context.Context, client *fordapi.Client) []mqttapi.Check {
 	before := client.Budget().Used()
-	tok := Check{Name: "live token refresh"}
+	tok := mqttapi.Check{Name: "live token refresh"}
 	err := client.RefreshNow(ctx)
 	spent := func() string { return fmt.Sprintf(" (%d Ford calls spent)", client.Budget().Used()-before) }
 	switch {
 	case err == nil:
-		tok.Status, tok.Finding = Pass, "Ford accepted the refresh token and issued a new one"
+		tok.Status, tok.Finding = mqttapi.Pass, "Ford accepted the refresh token and issued a new one"
 	case errors.Is(err, fordapi.ErrReauthRequired):
-		tok.Status, tok.Finding = Fail, err.Error()
+		tok.Status, tok.Finding = mqttapi.Fail, err.Error()
 		tok.Fix = "sign in again: the refresh token is dead, and no waiting will revive it"
 	case errors.Is(err, fordapi.ErrRateLimited), errors.Is(err, fordapi.ErrBudgetExhausted):
-		tok.Status, tok.Finding, tok.Fix = Warn, err.Error(), "wait until the time given, then run doctor --live again"
+		tok.Status, tok.Finding, tok.Fix = mqttapi.Warn, err.Error(), "wait until the time given, then run doctor --live again"
 	default:
-		tok.Status, tok.Finding = Warn, "Ford did not answer the refresh: "+err.Error()
+		tok.Status, tok.Finding = mqttapi.Warn, "Ford did not answer the refresh: "+err.Error()
 		tok.Fix = "a fault on Ford's side or the network, not your sign-in; try again later"
 	}
 	tok.Finding += spent()
 	if err != nil {
-		return []Check{tok}
+		return []mqttapi.Check{tok}
 	}
-	list := Check{Name: "vehicle list"}
+	list := mqttapi.Check{Name: "vehicle list"}
 	vs, err := client.Vehicles(ctx)
 	switch {
 	case err != nil:
-		list.Status, list.Finding, list.Fix = Warn, err.Error(), "try again later"
+		list.Status, list.Finding, list.Fix = mqttapi.Warn, err.Error(), "try again later"
 	case len(vs) == 0:
-		list.Status = Warn
+		list.Status = mqttapi.Warn
 		list.Finding = "the account has no vehicles in region " + client.Region().Key
 		list.Fix = "an account's cars show only in its own region: set FORD_REGION to the country the account was made in"
 	default:
@@ -106,21 +107,21 @@ func checkLive(ctx context.Context, client *fordapi.Client) []Check {
 		for i, v := range vs {
 			names[i] = v.VIN + " (" + v.DisplayName() + ")"
 		}
-		list.Status, list.Finding = Pass, fmt.Sprintf("%d vehicle(s): %s", len(vs), strings.Join(names, ", "))
+		list.Status, list.Finding = mqttapi.Pass, fmt.Sprintf("%d vehicle(s): %s", len(vs), strings.Join(names, ", "))
 	}
 	list.Finding += spent()
-	return []Check{tok, list}
+	return []mqttapi.Check{tok, list}
 }
 
 // checkFordConnect reports the FordConnect setup: the app's credentials
 // (set, never shown), the redirect URL to register, the consented cars and
 // the Query requests of the last 24 h.
-func checkFordConnect(cfg config.Config, now time.Time) Check {
-	c := Check{Name: "fordconnect"}
+func checkFordConnect(cfg config.Config, now time.Time) mqttapi.Check {
+	c := mqttapi.Check{Name: "fordconnect"}
 	client, err := fordconnect.New(fordconnect.Config{BaseURL: cfg.FordBaseURL, ClientID: cfg.FordConnect.ClientID,
 		ClientSecret: cfg.FordConnect.ClientSecret, RedirectURL: cfg.FordConnect.RedirectURL, StateDir: cfg.StateDir, Now: func() time.Time { return now }})
 	if err != nil {
-		c.Status, c.Finding, c.Fix = Fail, err.Error(), "check STATE_DIR and the FORDCONNECT_ variables"
+		c.Status, c.Finding, c.Fix = mqttapi.Fail, err.Error(), "check STATE_DIR and the FORDCONNECT_ variables"
 		return c
 	}
 	defer client.Budget().Close()
@@ -129,11 +130,11 @@ func checkFordConnect(cfg config.Config, now time.Time) Check {
 		mqttapi.New(cfg.TopicPrefix).CodeSet()
 	consents := client.Consents()
 	if len(consents) == 0 {
-		c.Status, c.Finding, c.Fix = Fail, st.Reason, consent
+		c.Status, c.Finding, c.Fix = mqttapi.Fail, st.Reason, consent
 		if cfg.Backend == config.BackendBoth {
 			// Not a fault with both: FordPass serves every car; but no car
 			// is kept flowing while FordPass is down.
-			c.Status = Warn
+			c.Status = mqttapi.Warn
 			c.Finding = "no car is consented to FordConnect: while FordPass is down no car's state comes through; FordPass serves every car meanwhile"
 		}
 		return c
@@ -150,11 +151,11 @@ func checkFordConnect(cfg config.Config, now time.Time) Check {
 		}
 		refused = append(refused, r)
 	}
-	c.Status = Pass
-	c.Finding = fmt.Sprintf("app %s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute per car)",
-		clip(cfg.FordConnect.ClientID, 6), cfg.FordConnect.RedirectURL, len(good), strings.Join(good, ", "), client.Budget().Used())
+	c.Status = mqttapi.Pass
+	c.Finding = fmt.Sprintf("app %.6s…, redirect %s; %d car(s) consented (%s); %d Query request(s) in 24 h (Ford allows about one a minute per car)",
+		cfg.FordConnect.ClientID, cfg.FordConnect.RedirectURL, len(good), strings.Join(good, ", "), client.Budget().Used())
 	if cfg.Backend == config.BackendBoth {
-		if a, err := readAccount(cfg.StateDir); err == nil {
+		if a, err := bridge.ReadAccount(cfg.StateDir); err == nil {
 			var missing []string
 			for _, v := range a.Vehicles {
 				if !slices.ContainsFunc(consents, func(x fordconnect.Consent) bool { return x.VIN == v.VIN }) {
@@ -168,12 +169,12 @@ func checkFordConnect(cfg config.Config, now time.Time) Check {
 		}
 	}
 	if len(refused) > 0 {
-		c.Status = Fail
+		c.Status = mqttapi.Fail
 		c.Finding += "; refused: " + strings.Join(refused, "; ")
 		c.Fix = "consent the refused car(s) again if Ford keeps refusing: " + consent
 	}
 	if st.Unsaved != "" {
-		c.Status, c.Finding = Warn, c.Finding+"; the tokens in use are not saved: "+st.Unsaved
+		c.Status, c.Finding = mqttapi.Warn, c.Finding+"; the tokens in use are not saved: "+st.Unsaved
 		c.Fix = "make STATE_DIR writable"
 	}
 	return c

@@ -1,37 +1,40 @@
-package bridge
+// Package floodlog keeps a flood of the same event from flooding the log.
+package floodlog
 
 import (
 	"sync"
 	"time"
 )
 
-// floodLog keeps a flood of the same event from flooding the log: the first
+// Log keeps a flood of the same event from flooding the log: the first
 // of a kind in an interval is logged at once, the rest are counted and
 // logged as one line when the interval ends. At most maxFloodKinds kinds
 // are told apart in an interval; further kinds share one count.
-type floodLog struct {
+type Log struct {
 	mu       sync.Mutex
 	interval time.Duration
 	kinds    map[string]*int // kind → events after the first, this interval
 }
 
-const (
-	maxFloodKinds = 16
-	otherKinds    = "\x00other"
-)
+const maxFloodKinds = 16
 
-func newFloodLog(interval time.Duration) *floodLog {
-	return &floodLog{interval: interval, kinds: map[string]*int{}}
+// Other is the kind more receives for the events of every kind beyond the
+// first maxFloodKinds of an interval.
+const Other = "\x00other"
+
+// New is a Log whose counts are told every interval.
+func New(interval time.Duration) *Log {
+	return &Log{interval: interval, kinds: map[string]*int{}}
 }
 
-// note records an event of a kind. The first of the kind in an interval
+// Note records an event of a kind. The first of the kind in an interval
 // runs first (or, once maxFloodKinds kinds are seen, the first of the
 // others runs overflow); the count of the rest goes to more when the
 // interval ends (not called when there were none).
-func (f *floodLog) note(kind string, first, overflow func(), more func(kind string, n int)) {
+func (f *Log) Note(kind string, first, overflow func(), more func(kind string, n int)) {
 	f.mu.Lock()
 	if _, seen := f.kinds[kind]; !seen && len(f.kinds) >= maxFloodKinds {
-		kind, first = otherKinds, overflow
+		kind, first = Other, overflow
 	}
 	if n, seen := f.kinds[kind]; seen {
 		*n++
