@@ -23,8 +23,8 @@ var layers = map[string]int{
 	"fordapi/fordconnect": 2, "fordapi/fordsim": 2, "discovery": 2, "bridge/brokertest": 2,
 	"fordapi/both": 3, "bridge/config": 3,
 	"bridge/web": 4, "bridge/bridgetest": 4,
-	"bridge":        5,
-	"bridge/doctor": 6,
+	"bridge":            5,
+	"bridge/doctor":     6,
 	"cmd/fordpass2mqtt": 7, "cmd/fordpass2mqtt-bench": 7,
 }
 

@@ -87,7 +87,7 @@ func climateOptions(options map[string]json.RawMessage) (map[string]any, error) 
 	for k, v := range given {
 		i := slices.IndexFunc(climateSettings, func(c climateSetting) bool { return c.key == k })
 		if i < 0 {
-			return nil, fmt.Errorf("climate has no setting %q; the settings are %s", clip(k, 30), climateKeys())
+			return nil, fmt.Errorf("climate has no setting %q; the settings are %s", fordapi.Clip(k, 30), climateKeys())
 		}
 		word, err := climateSettings[i].fordValue(v)
 		if err != nil {
@@ -108,21 +108,21 @@ func (c climateSetting) fordValue(raw json.RawMessage) (string, error) {
 		}
 		var t float64
 		if json.Unmarshal(raw, &t) != nil || t < 16 || t > 30 || t*2 != math.Trunc(t*2) {
-			return "", fmt.Errorf(`the climate temperature must be 16 to 30 (°C) in steps of 0.5, or "lo" or "hi", not %s`, clip(string(raw), 20))
+			return "", fmt.Errorf(`the climate temperature must be 16 to 30 (°C) in steps of 0.5, or "lo" or "hi", not %s`, fordapi.Clip(string(raw), 20))
 		}
 		tenths := int(math.Round(t * 10))
 		return fmt.Sprintf("%d_%d", tenths/10, tenths%10), nil
 	case "seat":
 		var mode string
 		if json.Unmarshal(raw, &mode) != nil || !slices.Contains(seatModes, strings.ToLower(mode)) {
-			return "", fmt.Errorf("the climate %s must be one of %s, not %s", c.key, strings.Join(seatModes, ", "), clip(string(raw), 20))
+			return "", fmt.Errorf("the climate %s must be one of %s, not %s", c.key, strings.Join(seatModes, ", "), fordapi.Clip(string(raw), 20))
 		}
 		mode = strings.ToLower(mode)
 		return strings.ToUpper(mode[:1]) + mode[1:], nil
 	}
 	var on bool
 	if json.Unmarshal(raw, &on) != nil {
-		return "", fmt.Errorf("the climate %s must be true or false, not %s", c.key, clip(string(raw), 20))
+		return "", fmt.Errorf("the climate %s must be true or false, not %s", c.key, fordapi.Clip(string(raw), 20))
 	}
 	if on {
 		return "On", nil

@@ -99,7 +99,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := ParseCommand(data)
 		if err == nil {
-			if specOf(req.Command) == nil {
+			if commandNamed(req.Command) == nil {
 				t.Fatalf("accepted unknown command %q", req.Command)
 			}
 		}

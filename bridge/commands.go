@@ -117,7 +117,7 @@ func ParseCommand(payload []byte) (CommandRequest, error) {
 		s = word
 	}
 	req.Command = strings.ToLower(strings.TrimSpace(s))
-	spec := specOf(req.Command)
+	spec := commandNamed(req.Command)
 	if spec == nil {
 		shown := req.Command
 		if len(shown) > 40 {
@@ -230,7 +230,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			b.log.Warn("commands rejected for more reasons and topics; they are counted, not logged, until the minute is over")
 		}, func(kind string, n int) {
 			if topic, reason, ok := strings.Cut(kind, "\x00"); ok {
-				b.log.Warn("more commands rejected for the same reason", zap.Int("count", n), zap.String("topic", clip(topic, 120)), zap.String("reason", reason))
+				b.log.Warn("more commands rejected for the same reason", zap.Int("count", n), zap.String("topic", fordapi.Clip(topic, 120)), zap.String("reason", reason))
 			} else {
 				b.log.Warn("more commands rejected for other reasons and topics", zap.Int("count", n))
 			}
@@ -280,7 +280,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 			at.UTC().Format(time.RFC3339)))
 		return
 	}
-	spec := specOf(req.Command)
+	spec := commandNamed(req.Command)
 	if !spec.runsOn(v.info()) {
 		reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, spec.cannot))
 		return
@@ -443,7 +443,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	log := h.logger().With(zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("command", req.Command), zap.String("id", req.ID))
 	ctx, cancel := context.WithTimeout(h.commandContext(), deadline.Sub(h.clock()))
 	defer cancel()
-	spec := specOf(req.Command)
+	spec := commandNamed(req.Command)
 	if spec.showing != "" {
 		v.setLockShow(spec.showing)
 	}

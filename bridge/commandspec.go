@@ -149,7 +149,7 @@ func zoneOptions(options map[string]json.RawMessage) (map[string]any, error) {
 	if !ok || json.Unmarshal(raw, &name) != nil || zoneNames[strings.ToLower(name)] == "" {
 		got := "none"
 		if ok {
-			got = clip(string(raw), 20)
+			got = fordapi.Clip(string(raw), 20)
 		}
 		return nil, fmt.Errorf(`zone_lights needs a zone: all, front, rear, driver, passenger or off (got %s), as in {"command":"zone_lights","zone":"all"}`, got)
 	}
@@ -166,7 +166,7 @@ func chargeTargetOptions(options map[string]json.RawMessage) (map[string]any, er
 	}
 	var v float64
 	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || !(v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100) {
-		return nil, fmt.Errorf("the charge target must be 50, 60, 70 or a whole number from 80 to 100 (percent), not %s", clip(string(raw), 20))
+		return nil, fmt.Errorf("the charge target must be 50, 60, 70 or a whole number from 80 to 100 (percent), not %s", fordapi.Clip(string(raw), 20))
 	}
 	t := int(v)
 	return map[string]any{"chargeSettings": map[string]any{"globalTargetSoc": t, "globalDCTargetSoc": t, "globalReserveSoc": t}}, nil
@@ -180,7 +180,7 @@ func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string
 	var unknown []string
 	for _, k := range slices.Sorted(maps.Keys(options)) {
 		if !slices.Contains(c.keys, k) {
-			unknown = append(unknown, strconv.Quote(clip(k, 30)))
+			unknown = append(unknown, strconv.Quote(fordapi.Clip(k, 30)))
 		}
 	}
 	if len(unknown) > 0 {
@@ -204,7 +204,7 @@ var hornDurations = []int{1, 3, 5}
 func hornOptions(options map[string]json.RawMessage) (map[string]any, error) {
 	d := 3
 	if raw, ok := options["duration"]; ok && (json.Unmarshal(raw, &d) != nil || !slices.Contains(hornDurations, d)) {
-		return nil, fmt.Errorf("the horn's duration must be 1, 3 or 5 (seconds), not %s", clip(string(raw), 20))
+		return nil, fmt.Errorf("the horn's duration must be 1, 3 or 5 (seconds), not %s", fordapi.Clip(string(raw), 20))
 	}
 	return map[string]any{"duration": d}, nil
 }
@@ -219,8 +219,8 @@ func setWord(field, word string) func(*fordapi.Telemetry, map[string]any) *forda
 	}
 }
 
-// specOf is the row of a command name (nil for an unknown one).
-func specOf(name string) *commandSpec {
+// commandNamed is the row of a command name (nil for an unknown one).
+func commandNamed(name string) *commandSpec {
 	for i := range commandSpecs {
 		if commandSpecs[i].name == name {
 			return &commandSpecs[i]
@@ -258,12 +258,4 @@ func OpeningCommands() []string {
 // names is listed for the car, and its further test passes.
 func (c *commandSpec) runsOn(v fordapi.Vehicle) bool {
 	return (c.capability == "" || v.Can.Has(c.capability)) && (c.can == nil || c.can(v))
-}
-
-// clip shortens what a user sent to n bytes for a log line or an error.
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -106,7 +106,7 @@ func (m *Metrics) setAuthState(state string) {
 }
 
 func (m *Metrics) command(cmd, status string) {
-	if specOf(cmd) == nil {
+	if commandNamed(cmd) == nil {
 		cmd = "invalid" // never a label per garbage payload
 	}
 	m.counter("fordpass_commands_total", "command", cmd, "status", status)

@@ -36,13 +36,13 @@ type Settings struct {
 func (s Settings) node() string {
 	switch {
 	case s.Demo && strings.HasPrefix(s.TopicPrefix, "fordpass_demo"):
-		return strings.ToLower(sanitize(s.TopicPrefix))
+		return slug(s.TopicPrefix)
 	case s.Demo:
-		return "fordpass_demo_" + strings.ToLower(sanitize(s.TopicPrefix))
+		return "fordpass_demo_" + slug(s.TopicPrefix)
 	case s.TopicPrefix == "fordpass" || s.TopicPrefix == "":
 		return "fordpass"
 	}
-	return "fordpass_" + strings.ToLower(sanitize(s.TopicPrefix))
+	return "fordpass_" + slug(s.TopicPrefix)
 }
 
 func (s Settings) deviceName(name string) string {
@@ -185,7 +185,7 @@ func BridgeNodeID(s Settings) string {
 	if s.TopicPrefix == "fordpass" && !s.Demo {
 		return "fordpass_bridge"
 	}
-	return "fordpass_bridge_" + strings.ToLower(sanitize(s.TopicPrefix))
+	return "fordpass_bridge_" + slug(s.TopicPrefix)
 }
 
 // VehicleTopic is the discovery topic of a vehicle's device config.
@@ -219,7 +219,7 @@ func Bridge(s Settings) (topic string, payload []byte) {
 	t := mqttapi.New(s.TopicPrefix)
 	avail := []Availability{{Topic: t.Availability()}}
 	uid := func(k string) string { return "fordpass2mqtt_" + s.TopicPrefix + "_" + k }
-	slug := strings.ToLower(sanitize(s.TopicPrefix))
+	entity := slug(s.TopicPrefix)
 	p := Payload{
 		Device: Device{Identifiers: []string{bridgeIdentifier(s)}, Name: s.deviceName("FordPass bridge"), Manufacturer: "fordpass2mqtt",
 			Model: "FordPass to MQTT bridge", SWVersion: s.Version, ConfigurationURL: s.PublicURL},
@@ -227,7 +227,7 @@ func Bridge(s Settings) (topic string, payload []byte) {
 		QoS:    1,
 		Components: map[string]Component{
 			"auth_state": {Platform: "sensor", Name: "FordPass connection", UniqueID: uid("auth_state"),
-				DefaultEntityID: "sensor." + slug + "_bridge_connection", Availability: avail,
+				DefaultEntityID: "sensor." + entity + "_bridge_connection", Availability: avail,
 				// Home Assistant reserves the state "unavailable" (the
 				// entity itself unavailable), so the auth state of that
 				// name shows as ford_unavailable.
@@ -236,17 +236,17 @@ func Bridge(s Settings) (topic string, payload []byte) {
 				DeviceClass:   "enum", Options: []string{"ok", "reauth_required", "rate_limited", "ford_unavailable"},
 				EntityCategory: "diagnostic", Icon: "mdi:account-key"},
 			"reauth_required": {Platform: "binary_sensor", Name: "Re-authorization required", UniqueID: uid("reauth_required"),
-				DefaultEntityID: "binary_sensor." + slug + "_reauthorization_required", Availability: avail,
+				DefaultEntityID: "binary_sensor." + entity + "_reauthorization_required", Availability: avail,
 				StateTopic: t.AuthState(), DeviceClass: "problem",
 				ValueTemplate:       "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
 				JSONAttributesTopic: t.AuthDetail(), EntityCategory: "diagnostic"},
 			"token_unsaved": {Platform: "binary_sensor", Name: "Token not saved", UniqueID: uid("token_unsaved"),
-				DefaultEntityID: "binary_sensor." + slug + "_token_not_saved", Availability: avail,
+				DefaultEntityID: "binary_sensor." + entity + "_token_not_saved", Availability: avail,
 				StateTopic: t.AuthDetail(), DeviceClass: "problem",
 				ValueTemplate:       "{{ 'ON' if value_json.warning is defined and value_json.warning else 'OFF' }}",
 				JSONAttributesTopic: t.AuthDetail(), EntityCategory: "diagnostic"},
 			"calls_24h": {Platform: "sensor", Name: "Ford calls (24 h)", UniqueID: uid("calls_24h"),
-				DefaultEntityID: "sensor." + slug + "_ford_calls_24h", Availability: avail,
+				DefaultEntityID: "sensor." + entity + "_ford_calls_24h", Availability: avail,
 				StateTopic: t.Info(), ValueTemplate: "{{ value_json.calls_24h }}",
 				StateClass: "measurement", Unit: "calls", EntityCategory: "diagnostic", Icon: "mdi:counter"},
 		},
@@ -261,9 +261,9 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	// Available while the bridge is online and has a channel to Ford for
 	// this car ("all": both must say online).
 	avail := []Availability{{Topic: t.Availability()}, {Topic: t.VehicleAvailability(v.VIN)}}
-	slug := "ford_" + strings.ToLower(v.VIN)
+	entity := "ford_" + strings.ToLower(v.VIN)
 	if s.Demo {
-		slug = "ford_demo_" + strings.ToLower(v.VIN)
+		entity = "ford_demo_" + strings.ToLower(v.VIN)
 	}
 	name := strings.TrimSpace(v.Name)
 	if name == "" {
@@ -274,7 +274,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	add := func(key, platform, entityName string, c Component) {
 		c.Platform, c.Name, c.Availability, c.AvailabilityMode = platform, entityName, avail, "all"
 		c.UniqueID = s.node() + "_" + v.VIN + "_" + key
-		c.DefaultEntityID = platform + "." + slug + "_" + key
+		c.DefaultEntityID = platform + "." + entity + "_" + key
 		cmps[key] = c
 	}
 	fields := append([]string(nil), v.Fields...)
@@ -291,7 +291,7 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 		name := spec.Label
 		if spec.Family {
 			name = spec.Member(member)
-			if spec.Hidden != nil && spec.Hidden(member) {
+			if spec.Disabled != nil && spec.Disabled(member) {
 				off := false
 				c.EnabledByDefault, c.EntityCategory = &off, "diagnostic"
 			}
@@ -379,7 +379,11 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 	return VehicleTopic(s, v.VIN), marshal(p)
 }
 
-func sanitize(s string) string {
+// slug is the topic prefix as a part of an id: each character but an
+// ASCII letter or digit becomes "_", in lower case. It is never trimmed,
+// so an id it went into stays what it was (fordapi's member names are
+// trimmed).
+func slug(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
@@ -388,7 +392,7 @@ func sanitize(s string) string {
 			b.WriteByte('_')
 		}
 	}
-	return b.String()
+	return strings.ToLower(b.String())
 }
 
 // Platforms reads a device config's components: key → platform ("" and

@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,7 @@ func (c *Client) SendCommand(ctx context.Context, vin, cmdType, version string, 
 		CorrelationID string `json:"correlationId"`
 	}
 	_ = json.Unmarshal(resp.body, &r)
-	id := nonEmpty(r.ID, nonEmpty(r.CommandID, r.CorrelationID))
+	id := cmp.Or(r.ID, cmp.Or(r.CommandID, r.CorrelationID))
 	if id == "" {
 		return "", fmt.Errorf("sending %s: %w", cmdType, &StatusError{Endpoint: "command", Status: resp.status, Message: "answer without a command id"})
 	}

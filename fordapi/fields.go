@@ -12,7 +12,7 @@ type FieldSpec struct {
 	// Family: Name is a prefix, and a member's name goes on with what Ford
 	// names (door_driver, tire_pressure_front_left, indicator_…).
 	Family bool
-	Label  string // a person's name for it (a family's members are named by Member)
+	Label  string // a person's name for it (a family has none: Member names each member)
 	Kind   Kind
 	// Measures is what it measures, in Home Assistant's device classes
 	// (distance, temperature, battery, door, plug, …; "" for none).
@@ -28,9 +28,9 @@ type FieldSpec struct {
 	Words []string
 	// Diagnostic: of interest when something is wrong, not day to day.
 	Diagnostic bool
-	// Hidden: a member of its family Home Assistant adds disabled (the
+	// Disabled: a member of its family Home Assistant adds disabled (the
 	// dashboard lamps no driver acts on).
-	Hidden func(member string) bool
+	Disabled func(member string) bool
 	// Member names a family's member for a person, in sentence case.
 	Member func(member string) string
 	Icon   string
@@ -45,10 +45,41 @@ type FieldSpec struct {
 	// Ford maps Ford's words (upper case) to the field's; a word not in it
 	// is lower-cased.
 	Ford map[string]string
+	// List reads a family from Ford's list-shaped metrics (doors,
+	// windows, tires, the dashboard's lamps): the row says how, and no
+	// reader code is written for it.
+	List *List
 	// read reads a metric of From in its own way (normalize.go); without
-	// it, a KindNumber is read as a number (clamped to 0-100 when it is a
-	// percentage) and any other kind as a word.
+	// it (and without List), a KindNumber is read as a number (clamped to
+	// 0-100 when it is a percentage) and any other kind as a word.
 	read readMaker
+}
+
+// A List says how a family is read from one of Ford's list-shaped
+// metrics: a list of entries, each naming its member and holding its
+// "value" (doorStatus: [{"vehicleDoor":"UNSPECIFIED_FRONT",
+// "vehicleSide":"DRIVER","value":"CLOSED"}]), or an object keyed by member
+// (indicators: {"lowFuel":{"value":false}}). A member's field is the
+// family's prefix and the member's name in lower snake case
+// (door_driver, tire_pressure_front_left, indicator_low_fuel).
+//
+// A new list-shaped family is a row: seat belts would be
+// {Name: "seatbelt_", Family: true, …, From: []string{"seatBeltStatus"},
+// List: &List{Part: "vehicleOccupantRole", Value: …}}.
+type List struct {
+	// Part is the key naming the member in each entry (vehicleDoor,
+	// vehicleWheel); "": the metric is an object keyed by member.
+	Part string
+	// Sided: the member is named from Part and vehicleSide together, as
+	// Ford places doors and windows (UNSPECIFIED_REAR and DRIVER:
+	// rear_driver).
+	Sided bool
+	// Value reads a member's value from its entry's "value"; false leaves
+	// the member out of this update (Ford's INVALID, a missing value).
+	Value func(f *FieldSpec, v any) (Value, bool)
+	// Alone maps further metrics of From that hold one member as an
+	// object ({"value":…}) to that member (hoodStatus: hood).
+	Alone map[string]string
 }
 
 // The fields a command changes, named where the command table (bridge)
@@ -112,17 +143,20 @@ var Fields = []FieldSpec{
 	{Name: FieldRemoteStart, Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off", From: []string{"remoteStartCountdownTimer"}, read: remoteStart},
 	{Name: "remote_start_remaining", Label: "Remote start remaining", Kind: KindNumber, Measures: "duration", Unit: "s", Digits: 0, Icon: "mdi:timer-outline", From: []string{"remoteStartCountdownTimer"}},
 	{Name: FieldLock, Label: "Lock", Kind: KindLock, Words: []string{"locked", "unlocked", "locking", "unlocking", "jammed"}, Icon: "mdi:car-key", From: []string{"doorLockStatus"}, read: locks},
-	{Name: "door_", Family: true, Label: "door", Kind: KindOnOff, Measures: "door", On: "open", Off: "closed", Member: personName("door"), From: []string{"doorStatus", "hoodStatus"}, read: doors},
-	{Name: "window_", Family: true, Label: "window", Kind: KindOnOff, Measures: "window", On: "open", Off: "closed", Member: personName("window"), From: []string{"windowStatus"}, read: windows},
-	{Name: "tire_pressure_", Family: true, Label: "Tire pressure", Kind: KindNumber, Measures: "pressure", Unit: "kPa", Digits: 1, Icon: "mdi:car-tire-alert",
-		Member: func(wheel string) string { return "Tire pressure " + strings.ReplaceAll(wheel, "_", " ") }, From: []string{"tirePressure"}, read: tires},
-	{Name: "indicator_", Family: true, Label: "Warning:", Kind: KindOnOff, Measures: "problem", On: "on", Off: "off", Hidden: minorLamp,
+	{Name: "door_", Family: true, Kind: KindOnOff, Measures: "door", On: "open", Off: "closed", Member: personName("door"), From: []string{"doorStatus", "hoodStatus"},
+		List: &List{Part: "vehicleDoor", Sided: true, Value: openUnlessClosed, Alone: map[string]string{"hoodStatus": "hood"}}},
+	{Name: "window_", Family: true, Kind: KindOnOff, Measures: "window", On: "open", Off: "closed", Member: personName("window"), From: []string{"windowStatus"},
+		List: &List{Part: "vehicleWindow", Sided: true, Value: openUnlessShut}},
+	{Name: "tire_pressure_", Family: true, Kind: KindNumber, Measures: "pressure", Unit: "kPa", Digits: 1, Icon: "mdi:car-tire-alert",
+		Member: func(wheel string) string { return "Tire pressure " + strings.ReplaceAll(wheel, "_", " ") }, From: []string{"tirePressure"},
+		List: &List{Part: "vehicleWheel", Value: listNumber}},
+	{Name: "indicator_", Family: true, Kind: KindOnOff, Measures: "problem", On: "on", Off: "off", Disabled: minorLamp,
 		Member: func(lamp string) string {
 			if lamp == "malfunction_indicator" {
 				return "Warning: check engine"
 			}
 			return "Warning: " + strings.ReplaceAll(lamp, "_", " ")
-		}, From: []string{"indicators"}, read: indicators},
+		}, From: []string{"indicators"}, List: &List{Value: onWhenTrue}},
 }
 
 // Ford's words for the ignition and the alarm.

@@ -24,13 +24,13 @@ type fieldWriter struct {
 
 func (w *fieldWriter) set(name string, v Value) { w.out = append(w.out, Field{Name: name, Value: v}) }
 
-// Hidden fields are kept in a Record but are not fields of the contract:
+// Internal fields are kept in a Record but are not fields of the contract:
 // the parts of the charging power and of the position.
 const (
-	hiddenChargerVolts = "_charger_volts"
-	hiddenChargerAmps  = "_charger_amps"
-	hiddenLatitude     = "_latitude"
-	hiddenLongitude    = "_longitude"
+	internalChargerVolts = "_charger_volts"
+	internalChargerAmps  = "_charger_amps"
+	internalLatitude     = "_latitude"
+	internalLongitude    = "_longitude"
 )
 
 // A readMaker makes the reader of one of a field's metrics (FieldSpec.From).
@@ -54,6 +54,8 @@ func init() {
 		for _, metric := range f.From {
 			mk := f.read
 			switch {
+			case f.List != nil:
+				mk = f.List.reader
 			case mk != nil:
 			case f.Kind == KindNumber:
 				mk = number
@@ -89,14 +91,14 @@ func number(f *FieldSpec, _ string) func(*fieldWriter, any) {
 }
 
 // chargerPart keeps the charger's output voltage or current, unrounded,
-// under a hidden name; Telemetry multiplies them into the field.
+// under an internal name; Telemetry multiplies them into the field.
 //
 //go:noinline
 func chargerPart(f *FieldSpec, metric string) func(*fieldWriter, any) {
 	chargingPower = f
-	hidden := hiddenChargerAmps
+	hidden := internalChargerAmps
 	if metric == f.From[0] {
-		hidden = hiddenChargerVolts
+		hidden = internalChargerVolts
 	}
 	return func(w *fieldWriter, raw any) {
 		if v, ok := w.float(raw); ok {
@@ -168,29 +170,6 @@ func heading(f *FieldSpec, _ string) func(*fieldWriter, any) {
 	}
 }
 
-// indicators are the dashboard's warning lamps (metrics.indicators, each
-// {value: bool, additionalInfo}): indicator_<name> is on or off.
-//
-//go:noinline
-func indicators(f *FieldSpec, _ string) func(*fieldWriter, any) {
-	family, onOff := strings.TrimSuffix(f.Name, "_"), map[bool]Value{true: Word(f.On), false: Word(f.Off)}
-	return func(w *fieldWriter, raw any) {
-		all, ok := raw.(map[string]any)
-		if !ok {
-			w.skipped = true
-			return
-		}
-		for name, e := range all {
-			obj, _ := e.(map[string]any)
-			on, ok := obj["value"].(bool)
-			if !ok {
-				continue
-			}
-			w.set(fieldName(family, name, "", func() string { return family + "_" + snake(name) }), onOff[on])
-		}
-	}
-}
-
 // chargeTarget reads the car's own signals (metrics.customMetrics), keyed
 // "aui:signal:<id>:custom:<name>" (ha-fordpass fordpass_handler.py reads
 // them by the name's end). The charge target is the AC target SoC, which
@@ -217,9 +196,107 @@ func chargeTarget(f *FieldSpec, _ string) func(*fieldWriter, any) {
 	}
 }
 
-// snake turns Ford's camelCase into snake_case: lowTirePressure →
-// low_tire_pressure.
+// reader reads one of the family's metrics (see List).
+//
+//go:noinline
+func (l *List) reader(f *FieldSpec, metric string) func(*fieldWriter, any) {
+	family := strings.TrimSuffix(f.Name, "_")
+	if member, ok := l.Alone[metric]; ok {
+		name := f.Name + member
+		return func(w *fieldWriter, raw any) {
+			obj, _ := raw.(map[string]any)
+			if obj["value"] == nil {
+				w.skipped = true
+				return
+			}
+			if v, ok := l.Value(f, obj["value"]); ok {
+				w.set(name, v)
+			}
+		}
+	}
+	if l.Part == "" {
+		return func(w *fieldWriter, raw any) {
+			all, ok := raw.(map[string]any)
+			if !ok {
+				w.skipped = true
+				return
+			}
+			for key, e := range all {
+				obj, _ := e.(map[string]any)
+				if v, ok := l.Value(f, obj["value"]); ok {
+					w.set(fieldName(family, key, "", func() string { return family + "_" + snake(key) }), v)
+				}
+			}
+		}
+	}
+	return func(w *fieldWriter, raw any) {
+		for _, e := range w.list(raw) {
+			var name string
+			if l.Sided {
+				name = partField(e, family, l.Part)
+			} else if part, _ := e[l.Part].(string); part != "" {
+				name = fieldName(family, part, "", func() string { return family + "_" + snake(part) })
+			}
+			if v, ok := l.Value(f, e["value"]); ok && name != "" {
+				w.set(name, v)
+			}
+		}
+	}
+}
+
+// The values of list members.
+
+// openUnlessClosed: Ford's CLOSED is the field's Off, any other word its
+// On (AJAR is open); INVALID and UNKNOWN (mechanical latches) say nothing.
+func openUnlessClosed(f *FieldSpec, v any) (Value, bool) {
+	word, ok := v.(string)
+	switch strings.ToUpper(word) {
+	case "INVALID", "UNKNOWN":
+		return Value{}, false
+	case "CLOSED":
+		return Word(f.Off), true
+	}
+	return Word(f.On), ok
+}
+
+// openUnlessShut: a window's opening as a range, {"doubleRange":
+// {"lowerBound":0,"upperBound":0}} when shut.
+func openUnlessShut(f *FieldSpec, v any) (Value, bool) {
+	obj, _ := v.(map[string]any)
+	dr, _ := obj["doubleRange"].(map[string]any)
+	lo, okLo := toFloat(dr["lowerBound"])
+	hi, okHi := toFloat(dr["upperBound"])
+	if !okLo || !okHi {
+		return Value{}, false
+	}
+	if lo != 0 || hi != 0 {
+		return Word(f.On), true
+	}
+	return Word(f.Off), true
+}
+
+// listNumber is a number rounded to the field's digits.
+func listNumber(f *FieldSpec, v any) (Value, bool) {
+	n, ok := toFloat(v)
+	return Number(round(n, f.Digits)), ok
+}
+
+// onWhenTrue: a lamp's true is the field's On.
+func onWhenTrue(f *FieldSpec, v any) (Value, bool) {
+	on, ok := v.(bool)
+	if on {
+		return Word(f.On), ok
+	}
+	return Word(f.Off), ok
+}
+
+// snake turns Ford's camelCase into snake_case (lowTirePressure →
+// low_tire_pressure), and Ford's upper-case names into lower case
+// (FRONT_LEFT → front_left).
 func snake(s string) string {
+	if strings.ToUpper(s) == s {
+		return sanitizeName(s)
+	}
 	var b strings.Builder
 	for i, r := range s {
 		if r >= 'A' && r <= 'Z' {
@@ -366,93 +443,6 @@ func (w *fieldWriter) setLock(name string, locked bool) {
 	w.set(name, Word(state))
 }
 
-// doors reads the doors (doorStatus) and the hood (hoodStatus) as open or
-// closed.
-//
-//go:noinline
-func doors(f *FieldSpec, metric string) func(*fieldWriter, any) {
-	family := strings.TrimSuffix(f.Name, "_")
-	if metric == "hoodStatus" {
-		hood := f.Name + "hood"
-		return func(w *fieldWriter, raw any) { readHood(w, hood, raw) }
-	}
-	return func(w *fieldWriter, raw any) { readDoors(w, family, raw) }
-}
-
-func readDoors(w *fieldWriter, family string, raw any) {
-	for _, e := range w.list(raw) {
-		name := partField(e, family, "vehicleDoor")
-		v, ok := e["value"].(string)
-		if name == "" || !ok {
-			continue
-		}
-		switch strings.ToUpper(v) {
-		case "INVALID", "UNKNOWN":
-			continue
-		case "CLOSED":
-			v = "closed"
-		default:
-			v = "open"
-		}
-		w.set(name, Word(v))
-	}
-}
-
-func readHood(w *fieldWriter, name string, raw any) {
-	obj, _ := raw.(map[string]any)
-	v, ok := obj["value"].(string)
-	if !ok {
-		w.skipped = true
-		return
-	}
-	state := "open"
-	if strings.EqualFold(v, "CLOSED") {
-		state = "closed"
-	}
-	w.set(name, Word(state))
-}
-
-//go:noinline
-func windows(f *FieldSpec, _ string) func(*fieldWriter, any) {
-	family := strings.TrimSuffix(f.Name, "_")
-	return func(w *fieldWriter, raw any) { readWindows(w, family, raw) }
-}
-
-func readWindows(w *fieldWriter, family string, raw any) {
-	for _, e := range w.list(raw) {
-		name := partField(e, family, "vehicleWindow")
-		val, _ := e["value"].(map[string]any)
-		dr, _ := val["doubleRange"].(map[string]any)
-		lo, okLo := toFloat(dr["lowerBound"])
-		hi, okHi := toFloat(dr["upperBound"])
-		if name == "" || !okLo || !okHi {
-			continue
-		}
-		state := "closed"
-		if lo != 0 || hi != 0 {
-			state = "open"
-		}
-		w.set(name, Word(state))
-	}
-}
-
-//go:noinline
-func tires(f *FieldSpec, _ string) func(*fieldWriter, any) {
-	family, digits := strings.TrimSuffix(f.Name, "_"), f.Digits
-	return func(w *fieldWriter, raw any) { readTires(w, family, digits, raw) }
-}
-
-func readTires(w *fieldWriter, family string, digits int, raw any) {
-	for _, e := range w.list(raw) {
-		wheel, _ := e["vehicleWheel"].(string)
-		f, ok := toFloat(e["value"])
-		if wheel == "" || !ok {
-			continue
-		}
-		w.set(fieldName(family, wheel, "", func() string { return family + "_" + sanitizeName(wheel) }), Number(round(f, digits)))
-	}
-}
-
 func position(w *fieldWriter, raw any) {
 	obj, _ := raw.(map[string]any)
 	val, _ := obj["value"].(map[string]any)
@@ -463,8 +453,8 @@ func position(w *fieldWriter, raw any) {
 		w.skipped = true
 		return
 	}
-	w.set(hiddenLatitude, Number(round(lat, 6)))
-	w.set(hiddenLongitude, Number(round(lon, 6)))
+	w.set(internalLatitude, Number(round(lat, 6)))
+	w.set(internalLongitude, Number(round(lon, 6)))
 }
 
 // commandStates reads one entry of the record's states: a command's

@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,7 +97,7 @@ func (c *Client) exchangeCode(ctx context.Context, code string) error {
 			return fmt.Errorf("exchanging the sign-in code: %w", fordError("b2c_token", resp))
 		}
 		return fmt.Errorf("%w: Ford refused it (%s); codes are single-use and expire within minutes, so sign in again and paste the new redirect URL at once",
-			ErrInvalidCode, nonEmpty(errorMessage(resp.body), "HTTP "+strconv.Itoa(resp.status)))
+			ErrInvalidCode, cmp.Or(errorMessage(resp.body), "HTTP "+strconv.Itoa(resp.status)))
 	}
 	body, _ := json.Marshal(map[string]string{"idpToken": b2c.AccessToken})
 	resp, err = c.do(ctx, request{endpoint: "cat_from_b2c", class: &snapshot, method: http.MethodPost,

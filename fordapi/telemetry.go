@@ -433,13 +433,13 @@ func (r *Record) Telemetry() *Telemetry {
 			continue // a later metric (in readers) gives this field too
 		}
 		switch f.Name {
-		case hiddenChargerVolts:
+		case internalChargerVolts:
 			volts = &f.Value
-		case hiddenChargerAmps:
+		case internalChargerAmps:
 			amps = &f.Value
-		case hiddenLatitude:
+		case internalLatitude:
 			lat = &f.Value
-		case hiddenLongitude:
+		case internalLongitude:
 			lon = &f.Value
 		default:
 			t.Fields = append(t.Fields, *f)

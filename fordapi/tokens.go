@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,7 +190,7 @@ func (c *Client) refreshCAT(ctx context.Context, refresh string) (*Token, error)
 		if strings.Contains(low, "invalid") || strings.Contains(low, "expired token") || strings.Contains(low, "errorcode 460") || n > 10 {
 			c.mu.Lock()
 			c.refusal = c.refusal.Refused(c.now(), c.heal)
-			why := "Ford says the saved sign-in is no longer valid (" + nonEmpty(msg, "HTTP "+strconv.Itoa(resp.status)) + "): sign in again"
+			why := "Ford says the saved sign-in is no longer valid (" + cmp.Or(msg, "HTTP "+strconv.Itoa(resp.status)) + "): sign in again"
 			if c.refusal != nil {
 				why += "; Ford refuses every renewal during its own outages, so the bridge also tries the saved sign-in again by itself at " +
 					c.refusal.Next.Local().Format("Jan 2 15:04 MST")

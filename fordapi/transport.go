@@ -204,10 +204,3 @@ func (c *Client) fordHeaders() http.Header {
 	h.Set("Application-Id", c.region.AppID)
 	return h
 }
-
-func nonEmpty(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
-}

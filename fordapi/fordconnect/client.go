@@ -332,7 +332,7 @@ func parseLanding(pasted string) (code, state string, err error) {
 		q, _ = url.ParseQuery(strings.TrimPrefix(s, "?"))
 	}
 	if e := q.Get("error"); e != "" {
-		return "", "", fmt.Errorf("%w: Ford answered %s: %s", fordapi.ErrInvalidCode, clip(e), clip(q.Get("error_description")))
+		return "", "", fmt.Errorf("%w: Ford answered %s: %s", fordapi.ErrInvalidCode, fordapi.Clip(e, 200), fordapi.Clip(q.Get("error_description"), 200))
 	}
 	code, state = q.Get("code"), q.Get("state")
 	if code == "" || state == "" {
@@ -517,8 +517,8 @@ func (c *Client) renewLocked(ctx context.Context, x *car) (*oauth2.Token, error)
 		return nil, fmt.Errorf("refreshing the FordConnect token: %s", oauthReason(err))
 	}
 	x.Refusal = x.Refusal.Refused(c.cfg.Now(), c.cfg.HealSchedule)
-	x.Dead = "FordConnect refused the renewal of this car's consent (" + clip(oauthReason(err)) + "): consent again with a new login link"
-	fields := []zap.Field{zap.String("vin", fordapi.ShortVIN(x.VIN)), zap.String("ford_says", clip(oauthReason(err)))}
+	x.Dead = "FordConnect refused the renewal of this car's consent (" + fordapi.Clip(oauthReason(err), 200) + "): consent again with a new login link"
+	fields := []zap.Field{zap.String("vin", fordapi.ShortVIN(x.VIN)), zap.String("ford_says", fordapi.Clip(oauthReason(err), 200))}
 	if x.Refusal != nil {
 		x.Dead += "; Ford refuses every renewal during its own outages, so the bridge also tries the consent again by itself at " +
 			x.Refusal.Next.Local().Format("Jan 2 15:04 MST")
@@ -643,7 +643,7 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 		case http.StatusForbidden:
 			return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
 		}
-		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: clip(string(body))}
+		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: fordapi.Clip(string(body), 200)}
 	}
 }
 
@@ -730,7 +730,7 @@ func oauthReason(err error) string {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		if re.ErrorCode != "" {
-			return re.ErrorCode + ": " + clip(re.ErrorDescription)
+			return re.ErrorCode + ": " + fordapi.Clip(re.ErrorDescription, 200)
 		}
 		if re.Response != nil {
 			return "HTTP " + strconv.Itoa(re.Response.StatusCode)
@@ -738,13 +738,6 @@ func oauthReason(err error) string {
 		return "refused"
 	}
 	return err.Error()
-}
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
 }
 
 // Commands: FordConnect Query has none.

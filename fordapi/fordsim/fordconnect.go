@@ -1,6 +1,7 @@
 package fordsim
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -189,8 +190,8 @@ func (s *Sim) RevokeFordConnect() {
 	fc.refresh, fc.access = map[string]fconGrant{}, map[string]fconGrant{}
 }
 
-func (o Options) fconClientID() string { return nonEmpty(o.FconClientID, FconClientID) }
-func (o Options) fconSecret() string   { return nonEmpty(o.FconClientSecret, FconClientSecret) }
+func (o Options) fconClientID() string { return cmp.Or(o.FconClientID, FconClientID) }
+func (o Options) fconSecret() string   { return cmp.Or(o.FconClientSecret, FconClientSecret) }
 func (o Options) fconRedirects() []string {
 	if len(o.FconRedirects) == 0 {
 		return []string{FconRedirect}
@@ -202,11 +203,4 @@ func (o Options) fconPace() time.Duration {
 		return time.Minute
 	}
 	return o.FconPace
-}
-
-func nonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
