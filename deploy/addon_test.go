@@ -201,9 +201,10 @@ func TestAddonRepositoryIsFound(t *testing.T) {
 	}
 }
 
-// TestAddonAndEnvExampleNameEveryCommand: the add-on's default options, its
-// schema for commands_allowed and env.example's COMMANDS_ALLOWED name
-// exactly the commands of the bridge's command table, so a new command
+// TestAddonAndEnvExampleNameEveryCommand: the add-on's default options and
+// env.example allow every command (all, which takes in a command a later
+// version adds), and the add-on's schema for commands_allowed offers all
+// and exactly the commands of the bridge's command table, so a new command
 // reaches add-on users and their schema accepts it.
 func TestAddonAndEnvExampleNameEveryCommand(t *testing.T) {
 	want := bridge.Commands()
@@ -222,19 +223,29 @@ func TestAddonAndEnvExampleNameEveryCommand(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.Options.CommandsAllowed, want) {
-		t.Errorf("the add-on's default commands_allowed %v; the command table has %v", cfg.Options.CommandsAllowed, want)
+	if !slices.Equal(cfg.Options.CommandsAllowed, []string{config.AllCommands}) {
+		t.Errorf("the add-on's default commands_allowed is %v, not [all]", cfg.Options.CommandsAllowed)
 	}
 	m := regexp.MustCompile(`^list\((.*)\)$`).FindStringSubmatch(strings.Join(cfg.Schema.CommandsAllowed, ""))
-	if m == nil || !slices.Equal(strings.Split(m[1], "|"), want) {
+	if m == nil || !slices.Equal(strings.Split(m[1], "|"), append([]string{config.AllCommands}, want...)) {
 		t.Errorf("the add-on's schema for commands_allowed is %v; the command table has %v", cfg.Schema.CommandsAllowed, want)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `COMMANDS_ALLOWED` \\|.*$").Find(readme)
+	for _, name := range want {
+		if !strings.Contains(string(row), "`"+name+"`") {
+			t.Errorf("the README's COMMANDS_ALLOWED row lacks %s: %s", name, row)
+		}
 	}
 	env, err := os.ReadFile("env.example")
 	if err != nil {
 		t.Fatal(err)
 	}
 	line := regexp.MustCompile(`(?m)^#? ?COMMANDS_ALLOWED=(.*)$`).FindSubmatch(env)
-	if line == nil || string(line[1]) != strings.Join(want, ",") {
-		t.Errorf("env.example's COMMANDS_ALLOWED is %q; the command table has %s", line, strings.Join(want, ","))
+	if line == nil || string(line[1]) != config.Default("COMMANDS_ALLOWED") {
+		t.Errorf("env.example's COMMANDS_ALLOWED is %q; the default is %s", line, config.Default("COMMANDS_ALLOWED"))
 	}
 }

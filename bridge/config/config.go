@@ -47,7 +47,7 @@ type env struct {
 	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`
 	FordPollInterval  string `envconfig:"FORD_POLL_INTERVAL" default:"10m" desc:"telemetry poll interval without a stream (at least 1m against Ford)"`
 	FordDailyBudget   string `envconfig:"FORD_DAILY_CALL_BUDGET" default:"250" desc:"hard ceiling on Ford calls per 24 h (every kind counted)"`
-	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"lock,unlock,start,stop,refresh,horn,charge_start,charge_pause,charge_cancel,charge_target,climate,zone_lights" desc:"commands accepted on P/VIN/command"`
+	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"all" desc:"commands accepted on P/VIN/command: all (every command, those of later versions too) or a comma-separated list of them"`
 	StateDir          string `envconfig:"STATE_DIR" default:"./data" desc:"token, sign-in and call budget state (created 0700)"`
 	HTTPAddr          string `envconfig:"HTTP_ADDR" default:":8080" desc:"address of health, metrics and the sign-in page; empty disables"`
 	HTTPPublicURL     string `envconfig:"HTTP_PUBLIC_URL" desc:"how users reach the sign-in page, e.g. http://nas.local:8080/"`
@@ -68,6 +68,10 @@ const (
 	// for the cars' state whenever FordPass cannot give it.
 	BackendBoth = "both"
 )
+
+// AllCommands in COMMANDS_ALLOWED allows every command of the table,
+// those a later version adds too.
+const AllCommands = "all"
 
 // DemoPrefix is the topic prefix of fordpass2mqtt demo (a second demo on
 // the same broker takes DemoPrefix_<random>).
@@ -289,14 +293,19 @@ func (e env) validate(commands []string) (Config, error) {
 	}
 	for _, v := range strings.Split(e.CommandsAllowed, ",") {
 		v = strings.ToLower(strings.TrimSpace(v))
-		if v == "" {
-			continue
+		switch {
+		case v == "":
+		case v == AllCommands:
+			for _, name := range commands {
+				if !slices.Contains(c.CommandsAllowed, name) {
+					c.CommandsAllowed = append(c.CommandsAllowed, name)
+				}
+			}
+		case !slices.Contains(commands, v):
+			bad("COMMANDS_ALLOWED", "%q is not all or one of %s", v, strings.Join(commands, ", "))
+		case !slices.Contains(c.CommandsAllowed, v):
+			c.CommandsAllowed = append(c.CommandsAllowed, v)
 		}
-		if !slices.Contains(commands, v) {
-			bad("COMMANDS_ALLOWED", "%q is not one of %s", v, strings.Join(commands, ", "))
-			continue
-		}
-		c.CommandsAllowed = append(c.CommandsAllowed, v)
 	}
 	if strings.TrimSpace(c.StateDir) == "" {
 		bad("STATE_DIR", "must not be empty")

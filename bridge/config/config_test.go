@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,15 +11,14 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
-// commands are the command names COMMANDS_ALLOWED may hold: its default
-// (the bridge's tests tie it to the command table).
-var commands = strings.Split(Default("COMMANDS_ALLOWED"), ",")
+// commands stand for the bridge's command table.
+var commands = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
 
 // defaults is the environment with nothing set.
 func defaults() env {
 	return env{MQTTURL: "tcp://localhost:1883", MQTTClientID: "fordpass2mqtt", TopicPrefix: "fordpass", HADiscovery: "true",
 		HADiscoveryPrefix: "homeassistant", FordRegion: "usa", FordStream: "true", FordPollInterval: "10m",
-		FordDailyBudget: "250", CommandsAllowed: "lock,unlock,start,stop,refresh,horn", StateDir: "./data",
+		FordDailyBudget: "250", CommandsAllowed: Default("COMMANDS_ALLOWED"), StateDir: "./data",
 		HTTPAddr: ":8080", LogLevel: "info", LogFormat: "console"}
 }
 
@@ -208,5 +208,32 @@ func TestHelpMarksRegionsNobodyConfirmed(t *testing.T) {
 		if !strings.Contains(desc, want) {
 			t.Errorf("FORD_REGION's help lacks %q: %s", want, desc)
 		}
+	}
+}
+
+// TestAllCommandsMeansTheWholeTable: COMMANDS_ALLOWED=all (the default)
+// allows every command the caller's table has, so a command a later
+// version adds reaches users on the default; a list allows what it names,
+// once each, in its order.
+func TestAllCommandsMeansTheWholeTable(t *testing.T) {
+	for in, want := range map[string][]string{
+		"all":                commands,
+		" ALL ":              commands,
+		"unlock,lock,unlock": {"unlock", "lock"},
+		"horn,all":           {"horn", "lock", "unlock", "start", "stop", "refresh"},
+		"":                   nil,
+	} {
+		e := defaults()
+		e.CommandsAllowed = in
+		c, err := e.validate(commands)
+		if err != nil || !slices.Equal(c.CommandsAllowed, want) {
+			t.Errorf("COMMANDS_ALLOWED=%q: %v (%v), want %v", in, c.CommandsAllowed, err, want)
+		}
+	}
+	if _, err := defaults().validate(append(commands, "guard_mode")); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := defaults().validate(append(commands, "guard_mode")); !c.Allowed("guard_mode") {
+		t.Errorf("a command the table gains is not allowed on the default")
 	}
 }
