@@ -102,6 +102,23 @@ const (
 	ChargeVersion     = "1.0.1"
 )
 
+// CommandVersions are the command types Ford runs, each with its version
+// ("" for the older command path, which has none). The simulator takes
+// the same list: a new command type is one constant and one entry here.
+var CommandVersions = map[string]string{
+	CmdLock: "", CmdUnlock: "", CmdRemoteStart: "", CmdCancelRemoteStart: "", CmdStatusRefresh: "", CmdPanicCue: "",
+	CmdStartCharge: ChargeVersion, CmdPauseCharge: ChargeVersion, CmdCancelCharge: ChargeVersion, CmdChargeSettings: ChargeVersion,
+}
+
+// Ford's names of the capabilities the bridge's commands need.
+const (
+	CapRemoteLock    = "remoteLock"
+	CapRemoteStart   = "remoteStart"
+	CapPanicAlarm    = "remotePanicAlarm"
+	CapRemoteClimate = "remoteClimateControl" // or the profile's remoteHeatingCooling
+	CapZoneLighting  = "zoneLighting"         // with numberOfLightingZones above 0
+)
+
 // Application ids by region group.
 const (
 	appIDEurope      = "667D773E-1BDC-4139-8AD0-2B16474E8DC7"

@@ -31,15 +31,6 @@ type Vehicle struct {
 // needs; a new capability needs no code here.
 type Capabilities map[string]bool
 
-// Ford's names of the capabilities the bridge's commands need.
-const (
-	CapRemoteLock    = "remoteLock"
-	CapRemoteStart   = "remoteStart"
-	CapPanicAlarm    = "remotePanicAlarm"
-	CapRemoteClimate = "remoteClimateControl" // or the profile's remoteHeatingCooling
-	CapZoneLighting  = "zoneLighting"         // with numberOfLightingZones above 0
-)
-
 // Has says whether Ford lists the capability for the car.
 func (c Capabilities) Has(name string) bool { return c[name] }
 

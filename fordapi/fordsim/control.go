@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 )
 
 func (s *Sim) ctlRevoke(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +247,7 @@ func (s *Sim) ctlAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) ctlFail(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("command")
-	if !simCommands[typ] && betaCommands[typ+"Command"] == "" {
+	if _, known := fordapi.CommandVersions[typ]; !known {
 		http.Error(w, "command must be a Ford command type such as lock", http.StatusBadRequest)
 		return
 	}

@@ -54,6 +54,7 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 	details, profiles, caps := []any{}, []any{}, []any{}
 	for _, vin := range s.listed() {
 		d, p, c := s.vehicles[vin].profile()
+		s.extraCapabilities(c)
 		details, profiles, caps = append(details, d), append(profiles, p), append(caps, c)
 	}
 	writeJSON(w, http.StatusMultiStatus, map[string]any{
@@ -61,6 +62,13 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 		"vehicleProfile":      profiles,
 		"vehicleCapabilities": caps,
 	})
+}
+
+// extraCapabilities lists Options.Capabilities in a car's capabilities.
+func (s *Sim) extraCapabilities(caps map[string]any) {
+	for _, name := range s.opts.Capabilities {
+		caps[name] = "Display"
+	}
 }
 
 // garage is the newer app's vehicle list: a list of vehicles with their
@@ -75,6 +83,7 @@ func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 	for _, vin := range s.listed() {
 		v := s.vehicles[vin]
 		_, p, c := v.profile()
+		s.extraCapabilities(c)
 		delete(p, "VIN")
 		delete(c, "VIN")
 		list = append(list, map[string]any{"vin": v.vin, "nickName": v.nickname, "profile": p, "capabilities": c})
@@ -123,21 +132,6 @@ func (s *Sim) telemetry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v.doc)
 }
 
-// simCommands are the commands of the older command path, by fordapi's
-// names for Ford's types (the bridge sends what fordapi names).
-var simCommands = map[string]bool{
-	fordapi.CmdLock: true, fordapi.CmdUnlock: true, fordapi.CmdRemoteStart: true, fordapi.CmdCancelRemoteStart: true,
-	fordapi.CmdStatusRefresh: true, fordapi.CmdPanicCue: true,
-}
-
-// betaCommands are the commands of the newer command path
-// (/v1beta/…/commands) with the version each exists in, as ha-fordpass
-// sends them: the type ends in "Command".
-var betaCommands = map[string]string{
-	fordapi.CmdStartCharge + "Command": fordapi.ChargeVersion, fordapi.CmdPauseCharge + "Command": fordapi.ChargeVersion,
-	fordapi.CmdCancelCharge + "Command": fordapi.ChargeVersion, fordapi.CmdChargeSettings + "Command": fordapi.ChargeVersion,
-}
-
 // commandBeta takes a command of the newer path: a type and version Ford
 // does not have answer 404 with Ford's body ("Command lock with version
 // 1.0.1 not found"); a charging command needs an electric car.
@@ -146,7 +140,8 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	if want, known := betaCommands[body.Type]; !ok || !known || body.Version != want {
+	want, known := fordapi.CommandVersions[strings.TrimSuffix(body.Type, "Command")]
+	if !ok || !known || want == "" || !strings.HasSuffix(body.Type, "Command") || body.Version != want {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "not found",
 			"message": fmt.Sprintf("Command %s with version %s not found", strings.TrimSuffix(body.Type, "Command"), body.Version)})
 		return
@@ -163,7 +158,7 @@ func (s *Sim) command(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	if !ok || !simCommands[body.Type] {
+	if version, known := fordapi.CommandVersions[body.Type]; !ok || !known || version != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "BAD_REQUEST", "message": "unknown command type"})
 		return
 	}

@@ -41,7 +41,10 @@ type Options struct {
 	ExtraAppIDs     []string      // Application-Ids accepted besides the known ones
 	Now             func() time.Time
 	FailCommands    bool // every command ends in command_failed_on_device
-	AcceptAnyAppID  bool
+	// Capabilities are Ford's capability flags every car lists besides
+	// its own (a test of a command that needs a new one).
+	Capabilities   []string
+	AcceptAnyAppID bool
 	// FordConnect Query: the owner's registered app [FconClientID,
 	// FconClientSecret, FconRedirect] and how often Ford answers a token's
 	// Query requests before a 429 [1m].
