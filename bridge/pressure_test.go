@@ -154,8 +154,10 @@ func TestQueuedCommandIsNeverLate(t *testing.T) {
 		switch {
 		case r.Status != bridge.ResultTimeout:
 			t.Fatalf("%s: %+v; Ford answers nothing within the deadline, so every command times out", id, r)
-		case strings.Contains(r.Error, "not sent to the car") && r.WaitedMS < 1900:
-			t.Fatalf("%s: %+v; given up before its deadline", id, r)
+		case strings.Contains(r.Error, "not sent to the car") && r.WaitedMS < 1800:
+			// A command is sent only while a tenth of its deadline is left
+			// (the README's promise): from 1.8 s on it may be given up.
+			t.Fatalf("%s: %+v; given up while more than a tenth of its deadline was left", id, r)
 		case !strings.Contains(r.Error, "not sent to the car") && r.WaitedMS >= 2000:
 			t.Fatalf("%s: %+v; sent after its deadline", id, r)
 		}
