@@ -179,10 +179,18 @@ func (s *Sim) ctlStream(w http.ResponseWriter, r *http.Request) {
 // as Ford's answers left the cars out for hours in August 2026), rest_telemetry=gone|ok (GET
 // telemetry answers 404, the websocket alone carries the car's state) and
 // stream_record=first|none (whether a socket's first frame is the car's whole
-// record, or the socket sends deltas only).
+// record, or the socket sends deltas only), and sockets_per_token=1|0
+// (1: a socket opened closes the one already open on the same token, as
+// ha-fordpass's README says Ford binds the socket to one car at a time;
+// 0: no limit).
 func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	subject, list, rest, first := q.Get("autonomic_subject"), q.Get("vehicle_list"), q.Get("rest_telemetry"), q.Get("stream_record")
+	perToken := q.Get("sockets_per_token")
+	if perToken != "" && perToken != "0" && perToken != "1" {
+		http.Error(w, "sockets_per_token must be 1 or 0 (no limit)", http.StatusBadRequest)
+		return
+	}
 	if subject != "" && subject != "access" && subject != "refresh" && subject != "any" {
 		http.Error(w, "autonomic_subject must be access, refresh or any", http.StatusBadRequest)
 		return
@@ -215,6 +223,9 @@ func (s *Sim) ctlProtocol(w http.ResponseWriter, r *http.Request) {
 	}
 	if first != "" {
 		s.deltasOnly = first == "none"
+	}
+	if perToken != "" {
+		s.onePerToken = perToken == "1"
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

@@ -87,18 +87,23 @@ type Sim struct {
 	// Autonomic exchange accepts ("access", "refresh" or "any") and the
 	// vehicle lists served ("both", "expdashboard" or "garage").
 	subjectMode, listMode string
-	listEmpty             bool            // both vehicle lists answer 200 with no vehicles
-	restGone              bool            // GET telemetry answers 404, as when Ford retires it
-	deltasOnly            bool            // a socket does not send the whole record first
-	hidden                map[string]bool // VINs the vehicle lists leave out
-	streamTo              time.Time
-	calls                 []time.Time // within 24 h, for DailyLimit
-	tokenCalls            []time.Time // within 24 h, for TokenDailyLimit
-	stats                 Stats
-	failNext              map[string]int // command type → how many to fail
-	fc                    *fconState
-	timers                []*time.Timer
-	closed                bool
+	listEmpty             bool // both vehicle lists answer 200 with no vehicles
+	restGone              bool // GET telemetry answers 404, as when Ford retires it
+	deltasOnly            bool // a socket does not send the whole record first
+	// onePerToken: a socket opened closes the one the token's account
+	// already has open (sockets_per_token=1); sockets are the open ones,
+	// each closed by closing its channel.
+	onePerToken bool
+	sockets     map[chan struct{}]struct{}
+	hidden      map[string]bool // VINs the vehicle lists leave out
+	streamTo    time.Time
+	calls       []time.Time // within 24 h, for DailyLimit
+	tokenCalls  []time.Time // within 24 h, for TokenDailyLimit
+	stats       Stats
+	failNext    map[string]int // command type → how many to fail
+	fc          *fconState
+	timers      []*time.Timer
+	closed      bool
 }
 
 type codeGrant struct {
@@ -115,6 +120,9 @@ type Stats struct {
 	CodesExchanged int            `json:"codes_exchanged"`
 	// StreamTokens counts the renewed tokens open sockets accepted.
 	StreamTokens int `json:"stream_tokens"`
+	// SocketsDisplaced counts the sockets closed because another opened
+	// on the same token (sockets_per_token=1).
+	SocketsDisplaced int `json:"sockets_displaced"`
 	// FconRefused counts FordConnect Query requests answered 429 for
 	// coming sooner than Ford's pace.
 	FconRefused int           `json:"fcon_refused"`
@@ -205,7 +213,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /_sim/fail", params(s.ctlFail, "command", "count"))
 	mux.HandleFunc("POST /_sim/slow", params(s.ctlSlow, "for", "delay"))
 	mux.HandleFunc("POST /_sim/stream", params(s.ctlStream, "mode", "for"))
-	mux.HandleFunc("POST /_sim/protocol", params(s.ctlProtocol, "autonomic_subject", "vehicle_list", "rest_telemetry", "stream_record"))
+	mux.HandleFunc("POST /_sim/protocol", params(s.ctlProtocol, "autonomic_subject", "vehicle_list", "rest_telemetry", "stream_record", "sockets_per_token"))
 	mux.HandleFunc("POST /_sim/account", params(s.ctlAccount, "hide"))
 	mux.HandleFunc("PATCH /_sim/vehicles/{vin}", params(s.ctlPatch, "at"))
 	mux.HandleFunc("GET /_sim/vehicles", params(s.ctlVehicles))

@@ -39,6 +39,7 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 		{"POST", "/_sim/protocol?rest_telemetry=maybe", "", 400, "rest_telemetry must be"},
 		{"POST", "/_sim/protocol?vehicle_list=none", "", 400, "vehicle_list must be"},
 		{"POST", "/_sim/protocol?stream_record=later", "", 400, "stream_record must be"},
+		{"POST", "/_sim/protocol?sockets_per_token=2", "", 400, "sockets_per_token must be"},
 		{"POST", "/_sim/account?hide=NOSUCHVIN", "", 400, "no simulated vehicle"},
 		{"POST", "/_sim/revoke?backend=tesla", "", 400, "backend must be fordpass or fordconnect"},
 		{"POST", "/_sim/revoke?vin=1", "", 400, `unknown parameter "vin"`},

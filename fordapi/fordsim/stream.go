@@ -42,6 +42,19 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.subs[ch] = struct{}{}
+	displaced := make(chan struct{})
+	if s.onePerToken {
+		// The simulator has one account: every socket is on its token.
+		for other := range s.sockets {
+			close(other)
+			delete(s.sockets, other)
+			s.stats.SocketsDisplaced++
+		}
+	}
+	if s.sockets == nil {
+		s.sockets = map[chan struct{}]struct{}{}
+	}
+	s.sockets[displaced] = struct{}{}
 	// The whole record goes first, as the app expects: a client builds
 	// the car's state from the socket alone. Deltas from now on queue
 	// behind it in ch.
@@ -53,6 +66,7 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		delete(v.subs, ch)
+		delete(s.sockets, displaced)
 		s.mu.Unlock()
 	}()
 
@@ -96,6 +110,11 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 	defer check.Stop()
 	for {
 		select {
+		case <-displaced:
+			// Assumed: Ford closes the older socket plainly, saying
+			// nothing of why (no source shows how it closes it).
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			return
 		case frame, ok := <-ch:
 			if !ok {
 				return
