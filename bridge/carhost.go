@@ -23,6 +23,10 @@ type carHost interface {
 	report(err error, bo *backoff) time.Duration
 	// pollInterval is how long after a read the car is polled again.
 	pollInterval(vin string) time.Duration
+	// mayStream says whether the car may hold a socket now (Ford may
+	// allow one per token); used says the car is in use, so it streams.
+	mayStream(vin string) bool
+	used(vin string)
 	// publishRetained publishes a car's retained value; the car itself
 	// decides whether it changed.
 	publishRetained(topic, payload string)
@@ -81,6 +85,8 @@ func (b carLink) logger() *zap.Logger                         { return b.log }
 func (b carLink) fordAPI() fordapi.Backend                    { return b.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
 func (b carLink) pollInterval(vin string) time.Duration       { return b.fleet.pollInterval(vin) }
+func (b carLink) mayStream(vin string) bool                   { return b.fleet.mayStream(vin) }
+func (b carLink) used(vin string)                             { b.fleet.used(vin) }
 func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
 func (b carLink) publishRetained(topic, payload string)       { b.pub.publishRetained(topic, payload) }
 func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }

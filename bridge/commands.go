@@ -319,6 +319,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
 	}
+	b.fleet.used(vin) // with one socket per token, the car a command went to streams its outcome
 }
 
 // allowRefresh is the car's refresh throttle: it takes a refresh when the

@@ -62,9 +62,66 @@ type fleet struct {
 	mu       sync.Mutex
 	vehicles map[string]*vehicle // running workers by VIN
 	list     []fordapi.Vehicle   // the bridged cars (the account's, filtered by FORD_VINS)
-	Account  Account             // the account's cars as last seen, kept in STATE_DIR
+	account  Account             // the account's cars as last seen, kept in STATE_DIR
 	nextList time.Time           // when to ask Ford for the list again
 	stale    map[string]struct{} // VINs whose device config must be cleared
+	// active is the car that streams while Ford allows one socket per
+	// token: the car last used ("" or a car gone: the first bridged car).
+	active string
+}
+
+// oneSocket says whether Ford allows one telemetry socket per token now
+// (fordapi.SocketBinder): one car streams, the others are polled.
+func (f *fleet) oneSocket() bool {
+	b, ok := f.ford.(fordapi.SocketBinder)
+	return ok && b.OneSocket()
+}
+
+// mayStream says whether the car may hold a socket: every car may, unless
+// Ford allows one socket per token; then the active car alone.
+func (f *fleet) mayStream(vin string) bool {
+	if !f.oneSocket() {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.activeLocked() == vin
+}
+
+// activeLocked is the car that streams with one socket per token; f.mu
+// held.
+func (f *fleet) activeLocked() string {
+	if _, ok := f.vehicles[f.active]; ok {
+		return f.active
+	}
+	for _, v := range f.list {
+		if _, ok := f.vehicles[v.VIN]; ok {
+			return v.VIN
+		}
+	}
+	return ""
+}
+
+// used makes the car the one that streams while Ford allows one socket
+// per token: a command was sent to it, or a poll found it running. Its
+// socket opens now, and closes the other car's.
+func (f *fleet) used(vin string) {
+	if !f.oneSocket() {
+		f.mu.Lock()
+		f.active = vin
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Lock()
+	prev := f.activeLocked()
+	f.active = vin
+	v := f.vehicles[vin]
+	f.mu.Unlock()
+	if prev != vin && v != nil {
+		f.log.Info("one socket per sign-in: this car streams now, the others are read on the poll interval",
+			zap.String("vin", fordapi.ShortVIN(vin)), zap.String("before", fordapi.ShortVIN(prev)))
+		v.kick()
+	}
 }
 
 // signedIn makes the next vehicle list and each car's next telemetry the
@@ -110,7 +167,7 @@ func (f *fleet) loadVehicleCache() {
 		return
 	}
 	f.mu.Lock()
-	f.Account = a
+	f.account = a
 	f.list = f.filter(a.Vehicles)
 	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(f.now()) {
 		f.nextList = a.FetchedAt.Add(f.opts.VehicleListTTL)
@@ -134,7 +191,7 @@ func (f *fleet) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
 // accountLoop keeps the vehicle list and the vehicle workers in step.
 func (f *fleet) accountLoop(ctx context.Context) {
 	f.mu.Lock()
-	cached, known := f.list, f.Account.vins()
+	cached, known := f.list, f.account.vins()
 	f.mu.Unlock()
 	if len(known) > 0 {
 		f.reconcile(ctx, cached, known, false)
@@ -186,7 +243,7 @@ func (f *fleet) accountLoop(ctx context.Context) {
 func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapshot bool) time.Time {
 	now := f.now()
 	f.mu.Lock()
-	before := f.Account
+	before := f.account
 	f.mu.Unlock()
 	a, removed := before.answered(all, now)
 	next := now.Add(f.opts.VehicleListTTL)
@@ -218,7 +275,7 @@ func (f *fleet) listAnswered(ctx context.Context, all []fordapi.Vehicle, snapsho
 		f.log.Warn("none of the account's vehicles is in FORD_VINS", zap.Int("on_account", len(a.Vehicles)))
 	}
 	f.mu.Lock()
-	f.Account, f.nextList = a, next
+	f.account, f.nextList = a, next
 	f.mu.Unlock()
 	f.reconcile(ctx, list, append(before.vins(), removed...), snapshot)
 	return next
@@ -313,5 +370,10 @@ func (f *fleet) pollInterval(vin string) time.Duration {
 	f.mu.Lock()
 	n := len(f.vehicles)
 	f.mu.Unlock()
+	if f.oneSocket() && n > 1 {
+		// The cars that do not stream are polled, and a poll that reads a
+		// socket closes the streaming car's, which reopens: two calls.
+		return max(f.cfg.PollInterval, f.ford.Budget().PollEvery(2*(n-1)))
+	}
 	return max(f.cfg.PollInterval, f.ford.Budget().PollEvery(n))
 }

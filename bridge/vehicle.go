@@ -95,6 +95,13 @@ func (v *vehicle) stop() {
 	}
 }
 
+// displacedRetry is how soon the car that streams takes its socket back
+// after another car's socket closed it (one socket per token).
+const displacedRetry = 2 * time.Second
+
+// fieldIgnition is the field that says the car is being driven.
+const fieldIgnition = "ignition"
+
 // run is the vehicle's telemetry loop: the stream, whose first frame is the
 // car's record; when the stream fails, polls until it can be opened again.
 func (v *vehicle) run(parent context.Context) {
@@ -123,7 +130,7 @@ func (v *vehicle) run(parent context.Context) {
 		if err := h.waitForFord(ctx); err != nil {
 			return
 		}
-		if v.set.stream && !h.clock().Before(nextStream) {
+		if v.set.stream && h.mayStream(v.vin) && !h.clock().Before(nextStream) {
 			// The socket's first frame is the car's whole record, so
 			// nothing that changed before it opened is missed; every update
 			// it brings pushes the next poll back.
@@ -166,6 +173,11 @@ func (v *vehicle) run(parent context.Context) {
 				}
 			case err != nil && !fordapi.IsTransient(err):
 				wait = h.report(err, bo)
+			case errors.Is(err, fordapi.ErrStreamDisplaced) && h.mayStream(v.vin):
+				// Ford allows one socket per token and another car's
+				// opened (a poll that reads a socket): the car in use
+				// takes it back soon, without a backoff.
+				wait = displacedRetry
 			case errors.Is(err, fordapi.ErrStreamUnauthorized) && !renewed:
 				// Ford closed the socket because its token expired: reopening
 				// renews it (once, for every car), and says at once whether
@@ -216,10 +228,13 @@ func (v *vehicle) run(parent context.Context) {
 			} else {
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval(v.vin))
+				if ign, _ := tel.Field(fieldIgnition); ign.String() == "on" && v.set.stream && !h.mayStream(v.vin) {
+					h.used(v.vin) // being driven: it streams, with one socket per token
+				}
 			}
 		}
 		wake := nextPoll
-		if v.set.stream && nextStream.Before(wake) {
+		if v.set.stream && h.mayStream(v.vin) && nextStream.Before(wake) {
 			wake = nextStream
 		}
 		t := time.NewTimer(max(wake.Sub(h.clock()), 0))

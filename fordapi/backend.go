@@ -44,4 +44,7 @@ type (
 	// TokenFileChecker compares its token file with the token in use and
 	// mends it, saying what it found ("" when nothing).
 	TokenFileChecker interface{ CheckTokenFile() string }
+	// SocketBinder says whether Ford allows one telemetry socket per
+	// token now (Client.OneSocket).
+	SocketBinder interface{ OneSocket() bool }
 )

@@ -69,10 +69,11 @@ type Client struct {
 	autoSem   chan struct{} // one Autonomic exchange at a time
 	refresh4x int           // consecutive 400/401 from the refresh endpoint without Ford's marker
 	signIns   *CodeThrottle
-	signInMu  sync.Mutex // held for a whole code exchange
-	proto     Protocol   // what was learned of Ford's protocol (protocol.go)
-	api401    int        // consecutive 401s from data endpoints
-	unsaved   error      // why the token in use could not be saved (nil: the file holds it)
+	signInMu  sync.Mutex  // held for a whole code exchange
+	proto     Protocol    // what was learned of Ford's protocol (protocol.go)
+	sockets   socketWatch // the sockets' openings and displacements (sockets.go)
+	api401    int         // consecutive 401s from data endpoints
+	unsaved   error       // why the token in use could not be saved (nil: the file holds it)
 }
 
 // maxBody bounds any response body read from Ford.

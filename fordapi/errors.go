@@ -105,12 +105,16 @@ func (e *CommandError) Error() string {
 	return s
 }
 
-// IsTransient reports whether err is a fault that may heal by itself: not a
-// dead token, not a rate limit or budget refusal, not a refused VIN or code.
 // ErrStreamUnauthorized: Ford closed a socket because its token expired.
 // Transient: reopening the socket renews the token, once.
 var ErrStreamUnauthorized = errors.New("the socket's token expired")
 
+// ErrStreamDisplaced: Ford closed the socket as another car's opened on
+// the same token (sockets.go). Transient.
+var ErrStreamDisplaced = errors.New("another car's socket displaced it")
+
+// IsTransient reports whether err is a fault that may heal by itself: not a
+// dead token, not a rate limit or budget refusal, not a refused VIN or code.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false

@@ -39,6 +39,11 @@ type Protocol struct {
 	// 404 or 410 (zero: it answers). Until restRetryAfter has passed, the
 	// client reads the car's record from the websocket without asking.
 	RESTTelemetryGone time.Time `json:"rest_telemetry_gone,omitzero"`
+	// OneSocketSince is when the client last saw Ford close a car's
+	// socket because another car's opened on the same token (zero: it
+	// has not). For oneSocketRecheck after that the bridge streams one car
+	// at a time (OneSocket).
+	OneSocketSince time.Time `json:"one_socket_since,omitzero"`
 }
 
 // restRetryAfter is how long REST telemetry is left alone after Ford
@@ -90,7 +95,7 @@ func (c *Client) learn(change func(*Protocol)) {
 		c.log.Warn("cannot save what was learned of Ford's protocol; the fallback will be tried again after a restart", zap.Error(err))
 	}
 	c.log.Info("Ford's protocol changed; the client follows", zap.String("autonomic_subject", p.subject()), zap.String("vehicle_list", p.list()),
-		zap.Bool("rest_telemetry", p.RESTTelemetryGone.IsZero()))
+		zap.Bool("rest_telemetry", p.RESTTelemetryGone.IsZero()), zap.Bool("one_socket_per_token", !p.OneSocketSince.IsZero()))
 }
 
 // restGone reports whether REST telemetry is left alone for now.

@@ -72,7 +72,7 @@ func (c *Client) Stream(ctx context.Context, vin string, opts StreamOptions, onU
 	if conn == nil {
 		return err
 	}
-	return c.readStream(ctx, conn, tok, vin, opts, onUpdate)
+	return c.readStream(ctx, conn, tok, vin, c.now(), opts, onUpdate)
 }
 
 // dialStream opens the socket. A nil conn with a nil error means ctx ended.
@@ -123,6 +123,7 @@ func (c *Client) dialStream(ctx context.Context, vin string) (*websocket.Conn, s
 		return nil, "", fmt.Errorf("opening telemetry stream: %w", scrubURLError(err))
 	}
 	c.observe("stream", "ok")
+	c.socketOpened(vin)
 	return conn, tok, nil
 }
 
@@ -135,7 +136,7 @@ type streamRecord struct {
 }
 
 // readStream reads the open socket until it closes or ctx ends.
-func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin string, opts StreamOptions, onUpdate func(*Telemetry)) error {
+func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin string, openedAt time.Time, opts StreamOptions, onUpdate func(*Telemetry)) error {
 	defer conn.Close()
 	conn.SetReadLimit(streamMaxFrame)
 	sr := &streamRecord{rec: NewRecord(nil)}
@@ -166,6 +167,9 @@ func (c *Client) readStream(ctx context.Context, conn *websocket.Conn, tok, vin 
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() {
 				return ErrStreamStalled
+			}
+			if c.socketClosed(vin, openedAt) {
+				return fmt.Errorf("telemetry stream closed: %w (%w)", ErrStreamDisplaced, err)
 			}
 			return fmt.Errorf("telemetry stream closed: %w", err)
 		}

@@ -57,3 +57,18 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 		t.Fatalf("status %s", c.Status)
 	}
 }
+
+// TestDoctorSaysOneSocketPerToken: while the bridge streams one car at a
+// time because Ford closes a socket when another opens on the same
+// sign-in, doctor says so and since when; a day after the finding it no
+// longer does (the bridge checks again then).
+func TestDoctorSaysOneSocketPerToken(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	p := fordapi.Protocol{OneSocketSince: now.Add(-3 * time.Hour)}
+	if c := checkFordAnswers(t.TempDir(), p, now); !strings.Contains(c.Finding, "one car streams") || !strings.Contains(c.Finding, "3.0 h ago") {
+		t.Fatalf("%+v", c)
+	}
+	if c := checkFordAnswers(t.TempDir(), p, now.Add(22*time.Hour)); strings.Contains(c.Finding, "one car streams") {
+		t.Fatalf("a finding over a day old: %+v", c)
+	}
+}

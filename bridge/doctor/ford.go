@@ -27,6 +27,10 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) mqttapi.Che
 		found = append(found, fmt.Sprintf("Ford answered REST telemetry with 404 (%s ago): the cars' state comes from the websocket, and REST is tried again once a day",
 			human(now.Sub(p.RESTTelemetryGone))))
 	}
+	if p.OneSocketAt(now) {
+		found = append(found, fmt.Sprintf("Ford closes a car's telemetry socket when another car's opens on the same sign-in (found %s ago): one car streams (the car last used), the others are read on the poll interval; checked again a day after it was found",
+			human(now.Sub(p.OneSocketSince))))
+	}
 	a, err := bridge.ReadAccount(dir)
 	if err != nil {
 		c.Status = mqttapi.Warn
@@ -50,7 +54,7 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) mqttapi.Che
 		fixes = append(fixes, "if the car left your account, leave it out of FORD_VINS to remove it now")
 	}
 	if len(found) == 0 {
-		found = append(found, "Ford serves REST telemetry, and its last vehicle list named every car")
+		found = append(found, "Ford serves REST telemetry, its last vehicle list named every car, and every car has a socket of its own")
 	}
 	c.Finding, c.Fix = strings.Join(found, "; "), strings.Join(slices.Compact(fixes), "; ")
 	return c

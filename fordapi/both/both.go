@@ -449,6 +449,12 @@ func (d *Backend) commandErr(err error) error {
 	return err
 }
 
+// OneSocket is FordPass's: its streams are FordPass's.
+func (d *Backend) OneSocket() bool {
+	b, ok := d.fp.(fordapi.SocketBinder)
+	return ok && b.OneSocket()
+}
+
 // Budget is FordPass's: commands and the stream spend it.
 func (d *Backend) Budget() *fordapi.Budget { return d.fp.Budget() }
 
