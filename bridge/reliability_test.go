@@ -95,7 +95,7 @@ func TestFaultRateLimitWaitsForRetryAfter(t *testing.T) {
 
 func TestFaultDailyLockoutIsNotAReauth(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{DailyLimit: 12}})
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{DailyLimit: 6}})
 	states := e.topic("auth", "state")
 	e.w.WaitEvent(states, 30*time.Second, func(s string) bool { return s == "rate_limited" })
 	var d bridge.AuthInfo
