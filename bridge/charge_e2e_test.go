@@ -121,3 +121,44 @@ func TestChargeTarget(t *testing.T) {
 		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
 	}
 }
+
+// TestChargeCurrentLimit: the simulator's EV reports its AC current limit
+// (48 A) as ha-fordpass reads it (customMetrics …:custom:global-ac-current-limit);
+// Home Assistant gets a number from 5 to 48 A that sends
+// charge_current_limit; 32 reaches Ford as globalCurrentLimit alone inside
+// the charge settings, and the car's new limit comes back; 100, 4.5 or
+// none are refused without a Ford call, and so is the pickup.
+func TestChargeCurrentLimit(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "charge_current_limit"}})
+	e.w.WaitValue(e.topic(ev, "charge_current_limit"), "48", 10*time.Second)
+	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_current_limit"`) })
+	if c := cmps(t, cfg)["charge_current_limit"]; c["platform"] != "number" || c["min"] != float64(5) || c["max"] != float64(48) ||
+		c["unit_of_measurement"] != "A" || !strings.Contains(c["command_template"].(string), `"command":"charge_current_limit"`) {
+		t.Fatalf("the current limit in Home Assistant: %v", c)
+	}
+	e.waitStream(ev)
+	for id, body := range map[string]string{"a100": `"value":100`, "a4_5": `"value":4.5`, "anone": `"amps":32`} {
+		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_current_limit",`+body+`,"id":"`+id+`"}`, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "5 to 48") && !strings.Contains(r.Error, "takes value") {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_current_limit","value":32,"id":"truck"}`, false)
+	e.result(vin1, "truck", "rejected", 5*time.Second)
+	if n := len(e.sim.Stats().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_current_limit","value":32,"id":"a32"}`, false)
+	e.result(ev, "a32", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, "charge_current_limit"), "32", 5*time.Second)
+	cmds := e.sim.Stats().Commands
+	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+	if cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any); len(cs) != 1 || cs["globalCurrentLimit"] != float64(32) {
+		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
+	}
+}

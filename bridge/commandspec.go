@@ -118,6 +118,17 @@ var commandSpecs = []commandSpec{
 			return t.With(fordapi.FieldChargeTarget, fordapi.Number(float64(target)))
 		},
 		can: isEV, cannot: "charging commands need an electric car"},
+	// The AC current limit: the same command with globalCurrentLimit
+	// alone, as ha-fordpass sends it (set_charge_settings), 5 to 48 A
+	// (its number entity's range, const_tags.py).
+	{name: "charge_current_limit", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: currentLimitOptions,
+		sets: fordapi.FieldChargeCurrentLimit,
+		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+			cs, _ := props["chargeSettings"].(map[string]any)
+			amps, _ := cs["globalCurrentLimit"].(int)
+			return t.With(fordapi.FieldChargeCurrentLimit, fordapi.Number(float64(amps)))
+		},
+		can: isEV, cannot: "charging commands need an electric car"},
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
 	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
@@ -194,6 +205,20 @@ func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string
 		return nil, nil
 	}
 	return c.options(options)
+}
+
+// currentLimitOptions takes the AC current limit: a whole number of
+// amperes from 5 to 48.
+func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	raw, ok := options["value"]
+	if !ok {
+		return nil, errors.New(`charge_current_limit needs a value in amperes: {"command":"charge_current_limit","value":32}`)
+	}
+	var v float64
+	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || v < 5 || v > 48 {
+		return nil, fmt.Errorf("the charge current limit must be a whole number of amperes from 5 to 48, not %s", fordapi.Clip(string(raw), 20))
+	}
+	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": int(v)}}, nil
 }
 
 // hornDurations are the lengths, in seconds, Ford sounds the horn and

@@ -89,6 +89,8 @@ const (
 	FieldRemoteStart    = "remote_start"
 	FieldChargingStatus = "charging_status"
 	FieldChargeTarget   = "charge_target"
+	// FieldChargeCurrentLimit is the AC current limit in amperes.
+	FieldChargeCurrentLimit = "charge_current_limit"
 )
 
 // Kind is what sort of value a field holds.
@@ -118,7 +120,11 @@ var Fields = []FieldSpec{
 	{Name: "time_to_full_charge", Label: "Time to full charge", Kind: KindNumber, Measures: "duration", Unit: "min", Digits: 0, From: []string{"xevBatteryTimeToFullCharge"}},
 	// The charging target the car charges to (a command sets it).
 	{Name: FieldChargeTarget, Label: "Charge target", Kind: KindNumber, Measures: "battery", Unit: "%", Digits: 0, Icon: "mdi:battery-charging-high",
-		Min: 50, Max: 100, Step: 10, From: []string{"customMetrics"}, read: chargeTarget},
+		Min: 50, Max: 100, Step: 10, From: []string{"customMetrics"}, read: customMetric("global-ac-target-soc", 0, 100)},
+	// The AC charging current the car draws at most (a command sets it;
+	// ha-fordpass offers 5 to 48 A in steps of 1, const_tags.py).
+	{Name: FieldChargeCurrentLimit, Label: "Charge current limit", Kind: KindNumber, Measures: "current", Unit: "A", Digits: 0, Icon: "mdi:current-ac",
+		Min: 5, Max: 48, Step: 1, From: []string{"customMetrics"}, read: customMetric("global-ac-current-limit", 0, 100)},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}},
 	{Name: FieldChargingStatus, Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"xevBatteryChargeDisplayStatus"}},
 	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, From: []string{"xevBatteryEnergyRemaining"}},

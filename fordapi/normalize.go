@@ -170,27 +170,29 @@ func heading(f *FieldSpec, _ string) func(*fieldWriter, any) {
 	}
 }
 
-// chargeTarget reads the car's own signals (metrics.customMetrics), keyed
-// "aui:signal:<id>:custom:<name>" (ha-fordpass fordpass_handler.py reads
-// them by the name's end). The charge target is the AC target SoC, which
-// the charge_target command sets.
-//
-//go:noinline
-func chargeTarget(f *FieldSpec, _ string) func(*fieldWriter, any) {
-	name, digits := f.Name, f.Digits
-	return func(w *fieldWriter, raw any) {
-		all, ok := raw.(map[string]any)
-		if !ok {
-			w.skipped = true
-			return
-		}
-		for key, e := range all {
-			if !strings.HasSuffix(key, "custom:global-ac-target-soc") {
-				continue
+// customMetric reads one of the car's own signals (metrics.customMetrics),
+// keyed "aui:signal:<id>:custom:<name>"; ha-fordpass fordpass_handler.py
+// finds each by the name's end (the charge target: global-ac-target-soc;
+// the AC current limit: global-ac-current-limit). A value outside lo..hi
+// is left out.
+func customMetric(name string, lo, hi float64) readMaker {
+	suffix := "custom:" + name
+	return func(f *FieldSpec, _ string) func(*fieldWriter, any) {
+		field, digits := f.Name, f.Digits
+		return func(w *fieldWriter, raw any) {
+			all, ok := raw.(map[string]any)
+			if !ok {
+				w.skipped = true
+				return
 			}
-			obj, _ := e.(map[string]any)
-			if f, ok := toFloat(obj["value"]); ok && f >= 0 && f <= 100 {
-				w.set(name, Number(round(f, digits)))
+			for key, e := range all {
+				if !strings.HasSuffix(key, suffix) {
+					continue
+				}
+				obj, _ := e.(map[string]any)
+				if f, ok := toFloat(obj["value"]); ok && f >= lo && f <= hi {
+					w.set(field, Number(round(f, digits)))
+				}
 			}
 		}
 	}

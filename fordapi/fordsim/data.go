@@ -333,13 +333,15 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
 	case fordapi.CmdChargeSettings:
 		cs, _ := props["chargeSettings"].(map[string]any)
-		if target, ok := cs["globalTargetSoc"].(float64); ok {
-			custom, _ := m["customMetrics"].(map[string]any)
-			if custom == nil {
-				custom = map[string]any{}
+		custom, _ := m["customMetrics"].(map[string]any)
+		if custom == nil {
+			custom = map[string]any{}
+		}
+		for setting, key := range map[string]string{"globalTargetSoc": targetSoCKey, "globalCurrentLimit": currentLimitKey} {
+			if value, ok := cs[setting].(float64); ok {
+				custom[key] = map[string]any{"updateTime": ts, "value": value}
+				delta["customMetrics"] = custom
 			}
-			custom[targetSoCKey] = map[string]any{"updateTime": ts, "value": target}
-			delta["customMetrics"] = custom
 		}
 	}
 	for k, val := range delta {

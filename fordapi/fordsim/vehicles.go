@@ -43,8 +43,12 @@ type vehicle struct {
 // pickups whose tailgates have mechanical latches (reported UNKNOWN), even
 // cars are battery-electric Mach-Es with the full set of xevBattery
 // figures.
-// targetSoCKey is the custom metric of the AC charge target.
-const targetSoCKey = "aui:signal:00000000-0000-4000-8000-00000000c0de:custom:global-ac-target-soc"
+// targetSoCKey and currentLimitKey are the custom metrics of the AC charge
+// target and current limit.
+const (
+	targetSoCKey    = "aui:signal:00000000-0000-4000-8000-00000000c0de:custom:global-ac-target-soc"
+	currentLimitKey = "aui:signal:00000000-0000-4000-8000-00000000c1de:custom:global-ac-current-limit"
+)
 
 func newVehicle(i int, now time.Time) *vehicle {
 	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}, zoneLights: "off"}
@@ -138,7 +142,7 @@ func newVehicle(i int, now time.Time) *vehicle {
 		m["xevBatteryTimeToFullCharge"] = metric(0.0)
 		// The car's own signals, keyed as Ford keys them; the AC charge
 		// target is what charge_target sets.
-		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0)}
+		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0), currentLimitKey: metric(48.0)}
 	}
 	v.doc = map[string]any{"updateTime": ts, "vehicleId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "vin": v.vin,
 		"metrics": m, "states": map[string]any{}, "events": map[string]any{}}
