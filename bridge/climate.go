@@ -26,21 +26,37 @@ type climateSetting struct {
 	kind  string // "temperature", "onoff" or "seat"
 	label string
 	icon  string
+	// needs is what Ford's profile of the car must list for it (""
+	// for every car with a climate profile), as ha-fordpass gates its
+	// entities (__init__.py, tag_supported_by_vehicle).
+	needs string
 }
 
 var climateSettings = []climateSetting{
-	{"temperature", fordapi.ClimateTemperature, "temperature", "Climate temperature", "mdi:thermometer"},
-	{"rear_defrost", fordapi.ClimateRearDefrost, "onoff", "Climate rear defrost", "mdi:car-defrost-rear"},
-	{"heated_windshield", fordapi.ClimateHeatedWindshield, "onoff", "Climate heated windshield", "mdi:car-defrost-front"},
-	{"heated_wheel", fordapi.ClimateHeatedWheel, "onoff", "Climate heated steering wheel", "mdi:steering"},
-	{"seat_front_left", fordapi.ClimateSeatFrontLeft, "seat", "Climate seat front left", "mdi:car-seat"},
-	{"seat_front_right", fordapi.ClimateSeatFrontRight, "seat", "Climate seat front right", "mdi:car-seat"},
-	{"seat_rear_left", fordapi.ClimateSeatRearLeft, "seat", "Climate seat rear left", "mdi:car-seat"},
-	{"seat_rear_right", fordapi.ClimateSeatRearRight, "seat", "Climate seat rear right", "mdi:car-seat"},
+	{"temperature", fordapi.ClimateTemperature, "temperature", "Climate temperature", "mdi:thermometer", ""},
+	{"rear_defrost", fordapi.ClimateRearDefrost, "onoff", "Climate rear defrost", "mdi:car-defrost-rear", ""},
+	{"heated_windshield", fordapi.ClimateHeatedWindshield, "onoff", "Climate heated windshield", "mdi:car-defrost-front", ""},
+	{"heated_wheel", fordapi.ClimateHeatedWheel, "onoff", "Climate heated steering wheel", "mdi:steering", fordapi.CapHeatedWheel},
+	{"seat_front_left", fordapi.ClimateSeatFrontLeft, "seat", "Climate seat front left", "mdi:car-seat", fordapi.CapHeatedSeats},
+	{"seat_front_right", fordapi.ClimateSeatFrontRight, "seat", "Climate seat front right", "mdi:car-seat", fordapi.CapHeatedSeats},
+	{"seat_rear_left", fordapi.ClimateSeatRearLeft, "seat", "Climate seat rear left", "mdi:car-seat", fordapi.CapHeatedSeats},
+	{"seat_rear_right", fordapi.ClimateSeatRearRight, "seat", "Climate seat rear right", "mdi:car-seat", fordapi.CapHeatedSeats},
 }
 
-// seatModes are a seat's settings.
-var seatModes = []string{"off", "heated1", "heated2", "heated3", "cooled1", "cooled2", "cooled3"}
+// seatModes are a seat's settings; seats that heat only (Ford's "Heat
+// Only") take the first four (ha-fordpass const_shared.py:
+// RCC_SEAT_OPTIONS_FULL, RCC_SEAT_OPTIONS_HEAT_ONLY).
+var (
+	seatModes         = []string{"off", "heated1", "heated2", "heated3", "cooled1", "cooled2", "cooled3"}
+	seatModesHeatOnly = seatModes[:4]
+)
+
+// The temperature's ends: ha-fordpass's number shows LO as 15.5 and HI as
+// 30.5 °C and sends LO below 16 and HI above 30 (number.py).
+const (
+	climateLo = 15.5
+	climateHi = 30.5
+)
 
 // climateProp is the key under which the options keep the climate changes
 // (Ford's preference names → values) until they are written.
@@ -107,8 +123,14 @@ func (c climateSetting) fordValue(raw json.RawMessage) (string, error) {
 			return strings.ToUpper(word), nil
 		}
 		var t float64
-		if json.Unmarshal(raw, &t) != nil || t < 16 || t > 30 || t*2 != math.Trunc(t*2) {
-			return "", fmt.Errorf(`the climate temperature must be 16 to 30 (°C) in steps of 0.5, or "lo" or "hi", not %s`, fordapi.Clip(string(raw), 20))
+		if json.Unmarshal(raw, &t) != nil || t < climateLo || t > climateHi || t*2 != math.Trunc(t*2) {
+			return "", fmt.Errorf(`the climate temperature must be 16 to 30 (°C) in steps of 0.5, or "lo" (15.5) or "hi" (30.5), not %s`, fordapi.Clip(string(raw), 20))
+		}
+		switch t {
+		case climateLo:
+			return "LO", nil
+		case climateHi:
+			return "HI", nil
 		}
 		tenths := int(math.Round(t * 10))
 		return fmt.Sprintf("%d_%d", tenths/10, tenths%10), nil
@@ -163,24 +185,31 @@ func climateState(prefs []fordapi.ClimatePreference) string {
 	return string(append(buf, '}'))
 }
 
-// climateControls are the Home Assistant entities of the profile: a
-// number for the temperature ("lo" and "hi" show as 16 and 30), a switch
-// per heater, a select per seat; each change is a climate command.
-func climateControls() []discovery.Control {
+// climateControls are the Home Assistant entities of the car's profile: a
+// number for the temperature (15.5 to 30.5 °C, its ends LO and HI), a
+// switch per heater, a select per seat, each only where Ford's profile of
+// the car lists it; each change is a climate command.
+func climateControls(v fordapi.Vehicle) []discovery.Control {
 	out := make([]discovery.Control, 0, len(climateSettings))
 	for _, c := range climateSettings {
+		if c.needs != "" && !v.Can.Has(c.needs) {
+			continue
+		}
 		ctl := discovery.Control{Key: "climate_" + c.key, Name: c.label, State: climateTopic, Value: c.key, Icon: c.icon}
 		switch c.kind {
 		case "temperature":
-			ctl.Platform, ctl.Min, ctl.Max, ctl.Step, ctl.Unit, ctl.DeviceClass = "number", 16, 30, 0.5, "°C", "temperature"
+			ctl.Platform, ctl.Min, ctl.Max, ctl.Step, ctl.Unit, ctl.DeviceClass = "number", climateLo, climateHi, 0.5, "°C", "temperature"
 			ctl.Command = `{"command":"` + climateCommand + `","climate":{"temperature":{{ value }}}}`
-			ctl.Template = "{% set t = value_json.temperature %}{{ 16 if t == 'lo' else 30 if t == 'hi' else t }}"
+			ctl.Template = "{% set t = value_json.temperature %}{{ 15.5 if t == 'lo' else 30.5 if t == 'hi' else t }}"
 		case "onoff":
 			ctl.Platform = "switch"
 			ctl.On = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":true}}`
 			ctl.Off = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":false}}`
 		default:
-			ctl.Platform, ctl.Options = "select", seatModes
+			ctl.Platform, ctl.Options = "select", seatModesHeatOnly
+			if v.Can.Has(fordapi.CapVentedSeats) {
+				ctl.Options = seatModes
+			}
 			ctl.Command = `{"command":"` + climateCommand + `","climate":{"` + c.key + `":"{{ value }}"}}`
 		}
 		out = append(out, ctl)
@@ -189,10 +218,25 @@ func climateControls() []discovery.Control {
 }
 
 // climateNeeds: climate settings need a car that keeps a remote climate
-// profile.
+// profile, and each setting what Ford's profile lists of the car (a
+// heated wheel; heated seats, and vented ones for cooling).
 func climateNeeds(v fordapi.Vehicle, props map[string]any) string {
-	if _, ok := props[climateProp]; ok && !v.Can.Has(fordapi.CapRemoteClimate) {
+	changes, ok := props[climateProp].(map[string]string)
+	if !ok {
+		return ""
+	}
+	if !v.Can.Has(fordapi.CapRemoteClimate) {
 		return "Ford lists no remote climate for this car, so it takes no climate settings; send start without them"
+	}
+	for _, c := range climateSettings {
+		value, given := changes[c.ford]
+		switch {
+		case !given:
+		case c.needs != "" && !v.Can.Has(c.needs):
+			return fmt.Sprintf("Ford's profile of this car lists no %s, so it takes no %s setting", strings.TrimPrefix(c.label, "Climate "), c.key)
+		case c.kind == "seat" && strings.HasPrefix(value, "Cooled") && !v.Can.Has(fordapi.CapVentedSeats):
+			return fmt.Sprintf("this car's seats heat only (Ford's profile: Heat Only), so %s takes %s", c.key, strings.Join(seatModesHeatOnly, ", "))
+		}
 	}
 	return ""
 }

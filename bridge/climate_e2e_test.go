@@ -138,7 +138,7 @@ func TestClimateEntitiesChangeTheProfile(t *testing.T) {
 	cfg := cmps(t, e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "climate_temperature") }))
 	climate := e.topic(ev, "climate")
 	temp := cfg["climate_temperature"]
-	if temp["platform"] != "number" || temp["min"] != 16.0 || temp["max"] != 30.0 || temp["step"] != 0.5 || temp["state_topic"] != climate ||
+	if temp["platform"] != "number" || temp["min"] != 15.5 || temp["max"] != 30.5 || temp["step"] != 0.5 || temp["state_topic"] != climate ||
 		temp["command_template"] != `{"command":"climate","climate":{"temperature":{{ value }}}}` {
 		t.Fatalf("temperature entity %v", temp)
 	}
@@ -180,5 +180,49 @@ func TestClimateEntitiesChangeTheProfile(t *testing.T) {
 	e.w.Publish(e.topic(vin1, "command"), `{"command":"climate","climate":{"temperature":20},"id":"truck"}`, false)
 	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "no remote climate") {
 		t.Fatalf("climate on the truck: %+v", r)
+	}
+}
+
+// TestClimateAsTheCarHasIt: the climate entities follow what Ford's
+// profile lists of each car (ha-fordpass reads driverHeatedSeat and
+// heatedSteeringWheel): the simulator's second Mach-E has seats that heat
+// only and no heated wheel, so its seats offer no cooling and it has no
+// wheel switch, and a cooled seat or the wheel sent to it over MQTT is
+// refused without a Ford call; the first Mach-E offers both. The
+// temperature number spans 15.5 to 30.5 °C, its ends LO and HI: 15.5
+// reaches Ford as LO and P/VIN/climate says "lo", which the number shows
+// as 15.5 again.
+func TestClimateAsTheCarHasIt(t *testing.T) {
+	t.Parallel()
+	vented, heatOnly := fordsim.VIN(2), fordsim.VIN(4)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 4}, allowed: []string{"lock", "unlock", "start", "climate"}})
+	full := cmps(t, e.w.WaitFor(e.deviceConfig(vented), 10*time.Second, func(s string) bool { return strings.Contains(s, "climate_temperature") }))
+	if seat := full["climate_seat_front_left"]; seat == nil || len(seat["options"].([]any)) != 7 || full["climate_heated_wheel"] == nil {
+		t.Fatalf("the vented car's seats and wheel: %v, %v", seat, full["climate_heated_wheel"])
+	}
+	some := cmps(t, e.w.WaitFor(e.deviceConfig(heatOnly), 10*time.Second, func(s string) bool { return strings.Contains(s, "climate_temperature") }))
+	if seat := some["climate_seat_rear_right"]; seat == nil || !slices.Equal(seat["options"].([]any), []any{"off", "heated1", "heated2", "heated3"}) {
+		t.Fatalf("the heat-only car's seat: %v", seat)
+	}
+	if some["climate_heated_wheel"] != nil {
+		t.Fatalf("a car without a heated wheel offers it: %v", some["climate_heated_wheel"])
+	}
+	for id, settings := range map[string]string{"cool": `{"seat_front_left":"cooled2"}`, "wheel": `{"heated_wheel":true}`} {
+		e.w.Publish(e.topic(heatOnly, "command"), `{"command":"climate","climate":`+settings+`,"id":"`+id+`"}`, false)
+		if r := e.result(heatOnly, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "heat only") && !strings.Contains(r.Error, "lists no") {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	if cmds := e.simCommands(heatOnly); len(cmds) != 0 {
+		t.Fatalf("Ford got %v", cmds)
+	}
+	temp := some["climate_temperature"]
+	e.w.Publish(e.topic(heatOnly, "command"), strings.ReplaceAll(temp["command_template"].(string), "{{ value }}", "15.5"), false)
+	e.w.WaitFor(e.topic(heatOnly, "climate"), 10*time.Second, func(s string) bool { return strings.Contains(s, `"temperature":"lo"`) })
+	if cmds := e.sim.Stats().Commands; len(cmds) != 1 || cmds[0].Properties["SetPointTemp_Rq"] != "LO" {
+		t.Fatalf("Ford got %+v", cmds)
+	}
+	if !strings.Contains(temp["value_template"].(string), "15.5 if t == 'lo'") {
+		t.Fatalf("the number does not show lo as 15.5: %v", temp["value_template"])
 	}
 }

@@ -69,8 +69,8 @@ type commandSpec struct {
 	button discovery.Button
 	more   []discovery.Button
 	// controls are the Home Assistant entities that send it to change a
-	// setting the car keeps (the climate profile's).
-	controls []discovery.Control
+	// setting the car keeps (the climate profile's), for a car.
+	controls func(fordapi.Vehicle) []discovery.Control
 }
 
 var commandSpecs = []commandSpec{
@@ -132,8 +132,8 @@ var commandSpecs = []commandSpec{
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
 	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
-		capability: fordapi.CapRemoteClimate, cannot: "Ford lists no remote climate for this car",
-		controls: climateControls()},
+		capability: fordapi.CapRemoteClimate, cannot: "Ford lists no remote climate for this car", needs: climateNeeds,
+		controls: climateControls},
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
 	{name: "zone_lights", keys: []string{"zone"}, options: zoneOptions,
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {

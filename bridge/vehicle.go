@@ -552,7 +552,9 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 			info.Buttons = append(info.Buttons, b)
 			info.Buttons = append(info.Buttons, c.more...)
 		}
-		info.Controls = append(info.Controls, c.controls...)
+		if c.controls != nil {
+			info.Controls = append(info.Controls, c.controls(v.meta)...)
+		}
 	}
 	return info, true
 }

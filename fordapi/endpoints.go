@@ -117,6 +117,13 @@ const (
 	CapPanicAlarm    = "remotePanicAlarm"
 	CapRemoteClimate = "remoteClimateControl" // or the profile's remoteHeatingCooling
 	CapZoneLighting  = "zoneLighting"         // with numberOfLightingZones above 0
+	// The profile's heated steering wheel (heatedSteeringWheel), and its
+	// seats (driverHeatedSeat: "None", "Heat Only" or "Heat with Vent",
+	// as ha-fordpass __init__.py reads it): CapHeatedSeats for heat,
+	// CapVentedSeats for "Heat with Vent".
+	CapHeatedWheel = "heatedSteeringWheel"
+	CapHeatedSeats = "driverHeatedSeat"
+	CapVentedSeats = "driverHeatedSeat:vent"
 )
 
 // Application ids by region group.

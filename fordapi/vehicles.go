@@ -74,6 +74,15 @@ func capabilities(caps, profile map[string]any) Capabilities {
 	if flag(profile["remoteClimateControl"]) || flag(profile["remoteHeatingCooling"]) {
 		c[CapRemoteClimate] = true
 	}
+	if flag(profile[CapHeatedWheel]) {
+		c[CapHeatedWheel] = true
+	}
+	switch seats := strings.ToUpper(toString(profile[CapHeatedSeats])); {
+	case seats == "HEAT WITH VENT":
+		c[CapHeatedSeats], c[CapVentedSeats] = true, true
+	case strings.Contains(seats, "HEAT"):
+		c[CapHeatedSeats] = true
+	}
 	return c
 }
 

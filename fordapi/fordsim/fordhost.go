@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -36,7 +37,7 @@ type climatePref struct {
 func validClimate(p climatePref) bool {
 	switch p.Type {
 	case "SetPointTemp_Rq":
-		if p.Value == "LO" || p.Value == "HI" {
+		if strings.EqualFold(p.Value, "LO") || strings.EqualFold(p.Value, "HI") {
 			return true
 		}
 		for t := 160; t <= 300; t += 5 {

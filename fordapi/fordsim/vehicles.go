@@ -31,6 +31,7 @@ type vehicle struct {
 	// zoneLighting says whether the car has zone lighting, zoneLights
 	// what it shows ("off" or a zone).
 	climate      []climatePref
+	seats        string // the profile's driverHeatedSeat
 	zoneLighting bool
 	zoneLights   string
 }
@@ -126,7 +127,12 @@ func newVehicle(i int, now time.Time) *vehicle {
 		m["doorLockStatus"] = append([]any{mechanical("TAILGATE"), mechanical("INNER_TAILGATE")}, m["doorLockStatus"].([]any)...)
 	} else {
 		v.nickname, v.model, v.year, v.engine, v.ev = fmt.Sprintf("Mach-E %d", i), "Mustang Mach-E", "2024", "BEV", true
-		v.climate = defaultClimate()
+		// Every second Mach-E (cars 4, 8, …) has seats that heat only and
+		// no heated steering wheel.
+		v.climate, v.seats = defaultClimate(), "Heat with Vent"
+		if i%4 == 0 {
+			v.seats = "Heat Only"
+		}
 		m["xevBatteryStateOfCharge"] = metric(78.5)
 		m["xevBatteryActualStateOfCharge"] = metric(70.12)
 		m["xevBatteryRange"] = metric(312.0)
@@ -164,6 +170,9 @@ func (v *vehicle) profile() (details, profile, caps map[string]any) {
 	}
 	profile = map[string]any{"VIN": v.vin, "model": v.model, "year": v.year, "engineType": v.engine,
 		"showEVBatteryLevel": v.ev, "transmissionIndicator": "A", "remoteClimateControl": v.climate != nil, "numberOfLightingZones": zones}
+	if v.climate != nil {
+		profile["driverHeatedSeat"], profile["heatedSteeringWheel"] = v.seats, v.seats == "Heat with Vent"
+	}
 	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev, "zoneLighting": false}
 	if v.zoneLighting {
 		caps["zoneLighting"] = "Display"
