@@ -255,8 +255,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 	b.pub.client.Disconnect(500)
-	if err := b.ford.Budget().Close(); err != nil {
-		b.log.Warn("could not save the call budget", zap.Error(err))
+	budgets := []*fordapi.Budget{b.ford.Budget()}
+	if h, ok := b.ford.(fordapi.BudgetHolder); ok {
+		budgets = h.Budgets()
+	}
+	for _, budget := range budgets {
+		if err := budget.Close(); err != nil {
+			b.log.Warn("could not save the call budget", zap.Error(err))
+		}
 	}
 	b.pub.connected.Store(false)
 	b.m.setConnected(false)

@@ -47,4 +47,8 @@ type (
 	// SocketBinder says whether Ford allows one telemetry socket per
 	// token now (Client.OneSocket).
 	SocketBinder interface{ OneSocket() bool }
+	// BudgetHolder holds more than its Budget (both: FordConnect's
+	// count of Query requests): the bridge closes them all at shutdown,
+	// so none is written behind its back or lost.
+	BudgetHolder interface{ Budgets() []*Budget }
 )

@@ -455,6 +455,12 @@ func (d *Backend) OneSocket() bool {
 	return ok && b.OneSocket()
 }
 
+// Budgets are FordPass's budget and FordConnect's count of Query
+// requests, which the bridge closes at shutdown.
+func (d *Backend) Budgets() []*fordapi.Budget {
+	return []*fordapi.Budget{d.fp.Budget(), d.fc.Budget()}
+}
+
 // Budget is FordPass's: commands and the stream spend it.
 func (d *Backend) Budget() *fordapi.Budget { return d.fp.Budget() }
 
