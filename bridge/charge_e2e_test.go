@@ -162,3 +162,43 @@ func TestChargeCurrentLimit(t *testing.T) {
 		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
 	}
 }
+
+// TestDepartureTimes: departure_times with enabled false reaches Ford as
+// its disableDepartureTimes command (the newer path, version 1, the bare
+// type, as ha-fordpass sends it) and true as enableDepartureTimes, each
+// followed to its outcome; Home Assistant has a button for each. Without
+// enabled, or on the pickup (Ford lists no departure times for it), the
+// command is refused without a Ford call.
+func TestDepartureTimes(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "departure_times"}})
+	cfg := cmps(t, e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, "departure_times_off_button") }))
+	if b := cfg["departure_times_off_button"]; b["payload_press"] != `{"command":"departure_times","enabled":false}` {
+		t.Fatalf("the off button: %v", b)
+	}
+	if truck := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") }); strings.Contains(truck, "departure_times") {
+		t.Error("the pickup offers departure times")
+	}
+	e.waitStream(ev)
+	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_times","id":"d0"}`, false)
+	if r := e.result(ev, "d0", "rejected", 5*time.Second); !strings.Contains(r.Error, "needs enabled") {
+		t.Fatalf("without enabled: %+v", r)
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"departure_times","enabled":false,"id":"truck"}`, false)
+	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "no departure times") {
+		t.Fatalf("on the pickup: %+v", r)
+	}
+	if n := len(e.sim.Stats().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_times","enabled":false,"id":"off"}`, false)
+	e.result(ev, "off", "success", 10*time.Second)
+	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_times","enabled":true,"id":"on"}`, false)
+	e.result(ev, "on", "success", 10*time.Second)
+	cmds := e.sim.Stats().Commands
+	if len(cmds) != 2 || cmds[0].Type != "disableDepartureTimes" || cmds[1].Type != "enableDepartureTimes" {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+}

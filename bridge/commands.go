@@ -455,7 +455,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	if sent && !spec.noOutcome && spec.direct == nil {
 		// A record polled for the outcome is the car's latest: published
 		// as any telemetry, before the effect shown at once.
-		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.ford, id, updates, v.publish)
+		_, err = h.fordAPI().WaitCommand(ctx, v.vin, spec.fordType(req.props), id, updates, v.publish)
 	}
 	status := ResultSuccess
 	switch {
@@ -524,7 +524,11 @@ func (v *vehicle) send(ctx context.Context, spec *commandSpec, props map[string]
 			return "", false, err
 		}
 	}
-	id, err = v.host.fordAPI().SendCommand(ctx, v.vin, spec.ford, spec.version, props)
+	ford := spec.fordType(props)
+	if spec.fordFor != nil {
+		props = map[string]any{} // the choice was the bridge's; Ford's command takes none (ha-fordpass sends {})
+	}
+	id, err = v.host.fordAPI().SendCommand(ctx, v.vin, ford, spec.version, props)
 	return id, err == nil, err
 }
 

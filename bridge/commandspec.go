@@ -19,8 +19,11 @@ import (
 // parsing, COMMANDS_ALLOWED, the queue, running it, its result and its
 // Home Assistant entity all read the row, so a new command is a new row.
 type commandSpec struct {
-	name    string // on P/VIN/command
-	ford    string // Ford's command type
+	name string // on P/VIN/command
+	ford string // Ford's command type
+	// fordFor picks Ford's command type from the options, when it depends
+	// on them (departure_times: enable or disable); nil: ford.
+	fordFor func(props map[string]any) string
 	version string // its version, for the commands of Ford's newer command path ("" for the others)
 	// keys are the option keys it takes besides command and id; any other
 	// key is refused, naming what it takes. options makes the properties
@@ -129,6 +132,21 @@ var commandSpecs = []commandSpec{
 			return t.With(fordapi.FieldChargeCurrentLimit, fordapi.Number(float64(amps)))
 		},
 		can: isEV, cannot: "charging commands need an electric car"},
+	// Departure times on or off, as ha-fordpass sends them
+	// (departure_times_enable, departure_times_disable): two commands of
+	// version 1 on the newer path, with no properties.
+	{name: "departure_times", version: fordapi.DepartureVersion, keys: []string{"enabled"}, options: departureOptions,
+		fordFor: func(props map[string]any) string {
+			if props[departureOn] == true {
+				return fordapi.CmdEnableDepartureTimes
+			}
+			return fordapi.CmdDisableDepartureTimes
+		},
+		capability: fordapi.CapDepartureTimes, cannot: "Ford lists no departure times for this car",
+		button: discovery.Button{Key: "departure_times_on_button", Name: "Departure times on", Press: `{"command":"departure_times","enabled":true}`, Icon: "mdi:calendar-clock"},
+		more: []discovery.Button{
+			{Key: "departure_times_off_button", Name: "Departure times off", Press: `{"command":"departure_times","enabled":false}`, Icon: "mdi:calendar-remove"},
+		}},
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
 	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
@@ -219,6 +237,27 @@ func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, er
 		return nil, fmt.Errorf("the charge current limit must be a whole number of amperes from 5 to 48, not %s", fordapi.Clip(string(raw), 20))
 	}
 	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": int(v)}}, nil
+}
+
+// departureOn is the key under which departureOptions keeps the choice; it
+// is not sent to Ford (the commands take no properties).
+const departureOn = "enabled"
+
+// departureOptions takes enabled: true or false.
+func departureOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	var on bool
+	if raw, ok := options["enabled"]; !ok || json.Unmarshal(raw, &on) != nil {
+		return nil, errors.New(`departure_times needs enabled, true or false: {"command":"departure_times","enabled":false}`)
+	}
+	return map[string]any{departureOn: on}, nil
+}
+
+// fordType is Ford's command type for these options.
+func (c *commandSpec) fordType(props map[string]any) string {
+	if c.fordFor != nil {
+		return c.fordFor(props)
+	}
+	return c.ford
 }
 
 // hornDurations are the lengths, in seconds, Ford sounds the horn and

@@ -18,14 +18,14 @@ import (
 // SendCommand asks Ford to run a command (CmdLock, …) and returns its id.
 // The call counts against the command share of the budget. A command of a
 // version (the charging commands, ChargeVersion) goes to the newer
-// command path and names its type as the state Ford reports it
-// (<type>Command); version is "" for the others.
+// command path with its type as Ford takes it there (WireType); version
+// is "" for the others.
 func (c *Client) SendCommand(ctx context.Context, vin, cmdType, version string, properties map[string]any) (string, error) {
 	ctx = ForCommand(ctx)
 	fields := map[string]any{"tags": map[string]any{}, "type": cmdType, "wakeUp": true}
 	path := PathCommands(vin)
 	if version != "" {
-		fields["type"], fields["version"], path = cmdType+"Command", version, PathCommandsBeta(vin)
+		fields["type"], fields["version"], path = WireType(cmdType, version), version, PathCommandsBeta(vin)
 	}
 	if properties != nil || version == "" {
 		if properties == nil {

@@ -100,7 +100,27 @@ const (
 	// CmdChargeSettings sets the charge target (chargeSettings).
 	CmdChargeSettings = "updateChargeSettings"
 	ChargeVersion     = "1.0.1"
+	// The departure times of an electric car, on the newer path with
+	// version 1 and by their bare type (ha-fordpass fordpass_bridge.py,
+	// departure_times_enable and departure_times_disable: the app sends
+	// "type": "enableDepartureTimes", not …Command).
+	CmdEnableDepartureTimes  = "enableDepartureTimes"
+	CmdDisableDepartureTimes = "disableDepartureTimes"
+	DepartureVersion         = "1"
 )
+
+// bareTypes are the commands of the newer path Ford takes by their bare
+// type; the others it takes as <type>Command.
+var bareTypes = map[string]bool{CmdEnableDepartureTimes: true, CmdDisableDepartureTimes: true}
+
+// WireType is a command's type as it is sent: the bare type on the older
+// path and for bareTypes, else <type>Command.
+func WireType(cmdType, version string) string {
+	if version == "" || bareTypes[cmdType] {
+		return cmdType
+	}
+	return cmdType + "Command"
+}
 
 // CommandVersions are the command types Ford runs, each with its version
 // ("" for the older command path, which has none). The simulator takes
@@ -108,6 +128,7 @@ const (
 var CommandVersions = map[string]string{
 	CmdLock: "", CmdUnlock: "", CmdRemoteStart: "", CmdCancelRemoteStart: "", CmdStatusRefresh: "", CmdPanicCue: "",
 	CmdStartCharge: ChargeVersion, CmdPauseCharge: ChargeVersion, CmdCancelCharge: ChargeVersion, CmdChargeSettings: ChargeVersion,
+	CmdEnableDepartureTimes: DepartureVersion, CmdDisableDepartureTimes: DepartureVersion,
 }
 
 // Ford's names of the capabilities the bridge's commands need.
@@ -121,9 +142,10 @@ const (
 	// seats (driverHeatedSeat: "None", "Heat Only" or "Heat with Vent",
 	// as ha-fordpass __init__.py reads it): CapHeatedSeats for heat,
 	// CapVentedSeats for "Heat with Vent".
-	CapHeatedWheel = "heatedSteeringWheel"
-	CapHeatedSeats = "driverHeatedSeat"
-	CapVentedSeats = "driverHeatedSeat:vent"
+	CapDepartureTimes = "departureTimes" // ha-fordpass __init__.py reads it
+	CapHeatedWheel    = "heatedSteeringWheel"
+	CapHeatedSeats    = "driverHeatedSeat"
+	CapVentedSeats    = "driverHeatedSeat:vent"
 )
 
 // Application ids by region group.

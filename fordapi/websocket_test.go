@@ -300,3 +300,20 @@ func TestDamagedCodesFileIsNoObstacle(t *testing.T) {
 		t.Fatalf("codes.json after the sign-in: %s", data)
 	}
 }
+
+// TestCommandWireTypes: a command of the newer path goes as <type>Command,
+// but the departure-time commands by their bare type, as the FordPass app
+// sends them (ha-fordpass fordpass_bridge.py); the older path always
+// takes the bare type.
+func TestCommandWireTypes(t *testing.T) {
+	for _, c := range []struct{ typ, version, want string }{
+		{fordapi.CmdStartCharge, fordapi.ChargeVersion, "startGlobalChargeCommand"},
+		{fordapi.CmdEnableDepartureTimes, fordapi.DepartureVersion, "enableDepartureTimes"},
+		{fordapi.CmdDisableDepartureTimes, fordapi.DepartureVersion, "disableDepartureTimes"},
+		{fordapi.CmdLock, "", "lock"},
+	} {
+		if got := fordapi.WireType(c.typ, c.version); got != c.want {
+			t.Errorf("%s %q: sent as %q, want %q", c.typ, c.version, got, c.want)
+		}
+	}
+}

@@ -140,8 +140,9 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	want, known := fordapi.CommandVersions[strings.TrimSuffix(body.Type, "Command")]
-	if !ok || !known || want == "" || !strings.HasSuffix(body.Type, "Command") || body.Version != want {
+	typ := strings.TrimSuffix(body.Type, "Command")
+	want, known := fordapi.CommandVersions[typ]
+	if !ok || !known || want == "" || body.Type != fordapi.WireType(typ, want) || body.Version != want {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": "not found",
 			"message": fmt.Sprintf("Command %s with version %s not found", strings.TrimSuffix(body.Type, "Command"), body.Version)})
 		return
@@ -150,7 +151,7 @@ func (s *Sim) commandBeta(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "error": "BAD_REQUEST", "message": "vehicle does not support " + body.Type})
 		return
 	}
-	s.runCommand(w, v, strings.TrimSuffix(body.Type, "Command"), body.Properties)
+	s.runCommand(w, v, typ, body.Properties)
 }
 
 func (s *Sim) command(w http.ResponseWriter, r *http.Request) {

@@ -173,7 +173,8 @@ func (v *vehicle) profile() (details, profile, caps map[string]any) {
 	if v.climate != nil {
 		profile["driverHeatedSeat"], profile["heatedSteeringWheel"] = v.seats, v.seats == "Heat with Vent"
 	}
-	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev, "zoneLighting": false}
+	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev, "zoneLighting": false,
+		"departureTimes": v.ev}
 	if v.zoneLighting {
 		caps["zoneLighting"] = "Display"
 	}
