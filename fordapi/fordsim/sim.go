@@ -120,6 +120,9 @@ type Stats struct {
 	CodesExchanged int            `json:"codes_exchanged"`
 	// StreamTokens counts the renewed tokens open sockets accepted.
 	StreamTokens int `json:"stream_tokens"`
+	// RateLimited counts the calls answered 429 by POST /_sim/ratelimit:
+	// the calls a client made while Ford said to wait.
+	RateLimited int `json:"rate_limited"`
 	// SocketsDisplaced counts the sockets closed because another opened
 	// on the same token (sockets_per_token=1).
 	SocketsDisplaced int `json:"sockets_displaced"`
@@ -300,6 +303,9 @@ func (s *Sim) ford(name string, h http.HandlerFunc) http.HandlerFunc {
 			w.WriteHeader(outageCode)
 			fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", outageCode, http.StatusText(outageCode))
 		case rateFor > 0:
+			s.mu.Lock()
+			s.stats.RateLimited++
+			s.mu.Unlock()
 			w.Header().Set("Retry-After", strconv.Itoa(int(rateFor.Seconds()+0.999)))
 			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "TOO_MANY_REQUESTS", "message": "Rate limit exceeded"})
 		case locked:
