@@ -3,19 +3,19 @@ package bridge_test
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
 
 func (e *env) healthz() string {
 	e.t.Helper()
 	srv := httptestServer(e.t, e.bridge.HTTPHandler())
-	resp, err := http.Get(srv + "/healthz")
+	resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 	if err != nil {
 		e.t.Fatal(err)
 	}

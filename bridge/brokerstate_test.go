@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"context"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,14 +78,14 @@ func TestBrokerFailuresSayWhy(t *testing.T) {
 				t.Fatalf("warning %q %v; want %q (%s) and the next try", w.Message, w.ContextMap(), tc.words, tc.cause)
 			}
 			srv := httptestServer(t, b.HTTPHandler())
-			resp, err := http.Get(srv + "/healthz")
+			resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if body := readAll(t, resp); resp.StatusCode != 503 || !strings.Contains(body, tc.words) {
 				t.Errorf("/healthz: %d %q", resp.StatusCode, body)
 			}
-			resp, _ = http.Get(srv + "/metrics")
+			resp, _ = bridgetest.HTTP.Get(srv + "/metrics")
 			if body := readAll(t, resp); !strings.Contains(body, `fordpass_mqtt_connect_failures_total{cause="`+tc.cause+`"}`) {
 				t.Errorf("metrics lack the cause %s", tc.cause)
 			}

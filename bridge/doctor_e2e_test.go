@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +80,7 @@ func TestDoctorHealthySetup(t *testing.T) {
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get(srv + "/")
+		resp, err := bridgetest.HTTP.Get(srv + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +191,7 @@ func TestBridgeVerifiesBrokerCertificate(t *testing.T) {
 		srv := httptestServer(t, b.HTTPHandler())
 		healthy := false
 		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			resp, err := http.Get(srv + "/healthz")
+			resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 			if err == nil {
 				readAll(t, resp)
 				if resp.StatusCode == 200 {
@@ -295,7 +294,7 @@ func TestForgedDoctorReportIsNotShown(t *testing.T) {
 	e.w.WaitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 	page := func() string {
-		resp, err := http.Get(srv + "/")
+		resp, err := bridgetest.HTTP.Get(srv + "/")
 		if err != nil {
 			t.Fatal(err)
 		}

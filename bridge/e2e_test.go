@@ -172,7 +172,7 @@ func TestDeadRefreshTokenThenSignInFromPage(t *testing.T) {
 	// A wrong code keeps the state and says why.
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 	form := func(code string) *http.Response {
-		page, err := http.Get(srv + "/")
+		page, err := bridgetest.HTTP.Get(srv + "/")
 		if err != nil {
 			t.Fatal(err)
 		}

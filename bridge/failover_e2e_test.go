@@ -121,7 +121,7 @@ func TestBothConsentThroughThePage(t *testing.T) {
 	h.Store(e.bridge.HTTPHandler())
 	link := e.w.WaitFor(e.topic("auth", "fordconnect", "login_url"), 10*time.Second, func(s string) bool { return strings.Contains(s, "state=") })
 	var hops []string
-	browser := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+	browser := &http.Client{Timeout: 10 * time.Second, Transport: bridgetest.Transport(), CheckRedirect: func(r *http.Request, _ []*http.Request) error {
 		hops = append(hops, r.URL.Path)
 		return nil
 	}}

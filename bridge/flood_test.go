@@ -46,7 +46,7 @@ func TestBasicAuthFloodIsSlowedAndSummarised(t *testing.T) {
 	try := func(pass string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
 		req.SetBasicAuth("owner", pass)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := bridgetest.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

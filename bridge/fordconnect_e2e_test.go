@@ -112,7 +112,7 @@ func TestFordConnectConsentLandsOnThePage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{fordconnect: 100 * time.Millisecond, sim: fordsim.Options{FconPace: 100 * time.Millisecond}})
 	srv := httptestServer(t, e.bridge.HTTPHandler())
-	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noFollow := &http.Client{Timeout: 10 * time.Second, Transport: bridgetest.Transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	link := e.w.WaitFor(e.topic("auth", "login_url"), 10*time.Second, func(s string) bool { return s != "" })
 	landing, err := fordsim.FollowLogin(context.Background(), link)
 	if err != nil {
@@ -140,7 +140,7 @@ func TestFordConnectConsentLandsOnThePage(t *testing.T) {
 	}
 	e.w.WaitValue(e.topic("auth", "state"), "ok", 10*time.Second)
 	e.w.WaitValue(e.topic(vin1, "lock"), "locked", 10*time.Second)
-	page, _ := http.Get(srv + "/")
+	page, _ := bridgetest.HTTP.Get(srv + "/")
 	pb, _ := io.ReadAll(page.Body)
 	page.Body.Close()
 	if !strings.Contains(string(pb), "Open the FordConnect consent") || strings.Contains(string(pb), "fordapp://") {

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,7 +94,7 @@ func TestEmptyVehicleListKeepsEveryCar(t *testing.T) {
 		t.Fatal("an empty answer with cars known must be logged as Ford's answer, not blamed on FORD_REGION")
 	}
 	srv := httptestServer(t, e.bridge.HTTPHandler())
-	resp, err := http.Get(srv + "/metrics")
+	resp, err := bridgetest.HTTP.Get(srv + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

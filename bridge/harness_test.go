@@ -116,7 +116,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.logs = logs
 	log := zap.New(core)
 	c := bridgetest.Client(t, fordapi.Config{Region: region, BaseURL: simURL, StateDir: o.dir, DailyBudget: o.budget,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond, HealSchedule: o.heal})
+		HTTPClient: &http.Client{Timeout: 2 * time.Second, Transport: bridgetest.Transport()}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond, HealSchedule: o.heal})
 	e.client = c
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -148,7 +148,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		e.cfg.FordConnect = config.FordConnectApp{ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect}
 		fc, err := fordconnect.New(fordconnect.Config{BaseURL: simURL, ClientID: fordsim.FconClientID, ClientSecret: fordsim.FconClientSecret, RedirectURL: o.fconRedirect,
-			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: log.Named("fordconnect"), HealSchedule: o.heal})
+			StateDir: o.dir, Pace: o.fordconnect, HTTPClient: &http.Client{Timeout: 2 * time.Second, Transport: bridgetest.Transport()}, Logger: log.Named("fordconnect"), HealSchedule: o.heal})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func (e *env) restart() {
 		e.t.Fatal(err)
 	}
 	c := bridgetest.Client(e.t, fordapi.Config{Region: e.cfg.Region, BaseURL: e.simURL, StateDir: e.cfg.StateDir, DailyBudget: e.cfg.DailyBudget,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}, Logger: e.log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond})
+		HTTPClient: &http.Client{Timeout: 2 * time.Second, Transport: bridgetest.Transport()}, Logger: e.log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond})
 	e.client = c
 	e.run(c)
 }
@@ -244,7 +244,7 @@ func (e *env) topic(parts ...string) string { return e.p + "/" + strings.Join(pa
 
 func (e *env) simPost(path string) {
 	e.t.Helper()
-	resp, err := http.Post(e.simURL+path, "application/json", nil)
+	resp, err := bridgetest.HTTP.Post(e.simURL+path, "application/json", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func (e *env) simPost(path string) {
 func (e *env) patch(vin string, patch string) {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPatch, e.simURL+"/_sim/vehicles/"+vin, bytes.NewBufferString(patch))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := bridgetest.HTTP.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

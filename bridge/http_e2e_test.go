@@ -103,14 +103,14 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 	e.w.WaitValue(e.topic("auth", "state"), "reauth_required", 10*time.Second)
 	srv := httptestServer(t, e.bridge.HTTPHandler())
 
-	resp, err := http.Get(srv + "/healthz")
+	resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if readAll(t, resp); resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz %d while connected", resp.StatusCode)
 	}
-	resp, _ = http.Get(srv + "/metrics")
+	resp, _ = bridgetest.HTTP.Get(srv + "/metrics")
 	metrics := readAll(t, resp)
 	for _, m := range []string{`fordpass_auth_state{state="reauth_required"} 1`, "fordpass_mqtt_connected 1", "fordpass_ford_calls_left_24h"} {
 		if !strings.Contains(metrics, m) {
@@ -118,7 +118,7 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 		}
 	}
 
-	resp, _ = http.Get(srv + "/")
+	resp, _ = bridgetest.HTTP.Get(srv + "/")
 	page := readAll(t, resp)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
 		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "form-action 'self'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
@@ -139,12 +139,12 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, srv+"/auth/code", strings.NewReader(url.Values{"form_token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "https://evil.example")
-	resp, _ = http.DefaultClient.Do(req)
+	resp, _ = bridgetest.HTTP.Do(req)
 	if readAll(t, resp); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site post: %d", resp.StatusCode)
 	}
 	big := url.Values{"form_token": {token}, "redirect_url": {strings.Repeat("a", 64<<10)}}.Encode()
-	resp, _ = http.Post(srv+"/auth/code", "application/x-www-form-urlencoded", strings.NewReader(big))
+	resp, _ = bridgetest.HTTP.Post(srv+"/auth/code", "application/x-www-form-urlencoded", strings.NewReader(big))
 	if readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized post: %d", resp.StatusCode)
 	}
@@ -170,7 +170,7 @@ func TestHealthMetricsAndSignInPage(t *testing.T) {
 	if err := e.stop(); err != nil {
 		t.Fatal(err)
 	}
-	resp, _ = http.Get(srv + "/healthz")
+	resp, _ = bridgetest.HTTP.Get(srv + "/healthz")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {

@@ -53,7 +53,7 @@ func TestSpentTokenPaceIsNotOK(t *testing.T) {
 		t.Fatalf("the car's reason: %s", d)
 	}
 	srv := httptestServer(t, e.bridge.HTTPHandler())
-	resp, err := http.Get(srv + "/healthz")
+	resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestDroppedPublishesAreNoticed(t *testing.T) {
 		t.Fatal("the car's state reached the broker: the ACL did not drop it")
 	}
 	srv := httptestServer(t, e.bridge.HTTPHandler())
-	resp, err := http.Get(srv + "/healthz")
+	resp, err := bridgetest.HTTP.Get(srv + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

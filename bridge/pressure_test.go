@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
@@ -250,7 +251,7 @@ func TestSignInFloodOnThePage(t *testing.T) {
 
 func mustGet(t *testing.T, u string) *http.Response {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := bridgetest.HTTP.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 		srv := httptestServer(t, h)
 		req.URL.Host = strings.TrimPrefix(srv, "http://")
 		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := bridgetest.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +335,7 @@ func TestSignInPageRefusesRebinding(t *testing.T) {
 			for i := range 50 {
 				req, _ := http.NewRequest(http.MethodGet, flooded+"/", nil)
 				req.Host = fmt.Sprintf("rebind-%d.attacker.example", (g*50+i)%40)
-				if resp, err := http.DefaultClient.Do(req); err == nil {
+				if resp, err := bridgetest.HTTP.Do(req); err == nil {
 					if resp.StatusCode == http.StatusMisdirectedRequest {
 						refused.Add(1)
 					}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/discovery"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -113,7 +114,7 @@ func httpPatch(url, body string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := bridgetest.HTTP.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -87,7 +87,7 @@ func Client(t testing.TB, cfg fordapi.Config) *fordapi.Client {
 		cfg.Region, _ = fordapi.LookupRegion("usa")
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: Transport()}
 	}
 	c, err := fordapi.New(cfg)
 	if err != nil {
@@ -268,6 +268,18 @@ func (w *Watcher) Publish(topic, payload string, retained bool) {
 // messages go out as fast as the client sends them.
 func (w *Watcher) Send(topic, payload string) {
 	w.client.Publish(topic, 1, false, payload)
+}
+
+// HTTP is the client tests call the simulator and the bridge's page with:
+// a transport of its own, since httptest.Server.Close (any test's) closes
+// http.DefaultTransport's idle connections under a request on its way.
+var HTTP = &http.Client{Timeout: 30 * time.Second, Transport: Transport()}
+
+// Transport is an HTTP transport of a test's own (see HTTP): a client
+// that shares http.DefaultTransport can have a call broken by another
+// test's server closing.
+func Transport() *http.Transport {
+	return &http.Transport{IdleConnTimeout: 30 * time.Second, MaxIdleConnsPerHost: 8}
 }
 
 // Eventually waits until ok holds, checking it every 10 ms, and fails the

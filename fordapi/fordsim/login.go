@@ -163,7 +163,10 @@ func (s *Sim) autonomicToken(w http.ResponseWriter, r *http.Request) {
 // fordapp://userauthorized?code=… address the simulator redirects to. The
 // demo, the load harness and the tests sign in with it.
 func FollowLogin(ctx context.Context, loginURL string) (string, error) {
-	hc := &http.Client{Timeout: 10 * time.Second,
+	// A transport of its own, without idle connections: another test's
+	// httptest.Server.Close closes http.DefaultTransport's idle
+	// connections, which broke a login on the way.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loginURL, nil)
 	if err != nil {
