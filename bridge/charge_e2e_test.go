@@ -140,7 +140,7 @@ func TestChargeCurrentLimit(t *testing.T) {
 		t.Fatalf("the current limit in Home Assistant: %v", c)
 	}
 	e.waitStream(ev)
-	for id, body := range map[string]string{"a100": `"value":100`, "a4_5": `"value":4.5`, "anone": `"amps":32`} {
+	for id, body := range map[string]string{"a100": `"value":100`, "a4_5": `"value":4.5`, "ahuge": `"value":1e300`, "aminus": `"value":-1e300`, "anone": `"amps":32`} {
 		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_current_limit",`+body+`,"id":"`+id+`"}`, false)
 		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "5 to 48") && !strings.Contains(r.Error, "takes value") {
 			t.Fatalf("%s: %+v", id, r)

@@ -115,23 +115,15 @@ var commandSpecs = []commandSpec{
 	// The charge target: Ford's charge settings command, its AC, DC and
 	// reserve targets set together, as ha-fordpass does (set_charge_settings).
 	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: chargeTargetOptions, sets: fordapi.FieldChargeTarget,
-		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
-			cs, _ := props["chargeSettings"].(map[string]any)
-			target, _ := cs["globalTargetSoc"].(int)
-			return t.With(fordapi.FieldChargeTarget, fordapi.Number(float64(target)))
-		},
-		can: isEV, cannot: "charging commands need an electric car"},
+		effect: showSetting(fordapi.FieldChargeTarget, "globalTargetSoc"),
+		can:    isEV, cannot: "charging commands need an electric car"},
 	// The AC current limit: the same command with globalCurrentLimit
 	// alone, as ha-fordpass sends it (set_charge_settings), 5 to 48 A
 	// (its number entity's range, const_tags.py).
 	{name: "charge_current_limit", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: currentLimitOptions,
-		sets: fordapi.FieldChargeCurrentLimit,
-		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
-			cs, _ := props["chargeSettings"].(map[string]any)
-			amps, _ := cs["globalCurrentLimit"].(int)
-			return t.With(fordapi.FieldChargeCurrentLimit, fordapi.Number(float64(amps)))
-		},
-		can: isEV, cannot: "charging commands need an electric car"},
+		sets:   fordapi.FieldChargeCurrentLimit,
+		effect: showSetting(fordapi.FieldChargeCurrentLimit, "globalCurrentLimit"),
+		can:    isEV, cannot: "charging commands need an electric car"},
 	// Departure times on or off, as ha-fordpass sends them
 	// (departure_times_enable, departure_times_disable): two commands of
 	// version 1 on the newer path, with no properties.
@@ -189,16 +181,36 @@ func zoneOptions(options map[string]json.RawMessage) (map[string]any, error) {
 // and 70, and any value from 80 to 100 (ha-fordpass rounds a lower one
 // down to its tens).
 func chargeTargetOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	raw, ok := options["value"]
-	if !ok {
-		return nil, errors.New(`charge_target needs a value: {"command":"charge_target","value":80}`)
+	t, err := wholeValue(options, "charge_target", "80", "50, 60, 70 or a whole number from 80 to 100 (percent)",
+		func(v int) bool { return v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100 })
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"chargeSettings": map[string]any{"globalTargetSoc": t, "globalDCTargetSoc": t, "globalReserveSoc": t}}, nil
+}
+
+// wholeValue reads a command's "value": a whole number that ok accepts;
+// example is one, and allowed says in words what ok accepts.
+func wholeValue(options map[string]json.RawMessage, command, example, allowed string, ok func(int) bool) (int, error) {
+	raw, given := options["value"]
+	if !given {
+		return 0, fmt.Errorf(`%s needs a value, %s: {"command":%q,"value":%s}`, command, allowed, command, example)
 	}
 	var v float64
-	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || !(v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100) {
-		return nil, fmt.Errorf("the charge target must be 50, 60, 70 or a whole number from 80 to 100 (percent), not %s", fordapi.Clip(string(raw), 20))
+	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || math.Abs(v) > 1e6 || !ok(int(v)) {
+		return 0, fmt.Errorf("the %s must be %s, not %s", strings.ReplaceAll(command, "_", " "), allowed, fordapi.Clip(string(raw), 20))
 	}
-	t := int(v)
-	return map[string]any{"chargeSettings": map[string]any{"globalTargetSoc": t, "globalDCTargetSoc": t, "globalReserveSoc": t}}, nil
+	return int(v), nil
+}
+
+// showSetting is the effect of a charge settings command: the field shows
+// the value sent as key.
+func showSetting(field, key string) func(*fordapi.Telemetry, map[string]any) *fordapi.Telemetry {
+	return func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+		cs, _ := props["chargeSettings"].(map[string]any)
+		v, _ := cs[key].(int)
+		return t.With(field, fordapi.Number(float64(v)))
+	}
 }
 
 // properties are the properties Ford gets for a command with these
@@ -228,15 +240,12 @@ func (c *commandSpec) properties(options map[string]json.RawMessage) (map[string
 // currentLimitOptions takes the AC current limit: a whole number of
 // amperes from 5 to 48.
 func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	raw, ok := options["value"]
-	if !ok {
-		return nil, errors.New(`charge_current_limit needs a value in amperes: {"command":"charge_current_limit","value":32}`)
+	a, err := wholeValue(options, "charge_current_limit", "32", "a whole number of amperes from 5 to 48",
+		func(v int) bool { return v >= 5 && v <= 48 })
+	if err != nil {
+		return nil, err
 	}
-	var v float64
-	if json.Unmarshal(raw, &v) != nil || v != math.Trunc(v) || v < 5 || v > 48 {
-		return nil, fmt.Errorf("the charge current limit must be a whole number of amperes from 5 to 48, not %s", fordapi.Clip(string(raw), 20))
-	}
-	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": int(v)}}, nil
+	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": a}}, nil
 }
 
 // departureOn is the key under which departureOptions keeps the choice; it
