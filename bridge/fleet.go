@@ -106,18 +106,12 @@ func (f *fleet) activeLocked() string {
 // per token: a command was sent to it, or a poll found it running. Its
 // socket opens now, and closes the other car's.
 func (f *fleet) used(vin string) {
-	if !f.oneSocket() {
-		f.mu.Lock()
-		f.active = vin
-		f.mu.Unlock()
-		return
-	}
 	f.mu.Lock()
 	prev := f.activeLocked()
 	f.active = vin
 	v := f.vehicles[vin]
 	f.mu.Unlock()
-	if prev != vin && v != nil {
+	if prev != vin && v != nil && f.oneSocket() {
 		f.log.Info("one socket per sign-in: this car streams now, the others are read on the poll interval",
 			zap.String("vin", fordapi.ShortVIN(vin)), zap.String("before", fordapi.ShortVIN(prev)))
 		v.kick()

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
+	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
+	"go.uber.org/zap"
 )
 
 // TestOneSocketPerToken: Ford binds the telemetry socket to one car per
@@ -21,8 +24,9 @@ import (
 // once, remembers it in protocol.json and streams one car, reading the
 // other two by short socket visits on the poll interval: every car's
 // change reaches MQTT within about three poll intervals, and the sockets
-// opened stay bounded per poll interval (no reopen loop). A command to
-// another car makes that car the one that streams.
+// opened stay bounded per poll interval (no reopen loop). A car a poll
+// finds running, then a car a command goes to, becomes the one that
+// streams.
 //
 // FP_ONE_SOCKET_POLL sets the poll interval (2 s here; 60s for the
 // closing note's measurement, which then also counts the sockets of a
@@ -66,11 +70,20 @@ func TestOneSocketPerToken(t *testing.T) {
 		t.Fatalf("%d sockets in %d poll intervals; at most %d", sockets, intervals, limit)
 	}
 
+	// A poll that finds the second car running (its ignition on) makes it
+	// the car that streams.
+	e.patch(vins[1], `{"metrics":{"ignitionStatus":{"value":"ON"}}}`)
+	bridgetest.Eventually(t, 3*poll+10*time.Second, "the running car streams", func() bool {
+		return e.logs.FilterMessageSnippet("this car streams now").FilterField(zap.String("vin", fordapi.ShortVIN(vins[1]))).Len() > 0
+	})
+
 	// A command to the third car: it streams now, and its outcome comes
 	// over its own socket.
 	e.w.Publish(e.topic(vins[2], "command"), `{"command":"lock","id":"one-1"}`, false)
 	e.result(vins[2], "one-1", "success", 20*time.Second)
-	waitLog(t, e, "this car streams now", 10*time.Second)
+	bridgetest.Eventually(t, 10*time.Second, "the commanded car streams", func() bool {
+		return e.logs.FilterMessageSnippet("this car streams now").FilterField(zap.String("vin", fordapi.ShortVIN(vins[2]))).Len() > 0
+	})
 	e.waitStream(vins[2])
 	var proto map[string]any
 	data, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "protocol.json"))

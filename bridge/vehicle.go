@@ -99,9 +99,6 @@ func (v *vehicle) stop() {
 // after another car's socket closed it (one socket per token).
 const displacedRetry = 2 * time.Second
 
-// fieldIgnition is the field that says the car is being driven.
-const fieldIgnition = "ignition"
-
 // run is the vehicle's telemetry loop: the stream, whose first frame is the
 // car's record; when the stream fails, polls until it can be opened again.
 func (v *vehicle) run(parent context.Context) {
@@ -228,7 +225,7 @@ func (v *vehicle) run(parent context.Context) {
 			} else {
 				v.publish(tel)
 				nextPoll = h.clock().Add(h.pollInterval(v.vin))
-				if ign, _ := tel.Field(fieldIgnition); ign.String() == "on" && v.set.stream && !h.mayStream(v.vin) {
+				if ign, _ := tel.Field(fordapi.FieldIgnition); ign.String() == "on" && v.set.stream && !h.mayStream(v.vin) {
 					h.used(v.vin) // being driven: it streams, with one socket per token
 				}
 			}

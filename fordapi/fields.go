@@ -89,6 +89,9 @@ const (
 	FieldRemoteStart    = "remote_start"
 	FieldChargingStatus = "charging_status"
 	FieldChargeTarget   = "charge_target"
+	// FieldIgnition says whether the car is being driven (with one socket
+	// per token, a car found running streams).
+	FieldIgnition = "ignition"
 	// FieldChargeCurrentLimit is the AC current limit in amperes.
 	FieldChargeCurrentLimit = "charge_current_limit"
 )
@@ -144,7 +147,7 @@ var Fields = []FieldSpec{
 	{Name: "heading", Label: "Heading", Kind: KindNumber, Unit: "°", Digits: 1, Angle: true, Icon: "mdi:compass", From: []string{"heading"}, read: heading},
 	{Name: "speed", Label: "Speed", Kind: KindNumber, Measures: "speed", Unit: "km/h", Digits: 1, From: []string{"speed"}},
 	{Name: "gear", Label: "Gear", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"gearLeverPosition"}},
-	{Name: "ignition", Label: "Ignition", Kind: KindOnOff, Measures: "power", On: "on", Off: "off", From: []string{"ignitionStatus"}, Ford: ignitionWords},
+	{Name: FieldIgnition, Label: "Ignition", Kind: KindOnOff, Measures: "power", On: "on", Off: "off", From: []string{"ignitionStatus"}, Ford: ignitionWords},
 	{Name: "alarm", Label: "Alarm", Kind: KindAlarm, Words: []string{"armed", "disarmed", "triggered"}, Icon: "mdi:shield-car", From: []string{"alarmStatus"}, Ford: alarmWords},
 	{Name: FieldRemoteStart, Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off", From: []string{"remoteStartCountdownTimer"}, read: remoteStart},
 	{Name: "remote_start_remaining", Label: "Remote start remaining", Kind: KindNumber, Measures: "duration", Unit: "s", Digits: 0, Icon: "mdi:timer-outline", From: []string{"remoteStartCountdownTimer"}},
