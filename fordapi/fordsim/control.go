@@ -12,9 +12,13 @@ import (
 )
 
 func (s *Sim) ctlRevoke(w http.ResponseWriter, r *http.Request) {
+	account, ok := accountParam(w, r, s.opts.Accounts)
+	if !ok {
+		return
+	}
 	switch r.URL.Query().Get("backend") {
 	case "", "fordpass":
-		s.Revoke()
+		s.RevokeAccount(account)
 	case "fordconnect":
 		s.RevokeFordConnect()
 	default:
@@ -25,28 +29,90 @@ func (s *Sim) ctlRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // Revoke kills every refresh token, as POST /_sim/revoke does.
-func (s *Sim) Revoke() {
+func (s *Sim) Revoke() { s.RevokeAccount(0) }
+
+// RevokeAccount kills the refresh tokens of one account (0: of every
+// account), as POST /_sim/revoke?account=N does.
+func (s *Sim) RevokeAccount(account int) {
 	s.mu.Lock()
-	s.refresh = map[string]time.Time{}
+	defer s.mu.Unlock()
+	for k := range s.refresh {
+		if account == 0 || s.owner[k].account == account {
+			delete(s.refresh, k)
+			delete(s.owner, k)
+		}
+	}
+}
+
+// accountParam reads account=N (0 when absent: every account), answering
+// 400 for a number that names no account.
+func accountParam(w http.ResponseWriter, r *http.Request, accounts int) (int, bool) {
+	raw := r.URL.Query().Get("account")
+	if raw == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > accounts {
+		http.Error(w, fmt.Sprintf("account must be a number from 1 to %d", accounts), http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
+// ctlSignIn picks the account the next sign-in is to (POST
+// /_sim/signin?account=N): the next login link followed signs in to it.
+func (s *Sim) ctlSignIn(w http.ResponseWriter, r *http.Request) {
+	account, ok := accountParam(w, r, s.opts.Accounts)
+	if !ok {
+		return
+	}
+	if account == 0 {
+		http.Error(w, "signin takes account=N", http.StatusBadRequest)
+		return
+	}
+	s.SignInTo(account)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SignInTo makes the next sign-in (the next login link followed) one to
+// account n.
+func (s *Sim) SignInTo(n int) {
+	s.mu.Lock()
+	s.nextAccount = n
 	s.mu.Unlock()
 }
 
-func (s *Sim) ctlExpire(w http.ResponseWriter, _ *http.Request) {
-	s.Expire()
+func (s *Sim) ctlExpire(w http.ResponseWriter, r *http.Request) {
+	account, ok := accountParam(w, r, s.opts.Accounts)
+	if !ok {
+		return
+	}
+	s.ExpireAccount(account)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // Expire makes every access token (CAT, Autonomic and FordConnect's)
 // expire now.
-func (s *Sim) Expire() {
+func (s *Sim) Expire() { s.ExpireAccount(0) }
+
+// ExpireAccount makes the access tokens of one account (0: of every
+// account, FordConnect's too) expire now.
+func (s *Sim) ExpireAccount(account int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	past := s.now().Add(-time.Second)
 	for k := range s.access {
-		s.access[k] = past
+		if account == 0 || s.owner[k].account == account {
+			s.access[k] = past
+		}
 	}
 	for k := range s.auto {
-		s.auto[k] = past
+		if account == 0 || s.owner[k].account == account {
+			s.auto[k] = past
+		}
+	}
+	if account != 0 {
+		return
 	}
 	fc := s.fcon()
 	for k, g := range fc.access {

@@ -52,7 +52,7 @@ func (s *Sim) vehicleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	details, profiles, caps := []any{}, []any{}, []any{}
-	for _, vin := range s.listed() {
+	for _, vin := range s.listed(s.owner[r.Header.Get("auth-token")].account) {
 		d, p, c := s.vehicles[vin].profile()
 		s.extraCapabilities(c)
 		details, profiles, caps = append(details, d), append(profiles, p), append(caps, c)
@@ -80,7 +80,7 @@ func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := []any{}
-	for _, vin := range s.listed() {
+	for _, vin := range s.listed(s.owner[r.Header.Get("auth-token")].account) {
 		v := s.vehicles[vin]
 		_, p, c := v.profile()
 		s.extraCapabilities(c)
@@ -91,14 +91,14 @@ func (s *Sim) garage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-// listed is the VINs the vehicle lists show; s.mu held.
-func (s *Sim) listed() []string {
+// listed is the VINs the vehicle lists of the account show; s.mu held.
+func (s *Sim) listed(account int) []string {
 	if s.listEmpty {
 		return nil
 	}
 	var out []string
 	for _, vin := range s.order {
-		if !s.hidden[vin] {
+		if !s.hidden[vin] && s.vehicles[vin].account == account {
 			out = append(out, vin)
 		}
 	}
@@ -110,8 +110,10 @@ func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) *vehicle {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "UNAUTHORIZED", "message": "provided token was expired"})
 		return nil
 	}
+	t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	v, ok := s.vehicles[r.PathValue("vin")]
-	if !ok {
+	if !ok || v.account != s.owner[t].account {
+		// Another account's car is as unknown as no car.
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": "FORBIDDEN", "message": "USER IS NOT AUTHORIZED TO PERFORM THIS OPERATION"})
 		return nil
 	}

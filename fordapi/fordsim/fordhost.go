@@ -69,7 +69,7 @@ func (s *Sim) fordHostCar(w http.ResponseWriter, r *http.Request, vin string) *v
 		return nil
 	}
 	v, ok := s.vehicles[vin]
-	if !ok {
+	if !ok || v.account != s.owner[r.Header.Get("auth-token")].account {
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": "FORBIDDEN", "message": "USER IS NOT AUTHORIZED TO PERFORM THIS OPERATION"})
 		return nil
 	}

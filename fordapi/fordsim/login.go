@@ -29,7 +29,10 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := token("simcode-")
 	s.mu.Lock()
-	s.codes[code] = codeGrant{challenge: q.Get("code_challenge"), redirect: redirect, expires: s.now().Add(10 * time.Minute)}
+	s.signIns++
+	who := signIn{account: max(s.nextAccount, 1), n: s.signIns}
+	s.nextAccount = 0
+	s.codes[code] = codeGrant{challenge: q.Get("code_challenge"), redirect: redirect, expires: s.now().Add(10 * time.Minute), who: who}
 	s.mu.Unlock()
 	w.Header().Set("Location", redirect+"?code="+url.QueryEscape(code))
 	w.WriteHeader(http.StatusFound)
@@ -64,12 +67,14 @@ func (s *Sim) b2cToken(w http.ResponseWriter, r *http.Request) {
 	s.stats.CodesExchanged++
 	t := token("simb2c-")
 	s.b2c[t] = s.now().Add(time.Hour)
+	s.owner[t] = g.who
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": t, "token_type": "Bearer", "expires_in": 3600, "id_token": token("simid-")})
 }
 
-// issueCAT makes a CAT token pair; s.mu must be held.
-func (s *Sim) issueCAT() map[string]any {
+// issueCAT makes a CAT token pair of the sign-in who; s.mu must be held.
+func (s *Sim) issueCAT(who signIn) map[string]any {
 	a, rt := token("simcat-"), token("simrefresh-")
+	s.owner[a], s.owner[rt] = who, who
 	now := s.now()
 	s.access[a] = now.Add(s.opts.AccessTTL)
 	s.refresh[rt] = now.Add(s.opts.RefreshTTL)
@@ -98,7 +103,9 @@ func (s *Sim) catFromB2C(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delete(s.b2c, body.IdpToken)
-	writeJSON(w, http.StatusOK, s.issueCAT())
+	who := s.owner[body.IdpToken]
+	delete(s.owner, body.IdpToken)
+	writeJSON(w, http.StatusOK, s.issueCAT(who))
 }
 
 func (s *Sim) catRefresh(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +129,9 @@ func (s *Sim) catRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delete(s.refresh, body.RefreshToken) // rotation: the old refresh token is dead now
-	writeJSON(w, http.StatusOK, s.issueCAT())
+	who := s.owner[body.RefreshToken]
+	delete(s.owner, body.RefreshToken)
+	writeJSON(w, http.StatusOK, s.issueCAT(who))
 }
 
 func (s *Sim) autonomicToken(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +163,7 @@ func (s *Sim) autonomicToken(w http.ResponseWriter, r *http.Request) {
 	}
 	t := token("simauto-")
 	s.auto[t] = s.now().Add(s.opts.AutonomicTTL)
+	s.owner[t] = s.owner[subject]
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": t, "refresh_token": token("simautorefresh-"),
 		"token_type": "Bearer", "expires_in": s.opts.AutonomicTTL.Seconds()})
 }

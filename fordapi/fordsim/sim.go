@@ -25,7 +25,11 @@ import (
 
 // Options configure a Sim. Zero values take the defaults in brackets.
 type Options struct {
-	Vehicles     int           // [1]
+	Vehicles int // cars per account [1]
+	// Accounts are the Ford accounts served [1], each with Vehicles cars
+	// of its own: account n's are VIN((n-1)*Vehicles+1) onwards. A sign-in
+	// is to account 1 unless POST /_sim/signin?account=N picked another.
+	Accounts     int
 	CommandDelay time.Duration // time from a command to its outcome [2s]
 	// DailyLimit is how many calls in 24 h lock the account (0: none). As
 	// the reports of lockouts describe (REST polling, repeated sign-ins),
@@ -69,11 +73,17 @@ type Sim struct {
 	vehicles map[string]*vehicle
 	order    []string
 	codes    map[string]codeGrant
-	b2c      map[string]time.Time // B2C access tokens → expiry
-	access   map[string]time.Time // CAT access tokens → expiry
-	refresh  map[string]time.Time // live CAT refresh tokens → expiry
-	auto     map[string]time.Time // Autonomic tokens → expiry
-	outageTo time.Time
+	// owner is the sign-in every live token comes from (codes, B2C, CAT,
+	// refresh and Autonomic tokens alike): its account, and which sign-in
+	// it was, so one sign-in's sockets are told from another's.
+	owner       map[string]signIn
+	nextAccount int                  // the account of the next sign-in (0: account 1)
+	signIns     int                  // sign-ins so far, numbering them
+	b2c         map[string]time.Time // B2C access tokens → expiry
+	access      map[string]time.Time // CAT access tokens → expiry
+	refresh     map[string]time.Time // live CAT refresh tokens → expiry
+	auto        map[string]time.Time // Autonomic tokens → expiry
+	outageTo    time.Time
 	// authOutage: until then, refreshes of the backend are refused as if
 	// the sign-in were dead (invalid_grant, 460), without the refresh
 	// tokens being revoked (Ford's outages, ha-fordconnect-query #37).
@@ -94,7 +104,7 @@ type Sim struct {
 	// already has open (sockets_per_token=1); sockets are the open ones,
 	// each closed by closing its channel.
 	onePerToken bool
-	sockets     map[chan struct{}]struct{}
+	sockets     map[chan struct{}]signIn
 	hidden      map[string]bool // VINs the vehicle lists leave out
 	streamTo    time.Time
 	calls       []time.Time // within 24 h, for DailyLimit
@@ -110,7 +120,11 @@ type codeGrant struct {
 	challenge string
 	redirect  string
 	expires   time.Time
+	who       signIn
 }
+
+// signIn is one sign-in to one account: every token it leads to is its.
+type signIn struct{ account, n int }
 
 // Stats is what GET /_sim/stats answers.
 type Stats struct {
@@ -145,6 +159,9 @@ func New(o Options) *Sim {
 	if o.Vehicles <= 0 {
 		o.Vehicles = 1
 	}
+	if o.Accounts <= 0 {
+		o.Accounts = 1
+	}
 	if o.CommandDelay <= 0 {
 		o.CommandDelay = 2 * time.Second
 	}
@@ -165,9 +182,10 @@ func New(o Options) *Sim {
 	}
 	s := &Sim{opts: o, now: o.Now, vehicles: map[string]*vehicle{}, codes: map[string]codeGrant{},
 		b2c: map[string]time.Time{}, access: map[string]time.Time{}, refresh: map[string]time.Time{},
-		auto: map[string]time.Time{}, failNext: map[string]int{}, stats: Stats{Calls: map[string]int{}}}
-	for i := 1; i <= o.Vehicles; i++ {
+		auto: map[string]time.Time{}, owner: map[string]signIn{}, failNext: map[string]int{}, stats: Stats{Calls: map[string]int{}}}
+	for i := 1; i <= o.Vehicles*o.Accounts; i++ {
 		v := newVehicle(i, o.Now())
+		v.account = (i-1)/o.Vehicles + 1
 		s.vehicles[v.vin] = v
 		s.order = append(s.order, v.vin)
 	}
@@ -208,8 +226,9 @@ func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Each control endpoint names the parameters it takes; any other is
 	// refused, so a test cannot set a switch the simulator lacks and pass.
-	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke, "backend"))
-	mux.HandleFunc("POST /_sim/expire", params(s.ctlExpire))
+	mux.HandleFunc("POST /_sim/revoke", params(s.ctlRevoke, "backend", "account"))
+	mux.HandleFunc("POST /_sim/expire", params(s.ctlExpire, "account"))
+	mux.HandleFunc("POST /_sim/signin", params(s.ctlSignIn, "account"))
 	mux.HandleFunc("POST /_sim/authoutage", params(s.ctlAuthOutage, "backend", "for"))
 	mux.HandleFunc("POST /_sim/outage", params(s.ctlOutage, "status", "for"))
 	mux.HandleFunc("POST /_sim/ratelimit", params(s.ctlRateLimit, "for"))

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestControlAPIRefusesBadInput: every control request with a bad
@@ -43,6 +44,10 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 		{"POST", "/_sim/account?hide=NOSUCHVIN", "", 400, "no simulated vehicle"},
 		{"POST", "/_sim/revoke?backend=tesla", "", 400, "backend must be fordpass or fordconnect"},
 		{"POST", "/_sim/revoke?vin=1", "", 400, `unknown parameter "vin"`},
+		{"POST", "/_sim/revoke?account=2", "", 400, "account must be a number from 1 to 1"},
+		{"POST", "/_sim/expire?account=x", "", 400, "account must be a number"},
+		{"POST", "/_sim/signin", "", 400, "signin takes account=N"},
+		{"POST", "/_sim/signin?account=0", "", 400, "account must be a number"},
 		{"POST", "/_sim/outage?status=503&duration=5s", "", 400, `unknown parameter "duration"`},
 		{"GET", "/_sim/stats?verbose=1", "", 400, "takes none"},
 		{"PATCH", "/_sim/vehicles/" + VIN(1) + "?when=refresh", `{"metrics":{}}`, 400, `unknown parameter "when"`},
@@ -76,5 +81,62 @@ func TestControlAPIRefusesBadInput(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest { // missing Application-Id, not an outage or a 429
 		t.Fatalf("after refused controls the simulator answers %d", resp.StatusCode)
+	}
+}
+
+// TestAccountsKeepTheirCars: a sign-in to account 2 lists account 2's cars
+// only, cannot read account 1's, and revoking account 2 leaves account 1
+// signed in.
+func TestAccountsKeepTheirCars(t *testing.T) {
+	t.Parallel()
+	s := New(Options{Accounts: 2, Vehicles: 2})
+	signIn := func(account int) (cat, refresh, auto string) {
+		s.SignInTo(account)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.signIns++
+		who := signIn{account: max(s.nextAccount, 1), n: s.signIns}
+		s.nextAccount = 0
+		pair := s.issueCAT(who)
+		cat, refresh = pair["access_token"].(string), pair["refresh_token"].(string)
+		auto = token("simauto-")
+		s.auto[auto], s.owner[auto] = s.now().Add(time.Hour), who
+		return cat, refresh, auto
+	}
+	_, refresh1, _ := signIn(1)
+	cat2, _, auto2 := signIn(2)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/fpcpl-user-garage-service/v1/user/garage", nil)
+	req.Header.Set("auth-token", cat2)
+	req.Header.Set("Application-Id", "667D773E-1BDC-4139-8AD0-2B16474E8DC7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), VIN(3)) || !strings.Contains(string(body), VIN(4)) || strings.Contains(string(body), VIN(1)) {
+		t.Fatalf("account 2's garage: %s", body)
+	}
+	for vin, want := range map[string]int{VIN(1): http.StatusForbidden, VIN(3): http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/telemetry/sources/fordpass/vehicles/"+vin, nil)
+		req.Header.Set("Authorization", "Bearer "+auto2)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("account 2 reading %s: %d, want %d", vin, resp.StatusCode, want)
+		}
+	}
+	s.RevokeAccount(2)
+	s.mu.Lock()
+	_, alive := s.refresh[refresh1]
+	left := len(s.refresh)
+	s.mu.Unlock()
+	if !alive || left != 1 {
+		t.Fatalf("revoking account 2: account 1's refresh token alive %v, %d left", alive, left)
 	}
 }

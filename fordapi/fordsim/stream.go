@@ -43,18 +43,23 @@ func (s *Sim) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	v.subs[ch] = struct{}{}
 	displaced := make(chan struct{})
+	who := s.owner[tok]
 	if s.onePerToken {
-		// The simulator has one account: every socket is on its token.
-		for other := range s.sockets {
-			close(other)
-			delete(s.sockets, other)
-			s.stats.SocketsDisplaced++
+		// Assumed: the socket is bound to one car per sign-in (its
+		// tokens, however often refreshed); another sign-in's sockets,
+		// of the same account or another, are not touched.
+		for other, o := range s.sockets {
+			if o == who {
+				close(other)
+				delete(s.sockets, other)
+				s.stats.SocketsDisplaced++
+			}
 		}
 	}
 	if s.sockets == nil {
-		s.sockets = map[chan struct{}]struct{}{}
+		s.sockets = map[chan struct{}]signIn{}
 	}
-	s.sockets[displaced] = struct{}{}
+	s.sockets[displaced] = who
 	// The whole record goes first, as the app expects: a client builds
 	// the car's state from the socket alone. Deltas from now on queue
 	// behind it in ch.

@@ -16,6 +16,7 @@ func VIN(i int) string {
 
 type vehicle struct {
 	vin      string
+	account  int // the account the car is on (1 with one account)
 	nickname string
 	model    string
 	year     string
