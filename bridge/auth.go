@@ -22,6 +22,7 @@ import (
 // sign-in at a time, the code waiting for the throttle).
 type authSide struct {
 	*core
+	ford      fordapi.Backend
 	pub       *publisher
 	gate      *authGate
 	authPubMu sync.Mutex // serializes auth publishing: the last state read is the last sent
@@ -32,6 +33,9 @@ type authSide struct {
 	signedIn func()
 	// cars are the bridged cars' VINs (the fleet's).
 	cars func() []string
+	// published runs after each publish of the auth state (the bridge's:
+	// the metric, and the summary of several accounts).
+	published func()
 }
 
 // authGate holds the account's auth state and lets vehicle loops wait
@@ -174,7 +178,6 @@ func (a *authSide) setAuth(state, reason string, retryAt time.Time) {
 			a.log.Warn(a.cfg.Service()+" connection "+state, fields...)
 		}
 	}
-	a.m.setAuthState(state)
 	a.publishAuth()
 	if state == StateRateLimited && !retryAt.IsZero() {
 		// The wait ends by itself: nothing needs to call Ford to find out.
@@ -188,6 +191,14 @@ func (a *authSide) setAuth(state, reason string, retryAt time.Time) {
 }
 
 func (a *authSide) publishAuth() {
+	a.publishOwn()
+	if a.published != nil {
+		a.published()
+	}
+}
+
+// publishOwn publishes the account's auth topics.
+func (a *authSide) publishOwn() {
 	a.authPubMu.Lock()
 	defer a.authPubMu.Unlock()
 	info := a.info()
@@ -213,13 +224,15 @@ func (a *authSide) publishAuth() {
 // is worst, as only the user can end it.
 var stateRank = map[string]int{StateOK: 0, StateUnavailable: 1, StateRateLimited: 2, StateReauthRequired: 3}
 
-// AuthInfo is the current auth state.
-func (b *Bridge) AuthInfo() AuthInfo { return b.auth.info() }
+// AuthInfo is the current auth state: with several accounts, the worst of
+// theirs.
+func (b *Bridge) AuthInfo() AuthInfo { return b.worst() }
 
 // info is the current auth state, with the sign-in page's address.
 func (a *authSide) info() AuthInfo {
 	info := a.gate.get()
 	info.SignInURL = a.cfg.HTTPPublicURL
+	info.Account = a.t.AccountName()
 	if d, ok := a.ford.(*both.Backend); ok {
 		// With two backends the state said is the worst of them, in the
 		// words of the backend it comes from; the gate's own state is what

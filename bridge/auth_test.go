@@ -21,8 +21,8 @@ func TestRateLimitedEndsByItself(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Budget().Close() })
 	b := New(config.Config{TopicPrefix: "fp", StateDir: t.TempDir()}, c, Options{})
-	b.auth.report(&fordapi.BudgetError{Class: fordapi.ClassTelemetry, Used: 175, Limit: 175, RetryAt: time.Now().Add(300 * time.Millisecond)}, &backoff{})
-	info := b.auth.gate.get()
+	b.accounts[0].auth.report(&fordapi.BudgetError{Class: fordapi.ClassTelemetry, Used: 175, Limit: 175, RetryAt: time.Now().Add(300 * time.Millisecond)}, &backoff{})
+	info := b.accounts[0].auth.gate.get()
 	if info.State != StateRateLimited || info.RetryAt == nil {
 		t.Fatalf("after a budget refusal: %+v", info)
 	}
@@ -32,9 +32,9 @@ func TestRateLimitedEndsByItself(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for b.auth.gate.get().State != StateOK {
+	for b.accounts[0].auth.gate.get().State != StateOK {
 		if time.Now().After(deadline) {
-			t.Fatalf("still %+v two seconds after retry_at", b.auth.gate.get())
+			t.Fatalf("still %+v two seconds after retry_at", b.accounts[0].auth.gate.get())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

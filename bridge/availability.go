@@ -182,17 +182,20 @@ func (b *Bridge) infoLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		gate := ""
-		if info := b.auth.gate.get(); info.State != StateOK {
-			gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
-		}
 		now := b.now()
-		cars := b.fleet.cars()
-		for _, v := range cars {
-			v.checkDark(now, b.opts.DarkAfter, gate)
+		var cars []*vehicle
+		for _, a := range b.accounts {
+			gate := ""
+			if info := a.auth.gate.get(); info.State != StateOK {
+				gate = "the bridge cannot call Ford (" + info.State + "): " + info.Reason
+			}
+			for _, v := range a.fleet.cars() {
+				v.checkDark(now, b.opts.DarkAfter, gate)
+				cars = append(cars, v)
+			}
 		}
 		b.pub.checkEchoes(now)
-		dark := b.fleet.darkCars()
+		dark := b.darkCars()
 		minute := time.Since(lastMinute) >= time.Minute
 		if minute || !slices.Equal(dark, lastDark) {
 			b.publishInfo(false) // sent only when it changed

@@ -53,25 +53,38 @@ type core struct {
 	cfg  config.Config
 	opts Options
 	log  *zap.Logger
-	ford fordapi.Backend
 	m    *Metrics
 	now  func() time.Time
 	p    string       // topic prefix
 	t    mqttapi.Tree // the topic tree under it
 }
 
+// fordAccount is one Ford account the bridge serves: its backend, its auth
+// state and sign-in, and its cars. Its core is the bridge's as the account
+// sees it: its STATE_DIR, region and VINs (config.Config.ForAccount), its
+// name on every log line, and its auth topics (mqttapi.Tree.Account).
+type fordAccount struct {
+	*core
+	name  string // "" for the only account when FORD_ACCOUNTS is unset
+	ford  fordapi.Backend
+	auth  *authSide
+	fleet *fleet
+}
+
 // Bridge is one running fordpass2mqtt: it wires its parts and runs their
 // loops.
 type Bridge struct {
 	*core
-	auth  *authSide // the auth state and the sign-in machinery
-	web   *web.UI   // health, metrics and the sign-in page
+	web   *web.UI // health, metrics and the sign-in page
 	start time.Time
 
 	pub       *publisher // the broker connection and what was published on it
 	accepting atomic.Bool
 
-	fleet     *fleet // the bridged cars and what the bridge knows of the account
+	// accounts are the Ford accounts served, in FORD_ACCOUNTS's order;
+	// one, named "", unless it names several.
+	accounts  []*fordAccount
+	authPubMu sync.Mutex // serializes the summary of several accounts' auth states
 	workers   sync.WaitGroup
 	commands  sync.WaitGroup
 	cmdCtx    context.Context
@@ -84,8 +97,21 @@ type Bridge struct {
 	reportKey []byte                 // verifies doctor's reports (STATE_DIR/doctor.key)
 }
 
-// New makes a bridge; Run starts it.
+// New makes a bridge of one Ford account; Run starts it.
 func New(cfg config.Config, ford fordapi.Backend, opts Options) *Bridge {
+	if len(cfg.Accounts) != 1 {
+		cfg.Accounts = nil // the one account of cfg.Region and cfg.VINs
+	}
+	return NewAccounts(cfg, []fordapi.Backend{ford}, opts)
+}
+
+// NewAccounts makes a bridge of the accounts cfg.Accounts names, fords
+// being their backends in the same order; Run starts it.
+func NewAccounts(cfg config.Config, fords []fordapi.Backend, opts Options) *Bridge {
+	cfg.Accounts = cfg.AccountList()
+	if len(fords) != len(cfg.Accounts) {
+		panic("bridge: one backend per account") // a programming error
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -122,36 +148,69 @@ func New(cfg config.Config, ford fordapi.Backend, opts Options) *Bridge {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	c := &core{cfg: cfg, opts: opts, log: opts.Logger, ford: ford, m: opts.Metrics, now: opts.Now,
+	c := &core{cfg: cfg, opts: opts, log: opts.Logger, m: opts.Metrics, now: opts.Now,
 		p: cfg.TopicPrefix, t: mqttapi.New(cfg.TopicPrefix)}
 	b := &Bridge{core: c, start: opts.Now().UTC().Truncate(time.Second)}
 	b.pub = &publisher{core: c, cache: retainedCache{m: map[string]string{}}}
 	b.pub.disc.last, b.pub.disc.removal = map[string][32]byte{}, map[string][32]byte{}
 	b.pub.disc.onBroker, b.pub.disc.leftover = map[string]components{}, map[string]map[string]string{}
 	b.pub.configSlots = make(chan struct{}, configsInFlight)
-	b.auth = &authSide{core: c, pub: b.pub, gate: newAuthGate(opts.Now())}
-	b.auth.pending.wake = make(chan struct{}, 1)
-	if d, ok := ford.(*both.Backend); ok {
-		d.OnChange(b.auth.publishAuth)
-	}
-	b.m.setBudget(ford.Budget())
 	b.shapes = loadShapes(cfg.StateDir, opts.Logger)
-	b.fleet = &fleet{core: c, auth: b.auth, pub: b.pub, shapes: b.shapes, workers: &b.workers,
-		host: carLink{b}, set: carLink{b}.settings(), wake: make(chan struct{}, 1),
-		vehicles: map[string]*vehicle{}, stale: map[string]struct{}{},
-		changed: func() {
-			b.publishInfo(false)
-			b.publishDiscovery(false)
-			if _, ok := ford.(*both.Backend); ok {
-				b.auth.publishAuth() // FordConnect's detail lists the bridged cars
-			}
-		}}
-	b.auth.signedIn = b.fleet.signedIn
-	b.auth.cars = b.fleet.bridgedVINs
+	for i, ac := range cfg.Accounts {
+		b.accounts = append(b.accounts, b.newAccount(ac, fords[i]))
+	}
+	b.m.setBudget(b.budgets()...)
 	b.rejectLog = floodlog.New(opts.FloodLogEvery)
 	b.web = web.New(cfg, webSide{b}, web.Options{Log: opts.Logger, Metrics: b.m.Handler(), AuthFailure: b.m.authFailure,
 		FloodLogEvery: opts.FloodLogEvery, Now: opts.Now})
 	return b
+}
+
+// newAccount wires one account's auth side and fleet to the bridge.
+func (b *Bridge) newAccount(ac config.Account, ford fordapi.Backend) *fordAccount {
+	c := *b.core
+	c.cfg = b.cfg.ForAccount(ac)
+	c.t = b.t.Account(ac.Name)
+	if ac.Name != "" {
+		c.log = b.log.With(zap.String("account", ac.Name))
+	}
+	a := &fordAccount{core: &c, name: ac.Name, ford: ford}
+	a.auth = &authSide{core: &c, ford: ford, pub: b.pub, gate: newAuthGate(b.now()), published: b.authChanged}
+	a.auth.pending.wake = make(chan struct{}, 1)
+	if d, ok := ford.(*both.Backend); ok {
+		d.OnChange(a.auth.publishAuth)
+	}
+	link := carLink{b, a}
+	a.fleet = &fleet{core: &c, ford: ford, auth: a.auth, pub: b.pub, shapes: b.shapes, workers: &b.workers,
+		host: link, set: link.settings(), wake: make(chan struct{}, 1),
+		vehicles: map[string]*vehicle{}, stale: map[string]struct{}{},
+		takenBy: func(vin string) string { return b.bridgedElsewhere(a, vin) },
+		changed: func() {
+			b.publishInfo(false)
+			b.publishDiscovery(false)
+			if _, ok := ford.(*both.Backend); ok {
+				a.auth.publishAuth() // FordConnect's detail lists the bridged cars
+			}
+		}}
+	a.auth.signedIn = a.fleet.signedIn
+	a.auth.cars = a.fleet.bridgedVINs
+	return a
+}
+
+// named says whether the bridge serves several accounts (FORD_ACCOUNTS).
+func (b *Bridge) named() bool { return b.accounts[0].name != "" }
+
+// budgets are every budget the accounts' backends hold.
+func (b *Bridge) budgets() []*fordapi.Budget {
+	var out []*fordapi.Budget
+	for _, a := range b.accounts {
+		if h, ok := a.ford.(fordapi.BudgetHolder); ok {
+			out = append(out, h.Budgets()...)
+		} else {
+			out = append(out, a.ford.Budget())
+		}
+	}
+	return out
 }
 
 // Run runs the bridge until ctx ends, then shuts down cleanly: no new
@@ -185,12 +244,22 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.cmdCtx, b.cmdCancel = context.WithCancel(context.Background())
 	defer b.cmdCancel()
 
-	if st := b.ford.Status(); st.SignedIn {
-		b.auth.setAuth(StateOK, "signed in", time.Time{})
-	} else {
-		b.auth.setAuth(StateReauthRequired, st.Reason, time.Time{})
+	for _, a := range b.accounts {
+		if a.name != "" {
+			if err := fordapi.PrepareStateDir(a.cfg.StateDir); err != nil {
+				return config.NewError("STATE_DIR", err)
+			}
+			if fixed, err := fordapi.FixPrivateModes(a.cfg.StateDir); err != nil || len(fixed) > 0 {
+				a.log.Warn("secret files in the account's folder were readable by others or links", zap.Strings("made_private", fixed), zap.Error(err))
+			}
+		}
+		if st := a.ford.Status(); st.SignedIn {
+			a.auth.setAuth(StateOK, "signed in", time.Time{})
+		} else {
+			a.auth.setAuth(StateReauthRequired, st.Reason, time.Time{})
+		}
+		a.fleet.loadVehicleCache()
 	}
-	b.fleet.loadVehicleCache()
 
 	opts, err := MQTTOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
 	if err != nil {
@@ -212,17 +281,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(4)
-	go func() { defer b.workers.Done(); b.auth.signInLoop(workCtx) }()
-	go func() { defer b.workers.Done(); b.fleet.accountLoop(workCtx) }()
+	b.workers.Add(1 + 3*len(b.accounts))
 	go b.infoLoop(workCtx)
-	go func() { defer b.workers.Done(); b.auth.tokenWatch(workCtx) }()
+	for _, a := range b.accounts {
+		go func() { defer b.workers.Done(); a.auth.signInLoop(workCtx) }()
+		go func() { defer b.workers.Done(); a.fleet.accountLoop(workCtx) }()
+		go func() { defer b.workers.Done(); a.auth.tokenWatch(workCtx) }()
+	}
 
 	<-ctx.Done()
 	b.log.Info("shutting down")
 	b.accepting.Store(false)
 	if b.pub.connected.Load() {
-		_ = WaitToken(b.pub.client.Unsubscribe(b.t.AllCommands(), b.t.CodeSet()), 2*time.Second)
+		_ = WaitToken(b.pub.client.Unsubscribe(append([]string{b.t.AllCommands()}, b.codeTopics()...)...), 2*time.Second)
 	}
 	done := make(chan struct{})
 	go func() { b.commands.Wait(); close(done) }()
@@ -236,9 +307,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	stopWork()
 	b.workers.Wait()
 	b.shapes.flush()
-	if st := b.ford.Status(); st.Unsaved != "" {
-		if err := b.ford.SaveToken(); err != nil {
-			b.log.Error("at shutdown the token still cannot be saved: the next start needs a new sign-in", zap.Error(err))
+	for _, a := range b.accounts {
+		if st := a.ford.Status(); st.Unsaved != "" {
+			if err := a.ford.SaveToken(); err != nil {
+				a.log.Error("at shutdown the token still cannot be saved: the next start needs a new sign-in", zap.Error(err))
+			}
 		}
 	}
 	if srv != nil {
@@ -255,11 +328,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 	b.pub.client.Disconnect(500)
-	budgets := []*fordapi.Budget{b.ford.Budget()}
-	if h, ok := b.ford.(fordapi.BudgetHolder); ok {
-		budgets = h.Budgets()
-	}
-	for _, budget := range budgets {
+	for _, budget := range b.budgets() {
 		if err := budget.Close(); err != nil {
 			b.log.Warn("could not save the call budget", zap.Error(err))
 		}

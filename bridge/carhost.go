@@ -69,7 +69,10 @@ type carSettings struct {
 
 // carLink is the bridge as its cars see it: the carHost they run with.
 // Its methods are the carHost ones the bridge does not have itself.
-type carLink struct{ *Bridge }
+type carLink struct {
+	*Bridge
+	a *fordAccount // the car's
+}
 
 func (b carLink) settings() carSettings {
 	return carSettings{stream: b.cfg.Stream, discovery: b.cfg.HADiscovery, backoffMin: b.opts.BackoffMin, backoffMax: b.opts.BackoffMax,
@@ -81,13 +84,13 @@ func (b carLink) settings() carSettings {
 
 func (b carLink) allowed(cmd string) bool                     { return b.cfg.Allowed(cmd) }
 func (b carLink) clock() time.Time                            { return b.now() }
-func (b carLink) logger() *zap.Logger                         { return b.log }
-func (b carLink) fordAPI() fordapi.Backend                    { return b.ford }
-func (b carLink) waitForFord(ctx context.Context) error       { return b.auth.gate.wait(ctx, b.now) }
-func (b carLink) pollInterval(vin string) time.Duration       { return b.fleet.pollInterval(vin) }
-func (b carLink) mayStream(vin string) bool                   { return b.fleet.mayStream(vin) }
-func (b carLink) used(vin string)                             { b.fleet.used(vin) }
-func (b carLink) report(err error, bo *backoff) time.Duration { return b.auth.report(err, bo) }
+func (b carLink) logger() *zap.Logger                         { return b.a.log }
+func (b carLink) fordAPI() fordapi.Backend                    { return b.a.ford }
+func (b carLink) waitForFord(ctx context.Context) error       { return b.a.auth.gate.wait(ctx, b.now) }
+func (b carLink) pollInterval(vin string) time.Duration       { return b.a.fleet.pollInterval(vin) }
+func (b carLink) mayStream(vin string) bool                   { return b.a.fleet.mayStream(vin) }
+func (b carLink) used(vin string)                             { b.a.fleet.used(vin) }
+func (b carLink) report(err error, bo *backoff) time.Duration { return b.a.auth.report(err, bo) }
 func (b carLink) publishRetained(topic, payload string)       { b.pub.publishRetained(topic, payload) }
 func (b carLink) fieldTopic(vin, field string) string         { return b.t.Field(vin, field) }
 func (b carLink) topics() mqttapi.Tree                        { return b.t }

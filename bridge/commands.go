@@ -207,7 +207,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		// itself does it below); it is not a command.
 		return
 	}
-	v := b.fleet.vehicle(vin)
+	acct, v := b.carAccount(vin)
 	if v != nil || mqttapi.IsVIN(vin) {
 		// A command published with the retain flag while the bridge listens
 		// is delivered without the flag (MQTT 3.1.1), so it would replay at
@@ -251,23 +251,27 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 	case b.cfg.Backend == config.BackendFordConnect:
 		reject(fordconnect.ErrCommands.Error())
 		return
-	case commandsBlocked(b.ford) != "":
-		reject(commandsBlocked(b.ford))
+	case acct != nil && commandsBlocked(acct.ford) != "":
+		reject(commandsBlocked(acct.ford))
 		return
 	case !b.cfg.Allowed(req.Command):
 		reject(fmt.Sprintf("command %q is not allowed (COMMANDS_ALLOWED=%s)", req.Command, strings.Join(b.cfg.CommandsAllowed, ",")))
 		return
 	}
 	if v == nil {
-		if up := strings.ToUpper(vin); up != vin && b.fleet.vehicle(up) != nil {
+		if _, car := b.carAccount(strings.ToUpper(vin)); car != nil && strings.ToUpper(vin) != vin {
+			up := strings.ToUpper(vin)
 			reject("VINs are upper case in topics: publish to " + b.t.Command(up))
 			return
 		}
 		reject("unknown vehicle " + fordapi.ShortVIN(vin) + "; see " + b.t.Info() + " for the bridged VINs")
 		return
 	}
-	info := b.auth.gate.get()
+	info := acct.auth.gate.get()
 	switch {
+	case info.State == StateReauthRequired && acct.name != "":
+		reject("account " + acct.name + " is not signed in to FordPass: " + info.Reason)
+		return
 	case info.State == StateReauthRequired:
 		reject("not signed in to FordPass: " + info.Reason)
 		return
@@ -275,7 +279,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject("waiting until " + info.RetryAt.Format(time.RFC3339) + ": " + info.Reason)
 		return
 	}
-	if at := b.ford.Budget().NextAllowed(fordapi.ClassCommand); at.After(b.now()) {
+	if at := acct.ford.Budget().NextAllowed(fordapi.ClassCommand); at.After(b.now()) {
 		reject(fmt.Sprintf("the command share of the daily Ford call budget is spent (refused locally, Ford was not called); the next command is allowed at %s",
 			at.UTC().Format(time.RFC3339)))
 		return
@@ -319,7 +323,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		reject(fmt.Sprintf("busy: %d commands pending for this car (one running, %d waiting); wait for their results", n, maxWaiting))
 		return
 	}
-	b.fleet.used(vin) // with one socket per token, the car a command went to streams its outcome
+	acct.fleet.used(vin) // with one socket per token, the car a command went to streams its outcome
 }
 
 // allowRefresh is the car's refresh throttle: it takes a refresh when the

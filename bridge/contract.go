@@ -6,6 +6,7 @@ import "github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 // tree; these names keep the bridge's API as it was.
 type (
 	AuthInfo     = mqttapi.AuthInfo
+	AccountInfo  = mqttapi.AccountInfo
 	BackendInfo  = mqttapi.BackendInfo
 	BackendCar   = mqttapi.BackendCar
 	SignInResult = mqttapi.SignInResult

@@ -24,7 +24,8 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 	m := NewMetrics()
 	c := &core{cfg: config.Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m}
 	br := &Bridge{core: c, pub: &publisher{core: c, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
-	return &vehicle{host: carLink{br}, set: carLink{br}.settings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
+	link := carLink{br, &fordAccount{core: c}}
+	return &vehicle{host: link, set: link.settings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
 }
 
 // BenchmarkPublishUnchanged is the diff of a telemetry update that changes

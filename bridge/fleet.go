@@ -45,6 +45,7 @@ func InstanceID(dir string) (string, error) {
 // keeps Ford's vehicle list and runs a worker for each car on it.
 type fleet struct {
 	*core
+	ford    fordapi.Backend
 	auth    *authSide
 	pub     *publisher
 	shapes  *shapes
@@ -54,6 +55,9 @@ type fleet struct {
 	// changed runs after the bridged cars changed (P/bridge/info and the
 	// discovery configs follow).
 	changed func()
+	// takenBy names another account that bridges a car ("" if none): a
+	// car on two accounts belongs to the first that took it.
+	takenBy func(vin string) string
 	wake    chan struct{} // a new sign-in: ask for the list now
 	// snapshotDue: the next vehicle list and each car's next telemetry are
 	// the first snapshot after a sign-in.
@@ -160,24 +164,30 @@ func (f *fleet) loadVehicleCache() {
 		f.log.Warn("ignoring the vehicle cache; the list is asked of Ford", zap.Error(err))
 		return
 	}
+	list := f.filter(a.Vehicles) // not under f.mu: it asks the other accounts
 	f.mu.Lock()
 	f.account = a
-	f.list = f.filter(a.Vehicles)
+	f.list = list
 	if !a.FetchedAt.IsZero() && !a.FetchedAt.After(f.now()) {
 		f.nextList = a.FetchedAt.Add(f.opts.VehicleListTTL)
 	}
 	f.mu.Unlock()
 }
 
+// filter keeps the cars of FORD_VINS (FORD_VINS_<NAME>; all when empty)
+// that no other account bridges.
 func (f *fleet) filter(list []fordapi.Vehicle) []fordapi.Vehicle {
-	if len(f.cfg.VINs) == 0 {
-		return list
-	}
 	out := make([]fordapi.Vehicle, 0, len(list))
 	for _, v := range list {
-		if slices.Contains(f.cfg.VINs, v.VIN) {
-			out = append(out, v)
+		if len(f.cfg.VINs) > 0 && !slices.Contains(f.cfg.VINs, v.VIN) {
+			continue
 		}
+		if other := f.takenBy(v.VIN); other != "" {
+			f.log.Warn("a car on this account is bridged by another account already; name it in one account's FORD_VINS_<NAME> to choose",
+				zap.String("vin", fordapi.ShortVIN(v.VIN)), zap.String("bridged_by", other))
+			continue
+		}
+		out = append(out, v)
 	}
 	return out
 }

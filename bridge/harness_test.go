@@ -244,14 +244,7 @@ func (e *env) topic(parts ...string) string { return e.p + "/" + strings.Join(pa
 
 func (e *env) simPost(path string) {
 	e.t.Helper()
-	resp, err := bridgetest.HTTP.Post(e.simURL+path, "application/json", nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s: %d", path, resp.StatusCode)
-	}
+	bridgetest.SimControl(e.t, e.simURL, path)
 }
 
 func (e *env) patch(vin string, patch string) {

@@ -28,7 +28,7 @@ import (
 // and process metrics.
 type Metrics struct {
 	set           *metrics.Set
-	budget        atomic.Pointer[fordapi.Budget] // read at every scrape: the figures never lag
+	budget        atomic.Pointer[[]*fordapi.Budget] // read at every scrape: the figures never lag
 	mqttConnected *metrics.Gauge
 	published     *metrics.Counter
 }
@@ -39,10 +39,13 @@ func NewMetrics() *Metrics {
 	m := &Metrics{set: metrics.NewSet()}
 	budget := func(f func(*fordapi.Budget) float64) func() float64 {
 		return func() float64 {
-			if b := m.budget.Load(); b != nil {
-				return f(b)
+			sum := 0.0
+			if bs := m.budget.Load(); bs != nil {
+				for _, b := range *bs {
+					sum += f(b) // several accounts: their sum
+				}
 			}
-			return 0
+			return sum
 		}
 	}
 	m.set.NewGauge("fordpass_ford_calls_24h", budget(func(b *fordapi.Budget) float64 { return float64(b.Used()) }))
@@ -93,7 +96,7 @@ func (m *Metrics) TokenRefresh(outcome string) {
 	m.counter("fordpass_token_refreshes_total", "outcome", outcome)
 }
 
-func (m *Metrics) setBudget(b *fordapi.Budget) { m.budget.Store(b) }
+func (m *Metrics) setBudget(bs ...*fordapi.Budget) { m.budget.Store(&bs) }
 
 func (m *Metrics) setAuthState(state string) {
 	for _, s := range []string{StateOK, StateReauthRequired, StateRateLimited, StateUnavailable} {

@@ -102,7 +102,10 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 		b.log.Info("connected to the broker")
 	}
 	// P/+/state: the bridge's own publishes, to see them come back.
-	subs := map[string]byte{b.t.AllCommands(): 1, b.t.CodeSet(): 1, b.t.Doctor(): 1, b.p + "/+/state": 1}
+	subs := map[string]byte{b.t.AllCommands(): 1, b.t.Doctor(): 1, b.p + "/+/state": 1}
+	for _, topic := range b.codeTopics() {
+		subs[topic] = 1
+	}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
 		// The device configs on the broker, to remove what a config from
@@ -142,8 +145,8 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 	switch {
 	case b.pub.watched(topic):
 		b.pub.echoed(topic)
-	case topic == b.t.CodeSet():
-		b.auth.onCode(msg)
+	case b.codeAccount(topic) != nil:
+		b.codeAccount(topic).auth.onCode(msg)
 	case topic == b.t.Doctor():
 		var r Report
 		switch {
@@ -210,7 +213,7 @@ func (p *publisher) publishRetained(topic, payload string) {
 // (cached) and each car's (from what it last published).
 func (b *Bridge) retained(f func(topic, payload string)) {
 	b.pub.cache.each(f)
-	for _, v := range b.fleet.cars() {
+	for _, v := range b.cars() {
 		v.eachRetained(f)
 		v.eachAvailability(f)
 	}
@@ -286,13 +289,22 @@ type heldEvent struct {
 }
 
 func (b *Bridge) info() Info {
-	vins := b.fleet.bridgedVINs()
 	b.pub.conns.Lock()
 	reconnects := max(len(b.pub.conns.at)-1, 0)
 	b.pub.conns.Unlock()
-	bud := b.ford.Budget()
-	return Info{Version: b.opts.Version, StartedAt: b.start, VINs: vins, Calls24h: bud.Used(), CallBudget: bud.Limit(),
-		Instance: b.instance, Reconnects1h: reconnects, Demo: b.cfg.Demo, Dark: b.fleet.darkCars()}
+	info := Info{Version: b.opts.Version, StartedAt: b.start, VINs: []string{}, Instance: b.instance, Reconnects1h: reconnects,
+		Demo: b.cfg.Demo, Dark: b.darkCars()}
+	for _, a := range b.accounts {
+		bud := a.ford.Budget()
+		ai := AccountInfo{Name: a.name, VINs: a.fleet.bridgedVINs(), Calls24h: bud.Used(), CallBudget: bud.Limit()}
+		info.VINs = append(info.VINs, ai.VINs...)
+		info.Calls24h += ai.Calls24h
+		info.CallBudget += ai.CallBudget
+		if a.name != "" {
+			info.Accounts = append(info.Accounts, ai)
+		}
+	}
+	return info
 }
 
 func (b *Bridge) publishInfo(force bool) {
@@ -302,12 +314,17 @@ func (b *Bridge) publishInfo(force bool) {
 		b.pub.cache.forget(topic)
 	}
 	b.pub.publishState(topic, string(data))
-	b.m.setBudget(b.ford.Budget())
 }
 
 func (b *Bridge) discoverySettings() discovery.Settings {
-	return discovery.Settings{DiscoveryPrefix: b.cfg.HADiscoveryPrefix, TopicPrefix: b.p, Version: b.opts.Version,
+	s := discovery.Settings{DiscoveryPrefix: b.cfg.HADiscoveryPrefix, TopicPrefix: b.p, Version: b.opts.Version,
 		PublicURL: b.cfg.HTTPPublicURL, Demo: b.cfg.Demo}
+	for _, a := range b.accounts {
+		if a.name != "" {
+			s.Accounts = append(s.Accounts, a.name)
+		}
+	}
+	return s
 }
 
 // publishDiscovery publishes every device config whose payload changed
@@ -322,10 +339,10 @@ func (b *Bridge) publishDiscovery(force bool) {
 	s := b.discoverySettings()
 	t, p := discovery.Bridge(s)
 	b.pub.publishConfig(t, p, force)
-	for _, vin := range b.fleet.staleVINs() {
+	for _, vin := range b.staleVINs() {
 		b.pub.publishConfig(discovery.VehicleTopic(s, vin), []byte{}, force)
 	}
-	for _, v := range b.fleet.cars() {
+	for _, v := range b.cars() {
 		if info, ok := v.discoveryInfo(); ok {
 			t, p := discovery.Vehicle(s, info)
 			b.pub.publishConfig(t, p, force)
@@ -440,7 +457,7 @@ func (b *Bridge) onOwnConfig(topic, vin string, payload []byte) {
 		if vin == "" {
 			t, p := discovery.Bridge(b.discoverySettings())
 			b.pub.publishConfig(t, p, true)
-		} else if v := b.fleet.vehicle(vin); v != nil {
+		} else if _, v := b.carAccount(vin); v != nil {
 			b.publishVehicleDiscovery(v)
 		}
 	}()

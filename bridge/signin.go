@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,22 @@ func (a *authSide) onCode(msg mqtt.Message) {
 // it came (MQTT, the sign-in page). A bad code leaves the state as it was
 // and says why in P/auth/detail.
 func (b *Bridge) SignIn(ctx context.Context, pasted string) error {
-	return b.auth.signIn(ctx, pasted, true)
+	return b.accounts[0].auth.signIn(ctx, pasted, true)
+}
+
+// SignInAccount is SignIn for the account named account (FORD_ACCOUNTS;
+// "" is the first).
+func (b *Bridge) SignInAccount(ctx context.Context, account, pasted string) error {
+	a := b.account(account)
+	if a == nil {
+		return errNoAccount(account)
+	}
+	return a.auth.signIn(ctx, pasted, true)
+}
+
+// errNoAccount is the answer for an account name FORD_ACCOUNTS lacks.
+func errNoAccount(name string) error {
+	return fmt.Errorf("no account %q in FORD_ACCOUNTS", name)
 }
 
 // signIn is SignIn; fresh says pasted has just arrived, so it is newer than

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func (w webSide) Health() (bool, string) {
 	if lost := b.pub.lostSaying(); lost != "" {
 		return false, lost
 	}
-	info := b.auth.gate.get()
+	info := b.worst()
 	if info.State == StateRateLimited && info.RetryAt != nil && b.now().Before(*info.RetryAt) {
 		// The wait is kept on disk: a restart would not end it either.
 		return false, "rate limited until " + info.RetryAt.UTC().Format(time.RFC3339) + ": " + info.Reason
@@ -38,13 +39,38 @@ func (w webSide) Health() (bool, string) {
 	if info.Warning != "" {
 		return true, "ok; warning: " + info.Warning
 	}
-	if dark := b.fleet.darkCars(); len(dark) > 0 {
+	if dark := b.darkCars(); len(dark) > 0 {
 		return true, "ok; offline cars (no channel to Ford): " + strings.Join(dark, ", ")
 	}
 	return true, "ok"
 }
 
-func (w webSide) LoginURL() (string, error)     { return w.ford.LoginURL() }
+func (w webSide) LoginURL(account string) (string, error) {
+	if a := w.account(account); a != nil {
+		return a.ford.LoginURL()
+	}
+	return "", errNoAccount(account)
+}
+
+func (w webSide) AuthInfo(account string) mqttapi.AuthInfo {
+	if a := w.account(account); a != nil {
+		return a.auth.info()
+	}
+	return w.worst()
+}
+
+func (w webSide) SignIn(ctx context.Context, account, pasted string) error {
+	return w.SignInAccount(ctx, account, pasted)
+}
+
+func (w webSide) Accounts() []string {
+	names := make([]string, 0, len(w.accounts))
+	for _, a := range w.accounts {
+		names = append(names, a.name)
+	}
+	return names
+}
+
 func (w webSide) Info() mqttapi.Info            { return w.info() }
 func (w webSide) BrokerConnected() bool         { return w.pub.connected.Load() }
 func (w webSide) DoctorReport() *mqttapi.Report { return w.doctor.Load() }

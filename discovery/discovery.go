@@ -26,6 +26,10 @@ type Settings struct {
 	// and "(demo)" in every device name, so a demo on a shared broker never
 	// touches a real bridge's devices.
 	Demo bool
+	// Accounts are FORD_ACCOUNTS's names (none with one account): the
+	// bridge device gets an auth sensor and a sign-in problem sensor for
+	// each, beside those of the worst state.
+	Accounts []string
 }
 
 // node is the base of the cars' node ids and unique ids: fordpass for the
@@ -250,6 +254,21 @@ func Bridge(s Settings) (topic string, payload []byte) {
 				StateTopic: t.Info(), ValueTemplate: "{{ value_json.calls_24h }}",
 				StateClass: "measurement", Unit: "calls", EntityCategory: "diagnostic", Icon: "mdi:counter"},
 		},
+	}
+	for _, name := range s.Accounts {
+		at := t.Account(name)
+		key := "account_" + slug(name)
+		p.Components[key+"_auth_state"] = Component{Platform: "sensor", Name: "FordPass connection (" + strings.ToLower(name) + ")", UniqueID: uid(key + "_auth_state"),
+			DefaultEntityID: "sensor." + entity + "_" + key + "_connection", Availability: avail,
+			StateTopic: at.AuthState(), JSONAttributesTopic: at.AuthDetail(),
+			ValueTemplate: "{{ 'ford_unavailable' if value == 'unavailable' else value }}",
+			DeviceClass:   "enum", Options: []string{"ok", "reauth_required", "rate_limited", "ford_unavailable"},
+			EntityCategory: "diagnostic", Icon: "mdi:account-key"}
+		p.Components[key+"_reauth_required"] = Component{Platform: "binary_sensor", Name: "Re-authorization required (" + strings.ToLower(name) + ")", UniqueID: uid(key + "_reauth_required"),
+			DefaultEntityID: "binary_sensor." + entity + "_" + key + "_reauthorization_required", Availability: avail,
+			StateTopic: at.AuthState(), DeviceClass: "problem",
+			ValueTemplate:       "{{ 'ON' if value == 'reauth_required' else 'OFF' }}",
+			JSONAttributesTopic: at.AuthDetail(), EntityCategory: "diagnostic"}
 	}
 	return BridgeTopic(s), marshal(p)
 }

@@ -89,7 +89,11 @@ var units = map[string][]string{
 func TestPayloadsCarryWhatHomeAssistantRequires(t *testing.T) {
 	t.Parallel()
 	payloads := map[string][]byte{}
-	_, payloads["bridge"] = Bridge(settings)
+	// The bridge device with two accounts: its own components and each
+	// account's.
+	accounts := settings
+	accounts.Accounts = []string{"home", "Work_2"}
+	_, payloads["bridge"] = Bridge(accounts)
 	for name, v := range vehicles {
 		_, payloads[name] = Vehicle(settings, v)
 	}

@@ -77,7 +77,8 @@ func (c *Client) socketClosed(vin string, openedAt time.Time) bool {
 	if found {
 		since := now.UTC().Truncate(time.Second)
 		c.learn(func(p *Protocol) { p.OneSocketSince = since })
-		c.log.Warn("Ford closes a car's telemetry socket when another car's opens on the same sign-in: streaming one car at a time (the car last used), the others read on the poll interval; checked again in a day",
+		c.log.Warn("Ford closes a car's telemetry socket when another car's opens on the same sign-in: streaming one car at a time (the car last used), the others read on the poll interval; checked again in a day. "+
+			"To stream every car, give each its own sign-in: FORD_ACCOUNTS with one car each (README, \"Several accounts\")",
 			zap.Int("displaced", displaceCount), zap.Duration("within", displaceSpan))
 	}
 	return true

@@ -28,6 +28,16 @@ func PrepareStateDir(dir string) error {
 	return stateDirPrivate(dir)
 }
 
+// TokenFileName is the token's file in STATE_DIR.
+const TokenFileName = tokenFileName
+
+// SignInFiles are the files in STATE_DIR that are one sign-in's: the
+// token, the pending sign-in, the call budget, the sign-in throttle and
+// what Ford's protocol was found to be.
+func SignInFiles() []string {
+	return []string{tokenFileName, loginFileName, budgetFileName, codesFileName, protocolFileName}
+}
+
 // privateFiles are the state files that hold secrets: the token, the
 // pending sign-in's PKCE verifier, and the key that signs doctor's reports
 // (bridge/reportsig.go).

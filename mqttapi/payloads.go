@@ -31,6 +31,12 @@ type AuthInfo struct {
 	// Backends are each backend's own state, when the bridge uses two
 	// (FORD_BACKEND=both); State is then the worst of them.
 	Backends []BackendInfo `json:"backends,omitempty"`
+	// Account names the account this state is of, with several
+	// (FORD_ACCOUNTS); on P/auth/detail, the worst one's.
+	Account string `json:"account,omitempty"`
+	// Accounts is each account's state, on P/auth/detail with several
+	// accounts (State is the worst of them).
+	Accounts map[string]string `json:"accounts,omitempty"`
 }
 
 // The backends' names, as in FORD_BACKEND and the P/auth/<backend>/
@@ -106,6 +112,17 @@ type Info struct {
 	Demo bool `json:"demo,omitempty"`
 	// Dark lists the cars that are offline (no working channel to Ford).
 	Dark []string `json:"dark,omitempty"`
+	// Accounts are the accounts' own figures, with several
+	// (FORD_ACCOUNTS); VINs, Calls24h and CallBudget are then their sums.
+	Accounts []AccountInfo `json:"accounts,omitempty"`
+}
+
+// AccountInfo is one account's part of P/bridge/info.
+type AccountInfo struct {
+	Name       string   `json:"name"`
+	VINs       []string `json:"vins"`
+	Calls24h   int      `json:"calls_24h"`
+	CallBudget int      `json:"call_budget"`
 }
 
 // Vehicle availability published on P/VIN/availability.

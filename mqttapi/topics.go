@@ -6,11 +6,33 @@ package mqttapi
 
 import "strings"
 
-// Tree is the topic tree under one prefix (MQTT_TOPIC_PREFIX).
-type Tree struct{ prefix string }
+// Tree is the topic tree under one prefix (MQTT_TOPIC_PREFIX), or one
+// account's view of it (Account): the auth topics under P/auth/<account>/.
+type Tree struct{ prefix, account string }
 
 // New is the tree under prefix.
 func New(prefix string) Tree { return Tree{prefix: prefix} }
+
+// Account is the tree as one of several Ford accounts (FORD_ACCOUNTS) sees
+// it: its auth topics are P/auth/<name>/state, …/detail, …/login_url and
+// …/code/set; every other topic is the tree's. The name "" is the tree
+// itself (one account: today's topics).
+func (t Tree) Account(name string) Tree { return Tree{prefix: t.prefix, account: name} }
+
+// AccountName is the account the tree is for ("" for the whole tree).
+func (t Tree) AccountName() string { return t.account }
+
+// auth joins an auth topic, under the account's name when it has one.
+func (t Tree) auth(parts ...string) string {
+	if t.account != "" {
+		parts = append([]string{t.account}, parts...)
+	}
+	return t.join(append([]string{"auth"}, parts...)...)
+}
+
+// ReservedAccountNames cannot name an account: their auth topics are the
+// backends' (P/auth/<backend>/…) and the code's (P/auth/code/set).
+var ReservedAccountNames = []string{BackendFordPass, BackendFordConnect, "code", "state", "detail", "login_url"}
 
 // Prefix is P.
 func (t Tree) Prefix() string { return t.prefix }
@@ -26,28 +48,29 @@ func (t Tree) Info() string { return t.join("bridge", "info") }
 // Doctor is P/bridge/doctor: the last doctor report.
 func (t Tree) Doctor() string { return t.join("bridge", "doctor") }
 
-// AuthState is P/auth/state.
-func (t Tree) AuthState() string { return t.join("auth", "state") }
+// AuthState is P/auth/state (P/auth/<account>/state for an account).
+func (t Tree) AuthState() string { return t.auth("state") }
 
 // AuthDetail is P/auth/detail.
-func (t Tree) AuthDetail() string { return t.join("auth", "detail") }
+func (t Tree) AuthDetail() string { return t.auth("detail") }
 
 // LoginURL is P/auth/login_url.
-func (t Tree) LoginURL() string { return t.join("auth", "login_url") }
+func (t Tree) LoginURL() string { return t.auth("login_url") }
 
 // BackendState is P/auth/<backend>/state: one backend's own auth state
 // when the bridge uses two (FORD_BACKEND=both).
-func (t Tree) BackendState(backend string) string { return t.join("auth", backend, "state") }
+func (t Tree) BackendState(backend string) string { return t.auth(backend, "state") }
 
 // BackendDetail is P/auth/<backend>/detail: that backend's state, reason
 // and (FordConnect) which cars are consented, as JSON.
-func (t Tree) BackendDetail(backend string) string { return t.join("auth", backend, "detail") }
+func (t Tree) BackendDetail(backend string) string { return t.auth(backend, "detail") }
 
 // BackendLoginURL is P/auth/<backend>/login_url: that backend's link.
-func (t Tree) BackendLoginURL(backend string) string { return t.join("auth", backend, "login_url") }
+func (t Tree) BackendLoginURL(backend string) string { return t.auth(backend, "login_url") }
 
-// CodeSet is P/auth/code/set: where a pasted code is published.
-func (t Tree) CodeSet() string { return t.join("auth", "code", "set") }
+// CodeSet is P/auth/code/set (P/auth/<account>/code/set): where a pasted
+// code is published.
+func (t Tree) CodeSet() string { return t.auth("code", "set") }
 
 // Field is P/VIN/field: one telemetry value ("state", "lock", …).
 func (t Tree) Field(vin, field string) string { return t.join(vin, field) }

@@ -27,3 +27,20 @@ func TestTree(t *testing.T) {
 		t.Error("a car's availability topics")
 	}
 }
+
+// TestAccountTree: an account's auth topics are under P/auth/<name>/; its
+// cars' topics and the bridge's are the tree's.
+func TestAccountTree(t *testing.T) {
+	t.Parallel()
+	tr := New("fp").Account("work")
+	for got, want := range map[string]string{
+		tr.AuthState(): "fp/auth/work/state", tr.AuthDetail(): "fp/auth/work/detail", tr.LoginURL(): "fp/auth/work/login_url",
+		tr.CodeSet(): "fp/auth/work/code/set", tr.BackendState("fordpass"): "fp/auth/work/fordpass/state",
+		tr.Field("V1", "lock"): "fp/V1/lock", tr.Info(): "fp/bridge/info", tr.AllCommands(): "fp/+/command",
+		New("fp").Account("").CodeSet(): "fp/auth/code/set",
+	} {
+		if got != want {
+			t.Errorf("%s, want %s", got, want)
+		}
+	}
+}

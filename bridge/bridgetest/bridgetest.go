@@ -282,6 +282,20 @@ func Transport() *http.Transport {
 	return &http.Transport{IdleConnTimeout: 30 * time.Second, MaxIdleConnsPerHost: 8}
 }
 
+// SimControl POSTs a control request (path, such as
+// /_sim/protocol?sockets_per_token=1) to the simulator at simURL.
+func SimControl(t testing.TB, simURL, path string) {
+	t.Helper()
+	resp, err := HTTP.Post(simURL+path, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s: %d", path, resp.StatusCode)
+	}
+}
+
 // Eventually waits until ok holds, checking it every 10 ms, and fails the
 // test naming what it waited for when timeout passes first. It is for
 // conditions nothing announces (a log line, a counter, a history): a

@@ -82,6 +82,12 @@ func (e *env) applyAddonOptions() error {
 		if _, set := os.LookupEnv(strings.ToUpper(k)); set {
 			continue // the environment wins
 		}
+		if k == "ford_accounts" {
+			if err := e.addonAccounts(opts[k]); err != nil {
+				errs = append(errs, NewError("option "+k, err))
+			}
+			continue
+		}
 		s, err := optionString(opts[k])
 		if err != nil {
 			errs = append(errs, NewError("option "+k, err))
@@ -91,6 +97,51 @@ func (e *env) applyAddonOptions() error {
 		e.fromOptions = append(e.fromOptions, strings.ToUpper(k))
 	}
 	return errors.Join(errs...)
+}
+
+// addonAccounts takes the add-on's ford_accounts option: a list of
+// {"name", "region", "vins"} (region and vins optional; vins
+// comma-separated), as FORD_ACCOUNTS with its FORD_REGION_<NAME> and
+// FORD_VINS_<NAME> (the environment still wins for each).
+func (e *env) addonAccounts(v any) error {
+	list, ok := v.([]any)
+	if !ok && v != nil {
+		return errors.New("is a list of accounts, each {name, region, vins}")
+	}
+	var names []string
+	for i, item := range list {
+		a, ok := item.(map[string]any)
+		if !ok {
+			return fmt.Errorf("item %d is not an account {name, region, vins}", i+1)
+		}
+		var name, region, vins string
+		for key, val := range a {
+			s, err := optionString(val)
+			if err != nil {
+				return fmt.Errorf("item %d, %s: %w", i+1, key, err)
+			}
+			switch key {
+			case "name":
+				name = s
+			case "region":
+				region = s
+			case "vins":
+				vins = s
+			default:
+				return fmt.Errorf("item %d: %q is not name, region or vins", i+1, key)
+			}
+		}
+		names = append(names, name)
+		up := strings.ToUpper(strings.TrimSpace(name))
+		for k, val := range map[string]string{"FORD_REGION_" + up: region, "FORD_VINS_" + up: vins} {
+			if _, set := os.LookupEnv(k); !set && val != "" {
+				e.setPerAccount(k, val)
+			}
+		}
+	}
+	e.FordAccounts = strings.Join(names, ",")
+	e.fromOptions = append(e.fromOptions, "FORD_ACCOUNTS")
+	return nil
 }
 
 // optionString turns an option's JSON value into the variable's text.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -75,6 +76,31 @@ func TestAddonModeTakesOptionsAndTheSupervisorsBroker(t *testing.T) {
 	}
 	if !cfg.Addon || !cfg.IngressOnly || cfg.HTTPPublicURL != "homeassistant://hassio/ingress/a0d7b954_fordpass2mqtt" {
 		t.Errorf("add-on mode: addon %v, ingress only %v, visit link %q", cfg.Addon, cfg.IngressOnly, cfg.HTTPPublicURL)
+	}
+}
+
+// TestAddonAccounts: the ford_accounts option is FORD_ACCOUNTS with each
+// account's region and VINs; a bad entry is an error naming the option.
+func TestAddonAccounts(t *testing.T) {
+	url := supervisor(t, map[string]any{"host": "core-mosquitto", "port": 1883}, map[string]any{"slug": "x_fordpass2mqtt"})
+	addonEnv(t, url, `{"ford_region":"usa","ford_accounts":[{"name":"home"},{"name":"work","region":"deu","vins":"3FMTK3SU000000002"}]}`)
+	cfg, err := Load(commands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Accounts) != 2 || cfg.Accounts[0].Name != "home" || cfg.Accounts[0].Region.Key != "usa" ||
+		cfg.Accounts[1].Region.Key != "deu" || !slices.Equal(cfg.Accounts[1].VINs, []string{"3FMTK3SU000000002"}) {
+		t.Fatalf("accounts = %+v", cfg.Accounts)
+	}
+	for options, want := range map[string]string{
+		`{"ford_accounts":[{"name":"home","colour":"red"}]}`: `"colour" is not name, region or vins`,
+		`{"ford_accounts":["home"]}`:                         "item 1 is not an account",
+		`{"ford_accounts":{"name":"home"}}`:                  "is a list of accounts",
+	} {
+		addonEnv(t, url, options)
+		if _, err := Load(commands); err == nil || !strings.Contains(err.Error(), "option ford_accounts: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", options, err, want)
+		}
 	}
 }
 

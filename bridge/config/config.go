@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -39,6 +40,7 @@ type env struct {
 	HADiscoveryPrefix string `envconfig:"HA_DISCOVERY_PREFIX" default:"homeassistant" desc:"Home Assistant discovery prefix"`
 	FordRegion        string `envconfig:"FORD_REGION" default:"usa" desc:"FordPass region key (usa, can, deu, gbr, rest_of_europe, rest_of_world, lincoln_usa, …); unconfirmed by any maintained integration: aut, bel, che, fin, irl, swe; reported not working: arg, bra; local Ford account needed: aus, nzl, zaf"`
 	FordVINs          string `envconfig:"FORD_VINS" desc:"comma-separated VINs to bridge; empty: every vehicle on the account"`
+	FordAccounts      string `envconfig:"FORD_ACCOUNTS" desc:"several Ford accounts in one bridge: comma-separated names (letters, digits, _), each with its own sign-in, STATE_DIR/<name>/ and P/auth/<name>/ topics, and optional FORD_REGION_<NAME> and FORD_VINS_<NAME>; empty: one account (FORD_BACKEND=fordpass only)"`
 	FordBackend       string `envconfig:"FORD_BACKEND" default:"fordpass" desc:"fordpass (the FordPass app's API: telemetry and commands), fordconnect (Ford's official read-only FordConnect Query: telemetry only, polled) or both (FordPass, and FordConnect whenever FordPass fails)"`
 	FconClientID      string `envconfig:"FORDCONNECT_CLIENT_ID" desc:"client id of your app at developer.ford.com (FORD_BACKEND=fordconnect)"`
 	FconClientSecret  string `envconfig:"FORDCONNECT_CLIENT_SECRET" desc:"client secret of that app"`
@@ -58,6 +60,10 @@ type env struct {
 	LogFormat         string `envconfig:"LOG_FORMAT" default:"console" desc:"console or json"`
 
 	fromOptions []string // variables the add-on's options.json set
+	// perAccount are FORD_REGION_<NAME> and FORD_VINS_<NAME>, which no
+	// struct field can name (from the environment or the add-on's
+	// ford_accounts option).
+	perAccount map[string]string
 }
 
 // The backends (FORD_BACKEND).
@@ -96,7 +102,11 @@ type Config struct {
 	HADiscoveryPrefix string
 	Region            fordapi.Region
 	VINs              []string // upper case; empty: all
-	FordBaseURL       string
+	// Accounts are the Ford accounts served: one with the name "" (the
+	// topics and STATE_DIR as they always were) unless FORD_ACCOUNTS names
+	// several.
+	Accounts    []Account
+	FordBaseURL string
 	// Backend is BackendFordPass, BackendFordConnect or BackendBoth.
 	Backend          string
 	FordConnect      FordConnectApp
@@ -121,6 +131,37 @@ type Config struct {
 	Addon, IngressOnly bool
 }
 
+// Account is one Ford account of FORD_ACCOUNTS: its sign-in, files and
+// auth topics are its own.
+type Account struct {
+	Name   string // "" for the only account when FORD_ACCOUNTS is unset
+	Region fordapi.Region
+	VINs   []string // upper case; empty: all of the account's cars
+}
+
+// maxAccounts bounds FORD_ACCOUNTS: each account is a sign-in, a call
+// budget and a socket of its own.
+const maxAccounts = 16
+
+// AccountList is Accounts, or the one account of FORD_REGION and FORD_VINS
+// for a Config made without Load (Accounts empty).
+func (c Config) AccountList() []Account {
+	if len(c.Accounts) == 0 {
+		return []Account{{Region: c.Region, VINs: c.VINs}}
+	}
+	return c.Accounts
+}
+
+// ForAccount is the configuration as one account sees it: its STATE_DIR
+// (STATE_DIR/<name>/ for a named account), region and VINs.
+func (c Config) ForAccount(a Account) Config {
+	c.Region, c.VINs = a.Region, a.VINs
+	if a.Name != "" {
+		c.StateDir = filepath.Join(c.StateDir, a.Name)
+	}
+	return c
+}
+
 // Error is a setting that cannot work: the variable it names must be
 // changed. The binary exits with code 2 for it (matched with errors.As).
 type Error struct {
@@ -143,6 +184,12 @@ func Load(commands []string) (Config, error) {
 	if err := envconfig.Process("", &e); err != nil {
 		return Config{}, err // only strings: cannot fail in practice
 	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "FORD_REGION_") || strings.HasPrefix(k, "FORD_VINS_") {
+			e.setPerAccount(k, v)
+		}
+	}
 	if !inAddon() {
 		return e.validate(commands)
 	}
@@ -163,6 +210,14 @@ func Load(commands []string) (Config, error) {
 		cfg.HTTPPublicURL = ingressURL(self.Slug) // the device page's Visit link opens the panel
 	}
 	return cfg, errors.Join(optErr, brokerErr, err)
+}
+
+// setPerAccount keeps a FORD_REGION_<NAME> or FORD_VINS_<NAME>.
+func (e *env) setPerAccount(k, v string) {
+	if e.perAccount == nil {
+		e.perAccount = map[string]string{}
+	}
+	e.perAccount[k] = v
 }
 
 func portOf(addr string) string {
@@ -241,6 +296,7 @@ func (e env) validate(commands []string) (Config, error) {
 			c.VINs = append(c.VINs, v)
 		}
 	}
+	c.Accounts = e.accounts(c, bad)
 	if c.FordBaseURL != "" {
 		u, err := url.Parse(c.FordBaseURL)
 		switch {
@@ -273,6 +329,9 @@ func (e env) validate(commands []string) (Config, error) {
 		}
 	default:
 		bad("FORD_BACKEND", "%q is not fordpass, fordconnect or both", e.FordBackend)
+	}
+	if c.Accounts[0].Name != "" && c.Backend != BackendFordPass {
+		bad("FORD_ACCOUNTS", "takes FORD_BACKEND=fordpass: FordConnect's consents are one app's, served by one account (unset FORD_ACCOUNTS or use one bridge per account)")
 	}
 	if c.PollInterval, err = time.ParseDuration(strings.TrimSpace(e.FordPollInterval)); err != nil {
 		bad("FORD_POLL_INTERVAL", "%q is not a duration such as 10m", e.FordPollInterval)
@@ -343,6 +402,77 @@ func (e env) validate(commands []string) (Config, error) {
 		bad("LOG_FORMAT", "%q is not console or json", e.LogFormat)
 	}
 	return c, errors.Join(errs...)
+}
+
+// accounts reads FORD_ACCOUNTS with each account's FORD_REGION_<NAME> and
+// FORD_VINS_<NAME> (FORD_REGION and FORD_VINS when unset); unset, the one
+// account is FORD_REGION's and FORD_VINS's, named "".
+func (e env) accounts(c Config, bad func(name, format string, args ...any)) []Account {
+	if strings.TrimSpace(e.FordAccounts) == "" {
+		for k := range e.perAccount {
+			bad(k, "is set, but FORD_ACCOUNTS is not: name the accounts in FORD_ACCOUNTS, or use FORD_REGION and FORD_VINS for the one account")
+		}
+		return []Account{{Region: c.Region, VINs: c.VINs}}
+	}
+	if len(c.VINs) > 0 {
+		bad("FORD_VINS", "with FORD_ACCOUNTS each account takes its own FORD_VINS_<NAME>")
+	}
+	var out []Account
+	owner := map[string]string{} // VIN → account
+	for _, name := range strings.Split(e.FordAccounts, ",") {
+		name = strings.TrimSpace(name)
+		up := strings.ToUpper(name)
+		switch {
+		case name == "":
+			bad("FORD_ACCOUNTS", "%q has an empty name", e.FordAccounts)
+			continue
+		case strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" || len(name) > 32:
+			bad("FORD_ACCOUNTS", "%q is not a name of letters, digits and _ (at most 32)", name)
+			continue
+		case slices.Contains(mqttapi.ReservedAccountNames, strings.ToLower(name)):
+			bad("FORD_ACCOUNTS", "%q is taken by a topic of its own (P/auth/%s/…); pick another name", name, name)
+			continue
+		case slices.ContainsFunc(out, func(a Account) bool { return strings.EqualFold(a.Name, name) }):
+			bad("FORD_ACCOUNTS", "%q is named twice (names are told apart regardless of case: FORD_REGION_%s serves both)", name, up)
+			continue
+		}
+		a := Account{Name: name, Region: c.Region}
+		if v, ok := e.perAccount["FORD_REGION_"+up]; ok && strings.TrimSpace(v) != "" {
+			r, err := fordapi.LookupRegion(v)
+			if err != nil {
+				bad("FORD_REGION_"+up, "%v", err)
+			}
+			a.Region = r
+		}
+		for _, v := range strings.Split(e.perAccount["FORD_VINS_"+up], ",") {
+			v = strings.ToUpper(strings.TrimSpace(v))
+			switch {
+			case v == "":
+			case !mqttapi.IsVIN(v):
+				bad("FORD_VINS_"+up, "%q is not a VIN (17 letters and digits, without I, O and Q)", v)
+			case owner[v] != "" && owner[v] != name:
+				bad("FORD_VINS_"+up, "%s is bridged by account %s already; a car belongs to one account", v, owner[v])
+			case !slices.Contains(a.VINs, v):
+				owner[v] = name
+				a.VINs = append(a.VINs, v)
+			}
+		}
+		out = append(out, a)
+	}
+	for k := range e.perAccount {
+		name, _ := strings.CutPrefix(k, "FORD_REGION_")
+		name, _ = strings.CutPrefix(name, "FORD_VINS_")
+		if !slices.ContainsFunc(out, func(a Account) bool { return strings.ToUpper(a.Name) == name }) {
+			bad(k, "names no account of FORD_ACCOUNTS (%s)", e.FordAccounts)
+		}
+	}
+	if len(out) > maxAccounts {
+		bad("FORD_ACCOUNTS", "names %d accounts; at most %d", len(out), maxAccounts)
+	}
+	if len(out) == 0 {
+		return []Account{{Region: c.Region}}
+	}
+	return out
 }
 
 // checkRedirect says what is wrong with FORDCONNECT_REDIRECT_URL ("" if

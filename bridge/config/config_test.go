@@ -237,3 +237,63 @@ func TestAllCommandsMeansTheWholeTable(t *testing.T) {
 		t.Errorf("a command the table gains is not allowed on the default")
 	}
 }
+
+// TestAccounts: FORD_ACCOUNTS names the accounts, each with its region and
+// VINs or FORD_REGION's; every mistake names its variable.
+func TestAccounts(t *testing.T) {
+	e := defaults()
+	e.FordAccounts = " home , Work_2 "
+	e.perAccount = map[string]string{"FORD_REGION_WORK_2": "deu", "FORD_VINS_HOME": "1ftew1ep000000001, 3FMTK3SU000000002"}
+	c, err := e.validate(commands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Accounts) != 2 || c.Accounts[0].Name != "home" || c.Accounts[0].Region.Key != "usa" ||
+		!slices.Equal(c.Accounts[0].VINs, []string{"1FTEW1EP000000001", "3FMTK3SU000000002"}) ||
+		c.Accounts[1].Name != "Work_2" || c.Accounts[1].Region.Key != "deu" || len(c.Accounts[1].VINs) != 0 {
+		t.Fatalf("accounts = %+v", c.Accounts)
+	}
+	if dir := c.ForAccount(c.Accounts[1]).StateDir; dir != "data/Work_2" {
+		t.Fatalf("work's STATE_DIR is %q", dir)
+	}
+	one, err := defaults().validate(commands)
+	if err != nil || len(one.Accounts) != 1 || one.Accounts[0].Name != "" || one.ForAccount(one.Accounts[0]).StateDir != "./data" {
+		t.Fatalf("without FORD_ACCOUNTS: %+v, %v", one.Accounts, err)
+	}
+
+	for _, tc := range []struct {
+		accounts string
+		vars     map[string]string
+		mod      func(*env)
+		name     string // the variable named
+		want     string
+	}{
+		{accounts: "home,,work", name: "FORD_ACCOUNTS", want: "an empty name"},
+		{accounts: "home,wo rk", name: "FORD_ACCOUNTS", want: "letters, digits and _"},
+		{accounts: "home,../x", name: "FORD_ACCOUNTS", want: "letters, digits and _"},
+		{accounts: "home,HOME", name: "FORD_ACCOUNTS", want: "named twice"},
+		{accounts: "home,code", name: "FORD_ACCOUNTS", want: "taken by a topic"},
+		{accounts: "fordpass", name: "FORD_ACCOUNTS", want: "taken by a topic"},
+		{accounts: "a0,a1,a2,a3,a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,a15,a16", name: "FORD_ACCOUNTS", want: "at most 16"},
+		{accounts: "home,work", vars: map[string]string{"FORD_REGION_WORK": "mars"}, name: "FORD_REGION_WORK"},
+		{accounts: "home,work", vars: map[string]string{"FORD_VINS_WORK": "NOTAVIN"}, name: "FORD_VINS_WORK", want: "is not a VIN"},
+		{accounts: "home,work", vars: map[string]string{"FORD_VINS_HOME": "1FTEW1EP000000001", "FORD_VINS_WORK": "1FTEW1EP000000001"},
+			name: "FORD_VINS_", want: "a car belongs to one account"},
+		{accounts: "home", vars: map[string]string{"FORD_VINS_GARAGE": "1FTEW1EP000000001"}, name: "FORD_VINS_GARAGE", want: "names no account"},
+		{vars: map[string]string{"FORD_REGION_HOME": "deu"}, name: "FORD_REGION_HOME", want: "FORD_ACCOUNTS is not"},
+		{accounts: "home", mod: func(e *env) { e.FordVINs = "1FTEW1EP000000001" }, name: "FORD_VINS", want: "FORD_VINS_<NAME>"},
+		{accounts: "home", mod: func(e *env) {
+			e.FordBackend, e.FconClientID, e.FconClientSecret = "both", "id", "secret"
+		}, name: "FORD_ACCOUNTS", want: "takes FORD_BACKEND=fordpass"},
+	} {
+		e := defaults()
+		e.FordAccounts, e.perAccount = tc.accounts, tc.vars
+		if tc.mod != nil {
+			tc.mod(&e)
+		}
+		_, err := e.validate(commands)
+		if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("FORD_ACCOUNTS=%q %v: got %v, want %s: …%s", tc.accounts, tc.vars, err, tc.name, tc.want)
+		}
+	}
+}

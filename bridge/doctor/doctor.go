@@ -73,22 +73,47 @@ func Run(ctx context.Context, cfg config.Config, cfgErr error, o Options) mqttap
 		add(checkDrift(cfg.StateDir))
 		return publishReport(cfg, b, r, o)
 	}
-	client, err := fordapi.New(fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
-		DailyBudget: cfg.DailyBudget, Now: o.Now})
+	for _, a := range cfg.AccountList() {
+		for _, c := range checkAccount(ctx, cfg, a, o) {
+			add(c)
+		}
+	}
+	add(checkDrift(cfg.StateDir))
+	return publishReport(cfg, b, r, o)
+}
+
+// checkAccount checks one FordPass account's sign-in, budget and what Ford
+// answered it; with FORD_ACCOUNTS each check names the account.
+func checkAccount(ctx context.Context, cfg config.Config, a config.Account, o Options) []mqttapi.Check {
+	acfg := cfg.ForAccount(a)
+	var out []mqttapi.Check
+	add := func(c mqttapi.Check) {
+		if a.Name != "" {
+			c.Name += " (" + a.Name + ")"
+		}
+		out = append(out, c)
+	}
+	if _, err := os.Stat(acfg.StateDir); a.Name != "" && err != nil {
+		add(mqttapi.Check{Name: "token", Status: mqttapi.Fail, Finding: "the account has no folder in STATE_DIR yet: it was never signed in",
+			Fix: "start the bridge and sign in: the sign-in page lists the accounts, or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).Account(a.Name).CodeSet()})
+		return out
+	}
+	client, err := fordapi.New(fordapi.Config{Region: acfg.Region, BaseURL: acfg.FordBaseURL, StateDir: acfg.StateDir,
+		DailyBudget: acfg.DailyBudget, Now: o.Now})
 	if err != nil {
 		add(mqttapi.Check{Name: "token", Status: mqttapi.Fail, Finding: err.Error(), Fix: "check STATE_DIR"})
-		return r
+		return out
 	}
-	add(checkToken(cfg, client, o.Now()))
+	defer func() { _ = client.Budget().Close() }()
+	add(checkToken(cfg, a.Name, client, o.Now()))
 	if o.Live {
 		for _, c := range checkLive(ctx, client) {
 			add(c)
 		}
 	}
 	add(checkBudget(client.Budget(), o.Now()))
-	add(checkDrift(cfg.StateDir))
-	add(checkFordAnswers(cfg.StateDir, client.Protocol(), o.Now()))
-	return publishReport(cfg, b, r, o)
+	add(checkFordAnswers(acfg.StateDir, client.Protocol(), o.Now(), len(cfg.AccountList()) > 1))
+	return out
 }
 
 // publishReport hands the report to the bridge's page (signed) and closes
@@ -420,12 +445,15 @@ func clockOffset(ctx context.Context, hc *http.Client, origin string) (time.Dura
 	return date.Add(500 * time.Millisecond).Sub(mid), true
 }
 
-func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) mqttapi.Check {
+func checkToken(cfg config.Config, account string, client *fordapi.Client, now time.Time) mqttapi.Check {
 	c := mqttapi.Check{Name: "token"}
 	st := client.Status()
 	if !st.SignedIn {
 		c.Status, c.Finding = mqttapi.Fail, st.Reason
-		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).CodeSet()
+		c.Fix = "sign in: the sign-in page on HTTP_ADDR, fordpass2mqtt login, or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).Account(account).CodeSet()
+		if account != "" {
+			c.Fix = "sign in: the sign-in page on HTTP_ADDR (its account " + account + "), fordpass2mqtt login --account " + account + ", or publish the redirect URL to " + mqttapi.New(cfg.TopicPrefix).Account(account).CodeSet()
+		}
 		return c
 	}
 	var notes []string
@@ -437,13 +465,14 @@ func checkToken(cfg config.Config, client *fordapi.Client, now time.Time) mqttap
 	if di, err := os.Stat(filepath.Dir(client.TokenPath())); err == nil && di.Mode().Perm()&0o077 != 0 {
 		notes = append(notes, fmt.Sprintf("STATE_DIR is mode %o; 700 keeps the token private", di.Mode().Perm()))
 	}
-	if err := fordapi.WriteFileAtomic(filepath.Join(cfg.StateDir, ".doctor-probe"), []byte("probe\n")); err != nil {
+	dir := filepath.Dir(client.TokenPath())
+	if err := fordapi.WriteFileAtomic(filepath.Join(dir, ".doctor-probe"), []byte("probe\n")); err != nil {
 		c.Status = mqttapi.Fail
 		c.Finding = "STATE_DIR cannot be written (" + err.Error() + "): Ford rotates the refresh token at every refresh, and a token that cannot be saved makes the next restart need a new sign-in"
 		c.Fix = "make STATE_DIR writable by the user the bridge runs as (uid 65532 in the image)"
 		return c
 	}
-	_ = os.Remove(filepath.Join(cfg.StateDir, ".doctor-probe"))
+	_ = os.Remove(filepath.Join(dir, ".doctor-probe"))
 	access := "expired (it is refreshed on the next call)"
 	if st.AccessExpiry.After(now) {
 		access = "valid for " + human(st.AccessExpiry.Sub(now))

@@ -38,7 +38,7 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
-	if c := checkFordAnswers(dir, fordapi.Protocol{}, now); c.Status != mqttapi.Pass || !strings.Contains(c.Finding, "serves REST telemetry") {
+	if c := checkFordAnswers(dir, fordapi.Protocol{}, now, false); c.Status != mqttapi.Pass || !strings.Contains(c.Finding, "serves REST telemetry") {
 		t.Fatalf("nothing learned yet: %+v", c)
 	}
 	a := bridge.Account{FetchedAt: now.Add(-48 * time.Hour), Vehicles: []fordapi.Vehicle{{VIN: "1FTEW1EP000000001"}, {VIN: "3FMTK3SU000000002"}},
@@ -46,7 +46,7 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 	if err := a.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	c := checkFordAnswers(dir, fordapi.Protocol{RESTTelemetryGone: now.Add(-2 * time.Hour)}, now)
+	c := checkFordAnswers(dir, fordapi.Protocol{RESTTelemetryGone: now.Add(-2 * time.Hour)}, now, false)
 	for _, want := range []string{"REST telemetry with 404 (2.0 h ago)", "no vehicles 3 time(s)", "2 car(s) known are kept",
 		"3FMTK3SU000000002 is missing from Ford's vehicle list for 2 days", "removed in 5 days", "FORD_VINS"} {
 		if !strings.Contains(c.Finding+c.Fix, want) {
@@ -65,10 +65,15 @@ func TestDoctorReportsFordsAnswers(t *testing.T) {
 func TestDoctorSaysOneSocketPerToken(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	p := fordapi.Protocol{OneSocketSince: now.Add(-3 * time.Hour)}
-	if c := checkFordAnswers(t.TempDir(), p, now); !strings.Contains(c.Finding, "one car streams") || !strings.Contains(c.Finding, "3.0 h ago") {
+	if c := checkFordAnswers(t.TempDir(), p, now, false); !strings.Contains(c.Finding, "one car streams") || !strings.Contains(c.Finding, "3.0 h ago") ||
+		!strings.Contains(c.Fix, "FORD_ACCOUNTS") {
 		t.Fatalf("%+v", c)
 	}
-	if c := checkFordAnswers(t.TempDir(), p, now.Add(22*time.Hour)); strings.Contains(c.Finding, "one car streams") {
+	// With accounts already, nothing more to advise.
+	if c := checkFordAnswers(t.TempDir(), p, now, true); strings.Contains(c.Fix, "FORD_ACCOUNTS") {
+		t.Fatalf("%+v", c)
+	}
+	if c := checkFordAnswers(t.TempDir(), p, now.Add(22*time.Hour), false); strings.Contains(c.Finding, "one car streams") {
 		t.Fatalf("a finding over a day old: %+v", c)
 	}
 }

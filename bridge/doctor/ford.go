@@ -20,7 +20,7 @@ import (
 // checkFordAnswers reports what the bridge has learned of Ford's answers
 // (STATE_DIR/protocol.json and vehicles.json): REST telemetry retired,
 // vehicle lists that named no vehicle, cars a list left out.
-func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) mqttapi.Check {
+func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time, accounts bool) mqttapi.Check {
 	c := mqttapi.Check{Name: "ford answers", Status: mqttapi.Pass}
 	var found, fixes []string
 	if !p.RESTTelemetryGone.IsZero() {
@@ -30,6 +30,11 @@ func checkFordAnswers(dir string, p fordapi.Protocol, now time.Time) mqttapi.Che
 	if p.OneSocketAt(now) {
 		found = append(found, fmt.Sprintf("Ford closes a car's telemetry socket when another car's opens on the same sign-in (found %s ago): one car streams (the car last used), the others are read on the poll interval; checked again a day after it was found",
 			human(now.Sub(p.OneSocketSince))))
+		if !accounts {
+			// Not a fault: the cars are read. Streaming each needs a
+			// sign-in of its own (ha-fordpass's workarounds).
+			fixes = append(fixes, "to stream every car, give each its own sign-in: FORD_ACCOUNTS with one car each (FORD_VINS_<NAME>), signed in once per account (README, \"Several accounts\")")
+		}
 	}
 	a, err := bridge.ReadAccount(dir)
 	if err != nil {

@@ -33,14 +33,17 @@ type Bridge interface {
 	// Health is /healthz's answer: whether the bridge is healthy, and
 	// why in a line.
 	Health() (healthy bool, line string)
-	// AuthInfo is the auth state, with the link a sign-in needs.
-	AuthInfo() mqttapi.AuthInfo
-	// LoginURL is a fresh sign-in link (offered even when none is needed,
-	// to switch accounts).
-	LoginURL() (string, error)
-	// SignIn takes what the user pasted, or the path and query Ford's
-	// consent sent the browser to.
-	SignIn(ctx context.Context, pasted string) error
+	// Accounts are the Ford accounts' names in order: one, "", unless
+	// FORD_ACCOUNTS names several.
+	Accounts() []string
+	// AuthInfo is an account's auth state, with the link a sign-in needs.
+	AuthInfo(account string) mqttapi.AuthInfo
+	// LoginURL is a fresh sign-in link of an account (offered even when
+	// none is needed, to switch accounts).
+	LoginURL(account string) (string, error)
+	// SignIn takes what the user pasted for an account, or the path and
+	// query Ford's consent sent the browser to.
+	SignIn(ctx context.Context, account, pasted string) error
 	// Info is what P/bridge/info says.
 	Info() mqttapi.Info
 	// BrokerConnected says whether the bridge reaches its broker.
@@ -101,7 +104,7 @@ func (u *UI) Handler() http.Handler {
 	// state is one of the bridge's own login links, so a forged address
 	// signs nothing in.
 	callback := func(w http.ResponseWriter, r *http.Request) {
-		if err := u.b.SignIn(r.Context(), r.URL.String()); err != nil {
+		if err := u.b.SignIn(r.Context(), "", r.URL.String()); err != nil {
 			u.renderPage(w, r, http.StatusBadRequest, token, false, "The consent did not complete: "+err.Error())
 			return
 		}
@@ -136,7 +139,12 @@ func (u *UI) Handler() http.Handler {
 			u.renderPage(w, r, http.StatusForbidden, token, false, "This form must be sent from the sign-in page itself; reload the page and try again.")
 			return
 		}
-		if err := u.b.SignIn(r.Context(), r.PostForm.Get("redirect_url")); err != nil {
+		account := r.PostForm.Get("account")
+		if !slices.Contains(u.b.Accounts(), account) {
+			u.renderPage(w, r, http.StatusBadRequest, token, false, "The form names no account of this bridge; reload the page and try again.")
+			return
+		}
+		if err := u.b.SignIn(r.Context(), account, r.PostForm.Get("redirect_url")); err != nil {
 			var te *fordapi.SignInThrottleError
 			if errors.As(err, &te) {
 				u.renderPage(w, r, http.StatusTooManyRequests, token, false, "Too many sign-in attempts in a row, so Ford is not asked yet: the bridge keeps this code and tries it by itself at "+
@@ -146,7 +154,11 @@ func (u *UI) Handler() http.Handler {
 			u.renderPage(w, r, http.StatusBadRequest, token, false, "Sign-in failed: "+err.Error())
 			return
 		}
-		http.Redirect(w, r, u.ingressPath(r)+"/?signed_in=1", http.StatusSeeOther)
+		target := u.ingressPath(r) + "/?signed_in=1"
+		if account != "" {
+			target += "&account=" + url.QueryEscape(account)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
 	return u.securityHeaders(u.guard(mux))
 }
@@ -330,7 +342,11 @@ func (u *UI) securityHeaders(h http.Handler) http.Handler {
 }
 
 type pageData struct {
-	Info      mqttapi.AuthInfo
+	Info mqttapi.AuthInfo
+	// Account is the account the page is of ("" with one account);
+	// Accounts are every account with its state, when there are several.
+	Account   string
+	Accounts  []accountLink
 	Headline  string
 	Words     string
 	SignedIn  bool
@@ -357,16 +373,52 @@ var stateWords = map[string][2]string{
 	mqttapi.StateUnavailable:    {"Ford unreachable", "FordPass cannot be reached right now. The bridge retries by itself; your sign-in is fine."},
 }
 
+// accountLink is an account as the page lists it, when there are several.
+type accountLink struct {
+	Name, State string
+	Shown       bool // the account the page is of
+}
+
+// pageAccount is the account the page shows: the one asked for
+// (?account=), else the first that needs a sign-in, else the first.
+func (u *UI) pageAccount(r *http.Request) (string, []accountLink) {
+	names := u.b.Accounts()
+	if len(names) == 1 {
+		return names[0], nil
+	}
+	shown := r.FormValue("account")
+	if !slices.Contains(names, shown) {
+		shown = names[0]
+		for _, n := range names {
+			if u.b.AuthInfo(n).State == mqttapi.StateReauthRequired {
+				shown = n
+				break
+			}
+		}
+	}
+	links := make([]accountLink, 0, len(names))
+	for _, n := range names {
+		links = append(links, accountLink{Name: n, State: u.b.AuthInfo(n).State, Shown: n == shown})
+	}
+	return shown, links
+}
+
 func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, status int, token string, signedIn bool, errMsg string) {
-	info := u.b.AuthInfo()
+	account, links := u.pageAccount(r)
+	info := u.b.AuthInfo(account)
 	if info.State != mqttapi.StateReauthRequired && info.LoginURL == "" {
 		// Offer the link anyway, for switching accounts or refreshing a sign-in.
-		info.LoginURL, _ = u.b.LoginURL()
+		info.LoginURL, _ = u.b.LoginURL(account)
 	}
 	words := stateWords[info.State]
 	words[1] = strings.ReplaceAll(words[1], "FordPass", u.cfg.Service())
 	bi := u.b.Info()
-	d := pageData{Info: info, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
+	for _, a := range bi.Accounts {
+		if a.Name == account {
+			bi.Calls24h, bi.CallBudget, bi.VINs = a.Calls24h, a.CallBudget, a.VINs
+		}
+	}
+	d := pageData{Info: info, Account: account, Accounts: links, Headline: words[0], Words: words[1], SignedIn: signedIn, Error: errMsg, FormToken: token,
 		Calls: bi.Calls24h, Budget: bi.CallBudget, Vehicles: bi.VINs, Broker: u.b.BrokerConnected(),
 		FordConnect: u.cfg.Backend == config.BackendFordConnect, Redirect: u.cfg.FordConnect.RedirectURL}
 	for _, b := range info.Backends {
@@ -431,6 +483,8 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 <body>
 <h1>fordpass2mqtt</h1>
 <p class="muted">FordPass to MQTT bridge{{if not .Broker}} · <strong>not connected to the MQTT broker</strong>{{end}}</p>
+{{if .Accounts}}<p>Accounts:{{range .Accounts}} {{if .Shown}}<strong>{{.Name}}</strong>{{else}}<a href="{{$.Base}}?account={{.Name}}">{{.Name}}</a>{{end}} ({{.State}}){{end}}</p>
+<h2>Account {{.Account}}</h2>{{end}}
 {{if .SignedIn}}<p class="good">Signed in. The bridge is fetching your vehicles now.</p>{{end}}
 {{if .Error}}<p class="err">{{.Error}}</p>{{end}}
 <div class="state {{.Info.State}}">
@@ -446,6 +500,7 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 </ol>
 <form method="post" action="{{.Base}}auth/code">
 <input type="hidden" name="form_token" value="{{.FormToken}}">
+<input type="hidden" name="account" value="{{.Account}}">
 <label for="redirect_url">The address the browser landed on (<code>…?code=…&amp;state=…</code>)</label>
 <textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
 <p><button type="submit">Add the car</button></p>
@@ -458,6 +513,7 @@ td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.f
 </ol>
 <form method="post" action="{{.Base}}auth/code">
 <input type="hidden" name="form_token" value="{{.FormToken}}">
+<input type="hidden" name="account" value="{{.Account}}">
 <label for="redirect_url">Redirect address (<code>fordapp://userauthorized/?code=…</code>) or the bare code</label>
 <textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
 <p><button type="submit">Sign in</button></p>

@@ -274,7 +274,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address")
-	n := fs.Int("vehicles", 1, "number of simulated vehicles")
+	n := fs.Int("vehicles", 1, "number of simulated vehicles (of each account)")
+	accounts := fs.Int("accounts", 1, "number of Ford accounts, each with its own vehicles (POST /_sim/signin?account=N picks the next sign-in's)")
 	delay := fs.Duration("command-delay", 2*time.Second, "time from a command to its outcome")
 	limit := fs.Int("daily-limit", 0, "lock the account after this many calls in 24 h, token exchanges aside (0: never)")
 	fconID := fs.String("fcon-client-id", fordsim.FconClientID, "the FordConnect app's client id the simulator accepts")
@@ -286,12 +287,12 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if *n < 1 || *n > 100000 || *delay <= 0 || *limit < 0 || *fconPace <= 0 || *fconID == "" || *fconSecret == "" ||
+	if *n < 1 || *n > 100000 || *accounts < 1 || *accounts > 100 || *n**accounts > 100000 || *delay <= 0 || *limit < 0 || *fconPace <= 0 || *fconID == "" || *fconSecret == "" ||
 		(*fconPaceUnit != "token" && *fconPaceUnit != "app") || (*fconRetry != "seconds" && *fconRetry != "date" && *fconRetry != "body") {
-		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000, --command-delay and --fcon-pace positive, --daily-limit 0 or more, the --fcon- app not empty, --fcon-pace-unit token or app, --fcon-retry-after seconds, date or body")
+		fmt.Fprintln(stderr, "--vehicles must be 1 to 100000 (of every account together), --accounts 1 to 100, --command-delay and --fcon-pace positive, --daily-limit 0 or more, the --fcon- app not empty, --fcon-pace-unit token or app, --fcon-retry-after seconds, date or body")
 		return exitConfig
 	}
-	sim := fordsim.New(fordsim.Options{Vehicles: *n, CommandDelay: *delay, DailyLimit: *limit,
+	sim := fordsim.New(fordsim.Options{Vehicles: *n, Accounts: *accounts, CommandDelay: *delay, DailyLimit: *limit,
 		FconClientID: *fconID, FconClientSecret: *fconSecret, FconRedirects: []string{*fconRedirect}, FconPace: *fconPace,
 		FconPacePerApp: *fconPaceUnit == "app", FconRetryAfter: *fconRetry})
 	defer sim.Close()
@@ -302,7 +303,10 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "FordPass simulator on http://%s with %d vehicle(s): %s\n", ln.Addr(), *n, strings.Join(sim.VINs(), ", "))
+	fmt.Fprintf(stdout, "FordPass simulator on http://%s with %d vehicle(s): %s\n", ln.Addr(), *n**accounts, strings.Join(sim.VINs(), ", "))
+	if *accounts > 1 {
+		fmt.Fprintf(stdout, "%d accounts of %d vehicle(s) each, in that order; a sign-in is to account 1 unless POST /_sim/signin?account=N picks another.\n", *accounts, *n)
+	}
 	fmt.Fprintf(stdout, "Point the bridge at it with FORD_BASE_URL=http://%s ; control it under /_sim/ (see README).\n", ln.Addr())
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,10 +38,11 @@ Usage:
   fordpass2mqtt [run]      run the bridge until SIGINT/SIGTERM
   fordpass2mqtt login      sign in from a terminal (prints the login URL, reads the redirect URL)
                            --redirect-url URL   use this redirect URL instead of reading it
+                           --account NAME       with FORD_ACCOUNTS: the account to sign in to
                            --fordconnect        with FORD_BACKEND=both: consent one more car to FordConnect
   fordpass2mqtt demo       a whole system without a Ford account: simulator, embedded broker, bridge
   fordpass2mqtt simulate   only the FordPass simulator, as an HTTP server
-                           --addr 127.0.0.1:9000  --vehicles 1  --command-delay 2s  --daily-limit 0
+                           --addr 127.0.0.1:9000  --vehicles 1  --accounts 1  --command-delay 2s  --daily-limit 0
                            --fcon-client-id sim-client  --fcon-client-secret sim-secret
                            --fcon-redirect URL  --fcon-pace 1m   (its FordConnect app)
                            --fcon-pace-unit token|app  --fcon-retry-after seconds|date|body
@@ -179,19 +181,46 @@ func serve(ctx context.Context, cfg config.Config, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()
 	m := bridge.NewMetrics()
-	client, err := newFord(cfg, log, m)
-	if err != nil {
+	if err := fordapi.PrepareStateDir(cfg.StateDir); err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitConfig
 	}
-	return runWith(ctx, cfg, log, m, client)
+	if err := bridge.UpgradeStateDir(cfg, log); err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitConfig
+	}
+	var clients []fordapi.Backend
+	for _, a := range cfg.Accounts {
+		alog := log
+		if a.Name != "" {
+			alog = log.With(zap.String("account", a.Name))
+		}
+		client, err := newFord(cfg.ForAccount(a), alog, m)
+		if err != nil {
+			log.Error("cannot start", zap.Error(err))
+			for _, c := range clients {
+				_ = c.Budget().Close()
+			}
+			return exitConfig
+		}
+		clients = append(clients, client)
+	}
+	return runWith(ctx, cfg, log, m, clients...)
 }
 
-// runWith runs the bridge with a prepared client.
-func runWith(ctx context.Context, cfg config.Config, log *zap.Logger, m *bridge.Metrics, client fordapi.Backend) int {
-	b := bridge.New(cfg, client, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
+// runWith runs the bridge with prepared clients, one per account.
+func runWith(ctx context.Context, cfg config.Config, log *zap.Logger, m *bridge.Metrics, clients ...fordapi.Backend) int {
+	if len(cfg.Accounts) != len(clients) {
+		cfg.Accounts = nil // the demo's one account
+	}
+	cfg.Accounts = cfg.AccountList()
+	b := bridge.NewAccounts(cfg, clients, bridge.Options{Version: fullVersion(), Logger: log.Named("bridge"), Metrics: m})
+	var names []string
+	for _, a := range cfg.Accounts {
+		names = append(names, a.Name)
+	}
 	log.Info("fordpass2mqtt starting", zap.String("version", fullVersion()), zap.String("backend", cfg.Backend), zap.String("region", cfg.Region.Key),
-		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", client.Budget().Limit()))
+		zap.Bool("stream", cfg.Stream), zap.Int("daily_call_budget", clients[0].Budget().Limit()), zap.Strings("accounts", slices.DeleteFunc(names, func(n string) bool { return n == "" })))
 	if err := b.Run(ctx); err != nil {
 		log.Error("fatal", zap.Error(err))
 		if errors.As(err, new(*config.Error)) {
@@ -207,6 +236,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	redirect := fs.String("redirect-url", "", "the fordapp://userauthorized?code=… URL (read from standard input when empty)")
 	consent := fs.Bool("fordconnect", false, "with FORD_BACKEND=both: consent to FordConnect for one more car instead of signing in to FordPass")
+	account := fs.String("account", "", "with FORD_ACCOUNTS: the account to sign in to")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -215,6 +245,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return exitConfig
 	}
 	log := newLogger(cfg, stderr)
+	if cfg, ok = accountConfig(cfg, *account, log, stderr); !ok {
+		return exitConfig
+	}
 	var client fordapi.Backend
 	var err error
 	useFordConnect := cfg.Backend == config.BackendFordConnect || cfg.Backend == config.BackendBoth && *consent
@@ -284,6 +317,29 @@ Redirect URL: `, cfg.Region.Key, u, cfg.Region.RedirectScheme())
 	}
 	fmt.Fprintf(stdout, "Signed in. The token is saved in %s.\nA running bridge takes it up by itself within seconds (no restart needed); if none runs, start it with `fordpass2mqtt run`.\n", where)
 	return exitOK
+}
+
+// accountConfig is the configuration of the account login signs in to:
+// the one account without FORD_ACCOUNTS; with it, the one --account names.
+func accountConfig(cfg config.Config, name string, log *zap.Logger, stderr io.Writer) (config.Config, bool) {
+	var names []string
+	for _, a := range cfg.AccountList() {
+		if a.Name == name {
+			if err := fordapi.PrepareStateDir(cfg.StateDir); err == nil {
+				_ = bridge.UpgradeStateDir(cfg, log) // the sign-in from before is the first account's
+			}
+			return cfg.ForAccount(a), true
+		}
+		names = append(names, a.Name)
+	}
+	if name == "" {
+		fmt.Fprintf(stderr, "FORD_ACCOUNTS names several accounts: say which one with --account (%s)\n", strings.Join(names, ", "))
+	} else if names[0] == "" {
+		fmt.Fprintln(stderr, "--account is for FORD_ACCOUNTS, which is not set")
+	} else {
+		fmt.Fprintf(stderr, "--account %q is not in FORD_ACCOUNTS (%s)\n", name, strings.Join(names, ", "))
+	}
+	return cfg, false
 }
 
 // runHealthcheck asks the running bridge's /healthz (the image has no curl).
