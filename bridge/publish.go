@@ -106,6 +106,9 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	for _, topic := range b.codeTopics() {
 		subs[topic] = 1
 	}
+	if b.named() {
+		subs[b.t.CodeSet()] = 1 // only to say where a code goes now
+	}
 	if b.cfg.HADiscovery {
 		subs[b.cfg.HADiscoveryPrefix+"/status"] = 1
 		// The device configs on the broker, to remove what a config from
@@ -147,6 +150,14 @@ func (b *Bridge) route(_ mqtt.Client, msg mqtt.Message) {
 		b.pub.echoed(topic)
 	case b.codeAccount(topic) != nil:
 		b.codeAccount(topic).auth.onCode(msg)
+	case topic == b.t.CodeSet():
+		// With FORD_ACCOUNTS a code names its account by its topic; one
+		// here would sign in the wrong account, so it is dropped unused.
+		if len(msg.Payload()) > 0 {
+			b.pub.client.Publish(topic, 1, true, []byte{})
+			b.log.Warn("a sign-in code on the topic of one account was ignored: with FORD_ACCOUNTS each account takes its code on its own topic",
+				zap.Strings("topics", b.codeTopics()))
+		}
 	case topic == b.t.Doctor():
 		var r Report
 		switch {

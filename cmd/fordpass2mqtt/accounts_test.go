@@ -69,6 +69,14 @@ func TestTwoAccountsThroughTheBinary(t *testing.T) {
 		sub.Publish(acct.CodeSet(), bridgetest.FollowLogin(t, link), false)
 		sub.WaitFor(acct.AuthState(), 20*time.Second, func(s string) bool { return s == "ok" })
 	}
+	// A code on the topic of one account signs nothing in: it names no
+	// account.
+	sim.SignInTo(1)
+	sub.Publish(tree.CodeSet(), bridgetest.FollowLogin(t, sub.WaitFor(home.LoginURL(), 10*time.Second, func(s string) bool { return s != "" })), false)
+	sub.WaitFor(tree.CodeSet(), 10*time.Second, func(s string) bool { return s == "" })
+	if got := last(sub, home.AuthState()); got != "reauth_required" {
+		t.Fatalf("a code on %s signed in home: %q", tree.CodeSet(), got)
+	}
 	signIn(1, home)
 	if got := last(sub, work.AuthState()); got != "reauth_required" {
 		t.Fatalf("work signed in with home's code: %q", got)
@@ -118,6 +126,9 @@ func TestTwoAccountsThroughTheBinary(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d; stderr: %s", code, stderr)
+	}
+	if !strings.Contains(stderr.String(), "each account takes its code on its own topic") {
+		t.Fatal("a code on P/auth/code/set was dropped without a word")
 	}
 	for _, secret := range []string{"simcat-", "simrefresh-", "simauto-", "simcode-", "simb2c-"} {
 		if strings.Contains(stderr.String(), secret) {
