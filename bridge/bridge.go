@@ -34,6 +34,7 @@ type Options struct {
 	BackoffMin     time.Duration // first wait after a transient fault [5s]
 	BackoffMax     time.Duration // longest wait [15m]
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
+	MessagesEvery  time.Duration // how often an account's message centre is read [6h]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
@@ -128,6 +129,7 @@ func NewAccounts(cfg config.Config, fords []fordapi.Backend, opts Options) *Brid
 		{&opts.BackoffMin, 5 * time.Second},
 		{&opts.BackoffMax, 15 * time.Minute},
 		{&opts.RefreshEvery, 10 * time.Minute},
+		{&opts.MessagesEvery, 6 * time.Hour},
 		{&opts.VehicleListTTL, 24 * time.Hour},
 		{&opts.EmptyListRetry, time.Hour},
 		{&opts.DarkAfter, 5 * time.Minute},
@@ -259,6 +261,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			a.auth.setAuth(StateReauthRequired, st.Reason, time.Time{})
 		}
 		a.fleet.loadVehicleCache()
+		a.fleet.loadMessageCache()
 	}
 
 	opts, err := MQTTOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
@@ -281,12 +284,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(1 + 3*len(b.accounts))
+	b.workers.Add(1 + 4*len(b.accounts))
 	go b.infoLoop(workCtx)
 	for _, a := range b.accounts {
 		go func() { defer b.workers.Done(); a.auth.signInLoop(workCtx) }()
 		go func() { defer b.workers.Done(); a.fleet.accountLoop(workCtx) }()
 		go func() { defer b.workers.Done(); a.auth.tokenWatch(workCtx) }()
+		go func() { defer b.workers.Done(); a.fleet.messagesLoop(workCtx) }()
 	}
 
 	<-ctx.Done()

@@ -46,6 +46,9 @@ type carHost interface {
 	noteDrift(vin string, tel *fordapi.Telemetry)
 	streamingChanged(vin string, on bool)
 	carStopped()
+	// deleteMessages deletes the car's messages from Ford's message centre
+	// (latest: only the newest).
+	deleteMessages(ctx context.Context, vin string, latest bool) error
 
 	// For the car's commands:
 	commandContext() context.Context // ends when shutdown gives up on commands
@@ -101,10 +104,13 @@ func (b carLink) keepClimate(vin, state string)               { b.shapes.setClim
 func (b carLink) shapeChanged(vin string, sh shape)           { b.shapes.set(vin, sh) }
 func (b carLink) streamingChanged(vin string, on bool)        { b.m.setStreaming(vin, on) }
 func (b carLink) carStopped()                                 { b.workers.Done() }
-func (b carLink) commandContext() context.Context             { return b.cmdCtx }
-func (b carLink) acceptingCommands() bool                     { return b.accepting.Load() }
-func (b carLink) countCommand(cmd, status string)             { b.m.command(cmd, status) }
-func (b carLink) commandDone()                                { b.commands.Done() }
+func (b carLink) deleteMessages(ctx context.Context, vin string, latest bool) error {
+	return b.a.fleet.deleteMessages(ctx, vin, latest)
+}
+func (b carLink) commandContext() context.Context { return b.cmdCtx }
+func (b carLink) acceptingCommands() bool         { return b.accepting.Load() }
+func (b carLink) countCommand(cmd, status string) { b.m.command(cmd, status) }
+func (b carLink) commandDone()                    { b.commands.Done() }
 func (b carLink) commandResult(vin string, req CommandRequest, status, msg string, waited time.Duration) {
 	b.result(vin, req, status, msg, waited)
 }

@@ -285,7 +285,7 @@ func (b *Bridge) onCommand(vin string, msg mqtt.Message) {
 		return
 	}
 	spec := commandNamed(req.Command)
-	if !spec.runsOn(v.info()) {
+	if !spec.runsOn(v.info()) || spec.reports != "" && !spec.offered(v.fieldNames()) {
 		reject(fmt.Sprintf("%s: %s (Ford was not called)", req.Command, spec.cannot))
 		return
 	}

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -55,8 +54,11 @@ type commandSpec struct {
 	// request's options ("" when nothing; nil: options need nothing).
 	capability string
 	can        func(fordapi.Vehicle) bool
-	cannot     string
-	needs      func(v fordapi.Vehicle, props map[string]any) string
+	// reports: offered only where the car reports this field (a setting
+	// Ford lists no capability for, only its value).
+	reports string
+	cannot  string
+	needs   func(v fordapi.Vehicle, props map[string]any) string
 	// prepare makes the Ford calls the command needs before it is sent
 	// (start's climate settings) and returns the properties left for the
 	// command itself. A failed prepare fails the command unsent.
@@ -138,6 +140,29 @@ var commandSpecs = []commandSpec{
 		button: discovery.Button{Key: "departure_times_on_button", Name: "Departure times on", Press: `{"command":"departure_times","enabled":true}`, Icon: "mdi:calendar-clock"},
 		more: []discovery.Button{
 			{Key: "departure_times_off_button", Name: "Departure times off", Press: `{"command":"departure_times","enabled":false}`, Icon: "mdi:calendar-remove"},
+		}},
+	// Automatic software updates on or off, as ha-fordpass sends it
+	// (auto_updates_on, auto_updates_off): {"ASUState":"ON"|"OFF"}; offered
+	// where the car reports the setting.
+	{name: "auto_updates", ford: fordapi.CmdASUSettings, version: fordapi.ASUVersion, keys: []string{"enabled"}, options: autoUpdateOptions,
+		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+			return t.With(fordapi.FieldAutoUpdates, fordapi.Word(strings.ToLower(props["ASUState"].(string))))
+		},
+		reports: fordapi.FieldAutoUpdates, cannot: "the car reports no automatic software update setting",
+		button: discovery.Button{Key: "auto_updates_on_button", Name: "Automatic updates on", Press: `{"command":"auto_updates","enabled":true}`, Icon: "mdi:cloud-check-outline"},
+		more: []discovery.Button{
+			{Key: "auto_updates_off_button", Name: "Automatic updates off", Press: `{"command":"auto_updates","enabled":false}`, Icon: "mdi:cloud-off-outline"},
+		}},
+	// The message centre's messages of the car deleted, all or the newest,
+	// as ha-fordpass's two buttons do (messages_delete_all, _last).
+	{name: "delete_messages", keys: []string{"latest"}, options: deleteMessagesOptions,
+		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
+			return v.host.deleteMessages(ctx, v.vin, props["latest"] == true)
+		},
+		reports: messagesField, cannot: "the account's message centre has not been read (FordConnect has none)",
+		button: discovery.Button{Key: "delete_messages_button", Name: "Delete messages", Icon: "mdi:delete-sweep"},
+		more: []discovery.Button{
+			{Key: "delete_latest_message_button", Name: "Delete the latest message", Press: `{"command":"delete_messages","latest":true}`, Icon: "mdi:delete"},
 		}},
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
@@ -254,11 +279,38 @@ const departureOn = "enabled"
 
 // departureOptions takes enabled: true or false.
 func departureOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	var on bool
-	if raw, ok := options["enabled"]; !ok || json.Unmarshal(raw, &on) != nil {
-		return nil, errors.New(`departure_times needs enabled, true or false: {"command":"departure_times","enabled":false}`)
+	on, err := enabled(options, "departure_times")
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{departureOn: on}, nil
+}
+
+// deleteMessagesOptions takes latest: true (only the newest) or false.
+func deleteMessagesOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	latest := false
+	if raw, ok := options["latest"]; ok && json.Unmarshal(raw, &latest) != nil {
+		return nil, fmt.Errorf(`delete_messages takes latest, true or false: {"command":"delete_messages","latest":true}, not %s`, fordapi.Clip(string(raw), 20))
+	}
+	return map[string]any{"latest": latest}, nil
+}
+
+// autoUpdateOptions takes enabled: true or false, as Ford's ASUState.
+func autoUpdateOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	on, err := enabled(options, "auto_updates")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ASUState": map[bool]string{true: "ON", false: "OFF"}[on]}, nil
+}
+
+// enabled reads a command's "enabled": true or false.
+func enabled(options map[string]json.RawMessage, command string) (bool, error) {
+	var on bool
+	if raw, ok := options["enabled"]; !ok || json.Unmarshal(raw, &on) != nil {
+		return false, fmt.Errorf(`%s needs enabled, true or false: {"command":%q,"enabled":false}`, command, command)
+	}
+	return on, nil
 }
 
 // fordType is Ford's command type for these options.
@@ -331,4 +383,9 @@ func OpeningCommands() []string {
 // names is listed for the car, and its further test passes.
 func (c *commandSpec) runsOn(v fordapi.Vehicle) bool {
 	return (c.capability == "" || v.Can.Has(c.capability)) && (c.can == nil || c.can(v))
+}
+
+// offered says whether a car with these fields gets the command (reports).
+func (c *commandSpec) offered(fields []string) bool {
+	return c.reports == "" || slices.Contains(fields, c.reports)
 }

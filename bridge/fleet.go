@@ -72,6 +72,10 @@ type fleet struct {
 	// active is the car that streams while Ford allows one socket per
 	// token: the car last used ("" or a car gone: the first bridged car).
 	active string
+	// messages are the account's message centre as last read (messages.go).
+	messages     []fordapi.Message
+	messagesRead bool
+	messagesAt   time.Time // when they were read
 }
 
 // oneSocket says whether Ford allows one telemetry socket per token now
@@ -332,8 +336,14 @@ func (f *fleet) reconcile(ctx context.Context, list []fordapi.Vehicle, known []s
 		v.eachAvailability(func(topic, _ string) { f.pub.publishRetained(topic, "") })
 		f.shapes.forget(v.vin)
 	}
+	f.mu.Lock()
+	msgs, read := f.messages, f.messagesRead
+	f.mu.Unlock()
 	for _, v := range started {
 		f.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
+		if read {
+			v.setMessages(msgs)
+		}
 		f.workers.Add(1)
 		go v.run(ctx)
 	}

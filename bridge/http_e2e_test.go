@@ -46,7 +46,9 @@ func TestBirthStormIsCoalesced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{signedIn: true})
 	cfgTopic := e.deviceConfig(vin1)
-	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	// The device is whole once the messages' entity joined it (the
+	// message centre is read after the car's first telemetry).
+	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) && strings.Contains(s, `"messages_unread"`) })
 	time.Sleep(300 * time.Millisecond)
 	e.w.Reset(cfgTopic)
 	for range 200 {

@@ -86,7 +86,8 @@ func TestConfigFromBeforeIsCleanedUp(t *testing.T) {
 	topic := e.deviceConfig(vin1)
 	e.w.WaitFor(topic, 10*time.Second, func(s string) bool {
 		c := cmps(t, s)
-		return c["lock"] != nil && c["lock"]["platform"] == "lock" && c["horn_button"] != nil && c["odometer"] != nil
+		// The messages' entity too: the device is whole.
+		return c["lock"] != nil && c["lock"]["platform"] == "lock" && c["horn_button"] != nil && c["odometer"] != nil && c["messages_unread"] != nil
 	})
 	if err := e.stop(); err != nil {
 		t.Fatal(err)

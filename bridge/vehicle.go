@@ -39,6 +39,10 @@ type vehicle struct {
 	sentShow string
 	climate  string // P/VIN/climate as last published ("" before a climate change)
 	source   string // P/VIN/source as last published ("" with one backend)
+	// The car's messages as last published: P/VIN/messages and their
+	// count (-1 before the account's message centre was read).
+	msgJSON  string
+	msgCount int
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -50,13 +54,15 @@ type vehicle struct {
 	lastRefresh time.Time
 	streaming   bool
 
+	hasMessages atomic.Bool // the account's message centre was read: the car shows its messages
+
 	availMu sync.Mutex // held while the car's availability is decided and published
 	dark    darkState
 }
 
 func newVehicle(host carHost, set carSettings, info fordapi.Vehicle) *vehicle {
 	return &vehicle{host: host, set: set, vin: info.VIN, meta: info, done: make(chan struct{}), wake: make(chan struct{}, 1),
-		waiters: map[chan *fordapi.Telemetry]struct{}{}}
+		waiters: map[chan *fordapi.Telemetry]struct{}{}, msgCount: -1}
 }
 
 // kick makes the car try its stream now (after a sign-in).
@@ -366,8 +372,11 @@ func (v *vehicle) publishFields() {
 		h.publishRetained(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
 		changed = true
 	}
+	if tel.OTA != prev.OTA && (tel.OTA == nil || prev.OTA == nil || *tel.OTA != *prev.OTA) {
+		h.publishRetained(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
+	}
 	if changed {
-		h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show)))
+		h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show, v.msgCount)))
 	}
 	if src, ok := h.fordAPI().(interface{ Source(vin string) string }); ok {
 		// With two backends: which one the car's state now comes from.
@@ -376,6 +385,19 @@ func (v *vehicle) publishFields() {
 			h.publishRetained(h.fieldTopic(v.vin, sourceTopic), s)
 		}
 	}
+}
+
+// otaTopic is the car's topic of its software update's details
+// (P/VIN/ota), the attributes of ota_status.
+const otaTopic = "ota"
+
+// otaJSON is the software update's details ("" when Ford reports none).
+func otaJSON(o *fordapi.OTA) string {
+	if o == nil {
+		return ""
+	}
+	data, _ := json.Marshal(o)
+	return string(data)
 }
 
 // sourceTopic is the car's topic naming the backend its state comes from
@@ -391,8 +413,9 @@ func lockPayload(val fordapi.Value, show string) string {
 }
 
 // stateJSON is the state topic's JSON, keys in order, written directly: a map
-// through encoding/json costs several times more on every update.
-func stateJSON(tel *fordapi.Telemetry, show string) []byte {
+// through encoding/json costs several times more on every update. msgs is
+// the car's message count (-1: not known, left out).
+func stateJSON(tel *fordapi.Telemetry, show string, msgs int) []byte {
 	buf := make([]byte, 0, 64+24*len(tel.Fields))
 	buf = append(buf, '{')
 	for i, f := range tel.Fields { // in name order
@@ -420,6 +443,10 @@ func stateJSON(tel *fordapi.Telemetry, show string) []byte {
 		buf = append(buf, `,"updated_at":`...)
 		buf = strconv.AppendQuote(buf, tel.UpdatedAt.Format(time.RFC3339))
 	}
+	if msgs >= 0 {
+		buf = append(buf, `,"`+messagesField+`":`...)
+		buf = strconv.AppendInt(buf, int64(msgs), 10)
+	}
 	return append(buf, '}')
 }
 
@@ -444,6 +471,10 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	if v.source != "" {
 		f(v.host.fieldTopic(v.vin, sourceTopic), v.source)
 	}
+	if v.msgCount >= 0 {
+		f(v.host.fieldTopic(v.vin, messagesTopic), v.msgJSON)
+		f(v.host.fieldTopic(v.vin, messagesField), strconv.Itoa(v.msgCount))
+	}
 	tel, show := v.sent, v.sentShow
 	if tel == nil {
 		return
@@ -463,7 +494,10 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	if !tel.UpdatedAt.IsZero() {
 		f(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
 	}
-	f(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show)))
+	if tel.OTA != nil {
+		f(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
+	}
+	f(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show, v.msgCount)))
 }
 
 // setLockShow overrides the lock topic while a command runs.
@@ -491,6 +525,24 @@ func (v *vehicle) watch() (<-chan *fordapi.Telemetry, func()) {
 		delete(v.waiters, ch)
 		v.mu.Unlock()
 	}
+}
+
+// fieldNames are the fields the car reports now (nil before its first
+// telemetry).
+func (v *vehicle) fieldNames() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tel == nil {
+		return nil
+	}
+	names := make([]string, len(v.tel.Fields))
+	for i, f := range v.tel.Fields {
+		names[i] = f.Name
+	}
+	if v.hasMessages.Load() {
+		names = append(names, messagesField)
+	}
+	return names
 }
 
 // applyOutcome shows a command's effect at once (the stream or the next
@@ -522,11 +574,14 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 		return info, false
 	}
 	info.Fields, info.HasLocation, info.HasUpdatedAt = sh.Fields, sh.Location, sh.UpdatedAt
+	if v.hasMessages.Load() {
+		info.Fields = append(slices.Clip(info.Fields), messagesField)
+	}
 	_, info.HasSource = v.host.fordAPI().(*both.Backend)
 	// The commands this car can run and the user allows: the lock entity
 	// for the ones that show on the lock, a button for the others.
 	for _, c := range commandSpecs {
-		if !c.runsOn(v.meta) || !v.set.allowed(c.name) {
+		if !c.runsOn(v.meta) || !c.offered(info.Fields) || !v.set.allowed(c.name) {
 			continue
 		}
 		switch c.showing {

@@ -304,6 +304,9 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 			continue // a field this version does not know how to show
 		}
 		c := Component{StateTopic: t.Field(v.VIN, f), Icon: spec.Icon}
+		if spec.Details != "" {
+			c.JSONAttributesTopic = t.Field(v.VIN, spec.Details)
+		}
 		if spec.Diagnostic {
 			c.EntityCategory = "diagnostic"
 		}
@@ -341,6 +344,9 @@ func Vehicle(s Settings, v VehicleInfo) (topic string, payload []byte) {
 			c.DeviceClass, c.PayloadOn, c.PayloadOff = spec.Measures, spec.On, spec.Off
 			add(f, "binary_sensor", name, c)
 		case fordapi.KindWord:
+			add(f, "sensor", name, c)
+		case fordapi.KindEnum:
+			c.DeviceClass, c.Options = "enum", spec.Words
 			add(f, "sensor", name, c)
 		case fordapi.KindAlarm:
 			add(f+"_triggered", "binary_sensor", name+" triggered", Component{StateTopic: c.StateTopic, DeviceClass: "safety", PayloadOn: "triggered",

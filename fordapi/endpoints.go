@@ -107,6 +107,12 @@ const (
 	CmdEnableDepartureTimes  = "enableDepartureTimes"
 	CmdDisableDepartureTimes = "disableDepartureTimes"
 	DepartureVersion         = "1"
+	// CmdASUSettings turns automatic software updates on or off
+	// ({"ASUState":"ON"|"OFF"}), on the newer path with version 1.0.0 as
+	// ha-fordpass sends it (fordpass_bridge.py, auto_updates_on and _off;
+	// its data_version default).
+	CmdASUSettings = "publishASUSettings"
+	ASUVersion     = "1.0.0"
 )
 
 // bareTypes are the commands of the newer path Ford takes by their bare
@@ -129,6 +135,7 @@ var CommandVersions = map[string]string{
 	CmdLock: "", CmdUnlock: "", CmdRemoteStart: "", CmdCancelRemoteStart: "", CmdStatusRefresh: "", CmdPanicCue: "",
 	CmdStartCharge: ChargeVersion, CmdPauseCharge: ChargeVersion, CmdCancelCharge: ChargeVersion, CmdChargeSettings: ChargeVersion,
 	CmdEnableDepartureTimes: DepartureVersion, CmdDisableDepartureTimes: DepartureVersion,
+	CmdASUSettings: ASUVersion,
 }
 
 // Ford's names of the capabilities the bridge's commands need.

@@ -34,11 +34,20 @@ type FieldSpec struct {
 	// Member names a family's member for a person, in sentence case.
 	Member func(member string) string
 	Icon   string
+	// Details is the topic under the car (P/VIN/<Details>) whose JSON
+	// Home Assistant shows as the entity's attributes ("" for none).
+	Details string
 	// Min, Max and Step are the values a command may set the number to
 	// (a command's row says it sets the field; Home Assistant then offers
 	// a number entity).
 	Min, Max, Step float64
 
+	// Elsewhere names the endpoint a field is read from when it is not the
+	// telemetry record (the message centre).
+	Elsewhere string
+	// States are the record's states the field is made from, for a field
+	// Telemetry makes from them rather than from a metric (ota_status).
+	States []string
 	// From are Ford's metrics the field is read from; where two give it,
 	// the later one wins (outsideTemperature over ambientTemp).
 	From []string
@@ -94,6 +103,11 @@ const (
 	FieldIgnition = "ignition"
 	// FieldChargeCurrentLimit is the AC current limit in amperes.
 	FieldChargeCurrentLimit = "charge_current_limit"
+	// FieldAutoUpdates says whether the car installs software updates by
+	// itself (the auto_updates command turns it on or off).
+	FieldAutoUpdates = "auto_updates"
+	// FieldOTAStatus is the software update's state (Telemetry.OTA).
+	FieldOTAStatus = "ota_status"
 )
 
 // Kind is what sort of value a field holds.
@@ -128,6 +142,18 @@ var Fields = []FieldSpec{
 	// ha-fordpass offers 5 to 48 A in steps of 1, const_tags.py).
 	{Name: FieldChargeCurrentLimit, Label: "Charge current limit", Kind: KindNumber, Measures: "current", Unit: "A", Digits: 0, Icon: "mdi:current-ac",
 		Min: 5, Max: 48, Step: 1, From: []string{"customMetrics"}, read: customMetric("global-ac-current-limit", 0, 100)},
+	// The software update (ha-fordpass fordpass_handler.py: states.deployment,
+	// else states.configurationUpdate, toState mapped as its
+	// OTA_DEPLOYMENT_STATE_MAP does); made by Telemetry from the states, so
+	// it has no metric.
+	{Name: FieldOTAStatus, Label: "Software update", Kind: KindEnum, Words: otaStates, Diagnostic: true, Icon: "mdi:update", Details: "ota",
+		States: []string{"deployment", "configurationUpdate"}},
+	// The message centre's messages for the car, which the bridge reads
+	// from another of Ford's endpoints (bridge/messages.go).
+	{Name: "messages_unread", Label: "Messages", Kind: KindNumber, Icon: "mdi:message-text", Details: "messages",
+		Elsewhere: "the message centre"},
+	{Name: FieldAutoUpdates, Label: "Automatic software updates", Kind: KindOnOff, On: "on", Off: "off", Diagnostic: true, Icon: "mdi:cloud-arrow-down-outline",
+		From: []string{"configurations"}, read: configuration("automaticSoftwareUpdateOptInSetting")},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}},
 	{Name: FieldChargingStatus, Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"xevBatteryChargeDisplayStatus"}},
 	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, From: []string{"xevBatteryEnergyRemaining"}},

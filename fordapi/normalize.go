@@ -170,6 +170,26 @@ func heading(f *FieldSpec, _ string) func(*fieldWriter, any) {
 	}
 }
 
+// configuration reads one of the car's settings, a word under
+// metrics.configurations (automaticSoftwareUpdateOptInSetting: {"value":
+// "ON"}, as ha-fordpass fordpass_handler.py reads it); a record without the
+// setting leaves the field out.
+func configuration(name string) readMaker {
+	return func(f *FieldSpec, metric string) func(*fieldWriter, any) {
+		read := word(f, metric)
+		return func(w *fieldWriter, raw any) {
+			all, ok := raw.(map[string]any)
+			if !ok {
+				w.skipped = true
+				return
+			}
+			if setting, ok := all[name]; ok {
+				read(w, setting)
+			}
+		}
+	}
+}
+
 // customMetric reads one of the car's own signals (metrics.customMetrics),
 // keyed "aui:signal:<id>:custom:<name>"; ha-fordpass fordpass_handler.py
 // finds each by the name's end (the charge target: global-ac-target-soc;
@@ -481,6 +501,11 @@ func commandStates(key string, raw any) []typedCommand {
 		return nil
 	}
 	cs := CommandState{ID: id, ToState: to}
+	cs.FromState, _ = val["fromState"].(string)
+	cs.At, _ = obj["timestamp"].(string)
+	if msg, ok := obj["message"].(string); ok && len(msg) <= 4096 {
+		cs.Message = msg
+	}
 	if data, ok := val["data"].(map[string]any); ok {
 		ce, _ := data["commandError"].(map[string]any)
 		f, _ := ce["commandExecutionFailure"].(map[string]any)

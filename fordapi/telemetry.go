@@ -58,6 +58,9 @@ type CommandState struct {
 	ID      string
 	ToState string // as Ford wrote it
 	Detail  string
+	// FromState, At (Ford's timestamp) and Message (a JSON text some
+	// states carry, such as a software update's) as Ford wrote them.
+	FromState, At, Message string
 }
 
 // Outcome classifies ToState: "success", "failed" or "" (still pending).
@@ -82,6 +85,9 @@ type Telemetry struct {
 	// slice takes 2.9 KB.
 	Fields   []Field
 	Location *Location
+	// OTA is the car's software update, when Ford reports one; its
+	// State is the ota_status field.
+	OTA *OTA
 	Commands map[string]CommandState // by command type (lock, remoteStart, …)
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
@@ -180,6 +186,7 @@ type Record struct {
 	// them until unknown or states change, which is rare.
 	unknownOut  map[string]string
 	commandsOut map[string]CommandState
+	otaOut      *OTA // what the command states say of the software update, made with commandsOut
 }
 
 type typedCommand struct {
@@ -470,7 +477,11 @@ func (r *Record) Telemetry() *Telemetry {
 				r.commandsOut[c.typ] = c.state
 			}
 		}
+		r.otaOut = otaOf(r.commandsOut)
 	}
 	t.Unknown, t.Commands = r.unknownOut, r.commandsOut
+	if t.OTA = r.otaOut; t.OTA != nil {
+		t = t.with(FieldOTAStatus, Word(t.OTA.State), false)
+	}
 	return t
 }

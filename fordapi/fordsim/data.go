@@ -334,6 +334,9 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 		// The words ha-fordpass knows for xevBatteryChargeDisplayStatus.
 		word := map[string]string{fordapi.CmdStartCharge: "IN_PROGRESS", fordapi.CmdPauseCharge: "PAUSED", fordapi.CmdCancelCharge: "STOPPED"}[typ]
 		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
+	case fordapi.CmdASUSettings:
+		state, _ := props["ASUState"].(string)
+		delta["configurations"] = map[string]any{"automaticSoftwareUpdateOptInSetting": map[string]any{"updateTime": ts, "value": state}}
 	case fordapi.CmdChargeSettings:
 		cs, _ := props["chargeSettings"].(map[string]any)
 		custom, _ := m["customMetrics"].(map[string]any)

@@ -57,15 +57,24 @@ func formatTemp(tenths int) string {
 	return fmt.Sprintf("%d_%d", tenths/10, tenths%10)
 }
 
-// fordHostCar reads the body's vin and checks the FordPass token; nil when
-// refused (the answer written). s.mu held.
-func (s *Sim) fordHostCar(w http.ResponseWriter, r *http.Request, vin string) *vehicle {
+// fordHostAuth checks a call to Ford's own hosts: the Application-Id and
+// the FordPass token; false when refused (the answer written). s.mu held.
+func (s *Sim) fordHostAuth(w http.ResponseWriter, r *http.Request) bool {
 	if !s.appIDOK(r) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Application-Id missing or unknown"})
-		return nil
+		return false
 	}
 	if !s.catOK(r) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Invalid or Expired Token", "errorCode": "460"})
+		return false
+	}
+	return true
+}
+
+// fordHostCar reads the body's vin and checks the FordPass token; nil when
+// refused (the answer written). s.mu held.
+func (s *Sim) fordHostCar(w http.ResponseWriter, r *http.Request, vin string) *vehicle {
+	if !s.fordHostAuth(w, r) {
 		return nil
 	}
 	v, ok := s.vehicles[vin]

@@ -106,6 +106,7 @@ type Sim struct {
 	onePerToken bool
 	sockets     map[chan struct{}]signIn
 	hidden      map[string]bool // VINs the vehicle lists leave out
+	messages    []simMessage    // the message centre, every account's
 	streamTo    time.Time
 	calls       []time.Time // within 24 h, for DailyLimit
 	tokenCalls  []time.Time // within 24 h, for TokenDailyLimit
@@ -188,6 +189,12 @@ func New(o Options) *Sim {
 		v.account = (i-1)/o.Vehicles + 1
 		s.vehicles[v.vin] = v
 		s.order = append(s.order, v.vin)
+		s.messages = append(s.messages, simMessage{id: int64(1000 + i), account: v.account, vin: v.vin, typ: "SERVICE",
+			subject: "Service due for " + v.nickname, body: "Your " + v.model + " is due for its yearly service.", created: o.Now().UTC().Format(time.RFC3339)})
+	}
+	for a := 1; a <= o.Accounts; a++ {
+		s.messages = append(s.messages, simMessage{id: int64(900 + a), account: a, typ: "GENERAL",
+			subject: "Welcome to FordPass", body: "Thank you for connecting your vehicles.", created: o.Now().UTC().Format(time.RFC3339)})
 	}
 	return s
 }
@@ -255,6 +262,8 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /dah2vb2cprod.onmicrosoft.com/oauth2/v2.0/token", s.ford("fcon_token", s.fconToken))
 	mux.HandleFunc("GET /fcon-query/v1/garage", s.ford("fcon_garage", s.fconGarage))
 	mux.HandleFunc("GET /fcon-query/v1/telemetry", s.ford("fcon_telemetry", s.fconTelemetry))
+	mux.HandleFunc("GET /api/messagecenter/v3/messages", s.ford("messages", s.messageList))
+	mux.HandleFunc("DELETE /api/messagecenter/v3/user/messages", s.ford("messages_delete", s.deleteMessages))
 	mux.HandleFunc("POST /api/rcc/profile/status", s.ford("climate_profile", s.climateProfile))
 	mux.HandleFunc("PUT /api/rcc/profile/update", s.ford("climate_profile_update", s.climateUpdate))
 	mux.HandleFunc("PUT /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))

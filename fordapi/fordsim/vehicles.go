@@ -107,7 +107,11 @@ func newVehicle(i int, now time.Time) *vehicle {
 			"lowBrakeFluid": indicator("600F16"), "laneKeepingAid": indicator("600F24"),
 		},
 		"acceleration": metric(map[string]any{"x": 0.0, "y": 0.0, "z": 0.0, "sensorType": "ACCELEROMETER_DATA"}),
+		// The car's settings, where ha-fordpass reads automatic software
+		// updates (fordpass_handler.py, get_auto_updates_state).
+		"configurations": map[string]any{"automaticSoftwareUpdateOptInSetting": metric("ON")},
 	}
+	states := map[string]any{}
 	if i%2 == 1 {
 		v.nickname, v.model, v.year, v.engine = fmt.Sprintf("Truck %d", i), "F-150", "2023", "ICE"
 		v.zoneLighting = true
@@ -150,9 +154,13 @@ func newVehicle(i int, now time.Time) *vehicle {
 		// The car's own signals, keyed as Ford keys them; the AC charge
 		// target is what charge_target sets.
 		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0), currentLimitKey: metric(48.0)}
+		// The last software update, installed (states.deployment, as
+		// ha-fordpass fordpass_handler.py reads it).
+		states["deployment"] = map[string]any{"commandId": fmt.Sprintf("ota-%d", i), "timestamp": ts,
+			"value": map[string]any{"fromState": "deploying", "toState": "success"}}
 	}
 	v.doc = map[string]any{"updateTime": ts, "vehicleId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "vin": v.vin,
-		"metrics": m, "states": map[string]any{}, "events": map[string]any{}}
+		"metrics": m, "states": states, "events": map[string]any{}}
 	return v
 }
 
