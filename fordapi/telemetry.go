@@ -87,7 +87,7 @@ type Telemetry struct {
 	Location *Location
 	// OTA is the car's software update, when Ford reports one; its
 	// State is the ota_status field.
-	OTA *OTA
+	OTA      *OTA
 	Commands map[string]CommandState // by command type (lock, remoteStart, …)
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
