@@ -35,6 +35,7 @@ type Options struct {
 	BackoffMax     time.Duration // longest wait [15m]
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	MessagesEvery  time.Duration // how often an account's message centre is read [6h]
+	FieldGrace     time.Duration // how long a field missing from Ford's answers keeps its last value [24h]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
 	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
@@ -130,6 +131,7 @@ func NewAccounts(cfg config.Config, fords []fordapi.Backend, opts Options) *Brid
 		{&opts.BackoffMax, 15 * time.Minute},
 		{&opts.RefreshEvery, 10 * time.Minute},
 		{&opts.MessagesEvery, 6 * time.Hour},
+		{&opts.FieldGrace, 24 * time.Hour},
 		{&opts.VehicleListTTL, 24 * time.Hour},
 		{&opts.EmptyListRetry, time.Hour},
 		{&opts.DarkAfter, 5 * time.Minute},

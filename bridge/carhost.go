@@ -68,6 +68,7 @@ type carSettings struct {
 	allowed                func(cmd string) bool
 	commandTimeout         time.Duration // a command's deadline, from its acceptance
 	refreshEvery           time.Duration // at most one refresh per car in this time
+	fieldGrace             time.Duration // a field missing from Ford's answers keeps its value this long
 }
 
 // carLink is the bridge as its cars see it: the carHost they run with.
@@ -82,7 +83,8 @@ func (b carLink) settings() carSettings {
 		// Not b.cfg.Allowed: that method value would copy the whole
 		// config.Config into every car (2 KB each in a fleet).
 		streamRetry: b.opts.StreamRetry, streamOpts: b.opts.Stream, allowed: b.allowed,
-		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery, darkRetry: b.opts.DarkRetry}
+		commandTimeout: b.opts.CommandTimeout, refreshEvery: b.opts.RefreshEvery, darkRetry: b.opts.DarkRetry,
+		fieldGrace: b.opts.FieldGrace}
 }
 
 func (b carLink) allowed(cmd string) bool                     { return b.cfg.Allowed(cmd) }

@@ -3,9 +3,11 @@ package bridge_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 )
 
@@ -54,15 +56,21 @@ func (e *env) waitRemoval(topic, key, platform string, from int) {
 // TestFieldTheCarStopsReportingLeavesHomeAssistantAndTheBroker: a field the
 // car no longer reports is sent to Home Assistant as its platform alone,
 // once, then left out; its retained topic is cleared.
+//
+// A field missing from Ford's answers keeps its value for
+// Options.FieldGrace (a day; a nanosecond here: the answer that lacks it
+// first keeps it, the next does not) before it counts as no longer
+// reported.
 func TestFieldTheCarStopsReportingLeavesHomeAssistantAndTheBroker(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{signedIn: true, stream: true})
+	e := newEnv(t, envOptions{signedIn: true, stream: true, options: func(o *bridge.Options) { o.FieldGrace = time.Nanosecond }})
 	topic := e.deviceConfig(vin1)
 	e.w.WaitFor(topic, 10*time.Second, func(s string) bool { return cmps(t, s)["outside_temperature"] != nil })
 	e.w.WaitFor(e.topic(vin1, "outside_temperature"), 5*time.Second, func(s string) bool { return s != "" })
 	e.waitStream(vin1)
 	from := len(e.w.History(topic))
 	e.patch(vin1, `{"metrics":{"outsideTemperature":null}}`)
+	e.patch(vin1, `{"metrics":{"odometer":{"value":12999.5}}}`) // the next answer without it
 	e.waitRemoval(topic, "outside_temperature", "sensor", from)
 	e.w.WaitValue(e.topic(vin1, "outside_temperature"), "", 5*time.Second)
 	last, _ := e.w.Get(topic)
@@ -111,4 +119,30 @@ func TestConfigFromBeforeIsCleanedUp(t *testing.T) {
 	if m := len(e.w.History(topic)); m != n {
 		t.Fatalf("%d more configs without a change", m-n)
 	}
+}
+
+// TestAFieldMissingFromOneAnswerKeepsItsValue: Ford's answers that lack a
+// field the car reported (FordConnect's odometer vanished for days,
+// ha-fordconnect-query #48) leave Home Assistant's value and entity as they
+// were; the field's next value goes out as usual.
+func TestAFieldMissingFromOneAnswerKeepsItsValue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{signedIn: true})
+	odo := e.topic(vin1, "odometer")
+	e.w.WaitFor(odo, 10*time.Second, func(s string) bool { return s != "" })
+	before, _ := e.w.Get(odo)
+	e.patch(vin1, `{"metrics":{"odometer":null}}`)
+	polls := e.sim.Stats().Calls["telemetry"]
+	bridgetest.Eventually(t, 10*time.Second, "three polls without the odometer", func() bool { return e.sim.Stats().Calls["telemetry"] >= polls+3 })
+	if h := e.w.History(odo); slices.Contains(h, "") {
+		t.Fatalf("the odometer was cleared: %v", h)
+	}
+	if c := cmps(t, e.w.WaitFor(e.deviceConfig(vin1), time.Second, func(string) bool { return true })); c["odometer"] == nil || c["odometer"]["platform"] != "sensor" {
+		t.Fatalf("the odometer's entity left the device: %v", c["odometer"])
+	}
+	if s, _ := e.w.Get(e.topic(vin1, "state")); !strings.Contains(s, `"odometer":`+before) {
+		t.Fatalf("the state lost the odometer: %s", s)
+	}
+	e.patch(vin1, `{"metrics":{"odometer":{"value":13000.5}}}`)
+	e.w.WaitValue(odo, "13000.5", 10*time.Second)
 }

@@ -53,6 +53,10 @@ type vehicle struct {
 	jamLock     string // lock value when jammed was set; a change clears jammed
 	lastRefresh time.Time
 	streaming   bool
+	// missing: since when each field (and "location") the car reported
+	// has been missing from Ford's answers; keepMissing keeps its value
+	// for set.fieldGrace.
+	missing map[string]time.Time
 
 	hasMessages atomic.Bool // the account's message centre was read: the car shows its messages
 
@@ -274,6 +278,7 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 	h := v.host
 	h.noteDrift(v.vin, tel)
 	v.mu.Lock()
+	tel = v.keepMissing(tel, h.clock())
 	newFields := v.tel == nil || !sameNames(v.tel.Fields, tel.Fields) || (v.tel.Location == nil) != (tel.Location == nil) ||
 		v.tel.UpdatedAt.IsZero() != tel.UpdatedAt.IsZero()
 	v.tel = tel
@@ -295,6 +300,70 @@ func (v *vehicle) publish(tel *fordapi.Telemetry) {
 			h.vehicleChanged(v) // this car's config only: a fleet must not rebuild every car's
 		}
 	}
+}
+
+// keepMissing gives tel the fields (and location) the car had before and
+// this answer lacks, with their last values, until they have been missing
+// for set.fieldGrace: one answer without a field (Ford dropped the
+// odometer from FordConnect's answers for days, ha-fordconnect-query #48)
+// must not blank what Home Assistant shows. A field gone longer leaves.
+// The common case, nothing missing, allocates nothing; v.mu held.
+func (v *vehicle) keepMissing(tel *fordapi.Telemetry, now time.Time) *fordapi.Telemetry {
+	prev := v.tel
+	if prev == nil {
+		return tel
+	}
+	kept := func(name string) bool {
+		since, ok := v.missing[name]
+		if !ok {
+			if v.missing == nil {
+				v.missing = map[string]time.Time{}
+			}
+			v.missing[name], since = now, now
+		}
+		if now.Sub(since) < v.set.fieldGrace {
+			return true
+		}
+		delete(v.missing, name) // it leaves now, and is not missed again
+		return false
+	}
+	var out *fordapi.Telemetry
+	j := 0
+	for _, f := range prev.Fields {
+		for j < len(tel.Fields) && tel.Fields[j].Name < f.Name {
+			j++
+		}
+		if j < len(tel.Fields) && tel.Fields[j].Name == f.Name {
+			continue
+		}
+		if !kept(f.Name) {
+			continue
+		}
+		if out == nil {
+			c := *tel
+			out = &c
+		}
+		out = out.With(f.Name, f.Value)
+	}
+	if tel.Location == nil && prev.Location != nil && kept("location") {
+		if out == nil {
+			c := *tel
+			out = &c
+		}
+		out.Location = prev.Location
+	}
+	if len(v.missing) > 0 {
+		// What this answer has again is no longer missing.
+		for name := range v.missing {
+			if _, ok := tel.Field(name); ok || name == "location" && tel.Location != nil {
+				delete(v.missing, name)
+			}
+		}
+	}
+	if out == nil {
+		return tel
+	}
+	return out
 }
 
 // sameNames says whether two telemetries have the same fields (their
