@@ -483,7 +483,8 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 		}
 	default:
 		status = ResultFailed
-		if !errors.As(err, new(*fordapi.CommandError)) && !errors.As(err, new(*fordapi.ClimateError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) {
+		if !errors.As(err, new(*fordapi.CommandError)) && !errors.As(err, new(*fordapi.ClimateError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) &&
+			!errors.As(err, new(*nothingToDo)) {
 			h.report(err, &backoff{min: v.set.backoffMin, max: v.set.backoffMax})
 		}
 	}
@@ -506,6 +507,12 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	v.queue.done()
 	h.commandResult(v.vin, req, status, msg, waited)
 }
+
+// nothingToDo is a command the car's state leaves nothing to send for (no
+// messages to delete): it fails saying so, and says nothing of Ford.
+type nothingToDo struct{ reason string }
+
+func (e *nothingToDo) Error() string { return e.reason }
 
 // commandsBlocked says why no command can be sent now ("" if one can):
 // with two backends, FordPass needing a sign-in.

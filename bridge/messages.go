@@ -170,9 +170,9 @@ func (f *fleet) deleteMessages(ctx context.Context, vin string, latest bool) err
 	f.mu.Unlock()
 	switch {
 	case !read:
-		return errors.New("the message centre has not been read yet")
+		return &nothingToDo{"the message centre has not been read yet"}
 	case len(ids) == 0:
-		return errors.New("the car has no messages")
+		return &nothingToDo{"the car has no messages"}
 	case latest:
 		ids = ids[:1]
 	}

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,10 @@ func TestMessageCentre(t *testing.T) {
 	e.w.Publish(e.topic(ev, "command"), `{"command":"delete_messages","id":"d3"}`, false)
 	if r := e.result(ev, "d3", "failed", 10*time.Second); !strings.Contains(r.Error, "no messages") {
 		t.Fatalf("deleting from an empty list: %+v", r)
+	}
+	// Nothing to delete is no news about Ford: the connection stays ok.
+	if h := e.w.History(e.topic("auth", "state")); h[len(h)-1] != "ok" || slices.Contains(h, "unavailable") {
+		t.Fatalf("the auth state went %v", h)
 	}
 	e.assertNoSecretsLogged()
 }
