@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -108,10 +109,16 @@ func TestZoneLights(t *testing.T) {
 		t.Fatalf("zone lights on the EV: %+v", r)
 	}
 
-	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"front","id":"front"}`, false)
-	e.result(vin1, "front", "success", 10*time.Second)
-	e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"off","id":"off"}`, false)
-	e.result(vin1, "off", "success", 10*time.Second)
+	// The car shows where its lights are (the power mode event); the
+	// commands follow it: on then the zone from off, nothing for the zone
+	// already lit, the zone alone from another.
+	e.w.WaitValue(e.topic(vin1, "zone_lights"), "off", 5*time.Second)
+	for _, zone := range []string{"front", "front", "rear", "off"} {
+		id := "z" + bridgetest.Suffix()
+		e.w.Publish(e.topic(vin1, "command"), `{"command":"zone_lights","zone":"`+zone+`","id":"`+id+`"}`, false)
+		e.result(vin1, id, "success", 10*time.Second)
+		e.w.WaitValue(e.topic(vin1, "zone_lights"), zone, 5*time.Second)
+	}
 	cmds := e.sim.Stats().Commands
 	var got []string
 	for _, c := range cmds {
@@ -120,8 +127,8 @@ func TestZoneLights(t *testing.T) {
 			t.Fatalf("Ford got %+v", c)
 		}
 	}
-	if !slices.Equal(got, []string{"zoneLightsOn", "zoneLightsZone", "zoneLightsOff"}) || cmds[1].Properties["zone"] != "1" {
-		t.Fatalf("Ford got %v (%+v); want on, zone 1, off", got, cmds)
+	if !slices.Equal(got, []string{"zoneLightsOn", "zoneLightsZone", "zoneLightsZone", "zoneLightsOff"}) || cmds[1].Properties["zone"] != "1" || cmds[2].Properties["zone"] != "2" {
+		t.Fatalf("Ford got %v (%+v); want on, zone 1, zone 2, off", got, cmds)
 	}
 }
 

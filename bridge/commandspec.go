@@ -172,7 +172,13 @@ var commandSpecs = []commandSpec{
 	// Zone lighting: calls to Ford's MPS host (ha-fordpass, set_zone_lighting).
 	{name: "zone_lights", keys: []string{"zone"}, options: zoneOptions,
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
-			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetZoneLights(ctx, v.vin, props["zone"].(string)) })
+			now, _ := v.field(fordapi.FieldZoneLights)
+			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error {
+				return c.SetZoneLights(ctx, v.vin, props["zone"].(string), fordapi.ZoneCode(now.String()))
+			})
+		},
+		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+			return t.With(fordapi.FieldZoneLights, fordapi.Word(props["name"].(string)))
 		},
 		capability: fordapi.CapZoneLighting, cannot: "Ford lists no zone lighting for this car",
 		button: discovery.Button{Key: "zone_lights_button", Name: "Zone lights on", Press: `{"command":"zone_lights","zone":"all"}`, Icon: "mdi:car-parking-lights"},
@@ -181,25 +187,18 @@ var commandSpecs = []commandSpec{
 		}},
 }
 
-// zoneNames are the zone_lights command's zones and Ford's numbers for
-// them (ha-fordpass const_shared.py, ZONE_LIGHTS_VALUE_*).
-var zoneNames = map[string]string{
-	"all": fordapi.ZoneLightsAll, "front": fordapi.ZoneLightsFront, "rear": fordapi.ZoneLightsRear,
-	"driver": fordapi.ZoneLightsDriver, "passenger": fordapi.ZoneLightsPassenger, "off": fordapi.ZoneLightsOff,
-}
-
 // zoneOptions takes the zone: all, front, rear, driver, passenger or off.
 func zoneOptions(options map[string]json.RawMessage) (map[string]any, error) {
 	raw, ok := options["zone"]
 	var name string
-	if !ok || json.Unmarshal(raw, &name) != nil || zoneNames[strings.ToLower(name)] == "" {
+	if !ok || json.Unmarshal(raw, &name) != nil || fordapi.ZoneCode(strings.ToLower(name)) == "" {
 		got := "none"
 		if ok {
 			got = fordapi.Clip(string(raw), 20)
 		}
 		return nil, fmt.Errorf(`zone_lights needs a zone: all, front, rear, driver, passenger or off (got %s), as in {"command":"zone_lights","zone":"all"}`, got)
 	}
-	return map[string]any{"zone": zoneNames[strings.ToLower(name)]}, nil
+	return map[string]any{"zone": fordapi.ZoneCode(strings.ToLower(name)), "name": strings.ToLower(name)}, nil
 }
 
 // chargeTargetOptions takes the target in percent: Ford accepts 50, 60

@@ -596,6 +596,16 @@ func (v *vehicle) watch() (<-chan *fordapi.Telemetry, func()) {
 	}
 }
 
+// field is a field's value as the car reports it now.
+func (v *vehicle) field(name string) (fordapi.Value, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tel == nil {
+		return fordapi.Value{}, false
+	}
+	return v.tel.Field(name)
+}
+
 // fieldNames are the fields the car reports now (nil before its first
 // telemetry).
 func (v *vehicle) fieldNames() []string {

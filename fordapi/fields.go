@@ -108,6 +108,9 @@ const (
 	FieldAutoUpdates = "auto_updates"
 	// FieldOTAStatus is the software update's state (Telemetry.OTA).
 	FieldOTAStatus = "ota_status"
+	// FieldZoneLights is where the zone lighting is on (all, front, rear,
+	// driver, passenger) or off, from the power mode event.
+	FieldZoneLights = "zone_lights"
 )
 
 // Kind is what sort of value a field holds.
@@ -152,6 +155,10 @@ var Fields = []FieldSpec{
 	// from another of Ford's endpoints (bridge/messages.go).
 	{Name: "messages_unread", Label: "Messages", Kind: KindNumber, Icon: "mdi:message-text", Details: "messages",
 		Elsewhere: "the message centre"},
+	// Zone lighting as the car reports it: only in an event, as ha-fordpass
+	// fordpass_handler.py (get_zone_lighting_state) reads it.
+	{Name: FieldZoneLights, Label: "Zone lights", Kind: KindEnum, Words: ZoneNames, Icon: "mdi:car-light-high",
+		Elsewhere: "the events: customEvents pttb-power-mode-change-event"},
 	{Name: FieldAutoUpdates, Label: "Automatic software updates", Kind: KindOnOff, On: "on", Off: "off", Diagnostic: true, Icon: "mdi:cloud-arrow-down-outline",
 		From: []string{"configurations"}, read: configuration("automaticSoftwareUpdateOptInSetting")},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}},

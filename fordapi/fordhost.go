@@ -119,10 +119,17 @@ const (
 	ZoneLightsOff       = "off"
 )
 
-// SetZoneLights turns a car's zone lighting off, or on in a zone: the
-// lights are switched on, and after Config.ZoneLightsSettle (the car needs
-// a moment; ha-fordpass waits 5 s) the zone is picked.
-func (c *Client) SetZoneLights(ctx context.Context, vin, zone string) error {
+// SetZoneLights turns a car's zone lighting off, or on in a zone, as
+// ha-fordpass does (fordpass_bridge.py, set_zone_lighting): given what the
+// car shows now (current, a zone code; "" when it reports nothing), a zone
+// already set costs no call, lights that are off are switched on first
+// and the zone picked after Config.ZoneLightsSettle (the car needs a
+// moment; ha-fordpass waits 5 s), and lights that are on (or not known to
+// be off) only change zone.
+func (c *Client) SetZoneLights(ctx context.Context, vin, zone, current string) error {
+	if zone == current {
+		return nil
+	}
 	ctx = ForCommand(ctx)
 	body, _ := json.Marshal(map[string]string{"vin": vin})
 	call := func(method, path string) error {
@@ -138,15 +145,82 @@ func (c *Client) SetZoneLights(ctx context.Context, vin, zone string) error {
 	if zone == ZoneLightsOff {
 		return call(http.MethodDelete, PathZoneLightsActivation)
 	}
-	if err := call(http.MethodPut, PathZoneLightsActivation); err != nil {
-		return err
-	}
-	t := time.NewTimer(c.settle)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("zone lighting: the lights are on, but the zone was not picked: %w", ctx.Err())
-	case <-t.C:
+	if current == ZoneLightsOff {
+		if err := call(http.MethodPut, PathZoneLightsActivation); err != nil {
+			return err
+		}
+		t := time.NewTimer(c.settle)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("zone lighting: the lights are on, but the zone was not picked: %w", ctx.Err())
+		case <-t.C:
+		}
 	}
 	return call(http.MethodPut, PathZoneLightsZone(zone))
+}
+
+// ZoneNames are the zone lighting's states and the zone_lights command's
+// zones, as people name them; zoneCodes are Ford's numbers for them
+// (ha-fordpass const_shared.py, ZONE_LIGHTS_VALUE_*).
+var (
+	ZoneNames = []string{"all", "front", "rear", "driver", "passenger", "off"}
+	zoneCodes = map[string]string{"all": ZoneLightsAll, "front": ZoneLightsFront, "rear": ZoneLightsRear,
+		"driver": ZoneLightsDriver, "passenger": ZoneLightsPassenger, "off": ZoneLightsOff}
+)
+
+// ZoneCode is Ford's code of a zone name ("" for none).
+func ZoneCode(name string) string { return zoneCodes[name] }
+
+// pttbEvent is the power mode event that carries zone lighting's state.
+const pttbEvent = "pttb-power-mode-change-event"
+
+// zoneLightsOf reads zone lighting from the record's events, as ha-fordpass
+// does: oemData.current_power_mode "On" with zone_N_active_power_status
+// "On" for zones 1 to 4 (front, rear, driver, passenger; front or rear
+// with driver or passenger is all), "Off" for off. An events delta
+// without the power mode event keeps prev; an event that says neither
+// clears it.
+func zoneLightsOf(raw any, prev string) string {
+	events, _ := raw.(map[string]any)
+	custom, ok := events["customEvents"].(map[string]any)
+	if !ok {
+		return prev
+	}
+	ev, present := custom[pttbEvent]
+	if !present {
+		return prev
+	}
+	obj, _ := ev.(map[string]any)
+	oem, _ := obj["oemData"].(map[string]any)
+	on := func(key string) (string, bool) {
+		o, _ := oem[key].(map[string]any)
+		s, _ := o["stringValue"].(string)
+		return strings.ToUpper(s), s != ""
+	}
+	mode, ok := on("current_power_mode")
+	switch {
+	case !ok:
+		return ""
+	case mode != "ON":
+		return "off"
+	}
+	var z [5]bool
+	for i := 1; i <= 4; i++ {
+		s, _ := on(fmt.Sprintf("zone_%d_active_power_status", i))
+		z[i] = s == "ON"
+	}
+	switch {
+	case (z[1] || z[2]) && (z[3] || z[4]):
+		return "all"
+	case z[1]:
+		return "front"
+	case z[2]:
+		return "rear"
+	case z[3]:
+		return "driver"
+	case z[4]:
+		return "passenger"
+	}
+	return "" // on, in no zone ha-fordpass names
 }

@@ -43,9 +43,10 @@ func TestClimateChangesTheCarCannotTakeWriteNothing(t *testing.T) {
 	}
 }
 
-// TestZoneLightsCallsFordsPaths: on is the activation then the zone, off
-// is the activation's DELETE; a car without zone lighting is refused by
-// Ford (an error naming zone lighting).
+// TestZoneLightsCallsFordsPaths: from off, on is the activation then the
+// zone; from a zone, another zone alone; the zone already set, no call;
+// off is the activation's DELETE; a car without zone lighting is refused
+// by Ford (an error naming zone lighting).
 func TestZoneLightsCallsFordsPaths(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fordsim.Options{Vehicles: 2}, 1000)
@@ -58,23 +59,27 @@ func TestZoneLightsCallsFordsPaths(t *testing.T) {
 	t.Cleanup(func() { _ = c.Budget().Close() })
 	f.client = c
 	ctx := context.Background()
-	if err := f.client.SetZoneLights(ctx, fordsim.VIN(1), fordapi.ZoneLightsRear); err != nil {
-		t.Fatal(err)
+	for _, step := range []struct{ zone, current string }{
+		{fordapi.ZoneLightsRear, fordapi.ZoneLightsOff},    // on, then the zone
+		{fordapi.ZoneLightsFront, fordapi.ZoneLightsRear},  // the zone alone
+		{fordapi.ZoneLightsFront, fordapi.ZoneLightsFront}, // nothing
+		{fordapi.ZoneLightsOff, fordapi.ZoneLightsFront},   // off
+	} {
+		if err := f.client.SetZoneLights(ctx, fordsim.VIN(1), step.zone, step.current); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := f.client.SetZoneLights(ctx, fordsim.VIN(1), fordapi.ZoneLightsOff); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.client.SetZoneLights(ctx, fordsim.VIN(2), fordapi.ZoneLightsAll); err == nil || !strings.Contains(err.Error(), "zone lighting") {
+	if err := f.client.SetZoneLights(ctx, fordsim.VIN(2), fordapi.ZoneLightsAll, fordapi.ZoneLightsOff); err == nil || !strings.Contains(err.Error(), "zone lighting") {
 		t.Fatalf("the EV: %v", err)
 	}
 	var got []string
 	for _, c := range f.sim.Stats().Commands {
 		got = append(got, c.Type)
 	}
-	if strings.Join(got, ",") != "zoneLightsOn,zoneLightsZone,zoneLightsOff" {
+	if strings.Join(got, ",") != "zoneLightsOn,zoneLightsZone,zoneLightsZone,zoneLightsOff" {
 		t.Fatalf("Ford got %v", got)
 	}
-	if n := f.client.Budget().UsedBy(fordapi.ClassCommand); n != 4 {
-		t.Fatalf("%d calls counted as commands, want 4 (on, zone, off, the refused one)", n)
+	if n := f.client.Budget().UsedBy(fordapi.ClassCommand); n != 5 {
+		t.Fatalf("%d calls counted as commands, want 5 (on, two zones, off, the refused one)", n)
 	}
 }

@@ -186,7 +186,8 @@ type Record struct {
 	// them until unknown or states change, which is rare.
 	unknownOut  map[string]string
 	commandsOut map[string]CommandState
-	otaOut      *OTA // what the command states say of the software update, made with commandsOut
+	otaOut      *OTA   // what the command states say of the software update, made with commandsOut
+	zoneLights  string // what the power mode event says of zone lighting ("": nothing)
 }
 
 type typedCommand struct {
@@ -346,6 +347,9 @@ func (r *Record) apply(delta Document, lift bool) {
 			r.setMetric(k, v)
 		}
 	}
+	if raw, ok := delta["events"]; ok {
+		r.zoneLights = zoneLightsOf(raw, r.zoneLights)
+	}
 	if raw, ok := delta["states"]; ok {
 		r.commandsOut = nil
 		states, isMap := raw.(map[string]any)
@@ -480,6 +484,9 @@ func (r *Record) Telemetry() *Telemetry {
 		r.otaOut = otaOf(r.commandsOut)
 	}
 	t.Unknown, t.Commands = r.unknownOut, r.commandsOut
+	if r.zoneLights != "" {
+		t = t.with(FieldZoneLights, Word(r.zoneLights), false)
+	}
 	if t.OTA = r.otaOut; t.OTA != nil {
 		t = t.with(FieldOTAStatus, Word(t.OTA.State), false)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -169,5 +170,29 @@ func (s *Sim) zoneLights(w http.ResponseWriter, r *http.Request) {
 		v.zoneLights = "0"
 	}
 	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: s.now().UTC(), Properties: props})
+	events := zoneEvent(v.zoneLights, s.now())
+	v.doc["events"] = events
+	s.push(v, map[string]any{"events": events})
 	writeJSON(w, http.StatusOK, map[string]any{"returnCode": 200, "returnMessage": "Success", "at": s.now().UTC().Format(time.RFC3339)})
+}
+
+// zoneEvent is the power mode event that tells zone lighting's state, in
+// the shape ha-fordpass's comment records (fordpass_handler.py,
+// get_zone_lighting_state): "off", or the zone lit ("0" all, "1" front, "2"
+// rear, "3" driver, "4" passenger).
+func zoneEvent(zone string, now time.Time) map[string]any {
+	str := func(s string) map[string]any { return map[string]any{"stringValue": s} }
+	oem := map[string]any{"ftcp_version": str("6.0.45"), "current_power_mode": str("Off"), "vehicle_common_correlation_id": map[string]any{}}
+	if zone != "off" {
+		oem["current_power_mode"] = str("On")
+		for i := 1; i <= 4; i++ {
+			on := "Off"
+			if zone == "0" || zone == strconv.Itoa(i) {
+				on = "On"
+			}
+			oem["zone_"+strconv.Itoa(i)+"_active_power_status"] = str(on)
+		}
+	}
+	return map[string]any{"customEvents": map[string]any{"pttb-power-mode-change-event": map[string]any{
+		"updateTime": now.UTC().Format(time.RFC3339), "oemData": oem}}}
 }

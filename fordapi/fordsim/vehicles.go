@@ -159,8 +159,12 @@ func newVehicle(i int, now time.Time) *vehicle {
 		states["deployment"] = map[string]any{"commandId": fmt.Sprintf("ota-%d", i), "timestamp": ts,
 			"value": map[string]any{"fromState": "deploying", "toState": "success"}}
 	}
+	events := map[string]any{}
+	if v.zoneLighting {
+		events = zoneEvent(v.zoneLights, now)
+	}
 	v.doc = map[string]any{"updateTime": ts, "vehicleId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "vin": v.vin,
-		"metrics": m, "states": states, "events": map[string]any{}}
+		"metrics": m, "states": states, "events": events}
 	return v
 }
 
