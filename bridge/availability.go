@@ -96,6 +96,17 @@ func (v *vehicle) checkDark(now time.Time, darkAfter time.Duration, gate string)
 	}
 }
 
+// stopped makes the car's state JSON say offline as the bridge stops: its
+// availability there is what Home Assistant shows (the bridge's and the
+// car's together), while P/VIN/availability keeps saying whether Ford
+// answers for the car.
+func (v *vehicle) stopped() {
+	v.availMu.Lock()
+	defer v.availMu.Unlock()
+	v.shownAvail.Store(mqttapi.Offline)
+	v.republishState()
+}
+
 // showLocked publishes the car's availability when it changed: the reason
 // first, so a reader of the availability finds it; availMu held.
 func (v *vehicle) showLocked(state string) {
@@ -103,14 +114,17 @@ func (v *vehicle) showLocked(state string) {
 		return
 	}
 	v.dark.shown = state
+	v.shownAvail.Store(state)
 	t := v.host.topics()
 	if state == mqttapi.Online {
 		v.host.publishRetained(t.VehicleDark(v.vin), "")
-		v.host.publishRetained(t.VehicleAvailability(v.vin), state)
-		return
+	} else {
+		v.host.publishRetained(t.VehicleDark(v.vin), v.detailLocked())
 	}
-	v.host.publishRetained(t.VehicleDark(v.vin), v.detailLocked())
 	v.host.publishRetained(t.VehicleAvailability(v.vin), state)
+	// The state JSON says it too: a reader of one topic (evcc, a flow)
+	// knows whether the values are live.
+	v.republishState()
 }
 
 // detailLocked is P/VIN/availability/detail's payload: why the car is

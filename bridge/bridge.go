@@ -328,6 +328,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if b.pub.connected.Load() && b.cfg.Demo {
 		b.clearDemo()
 	}
+	if b.pub.connected.Load() && !b.cfg.Demo {
+		// Each car is offline too, with its state JSON saying so: a reader
+		// of the car's topics alone (evcc) knows its values are not live.
+		for _, v := range b.cars() {
+			v.stopped()
+		}
+	}
 	if b.pub.connected.Load() {
 		if err := WaitToken(b.pub.client.Publish(b.t.Availability(), 1, true, "offline"), 3*time.Second); err != nil {
 			b.log.Warn("could not publish offline", zap.Error(err))

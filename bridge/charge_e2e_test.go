@@ -202,3 +202,37 @@ func TestDepartureTimes(t *testing.T) {
 		t.Fatalf("Ford received %+v", cmds)
 	}
 }
+
+// TestEVFieldsFollowACharge: on the simulator's EV the fields an energy
+// manager reads follow a charge from plug-in to unplug — plugged and
+// charging as true/false, the IEC status A/B/C, the finish time in RFC 3339
+// while it charges — Ford's CHARGINGAC is a connected plug, and the state
+// JSON carries the car's availability, offline once the bridge stops.
+func TestEVFieldsFollowACharge(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}})
+	want := func(step string, fields map[string]string) {
+		t.Helper()
+		for f, v := range fields {
+			e.w.WaitFor(e.topic(ev, f), 10*time.Second, func(s string) bool { return s == v })
+		}
+	}
+	want("unplugged", map[string]string{"plugged": "false", "charging": "false", "iec_status": "A", "charge_plug": "disconnected"})
+	e.w.WaitFor(e.topic(ev, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"availability":"online"`) })
+	e.waitStream(ev)
+	e.patch(ev, `{"metrics":{"xevPlugChargerStatus":{"value":"CONNECTED"}}}`)
+	want("plugged in", map[string]string{"plugged": "true", "charging": "false", "iec_status": "B"})
+	at := time.Now().UTC().Truncate(time.Second)
+	e.patch(ev, `{"metrics":{"xevPlugChargerStatus":{"value":"CHARGINGAC"},"xevBatteryChargeDisplayStatus":{"value":"IN_PROGRESS"},`+
+		`"xevBatteryTimeToFullCharge":{"value":90,"updateTime":"`+at.Format(time.RFC3339)+`"}}}`)
+	want("charging", map[string]string{"plugged": "true", "charging": "true", "iec_status": "C", "charge_plug": "connected",
+		"charge_finish_at": at.Add(90 * time.Minute).Format(time.RFC3339)})
+	e.patch(ev, `{"metrics":{"xevPlugChargerStatus":{"value":"DISCONNECTED"},"xevBatteryChargeDisplayStatus":{"value":"STOPPED"}}}`)
+	want("unplugged", map[string]string{"plugged": "false", "charging": "false", "iec_status": "A"})
+	e.w.WaitFor(e.topic(ev, "charge_finish_at"), 5*time.Second, func(s string) bool { return s == "" })
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.w.WaitFor(e.topic(ev, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"availability":"offline"`) })
+}

@@ -216,7 +216,7 @@ func (v *vehicle) setMessages(all []fordapi.Message) {
 		h.publishRetained(h.fieldTopic(v.vin, messagesTopic), v.msgJSON)
 		h.publishRetained(h.fieldTopic(v.vin, messagesField), strconv.Itoa(n))
 		if v.sent != nil {
-			h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(v.sent, v.sentShow, n)))
+			h.publishRetained(h.fieldTopic(v.vin, "state"), string(v.stateLocked()))
 		}
 	}
 	v.pubMu.Unlock()

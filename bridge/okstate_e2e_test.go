@@ -247,6 +247,9 @@ func TestEveryEntityHasItsState(t *testing.T) {
 	}
 	late := bridgetest.Watch(t, e.cfg.MQTTURL, read...)
 	for _, topic := range read {
+		if strings.HasSuffix(topic, "/charge_finish_at") {
+			continue // empty while the car does not charge, as evcc's finish time wants (TestEVFieldsFollowACharge)
+		}
 		late.WaitFor(topic, 10*time.Second, func(s string) bool { return s != "" })
 		if !late.Retained(topic) {
 			t.Errorf("%s is not retained", topic)

@@ -58,7 +58,8 @@ type vehicle struct {
 	// for set.fieldGrace.
 	missing map[string]time.Time
 
-	hasMessages atomic.Bool // the account's message centre was read: the car shows its messages
+	hasMessages atomic.Bool  // the account's message centre was read: the car shows its messages
+	shownAvail  atomic.Value // the availability last published (a string), for the state JSON
 
 	availMu sync.Mutex // held while the car's availability is decided and published
 	dark    darkState
@@ -445,7 +446,7 @@ func (v *vehicle) publishFields() {
 		h.publishRetained(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
 	}
 	if changed {
-		h.publishRetained(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show, v.msgCount)))
+		h.publishRetained(h.fieldTopic(v.vin, "state"), string(v.stateLocked()))
 	}
 	if src, ok := h.fordAPI().(interface{ Source(vin string) string }); ok {
 		// With two backends: which one the car's state now comes from.
@@ -481,10 +482,28 @@ func lockPayload(val fordapi.Value, show string) string {
 	return val.String()
 }
 
+// stateLocked is the state topic's JSON of what was last published, with
+// the car's availability; pubMu held.
+func (v *vehicle) stateLocked() []byte {
+	avail, _ := v.shownAvail.Load().(string)
+	return stateJSON(v.sent, v.sentShow, v.msgCount, avail)
+}
+
+// republishState publishes the state JSON again (the car's availability
+// changed), once the car has published its state.
+func (v *vehicle) republishState() {
+	v.pubMu.Lock()
+	defer v.pubMu.Unlock()
+	if v.sent != nil {
+		v.host.publishRetained(v.host.fieldTopic(v.vin, "state"), string(v.stateLocked()))
+	}
+}
+
 // stateJSON is the state topic's JSON, keys in order, written directly: a map
 // through encoding/json costs several times more on every update. msgs is
-// the car's message count (-1: not known, left out).
-func stateJSON(tel *fordapi.Telemetry, show string, msgs int) []byte {
+// the car's message count (-1: not known, left out); avail its
+// availability ("" before it is known, left out).
+func stateJSON(tel *fordapi.Telemetry, show string, msgs int, avail string) []byte {
 	buf := make([]byte, 0, 64+24*len(tel.Fields))
 	buf = append(buf, '{')
 	for i, f := range tel.Fields { // in name order
@@ -515,6 +534,10 @@ func stateJSON(tel *fordapi.Telemetry, show string, msgs int) []byte {
 	if msgs >= 0 {
 		buf = append(buf, `,"`+messagesField+`":`...)
 		buf = strconv.AppendInt(buf, int64(msgs), 10)
+	}
+	if avail != "" {
+		buf = append(buf, `,"availability":`...)
+		buf = strconv.AppendQuote(buf, avail)
 	}
 	return append(buf, '}')
 }
@@ -566,7 +589,7 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	if tel.OTA != nil {
 		f(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
 	}
-	f(h.fieldTopic(v.vin, "state"), string(stateJSON(tel, show, v.msgCount)))
+	f(h.fieldTopic(v.vin, "state"), string(v.stateLocked()))
 }
 
 // setLockShow overrides the lock topic while a command runs.

@@ -108,6 +108,12 @@ const (
 	FieldAutoUpdates = "auto_updates"
 	// FieldOTAStatus is the software update's state (Telemetry.OTA).
 	FieldOTAStatus = "ota_status"
+	// The energy manager's fields (evcc): plugged and charging are true
+	// or false, the IEC status A, B or C, the finish time RFC 3339.
+	FieldPlugged        = "plugged"
+	FieldCharging       = "charging"
+	FieldIECStatus      = "iec_status"
+	FieldChargeFinishAt = "charge_finish_at"
 	// FieldZoneLights is where the zone lighting is on (all, front, rear,
 	// driver, passenger) or off, from the power mode event.
 	FieldZoneLights = "zone_lights"
@@ -161,7 +167,18 @@ var Fields = []FieldSpec{
 		Elsewhere: "the events: customEvents pttb-power-mode-change-event"},
 	{Name: FieldAutoUpdates, Label: "Automatic software updates", Kind: KindOnOff, On: "on", Off: "off", Diagnostic: true, Icon: "mdi:cloud-arrow-down-outline",
 		From: []string{"configurations"}, read: configuration("automaticSoftwareUpdateOptInSetting")},
-	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}},
+	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}, Ford: plugWords},
+	// For energy managers (evcc): the plug and the charge as true or false,
+	// the IEC 61851 status they make (A unplugged, B plugged, C charging)
+	// and when the charge ends, in RFC 3339.
+	{Name: FieldPlugged, Label: "Plugged in", Kind: KindOnOff, On: "true", Off: "false", Diagnostic: true, Icon: "mdi:power-plug",
+		From: []string{"xevPlugChargerStatus"}, Ford: pluggedWords, read: known},
+	{Name: FieldCharging, Label: "Charging", Kind: KindOnOff, Measures: "battery_charging", On: "true", Off: "false",
+		From: []string{"xevBatteryChargeDisplayStatus"}, Ford: chargingWords, read: known},
+	{Name: FieldIECStatus, Label: "Charge status (IEC 61851)", Kind: KindEnum, Words: []string{"A", "B", "C"}, Diagnostic: true, Icon: "mdi:ev-plug-type2",
+		Elsewhere: "made from plugged and charging"},
+	{Name: FieldChargeFinishAt, Label: "Charge finishes at", Kind: KindWord, Icon: "mdi:clock-end",
+		From: []string{"xevBatteryTimeToFullCharge"}, read: finishAt},
 	{Name: FieldChargingStatus, Label: "Charging status", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"xevBatteryChargeDisplayStatus"}},
 	{Name: "battery_energy_remaining", Label: "Battery energy remaining", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, From: []string{"xevBatteryEnergyRemaining"}},
 	{Name: "battery_capacity", Label: "Battery capacity", Kind: KindNumber, Measures: "energy_storage", Unit: "kWh", Digits: 2, Diagnostic: true, From: []string{"xevBatteryCapacity"}},
@@ -201,8 +218,14 @@ var Fields = []FieldSpec{
 		}, From: []string{"indicators"}, List: &List{Value: onWhenTrue}},
 }
 
-// Ford's words for the ignition and the alarm.
+// Ford's words for the ignition, the alarm, the charge plug (ha-fordpass
+// const_shared.py XEVPLUGCHARGER_STATES; it notes CHARGING and CHARGINGAC
+// came from evcc's code) and the charge (XEVBATTERYCHARGEDISPLAY_STATES).
 var (
+	plugWords     = map[string]string{"CONNECTED": "connected", "DISCONNECTED": "disconnected", "CHARGING": "connected", "CHARGINGAC": "connected"}
+	pluggedWords  = map[string]string{"CONNECTED": "true", "CHARGING": "true", "CHARGINGAC": "true", "DISCONNECTED": "false"}
+	chargingWords = map[string]string{"IN_PROGRESS": "true", "NOT_READY": "false", "SCHEDULED": "false", "PAUSED": "false",
+		"STOPPED": "false", "FAULT": "false", "STATION_NOT_DETECTED": "false"}
 	ignitionWords = map[string]string{"ON": "on", "RUN": "on", "START": "on", "OFF": "off"}
 	alarmWords    = map[string]string{
 		"ARMED": "armed", "SET": "armed", "DISARMED": "disarmed", "NOT_SET": "disarmed", "NOTSET": "disarmed",

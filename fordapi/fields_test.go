@@ -100,7 +100,7 @@ func TestEveryFieldIsReadFromItsMetrics(t *testing.T) {
 		if len(spec.From) == 0 && len(spec.States) == 0 && spec.Elsewhere == "" {
 			t.Errorf("%s: read from no Ford metric or state", spec.Name)
 		}
-		if len(spec.From) == 0 || spec.Family || spec.Kind == fordapi.KindLock || spec.From[0] == "customMetrics" || spec.From[0] == "configurations" || spec.Name == "charging_power" || spec.Name == "heading" || spec.Name == "remote_start" {
+		if len(spec.From) == 0 || spec.Family || spec.Kind == fordapi.KindLock || spec.From[0] == "customMetrics" || spec.From[0] == "configurations" || spec.Name == "charging_power" || spec.Name == "heading" || spec.Name == fordapi.FieldChargeFinishAt || spec.Name == "remote_start" {
 			continue // metrics of other shapes, tested with their readers
 		}
 		var value any = 42.0
@@ -114,6 +114,11 @@ func TestEveryFieldIsReadFromItsMetrics(t *testing.T) {
 		for _, metric := range spec.From {
 			if spec.Kind == fordapi.KindOnOff {
 				value = strings.ToUpper(spec.On)
+				for ford, word := range spec.Ford { // a word Ford says for on
+					if word == spec.On {
+						value = ford
+					}
+				}
 			}
 			tel := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{metric: map[string]any{"value": value}}}).Telemetry()
 			if got := tel.Get(spec.Name).String(); got != want {
@@ -158,4 +163,36 @@ func TestCapabilitiesByFordsNames(t *testing.T) {
 	if !old.Has(fordapi.CapRemoteLock) || !old.Has(fordapi.CapRemoteStart) || old.Has(fordapi.CapPanicAlarm) || !old.Has(fordapi.CapZoneLighting) {
 		t.Fatalf("an earlier cache: %v", old)
 	}
+}
+
+// TestChargeFieldsForEnergyManagers: the plug and the charge as true or
+// false, their IEC 61851 status and the finish time follow a charge from
+// plug-in to unplug; Ford's other plug words are connected, and a word
+// Ford's lists do not have is left out, never a third value.
+func TestChargeFieldsForEnergyManagers(t *testing.T) {
+	t.Parallel()
+	metric := func(v any) map[string]any { return map[string]any{"updateTime": "2026-12-06T10:00:00Z", "value": v} }
+	rec := fordapi.NewRecord(fordapi.Document{"metrics": map[string]any{
+		"xevPlugChargerStatus": metric("DISCONNECTED"), "xevBatteryChargeDisplayStatus": metric("NOT_READY"), "xevBatteryTimeToFullCharge": metric(0.0)}})
+	check := func(step string, want map[string]string) {
+		t.Helper()
+		tel := rec.Telemetry()
+		for field, w := range want {
+			if got, ok := tel.Field(field); !ok || got.String() != w {
+				t.Errorf("%s: %s = %q (reported %v), want %q", step, field, got, ok, w)
+			}
+		}
+	}
+	check("unplugged", map[string]string{"plugged": "false", "charging": "false", "iec_status": "A", "charge_finish_at": "", "charge_plug": "disconnected"})
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"xevPlugChargerStatus": metric("CONNECTED")}})
+	check("plugged in", map[string]string{"plugged": "true", "charging": "false", "iec_status": "B", "charge_finish_at": ""})
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"xevPlugChargerStatus": metric("CHARGINGAC"),
+		"xevBatteryChargeDisplayStatus": metric("IN_PROGRESS"), "xevBatteryTimeToFullCharge": metric(95.0)}})
+	check("charging", map[string]string{"plugged": "true", "charging": "true", "iec_status": "C", "charge_finish_at": "2026-12-06T11:35:00Z", "charge_plug": "connected"})
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"xevBatteryChargeDisplayStatus": metric("SOMETHING_NEW")}})
+	if _, ok := rec.Telemetry().Field("charging"); ok {
+		t.Error("a charge word Ford's lists lack shows as charging's value")
+	}
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"xevPlugChargerStatus": metric("DISCONNECTED"), "xevBatteryChargeDisplayStatus": metric("STOPPED")}})
+	check("unplugged again", map[string]string{"plugged": "false", "charging": "false", "iec_status": "A", "charge_finish_at": ""})
 }

@@ -31,6 +31,7 @@ const (
 	internalChargerAmps  = "_charger_amps"
 	internalLatitude     = "_latitude"
 	internalLongitude    = "_longitude"
+	internalFinishAt     = "_finish_at" // when the charge ends, if it runs
 )
 
 // A readMaker makes the reader of one of a field's metrics (FieldSpec.From).
@@ -167,6 +168,35 @@ func heading(f *FieldSpec, _ string) func(*fieldWriter, any) {
 			return
 		}
 		w.set(name, Number(round(f, digits)))
+	}
+}
+
+// known reads a word Ford's map (FieldSpec.Ford) knows; any other is left
+// out, so a true/false field never shows a third word.
+func known(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name, words := f.Name, f.Ford
+	return func(w *fieldWriter, raw any) {
+		obj, _ := raw.(map[string]any)
+		s, _ := obj["value"].(string)
+		if v, ok := words[strings.ToUpper(s)]; ok {
+			w.set(name, Word(v))
+		}
+	}
+}
+
+// finishAt reads the time to full charge as the time it ends: the metric's
+// own updateTime plus its minutes (so an update that leaves it alone
+// leaves the time alone), kept internal until Telemetry knows whether the
+// car charges.
+func finishAt(_ *FieldSpec, _ string) func(*fieldWriter, any) {
+	return func(w *fieldWriter, raw any) {
+		obj, _ := raw.(map[string]any)
+		at, ok := parseTime(obj["updateTime"])
+		minutes, isNum := toFloat(obj["value"])
+		if !ok || !isNum || minutes < 0 || minutes > 7*24*60 {
+			return
+		}
+		w.set(internalFinishAt, Word(at.Add(time.Duration(minutes*float64(time.Minute))).UTC().Truncate(time.Second).Format(time.RFC3339)))
 	}
 }
 

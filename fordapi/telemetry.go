@@ -437,7 +437,7 @@ func (r *Record) Telemetry() *Telemetry {
 			r.order[j] = uint32(i)
 		}
 	}
-	var volts, amps, lat, lon *Value
+	var volts, amps, lat, lon, finish *Value
 	for k, i := range r.order {
 		f := &r.fields[i]
 		if k+1 < len(r.order) && r.fields[r.order[k+1]].Name == f.Name {
@@ -448,6 +448,8 @@ func (r *Record) Telemetry() *Telemetry {
 			volts = &f.Value
 		case internalChargerAmps:
 			amps = &f.Value
+		case internalFinishAt:
+			finish = &f.Value
 		case internalLatitude:
 			lat = &f.Value
 		case internalLongitude:
@@ -462,6 +464,7 @@ func (r *Record) Telemetry() *Telemetry {
 	if lat != nil && lon != nil {
 		t.Location = &Location{Latitude: lat.Float(), Longitude: lon.Float()}
 	}
+	t = t.withCharge(finish)
 	for i := range readers {
 		if r.skipped&(1<<i) != 0 {
 			t.Skipped = append(t.Skipped, readers[i].metric)
@@ -489,6 +492,32 @@ func (r *Record) Telemetry() *Telemetry {
 	}
 	if t.OTA = r.otaOut; t.OTA != nil {
 		t = t.with(FieldOTAStatus, Word(t.OTA.State), false)
+	}
+	return t
+}
+
+// withCharge adds what plugged and charging make: the IEC 61851 status (A
+// unplugged, B plugged, C charging) and, while the car charges, when the
+// charge ends (finish; empty when it does not charge).
+func (t *Telemetry) withCharge(finish *Value) *Telemetry {
+	plugged, okP := t.Field(FieldPlugged)
+	charging, okC := t.Field(FieldCharging)
+	if okP {
+		iec := "B"
+		switch {
+		case plugged.String() != "true":
+			iec = "A"
+		case okC && charging.String() == "true":
+			iec = "C"
+		}
+		t = t.with(FieldIECStatus, Word(iec), false)
+	}
+	if finish != nil {
+		at := Word("")
+		if okC && charging.String() == "true" {
+			at = *finish
+		}
+		t = t.with(FieldChargeFinishAt, at, false)
 	}
 	return t
 }
