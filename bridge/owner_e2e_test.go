@@ -85,6 +85,7 @@ func TestMessageCentre(t *testing.T) {
 	reads := e.sim.Stats().Calls["messages"]
 	e.w.Reset(e.topic("bridge", "availability"))
 	e.restart()
+	// online: the new bridge has its subscriptions and takes commands.
 	e.w.WaitValue(e.topic("bridge", "availability"), "online", 10*time.Second)
 	e.w.WaitValue(e.topic(ev, "messages_unread"), "1", 10*time.Second)
 	if got := e.sim.Stats().Calls["messages"]; got != reads {

@@ -115,12 +115,11 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 		// before holds and the device no longer has.
 		subs[b.cfg.HADiscoveryPrefix+"/device/+/config"] = 1
 	}
-	tok := c.SubscribeMultiple(subs, b.route)
-	go func() {
-		if err := WaitToken(tok, 10*time.Second); err != nil {
-			b.log.Error("subscribing failed", zap.Error(err))
-		}
-	}()
+	// online says the bridge takes commands: it goes out once the broker
+	// has the subscriptions (paho runs this in a goroutine of its own).
+	if err := WaitToken(c.SubscribeMultiple(subs, b.route), 10*time.Second); err != nil {
+		b.log.Error("subscribing failed", zap.Error(err))
+	}
 	c.Publish(b.t.Availability(), 1, true, "online")
 	// Everything retained goes out again: the broker may have lost it.
 	b.retained(func(topic, payload string) {
