@@ -274,13 +274,20 @@ func TestMosquittoACLKeepsCommandsToTheRightUsers(t *testing.T) {
 	if !slices.Contains(users["fordpass"], "readwrite fordpass/#") {
 		t.Error("the bridge cannot use its topics")
 	}
-	for _, u := range []string{"homeassistant", "nodered"} {
-		if !slices.Contains(users[u], "write fordpass/+/command") {
-			t.Errorf("%s cannot send commands", u)
+	for _, u := range []string{"homeassistant", "nodered", "evcc"} {
+		if !slices.Contains(users[u], "write fordpass/+/command") || !slices.Contains(users[u], "read fordpass/#") {
+			t.Errorf("%s cannot read the car or send commands", u)
 		}
 	}
-	if slices.Contains(users["nodered"], "write fordpass/auth/code/set") {
-		t.Error("Node-RED should not be able to sign the bridge in to another account")
+	for _, u := range []string{"nodered", "evcc"} {
+		for _, code := range []string{"write fordpass/auth/code/set", "write fordpass/auth/+/code/set", "write fordpass/#", "readwrite fordpass/#"} {
+			if slices.Contains(users[u], code) {
+				t.Errorf("%s should not be able to sign the bridge in to another account (%s)", u, code)
+			}
+		}
+	}
+	if !slices.Contains(users["homeassistant"], "write fordpass/auth/+/code/set") {
+		t.Error("Home Assistant cannot send an account's code (FORD_ACCOUNTS)")
 	}
 	conf := string(read(t, "mosquitto/mosquitto.conf"))
 	if !strings.Contains(conf, "allow_anonymous false") || !strings.Contains(conf, "password_file") {

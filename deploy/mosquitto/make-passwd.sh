@@ -9,7 +9,9 @@ root=$(cd "$here/../.." && pwd)
 . "$root/.env"
 : > "$here/passwd"
 for pair in "fordpass:$FORDPASS_MQTT_PASSWORD" "homeassistant:$HOMEASSISTANT_MQTT_PASSWORD" \
-            "nodered:$NODERED_MQTT_PASSWORD" "healthcheck:$HEALTHCHECK_MQTT_PASSWORD"; do
+            "nodered:$NODERED_MQTT_PASSWORD" "healthcheck:$HEALTHCHECK_MQTT_PASSWORD" \
+            "evcc:${EVCC_MQTT_PASSWORD:-}"; do
+  [ -n "${pair#*:}" ] || continue # evcc only when .env gives it a password
   docker run --rm -v "$here:/work" eclipse-mosquitto:2 \
     mosquitto_passwd -b /work/passwd "${pair%%:*}" "${pair#*:}"
 done
