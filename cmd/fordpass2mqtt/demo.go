@@ -164,7 +164,8 @@ Lock the first car and see the result:
   mosquitto_pub %s -t '%s/%s/command' -m lock
   mosquitto_sub %s -v -t '%s/+/command/result'
 Home Assistant: point its MQTT integration at this broker; the cars appear by themselves.
-The cars drive, park, open a door and charge now and then. Ctrl-C stops the demo.
+The truck drives, parks and refuels; the Mach-E drives unplugged, is plugged in at home and charges
+up to its target (charge_pause holds). Ctrl-C stops the demo.
 
 `, len(vins), cfg.MQTTURL, p, vins, cfg.HTTPAddr, b, p, b, p, vins[0], b, p)
 }
@@ -205,58 +206,107 @@ func brokerFlags(cfg config.Config) string {
 func animate(ctx context.Context, sim *fordsim.Sim, log *zap.Logger) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
-	odo := map[string]float64{}
-	fuel, soc := 63.2, 78.5
+	d := newDemoCars(sim)
 	for step := 0; ; step++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		for i, vin := range sim.VINs() {
-			if odo[vin] == 0 {
-				odo[vin] = 12345.6 + float64(i+1)
-			}
-			metrics := map[string]any{}
-			switch step % 6 {
-			case 0, 1: // driving
-				odo[vin] += 1.4
-				fuel, soc = max(fuel-0.3, 5), max(soc-0.6, 10)
-				metrics["ignitionStatus"] = map[string]any{"value": "ON"}
-				metrics["speed"] = map[string]any{"value": 52.0}
-				metrics["gearLeverPosition"] = map[string]any{"value": "DRIVE"}
-				metrics["odometer"] = map[string]any{"value": odo[vin]}
-				metrics["position"] = map[string]any{"value": map[string]any{"location": map[string]any{
-					"lat": 42.3006 + float64(step%100)/500, "lon": -83.2312 + float64(i)/1000}}}
-			case 2: // parked
-				metrics["ignitionStatus"] = map[string]any{"value": "OFF"}
-				metrics["speed"] = map[string]any{"value": 0.0}
-				metrics["gearLeverPosition"] = map[string]any{"value": "PARK"}
-			case 3:
-				metrics["doorStatus"] = doors("AJAR")
-			case 4:
-				metrics["doorStatus"] = doors("CLOSED")
-			case 5: // charging (EVs) or refuelling
-				if i%2 == 1 {
-					soc = min(soc+5, 100)
-					metrics["xevPlugChargerStatus"] = map[string]any{"value": "CONNECTED"}
-					metrics["xevBatteryChargeDisplayStatus"] = map[string]any{"value": "IN_PROGRESS"}
-					metrics["xevBatteryStateOfCharge"] = map[string]any{"value": soc}
-				} else {
-					fuel = 95
-					metrics["fuelLevel"] = map[string]any{"value": fuel}
-				}
-			}
-			if i%2 == 0 {
-				metrics["fuelLevel"] = map[string]any{"value": fuel}
-			} else if _, ok := metrics["xevBatteryStateOfCharge"]; !ok {
-				metrics["xevBatteryStateOfCharge"] = map[string]any{"value": soc}
-			}
-			if err := sim.Patch(vin, map[string]any{"metrics": metrics}); err != nil {
-				log.Debug("demo patch", zap.Error(err))
-			}
+		if err := d.step(step); err != nil {
+			log.Debug("demo step", zap.Error(err))
 		}
 	}
+}
+
+// demoCars are the demo's cars as they live: the fuel trucks drive, park,
+// open a door and refuel; the electric cars drive unplugged, come home, are
+// plugged in and charge — a charge the simulator runs as a car does (it
+// holds what the last command or plug change set, stops at the target,
+// draws power only while it charges; fordsim's evcharge.go).
+type demoCars struct {
+	sim  *fordsim.Sim
+	odo  map[string]float64
+	fuel float64
+}
+
+func newDemoCars(sim *fordsim.Sim) *demoCars {
+	return &demoCars{sim: sim, odo: map[string]float64{}, fuel: 63.2}
+}
+
+// demoChargeTime is the charge a demo step lets pass (15 s of the demo are
+// 20 minutes on the charger, so a charge is seen to move).
+const demoChargeTime = 20 * time.Minute
+
+// step is one 15-second step of the demo's six-step day.
+func (d *demoCars) step(step int) error {
+	var errs []error
+	for i, vin := range d.sim.VINs() {
+		if d.odo[vin] == 0 {
+			d.odo[vin] = 12345.6 + float64(i+1)
+		}
+		if plugged, err := d.sim.Plugged(vin); err == nil {
+			errs = append(errs, d.evStep(vin, i, step, plugged))
+			continue
+		}
+		metrics := map[string]any{}
+		switch step % 6 {
+		case 0, 1: // driving
+			d.odo[vin] += 1.4
+			d.fuel = max(d.fuel-0.3, 5)
+			metrics = driving(d.odo[vin], step, i)
+		case 2:
+			metrics = parked()
+		case 3:
+			metrics["doorStatus"] = doors("AJAR")
+		case 4:
+			metrics["doorStatus"] = doors("CLOSED")
+		case 5:
+			d.fuel = 95 // refuelled
+		}
+		metrics["fuelLevel"] = map[string]any{"value": d.fuel}
+		errs = append(errs, d.sim.Patch(vin, map[string]any{"metrics": metrics}))
+	}
+	return errors.Join(errs...)
+}
+
+// evStep is an electric car's step: unplugged and driven (steps 0 and 1),
+// parked and plugged in (2), charging while it stays plugged (3 to 5).
+func (d *demoCars) evStep(vin string, i, step int, plugged bool) error {
+	switch step % 6 {
+	case 0, 1:
+		if plugged {
+			if err := d.sim.SetPlug(vin, false); err != nil {
+				return err
+			}
+		}
+		if err := d.sim.Drive(vin, 1.4); err != nil {
+			return err
+		}
+		m := driving(d.odo[vin], step, i)
+		delete(m, "odometer") // Drive moved the car's own
+		return d.sim.Patch(vin, map[string]any{"metrics": m})
+	case 2:
+		if err := d.sim.Patch(vin, map[string]any{"metrics": parked()}); err != nil {
+			return err
+		}
+		return d.sim.SetPlug(vin, true)
+	}
+	return d.sim.ChargeTick(vin, demoChargeTime)
+}
+
+func driving(odo float64, step, i int) map[string]any {
+	return map[string]any{
+		"ignitionStatus": map[string]any{"value": "ON"}, "speed": map[string]any{"value": 52.0},
+		"gearLeverPosition": map[string]any{"value": "DRIVE"}, "odometer": map[string]any{"value": odo},
+		"position": map[string]any{"value": map[string]any{"location": map[string]any{
+			"lat": 42.3006 + float64(step%100)/500, "lon": -83.2312 + float64(i)/1000}}},
+	}
+}
+
+func parked() map[string]any {
+	return map[string]any{"ignitionStatus": map[string]any{"value": "OFF"}, "speed": map[string]any{"value": 0.0},
+		"gearLeverPosition": map[string]any{"value": "PARK"}}
 }
 
 // doors is the four side doors in Ford's shape, the driver's in the given

@@ -355,4 +355,7 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 	}
 	v.doc["updateTime"] = ts
 	s.push(v, map[string]any{"metrics": delta, "updateTime": ts})
+	if v.ev && (typ == fordapi.CmdStartCharge || typ == fordapi.CmdPauseCharge || typ == fordapi.CmdCancelCharge || typ == fordapi.CmdChargeSettings) {
+		s.chargeFigures(v, m) // power and time to full follow the charge
+	}
 }

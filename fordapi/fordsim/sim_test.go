@@ -140,3 +140,19 @@ func TestAccountsKeepTheirCars(t *testing.T) {
 		t.Fatalf("revoking account 2: account 1's refresh token alive %v, %d left", alive, left)
 	}
 }
+
+// TestEVDrivesOnlyUnplugged: the simulated EV refuses to drive plugged in,
+// and the fuel truck has no plug.
+func TestEVDrivesOnlyUnplugged(t *testing.T) {
+	t.Parallel()
+	s := New(Options{Vehicles: 2})
+	if err := s.SetPlug(VIN(2), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drive(VIN(2), 5); err == nil || !strings.Contains(err.Error(), "unplug it") {
+		t.Fatalf("driving plugged in: %v", err)
+	}
+	if err := s.SetPlug(VIN(1), true); err == nil || !strings.Contains(err.Error(), "not an electric car") {
+		t.Fatalf("plugging in the truck: %v", err)
+	}
+}
