@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/config"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi"
 	"github.com/fordpass2mqtt/fordpass2mqtt/mqttapi"
 )
@@ -75,5 +76,32 @@ func TestDoctorSaysOneSocketPerToken(t *testing.T) {
 	}
 	if c := checkFordAnswers(t.TempDir(), p, now.Add(22*time.Hour), false); strings.Contains(c.Finding, "one car streams") {
 		t.Fatalf("a finding over a day old: %+v", c)
+	}
+}
+
+// TestDoctorChecksEachAccount: with FORD_ACCOUNTS each account's token is
+// checked in its own folder and named; an account never signed in says
+// where its code goes.
+func TestDoctorChecksEachAccount(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	region, _ := fordapi.LookupRegion("usa")
+	cfg := config.Config{TopicPrefix: "fp", StateDir: dir, Region: region, DailyBudget: 250,
+		Accounts: []config.Account{{Name: "home", Region: region}, {Name: "work", Region: region}}}
+	if err := fordapi.PrepareStateDir(filepath.Join(dir, "home")); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now
+	home := checkAccount(t.Context(), cfg, cfg.Accounts[0], Options{Now: now})
+	work := checkAccount(t.Context(), cfg, cfg.Accounts[1], Options{Now: now})
+	if len(home) == 0 || home[0].Name != "token (home)" || home[0].Status != mqttapi.Fail || !strings.Contains(home[0].Fix, "--account home") {
+		t.Fatalf("home: %+v", home)
+	}
+	if len(work) != 1 || work[0].Name != "token (work)" || !strings.Contains(work[0].Finding, "never signed in") ||
+		!strings.Contains(work[0].Fix, "fp/auth/work/code/set") {
+		t.Fatalf("work: %+v", work)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "work")); err == nil {
+		t.Fatal("doctor made the account's folder")
 	}
 }
