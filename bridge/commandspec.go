@@ -164,6 +164,31 @@ var commandSpecs = []commandSpec{
 		more: []discovery.Button{
 			{Key: "delete_latest_message_button", Name: "Delete the latest message", Press: `{"command":"delete_messages","latest":true}`, Icon: "mdi:delete"},
 		}},
+	// The trailer light check, where Ford lists it (FORDPASS-API.md §3.1:
+	// ha-fordpass notes it does not work for its maintainer's car).
+	{name: "trailer_light_check", keys: []string{"enabled"}, options: trailerOptions,
+		fordFor: func(props map[string]any) string {
+			if props[departureOn] == true {
+				return fordapi.CmdStartTrailerLightCheck
+			}
+			return fordapi.CmdStopTrailerLightCheck
+		},
+		capability: fordapi.CapTrailerLightCheck, cannot: "Ford lists no trailer light check for this car",
+		button: discovery.Button{Key: "trailer_light_check_button", Name: "Trailer light check", Press: `{"command":"trailer_light_check","enabled":true}`, Icon: "mdi:truck-trailer"},
+		more: []discovery.Button{
+			{Key: "trailer_light_check_stop_button", Name: "Stop trailer light check", Press: `{"command":"trailer_light_check","enabled":false}`, Icon: "mdi:truck-trailer"},
+		}},
+	// Guard mode on or off, where Ford lists it: calls to Ford's MPS host
+	// (ha-fordpass, set_guard_mode and del_guard_mode).
+	{name: "guard_mode", keys: []string{"enabled"}, options: guardOptions,
+		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
+			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetGuardMode(ctx, v.vin, props[departureOn] == true) })
+		},
+		capability: fordapi.CapGuardMode, cannot: "Ford lists no guard mode for this car",
+		button: discovery.Button{Key: "guard_mode_on_button", Name: "Guard mode on", Press: `{"command":"guard_mode","enabled":true}`, Icon: "mdi:shield-lock"},
+		more: []discovery.Button{
+			{Key: "guard_mode_off_button", Name: "Guard mode off", Press: `{"command":"guard_mode","enabled":false}`, Icon: "mdi:shield-off"},
+		}},
 	// The remote climate profile alone, which the next remote start uses
 	// (ha-fordpass changes it the same way from its climate entities).
 	{name: climateCommand, keys: []string{"climate"}, options: climateOptions, direct: func(ctx context.Context, v *vehicle, props map[string]any) error { return v.writeClimate(ctx, props) },
@@ -272,8 +297,8 @@ func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, er
 	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": a}}, nil
 }
 
-// departureOn is the key under which departureOptions keeps the choice; it
-// is not sent to Ford (the commands take no properties).
+// departureOn is the key under which departureOptions (and the other
+// on/off options) keep the choice; it is not sent to Ford.
 const departureOn = "enabled"
 
 // departureOptions takes enabled: true or false.
@@ -292,6 +317,17 @@ func deleteMessagesOptions(options map[string]json.RawMessage) (map[string]any, 
 		return nil, fmt.Errorf(`delete_messages takes latest, true or false: {"command":"delete_messages","latest":true}, not %s`, fordapi.Clip(string(raw), 20))
 	}
 	return map[string]any{"latest": latest}, nil
+}
+
+// trailerOptions and guardOptions take enabled: true or false.
+func trailerOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	on, err := enabled(options, "trailer_light_check")
+	return map[string]any{departureOn: on}, err
+}
+
+func guardOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	on, err := enabled(options, "guard_mode")
+	return map[string]any{departureOn: on}, err
 }
 
 // autoUpdateOptions takes enabled: true or false, as Ford's ASUState.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
 
@@ -103,4 +104,45 @@ func TestMessageCentre(t *testing.T) {
 		t.Fatalf("the auth state went %v", h)
 	}
 	e.assertNoSecretsLogged()
+}
+
+// TestTrailerLightCheckGuardModeAndGearbox: the trucks, which Ford lists
+// with a trailer light check and guard mode, get their buttons and their
+// commands reach Ford as ha-fordpass sends them; the EV, which lists
+// neither, is refused without a Ford call; the third car, whose profile
+// says a manual gearbox, has no gear lever entity.
+func TestTrailerLightCheckGuardModeAndGearbox(t *testing.T) {
+	t.Parallel()
+	ev, manual := fordsim.VIN(2), fordsim.VIN(3)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 3}, allowed: []string{"lock", "trailer_light_check", "guard_mode"}})
+	cfg := cmps(t, e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "guard_mode_off_button") }))
+	for _, k := range []string{"trailer_light_check_button", "trailer_light_check_stop_button", "guard_mode_on_button", "gear"} {
+		if cfg[k] == nil {
+			t.Errorf("the truck's device lacks %s", k)
+		}
+	}
+	if c := cmps(t, e.w.WaitFor(e.deviceConfig(manual), 10*time.Second, func(s string) bool { return strings.Contains(s, `"odometer"`) })); c["gear"] != nil {
+		t.Error("the car with a manual gearbox has a gear lever entity")
+	}
+	for _, cmd := range []string{"trailer_light_check", "guard_mode"} {
+		e.w.Publish(e.topic(ev, "command"), `{"command":"`+cmd+`","enabled":true,"id":"ev-`+cmd+`"}`, false)
+		if r := e.result(ev, "ev-"+cmd, "rejected", 5*time.Second); !strings.Contains(r.Error, "Ford lists no") {
+			t.Fatalf("%s on the EV: %+v", cmd, r)
+		}
+	}
+	for _, step := range []struct{ cmd, ford string }{
+		{`"command":"trailer_light_check","enabled":true`, "startTrailerLightCheck"},
+		{`"command":"trailer_light_check","enabled":false`, "stopTrailerLightCheck"},
+		{`"command":"guard_mode","enabled":true`, "guardModeOn"},
+		{`"command":"guard_mode","enabled":false`, "guardModeOff"},
+	} {
+		id := "t" + bridgetest.Suffix()
+		before := len(e.sim.Stats().Commands)
+		e.w.Publish(e.topic(vin1, "command"), `{`+step.cmd+`,"id":"`+id+`"}`, false)
+		e.result(vin1, id, "success", 10*time.Second)
+		cmds := e.sim.Stats().Commands
+		if len(cmds) != before+1 || cmds[before].Type != step.ford || cmds[before].VIN != vin1 {
+			t.Fatalf("%s: Ford got %+v", step.cmd, cmds[before:])
+		}
+	}
 }

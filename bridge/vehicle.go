@@ -679,6 +679,10 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 	if v.hasMessages.Load() {
 		info.Fields = append(slices.Clip(info.Fields), messagesField)
 	}
+	info.Fields = slices.DeleteFunc(slices.Clone(info.Fields), func(f string) bool {
+		spec, _, ok := fordapi.SpecOf(f)
+		return ok && spec.Without != "" && v.meta.Can.Has(spec.Without)
+	})
 	_, info.HasSource = v.host.fordAPI().(*both.Backend)
 	// The commands this car can run and the user allows: the lock entity
 	// for the ones that show on the lock, a button for the others.

@@ -49,6 +49,9 @@ const (
 	// turns the lights on, DELETE off, and PUT on a zone's path picks
 	// the zone (ha-fordpass, set_zone_lighting).
 	PathZoneLightsActivation = "/vehicles/vpfi/zonelightingactivation"
+	// PathGuardMode is guard mode's session on the MPS host (PUT on, DELETE
+	// off, with the X-Vin header; ha-fordpass __request_command).
+	PathGuardMode = "/api/gmfi/v1/session"
 	pathZoneLightsPrefix     = "/vehicles/vpfi/"
 	telemetryQuery           = "lrdt=01-01-1970%2000:00:00"
 	vehicleListBody          = `{"dashboardRefreshRequest":"All"}`
@@ -113,6 +116,10 @@ const (
 	// its data_version default).
 	CmdASUSettings = "publishASUSettings"
 	ASUVersion     = "1.0.0"
+	// The trailer light check, on the older path (FORDPASS-API.md §3.1;
+	// ha-fordpass notes it does not work for its maintainer's car).
+	CmdStartTrailerLightCheck = "startTrailerLightCheck"
+	CmdStopTrailerLightCheck  = "stopTrailerLightCheck"
 )
 
 // bareTypes are the commands of the newer path Ford takes by their bare
@@ -135,7 +142,7 @@ var CommandVersions = map[string]string{
 	CmdLock: "", CmdUnlock: "", CmdRemoteStart: "", CmdCancelRemoteStart: "", CmdStatusRefresh: "", CmdPanicCue: "",
 	CmdStartCharge: ChargeVersion, CmdPauseCharge: ChargeVersion, CmdCancelCharge: ChargeVersion, CmdChargeSettings: ChargeVersion,
 	CmdEnableDepartureTimes: DepartureVersion, CmdDisableDepartureTimes: DepartureVersion,
-	CmdASUSettings: ASUVersion,
+	CmdASUSettings: ASUVersion, CmdStartTrailerLightCheck: "", CmdStopTrailerLightCheck: "",
 }
 
 // Ford's names of the capabilities the bridge's commands need.
@@ -150,6 +157,13 @@ const (
 	// as ha-fordpass __init__.py reads it): CapHeatedSeats for heat,
 	// CapVentedSeats for "Heat with Vent".
 	CapDepartureTimes = "departureTimes" // ha-fordpass __init__.py reads it
+	// The trailer light check and guard mode, flags ha-fordpass
+	// __init__.py reads from the capabilities.
+	CapTrailerLightCheck = "trailerLightCheck"
+	CapGuardMode         = "guardMode"
+	// CapManualGearbox: the profile's transmissionIndicator is not "A"
+	// (automatic); ha-fordpass shows the gear lever only with "A".
+	CapManualGearbox = "transmissionIndicator:manual"
 	CapHeatedWheel    = "heatedSteeringWheel"
 	CapHeatedSeats    = "driverHeatedSeat"
 	CapVentedSeats    = "driverHeatedSeat:vent"

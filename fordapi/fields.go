@@ -34,6 +34,9 @@ type FieldSpec struct {
 	// Member names a family's member for a person, in sentence case.
 	Member func(member string) string
 	Icon   string
+	// Without is a capability that leaves the field out of Home Assistant
+	// (the gear lever on a manual gearbox, as ha-fordpass does).
+	Without string
 	// Details is the topic under the car (P/VIN/<Details>) whose JSON
 	// Home Assistant shows as the entity's attributes ("" for none).
 	Details string
@@ -196,7 +199,7 @@ var Fields = []FieldSpec{
 	{Name: "oil_life", Label: "Oil life", Kind: KindNumber, Unit: "%", Digits: 0, Icon: "mdi:oil", From: []string{"oilLifeRemaining"}},
 	{Name: "heading", Label: "Heading", Kind: KindNumber, Unit: "°", Digits: 1, Angle: true, Icon: "mdi:compass", From: []string{"heading"}, read: heading},
 	{Name: "speed", Label: "Speed", Kind: KindNumber, Measures: "speed", Unit: "km/h", Digits: 1, From: []string{"speed"}},
-	{Name: "gear", Label: "Gear", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"gearLeverPosition"}},
+	{Name: "gear", Label: "Gear", Kind: KindWord, Icon: "mdi:information-outline", From: []string{"gearLeverPosition"}, Without: CapManualGearbox},
 	{Name: FieldIgnition, Label: "Ignition", Kind: KindOnOff, Measures: "power", On: "on", Off: "off", From: []string{"ignitionStatus"}, Ford: ignitionWords},
 	{Name: "alarm", Label: "Alarm", Kind: KindAlarm, Words: []string{"armed", "disarmed", "triggered"}, Icon: "mdi:shield-car", From: []string{"alarmStatus"}, Ford: alarmWords},
 	{Name: FieldRemoteStart, Label: "Remote start running", Kind: KindOnOff, Measures: "running", On: "on", Off: "off", From: []string{"remoteStartCountdownTimer"}, read: remoteStart},

@@ -160,6 +160,26 @@ func (c *Client) SetZoneLights(ctx context.Context, vin, zone, current string) e
 	return call(http.MethodPut, PathZoneLightsZone(zone))
 }
 
+// SetGuardMode turns guard mode on or off: its session on Ford's MPS host,
+// PUT or DELETE with the car in the X-Vin header, as ha-fordpass does
+// (fordpass_bridge.py, set_guard_mode and del_guard_mode; its maintainer
+// notes no car at hand to confirm the answers). Ford reports no outcome.
+func (c *Client) SetGuardMode(ctx context.Context, vin string, on bool) error {
+	method := http.MethodDelete
+	if on {
+		method = http.MethodPut
+	}
+	resp, err := c.authedCall(ForCommand(ctx), c.catLayer(), request{endpoint: "guard_mode", method: method, url: c.hosts.mps + PathGuardMode,
+		header: http.Header{"X-Vin": {vin}}})
+	if err != nil {
+		return fmt.Errorf("guard mode: %w", err)
+	}
+	if resp.status < 200 || resp.status > 205 {
+		return fmt.Errorf("guard mode: %w", fordError("guard_mode", resp))
+	}
+	return nil
+}
+
 // ZoneNames are the zone lighting's states and the zone_lights command's
 // zones, as people name them; zoneCodes are Ford's numbers for them
 // (ha-fordpass const_shared.py, ZONE_LIGHTS_VALUE_*).

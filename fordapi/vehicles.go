@@ -74,6 +74,9 @@ func capabilities(caps, profile map[string]any) Capabilities {
 	if flag(profile["remoteClimateControl"]) || flag(profile["remoteHeatingCooling"]) {
 		c[CapRemoteClimate] = true
 	}
+	if t := strings.ToUpper(toString(profile["transmissionIndicator"])); t != "" && t != "A" {
+		c[CapManualGearbox] = true
+	}
 	if flag(profile[CapHeatedWheel]) {
 		c[CapHeatedWheel] = true
 	}

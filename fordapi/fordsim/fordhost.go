@@ -176,6 +176,24 @@ func (s *Sim) zoneLights(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"returnCode": 200, "returnMessage": "Success", "at": s.now().UTC().Format(time.RFC3339)})
 }
 
+// guardMode opens (PUT) or closes (DELETE) a car's guard mode session: the
+// car in the X-Vin header, on a car that lists guard mode.
+func (s *Sim) guardMode(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.fordHostCar(w, r, r.Header.Get("X-Vin"))
+	if v == nil {
+		return
+	}
+	if !v.zoneLighting { // the trucks list guard mode
+		writeJSON(w, http.StatusBadRequest, map[string]any{"returnCode": 400, "returnMessage": "guard mode is not supported"})
+		return
+	}
+	typ := map[string]string{http.MethodPut: "guardModeOn", http.MethodDelete: "guardModeOff"}[r.Method]
+	s.stats.Commands = append(s.stats.Commands, CommandStat{VIN: v.vin, Type: typ, At: s.now().UTC()})
+	writeJSON(w, http.StatusOK, map[string]any{"returnCode": 200, "returnMessage": "The request was Successful."})
+}
+
 // zoneEvent is the power mode event that tells zone lighting's state, in
 // the shape ha-fordpass's comment records (fordpass_handler.py,
 // get_zone_lighting_state): "off", or the zone lit ("0" all, "1" front, "2"

@@ -266,6 +266,8 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/messagecenter/v3/user/messages", s.ford("messages_delete", s.deleteMessages))
 	mux.HandleFunc("POST /api/rcc/profile/status", s.ford("climate_profile", s.climateProfile))
 	mux.HandleFunc("PUT /api/rcc/profile/update", s.ford("climate_profile_update", s.climateUpdate))
+	mux.HandleFunc("PUT /api/gmfi/v1/session", s.ford("guard_mode", s.guardMode))
+	mux.HandleFunc("DELETE /api/gmfi/v1/session", s.ford("guard_mode", s.guardMode))
 	mux.HandleFunc("PUT /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))
 	mux.HandleFunc("DELETE /vehicles/vpfi/zonelightingactivation", s.ford("zone_lighting", s.zoneLights))
 	mux.HandleFunc("PUT /vehicles/vpfi/{zone}/zonelightingzone", s.ford("zone_lighting", s.zoneLights))

@@ -17,6 +17,9 @@ func VIN(i int) string {
 type vehicle struct {
 	vin      string
 	account  int // the account the car is on (1 with one account)
+	// transmission is the profile's transmissionIndicator: "A"
+	// (automatic), "M" for every third car (a manual gearbox).
+	transmission string
 	nickname string
 	model    string
 	year     string
@@ -53,7 +56,10 @@ const (
 )
 
 func newVehicle(i int, now time.Time) *vehicle {
-	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}, zoneLights: "off"}
+	v := &vehicle{vin: VIN(i), subs: map[chan []byte]struct{}{}, zoneLights: "off", transmission: "A"}
+	if i%3 == 0 {
+		v.transmission = "M"
+	}
 	ts := now.UTC().Format(time.RFC3339)
 	corr := fmt.Sprint(61000 + i)
 	metric := func(val any) map[string]any {
@@ -182,14 +188,16 @@ func (v *vehicle) profile() (details, profile, caps map[string]any) {
 		zones = "4"
 	}
 	profile = map[string]any{"VIN": v.vin, "model": v.model, "year": v.year, "engineType": v.engine,
-		"showEVBatteryLevel": v.ev, "transmissionIndicator": "A", "remoteClimateControl": v.climate != nil, "numberOfLightingZones": zones}
+		"showEVBatteryLevel": v.ev, "transmissionIndicator": v.transmission, "remoteClimateControl": v.climate != nil, "numberOfLightingZones": zones}
 	if v.climate != nil {
 		profile["driverHeatedSeat"], profile["heatedSteeringWheel"] = v.seats, v.seats == "Heat with Vent"
 	}
 	caps = map[string]any{"VIN": v.vin, "remoteLock": "Display", "remoteStart": "Display", "remotePanicAlarm": !v.ev, "zoneLighting": false,
 		"departureTimes": v.ev}
 	if v.zoneLighting {
-		caps["zoneLighting"] = "Display"
+		// The trucks have zone lighting, a trailer light check and
+		// guard mode.
+		caps["zoneLighting"], caps["trailerLightCheck"], caps["guardMode"] = "Display", "Display", "Display"
 	}
 	return details, profile, caps
 }
