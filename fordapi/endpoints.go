@@ -51,12 +51,12 @@ const (
 	PathZoneLightsActivation = "/vehicles/vpfi/zonelightingactivation"
 	// PathGuardMode is guard mode's session on the MPS host (PUT on, DELETE
 	// off, with the X-Vin header; ha-fordpass __request_command).
-	PathGuardMode = "/api/gmfi/v1/session"
-	pathZoneLightsPrefix     = "/vehicles/vpfi/"
-	telemetryQuery           = "lrdt=01-01-1970%2000:00:00"
-	vehicleListBody          = `{"dashboardRefreshRequest":"All"}`
-	tokenExchangeGrant       = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenExchangeSubType     = "urn:ietf:params:oauth:token-type:jwt"
+	PathGuardMode        = "/api/gmfi/v1/session"
+	pathZoneLightsPrefix = "/vehicles/vpfi/"
+	telemetryQuery       = "lrdt=01-01-1970%2000:00:00"
+	vehicleListBody      = `{"dashboardRefreshRequest":"All"}`
+	tokenExchangeGrant   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenExchangeSubType = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // PathB2C returns the path of a B2C endpoint ("authorize" or "token") for a
@@ -164,9 +164,9 @@ const (
 	// CapManualGearbox: the profile's transmissionIndicator is not "A"
 	// (automatic); ha-fordpass shows the gear lever only with "A".
 	CapManualGearbox = "transmissionIndicator:manual"
-	CapHeatedWheel    = "heatedSteeringWheel"
-	CapHeatedSeats    = "driverHeatedSeat"
-	CapVentedSeats    = "driverHeatedSeat:vent"
+	CapHeatedWheel   = "heatedSteeringWheel"
+	CapHeatedSeats   = "driverHeatedSeat"
+	CapVentedSeats   = "driverHeatedSeat:vent"
 )
 
 // Application ids by region group.

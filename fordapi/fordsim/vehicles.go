@@ -15,18 +15,18 @@ func VIN(i int) string {
 }
 
 type vehicle struct {
-	vin      string
-	account  int // the account the car is on (1 with one account)
+	vin     string
+	account int // the account the car is on (1 with one account)
 	// transmission is the profile's transmissionIndicator: "A"
 	// (automatic), "M" for every third car (a manual gearbox).
 	transmission string
-	nickname string
-	model    string
-	year     string
-	engine   string
-	ev       bool
-	doc      map[string]any // telemetry record in Ford's shape
-	subs     map[chan []byte]struct{}
+	nickname     string
+	model        string
+	year         string
+	engine       string
+	ev           bool
+	doc          map[string]any // telemetry record in Ford's shape
+	subs         map[chan []byte]struct{}
 	// pending holds metrics the car has but the cloud has not seen yet
 	// (PATCH /_sim/vehicles/VIN?at=refresh): the next statusRefresh brings
 	// them, inside its success state, as Ford's does.
