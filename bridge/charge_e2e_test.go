@@ -193,10 +193,17 @@ func TestDepartureTimes(t *testing.T) {
 	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
+	// The car shows whether they are on (its departure schedules setting).
+	e.w.WaitValue(e.topic(ev, "departure_times"), "on", 5*time.Second)
 	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_times","enabled":false,"id":"off"}`, false)
 	e.result(ev, "off", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, "departure_times"), "off", 5*time.Second)
 	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_times","enabled":true,"id":"on"}`, false)
 	e.result(ev, "on", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, "departure_times"), "on", 5*time.Second)
+	if c := cmps(t, e.w.WaitFor(e.deviceConfig(ev), time.Second, func(string) bool { return true }))["departure_times"]; c == nil || c["platform"] != "binary_sensor" {
+		t.Fatalf("the departure times' entity: %v", c)
+	}
 	cmds := e.sim.Stats().Commands
 	if len(cmds) != 2 || cmds[0].Type != "disableDepartureTimes" || cmds[1].Type != "enableDepartureTimes" {
 		t.Fatalf("Ford received %+v", cmds)

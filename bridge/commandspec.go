@@ -136,6 +136,9 @@ var commandSpecs = []commandSpec{
 			}
 			return fordapi.CmdDisableDepartureTimes
 		},
+		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
+			return t.With(fordapi.FieldDepartureTimes, fordapi.Word(map[bool]string{true: "on", false: "off"}[props[departureOn] == true]))
+		},
 		capability: fordapi.CapDepartureTimes, cannot: "Ford lists no departure times for this car",
 		button: discovery.Button{Key: "departure_times_on_button", Name: "Departure times on", Press: `{"command":"departure_times","enabled":true}`, Icon: "mdi:calendar-clock"},
 		more: []discovery.Button{

@@ -117,6 +117,9 @@ const (
 	FieldCharging       = "charging"
 	FieldIECStatus      = "iec_status"
 	FieldChargeFinishAt = "charge_finish_at"
+	// FieldDepartureTimes says whether the car's departure times are on
+	// (the departure_times command turns them on or off).
+	FieldDepartureTimes = "departure_times"
 	// FieldZoneLights is where the zone lighting is on (all, front, rear,
 	// driver, passenger) or off, from the power mode event.
 	FieldZoneLights = "zone_lights"
@@ -168,6 +171,8 @@ var Fields = []FieldSpec{
 	// fordpass_handler.py (get_zone_lighting_state) reads it.
 	{Name: FieldZoneLights, Label: "Zone lights", Kind: KindEnum, Words: ZoneNames, Icon: "mdi:car-light-high",
 		Elsewhere: "the events: customEvents pttb-power-mode-change-event"},
+	{Name: FieldDepartureTimes, Label: "Departure times", Kind: KindOnOff, On: "on", Off: "off", Icon: "mdi:calendar-clock",
+		From: []string{"configurations"}, read: departureTimes},
 	{Name: FieldAutoUpdates, Label: "Automatic software updates", Kind: KindOnOff, On: "on", Off: "off", Diagnostic: true, Icon: "mdi:cloud-arrow-down-outline",
 		From: []string{"configurations"}, read: configuration("automaticSoftwareUpdateOptInSetting")},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}, Ford: plugWords},

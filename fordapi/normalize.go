@@ -220,6 +220,40 @@ func configuration(name string) readMaker {
 	}
 }
 
+// departureTimes reads whether the car's departure times are on, as
+// ha-fordpass fordpass_handler.py (get_departure_times_state) does:
+// configurations.xevDepartureSchedulesSetting is off when its
+// departureScheduleFeatureStatus says OFF, else on when any schedule of any
+// location is ON; a record without the setting leaves the field out.
+func departureTimes(f *FieldSpec, _ string) func(*fieldWriter, any) {
+	name := f.Name
+	return func(w *fieldWriter, raw any) {
+		all, _ := raw.(map[string]any)
+		setting, ok := all["xevDepartureSchedulesSetting"].(map[string]any)
+		if !ok {
+			return
+		}
+		value, _ := setting["value"].(map[string]any)
+		if status, _ := value["departureScheduleFeatureStatus"].(string); strings.EqualFold(status, "OFF") {
+			w.set(name, Word("off"))
+			return
+		}
+		locations, _ := value["departureLocations"].([]any)
+		for _, l := range locations {
+			loc, _ := l.(map[string]any)
+			schedules, _ := loc["departureSchedules"].([]any)
+			for _, s := range schedules {
+				sch, _ := s.(map[string]any)
+				if st, _ := sch["scheduleStatus"].(string); strings.EqualFold(st, "ON") {
+					w.set(name, Word("on"))
+					return
+				}
+			}
+		}
+		w.set(name, Word("off"))
+	}
+}
+
 // customMetric reads one of the car's own signals (metrics.customMetrics),
 // keyed "aui:signal:<id>:custom:<name>"; ha-fordpass fordpass_handler.py
 // finds each by the name's end (the charge target: global-ac-target-soc;

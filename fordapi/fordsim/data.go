@@ -334,9 +334,23 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 		// The words ha-fordpass knows for xevBatteryChargeDisplayStatus.
 		word := map[string]string{fordapi.CmdStartCharge: "IN_PROGRESS", fordapi.CmdPauseCharge: "PAUSED", fordapi.CmdCancelCharge: "STOPPED"}[typ]
 		delta["xevBatteryChargeDisplayStatus"] = map[string]any{"updateTime": ts, "value": word}
+	case fordapi.CmdEnableDepartureTimes, fordapi.CmdDisableDepartureTimes:
+		conf, _ := m["configurations"].(map[string]any)
+		conf = maps.Clone(conf)
+		if conf == nil {
+			conf = map[string]any{}
+		}
+		conf["xevDepartureSchedulesSetting"] = departureSetting(typ == fordapi.CmdEnableDepartureTimes, ts)
+		delta["configurations"] = conf
 	case fordapi.CmdASUSettings:
 		state, _ := props["ASUState"].(string)
-		delta["configurations"] = map[string]any{"automaticSoftwareUpdateOptInSetting": map[string]any{"updateTime": ts, "value": state}}
+		conf, _ := m["configurations"].(map[string]any)
+		conf = maps.Clone(conf)
+		if conf == nil {
+			conf = map[string]any{}
+		}
+		conf["automaticSoftwareUpdateOptInSetting"] = map[string]any{"updateTime": ts, "value": state}
+		delta["configurations"] = conf
 	case fordapi.CmdChargeSettings:
 		cs, _ := props["chargeSettings"].(map[string]any)
 		custom, _ := m["customMetrics"].(map[string]any)

@@ -160,6 +160,7 @@ func newVehicle(i int, now time.Time) *vehicle {
 		// The car's own signals, keyed as Ford keys them; the AC charge
 		// target is what charge_target sets.
 		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0), currentLimitKey: metric(48.0)}
+		m["configurations"].(map[string]any)["xevDepartureSchedulesSetting"] = departureSetting(true, ts)
 		// The last software update, installed (states.deployment, as
 		// ha-fordpass fordpass_handler.py reads it).
 		states["deployment"] = map[string]any{"commandId": fmt.Sprintf("ota-%d", i), "timestamp": ts,
@@ -172,6 +173,17 @@ func newVehicle(i int, now time.Time) *vehicle {
 	v.doc = map[string]any{"updateTime": ts, "vehicleId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "vin": v.vin,
 		"metrics": m, "states": states, "events": events}
 	return v
+}
+
+// departureSetting is an EV's departure times in the shape ha-fordpass
+// reads (fordpass_handler.py): one location with a weekday schedule, on or
+// off.
+func departureSetting(on bool, ts string) map[string]any {
+	status := map[bool]string{true: "ON", false: "OFF"}[on]
+	return map[string]any{"updateTime": ts, "value": map[string]any{"departureScheduleFeatureStatus": status,
+		"departureLocations": []any{map[string]any{"locationId": 0, "departureSchedules": []any{
+			map[string]any{"scheduleStatus": status, "schedule": map[string]any{"weeklySchedule": map[string]any{"dayOfWeek": "MONDAY", "timeOfDay": "07:30"}}},
+		}}}}}
 }
 
 func window(pos, side string) map[string]any {
