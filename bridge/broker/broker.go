@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -89,5 +90,21 @@ func (b *Broker) Addr() string { return b.addr }
 // URL is the broker URL for clients (tcp://; use ssl:// with TLS).
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
-// Close stops the broker.
-func (b *Broker) Close() error { return b.srv.Close() }
+// closeWait bounds how long Close waits for the broker to stop.
+const closeWait = 3 * time.Second
+
+// Close stops the broker. mochi-mqtt v2.7.9 can deadlock in Close when a
+// client connects or leaves at that moment: Clients.GetByListener takes its
+// read lock and then Len takes it again, which waits behind a pending
+// Delete's write lock (clients.go). So Close gives up after closeWait and
+// says so; the broker's connections end with the process.
+func (b *Broker) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+		return fmt.Errorf("the embedded broker did not stop within %s (a lock of mochi-mqtt's); its connections end with the process", closeWait)
+	}
+}
