@@ -37,6 +37,10 @@ type Config struct {
 	// ZoneLightsSettle is the wait between switching zone lighting on and
 	// picking its zone [5s, as ha-fordpass waits].
 	ZoneLightsSettle time.Duration
+	// DefaultClimate: where Ford holds no remote climate profile for a
+	// car, a change starts from ha-fordpass's default profile
+	// (DefaultClimateProfile) instead of failing.
+	DefaultClimate bool
 	// HealSchedule is the wait before each try again of a refresh token
 	// Ford refused [DefaultHealSchedule] (see Refusal).
 	HealSchedule []time.Duration
@@ -55,6 +59,8 @@ type Client struct {
 	onCall func(endpoint, outcome string)
 	onRef  func(outcome string)
 	settle time.Duration // Config.ZoneLightsSettle
+	// defaultClimate: Config.DefaultClimate
+	defaultClimate bool
 
 	mu        sync.Mutex
 	tok       *Token
@@ -115,7 +121,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		region: cfg.Region, hosts: resolveHosts(cfg.Region, cfg.BaseURL), http: cfg.HTTPClient,
 		log: cfg.Logger, now: cfg.Now, store: NewTokenStore(cfg.StateDir, cfg.Region.Key),
-		onCall: cfg.OnCall, onRef: cfg.OnRefresh, settle: cfg.ZoneLightsSettle, heal: cfg.HealSchedule,
+		onCall: cfg.OnCall, onRef: cfg.OnRefresh, settle: cfg.ZoneLightsSettle, defaultClimate: cfg.DefaultClimate, heal: cfg.HealSchedule,
 		catSem: make(chan struct{}, 1), autoSem: make(chan struct{}, 1), proto: loadProtocol(cfg.StateDir),
 	}
 	c.signIns = NewCodeThrottle(filepath.Join(cfg.StateDir, codesFileName), cfg.Now)

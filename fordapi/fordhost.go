@@ -77,8 +77,11 @@ func (c *Client) SetClimate(ctx context.Context, vin string, changes map[string]
 	if err != nil {
 		return nil, err
 	}
+	if len(prefs) == 0 && c.defaultClimate {
+		prefs = DefaultClimateProfile()
+	}
 	if len(prefs) == 0 {
-		return nil, &ClimateError{"Ford holds no remote climate profile for this car; create one in the FordPass app first"}
+		return nil, &ClimateError{"Ford holds no remote climate profile for this car; create one in the FordPass app first (or set FORD_CLIMATE_DEFAULT_PROFILE=true)"}
 	}
 	var missing []string
 	for _, typ := range slices.Sorted(maps.Keys(changes)) {
@@ -158,6 +161,17 @@ func (c *Client) SetZoneLights(ctx context.Context, vin, zone, current string) e
 		}
 	}
 	return call(http.MethodPut, PathZoneLightsZone(zone))
+}
+
+// DefaultClimateProfile is the profile ha-fordpass writes where Ford holds
+// none, with its force_remote_climate_control option (fordpass_bridge.py,
+// req_remote_climate): every heater and seat off, 22.0 °C.
+func DefaultClimateProfile() []ClimatePreference {
+	return []ClimatePreference{
+		{ClimateHeatedWindshield, "Off"}, {ClimateRearDefrost, "Off"}, {ClimateHeatedWheel, "Off"},
+		{ClimateSeatFrontLeft, "Off"}, {ClimateSeatRearLeft, "Off"}, {ClimateSeatFrontRight, "Off"}, {ClimateSeatRearRight, "Off"},
+		{ClimateTemperature, "22_0"},
+	}
 }
 
 // SetGuardMode turns guard mode on or off: its session on Ford's MPS host,

@@ -83,3 +83,33 @@ func TestZoneLightsCallsFordsPaths(t *testing.T) {
 		t.Fatalf("%d calls counted as commands, want 5 (on, two zones, off, the refused one)", n)
 	}
 }
+
+// TestDefaultClimateProfile: where Ford holds no profile for a car, a
+// change fails unless the client writes the default profile
+// (FORD_CLIMATE_DEFAULT_PROFILE), which it then does with the change on
+// top, as ha-fordpass's force_remote_climate_control does.
+func TestDefaultClimateProfile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fordsim.Options{Vehicles: 2}, 1000)
+	f.signIn(t)
+	f.sim.ClearClimateProfile(fordsim.VIN(2))
+	ctx := context.Background()
+	var ce *fordapi.ClimateError
+	if _, err := f.client.SetClimate(ctx, fordsim.VIN(2), map[string]string{fordapi.ClimateTemperature: "21_0"}); !errors.As(err, &ce) ||
+		!strings.Contains(err.Error(), "FORD_CLIMATE_DEFAULT_PROFILE") {
+		t.Fatalf("without the default: %v", err)
+	}
+	c, err := fordapi.New(fordapi.Config{BaseURL: f.srv.URL, StateDir: f.dir, DailyBudget: 1000, DefaultClimate: true, Region: f.client.Region()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Budget().Close() })
+	written, err := c.SetClimate(ctx, fordsim.VIN(2), map[string]string{fordapi.ClimateTemperature: "21_0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := f.sim.Stats().Commands
+	if len(written) != 8 || len(cmds) != 1 || cmds[0].Properties[fordapi.ClimateTemperature] != "21_0" || cmds[0].Properties[fordapi.ClimateRearDefrost] != "Off" {
+		t.Fatalf("written %v; Ford got %+v", written, cmds)
+	}
+}

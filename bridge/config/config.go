@@ -47,6 +47,7 @@ type env struct {
 	FconRedirectURL   string `envconfig:"FORDCONNECT_REDIRECT_URL" default:"http://localhost:8080/fordconnect/callback" desc:"redirect URL registered with that app (localhost or a public address)"`
 	FordBaseURL       string `envconfig:"FORD_BASE_URL" desc:"one origin serving every Ford endpoint (the simulator); empty: Ford's hosts"`
 	FordStream        string `envconfig:"FORD_STREAM" default:"true" desc:"take telemetry from Ford's websocket push; polling is the fallback"`
+	ClimateDefault    string `envconfig:"FORD_CLIMATE_DEFAULT_PROFILE" default:"false" desc:"where Ford holds no remote climate profile for a car, write ha-fordpass's default one (heaters off, 22 °C) on the first climate change instead of failing"`
 	FordPollInterval  string `envconfig:"FORD_POLL_INTERVAL" default:"10m" desc:"telemetry poll interval without a stream (at least 1m against Ford)"`
 	FordDailyBudget   string `envconfig:"FORD_DAILY_CALL_BUDGET" default:"250" desc:"hard ceiling on Ford calls per 24 h (every kind counted)"`
 	CommandsAllowed   string `envconfig:"COMMANDS_ALLOWED" default:"all" desc:"commands accepted on P/VIN/command: all (every command, those of later versions too) or a comma-separated list of them"`
@@ -111,6 +112,7 @@ type Config struct {
 	Backend          string
 	FordConnect      FordConnectApp
 	Stream           bool
+	ClimateDefault   bool // FORD_CLIMATE_DEFAULT_PROFILE
 	PollInterval     time.Duration
 	DailyBudget      int
 	CommandsAllowed  []string
@@ -276,6 +278,9 @@ func (e env) validate(commands []string) (Config, error) {
 	var err error
 	if c.HADiscovery, err = strconv.ParseBool(strings.TrimSpace(e.HADiscovery)); err != nil {
 		bad("HA_DISCOVERY", "%q is not true or false", e.HADiscovery)
+	}
+	if c.ClimateDefault, err = strconv.ParseBool(strings.TrimSpace(e.ClimateDefault)); err != nil {
+		bad("FORD_CLIMATE_DEFAULT_PROFILE", "%q is not true or false", e.ClimateDefault)
 	}
 	if c.Stream, err = strconv.ParseBool(strings.TrimSpace(e.FordStream)); err != nil {
 		bad("FORD_STREAM", "%q is not true or false", e.FordStream)

@@ -17,7 +17,7 @@ var commands = []string{"lock", "unlock", "start", "stop", "refresh", "horn"}
 // defaults is the environment with nothing set.
 func defaults() env {
 	return env{MQTTURL: "tcp://localhost:1883", MQTTClientID: "fordpass2mqtt", TopicPrefix: "fordpass", HADiscovery: "true",
-		HADiscoveryPrefix: "homeassistant", FordRegion: "usa", FordStream: "true", FordPollInterval: "10m",
+		HADiscoveryPrefix: "homeassistant", FordRegion: "usa", FordStream: "true", ClimateDefault: "false", FordPollInterval: "10m",
 		FordDailyBudget: "250", CommandsAllowed: Default("COMMANDS_ALLOWED"), StateDir: "./data",
 		HTTPAddr: ":8080", LogLevel: "info", LogFormat: "console"}
 }

@@ -121,7 +121,7 @@ func newClient(cfg config.Config, log *zap.Logger, m *bridge.Metrics) (*fordapi.
 		return nil, fmt.Errorf("STATE_DIR: %w", err)
 	}
 	c := fordapi.Config{Region: cfg.Region, BaseURL: cfg.FordBaseURL, StateDir: cfg.StateDir,
-		DailyBudget: cfg.DailyBudget, Logger: log.Named("ford")}
+		DailyBudget: cfg.DailyBudget, DefaultClimate: cfg.ClimateDefault, Logger: log.Named("ford")}
 	if m != nil {
 		c.OnCall, c.OnRefresh = m.FordCall, m.TokenRefresh
 	}

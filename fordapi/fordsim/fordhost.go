@@ -120,7 +120,8 @@ func (s *Sim) climateUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	bad := !ok || v.climate == nil || body.Flag != "On" || len(body.Prefs) == 0
 	for _, p := range body.Prefs {
-		if !validClimate(p) || !slices.ContainsFunc(v.climate, func(q climatePref) bool { return q.Type == p.Type }) {
+		// A car with no profile yet takes a whole new one.
+		if !validClimate(p) || len(v.climate) > 0 && !slices.ContainsFunc(v.climate, func(q climatePref) bool { return q.Type == p.Type }) {
 			bad = true
 		}
 	}
@@ -174,6 +175,16 @@ func (s *Sim) zoneLights(w http.ResponseWriter, r *http.Request) {
 	v.doc["events"] = events
 	s.push(v, map[string]any{"events": events})
 	writeJSON(w, http.StatusOK, map[string]any{"returnCode": 200, "returnMessage": "Success", "at": s.now().UTC().Format(time.RFC3339)})
+}
+
+// ClearClimateProfile leaves an EV with remote climate but no profile at
+// Ford, as a car whose owner never made one in the app.
+func (s *Sim) ClearClimateProfile(vin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.vehicles[vin]; ok && v.climate != nil {
+		v.climate = []climatePref{}
+	}
 }
 
 // guardMode opens (PUT) or closes (DELETE) a car's guard mode session: the
