@@ -30,6 +30,9 @@ func main() {
 	if spec := os.Getenv(responderEnv); spec != "" {
 		os.Exit(respond(spec))
 	}
+	if spec := os.Getenv(floorEnv); spec != "" {
+		os.Exit(floor(spec))
+	}
 	os.Exit(run())
 }
 
@@ -115,6 +118,9 @@ type result struct {
 	goroutinesStart, goroutinesHour int
 	heapHour, stacksHour            float64 // MB in use after the hour
 	cpuPerUpdate                    time.Duration
+	// cpuPerUnchanged and floorPerFrame: an unchanged update on the
+	// socket, for the bridge and for the floor program (floor.go).
+	cpuPerUnchanged, floorPerFrame time.Duration
 	updates                         int
 	latencyP50, latencyP99          time.Duration
 	msgsPerChange, msgsPerUnchanged float64
@@ -153,6 +159,18 @@ func printTable(w io.Writer, rs []result) {
 	row("heap in use after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.heapHour) })
 	row("goroutine stacks after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.stacksHour) })
 	row("CPU per telemetry update", func(r result) string { return fmt.Sprintf("%d µs", r.cpuPerUpdate.Microseconds()) })
+	row(fmt.Sprintf("CPU per unchanged socket update (%d in a burst, idle subtracted)", burstFrames), func(r result) string {
+		return fmt.Sprintf("%.1f µs", float64(r.cpuPerUnchanged.Nanoseconds())/1e3)
+	})
+	row("the floor's (read and decode the same frames alone)", func(r result) string {
+		return fmt.Sprintf("%.1f µs", float64(r.floorPerFrame.Nanoseconds())/1e3)
+	})
+	row("bridge / floor", func(r result) string {
+		if r.floorPerFrame <= 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.1f×", float64(r.cpuPerUnchanged)/float64(r.floorPerFrame))
+	})
 	row("change → subscriber, p50", func(r result) string { return ms(r.latencyP50) })
 	row("change → subscriber, p99", func(r result) string { return ms(r.latencyP99) })
 	row("MQTT messages per one-field change", func(r result) string { return fmt.Sprintf("%.2f", r.msgsPerChange) })
