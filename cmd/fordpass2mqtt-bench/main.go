@@ -120,7 +120,7 @@ type result struct {
 	cpuPerUpdate                    time.Duration
 	// cpuPerUnchanged and floorPerFrame: an unchanged update on the
 	// socket, for the bridge and for the floor program (floor.go).
-	cpuPerUnchanged, floorPerFrame time.Duration
+	cpuPerUnchanged, floorPerFrame  time.Duration
 	updates                         int
 	latencyP50, latencyP99          time.Duration
 	msgsPerChange, msgsPerUnchanged float64
