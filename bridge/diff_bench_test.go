@@ -3,6 +3,7 @@ package bridge
 import (
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -22,7 +23,7 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 		b.Fatal(err)
 	}
 	m := NewMetrics()
-	c := &core{cfg: config.Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m}
+	c := &core{cfg: config.Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m, log: zap.NewNop(), now: time.Now}
 	br := &Bridge{core: c, pub: &publisher{core: c, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
 	link := carLink{br, &fordAccount{core: c}}
 	return &vehicle{host: link, set: link.settings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
@@ -64,5 +65,18 @@ func BenchmarkParseCommand(b *testing.B) {
 		if _, err := ParseCommand(payload); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCarUpdateUnchanged is all a car does with an update that
+// changes nothing: the fields missing from it (none), the waiters, the
+// diff.
+func BenchmarkCarUpdateUnchanged(b *testing.B) {
+	v, tel := benchVehicle(b)
+	v.publish(tel)
+	same := []*fordapi.Telemetry{tel.With("odometer", tel.Get("odometer")), tel}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		v.publish(same[i%2])
 	}
 }
