@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -125,4 +127,38 @@ func (fr *fleetRun) burst() error {
 	fr.r.cpuPerUnchanged = max(cpuPrecise(fr.pid)-b0-idle(bIdle), 0) / burstFrames
 	fr.r.floorPerFrame = max(cpuPrecise(cmd.Process.Pid)-f0-idle(fIdle), 0) / burstFrames
 	return nil
+}
+
+// profileBurst, with -profile, records the bridge's CPU profile over a long
+// burst of unchanged socket updates (the floor program gone by then), for
+// go tool pprof: where an unchanged update's CPU goes, as a whole process.
+func (fr *fleetRun) profileBurst() error {
+	if fr.o.profile == "" {
+		return nil
+	}
+	if err := os.MkdirAll(fr.o.profile, 0o755); err != nil {
+		return err
+	}
+	const seconds = 5
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", fr.httpAddr, seconds))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(fr.o.profile, fmt.Sprintf("cpu-unchanged-%d.pprof", fr.n)))
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		done <- err
+	}()
+	for end := time.Now().Add(seconds * time.Second); time.Now().Before(end); {
+		if err := fr.sim.Burst(fr.vins[0], 1000); err != nil {
+			return err
+		}
+	}
+	return <-done
 }

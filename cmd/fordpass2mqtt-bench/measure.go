@@ -65,7 +65,7 @@ func measure(o options, n int, work string) (result, error) {
 		return fr.r, err
 	}
 	defer stop()
-	for _, phase := range []func() error{fr.startup, fr.changes, fr.unchanged, fr.burst, fr.hour, fr.idle, fr.commands} {
+	for _, phase := range []func() error{fr.startup, fr.changes, fr.unchanged, fr.burst, fr.profileBurst, fr.hour, fr.idle, fr.commands} {
 		if err := phase(); err != nil {
 			return fr.r, err
 		}
