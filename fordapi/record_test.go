@@ -186,3 +186,32 @@ func TestTelemetryFieldsOnceInOrder(t *testing.T) {
 		t.Error("With changed the original")
 	}
 }
+
+// TestApplyChangedSaysWhatMoved: a delta that resends what the record has
+// changes nothing a user sees; a new value, a new record time, a command
+// state or a metric of an unexpected shape does.
+func TestApplyChangedSaysWhatMoved(t *testing.T) {
+	t.Parallel()
+	odo := func(v any, at string) fordapi.Document {
+		return fordapi.Document{"metrics": map[string]any{"odometer": map[string]any{"value": v, "updateTime": at}}}
+	}
+	rec := fordapi.NewRecord(odo(100.0, "2026-12-06T10:00:00Z"))
+	for _, step := range []struct {
+		name  string
+		delta fordapi.Document
+		want  bool
+	}{
+		{"the same value again", odo(100.0, "2026-12-06T10:00:00Z"), false},
+		{"the same value, the metric's time later", odo(100.0, "2026-12-06T10:05:00Z"), false},
+		{"a new value", odo(101.0, "2026-12-06T10:05:00Z"), true},
+		{"a new record time", fordapi.Document{"updateTime": "2026-12-06T10:06:00Z"}, true},
+		{"the same record time", fordapi.Document{"updateTime": "2026-12-06T10:06:00Z"}, false},
+		{"a command's state", fordapi.Document{"states": map[string]any{"lockCommand": map[string]any{"commandId": "c1", "value": map[string]any{"toState": "success"}}}}, true},
+		{"a metric of an unexpected shape", odo("soon", "2026-12-06T10:07:00Z"), true},
+		{"a metric the parser does not know", fordapi.Document{"metrics": map[string]any{"warpDrive": map[string]any{"value": 1.0}}}, true},
+	} {
+		if got := rec.ApplyChanged(step.delta); got != step.want {
+			t.Errorf("%s: changed %v, want %v", step.name, got, step.want)
+		}
+	}
+}

@@ -401,9 +401,14 @@ func (c *Client) handleFrame(vin string, sr *streamRecord, data []byte, onUpdate
 			sr.rec.Apply(msg.Data) // Ford's timestamp, and nothing a user sees
 			return nil
 		}
-		sr.rec.Apply(msg.Data)
+		changed := sr.rec.ApplyChanged(msg.Data)
 		if _, ok := msg.Data["metrics"]; ok {
 			sr.filled = true
+		}
+		if !changed {
+			// Ford resent what the car had: like a heartbeat, nothing a
+			// user sees, so no telemetry is made for it.
+			return nil
 		}
 		onUpdate(sr.rec.Telemetry())
 	}

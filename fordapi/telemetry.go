@@ -188,6 +188,8 @@ type Record struct {
 	commandsOut map[string]CommandState
 	otaOut      *OTA   // what the command states say of the software update, made with commandsOut
 	zoneLights  string // what the power mode event says of zone lighting ("": nothing)
+	// changed: since ApplyChanged began, something Telemetry shows moved.
+	changed bool
 }
 
 type typedCommand struct {
@@ -225,15 +227,17 @@ func (r *Record) setFields(i int, out []Field) {
 	}
 	if end-start == len(out) { // the common case: the same fields, new values
 		for k := range out {
-			if r.fields[start+k].Name != out[k].Name {
-				r.order = nil
+			if cur := r.fields[start+k]; cur.Name != out[k].Name {
+				r.order, r.changed = nil, true
 				break
+			} else if cur.Value != out[k].Value {
+				r.changed = true
 			}
 		}
 		copy(r.fields[start:end], out)
 		return
 	}
-	r.order = nil
+	r.order, r.changed = nil, true
 	fields := make([]Field, 0, len(r.fields)-(end-start)+len(out))
 	fields = append(append(append(fields, r.fields[:start]...), out...), r.fields[end:]...)
 	for j := i; j < len(r.ends); j++ {
@@ -324,6 +328,16 @@ func newer(a, b any) bool {
 	return stamp(a).After(stamp(b))
 }
 
+// ApplyChanged is Apply, and says whether anything Telemetry shows may have
+// changed: a field's value, the record's time, a command state, what was
+// skipped or unknown. A delta that changes nothing (Ford resending a value
+// as it was) needs no Telemetry, so no new telemetry is made for it.
+func (r *Record) ApplyChanged(delta Document) bool {
+	r.changed = false
+	r.apply(delta, true)
+	return r.changed
+}
+
 // Apply merges a websocket "_data" delta the way the FordPass app does: key
 // by key in metrics and states (states.commands as a whole); a null value
 // removes the key, and metrics that is not an object removes them all.
@@ -336,7 +350,9 @@ func (r *Record) apply(delta Document, lift bool) {
 		r.ends = make([]uint32, len(readers))
 	}
 	if raw, ok := delta["updateTime"]; ok {
+		was := r.updated
 		r.updated, _ = parseTime(raw)
+		r.changed = r.changed || !r.updated.Equal(was)
 	}
 	if raw, ok := delta["metrics"]; ok {
 		metrics, isMap := raw.(map[string]any)
@@ -348,10 +364,12 @@ func (r *Record) apply(delta Document, lift bool) {
 		}
 	}
 	if raw, ok := delta["events"]; ok {
+		was := r.zoneLights
 		r.zoneLights = zoneLightsOf(raw, r.zoneLights)
+		r.changed = r.changed || r.zoneLights != was
 	}
 	if raw, ok := delta["states"]; ok {
-		r.commandsOut = nil
+		r.commandsOut, r.changed = nil, true
 		states, isMap := raw.(map[string]any)
 		if !isMap {
 			r.states = nil
@@ -381,12 +399,14 @@ func (r *Record) clearMetrics() {
 	for i := range readers {
 		r.setFields(i, nil)
 	}
-	r.skipped, r.unknown, r.unknownOut = 0, nil, nil
+	r.skipped, r.unknown, r.unknownOut, r.changed = 0, nil, nil, true
 }
 
 // setMetric normalises metric k again (raw nil: removes it).
 func (r *Record) setMetric(k string, raw any) {
 	if is, ok := readerOf[k]; ok {
+		before := r.skipped
+		defer func() { r.changed = r.changed || r.skipped != before }()
 		for _, i := range is {
 			r.skipped &^= 1 << i
 			if raw == nil {
@@ -408,7 +428,7 @@ func (r *Record) setMetric(k string, raw any) {
 	if raw == nil {
 		if _, ok := r.unknown[k]; ok {
 			delete(r.unknown, k)
-			r.unknownOut = nil
+			r.unknownOut, r.changed = nil, true
 		}
 		return
 	}
@@ -417,7 +437,7 @@ func (r *Record) setMetric(k string, raw any) {
 			r.unknown = map[string]string{}
 		}
 		r.unknown[k] = typ
-		r.unknownOut = nil
+		r.unknownOut, r.changed = nil, true
 	}
 }
 
