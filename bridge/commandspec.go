@@ -129,15 +129,10 @@ var commandSpecs = []commandSpec{
 	// Departure times on or off, as ha-fordpass sends them
 	// (departure_times_enable, departure_times_disable): two commands of
 	// version 1 on the newer path, with no properties.
-	{name: "departure_times", version: fordapi.DepartureVersion, keys: []string{"enabled"}, options: departureOptions,
-		fordFor: func(props map[string]any) string {
-			if props[departureOn] == true {
-				return fordapi.CmdEnableDepartureTimes
-			}
-			return fordapi.CmdDisableDepartureTimes
-		},
+	{name: "departure_times", version: fordapi.DepartureVersion, keys: []string{"enabled"}, options: enabledOption("departure_times"),
+		fordFor: onOff(fordapi.CmdEnableDepartureTimes, fordapi.CmdDisableDepartureTimes),
 		effect: func(t *fordapi.Telemetry, props map[string]any) *fordapi.Telemetry {
-			return t.With(fordapi.FieldDepartureTimes, fordapi.Word(map[bool]string{true: "on", false: "off"}[props[departureOn] == true]))
+			return t.With(fordapi.FieldDepartureTimes, fordapi.Word(map[bool]string{true: "on", false: "off"}[props[enabledKey] == true]))
 		},
 		capability: fordapi.CapDepartureTimes, cannot: "Ford lists no departure times for this car",
 		button: discovery.Button{Key: "departure_times_on_button", Name: "Departure times on", Press: `{"command":"departure_times","enabled":true}`, Icon: "mdi:calendar-clock"},
@@ -169,13 +164,8 @@ var commandSpecs = []commandSpec{
 		}},
 	// The trailer light check, where Ford lists it (FORDPASS-API.md §3.1:
 	// ha-fordpass notes it does not work for its maintainer's car).
-	{name: "trailer_light_check", keys: []string{"enabled"}, options: trailerOptions,
-		fordFor: func(props map[string]any) string {
-			if props[departureOn] == true {
-				return fordapi.CmdStartTrailerLightCheck
-			}
-			return fordapi.CmdStopTrailerLightCheck
-		},
+	{name: "trailer_light_check", keys: []string{"enabled"}, options: enabledOption("trailer_light_check"),
+		fordFor: onOff(fordapi.CmdStartTrailerLightCheck, fordapi.CmdStopTrailerLightCheck),
 		capability: fordapi.CapTrailerLightCheck, cannot: "Ford lists no trailer light check for this car",
 		button: discovery.Button{Key: "trailer_light_check_button", Name: "Trailer light check", Press: `{"command":"trailer_light_check","enabled":true}`, Icon: "mdi:truck-trailer"},
 		more: []discovery.Button{
@@ -183,9 +173,9 @@ var commandSpecs = []commandSpec{
 		}},
 	// Guard mode on or off, where Ford lists it: calls to Ford's MPS host
 	// (ha-fordpass, set_guard_mode and del_guard_mode).
-	{name: "guard_mode", keys: []string{"enabled"}, options: guardOptions,
+	{name: "guard_mode", keys: []string{"enabled"}, options: enabledOption("guard_mode"),
 		direct: func(ctx context.Context, v *vehicle, props map[string]any) error {
-			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetGuardMode(ctx, v.vin, props[departureOn] == true) })
+			return v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetGuardMode(ctx, v.vin, props[enabledKey] == true) })
 		},
 		capability: fordapi.CapGuardMode, cannot: "Ford lists no guard mode for this car",
 		button: discovery.Button{Key: "guard_mode_on_button", Name: "Guard mode on", Press: `{"command":"guard_mode","enabled":true}`, Icon: "mdi:shield-lock"},
@@ -300,17 +290,31 @@ func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, er
 	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": a}}, nil
 }
 
-// departureOn is the key under which departureOptions (and the other
-// on/off options) keep the choice; it is not sent to Ford.
-const departureOn = "enabled"
+// enabledKey is the key under which the on/off commands' options keep
+// the choice; it is not sent to Ford.
+const enabledKey = "enabled"
 
-// departureOptions takes enabled: true or false.
-func departureOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	on, err := enabled(options, "departure_times")
-	if err != nil {
-		return nil, err
+// enabledOption is the options of an on/off command: enabled, true or
+// false, kept under enabledKey for the command's fordFor or direct call.
+func enabledOption(command string) func(map[string]json.RawMessage) (map[string]any, error) {
+	return func(options map[string]json.RawMessage) (map[string]any, error) {
+		on, err := enabled(options, command)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{enabledKey: on}, nil
 	}
-	return map[string]any{departureOn: on}, nil
+}
+
+// onOff picks Ford's command type of an on/off command: on for enabled
+// true, off for false.
+func onOff(on, off string) func(map[string]any) string {
+	return func(props map[string]any) string {
+		if props[enabledKey] == true {
+			return on
+		}
+		return off
+	}
 }
 
 // deleteMessagesOptions takes latest: true (only the newest) or false.
@@ -320,17 +324,6 @@ func deleteMessagesOptions(options map[string]json.RawMessage) (map[string]any, 
 		return nil, fmt.Errorf(`delete_messages takes latest, true or false: {"command":"delete_messages","latest":true}, not %s`, fordapi.Clip(string(raw), 20))
 	}
 	return map[string]any{"latest": latest}, nil
-}
-
-// trailerOptions and guardOptions take enabled: true or false.
-func trailerOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	on, err := enabled(options, "trailer_light_check")
-	return map[string]any{departureOn: on}, err
-}
-
-func guardOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	on, err := enabled(options, "guard_mode")
-	return map[string]any{departureOn: on}, err
 }
 
 // autoUpdateOptions takes enabled: true or false, as Ford's ASUState.
