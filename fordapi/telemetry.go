@@ -406,7 +406,6 @@ func (r *Record) clearMetrics() {
 func (r *Record) setMetric(k string, raw any) {
 	if is, ok := readerOf[k]; ok {
 		before := r.skipped
-		defer func() { r.changed = r.changed || r.skipped != before }()
 		for _, i := range is {
 			r.skipped &^= 1 << i
 			if raw == nil {
@@ -420,6 +419,7 @@ func (r *Record) setMetric(k string, raw any) {
 				r.skipped |= 1 << i
 			}
 		}
+		r.changed = r.changed || r.skipped != before
 		return
 	}
 	if knownMetrics[k] {
