@@ -165,7 +165,7 @@ var commandSpecs = []commandSpec{
 	// The trailer light check, where Ford lists it (FORDPASS-API.md §3.1:
 	// ha-fordpass notes it does not work for its maintainer's car).
 	{name: "trailer_light_check", keys: []string{"enabled"}, options: enabledOption("trailer_light_check"),
-		fordFor: onOff(fordapi.CmdStartTrailerLightCheck, fordapi.CmdStopTrailerLightCheck),
+		fordFor:    onOff(fordapi.CmdStartTrailerLightCheck, fordapi.CmdStopTrailerLightCheck),
 		capability: fordapi.CapTrailerLightCheck, cannot: "Ford lists no trailer light check for this car",
 		button: discovery.Button{Key: "trailer_light_check_button", Name: "Trailer light check", Press: `{"command":"trailer_light_check","enabled":true}`, Icon: "mdi:truck-trailer"},
 		more: []discovery.Button{
