@@ -114,6 +114,21 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	e.logs = logs
+	// A failed test shows the bridge's last log lines: what it did is
+	// the first thing to know of a failure seen once.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		all := logs.All()
+		for _, entry := range all[max(0, len(all)-150):] {
+			line := entry.Time.Format("15:04:05.000") + " " + entry.Level.String() + " " + entry.LoggerName + " " + entry.Message
+			for k, v := range entry.ContextMap() {
+				line += " " + k + "=" + toString(v)
+			}
+			t.Log(line)
+		}
+	})
 	log := zap.New(core)
 	c := bridgetest.Client(t, fordapi.Config{Region: region, BaseURL: simURL, StateDir: o.dir, DailyBudget: o.budget,
 		HTTPClient: &http.Client{Timeout: 2 * time.Second, Transport: bridgetest.Transport()}, Logger: log.Named("ford"), ZoneLightsSettle: 200 * time.Millisecond, HealSchedule: o.heal})

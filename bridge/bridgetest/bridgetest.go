@@ -208,10 +208,15 @@ func (w *Watcher) Topics() []string {
 	return out
 }
 
-// Reset forgets the history of topic.
+// Reset forgets what was seen on topic, its history and its latest
+// value: a wait after it sees only what comes later. (It kept the latest
+// value once, so a wait for the bridge's "online" after a restart could
+// return on the old run's and send a command before the new run listened.)
 func (w *Watcher) Reset(topic string) {
 	w.mu.Lock()
 	w.seen[topic] = nil
+	delete(w.last, topic)
+	delete(w.retain, topic)
 	w.mu.Unlock()
 }
 
