@@ -163,6 +163,52 @@ func TestChargeCurrentLimit(t *testing.T) {
 	}
 }
 
+// TestChargeDCPowerLimit: the simulator's EV reports its DC power limit
+// (100) as ha-fordpass reads it (customMetrics …:custom:global-dc-power-limit);
+// Home Assistant gets a number from 50 to 100; 85 reaches Ford as
+// globalDCPowerLimit alone inside the charge settings and comes back; 55,
+// 160 and 110 (values ha-fordpass does not offer) are refused without a Ford
+// call, and the pickup, which reports none, offers nothing and refuses it.
+func TestChargeDCPowerLimit(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "unlock", "charge_dc_power_limit"}})
+	e.w.WaitValue(e.topic(ev, "charge_dc_power_limit"), "100", 10*time.Second)
+	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_dc_power_limit":{"platform":"number"`) })
+	if c := cmps(t, cfg)["charge_dc_power_limit"]; c["platform"] != "number" || c["min"] != float64(50) || c["max"] != float64(100) || c["step"] != float64(10) {
+		t.Fatalf("the DC power limit in Home Assistant: %v", c)
+	}
+	if truck := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") }); strings.Contains(truck, "charge_dc_power_limit") {
+		t.Error("the pickup offers a DC power limit")
+	}
+	e.waitStream(ev)
+	for _, v := range []string{"55", "160", "110", `"80"`} {
+		id := "d" + strings.Trim(v, `"`)
+		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_dc_power_limit","value":`+v+`,"id":"`+id+`"}`, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "85, 90, 95 or 100") {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_dc_power_limit","value":80,"id":"truck"}`, false)
+	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "DC power limit") {
+		t.Fatalf("the pickup: %+v", r)
+	}
+	if n := len(e.sim.Stats().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_dc_power_limit","value":85,"id":"d85ok"}`, false)
+	e.result(ev, "d85ok", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, "charge_dc_power_limit"), "85", 5*time.Second)
+	cmds := e.sim.Stats().Commands
+	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+	if cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any); len(cs) != 1 || cs["globalDCPowerLimit"] != float64(85) {
+		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
+	}
+}
+
 // TestDepartureTimes: departure_times with enabled false reaches Ford as
 // its disableDepartureTimes command (the newer path, version 1, the bare
 // type, as ha-fordpass sends it) and true as enableDepartureTimes, each

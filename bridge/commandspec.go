@@ -126,6 +126,14 @@ var commandSpecs = []commandSpec{
 		sets:   fordapi.FieldChargeCurrentLimit,
 		effect: showSetting(fordapi.FieldChargeCurrentLimit, "globalCurrentLimit"),
 		can:    isEV, cannot: "charging commands need an electric car"},
+	// The DC power limit: the same command with globalDCPowerLimit alone
+	// (ha-fordpass set_global_dc_power_limit), offered where the car
+	// reports it.
+	{name: "charge_dc_power_limit", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: dcPowerLimitOptions,
+		sets:   fordapi.FieldChargeDCPowerLimit,
+		effect: showSetting(fordapi.FieldChargeDCPowerLimit, "globalDCPowerLimit"),
+		can:    isEV, reports: fordapi.FieldChargeDCPowerLimit,
+		cannot: "the car reports no DC power limit"},
 	// Departure times on or off, as ha-fordpass sends them
 	// (departure_times_enable, departure_times_disable): two commands of
 	// version 1 on the newer path, with no properties.
@@ -288,6 +296,20 @@ func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, er
 		return nil, err
 	}
 	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": a}}, nil
+}
+
+// dcPowerLimits are the DC power limits ha-fordpass offers (its select,
+// const_tags.py: "values are 50, 60, 70, 80, 85, 90, 95 & 100").
+var dcPowerLimits = []int{50, 60, 70, 80, 85, 90, 95, 100}
+
+// dcPowerLimitOptions takes the DC power limit, one of dcPowerLimits.
+func dcPowerLimitOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	v, err := wholeValue(options, "charge_dc_power_limit", "80", "50, 60, 70, 80, 85, 90, 95 or 100",
+		func(v int) bool { return slices.Contains(dcPowerLimits, v) })
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"chargeSettings": map[string]any{"globalDCPowerLimit": v}}, nil
 }
 
 // enabledKey is the key under which the on/off commands' options keep

@@ -106,6 +106,9 @@ const (
 	FieldIgnition = "ignition"
 	// FieldChargeCurrentLimit is the AC current limit in amperes.
 	FieldChargeCurrentLimit = "charge_current_limit"
+	// FieldChargeDCPowerLimit is the car's DC (fast) charging power limit,
+	// in Ford's own figure.
+	FieldChargeDCPowerLimit = "charge_dc_power_limit"
 	// FieldAutoUpdates says whether the car installs software updates by
 	// itself (the auto_updates command turns it on or off).
 	FieldAutoUpdates = "auto_updates"
@@ -157,6 +160,12 @@ var Fields = []FieldSpec{
 	// ha-fordpass offers 5 to 48 A in steps of 1, const_tags.py).
 	{Name: FieldChargeCurrentLimit, Label: "Charge current limit", Kind: KindNumber, Measures: "current", Unit: "A", Digits: 0, Icon: "mdi:current-ac",
 		Min: 5, Max: 48, Step: 1, From: []string{"customMetrics"}, read: customMetric("global-ac-current-limit", 0, 100)},
+	// The DC power limit (ha-fordpass fordpass_handler.py reads the custom
+	// metric global-dc-power-limit; its select offers 50, 60, 70, 80, 85,
+	// 90, 95 and 100, const_tags.py, with no unit). Home Assistant's number
+	// steps by 10, which are all among them.
+	{Name: FieldChargeDCPowerLimit, Label: "DC power limit", Kind: KindNumber, Digits: 0, Icon: "mdi:current-dc",
+		Min: 50, Max: 100, Step: 10, From: []string{"customMetrics"}, read: customMetric("global-dc-power-limit", 0, 1000)},
 	// The software update (ha-fordpass fordpass_handler.py: states.deployment,
 	// else states.configurationUpdate, toState mapped as its
 	// OTA_DEPLOYMENT_STATE_MAP does); made by Telemetry from the states, so

@@ -357,7 +357,7 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 		if custom == nil {
 			custom = map[string]any{}
 		}
-		for setting, key := range map[string]string{"globalTargetSoc": targetSoCKey, "globalCurrentLimit": currentLimitKey} {
+		for setting, key := range map[string]string{"globalTargetSoc": targetSoCKey, "globalCurrentLimit": currentLimitKey, "globalDCPowerLimit": dcPowerLimitKey} {
 			if value, ok := cs[setting].(float64); ok {
 				custom[key] = map[string]any{"updateTime": ts, "value": value}
 				delta["customMetrics"] = custom

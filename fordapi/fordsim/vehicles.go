@@ -53,6 +53,7 @@ type vehicle struct {
 const (
 	targetSoCKey    = "aui:signal:00000000-0000-4000-8000-00000000c0de:custom:global-ac-target-soc"
 	currentLimitKey = "aui:signal:00000000-0000-4000-8000-00000000c1de:custom:global-ac-current-limit"
+	dcPowerLimitKey = "aui:signal:00000000-0000-4000-8000-00000000c2de:custom:global-dc-power-limit"
 )
 
 func newVehicle(i int, now time.Time) *vehicle {
@@ -159,7 +160,7 @@ func newVehicle(i int, now time.Time) *vehicle {
 		m["xevBatteryTimeToFullCharge"] = metric(0.0)
 		// The car's own signals, keyed as Ford keys them; the AC charge
 		// target is what charge_target sets.
-		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0), currentLimitKey: metric(48.0)}
+		m["customMetrics"] = map[string]any{targetSoCKey: metric(90.0), currentLimitKey: metric(48.0), dcPowerLimitKey: metric(100.0)}
 		m["configurations"].(map[string]any)["xevDepartureSchedulesSetting"] = departureSetting(true, ts)
 		// The last software update, installed (states.deployment, as
 		// ha-fordpass fordpass_handler.py reads it).
