@@ -35,6 +35,7 @@ type Options struct {
 	BackoffMax     time.Duration // longest wait [15m]
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	MessagesEvery  time.Duration // how often an account's message centre is read [6h]
+	ExtrasEvery    time.Duration // how often each read besides telemetry is made per car (extras.go) [6h]
 	FieldGrace     time.Duration // how long a field missing from Ford's answers keeps its last value [24h]
 	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
 	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
@@ -131,6 +132,7 @@ func NewAccounts(cfg config.Config, fords []fordapi.Backend, opts Options) *Brid
 		{&opts.BackoffMax, 15 * time.Minute},
 		{&opts.RefreshEvery, 10 * time.Minute},
 		{&opts.MessagesEvery, 6 * time.Hour},
+		{&opts.ExtrasEvery, 6 * time.Hour},
 		{&opts.FieldGrace, 24 * time.Hour},
 		{&opts.VehicleListTTL, 24 * time.Hour},
 		{&opts.EmptyListRetry, time.Hour},
@@ -264,6 +266,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		a.fleet.loadVehicleCache()
 		a.fleet.loadMessageCache()
+		a.fleet.kept = a.fleet.loadExtras()
 	}
 
 	opts, err := MQTTOptions(b.cfg, b.log, true, b.onConnect, b.onConnectionLost)
@@ -286,13 +289,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	b.workers.Add(1 + 4*len(b.accounts))
+	b.workers.Add(1 + 5*len(b.accounts))
 	go b.infoLoop(workCtx)
 	for _, a := range b.accounts {
 		go func() { defer b.workers.Done(); a.auth.signInLoop(workCtx) }()
 		go func() { defer b.workers.Done(); a.fleet.accountLoop(workCtx) }()
 		go func() { defer b.workers.Done(); a.auth.tokenWatch(workCtx) }()
 		go func() { defer b.workers.Done(); a.fleet.messagesLoop(workCtx) }()
+		go func() { defer b.workers.Done(); a.fleet.extrasLoop(workCtx) }()
 	}
 
 	<-ctx.Done()

@@ -49,6 +49,9 @@ type carHost interface {
 	// deleteMessages deletes the car's messages from Ford's message centre
 	// (latest: only the newest).
 	deleteMessages(ctx context.Context, vin string, latest bool) error
+	// keepExtras keeps the cars' reads besides telemetry in STATE_DIR
+	// (after a command changed what one shows).
+	keepExtras()
 
 	// For the car's commands:
 	commandContext() context.Context // ends when shutdown gives up on commands
@@ -109,6 +112,7 @@ func (b carLink) carStopped()                                 { b.workers.Done()
 func (b carLink) deleteMessages(ctx context.Context, vin string, latest bool) error {
 	return b.a.fleet.deleteMessages(ctx, vin, latest)
 }
+func (b carLink) keepExtras()                     { b.a.fleet.saveExtras() }
 func (b carLink) commandContext() context.Context { return b.cmdCtx }
 func (b carLink) acceptingCommands() bool         { return b.accepting.Load() }
 func (b carLink) countCommand(cmd, status string) { b.m.command(cmd, status) }

@@ -119,6 +119,12 @@ var commandSpecs = []commandSpec{
 	{name: "charge_target", ford: fordapi.CmdChargeSettings, version: fordapi.ChargeVersion, keys: []string{"value"}, options: chargeTargetOptions, sets: fordapi.FieldChargeTarget,
 		effect: showSetting(fordapi.FieldChargeTarget, "globalTargetSoc"),
 		can:    isEV, cannot: "charging commands need an electric car"},
+	// A saved charging location's own target: its entry goes back to Ford
+	// with the new targetSoc (ha-fordpass set_elev_target_charge_int), on
+	// a car whose locations were read.
+	{name: "charge_location_target", keys: []string{"location", "value"}, options: locationTargetOptions,
+		direct:  setLocationTarget,
+		reports: fordapi.FieldChargeLocations, cannot: "the car's charging locations have not been read (FordPass, electric cars)"},
 	// The AC current limit: the same command with globalCurrentLimit
 	// alone, as ha-fordpass sends it (set_charge_settings), 5 to 48 A
 	// (its number entity's range, const_tags.py).
@@ -231,12 +237,75 @@ func zoneOptions(options map[string]json.RawMessage) (map[string]any, error) {
 // and 70, and any value from 80 to 100 (ha-fordpass rounds a lower one
 // down to its tens).
 func chargeTargetOptions(options map[string]json.RawMessage) (map[string]any, error) {
-	t, err := wholeValue(options, "charge_target", "80", "50, 60, 70 or a whole number from 80 to 100 (percent)",
-		func(v int) bool { return v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100 })
+	t, err := wholeValue(options, "charge_target", "80", "50, 60, 70 or a whole number from 80 to 100 (percent)", chargeTargets)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"chargeSettings": map[string]any{"globalTargetSoc": t, "globalDCTargetSoc": t, "globalReserveSoc": t}}, nil
+}
+
+// chargeTargets says which charge targets Ford accepts: 50, 60 and 70,
+// and any value from 80 to 100 (ha-fordpass rounds a lower one down to its
+// tens, fordpass_bridge.py and fordpass_handler.py).
+func chargeTargets(v int) bool { return v == 50 || v == 60 || v == 70 || v >= 80 && v <= 100 }
+
+// locationTargetOptions takes a location, by its name or its place in
+// the car's list (1 first), and the target.
+func locationTargetOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	t, err := wholeValue(options, "charge_location_target", "80", "50, 60, 70 or a whole number from 80 to 100 (percent)", chargeTargets)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	var place float64
+	raw := options["location"]
+	switch {
+	case raw == nil:
+		return nil, fmt.Errorf(`charge_location_target needs a location, its name or its place in %s: {"command":"charge_location_target","location":"Home","value":80}`, "the car's charge_location_list")
+	case json.Unmarshal(raw, &name) == nil && strings.TrimSpace(name) != "":
+		return map[string]any{"location": strings.TrimSpace(name), "target": t}, nil
+	case json.Unmarshal(raw, &place) == nil && place >= 1 && place <= 100 && place == math.Trunc(place):
+		return map[string]any{"place": int(place), "target": t}, nil
+	}
+	return nil, fmt.Errorf("the location must be a name or a place from 1 (the first), not %s", fordapi.Clip(string(raw), 30))
+}
+
+// setLocationTarget sets one location's target and shows it in the
+// car's list at once.
+func setLocationTarget(ctx context.Context, v *vehicle, props map[string]any) error {
+	list := v.chargeLocations()
+	i := -1
+	if p, ok := props["place"].(int); ok && p <= len(list) {
+		i = p - 1
+	}
+	if name, ok := props["location"].(string); ok {
+		for j, l := range list {
+			if strings.EqualFold(l.Name, name) {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		names := make([]string, len(list))
+		for j, l := range list {
+			names[j] = strconv.Quote(l.Name)
+		}
+		return &nothingToDo{fmt.Sprintf("the car has no such charging location; its locations are %s", strings.Join(names, ", "))}
+	}
+	target := props["target"].(int)
+	if err := v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetChargeLocationTarget(ctx, v.vin, list[i], target) }); err != nil {
+		return err
+	}
+	list[i].Target = target
+	spec := extraSpecs[slices.IndexFunc(extraSpecs, func(s extraSpec) bool { return s.field == fordapi.FieldChargeLocations })]
+	v.pubMu.Lock()
+	st := v.extras[fordapi.FieldChargeLocations]
+	v.pubMu.Unlock()
+	st.extraRead = chargeLocationsRead(list)
+	v.setExtra(spec, st)
+	v.host.keepExtras()
+	return nil
 }
 
 // wholeValue reads a command's "value": a whole number that ok accepts;

@@ -76,6 +76,9 @@ type fleet struct {
 	messages     []fordapi.Message
 	messagesRead bool
 	messagesAt   time.Time // when they were read
+	// kept are the reads besides telemetry kept in STATE_DIR, by car
+	// (extras.go), read once at the start.
+	kept map[string]map[string]extraState
 }
 
 // oneSocket says whether Ford allows one telemetry socket per token now
@@ -343,6 +346,11 @@ func (f *fleet) reconcile(ctx context.Context, list []fordapi.Vehicle, known []s
 		f.log.Info("bridging vehicle", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.String("name", v.info().DisplayName()))
 		if read {
 			v.setMessages(msgs)
+		}
+		for _, spec := range extraSpecs {
+			if st, ok := f.kept[v.vin][spec.field]; ok {
+				v.setExtra(spec, st) // a restart shows what was read before
+			}
 		}
 		f.workers.Add(1)
 		go v.run(ctx)

@@ -365,6 +365,11 @@ func (b *Bridge) publishVehicleDiscovery(v *vehicle) {
 	if !b.cfg.HADiscovery || b.pub.client == nil || !b.pub.connected.Load() {
 		return
 	}
+	// One at a time per car, each reading the car as it is then: two
+	// changes at once (the messages' entity and a location's) could
+	// otherwise send the older config last, and Home Assistant keep it.
+	v.discMu.Lock()
+	defer v.discMu.Unlock()
 	if info, ok := v.discoveryInfo(); ok {
 		t, p := discovery.Vehicle(b.discoverySettings(), info)
 		b.pub.publishConfig(t, p, false)

@@ -31,6 +31,7 @@ type vehicle struct {
 	// sign-in: it is served from the sign-in share of the budget.
 	snapshot atomic.Bool
 	pubMu    sync.Mutex // serializes publishing, so the last state read is the last one sent
+	discMu   sync.Mutex // serializes the car's discovery config, read and sent
 	// What was last published (guarded by pubMu): the telemetry itself,
 	// which is never changed once made, and the lock override shown then.
 	// An update is diffed against it without formatting a single value,
@@ -43,6 +44,8 @@ type vehicle struct {
 	// count (-1 before the account's message centre was read).
 	msgJSON  string
 	msgCount int
+	// extras are the car's reads besides telemetry (extras.go), by field.
+	extras map[string]extraState
 
 	mu          sync.Mutex
 	meta        fordapi.Vehicle
@@ -567,6 +570,7 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 		f(v.host.fieldTopic(v.vin, messagesTopic), v.msgJSON)
 		f(v.host.fieldTopic(v.vin, messagesField), strconv.Itoa(v.msgCount))
 	}
+	v.eachExtraLocked(f)
 	tel, show := v.sent, v.sentShow
 	if tel == nil {
 		return
@@ -629,22 +633,24 @@ func (v *vehicle) field(name string) (fordapi.Value, bool) {
 	return v.tel.Field(name)
 }
 
-// fieldNames are the fields the car reports now (nil before its first
-// telemetry).
+// fieldNames are the fields the car reports now: before its first
+// telemetry, only those read elsewhere (the messages, the reads besides
+// telemetry kept from before a restart, which their commands need).
 func (v *vehicle) fieldNames() []string {
+	extra := v.extraFields() // before mu: pubMu comes first
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.tel == nil {
-		return nil
-	}
-	names := make([]string, len(v.tel.Fields))
-	for i, f := range v.tel.Fields {
-		names[i] = f.Name
+	var names []string
+	if v.tel != nil {
+		names = make([]string, len(v.tel.Fields), len(v.tel.Fields)+1+len(extra))
+		for i, f := range v.tel.Fields {
+			names[i] = f.Name
+		}
 	}
 	if v.hasMessages.Load() {
 		names = append(names, messagesField)
 	}
-	return names
+	return append(names, extra...)
 }
 
 // applyOutcome shows a command's effect at once (the stream or the next
@@ -665,6 +671,7 @@ func (v *vehicle) applyOutcome(effect func(*fordapi.Telemetry, map[string]any) *
 // false while neither is known, so no device is published without its
 // fields.
 func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
+	extra := v.extraFields() // before mu: pubMu comes first
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	info = discovery.VehicleInfo{VIN: v.vin, Name: v.meta.DisplayName(), Model: v.meta.Model, Year: v.meta.Year, EV: v.meta.EV}
@@ -679,6 +686,7 @@ func (v *vehicle) discoveryInfo() (info discovery.VehicleInfo, ok bool) {
 	if v.hasMessages.Load() {
 		info.Fields = append(slices.Clip(info.Fields), messagesField)
 	}
+	info.Fields = append(slices.Clip(info.Fields), extra...)
 	info.Fields = slices.DeleteFunc(slices.Clone(info.Fields), func(f string) bool {
 		spec, _, ok := fordapi.SpecOf(f)
 		return ok && spec.Without != "" && v.meta.Can.Has(spec.Without)

@@ -109,6 +109,9 @@ const (
 	// FieldChargeDCPowerLimit is the car's DC (fast) charging power limit,
 	// in Ford's own figure.
 	FieldChargeDCPowerLimit = "charge_dc_power_limit"
+	// FieldChargeLocations is the number of an electric car's saved
+	// charging locations (their targets are its attributes).
+	FieldChargeLocations = "charge_locations"
 	// FieldAutoUpdates says whether the car installs software updates by
 	// itself (the auto_updates command turns it on or off).
 	FieldAutoUpdates = "auto_updates"
@@ -176,6 +179,18 @@ var Fields = []FieldSpec{
 	// from another of Ford's endpoints (bridge/messages.go).
 	{Name: "messages_unread", Label: "Messages", Kind: KindNumber, Icon: "mdi:message-text", Details: "messages",
 		Elsewhere: "the message centre"},
+	// Reads besides telemetry, now and then (bridge/extras.go): an
+	// electric car's saved charging locations (FordPass), and the
+	// FordConnect Query endpoints ioBroker.ford polls. Each shows Ford's
+	// answer as its entity's attributes.
+	{Name: FieldChargeLocations, Label: "Charging locations", Kind: KindNumber, Icon: "mdi:map-marker-radius", Details: "charge_location_list",
+		Elsewhere: "preferred-charge-times (FordPass)"},
+	{Name: "health_alerts", Label: "Health alerts", Kind: KindNumber, Icon: "mdi:car-wrench", Details: "health_alert_list",
+		Elsewhere: "vehicle-health/alerts (FordConnect)"},
+	{Name: "departure_schedules_read", Label: "Departure times read", Kind: KindWord, Diagnostic: true, Icon: "mdi:calendar-clock", Details: "departure_schedules",
+		Elsewhere: "electric/departure-times (FordConnect)"},
+	{Name: "charge_schedules_read", Label: "Charge schedules read", Kind: KindWord, Diagnostic: true, Icon: "mdi:calendar-sync", Details: "charge_schedules",
+		Elsewhere: "electric/charge-schedules (FordConnect)"},
 	// Zone lighting as the car reports it: only in an event, as ha-fordpass
 	// fordpass_handler.py (get_zone_lighting_state) reads it.
 	{Name: FieldZoneLights, Label: "Zone lights", Kind: KindEnum, Words: ZoneNames, Icon: "mdi:car-light-high",

@@ -5,9 +5,11 @@ package both
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -37,6 +39,17 @@ type FordConnect interface {
 	Consented(vin string) bool
 	Consents() []fordconnect.Consent
 	RetryRefused(ctx context.Context) (tried, healed bool)
+	Extra(ctx context.Context, vin, name string) (json.RawMessage, error)
+}
+
+// Extra reads one of FordConnect's endpoints besides telemetry for a
+// consented car; a car without a consent has none (a 403, as Ford would
+// answer), and FordConnect is not asked.
+func (d *Backend) Extra(ctx context.Context, vin, name string) (json.RawMessage, error) {
+	if !d.fc.Consented(vin) {
+		return nil, &fordconnect.NotForCarError{Endpoint: "fcon_" + name, Status: http.StatusForbidden}
+	}
+	return d.fc.Extra(ctx, vin, name)
 }
 
 // Backend names, as in FORD_BACKEND and the P/auth/<backend>/ topics.

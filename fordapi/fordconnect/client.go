@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -89,6 +90,14 @@ type Client struct {
 	codes *fordapi.CodeThrottle // consent codes: deduplicated, failures slow the next
 
 	turn chan struct{} // one Query request at a time
+	// telemetry counts the telemetry requests waiting for their turn: the
+	// other reads (Extra) let them go first, so they never take the pace
+	// a car's state needs.
+	telemetry atomic.Int32
+	// quietUntil (unix nanoseconds): after a 429 the other reads wait ten
+	// paces, or three times the wait Ford asked for if longer, so a pace
+	// Ford keeps slower than the bridge's is left to the cars' state.
+	quietUntil atomic.Int64
 	// Guarded by turn: the earliest next Query request per pace unit, and
 	// the unit. Ford's unit is not documented: ha-fordconnect-query polls
 	// each consented car on its own, so the client starts with a pace per
@@ -457,7 +466,9 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry,
 		if err != nil {
 			return nil, err
 		}
+		c.telemetry.Add(1)
 		body, err := c.query(ctx, tok, "fcon_telemetry", PathTelemetry)
+		c.telemetry.Add(-1)
 		var se *fordapi.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && attempt == 0 {
 			c.expire(vin, tok) // refreshed once, then tried again
@@ -471,6 +482,60 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry,
 			return nil, fmt.Errorf("reading FordConnect telemetry: %w", err)
 		}
 		return tel, nil
+	}
+}
+
+// The FordConnect Query endpoints besides telemetry that ioBroker.ford
+// polls (main.js, getExtraData, from Ford's FordConnect 2.0 collection)
+// and ha-fordconnect-query names (const.py): the car's health alerts, and
+// an electric car's departure times and charge schedules. No source shows
+// their answers' shapes; they are passed on as Ford sends them.
+var Extras = map[string]string{
+	"health_alerts":       "/fcon-query/v1/vehicle-health/alerts",
+	"departure_schedules": "/fcon-query/v1/electric/departure-times",
+	"charge_schedules":    "/fcon-query/v1/electric/charge-schedules",
+}
+
+// NotForCarError: Ford answered 404 (the endpoint is not for this car) or
+// 403 (its category is not consented) to an Extras endpoint. Neither
+// changes while the bridge runs (ioBroker.ford pauses the endpoint until
+// a restart).
+type NotForCarError struct {
+	Endpoint string
+	Status   int
+}
+
+func (e *NotForCarError) Error() string {
+	if e.Status == http.StatusForbidden {
+		return e.Endpoint + ": not consented for this car (403)"
+	}
+	return e.Endpoint + ": not for this car (404)"
+}
+
+// Extra reads one of Extras for a car: Ford's answer, checked to be JSON.
+func (c *Client) Extra(ctx context.Context, vin, name string) (json.RawMessage, error) {
+	path, ok := Extras[name]
+	if !ok {
+		return nil, fmt.Errorf("no FordConnect endpoint %q", name)
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := c.token(ctx, vin)
+		if err != nil {
+			return nil, err
+		}
+		body, err := c.queryAs(ctx, tok, "fcon_"+name, path, true)
+		var se *fordapi.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && attempt == 0 {
+			c.expire(vin, tok)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(body) {
+			return nil, fmt.Errorf("fcon_%s: Ford's answer is not JSON", name)
+		}
+		return body, nil
 	}
 }
 
@@ -589,6 +654,26 @@ func (c *Client) expire(vin, tok string) {
 // request made once more, as ioBroker.ford does: it is the pace, not a
 // limit to report.
 func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte, error) {
+	return c.queryAs(ctx, tok, endpoint, path, false)
+}
+
+// queryAs is query; category: the endpoint is one of a consent's
+// categories (Extras), where a 403 means the category is not consented
+// and a 404 that it is not for this car (ioBroker.ford main.js), not a
+// dead consent.
+func (c *Client) queryAs(ctx context.Context, tok, endpoint, path string, category bool) ([]byte, error) {
+	if at := time.Unix(0, c.quietUntil.Load()); category && at.After(c.cfg.Now()) {
+		return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: at}
+	}
+	for category && c.telemetry.Load() > 0 {
+		t := time.NewTimer(c.cfg.Pace / 4)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 	select {
 	case c.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -628,6 +713,7 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 		case http.StatusOK:
 			return body, nil
 		case http.StatusTooManyRequests:
+			c.quietUntil.Store(now.Add(max(10*c.cfg.Pace, 3*retry.Sub(now))).UnixNano())
 			if !c.perApp && kept {
 				// This token kept its own pace, so Ford counts wider: one
 				// pace over every car from now on.
@@ -640,7 +726,13 @@ func (c *Client) query(ctx context.Context, tok, endpoint, path string) ([]byte,
 				continue
 			}
 			return nil, &fordapi.RateLimitError{Endpoint: endpoint, RetryAt: c.next[unit]}
-		case http.StatusForbidden:
+		case http.StatusForbidden, http.StatusNotFound:
+			if category {
+				return nil, &NotForCarError{Endpoint: endpoint, Status: status}
+			}
+			if status == http.StatusNotFound {
+				break
+			}
 			return nil, &fordapi.ReauthError{Reason: "FordConnect says this car is not consented (403): consent again with a new login link"}
 		}
 		return nil, &fordapi.StatusError{Endpoint: endpoint, Status: status, Message: fordapi.Clip(string(body), 200)}

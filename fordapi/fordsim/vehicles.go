@@ -25,8 +25,11 @@ type vehicle struct {
 	year         string
 	engine       string
 	ev           bool
-	doc          map[string]any // telemetry record in Ford's shape
-	subs         map[chan []byte]struct{}
+	// locations are an electric car's saved charging locations, in the
+	// shape of Ford's preferred-charge-times entries (nil: not made yet).
+	locations []map[string]any
+	doc       map[string]any // telemetry record in Ford's shape
+	subs      map[chan []byte]struct{}
 	// pending holds metrics the car has but the cloud has not seen yet
 	// (PATCH /_sim/vehicles/VIN?at=refresh): the next statusRefresh brings
 	// them, inside its success state, as Ford's does.
