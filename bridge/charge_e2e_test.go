@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -288,4 +289,62 @@ func TestEVFieldsFollowACharge(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.w.WaitFor(e.topic(ev, "state"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"availability":"offline"`) })
+}
+
+// TestDepartureSchedule: the EV's departure schedules are its
+// departure_times entity's attributes (P/VIN/departure_schedule, from the
+// car's xevDepartureSchedulesSetting); departure_schedule sends Ford's
+// updateDepartureTimes (the newer path, version 1, the bare type) with the
+// schedules as given and isDepartureTimeEnabled, and the car's new
+// schedule comes back as the attributes. Bad schedules of every kind are
+// refused, each naming what is wrong, without a Ford call, and so is the
+// pickup.
+func TestDepartureSchedule(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(2)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
+		allowed: []string{"lock", "departure_schedule"}})
+	e.w.WaitFor(e.topic(ev, "departure_schedule"), 10*time.Second, func(s string) bool {
+		return strings.Contains(s, `"day":"MONDAY","time":"07:30"`) && strings.Contains(s, `"status":"on"`)
+	})
+	cfg := cmps(t, e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"departure_times"`) }))
+	if c := cfg["departure_times"]; c["json_attributes_topic"] != e.topic(ev, "departure_schedule") {
+		t.Fatalf("the departure times' entity: %v", c)
+	}
+	e.waitStream(ev)
+	good := `[{"dayOfWeek":"FRIDAY","schedules":[{"locationId":1,"scheduleId":2,"scheduleStatus":"ON","preconditionTemperature":"HIGH","timeOfDay":{"hours":6,"minutes":5}}]}]`
+	for id, bad := range map[string]string{
+		"none":    `{"command":"departure_schedule","id":"none"}`,
+		"notlist": `{"command":"departure_schedule","schedules":{"a":1},"id":"notlist"}`,
+		"day":     `{"command":"departure_schedule","schedules":[{"dayOfWeek":"FUNDAY","schedules":[]}],"id":"day"}`,
+		"twice":   `{"command":"departure_schedule","schedules":[` + good[1:len(good)-1] + `,` + good[1:len(good)-1] + `],"id":"twice"}`,
+		"hour":    `{"command":"departure_schedule","schedules":` + strings.Replace(good, `"hours":6`, `"hours":24`, 1) + `,"id":"hour"}`,
+		"temp":    `{"command":"departure_schedule","schedules":` + strings.Replace(good, `HIGH`, `WARM`, 1) + `,"id":"temp"}`,
+		"status":  `{"command":"departure_schedule","schedules":` + strings.Replace(good, `"ON"`, `"on"`, 1) + `,"id":"status"}`,
+		"extra":   `{"command":"departure_schedule","schedules":` + strings.Replace(good, `"scheduleId":2`, `"scheduleId":2,"x":1`, 1) + `,"id":"extra"}`,
+		"noloc":   `{"command":"departure_schedule","schedules":` + strings.Replace(good, `"locationId":1,`, ``, 1) + `,"id":"noloc"}`,
+	} {
+		e.w.Publish(e.topic(ev, "command"), bad, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); r.Error == "" {
+			t.Fatalf("%s: %+v", id, r)
+		}
+	}
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"departure_schedule","schedules":`+good+`,"id":"truck"}`, false)
+	e.result(vin1, "truck", "rejected", 5*time.Second)
+	if n := len(e.sim.Stats().Commands); n != 0 {
+		t.Fatalf("%d commands reached Ford", n)
+	}
+	e.w.Publish(e.topic(ev, "command"), `{"command":"departure_schedule","schedules":`+good+`,"id":"ok"}`, false)
+	e.result(ev, "ok", "success", 10*time.Second)
+	cmds := e.sim.Stats().Commands
+	if len(cmds) != 1 || cmds[0].Type != "updateDepartureTimes" || cmds[0].Properties["isDepartureTimeEnabled"] != true {
+		t.Fatalf("Ford received %+v", cmds)
+	}
+	sent, _ := json.Marshal(cmds[0].Properties["departureSchedules"])
+	var want any
+	_ = json.Unmarshal([]byte(good), &want)
+	if wantJSON, _ := json.Marshal(want); string(sent) != string(wantJSON) {
+		t.Fatalf("schedules sent %s, want %s", sent, wantJSON)
+	}
+	e.w.WaitFor(e.topic(ev, "departure_schedule"), 5*time.Second, func(s string) bool { return strings.Contains(s, `"day":"FRIDAY","time":"06:05"`) })
 }

@@ -153,6 +153,13 @@ var commandSpecs = []commandSpec{
 		more: []discovery.Button{
 			{Key: "departure_times_off_button", Name: "Departure times off", Press: `{"command":"departure_times","enabled":false}`, Icon: "mdi:calendar-remove"},
 		}},
+	// The departure schedules, sent as ha-fordpass departure_times_update
+	// sends them: a list of days, each with its schedules.
+	{name: "departure_schedule", ford: fordapi.CmdUpdateDepartureTimes, version: fordapi.DepartureVersion, keys: []string{"schedules"}, options: departureScheduleOptions,
+		effect: func(t *fordapi.Telemetry, _ map[string]any) *fordapi.Telemetry {
+			return t.With(fordapi.FieldDepartureTimes, fordapi.Word("on"))
+		},
+		capability: fordapi.CapDepartureTimes, cannot: "Ford lists no departure times for this car"},
 	// Automatic software updates on or off, as ha-fordpass sends it
 	// (auto_updates_on, auto_updates_off): {"ASUState":"ON"|"OFF"}; offered
 	// where the car reports the setting.
@@ -365,6 +372,82 @@ func currentLimitOptions(options map[string]json.RawMessage) (map[string]any, er
 		return nil, err
 	}
 	return map[string]any{"chargeSettings": map[string]any{"globalCurrentLimit": a}}, nil
+}
+
+// departureScheduleOptions takes the schedules in the shape ha-fordpass
+// documents for updateDepartureTimes: [{"dayOfWeek":"MONDAY","schedules":
+// [{"locationId":…,"scheduleId":…,"scheduleStatus":"ON"|"OFF",
+// "preconditionTemperature":"LOW"|"MEDIUM"|"HIGH"|"OFF","timeOfDay":
+// {"hours":7,"minutes":30}}]}], each key required and nothing else taken.
+func departureScheduleOptions(options map[string]json.RawMessage) (map[string]any, error) {
+	const example = `{"command":"departure_schedule","schedules":[{"dayOfWeek":"MONDAY","schedules":[{"locationId":1,"scheduleId":1,"scheduleStatus":"ON","preconditionTemperature":"MEDIUM","timeOfDay":{"hours":7,"minutes":30}}]}]}`
+	raw, ok := options["schedules"]
+	if !ok {
+		return nil, fmt.Errorf("departure_schedule needs schedules, as in %s", example)
+	}
+	type schedule struct {
+		Location json.RawMessage `json:"locationId"`
+		ID       json.RawMessage `json:"scheduleId"`
+		Status   string          `json:"scheduleStatus"`
+		Temp     string          `json:"preconditionTemperature"`
+		At       *struct {
+			Hours   *int `json:"hours"`
+			Minutes *int `json:"minutes"`
+		} `json:"timeOfDay"`
+	}
+	type day struct {
+		Day       string     `json:"dayOfWeek"`
+		Schedules []schedule `json:"schedules"`
+	}
+	var days []day
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&days); err != nil || len(days) == 0 {
+		return nil, fmt.Errorf("the schedules must be a list of days, as in %s (%s)", example, fordapi.Clip(fmt.Sprint(err), 80))
+	}
+	week := []string{"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"}
+	id := func(r json.RawMessage) bool {
+		var v any
+		if json.Unmarshal(r, &v) != nil {
+			return false
+		}
+		switch v := v.(type) {
+		case string:
+			return v != "" && len(v) <= 64
+		case float64:
+			return v == math.Trunc(v) && v >= 0 && v < 1e9
+		}
+		return false
+	}
+	out := make([]any, 0, len(days))
+	seen := map[string]bool{}
+	for i, d := range days {
+		switch {
+		case !slices.Contains(week, d.Day) || seen[d.Day]:
+			return nil, fmt.Errorf("day %d: dayOfWeek must be one of %s, each once, not %q", i+1, strings.Join(week, ", "), fordapi.Clip(d.Day, 20))
+		case len(d.Schedules) == 0 || len(d.Schedules) > 10:
+			return nil, fmt.Errorf("%s: from 1 to 10 schedules", d.Day)
+		}
+		seen[d.Day] = true
+		var list []any
+		for j, s := range d.Schedules {
+			where := fmt.Sprintf("%s, schedule %d", d.Day, j+1)
+			switch {
+			case !id(s.Location) || !id(s.ID):
+				return nil, fmt.Errorf("%s: locationId and scheduleId are needed, each a whole number or a string", where)
+			case s.Status != "ON" && s.Status != "OFF":
+				return nil, fmt.Errorf("%s: scheduleStatus must be ON or OFF, not %q", where, fordapi.Clip(s.Status, 20))
+			case !slices.Contains([]string{"LOW", "MEDIUM", "HIGH", "OFF"}, s.Temp):
+				return nil, fmt.Errorf("%s: preconditionTemperature must be LOW, MEDIUM, HIGH or OFF, not %q", where, fordapi.Clip(s.Temp, 20))
+			case s.At == nil || s.At.Hours == nil || s.At.Minutes == nil || *s.At.Hours < 0 || *s.At.Hours > 23 || *s.At.Minutes < 0 || *s.At.Minutes > 59:
+				return nil, fmt.Errorf(`%s: timeOfDay must be {"hours":0-23,"minutes":0-59}`, where)
+			}
+			list = append(list, map[string]any{"locationId": s.Location, "scheduleId": s.ID, "scheduleStatus": s.Status,
+				"preconditionTemperature": s.Temp, "timeOfDay": map[string]any{"hours": *s.At.Hours, "minutes": *s.At.Minutes}})
+		}
+		out = append(out, map[string]any{"dayOfWeek": d.Day, "schedules": list})
+	}
+	return map[string]any{"departureSchedules": out, "isDepartureTimeEnabled": true}, nil
 }
 
 // dcPowerLimits are the DC power limits ha-fordpass offers (its select,

@@ -24,9 +24,11 @@ func TestHomeAssistantBirthRepublishesDiscoveryWithoutCallingFord(t *testing.T) 
 	// A prefix other than the default gives the bridge device a node id of
 	// its own, so two bridges on one broker keep their own devices.
 	bridgeTopic := e.cfg.HADiscoveryPrefix + "/device/fordpass_bridge_" + e.p + "/config"
-	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) })
+	// The device is whole once the messages' entity joined it (the
+	// message centre is read after the car's first telemetry); a config
+	// sent after the clearing below would pass for the republish.
+	e.w.WaitFor(cfgTopic, 10*time.Second, func(s string) bool { return strings.Contains(s, `"lock"`) && strings.Contains(s, `"messages_unread"`) })
 	e.w.WaitFor(bridgeTopic, 5*time.Second, func(s string) bool { return strings.Contains(s, "reauth_required") })
-	time.Sleep(time.Second) // let the stream settle
 	// HA restarted with a fresh broker state: the configs are gone.
 	e.w.Publish(cfgTopic, "", true)
 	e.w.Publish(bridgeTopic, "", true)

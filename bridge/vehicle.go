@@ -445,8 +445,15 @@ func (v *vehicle) publishFields() {
 		h.publishRetained(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
 		changed = true
 	}
-	if tel.OTA != prev.OTA && (tel.OTA == nil || prev.OTA == nil || *tel.OTA != *prev.OTA) {
-		h.publishRetained(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
+	for topic, doc := range tel.Details {
+		if prev.Details[topic] != doc {
+			h.publishRetained(h.fieldTopic(v.vin, topic), doc)
+		}
+	}
+	for topic := range prev.Details {
+		if _, ok := tel.Details[topic]; !ok {
+			h.publishRetained(h.fieldTopic(v.vin, topic), "")
+		}
 	}
 	if changed {
 		h.publishRetained(h.fieldTopic(v.vin, "state"), string(v.stateLocked()))
@@ -458,19 +465,6 @@ func (v *vehicle) publishFields() {
 			h.publishRetained(h.fieldTopic(v.vin, sourceTopic), s)
 		}
 	}
-}
-
-// otaTopic is the car's topic of its software update's details
-// (P/VIN/ota), the attributes of ota_status.
-const otaTopic = "ota"
-
-// otaJSON is the software update's details ("" when Ford reports none).
-func otaJSON(o *fordapi.OTA) string {
-	if o == nil {
-		return ""
-	}
-	data, _ := json.Marshal(o)
-	return string(data)
 }
 
 // sourceTopic is the car's topic naming the backend its state comes from
@@ -590,8 +584,8 @@ func (v *vehicle) eachRetained(f func(topic, payload string)) {
 	if !tel.UpdatedAt.IsZero() {
 		f(h.fieldTopic(v.vin, "updated_at"), tel.UpdatedAt.Format(time.RFC3339))
 	}
-	if tel.OTA != nil {
-		f(h.fieldTopic(v.vin, otaTopic), otaJSON(tel.OTA))
+	for topic, doc := range tel.Details {
+		f(h.fieldTopic(v.vin, topic), doc)
 	}
 	f(h.fieldTopic(v.vin, "state"), string(v.stateLocked()))
 }

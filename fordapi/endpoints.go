@@ -109,7 +109,12 @@ const (
 	// "type": "enableDepartureTimes", not …Command).
 	CmdEnableDepartureTimes  = "enableDepartureTimes"
 	CmdDisableDepartureTimes = "disableDepartureTimes"
-	DepartureVersion         = "1"
+	// CmdUpdateDepartureTimes sets the schedules ({"departureSchedules":
+	// […], "isDepartureTimeEnabled": true}, ha-fordpass
+	// departure_times_update, from its PR #215: its maintainer could not
+	// confirm it on his car).
+	CmdUpdateDepartureTimes = "updateDepartureTimes"
+	DepartureVersion        = "1"
 	// CmdASUSettings turns automatic software updates on or off
 	// ({"ASUState":"ON"|"OFF"}), on the newer path with version 1.0.0 as
 	// ha-fordpass sends it (fordpass_bridge.py, auto_updates_on and _off;
@@ -124,7 +129,7 @@ const (
 
 // bareTypes are the commands of the newer path Ford takes by their bare
 // type; the others it takes as <type>Command.
-var bareTypes = map[string]bool{CmdEnableDepartureTimes: true, CmdDisableDepartureTimes: true}
+var bareTypes = map[string]bool{CmdEnableDepartureTimes: true, CmdDisableDepartureTimes: true, CmdUpdateDepartureTimes: true}
 
 // WireType is a command's type as it is sent: the bare type on the older
 // path and for bareTypes, else <type>Command.
@@ -141,7 +146,7 @@ func WireType(cmdType, version string) string {
 var CommandVersions = map[string]string{
 	CmdLock: "", CmdUnlock: "", CmdRemoteStart: "", CmdCancelRemoteStart: "", CmdStatusRefresh: "", CmdPanicCue: "",
 	CmdStartCharge: ChargeVersion, CmdPauseCharge: ChargeVersion, CmdCancelCharge: ChargeVersion, CmdChargeSettings: ChargeVersion,
-	CmdEnableDepartureTimes: DepartureVersion, CmdDisableDepartureTimes: DepartureVersion,
+	CmdEnableDepartureTimes: DepartureVersion, CmdDisableDepartureTimes: DepartureVersion, CmdUpdateDepartureTimes: DepartureVersion,
 	CmdASUSettings: ASUVersion, CmdStartTrailerLightCheck: "", CmdStopTrailerLightCheck: "",
 }
 

@@ -173,7 +173,7 @@ var Fields = []FieldSpec{
 	// else states.configurationUpdate, toState mapped as its
 	// OTA_DEPLOYMENT_STATE_MAP does); made by Telemetry from the states, so
 	// it has no metric.
-	{Name: FieldOTAStatus, Label: "Software update", Kind: KindEnum, Words: otaStates, Diagnostic: true, Icon: "mdi:update", Details: "ota",
+	{Name: FieldOTAStatus, Label: "Software update", Kind: KindEnum, Words: otaStates, Diagnostic: true, Icon: "mdi:update", Details: otaDetails,
 		States: []string{"deployment", "configurationUpdate"}},
 	// The message centre's messages for the car, which the bridge reads
 	// from another of Ford's endpoints (bridge/messages.go).
@@ -196,7 +196,7 @@ var Fields = []FieldSpec{
 	{Name: FieldZoneLights, Label: "Zone lights", Kind: KindEnum, Words: ZoneNames, Icon: "mdi:car-light-high",
 		Elsewhere: "the events: customEvents pttb-power-mode-change-event"},
 	{Name: FieldDepartureTimes, Label: "Departure times", Kind: KindOnOff, On: "on", Off: "off", Icon: "mdi:calendar-clock",
-		From: []string{"configurations"}, read: departureTimes},
+		Details: departureDetails, From: []string{"configurations"}, read: departureTimes},
 	{Name: FieldAutoUpdates, Label: "Automatic software updates", Kind: KindOnOff, On: "on", Off: "off", Diagnostic: true, Icon: "mdi:cloud-arrow-down-outline",
 		From: []string{"configurations"}, read: configuration("automaticSoftwareUpdateOptInSetting")},
 	{Name: "charge_plug", Label: "Charger plugged in", Kind: KindOnOff, Measures: "plug", On: "connected", Off: "disconnected", From: []string{"xevPlugChargerStatus"}, Ford: plugWords},

@@ -1,6 +1,7 @@
 package fordapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -31,7 +32,8 @@ const (
 	internalChargerAmps  = "_charger_amps"
 	internalLatitude     = "_latitude"
 	internalLongitude    = "_longitude"
-	internalFinishAt     = "_finish_at" // when the charge ends, if it runs
+	internalFinishAt     = "_finish_at"  // when the charge ends, if it runs
+	internalDepartures   = "_departures" // the departure schedules, as JSON (Telemetry.Details)
 )
 
 // A readMaker makes the reader of one of a field's metrics (FieldSpec.From).
@@ -234,6 +236,9 @@ func departureTimes(f *FieldSpec, _ string) func(*fieldWriter, any) {
 			return
 		}
 		value, _ := setting["value"].(map[string]any)
+		if s := departureSchedules(value); s != "" {
+			w.set(internalDepartures, Word(s))
+		}
 		if status, _ := value["departureScheduleFeatureStatus"].(string); strings.EqualFold(status, "OFF") {
 			w.set(name, Word("off"))
 			return
@@ -252,6 +257,59 @@ func departureTimes(f *FieldSpec, _ string) func(*fieldWriter, any) {
 		}
 		w.set(name, Word("off"))
 	}
+}
+
+// DepartureSchedule is one of a car's departure times as the car reports
+// it (configurations.xevDepartureSchedulesSetting: departureLocations[].
+// departureSchedules[], read as ha-fordpass fordpass_handler.py does for
+// its next-departure attribute).
+type DepartureSchedule struct {
+	Location any    `json:"location_id"`
+	ID       any    `json:"schedule_id,omitempty"`
+	Status   string `json:"status"`         // on or off
+	Day      string `json:"day,omitempty"`  // MONDAY…SUNDAY
+	Time     string `json:"time,omitempty"` // HH:MM
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// departureSchedules is the setting's schedules as JSON,
+// {"feature":"on"|"off","schedules":[…]} ("" when it has none).
+func departureSchedules(value map[string]any) string {
+	var out []DepartureSchedule
+	plain := func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return Clip(v, 40)
+		case float64:
+			return v
+		}
+		return nil
+	}
+	locations, _ := value["departureLocations"].([]any)
+	for _, l := range locations {
+		loc, _ := l.(map[string]any)
+		schedules, _ := loc["departureSchedules"].([]any)
+		for _, s := range schedules {
+			sch, _ := s.(map[string]any)
+			st, _ := sch["scheduleStatus"].(string)
+			d := DepartureSchedule{Location: plain(loc["locationId"]), ID: plain(sch["scheduleId"]), Status: strings.ToLower(Clip(st, 10))}
+			when, _ := sch["schedule"].(map[string]any)
+			weekly, _ := when["weeklySchedule"].(map[string]any)
+			day, _ := weekly["dayOfWeek"].(string)
+			at, _ := weekly["timeOfDay"].(string)
+			tz, _ := when["timeZone"].(string)
+			d.Day, d.Time, d.TimeZone = Clip(strings.ToUpper(day), 10), Clip(at, 8), Clip(tz, 40)
+			if len(out) < 50 {
+				out = append(out, d)
+			}
+		}
+	}
+	if out == nil {
+		return ""
+	}
+	feature, _ := value["departureScheduleFeatureStatus"].(string)
+	data, _ := json.Marshal(map[string]any{"feature": strings.ToLower(Clip(cmp.Or(feature, "ON"), 10)), "schedules": out})
+	return string(data)
 }
 
 // customMetric reads one of the car's own signals (metrics.customMetrics),

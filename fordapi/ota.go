@@ -25,6 +25,12 @@ type OTA struct {
 	PartNumber        string  `json:"part_number,omitempty"`
 }
 
+// The topics under the car of the Details a record makes.
+const (
+	otaDetails       = "ota"
+	departureDetails = "departure_schedule"
+)
+
 // otaStates are the values of ota_status.
 var otaStates = []string{"idle", "downloading", "installing", "installed", "failed", "unknown"}
 

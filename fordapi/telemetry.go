@@ -85,9 +85,11 @@ type Telemetry struct {
 	// slice takes 2.9 KB.
 	Fields   []Field
 	Location *Location
-	// OTA is the car's software update, when Ford reports one; its
-	// State is the ota_status field.
-	OTA      *OTA
+	// Details are JSON documents a field's entity shows as its attributes,
+	// by their topic under the car (FieldSpec.Details): the software
+	// update's ("ota") and the departure schedules ("departure_schedule").
+	// Never changed once handed out.
+	Details  map[string]string
 	Commands map[string]CommandState // by command type (lock, remoteStart, …)
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
@@ -187,7 +189,12 @@ type Record struct {
 	unknownOut  map[string]string
 	commandsOut map[string]CommandState
 	otaOut      *OTA   // what the command states say of the software update, made with commandsOut
+	otaJSON     string // otaOut as JSON ("" when nil)
 	zoneLights  string // what the power mode event says of zone lighting ("": nothing)
+	// detailsOut is what Telemetry last handed out as Details, made again
+	// only when what it is made of changes (otaOut, the schedules).
+	detailsOut  map[string]string
+	detailsFrom [2]string
 	// changed: since ApplyChanged began, something Telemetry shows moved.
 	changed bool
 }
@@ -457,7 +464,7 @@ func (r *Record) Telemetry() *Telemetry {
 			r.order[j] = uint32(i)
 		}
 	}
-	var volts, amps, lat, lon, finish *Value
+	var volts, amps, lat, lon, finish, departures *Value
 	for k, i := range r.order {
 		f := &r.fields[i]
 		if k+1 < len(r.order) && r.fields[r.order[k+1]].Name == f.Name {
@@ -470,6 +477,8 @@ func (r *Record) Telemetry() *Telemetry {
 			amps = &f.Value
 		case internalFinishAt:
 			finish = &f.Value
+		case internalDepartures:
+			departures = &f.Value
 		case internalLatitude:
 			lat = &f.Value
 		case internalLongitude:
@@ -504,15 +513,36 @@ func (r *Record) Telemetry() *Telemetry {
 				r.commandsOut[c.typ] = c.state
 			}
 		}
-		r.otaOut = otaOf(r.commandsOut)
+		r.otaOut, r.otaJSON = otaOf(r.commandsOut), ""
+		if r.otaOut != nil {
+			data, _ := json.Marshal(r.otaOut)
+			r.otaJSON = string(data)
+		}
 	}
 	t.Unknown, t.Commands = r.unknownOut, r.commandsOut
 	if r.zoneLights != "" {
 		t = t.with(FieldZoneLights, Word(r.zoneLights), false)
 	}
-	if t.OTA = r.otaOut; t.OTA != nil {
-		t = t.with(FieldOTAStatus, Word(t.OTA.State), false)
+	ota, deps := r.otaJSON, ""
+	if r.otaOut != nil {
+		t = t.with(FieldOTAStatus, Word(r.otaOut.State), false)
 	}
+	if departures != nil {
+		deps = departures.String()
+	}
+	if from := [2]string{ota, deps}; from != r.detailsFrom {
+		r.detailsFrom, r.detailsOut = from, nil
+		if ota != "" || deps != "" {
+			r.detailsOut = make(map[string]string, 2)
+		}
+		if ota != "" {
+			r.detailsOut[otaDetails] = ota
+		}
+		if deps != "" {
+			r.detailsOut[departureDetails] = deps
+		}
+	}
+	t.Details = r.detailsOut
 	return t
 }
 

@@ -342,6 +342,14 @@ func (s *Sim) applyCommand(v *vehicle, typ string, props map[string]any) {
 		}
 		conf["xevDepartureSchedulesSetting"] = departureSetting(typ == fordapi.CmdEnableDepartureTimes, ts)
 		delta["configurations"] = conf
+	case fordapi.CmdUpdateDepartureTimes:
+		conf, _ := m["configurations"].(map[string]any)
+		conf = maps.Clone(conf)
+		if conf == nil {
+			conf = map[string]any{}
+		}
+		conf["xevDepartureSchedulesSetting"] = departuresFrom(props, ts)
+		delta["configurations"] = conf
 	case fordapi.CmdASUSettings:
 		state, _ := props["ASUState"].(string)
 		conf, _ := m["configurations"].(map[string]any)

@@ -190,6 +190,40 @@ func departureSetting(on bool, ts string) map[string]any {
 		}}}}}
 }
 
+// departuresFrom is the setting an updateDepartureTimes command's
+// schedules make, in the shape departureSetting has: the schedules by
+// location, each with its day and time (ha-fordpass reads timeOfDay as
+// "HH:MM" in LOCAL_TIME).
+func departuresFrom(props map[string]any, ts string) map[string]any {
+	byLoc := map[string][]any{}
+	var order []string
+	locID := map[string]any{}
+	days, _ := props["departureSchedules"].([]any)
+	for _, d := range days {
+		day, _ := d.(map[string]any)
+		list, _ := day["schedules"].([]any)
+		for _, s := range list {
+			sch, _ := s.(map[string]any)
+			at, _ := sch["timeOfDay"].(map[string]any)
+			h, _ := at["hours"].(float64)
+			mi, _ := at["minutes"].(float64)
+			key := fmt.Sprint(sch["locationId"])
+			if _, ok := byLoc[key]; !ok {
+				order = append(order, key)
+				locID[key] = sch["locationId"]
+			}
+			byLoc[key] = append(byLoc[key], map[string]any{"scheduleId": sch["scheduleId"], "scheduleStatus": sch["scheduleStatus"],
+				"preconditionTemperature": sch["preconditionTemperature"],
+				"schedule":                map[string]any{"timeZone": "LOCAL_TIME", "weeklySchedule": map[string]any{"dayOfWeek": day["dayOfWeek"], "timeOfDay": fmt.Sprintf("%02d:%02d", int(h), int(mi))}}})
+		}
+	}
+	locations := []any{}
+	for _, k := range order {
+		locations = append(locations, map[string]any{"locationId": locID[k], "departureSchedules": byLoc[k]})
+	}
+	return map[string]any{"updateTime": ts, "value": map[string]any{"departureScheduleFeatureStatus": "ON", "departureLocations": locations}}
+}
+
 func window(pos, side string) map[string]any {
 	return map[string]any{"vehicleWindow": pos, "vehicleSide": side,
 		"value": map[string]any{"doubleRange": map[string]any{"lowerBound": 0.0, "upperBound": 0.0}}}
