@@ -36,18 +36,23 @@ type Options struct {
 	RefreshEvery   time.Duration // at most one "refresh" command per vehicle in this time [10m]
 	MessagesEvery  time.Duration // how often an account's message centre is read [6h]
 	ExtrasEvery    time.Duration // how often each read besides telemetry is made per car (extras.go) [6h]
-	FieldGrace     time.Duration // how long a field missing from Ford's answers keeps its last value [24h]
-	VehicleListTTL time.Duration // how often the vehicle list is fetched again [24h]
-	EmptyListRetry time.Duration // how soon a list with no vehicles is asked again [1h]
-	DarkAfter      time.Duration // how long a car may have no channel to Ford before it is offline [5m]
-	DarkRetry      time.Duration // the longest wait between a failing car's tries, outside the hourly pace [4m]
-	TokenCheck     time.Duration // how often the token file is checked (another sign-in, an unsaved token) [5s]
-	FloodLogEvery  time.Duration // a flood of rejections is logged as one count per this interval [1m]
-	Stream         fordapi.StreamOptions
-	StreamRetry    time.Duration // first wait before reopening a closed stream [1m]
-	DiscoveryDelay time.Duration // jitter before republishing discovery on HA's birth [0-3s]
-	EchoGrace      time.Duration // how long the bridge's own publish may take to come back before it counts as dropped [30s]
-	Now            func() time.Time
+	// The reads besides the cars' state (a climate profile, extras.go)
+	// start ExtrasDelay after every car has its first state, and go one
+	// per ExtrasGap, so a fleet's start asks Ford once per car and never
+	// in a burst. [1m, 1s]
+	ExtrasDelay, ExtrasGap time.Duration
+	FieldGrace             time.Duration // how long a field missing from Ford's answers keeps its last value [24h]
+	VehicleListTTL         time.Duration // how often the vehicle list is fetched again [24h]
+	EmptyListRetry         time.Duration // how soon a list with no vehicles is asked again [1h]
+	DarkAfter              time.Duration // how long a car may have no channel to Ford before it is offline [5m]
+	DarkRetry              time.Duration // the longest wait between a failing car's tries, outside the hourly pace [4m]
+	TokenCheck             time.Duration // how often the token file is checked (another sign-in, an unsaved token) [5s]
+	FloodLogEvery          time.Duration // a flood of rejections is logged as one count per this interval [1m]
+	Stream                 fordapi.StreamOptions
+	StreamRetry            time.Duration // first wait before reopening a closed stream [1m]
+	DiscoveryDelay         time.Duration // jitter before republishing discovery on HA's birth [0-3s]
+	EchoGrace              time.Duration // how long the bridge's own publish may take to come back before it counts as dropped [30s]
+	Now                    func() time.Time
 }
 
 // core is what every part of the bridge reads; nothing in it changes after
@@ -133,6 +138,8 @@ func NewAccounts(cfg config.Config, fords []fordapi.Backend, opts Options) *Brid
 		{&opts.RefreshEvery, 10 * time.Minute},
 		{&opts.MessagesEvery, 6 * time.Hour},
 		{&opts.ExtrasEvery, 6 * time.Hour},
+		{&opts.ExtrasDelay, time.Minute},
+		{&opts.ExtrasGap, time.Second},
 		{&opts.FieldGrace, 24 * time.Hour},
 		{&opts.VehicleListTTL, 24 * time.Hour},
 		{&opts.EmptyListRetry, time.Hour},

@@ -271,7 +271,8 @@ func setClimateBeforeStart(ctx context.Context, v *vehicle, props map[string]any
 
 // showClimate gives a car with remote climate its P/VIN/climate when it
 // is first bridged, so its climate entities have values from the start:
-// the profile kept from before, else one read of Ford's, in the telemetry
+// the profile kept from before, else one read of Ford's at the car's turn
+// (readTurn: after the fleet's first states, at a pace), in the telemetry
 // share (never the command share: a fleet's first start must not spend
 // the day's commands), when its pace allows. A read that fails or is
 // paced leaves the entities unknown until the next climate change; it is
@@ -284,7 +285,7 @@ func (v *vehicle) showClimate(ctx context.Context) {
 		v.setClimate(kept)
 		return
 	}
-	if v.host.waitForFord(ctx) != nil {
+	if v.host.readTurn(ctx) != nil || v.host.waitForFord(ctx) != nil {
 		return
 	}
 	var prefs []fordapi.ClimatePreference

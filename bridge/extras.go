@@ -191,6 +191,37 @@ func countAlerts(body json.RawMessage) string {
 	return strconv.Itoa(n)
 }
 
+// readTurn waits for a turn to make a read besides the cars' state: once
+// every car has its first state (or ten ExtrasDelays after the first ask,
+// so a dark car holds nothing up for long), then ExtrasDelay later, then
+// one turn per ExtrasGap, in the order asked. A fleet's start then asks
+// Ford once per car, and its climate profiles and locations follow at a
+// polite pace rather than in a burst.
+func (f *fleet) readTurn(ctx context.Context) error {
+	f.mu.Lock()
+	if f.turnsAsked.IsZero() {
+		f.turnsAsked = f.now()
+	}
+	asked := f.turnsAsked
+	f.mu.Unlock()
+	for !f.carsRead() && f.now().Sub(asked) < 10*f.opts.ExtrasDelay {
+		if err := sleep(ctx, min(time.Second, f.opts.ExtrasDelay)); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	if f.turnsFrom.IsZero() {
+		f.turnsFrom = f.now().Add(f.opts.ExtrasDelay)
+	}
+	at := f.turnsFrom
+	if next := f.lastTurn.Add(f.opts.ExtrasGap); next.After(at) {
+		at = next
+	}
+	f.lastTurn = at
+	f.mu.Unlock()
+	return sleep(ctx, at.Sub(f.now()))
+}
+
 // extrasLoop makes the account's reads besides telemetry when they are
 // due.
 func (f *fleet) extrasLoop(ctx context.Context) {
@@ -209,7 +240,7 @@ func (f *fleet) extrasLoop(ctx context.Context) {
 						next = minTime(next, due)
 						continue
 					}
-					if err := f.auth.gate.wait(ctx, f.now); err != nil {
+					if f.readTurn(ctx) != nil || f.auth.gate.wait(ctx, f.now) != nil {
 						return
 					}
 					if at := f.ford.Budget().NextAllowed(fordapi.ClassTelemetry); at.After(f.now()) {

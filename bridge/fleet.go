@@ -79,6 +79,10 @@ type fleet struct {
 	// kept are the reads besides telemetry kept in STATE_DIR, by car
 	// (extras.go), read once at the start.
 	kept map[string]map[string]extraState
+	// The turns of the reads besides the cars' state (readTurn): since
+	// when a turn was first asked for, from when turns are given, and the
+	// last one given.
+	turnsAsked, turnsFrom, lastTurn time.Time
 }
 
 // oneSocket says whether Ford allows one telemetry socket per token now

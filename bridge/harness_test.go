@@ -151,7 +151,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.bopts = bridge.Options{Version: "test", Logger: log.Named("bridge"),
 		CommandTimeout: o.commandTimeout, ShutdownGrace: 5 * time.Second, BackoffMin: 100 * time.Millisecond,
 		BackoffMax: time.Second, DiscoveryDelay: 100 * time.Millisecond,
-		StreamRetry: 500 * time.Millisecond, TokenCheck: 200 * time.Millisecond,
+		StreamRetry: 500 * time.Millisecond, TokenCheck: 200 * time.Millisecond, ExtrasDelay: time.Millisecond, ExtrasGap: time.Millisecond,
 		Stream: fordapi.StreamOptions{StallAfter: 3 * time.Second, TokenCheck: 100 * time.Millisecond}}
 	if o.options != nil {
 		o.options(&e.bopts)
