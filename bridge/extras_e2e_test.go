@@ -131,10 +131,7 @@ func TestFordConnectExtras(t *testing.T) {
 	}
 	// Every read was tried once per car (the pickup's departure times and
 	// both cars' charge schedules answered 404 and 403).
-	deadline := time.Now().Add(10 * time.Second)
-	for e.sim.Stats().Calls["fcon_charge_schedules"] < 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	bridgetest.Eventually(t, 10*time.Second, "a read of the charge schedules", func() bool { return e.sim.Stats().Calls["fcon_charge_schedules"] >= 1 })
 	st := e.sim.Stats().Calls
 	if st["fcon_charge_schedules"] != 1 || st["fcon_departure_schedules"] != 1 || st["fcon_health_alerts"] != 2 {
 		t.Fatalf("reads: %d charge schedules, %d departure times, %d alerts", st["fcon_charge_schedules"], st["fcon_departure_schedules"], st["fcon_health_alerts"])
