@@ -18,9 +18,6 @@ type carHost interface {
 	fordAPI() fordapi.Backend
 	// waitForFord returns when Ford may be called (the auth gate).
 	waitForFord(ctx context.Context) error
-	// readTurn waits for a turn for a read besides the car's state (its
-	// climate profile): after the fleet's first states, at a pace.
-	readTurn(ctx context.Context) error
 	// report turns a Ford call's outcome into the auth state and says how
 	// long to wait before the next try.
 	report(err error, bo *backoff) time.Duration
@@ -98,7 +95,6 @@ func (b carLink) clock() time.Time                            { return b.now() }
 func (b carLink) logger() *zap.Logger                         { return b.a.log }
 func (b carLink) fordAPI() fordapi.Backend                    { return b.a.ford }
 func (b carLink) waitForFord(ctx context.Context) error       { return b.a.auth.gate.wait(ctx, b.now) }
-func (b carLink) readTurn(ctx context.Context) error          { return b.a.fleet.readTurn(ctx) }
 func (b carLink) pollInterval(vin string) time.Duration       { return b.a.fleet.pollInterval(vin) }
 func (b carLink) mayStream(vin string) bool                   { return b.a.fleet.mayStream(vin) }
 func (b carLink) used(vin string)                             { b.a.fleet.used(vin) }

@@ -269,25 +269,39 @@ func setClimateBeforeStart(ctx context.Context, v *vehicle, props map[string]any
 	return nil, nil
 }
 
-// showClimate gives a car with remote climate its P/VIN/climate when it
-// is first bridged, so its climate entities have values from the start:
-// the profile kept from before, else one read of Ford's at the car's turn
-// (readTurn: after the fleet's first states, at a pace), in the telemetry
-// share (never the command share: a fleet's first start must not spend
-// the day's commands), when its pace allows. A read that fails or is
-// paced leaves the entities unknown until the next climate change; it is
-// not retried.
-func (v *vehicle) showClimate(ctx context.Context) {
+// showKeptClimate gives a car with remote climate the P/VIN/climate kept
+// from before, when it is first bridged, so its climate entities have
+// values from the start without a Ford call.
+func (v *vehicle) showKeptClimate() {
 	if !v.info().Can.Has(fordapi.CapRemoteClimate) {
 		return
 	}
 	if kept := v.host.keptClimate(v.vin); kept != "" {
 		v.setClimate(kept)
-		return
 	}
-	if v.host.readTurn(ctx) != nil || v.host.waitForFord(ctx) != nil {
-		return
+}
+
+// needsClimateRead says whether the car's climate profile is still to be
+// read from Ford: a car with remote climate that shows none and was not
+// asked yet.
+func (v *vehicle) needsClimateRead() bool {
+	if !v.info().Can.Has(fordapi.CapRemoteClimate) || v.climateAsked.Load() {
+		return false
 	}
+	v.pubMu.Lock()
+	defer v.pubMu.Unlock()
+	return v.climate == ""
+}
+
+// readClimate reads the car's climate profile from Ford once, at its
+// turn among the reads besides the cars' state (extrasLoop: after the
+// fleet's first states, at a pace, no goroutine waiting per car), in the
+// telemetry share (never the command share: a fleet's first start must
+// not spend the day's commands), when its pace allows. A read that fails
+// or is paced leaves the entities unknown until the next climate change;
+// it is not retried.
+func (v *vehicle) readClimate(ctx context.Context) {
+	v.climateAsked.Store(true)
 	var prefs []fordapi.ClimatePreference
 	err := v.host.fordAPI().FordPass(func(c *fordapi.Client) (err error) {
 		prefs, err = c.ClimateProfile(fordapi.WithClass(ctx, fordapi.ClassTelemetry), v.vin)

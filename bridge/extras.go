@@ -231,6 +231,12 @@ func (f *fleet) extrasLoop(ctx context.Context) {
 			next = f.now().Add(time.Second)
 		} else {
 			for _, v := range f.cars() {
+				if v.needsClimateRead() {
+					if f.readTurn(ctx) != nil || f.auth.gate.wait(ctx, f.now) != nil {
+						return
+					}
+					v.readClimate(ctx)
+				}
 				for _, spec := range extraSpecs {
 					due, ok := f.extraDue(v, spec)
 					if !ok {

@@ -61,8 +61,9 @@ type vehicle struct {
 	// for set.fieldGrace.
 	missing map[string]time.Time
 
-	hasMessages atomic.Bool  // the account's message centre was read: the car shows its messages
-	shownAvail  atomic.Value // the availability last published (a string), for the state JSON
+	hasMessages  atomic.Bool  // the account's message centre was read: the car shows its messages
+	climateAsked atomic.Bool  // Ford was asked for the car's climate profile (readClimate)
+	shownAvail   atomic.Value // the availability last published (a string), for the state JSON
 
 	availMu sync.Mutex // held while the car's availability is decided and published
 	dark    darkState
@@ -123,15 +124,12 @@ func (v *vehicle) run(parent context.Context) {
 	v.cancel = cancel
 	v.mu.Unlock()
 	defer close(v.done)
-	var climate sync.WaitGroup
-	defer climate.Wait() // after cancel, which ends it
 	defer cancel()
 
 	// Not logger().With: a child logger holds an encoder buffer of its own
 	// for as long as the car runs (2 KB a car in a fleet).
 	log, vinField := h.logger(), zap.String("vin", fordapi.ShortVIN(v.vin))
-	climate.Add(1)
-	go func() { defer climate.Done(); v.showClimate(ctx) }()
+	v.showKeptClimate()
 	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
 	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
 	var nextPoll, nextStream time.Time
