@@ -226,7 +226,10 @@ func (f *fleet) readTurn(ctx context.Context) error {
 // due.
 func (f *fleet) extrasLoop(ctx context.Context) {
 	for {
-		next := f.now().Add(f.opts.ExtrasEvery)
+		// Looked at again at least every ExtrasDelay: a car that joins
+		// later (a new sign-in, a longer list) has its reads then, not
+		// ExtrasEvery later.
+		next := f.now().Add(min(f.opts.ExtrasEvery, max(f.opts.ExtrasDelay, time.Second)))
 		if !f.carsRead() {
 			next = f.now().Add(time.Second)
 		} else {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fordpass2mqtt/fordpass2mqtt/bridge"
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/bridgetest"
 	"github.com/fordpass2mqtt/fordpass2mqtt/fordapi/fordsim"
 )
@@ -145,4 +146,20 @@ func TestFordConnectExtras(t *testing.T) {
 		t.Fatalf("the auth state went %v", h)
 	}
 	e.assertNoSecretsLogged()
+}
+
+// TestACarThatJoinsLaterGetsItsReads: an EV that Ford's list leaves out at
+// the start and shows later has its reads besides telemetry made when it
+// joins (its charging locations and its climate profile), not a whole
+// ExtrasEvery later.
+func TestACarThatJoinsLaterGetsItsReads(t *testing.T) {
+	t.Parallel()
+	ev := fordsim.VIN(4)
+	e := newEnv(t, envOptions{signedIn: true, sim: fordsim.Options{Vehicles: 4}, simControls: []string{"/_sim/account?hide=" + ev},
+		options: func(o *bridge.Options) { o.VehicleListTTL = 300 * time.Millisecond }})
+	// The other EV's reads are made: the loop has looked at the cars.
+	e.w.WaitValue(e.topic(fordsim.VIN(2), "charge_locations"), "2", 10*time.Second)
+	e.simPost("/_sim/account?hide=")
+	e.w.WaitValue(e.topic(ev, "charge_locations"), "2", 15*time.Second)
+	e.w.WaitFor(e.topic(ev, "climate"), 10*time.Second, func(s string) bool { return strings.Contains(s, "temperature") })
 }
