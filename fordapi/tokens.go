@@ -286,7 +286,7 @@ func (c *Client) exchangeAutonomic(ctx context.Context) (string, error) {
 	// Ford no longer accepts the FordPass token although its expiry says
 	// otherwise) one refresh of it and both again.
 	plan := []string{preferred, other, "", preferred, other}
-	var subject string
+	var subject, firstCAT string
 	var resp *response
 	for step := 0; ; step++ {
 		if step == len(plan) {
@@ -296,13 +296,24 @@ func (c *Client) exchangeAutonomic(ctx context.Context) (string, error) {
 			if resp.status != http.StatusUnauthorized {
 				return "", fmt.Errorf("getting the Autonomic token: %w", fordError("autonomic_token", resp))
 			}
-			c.expireCAT()
+			// Refreshed only if nobody refreshed it since the first try
+			// (a data call's 401 at the same moment): one refresh for one
+			// expiry.
+			c.mu.Lock()
+			same := c.tok != nil && c.tok.AccessToken == firstCAT
+			c.mu.Unlock()
+			if same {
+				c.expireCAT()
+			}
 			continue
 		}
 		subject = plan[step]
 		cat, err := c.catToken(ctx)
 		if err != nil {
 			return "", err
+		}
+		if step == 0 {
+			firstCAT = cat
 		}
 		token := cat
 		if subject == SubjectRefresh {
