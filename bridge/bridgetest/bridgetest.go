@@ -9,10 +9,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -51,14 +53,28 @@ func Mosquitto(t testing.TB, addr string) (stop func(), ok bool) {
 }
 
 // FreeAddr is a free local TCP address.
+//
+// The port is free now and outside Linux's ephemeral range (32768-60999 by
+// default): a port from that range may be taken before the caller listens
+// on it, by another test's listener on port 0 or by a client's own end of
+// a connection. A client that retries against nothing there can even
+// connect to itself (TCP's simultaneous open), and the broker started
+// later cannot listen: a watcher then waited 10 s for a broker that was
+// not there, now and then, on a loaded machine.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port from 20000 to 31999")
+	return ""
 }
 
 // Suffix is a random name part, so that tests sharing a broker do not see
