@@ -226,7 +226,8 @@ func configuration(name string) readMaker {
 // ha-fordpass fordpass_handler.py (get_departure_times_state) does:
 // configurations.xevDepartureSchedulesSetting is off when its
 // departureScheduleFeatureStatus says OFF, else on when any schedule of any
-// location is ON; a record without the setting leaves the field out.
+// location is ON; a record without the setting leaves the field out. The
+// schedules themselves go to Telemetry.Details (departure_schedule).
 func departureTimes(f *FieldSpec, _ string) func(*fieldWriter, any) {
 	name := f.Name
 	return func(w *fieldWriter, raw any) {
@@ -236,34 +237,21 @@ func departureTimes(f *FieldSpec, _ string) func(*fieldWriter, any) {
 			return
 		}
 		value, _ := setting["value"].(map[string]any)
-		if s := departureSchedules(value); s != "" {
-			w.set(internalDepartures, Word(s))
+		feature, _ := value["departureScheduleFeatureStatus"].(string)
+		list, anyOn := departureSchedules(value)
+		if len(list) > 0 {
+			data, _ := json.Marshal(map[string]any{"feature": strings.ToLower(Clip(cmp.Or(feature, "ON"), 10)), "schedules": list})
+			w.set(internalDepartures, Word(string(data)))
 		}
-		if status, _ := value["departureScheduleFeatureStatus"].(string); strings.EqualFold(status, "OFF") {
-			w.set(name, Word("off"))
-			return
-		}
-		locations, _ := value["departureLocations"].([]any)
-		for _, l := range locations {
-			loc, _ := l.(map[string]any)
-			schedules, _ := loc["departureSchedules"].([]any)
-			for _, s := range schedules {
-				sch, _ := s.(map[string]any)
-				if st, _ := sch["scheduleStatus"].(string); strings.EqualFold(st, "ON") {
-					w.set(name, Word("on"))
-					return
-				}
-			}
-		}
-		w.set(name, Word("off"))
+		w.set(name, Word(map[bool]string{true: "on", false: "off"}[anyOn && !strings.EqualFold(feature, "OFF")]))
 	}
 }
 
-// DepartureSchedule is one of a car's departure times as the car reports
+// departureSchedule is one of a car's departure times as the car reports
 // it (configurations.xevDepartureSchedulesSetting: departureLocations[].
 // departureSchedules[], read as ha-fordpass fordpass_handler.py does for
 // its next-departure attribute).
-type DepartureSchedule struct {
+type departureSchedule struct {
 	Location any    `json:"location_id"`
 	ID       any    `json:"schedule_id,omitempty"`
 	Status   string `json:"status"`         // on or off
@@ -272,10 +260,9 @@ type DepartureSchedule struct {
 	TimeZone string `json:"time_zone,omitempty"`
 }
 
-// departureSchedules is the setting's schedules as JSON,
-// {"feature":"on"|"off","schedules":[…]} ("" when it has none).
-func departureSchedules(value map[string]any) string {
-	var out []DepartureSchedule
+// departureSchedules lists the setting's schedules (the first 50), and
+// says whether any of them is ON.
+func departureSchedules(value map[string]any) (out []departureSchedule, anyOn bool) {
 	plain := func(v any) any {
 		switch v := v.(type) {
 		case string:
@@ -292,24 +279,21 @@ func departureSchedules(value map[string]any) string {
 		for _, s := range schedules {
 			sch, _ := s.(map[string]any)
 			st, _ := sch["scheduleStatus"].(string)
-			d := DepartureSchedule{Location: plain(loc["locationId"]), ID: plain(sch["scheduleId"]), Status: strings.ToLower(Clip(st, 10))}
+			anyOn = anyOn || strings.EqualFold(st, "ON")
+			if len(out) == 50 {
+				continue
+			}
+			d := departureSchedule{Location: plain(loc["locationId"]), ID: plain(sch["scheduleId"]), Status: strings.ToLower(Clip(st, 10))}
 			when, _ := sch["schedule"].(map[string]any)
 			weekly, _ := when["weeklySchedule"].(map[string]any)
 			day, _ := weekly["dayOfWeek"].(string)
 			at, _ := weekly["timeOfDay"].(string)
 			tz, _ := when["timeZone"].(string)
 			d.Day, d.Time, d.TimeZone = Clip(strings.ToUpper(day), 10), Clip(at, 8), Clip(tz, 40)
-			if len(out) < 50 {
-				out = append(out, d)
-			}
+			out = append(out, d)
 		}
 	}
-	if out == nil {
-		return ""
-	}
-	feature, _ := value["departureScheduleFeatureStatus"].(string)
-	data, _ := json.Marshal(map[string]any{"feature": strings.ToLower(Clip(cmp.Or(feature, "ON"), 10)), "schedules": out})
-	return string(data)
+	return out, anyOn
 }
 
 // customMetric reads one of the car's own signals (metrics.customMetrics),
