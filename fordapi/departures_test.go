@@ -25,7 +25,7 @@ func TestDepartureTimesAndSchedules(t *testing.T) {
 	many[59] = sched("ON", "sunday")
 	for _, c := range []struct {
 		name, setting, want string
-		shown              int
+		shown               int
 	}{
 		{"on", `{"departureLocations":[{"locationId":3,"departureSchedules":[` + sched("OFF", "MONDAY") + `,` + sched("ON", "FRIDAY") + `]}]}`, "on", 2},
 		{"feature off", `{"departureScheduleFeatureStatus":"OFF","departureLocations":[{"locationId":3,"departureSchedules":[` + sched("ON", "MONDAY") + `]}]}`, "off", 1},
