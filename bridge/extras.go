@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -225,6 +224,7 @@ func (f *fleet) readTurn(ctx context.Context) error {
 // extrasLoop makes the account's reads besides telemetry when they are
 // due.
 func (f *fleet) extrasLoop(ctx context.Context) {
+	defer f.saveExtrasIfDue(true) // what was read before the shutdown
 	for {
 		// Looked at again at least every ExtrasDelay: a car that joins
 		// later (a new sign-in, a longer list) has its reads then, not
@@ -259,12 +259,14 @@ func (f *fleet) extrasLoop(ctx context.Context) {
 					if retry := f.readExtra(ctx, v, spec); !retry.IsZero() {
 						next = minTime(next, retry)
 					}
+					f.saveExtrasIfDue(false)
 					if ctx.Err() != nil {
 						return
 					}
 				}
 			}
 		}
+		f.saveExtrasIfDue(true) // the pass is over
 		if sleep(ctx, next.Sub(f.now())) != nil {
 			return
 		}
@@ -331,16 +333,36 @@ func (f *fleet) readExtra(ctx context.Context, v *vehicle, spec extraSpec) (retr
 		v.pubMu.Unlock()
 		st.ReadAt = f.now().UTC()
 		v.setExtra(spec, st)
-		return time.Time{}
 	}
-	f.saveExtras()
+	f.extrasDirty.Store(true)
 	return time.Time{}
 }
 
-// extrasMu serializes writes of extras.json.
-var extrasMu sync.Mutex
+// extrasSaveEvery bounds how often the loop writes extras.json while it
+// reads: a fleet's first pass makes a read per car a second, and writing
+// the whole file after each would write it a thousand times.
+const extrasSaveEvery = 30 * time.Second
 
+// saveExtrasIfDue writes extras.json when reads changed it and it was
+// written extrasSaveEvery ago (now: whenever they changed it).
+func (f *fleet) saveExtrasIfDue(now bool) {
+	f.extrasSave.Lock()
+	defer f.extrasSave.Unlock()
+	if f.extrasDirty.Load() && (now || f.now().Sub(f.extrasSavedAt) >= extrasSaveEvery) {
+		f.saveExtrasLocked()
+	}
+}
+
+// saveExtras writes every car's reads to extras.json.
 func (f *fleet) saveExtras() {
+	f.extrasSave.Lock()
+	defer f.extrasSave.Unlock()
+	f.saveExtrasLocked()
+}
+
+func (f *fleet) saveExtrasLocked() {
+	f.extrasDirty.Store(false)
+	f.extrasSavedAt = f.now()
 	all := map[string]map[string]extraState{}
 	for _, v := range f.cars() {
 		v.pubMu.Lock()
@@ -354,8 +376,6 @@ func (f *fleet) saveExtras() {
 		v.pubMu.Unlock()
 	}
 	data, _ := json.Marshal(all)
-	extrasMu.Lock()
-	defer extrasMu.Unlock()
 	if err := fordapi.WriteFileAtomic(filepath.Join(f.cfg.StateDir, extrasFile), data); err != nil {
 		f.log.Warn("cannot keep the reads besides telemetry in STATE_DIR; a restart makes them again", zap.Error(err))
 	}

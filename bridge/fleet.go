@@ -79,6 +79,11 @@ type fleet struct {
 	// kept are the reads besides telemetry kept in STATE_DIR, by car
 	// (extras.go), read once at the start.
 	kept map[string]map[string]extraState
+	// extras.json: written one at a time (extrasSave, which also guards
+	// extrasSavedAt), and whether reads changed it since.
+	extrasSave    sync.Mutex
+	extrasSavedAt time.Time
+	extrasDirty   atomic.Bool
 	// The turns of the reads besides the cars' state (readTurn): since
 	// when a turn was first asked for, from when turns are given, and the
 	// last one given.
@@ -356,6 +361,7 @@ func (f *fleet) reconcile(ctx context.Context, list []fordapi.Vehicle, known []s
 				v.setExtra(spec, st) // a restart shows what was read before
 			}
 		}
+		delete(f.kept, v.vin) // the car holds them now (only this goroutine reads kept)
 		f.workers.Add(1)
 		go v.run(ctx)
 	}
