@@ -53,6 +53,12 @@ func TestChargeLocationTargets(t *testing.T) {
 	if r := e.result(ev, "tnone", "rejected", 5*time.Second); !strings.Contains(r.Error, "needs a location") {
 		t.Fatalf("no location: %+v", r)
 	}
+	for id, loc := range map[string]string{"tbool": "true", "tzero": "0", "thalf": "1.5", "tobj": `{"name":"Home"}`, "tblank": `"  "`} {
+		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_location_target","location":`+loc+`,"value":80,"id":"`+id+`"}`, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "a name or a place") {
+			t.Fatalf("location %s: %+v", loc, r)
+		}
+	}
 	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_location_target","location":"Home","value":80,"id":"truck"}`, false)
 	e.result(vin1, "truck", "rejected", 5*time.Second)
 	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_location_target","location":3,"value":80,"id":"t3"}`, false)
