@@ -252,7 +252,9 @@ func (f *fleet) extrasLoop(ctx context.Context) {
 					if f.readTurn(ctx) != nil || f.auth.gate.wait(ctx, f.now) != nil {
 						return
 					}
-					if at := f.ford.Budget().NextAllowed(fordapi.ClassTelemetry); at.After(f.now()) {
+					// FordPass's budget paces FordPass's reads; FordConnect's
+					// client keeps FordConnect's own pace.
+					if at := f.ford.Budget().NextAllowed(fordapi.ClassTelemetry); !spec.fordConnect && at.After(f.now()) {
 						next = minTime(next, at)
 						continue
 					}

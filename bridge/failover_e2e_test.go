@@ -98,6 +98,18 @@ func bothFailsOver(t *testing.T, budget int) {
 	if n := len(e.w.History(detail)) - detailsBefore; n > 12 {
 		t.Fatalf("%d P/auth/detail publishes over the episode: %q", n, e.w.History(detail)[detailsBefore:])
 	}
+	// FordConnect's other reads: the consented car's health alerts, on
+	// FordConnect's pace whatever FordPass's budget; the other car is never
+	// asked, and FordConnect's state stayed ok (above).
+	e.w.WaitValue(e.topic(vin1, "health_alerts"), "1", 15*time.Second)
+	// One read; a second only when the test's own expiry met the first
+	// (Ford's 401, the token renewed, the read made again once).
+	if n := e.sim.Stats().Calls["fcon_health_alerts"]; n < 1 || n > 2 {
+		t.Fatalf("%d health alert reads for one consented car (%d refused by the pace in all)", n, e.sim.Stats().FconRefused)
+	}
+	if v, _ := e.w.Get(e.topic(vin2, "health_alerts")); v != "" {
+		t.Fatalf("the car without a consent shows health alerts %q", v)
+	}
 	st := e.sim.Stats()
 	t.Logf("failover %s; sign-in to ok %s; streams and sources back %s; %d P/auth/detail publishes; FordConnect reads %d, refused %d; FordPass calls %d",
 		failover.Round(time.Millisecond), signedIn.Round(time.Millisecond), streamsBack.Round(time.Millisecond),
