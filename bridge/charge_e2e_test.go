@@ -2,7 +2,9 @@ package bridge_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,89 +125,82 @@ func TestChargeTarget(t *testing.T) {
 	}
 }
 
-// TestChargeCurrentLimit: the simulator's EV reports its AC current limit
-// (48 A) as ha-fordpass reads it (customMetrics …:custom:global-ac-current-limit);
-// Home Assistant gets a number from 5 to 48 A that sends
-// charge_current_limit; 32 reaches Ford as globalCurrentLimit alone inside
-// the charge settings, and the car's new limit comes back; 100, 4.5 or
-// none are refused without a Ford call, and so is the pickup.
-func TestChargeCurrentLimit(t *testing.T) {
+// chargeSetting is one of the charge settings a command sets alone
+// inside Ford's updateChargeSettings (as ha-fordpass set_charge_settings
+// sends each), tried by trySetting.
+type chargeSetting struct {
+	command, reported string  // the command, and the value the simulator's EV reports
+	min, max, step    float64 // the Home Assistant number's
+	unit              string
+	bad               []string // values refused, each naming allowed
+	allowed, pickup   string   // in each refusal's error; in the pickup's
+	good, fordKey     string   // a value Ford gets, and its key in chargeSettings
+}
+
+// TestChargeSettingsAlone: the simulator's EV reports its AC current
+// limit (48 A, customMetrics …:custom:global-ac-current-limit) and its DC
+// power limit (100, …:custom:global-dc-power-limit) as ha-fordpass reads
+// them; Home Assistant gets a number for each, in ha-fordpass's range,
+// that sends the command; a good value reaches Ford alone inside the
+// charge settings and the car's new value comes back; values outside the
+// range, fractions, huge numbers, strings or none are refused without a
+// Ford call, and so is the pickup, which reports neither.
+func TestChargeSettingsAlone(t *testing.T) {
 	t.Parallel()
-	ev := fordsim.VIN(2)
-	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
-		allowed: []string{"lock", "unlock", "charge_current_limit"}})
-	e.w.WaitValue(e.topic(ev, "charge_current_limit"), "48", 10*time.Second)
-	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_current_limit"`) })
-	if c := cmps(t, cfg)["charge_current_limit"]; c["platform"] != "number" || c["min"] != float64(5) || c["max"] != float64(48) ||
-		c["unit_of_measurement"] != "A" || !strings.Contains(c["command_template"].(string), `"command":"charge_current_limit"`) {
-		t.Fatalf("the current limit in Home Assistant: %v", c)
-	}
-	e.waitStream(ev)
-	for id, body := range map[string]string{"a100": `"value":100`, "a4_5": `"value":4.5`, "ahuge": `"value":1e300`, "aminus": `"value":-1e300`, "anone": `"amps":32`} {
-		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_current_limit",`+body+`,"id":"`+id+`"}`, false)
-		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "5 to 48") && !strings.Contains(r.Error, "takes value") {
-			t.Fatalf("%s: %+v", id, r)
-		}
-	}
-	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_current_limit","value":32,"id":"truck"}`, false)
-	e.result(vin1, "truck", "rejected", 5*time.Second)
-	if n := len(e.sim.Stats().Commands); n != 0 {
-		t.Fatalf("%d commands reached Ford", n)
-	}
-	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_current_limit","value":32,"id":"a32"}`, false)
-	e.result(ev, "a32", "success", 10*time.Second)
-	e.w.WaitValue(e.topic(ev, "charge_current_limit"), "32", 5*time.Second)
-	cmds := e.sim.Stats().Commands
-	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
-		t.Fatalf("Ford received %+v", cmds)
-	}
-	if cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any); len(cs) != 1 || cs["globalCurrentLimit"] != float64(32) {
-		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
+	for _, c := range []chargeSetting{
+		{command: "charge_current_limit", reported: "48", min: 5, max: 48, step: 1, unit: "A",
+			bad: []string{"100", "4.5", "1e300", "-1e300", `"32"`}, allowed: "5 to 48", pickup: "electric car", good: "32", fordKey: "globalCurrentLimit"},
+		// ha-fordpass's select offers 50, 60, 70, 80, 85, 90, 95 and 100.
+		{command: "charge_dc_power_limit", reported: "100", min: 50, max: 100, step: 10,
+			bad: []string{"55", "160", "110", `"80"`}, allowed: "85, 90, 95 or 100", pickup: "DC power limit", good: "85", fordKey: "globalDCPowerLimit"},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			t.Parallel()
+			trySetting(t, c)
+		})
 	}
 }
 
-// TestChargeDCPowerLimit: the simulator's EV reports its DC power limit
-// (100) as ha-fordpass reads it (customMetrics …:custom:global-dc-power-limit);
-// Home Assistant gets a number from 50 to 100; 85 reaches Ford as
-// globalDCPowerLimit alone inside the charge settings and comes back; 55,
-// 160 and 110 (values ha-fordpass does not offer) are refused without a Ford
-// call, and the pickup, which reports none, offers nothing and refuses it.
-func TestChargeDCPowerLimit(t *testing.T) {
-	t.Parallel()
+func trySetting(t *testing.T, c chargeSetting) {
 	ev := fordsim.VIN(2)
-	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2},
-		allowed: []string{"lock", "unlock", "charge_dc_power_limit"}})
-	e.w.WaitValue(e.topic(ev, "charge_dc_power_limit"), "100", 10*time.Second)
-	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"charge_dc_power_limit":{"platform":"number"`) })
-	if c := cmps(t, cfg)["charge_dc_power_limit"]; c["platform"] != "number" || c["min"] != float64(50) || c["max"] != float64(100) || c["step"] != float64(10) {
-		t.Fatalf("the DC power limit in Home Assistant: %v", c)
+	e := newEnv(t, envOptions{signedIn: true, stream: true, sim: fordsim.Options{Vehicles: 2}, allowed: []string{"lock", "unlock", c.command}})
+	e.w.WaitValue(e.topic(ev, c.command), c.reported, 10*time.Second)
+	cfg := e.w.WaitFor(e.deviceConfig(ev), 10*time.Second, func(s string) bool { return strings.Contains(s, `"`+c.command+`":{"platform":"number"`) })
+	n := cmps(t, cfg)[c.command]
+	if n["min"] != c.min || n["max"] != c.max || n["step"] != c.step || c.unit != "" && n["unit_of_measurement"] != c.unit ||
+		!strings.Contains(n["command_template"].(string), `"command":"`+c.command+`"`) {
+		t.Fatalf("the number in Home Assistant: %v", n)
 	}
-	if truck := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") }); strings.Contains(truck, "charge_dc_power_limit") {
-		t.Error("the pickup offers a DC power limit")
+	if truck := e.w.WaitFor(e.deviceConfig(vin1), 10*time.Second, func(s string) bool { return strings.Contains(s, "odometer") }); strings.Contains(truck, `"`+c.command+`"`) {
+		t.Errorf("the pickup offers %s", c.command)
 	}
 	e.waitStream(ev)
-	for _, v := range []string{"55", "160", "110", `"80"`} {
-		id := "d" + strings.Trim(v, `"`)
-		e.w.Publish(e.topic(ev, "command"), `{"command":"charge_dc_power_limit","value":`+v+`,"id":"`+id+`"}`, false)
-		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, "85, 90, 95 or 100") {
-			t.Fatalf("%s: %+v", id, r)
+	for i, v := range append(c.bad, "") {
+		id, body := fmt.Sprintf("bad%d", i), `"value":`+v
+		if v == "" {
+			body = `"amount":32` // no value, and a key it does not take
+		}
+		e.w.Publish(e.topic(ev, "command"), `{"command":"`+c.command+`",`+body+`,"id":"`+id+`"}`, false)
+		if r := e.result(ev, id, "rejected", 5*time.Second); !strings.Contains(r.Error, c.allowed) && !strings.Contains(r.Error, "takes value") {
+			t.Fatalf("%s: %+v", body, r)
 		}
 	}
-	e.w.Publish(e.topic(vin1, "command"), `{"command":"charge_dc_power_limit","value":80,"id":"truck"}`, false)
-	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, "DC power limit") {
+	e.w.Publish(e.topic(vin1, "command"), `{"command":"`+c.command+`","value":`+c.good+`,"id":"truck"}`, false)
+	if r := e.result(vin1, "truck", "rejected", 5*time.Second); !strings.Contains(r.Error, c.pickup) {
 		t.Fatalf("the pickup: %+v", r)
 	}
 	if n := len(e.sim.Stats().Commands); n != 0 {
 		t.Fatalf("%d commands reached Ford", n)
 	}
-	e.w.Publish(e.topic(ev, "command"), `{"command":"charge_dc_power_limit","value":85,"id":"d85ok"}`, false)
-	e.result(ev, "d85ok", "success", 10*time.Second)
-	e.w.WaitValue(e.topic(ev, "charge_dc_power_limit"), "85", 5*time.Second)
+	e.w.Publish(e.topic(ev, "command"), `{"command":"`+c.command+`","value":`+c.good+`,"id":"ok"}`, false)
+	e.result(ev, "ok", "success", 10*time.Second)
+	e.w.WaitValue(e.topic(ev, c.command), c.good, 5*time.Second)
 	cmds := e.sim.Stats().Commands
 	if len(cmds) != 1 || cmds[0].Type != "updateChargeSettings" {
 		t.Fatalf("Ford received %+v", cmds)
 	}
-	if cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any); len(cs) != 1 || cs["globalDCPowerLimit"] != float64(85) {
+	want, _ := strconv.ParseFloat(c.good, 64)
+	if cs, _ := cmds[0].Properties["chargeSettings"].(map[string]any); len(cs) != 1 || cs[c.fordKey] != want {
 		t.Fatalf("charge settings sent: %v", cmds[0].Properties)
 	}
 }
