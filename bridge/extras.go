@@ -121,7 +121,7 @@ func (v *vehicle) chargeLocations() []fordapi.ChargeLocation {
 // too large.
 const maxExtraJSON = 32 << 10
 
-// fordConnectExtra reads one of fordconnect.Extras. Ford's answer is
+// fordConnectExtra reads one of fordconnect.Client.Extra. Ford's answer is
 // shown as it is, as ioBroker.ford does, an array wrapped as {"items":…}
 // (Home Assistant's attributes are an object) and cut to the car's own
 // entries where they name a car (vin or vehicleId, ioBroker's

@@ -490,7 +490,7 @@ func (c *Client) Telemetry(ctx context.Context, vin string) (*fordapi.Telemetry,
 // and ha-fordconnect-query names (const.py): the car's health alerts, and
 // an electric car's departure times and charge schedules. No source shows
 // their answers' shapes; they are passed on as Ford sends them.
-var Extras = map[string]string{
+var extras = map[string]string{
 	"health_alerts":       "/fcon-query/v1/vehicle-health/alerts",
 	"departure_schedules": "/fcon-query/v1/electric/departure-times",
 	"charge_schedules":    "/fcon-query/v1/electric/charge-schedules",
@@ -512,9 +512,9 @@ func (e *NotForCarError) Error() string {
 	return e.Endpoint + ": not for this car (404)"
 }
 
-// Extra reads one of Extras for a car: Ford's answer, checked to be JSON.
+// Extra reads one of extras for a car: Ford's answer, checked to be JSON.
 func (c *Client) Extra(ctx context.Context, vin, name string) (json.RawMessage, error) {
-	path, ok := Extras[name]
+	path, ok := extras[name]
 	if !ok {
 		return nil, fmt.Errorf("no FordConnect endpoint %q", name)
 	}

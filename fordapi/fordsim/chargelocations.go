@@ -120,7 +120,7 @@ func idString(id any) string {
 }
 
 // fconExtra answers the FordConnect Query endpoints besides telemetry
-// (fordconnect.Extras). No source shows their answers, so the shapes are
+// (fordconnect.Client.Extra). No source shows their answers, so the shapes are
 // the simulator's own: the health alerts carry the keys
 // ha-fordconnect-query's unfinished reader names (VehicleAlertList,
 // ActiveAlerts); departure times are for electric cars only (404
