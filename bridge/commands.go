@@ -484,7 +484,7 @@ func (v *vehicle) runCommand(req CommandRequest, deadline time.Time, waited time
 	default:
 		status = ResultFailed
 		if !errors.As(err, new(*fordapi.CommandError)) && !errors.As(err, new(*fordapi.ClimateError)) && !errors.Is(err, fordapi.ErrBudgetExhausted) &&
-			!errors.As(err, new(*nothingToDo)) && !errors.Is(err, fordapi.ErrLocationIncomplete) {
+			!errors.As(err, new(*nothingToDo)) {
 			h.report(err, &backoff{min: v.set.backoffMin, max: v.set.backoffMax})
 		}
 	}

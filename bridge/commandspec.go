@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -301,7 +302,11 @@ func setLocationTarget(ctx context.Context, v *vehicle, props map[string]any) er
 		return &nothingToDo{fmt.Sprintf("the car has no such charging location; its locations are %s", strings.Join(names, ", "))}
 	}
 	target := props["target"].(int)
-	if err := v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetChargeLocationTarget(ctx, v.vin, list[i], target) }); err != nil {
+	err := v.host.fordAPI().FordPass(func(c *fordapi.Client) error { return c.SetChargeLocationTarget(ctx, v.vin, list[i], target) })
+	switch {
+	case errors.Is(err, fordapi.ErrLocationIncomplete):
+		return &nothingToDo{err.Error()} // an answer about the entry, not a fault of Ford's
+	case err != nil:
 		return err
 	}
 	list[i].Target = target
