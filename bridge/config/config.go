@@ -536,10 +536,14 @@ func badPort(p string) bool {
 func PrintEnvHelp(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
-	err := envconfig.Usagef("", &env{}, tw, `{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`)
-	if err != nil {
-		return err
+	// Read from the tags envconfig reads, rather than with its Usagef,
+	// whose text/template kept 170 KB in the binary (issue 36).
+	t := reflect.TypeOf(env{})
+	for i := range t.NumField() {
+		f := t.Field(i).Tag
+		if name := f.Get("envconfig"); name != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, f.Get("default"), f.Get("desc"))
+		}
 	}
 	return tw.Flush()
 }

@@ -10,7 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -434,8 +434,8 @@ func (u *UI) renderPage(w http.ResponseWriter, r *http.Request, status int, toke
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := signInPage.Execute(w, d); err != nil {
-		u.log.Warn("rendering the sign-in page", zap.Error(err))
+	if _, err := io.WriteString(w, d.render()); err != nil {
+		u.log.Debug("sending the sign-in page", zap.Error(err))
 	}
 }
 
@@ -456,80 +456,3 @@ func (u *UI) Serve() (*http.Server, error) {
 	}()
 	return srv, nil
 }
-
-var signInPage = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>fordpass2mqtt — {{.Headline}}</title>
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24;line-height:1.5}
-h1{font-size:1.5rem;margin:0 0 .25rem}
-.state{border-radius:.5rem;padding:1rem 1.25rem;margin:1rem 0;border:1px solid #d0d7de}
-.ok{background:#e9f7ef;border-color:#7fcf9b}.reauth_required{background:#fff4e5;border-color:#f0b45b}
-.rate_limited,.unavailable{background:#eef3fb;border-color:#9db8e0}
-.err{background:#fdecea;border:1px solid #e0877d;border-radius:.5rem;padding:.75rem 1rem}
-.good{background:#e9f7ef;border:1px solid #7fcf9b;border-radius:.5rem;padding:.75rem 1rem}
-ol li{margin:.5rem 0}
-a.button,button{display:inline-block;background:#0b5cad;color:#fff;border:0;border-radius:.4rem;padding:.55rem 1rem;font-size:1rem;text-decoration:none;cursor:pointer}
-textarea{width:100%;box-sizing:border-box;min-height:6rem;font-family:ui-monospace,monospace;font-size:.85rem}
-code{background:#f3f4f6;padding:.1rem .3rem;border-radius:.25rem}
-small,.muted{color:#57606a}
-table{border-collapse:collapse;width:100%}td{padding:.35rem .5rem;border-top:1px solid #d0d7de;vertical-align:top}
-td.pass{color:#1a7f37;font-weight:600}td.warn{color:#9a6700;font-weight:600}td.fail{color:#cf222e;font-weight:600}
-</style>
-</head>
-<body>
-<h1>fordpass2mqtt</h1>
-<p class="muted">FordPass to MQTT bridge{{if not .Broker}} · <strong>not connected to the MQTT broker</strong>{{end}}</p>
-{{if .Accounts}}<p>Accounts:{{range .Accounts}} {{if .Shown}}<strong>{{.Name}}</strong>{{else}}<a href="{{$.Base}}?account={{.Name}}">{{.Name}}</a>{{end}} ({{.State}}){{end}}</p>
-<h2>Account {{.Account}}</h2>{{end}}
-{{if .SignedIn}}<p class="good">Signed in. The bridge is fetching your vehicles now.</p>{{end}}
-{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
-<div class="state {{.Info.State}}">
-<strong>{{.Headline}}</strong><br>{{.Words}}
-<br><small>Detail: {{.Info.Reason}}{{if .Info.RetryAt}} · next try {{.Info.RetryAt.Format "2006-01-02 15:04:05 MST"}}{{end}} · since {{.Info.Since.Format "2006-01-02 15:04:05 MST"}}</small>
-</div>
-<h2>{{if eq .Info.State "reauth_required"}}Sign in{{else}}Sign in again (optional){{end}}</h2>
-{{if .FordConnect}}<ol>
-<li><a class="button" href="{{.Info.LoginURL}}" target="_blank" rel="noopener noreferrer">Open the FordConnect consent</a>
-<br><small>One consent covers one car; open the link again for each further car.</small></li>
-<li>Sign in with your Ford account and consent for the car. Ford then sends your browser to <code>{{.Redirect}}</code>: when that is this page, the consent completes by itself.</li>
-<li>Otherwise (that page does not load), copy the whole address the browser landed on, with <code>code=</code> and <code>state=</code>, and paste it here within a few minutes.</li>
-</ol>
-<form method="post" action="{{.Base}}auth/code">
-<input type="hidden" name="form_token" value="{{.FormToken}}">
-<input type="hidden" name="account" value="{{.Account}}">
-<label for="redirect_url">The address the browser landed on (<code>…?code=…&amp;state=…</code>)</label>
-<textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
-<p><button type="submit">Add the car</button></p>
-</form>
-{{else}}<ol>
-<li><a class="button" href="{{.Info.LoginURL}}" target="_blank" rel="noopener noreferrer">Open the FordPass login</a>
-<br><small>Use a desktop browser. Open its developer tools (F12) on the <em>Network</em> tab before you sign in.</small></li>
-<li>Sign in with your FordPass e-mail and password (and the e-mail code, if Ford asks). The page then keeps loading: that is expected, because your browser cannot open the FordPass app's address.</li>
-<li>In the developer tools, find the last request, whose address starts with <code>fordapp://userauthorized</code> (the console also shows it as a failed load). Copy that whole address and paste it here within a few minutes — codes are single-use and expire quickly.</li>
-</ol>
-<form method="post" action="{{.Base}}auth/code">
-<input type="hidden" name="form_token" value="{{.FormToken}}">
-<input type="hidden" name="account" value="{{.Account}}">
-<label for="redirect_url">Redirect address (<code>fordapp://userauthorized/?code=…</code>) or the bare code</label>
-<textarea id="redirect_url" name="redirect_url" required maxlength="16000" autocomplete="off" spellcheck="false"></textarea>
-<p><button type="submit">Sign in</button></p>
-</form>{{end}}
-<h2>Status</h2>
-<p>Ford calls in the last 24 h: <strong>{{.Calls}}</strong> of {{.Budget}}.
-Vehicles: {{if .Vehicles}}{{range $i, $v := .Vehicles}}{{if $i}}, {{end}}<code>{{$v}}</code>{{end}}{{else}}none yet{{end}}.</p>
-{{if .Info.Backends}}<h2>Backends</h2>
-<table>{{range .Info.Backends}}<tr><td>{{.State}}</td><td><strong>{{.Name}}</strong>: {{.Reason}}
-{{range .Cars}}<br><code>{{.VIN}}</code> {{if .Consented}}consented{{else if .Refused}}consent refused{{if .RetryAt}}, tried again by itself at {{.RetryAt.Format "2006-01-02 15:04 MST"}}{{end}}{{else}}not consented: read through FordPass only{{end}}{{end}}
-{{if and (eq .Name "fordconnect") .LoginURL}}<br><a href="{{.LoginURL}}" target="_blank" rel="noopener noreferrer">Consent one more car to FordConnect</a>{{end}}</td></tr>{{end}}</table>{{end}}
-<h2>Diagnose</h2>
-{{if .Doctor}}<p>The last <code>fordpass2mqtt doctor</code> run, {{.Doctor.At.Format "2006-01-02 15:04 MST"}}:</p>
-<table>{{range .Doctor.Checks}}<tr><td class="{{.Status}}">{{.Status}}</td><td><strong>{{.Name}}</strong>: {{.Finding}}{{if .Fix}}<br><small>Fix: {{.Fix}}</small>{{end}}</td></tr>{{end}}</table>
-{{else}}<p>Run <code>fordpass2mqtt doctor</code> (in Docker: <code>docker compose exec fordpass2mqtt fordpass2mqtt doctor</code>) for a checklist of what can break the FordPass connection; its results appear here.</p>{{end}}
-<p><small>Health: <a href="{{.Base}}healthz">/healthz</a> · Metrics: <a href="{{.Base}}metrics">/metrics</a></small></p>
-</body>
-</html>
-`))

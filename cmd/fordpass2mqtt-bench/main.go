@@ -113,7 +113,7 @@ func run() int {
 type result struct {
 	vehicles                        int
 	startFirst, startAll            time.Duration
-	rssStart, rssHour               float64 // MB
+	rssStart, rssHour               rss
 	rssIdleMin, rssIdleMax          float64 // MB, sampled while idle after the hour
 	goroutinesStart, goroutinesHour int
 	heapHour, stacksHour            float64 // MB in use after the hour
@@ -150,10 +150,10 @@ func printTable(w io.Writer, rs []result) {
 	row("start to first vehicle's state", func(r result) string { return ms(r.startFirst) })
 	row("start to every vehicle's state", func(r result) string { return ms(r.startAll) })
 	row("Ford calls at start", func(r result) string { return strconv.Itoa(r.callsStart) })
-	row("RSS after start", func(r result) string { return fmt.Sprintf("%.1f MB", r.rssStart) })
+	row("RSS after start", func(r result) string { return r.rssStart.String() })
 	row("goroutines after start", func(r result) string { return strconv.Itoa(r.goroutinesStart) })
 	row("telemetry updates in the \"hour\"", func(r result) string { return strconv.Itoa(r.updates) })
-	row("RSS after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.rssHour) })
+	row("RSS after the hour", func(r result) string { return r.rssHour.String() })
 	row("RSS while idle after the hour, min-max", func(r result) string { return fmt.Sprintf("%.1f-%.1f MB", r.rssIdleMin, r.rssIdleMax) })
 	row("goroutines after the hour", func(r result) string { return strconv.Itoa(r.goroutinesHour) })
 	row("heap in use after the hour", func(r result) string { return fmt.Sprintf("%.1f MB", r.heapHour) })

@@ -142,7 +142,7 @@ func (fr *fleetRun) startup() error {
 	}
 	fr.r.callsStart = fr.sim.Stats().CallsTotal - fr.before
 	time.Sleep(2 * time.Second) // settle
-	fr.r.rssStart = rssMB(fr.pid)
+	fr.r.rssStart = rssOf(fr.pid)
 	fr.r.goroutinesStart = int(metric(fr.httpAddr, "go_goroutines"))
 	return nil
 }
@@ -228,14 +228,14 @@ func (fr *fleetRun) hour() error {
 	time.Sleep(time.Second)
 	fr.r.updates = total
 	fr.r.cpuPerUpdate = (cpuTime(fr.pid) - cpu0) / time.Duration(total)
-	fr.r.rssHour = rssMB(fr.pid)
+	fr.r.rssHour = rssOf(fr.pid)
 	return nil
 }
 
 // idle samples the resident memory while nothing changes: one reading lands
 // anywhere in the collector's cycle, the range says where it sits.
 func (fr *fleetRun) idle() error {
-	fr.r.rssIdleMin, fr.r.rssIdleMax = fr.r.rssHour, fr.r.rssHour
+	fr.r.rssIdleMin, fr.r.rssIdleMax = fr.r.rssHour.total, fr.r.rssHour.total
 	for end := time.Now().Add(fr.o.idle); time.Now().Before(end); {
 		time.Sleep(5 * time.Second)
 		rss := rssMB(fr.pid)

@@ -18,19 +18,39 @@ import (
 	"github.com/fordpass2mqtt/fordpass2mqtt/bridge/brokertest"
 )
 
-func rssMB(pid int) float64 {
+func rssMB(pid int) float64 { return rssOf(pid).total }
+
+// rss is a process's resident memory in MiB, whole and in its two parts:
+// anonymous (heap, stacks, the runtime's own) and file-backed (the
+// binary's pages that were touched).
+type rss struct{ total, anon, file float64 }
+
+func rssOf(pid int) rss {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return rss{}
 	}
+	var r rss
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.Atoi(f[1])
-			return float64(kb) / 1024
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "VmRSS:":
+			r.total = float64(kb) / 1024
+		case "RssAnon:":
+			r.anon = float64(kb) / 1024
+		case "RssFile:":
+			r.file = float64(kb) / 1024
 		}
 	}
-	return 0
+	return r
+}
+
+func (r rss) String() string {
+	return fmt.Sprintf("%.1f MB (%.1f anon, %.1f file)", r.total, r.anon, r.file)
 }
 
 // cpuTime is the process's user+system CPU time.
