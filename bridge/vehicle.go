@@ -126,138 +126,180 @@ func (v *vehicle) run(parent context.Context) {
 	defer close(v.done)
 	defer cancel()
 
-	// Not logger().With: a child logger holds an encoder buffer of its own
-	// for as long as the car runs (2 KB a car in a fleet).
-	log, vinField := h.logger(), zap.String("vin", fordapi.ShortVIN(v.vin))
 	v.showKeptClimate()
-	bo := &backoff{min: v.set.backoffMin, max: v.set.backoffMax}
-	streamBo := &backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}
-	var nextPoll, nextStream time.Time
-	failedOver := false // the stream is down for FordPass's own reason and the other backend was asked
-	renewed := false    // a socket Ford closed for its token was reopened at once
+	st := &runState{bo: backoff{min: v.set.backoffMin, max: v.set.backoffMax},
+		streamBo: backoff{min: v.set.streamRetry, max: 30 * v.set.streamRetry}}
 	for {
 		if err := h.waitForFord(ctx); err != nil {
 			return
 		}
-		if v.set.stream && h.mayStream(v.vin) && !h.clock().Before(nextStream) {
-			// The socket's first frame is the car's whole record, so
-			// nothing that changed before it opened is missed; every update
-			// it brings pushes the next poll back.
-			v.setStreaming(true)
-			sctx := ctx
-			if v.snapshot.Swap(false) {
-				sctx = fordapi.ForSnapshot(ctx)
-			}
-			if v.failing() {
-				sctx = fordapi.ForRetry(sctx)
-			}
-			err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
-				streamBo.reset()
-				failedOver, renewed = false, false
-				select {
-				case <-v.wake: // a kick for a stream that runs: moot
-				default:
-				}
-				v.reached()
-				v.publish(tel)
-				nextPoll = h.clock().Add(h.pollInterval(v.vin))
-				h.report(nil, bo)
-			})
-			v.setStreaming(false)
-			if ctx.Err() != nil {
+		if v.set.stream && h.mayStream(v.vin) && !h.clock().Before(st.nextStream) {
+			if v.streamTurn(ctx, st) {
 				return
 			}
-			v.unreached(err)
-			// A socket that closed is no news about the account: polling
-			// goes on and says whether Ford is reachable. Only a dead token,
-			// a rate limit or the budget change the state from here. With
-			// two backends, a stream FordPass cannot give is the other
-			// backend's turn: the car is asked now, and the backend says its
-			// own state.
-			wait := time.Duration(0)
-			switch {
-			case errors.As(err, new(both.FordPassDownError)):
-				if !failedOver {
-					nextPoll, failedOver = h.clock(), true
-				}
-			case err != nil && !fordapi.IsTransient(err):
-				wait = h.report(err, bo)
-			case errors.Is(err, fordapi.ErrStreamDisplaced) && h.mayStream(v.vin):
-				// Ford allows one socket per token and another car's
-				// opened (a poll that reads a socket): the car in use
-				// takes it back soon, without a backoff.
-				wait = displacedRetry
-			case errors.Is(err, fordapi.ErrStreamUnauthorized) && !renewed:
-				// Ford closed the socket because its token expired: reopening
-				// renews it (once, for every car), and says at once whether
-				// the sign-in still holds.
-				renewed, wait = true, time.Nanosecond
-			}
-			if wait == 0 {
-				wait = streamBo.next()
-			}
-			if v.failing() {
-				wait = min(wait, v.set.darkRetry)
-			}
-			nextStream = h.clock().Add(wait)
-			log.Info("telemetry stream closed; polling until it reopens", vinField, zap.Error(err), zap.Time("reopen_at", nextStream))
 			continue
 		}
-		if !h.clock().Before(nextPoll) {
-			fctx := ctx
-			if v.snapshot.Swap(false) {
-				fctx = fordapi.ForSnapshot(ctx)
-			}
-			if v.failing() && !v.set.stream {
-				fctx = fordapi.ForRetry(fctx)
-			}
-			tel, err := h.fordAPI().Telemetry(fctx, v.vin)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				v.unreached(err)
-			} else {
-				v.reached()
-			}
-			if wait := h.report(err, bo); err != nil {
-				if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
-					log.Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", vinField, zap.Error(err))
-				} else if !errors.Is(err, fordapi.ErrReauthRequired) {
-					log.Debug("telemetry fetch failed", vinField, zap.Error(err), zap.Duration("retry_in", wait))
-				}
-				if v.failing() && !v.set.stream {
-					// The stream's retry is the probe where there is one
-					// (its first frame is the whole record): polls keep
-					// their own backoff, so an outage costs one try per
-					// DarkRetry, not two.
-					wait = min(wait, v.set.darkRetry)
-				}
-				nextPoll = h.clock().Add(wait)
-			} else {
-				v.publish(tel)
-				nextPoll = h.clock().Add(h.pollInterval(v.vin))
-				if ign, _ := tel.Field(fordapi.FieldIgnition); ign.String() == "on" && v.set.stream && !h.mayStream(v.vin) {
-					h.used(v.vin) // being driven: it streams, with one socket per token
-				}
-			}
-		}
-		wake := nextPoll
-		if v.set.stream && h.mayStream(v.vin) && nextStream.Before(wake) {
-			wake = nextStream
-		}
-		t := time.NewTimer(max(wake.Sub(h.clock()), 0))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !h.clock().Before(st.nextPoll) && v.pollTurn(ctx, st) {
 			return
-		case <-v.wake:
-			t.Stop()
-			nextStream = h.clock()
-			streamBo.reset()
-		case <-t.C:
+		}
+		if v.sleep(ctx, st) {
+			return
 		}
 	}
+}
+
+// runState is what a car's run carries from one turn to the next. The
+// turns are methods of their own so that, while the car's goroutine waits
+// on its socket, its stack holds the stream turn's frame and not the
+// whole loop's: a fleet holds a thousand of these goroutines, and one
+// whose stack stays under a quarter of 16 KB while it waits can be shrunk
+// back to 8 KB after the socket's opening grew it.
+type runState struct {
+	bo, streamBo         backoff
+	nextPoll, nextStream time.Time
+	failedOver           bool // the stream is down for FordPass's own reason and the other backend was asked
+	renewed              bool // a socket Ford closed for its token was reopened at once
+}
+
+// streamTurn streams the car until its socket closes; it reports whether
+// the car stops (ctx ended).
+func (v *vehicle) streamTurn(ctx context.Context, st *runState) (stop bool) {
+	h := v.host
+	// The socket's first frame is the car's whole record, so nothing that
+	// changed before it opened is missed; every update it brings pushes the
+	// next poll back.
+	v.setStreaming(true)
+	sctx := ctx
+	if v.snapshot.Swap(false) {
+		sctx = fordapi.ForSnapshot(ctx)
+	}
+	if v.failing() {
+		sctx = fordapi.ForRetry(sctx)
+	}
+	err := h.fordAPI().Stream(sctx, v.vin, v.set.streamOpts, func(tel *fordapi.Telemetry) {
+		st.streamBo.reset()
+		st.failedOver, st.renewed = false, false
+		select {
+		case <-v.wake: // a kick for a stream that runs: moot
+		default:
+		}
+		v.reached()
+		v.publish(tel)
+		st.nextPoll = h.clock().Add(h.pollInterval(v.vin))
+		h.report(nil, &st.bo)
+	})
+	v.setStreaming(false)
+	if ctx.Err() != nil {
+		return true
+	}
+	v.streamClosed(err, st)
+	return false
+}
+
+// streamClosed decides when a car whose socket closed with err tries its
+// socket again.
+func (v *vehicle) streamClosed(err error, st *runState) {
+	h := v.host
+	v.unreached(err)
+	// A socket that closed is no news about the account: polling goes on
+	// and says whether Ford is reachable. Only a dead token, a rate limit
+	// or the budget change the state from here. With two backends, a
+	// stream FordPass cannot give is the other backend's turn: the car is
+	// asked now, and the backend says its own state.
+	wait := time.Duration(0)
+	switch {
+	case errors.As(err, new(both.FordPassDownError)):
+		if !st.failedOver {
+			st.nextPoll, st.failedOver = h.clock(), true
+		}
+	case err != nil && !fordapi.IsTransient(err):
+		wait = h.report(err, &st.bo)
+	case errors.Is(err, fordapi.ErrStreamDisplaced) && h.mayStream(v.vin):
+		// Ford allows one socket per token and another car's opened (a
+		// poll that reads a socket): the car in use takes it back soon,
+		// without a backoff.
+		wait = displacedRetry
+	case errors.Is(err, fordapi.ErrStreamUnauthorized) && !st.renewed:
+		// Ford closed the socket because its token expired: reopening
+		// renews it (once, for every car), and says at once whether the
+		// sign-in still holds.
+		st.renewed, wait = true, time.Nanosecond
+	}
+	if wait == 0 {
+		wait = st.streamBo.next()
+	}
+	if v.failing() {
+		wait = min(wait, v.set.darkRetry)
+	}
+	st.nextStream = h.clock().Add(wait)
+	// Not logger().With: a child logger holds an encoder buffer of its own
+	// for as long as the car runs (2 KB a car in a fleet).
+	h.logger().Info("telemetry stream closed; polling until it reopens", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Error(err), zap.Time("reopen_at", st.nextStream))
+}
+
+// pollTurn reads the car's record once; it reports whether the car stops
+// (ctx ended).
+func (v *vehicle) pollTurn(ctx context.Context, st *runState) (stop bool) {
+	h := v.host
+	fctx := ctx
+	if v.snapshot.Swap(false) {
+		fctx = fordapi.ForSnapshot(ctx)
+	}
+	if v.failing() && !v.set.stream {
+		fctx = fordapi.ForRetry(fctx)
+	}
+	tel, err := h.fordAPI().Telemetry(fctx, v.vin)
+	if ctx.Err() != nil {
+		return true
+	}
+	if err != nil {
+		v.unreached(err)
+	} else {
+		v.reached()
+	}
+	wait := h.report(err, &st.bo)
+	if err == nil {
+		v.publish(tel)
+		st.nextPoll = h.clock().Add(h.pollInterval(v.vin))
+		if ign, _ := tel.Field(fordapi.FieldIgnition); ign.String() == "on" && v.set.stream && !h.mayStream(v.vin) {
+			h.used(v.vin) // being driven: it streams, with one socket per token
+		}
+		return false
+	}
+	if errors.Is(err, fordapi.ErrVehicleNotAuthorized) {
+		h.logger().Warn("Ford refuses this vehicle's data for this account; check the vehicle in the FordPass app", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Error(err))
+	} else if !errors.Is(err, fordapi.ErrReauthRequired) {
+		h.logger().Debug("telemetry fetch failed", zap.String("vin", fordapi.ShortVIN(v.vin)), zap.Error(err), zap.Duration("retry_in", wait))
+	}
+	if v.failing() && !v.set.stream {
+		// The stream's retry is the probe where there is one (its first
+		// frame is the whole record): polls keep their own backoff, so an
+		// outage costs one try per DarkRetry, not two.
+		wait = min(wait, v.set.darkRetry)
+	}
+	st.nextPoll = h.clock().Add(wait)
+	return false
+}
+
+// sleep waits for the car's next poll or socket, or a kick; it reports
+// whether the car stops (ctx ended).
+func (v *vehicle) sleep(ctx context.Context, st *runState) (stop bool) {
+	h := v.host
+	wake := st.nextPoll
+	if v.set.stream && h.mayStream(v.vin) && st.nextStream.Before(wake) {
+		wake = st.nextStream
+	}
+	t := time.NewTimer(max(wake.Sub(h.clock()), 0))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-v.wake:
+		st.nextStream = h.clock()
+		st.streamBo.reset()
+	case <-t.C:
+	}
+	return false
 }
 
 func (v *vehicle) setStreaming(on bool) {
