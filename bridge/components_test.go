@@ -18,3 +18,16 @@ func TestComponentsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Two devices with the same components hold one copy of them.
+func TestComponentsShared(t *testing.T) {
+	t.Parallel()
+	a := componentsOf(map[string]string{"odometer": "sensor", "lock": "lock"})
+	b := componentsOf(map[string]string{"lock": "lock", "odometer": "sensor"})
+	if a != b {
+		t.Error("two devices with the same components hold a copy each")
+	}
+	if a == componentsOf(map[string]string{"odometer": "sensor"}) {
+		t.Error("devices with different components share them")
+	}
+}

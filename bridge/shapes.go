@@ -52,6 +52,30 @@ type shapes struct {
 	m       map[string]shape
 	pending *time.Timer // a save is due
 	saving  sync.Mutex  // held while the file is written
+	// recent are the last distinct field lists kept: a car whose list
+	// equals one of them shares it, so a fleet of a few models holds a
+	// few lists, not one per car (0.7 MB for the load harness's 1,000).
+	recent [][]string
+}
+
+// maxRecentShapes bounds recent: a fleet has a few models, and a car
+// whose list is not among them keeps its own.
+const maxRecentShapes = 8
+
+// sharedLocked returns a list equal to f that another car already holds,
+// if a recent one is, else f (remembered).
+func (s *shapes) sharedLocked(f []string) []string {
+	for _, r := range s.recent {
+		if slices.Equal(r, f) {
+			return r
+		}
+	}
+	if len(s.recent) == maxRecentShapes {
+		copy(s.recent, s.recent[1:])
+		s.recent = s.recent[:maxRecentShapes-1]
+	}
+	s.recent = append(s.recent, f)
+	return f
 }
 
 const shapesSaveDelay = 2 * time.Second
@@ -62,6 +86,12 @@ func loadShapes(dir string, log *zap.Logger) *shapes {
 	if err == nil && json.Unmarshal(data, &s.m) != nil {
 		log.Warn("ignoring a damaged device file; each car's device is published from its first telemetry", zap.String("file", shapesFile))
 		s.m = map[string]shape{}
+	}
+	for vin, sh := range s.m {
+		if sh.Fields != nil {
+			sh.Fields = s.sharedLocked(sh.Fields)
+			s.m[vin] = sh
+		}
 	}
 	return s
 }
@@ -82,6 +112,7 @@ func (s *shapes) set(vin string, sh shape) {
 		return
 	}
 	sh.Climate = old.Climate
+	sh.Fields = s.sharedLocked(sh.Fields)
 	s.m[vin] = sh
 	s.saveSoonLocked()
 }

@@ -98,3 +98,34 @@ func TestDamagedDevicesFileIsIgnored(t *testing.T) {
 		t.Fatalf("after the next save: %+v %v", sh, ok)
 	}
 }
+
+// Cars of one model share their list of fields, in memory and once read
+// back from the file; a car of another model keeps its own, and a change
+// of one car's list leaves the others' as they were.
+func TestShapesShareAModelsFields(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := loadShapes(dir, zap.NewNop())
+	ev := func() []string { return []string{"battery_level", "lock", "odometer"} }
+	s.set("VIN1", shape{Fields: ev()})
+	s.set("VIN2", shape{Fields: ev()})
+	s.set("VIN3", shape{Fields: []string{"fuel_level", "lock", "odometer"}})
+	same := func(s *shapes, a, b string) bool {
+		x, _ := s.get(a)
+		y, _ := s.get(b)
+		return &x.Fields[0] == &y.Fields[0]
+	}
+	if !same(s, "VIN1", "VIN2") || same(s, "VIN1", "VIN3") {
+		t.Error("two cars of a model hold a list each, or cars of two models share one")
+	}
+	s.set("VIN2", shape{Fields: []string{"battery_level", "lock"}})
+	if sh, _ := s.get("VIN1"); len(sh.Fields) != 3 {
+		t.Errorf("a change of one car's fields changed another's: %v", sh.Fields)
+	}
+	s.set("VIN2", shape{Fields: ev()})
+	s.flush()
+	again := loadShapes(dir, zap.NewNop())
+	if !same(again, "VIN1", "VIN2") {
+		t.Error("cars of a model read back from the file hold a list each")
+	}
+}
