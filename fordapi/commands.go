@@ -91,7 +91,7 @@ func (c *Client) WaitCommand(ctx context.Context, vin, cmdType, id string, updat
 		if t == nil {
 			return CommandState{}, false, nil
 		}
-		cs, ok := t.Commands[cmdType]
+		cs, ok := t.Command(cmdType)
 		if !ok || cs.ID != id {
 			return CommandState{}, false, nil
 		}

@@ -44,10 +44,10 @@ var otaFord = map[string]string{
 }
 
 // otaOf is the software update the command states show (nil: none).
-func otaOf(states map[string]CommandState) *OTA {
-	s, ok := states["deployment"]
+func otaOf(t *Telemetry) *OTA {
+	s, ok := t.Command("deployment")
 	if !ok {
-		if s, ok = states["configurationUpdate"]; !ok {
+		if s, ok = t.Command("configurationUpdate"); !ok {
 			return nil
 		}
 	}

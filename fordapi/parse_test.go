@@ -93,10 +93,10 @@ func TestNormalizeSample(t *testing.T) {
 	if tel.Location == nil || tel.Location.Latitude != 52.1 {
 		t.Errorf("location = %+v", tel.Location)
 	}
-	if cs := tel.Commands["lock"]; cs.ID != "cmd-1" || cs.Outcome() != "success" {
+	if cs, _ := tel.Command("lock"); cs.ID != "cmd-1" || cs.Outcome() != "success" {
 		t.Errorf("lock command = %+v", cs)
 	}
-	if cs := tel.Commands["remoteStart"]; cs.ID != "cmd-2" || cs.Outcome() != "" {
+	if cs, _ := tel.Command("remoteStart"); cs.ID != "cmd-2" || cs.Outcome() != "" {
 		t.Errorf("nested remoteStart command = %+v", cs)
 	}
 	if len(tel.Skipped) != 1 || tel.Skipped[0] != "ambientTemp" {

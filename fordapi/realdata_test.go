@@ -124,7 +124,7 @@ func checkWant(t *testing.T, name string, tel *fordapi.Telemetry, w want) {
 		t.Errorf("%s: location %+v, want %+v", name, tel.Location, w.location)
 	}
 	for typ, to := range w.commands {
-		if cs := tel.Commands[typ]; cs.ToState != to {
+		if cs, _ := tel.Command(typ); cs.ToState != to {
 			t.Errorf("%s: command %s is %q, want %q", name, typ, cs.ToState, to)
 		}
 	}

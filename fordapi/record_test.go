@@ -150,7 +150,7 @@ func TestRecordAgreesWithTheMergedDocument(t *testing.T) {
 
 func sameTelemetry(a, b *fordapi.Telemetry) bool {
 	return a.UpdatedAt.Equal(b.UpdatedAt) && slices.Equal(a.Fields, b.Fields) && reflect.DeepEqual(a.Location, b.Location) &&
-		slices.Equal(a.Skipped, b.Skipped) && maps.Equal(a.Unknown, b.Unknown) && maps.Equal(a.Commands, b.Commands)
+		slices.Equal(a.Skipped, b.Skipped) && maps.Equal(a.Unknown, b.Unknown) && slices.Equal(a.Commands, b.Commands)
 }
 
 // A field two metrics give is listed once, from the later metric: the hood

@@ -3,6 +3,7 @@ package fordapi
 import (
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -11,35 +12,51 @@ import (
 )
 
 // Value is one normalised telemetry value: a number or a lower-case word.
+// It takes 24 bytes, not 32 with a flag of its own: a fleet holds two
+// copies of every car's sixty-odd fields (its record, and what it last
+// published), 1 MB less for the load harness's thousand cars.
 type Value struct {
-	num   float64
-	str   string
-	isNum bool
+	bits uint64 // a number's bits XOR numMark; 0 for a word (the zero Value is no number)
+	str  string
 }
 
+// numMark is the pattern of a NaN that no stored number has, Number
+// storing every NaN as math.NaN(): a number's bits XOR numMark are never 0.
+const numMark = 0x7ff4_0000_0000_0bad
+
 // Number makes a numeric Value.
-func Number(f float64) Value { return Value{num: f, isNum: true} }
+func Number(f float64) Value {
+	if f != f {
+		f = math.NaN()
+	}
+	return Value{bits: math.Float64bits(f) ^ numMark}
+}
 
 // Word makes an enum Value (lower-case word).
 func Word(s string) Value { return Value{str: s} }
 
 // IsNumber reports whether v is numeric.
-func (v Value) IsNumber() bool { return v.isNum }
+func (v Value) IsNumber() bool { return v.bits != 0 }
 
 // Float returns the number (0 for words).
-func (v Value) Float() float64 { return v.num }
+func (v Value) Float() float64 {
+	if v.bits == 0 {
+		return 0
+	}
+	return math.Float64frombits(v.bits ^ numMark)
+}
 
 // String is the MQTT payload: a JSON number or the bare word.
 func (v Value) String() string {
-	if v.isNum {
-		return strconv.FormatFloat(v.num, 'f', -1, 64)
+	if v.IsNumber() {
+		return strconv.FormatFloat(v.Float(), 'f', -1, 64)
 	}
 	return v.str
 }
 
 // MarshalJSON writes numbers as numbers and words as strings.
 func (v Value) MarshalJSON() ([]byte, error) {
-	if v.isNum {
+	if v.IsNumber() {
 		return []byte(v.String()), nil
 	}
 	return json.Marshal(v.str)
@@ -89,8 +106,11 @@ type Telemetry struct {
 	// by their topic under the car (FieldSpec.Details): the software
 	// update's ("ota") and the departure schedules ("departure_schedule").
 	// Never changed once handed out.
-	Details  map[string]string
-	Commands map[string]CommandState // by command type (lock, remoteStart, …)
+	Details map[string]string
+	// Commands are the command states the record shows, one per command
+	// type (lock, remoteStart, …), in type order. A slice, not a map: a
+	// car keeps its last Telemetry, and a map of two states takes 1 KB.
+	Commands []CommandEntry
 	// Skipped names the metrics that were present but of an unexpected
 	// shape; they are left out rather than failing the update.
 	Skipped []string
@@ -98,6 +118,22 @@ type Telemetry struct {
 	// of their value ("number", "object", …; never the value itself): what
 	// Ford added or renamed since this version.
 	Unknown map[string]string
+}
+
+// CommandEntry is the state of one type of command.
+type CommandEntry struct {
+	Type  string
+	State CommandState
+}
+
+// Command returns the state the record shows of the command of type typ.
+func (t *Telemetry) Command(typ string) (CommandState, bool) {
+	for _, c := range t.Commands {
+		if c.Type == typ {
+			return c.State, true
+		}
+	}
+	return CommandState{}, false
 }
 
 // Field is one normalised field.
@@ -187,7 +223,7 @@ type Record struct {
 	// made again). Handed-out maps are never changed, so each update shares
 	// them until unknown or states change, which is rare.
 	unknownOut  map[string]string
-	commandsOut map[string]CommandState
+	commandsOut []CommandEntry
 	otaOut      *OTA   // what the command states say of the software update, made with commandsOut
 	otaJSON     string // otaOut as JSON ("" when nil)
 	zoneLights  string // what the power mode event says of zone lighting ("": nothing)
@@ -505,15 +541,20 @@ func (r *Record) Telemetry() *Telemetry {
 		r.unknownOut = maps.Clone(r.unknown)
 	}
 	if r.commandsOut == nil {
-		for _, cmds := range r.states {
-			for _, c := range cmds {
-				if r.commandsOut == nil {
-					r.commandsOut = make(map[string]CommandState, 4)
+		// Each type once: a later key in states (in name order) wins.
+		for _, key := range slices.Sorted(maps.Keys(r.states)) {
+			for _, c := range r.states[key] {
+				i := slices.IndexFunc(r.commandsOut, func(e CommandEntry) bool { return e.Type == c.typ })
+				if i < 0 {
+					r.commandsOut = append(r.commandsOut, CommandEntry{Type: c.typ})
+					i = len(r.commandsOut) - 1
 				}
-				r.commandsOut[c.typ] = c.state
+				r.commandsOut[i].State = c.state
 			}
 		}
-		r.otaOut, r.otaJSON = otaOf(r.commandsOut), ""
+		slices.SortFunc(r.commandsOut, func(a, b CommandEntry) int { return strings.Compare(a.Type, b.Type) })
+		r.commandsOut = slices.Clip(r.commandsOut)
+		r.otaOut, r.otaJSON = otaOf(&Telemetry{Commands: r.commandsOut}), ""
 		if r.otaOut != nil {
 			data, _ := json.Marshal(r.otaOut)
 			r.otaJSON = string(data)
