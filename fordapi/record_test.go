@@ -215,3 +215,33 @@ func TestApplyChangedSaysWhatMoved(t *testing.T) {
 		}
 	}
 }
+
+// A Telemetry handed out never changes: the metrics the parser does not
+// know, which the record shares with it, are copied before the record's
+// next change to them.
+func TestHandedOutUnknownNeverChanges(t *testing.T) {
+	t.Parallel()
+	metric := func(name string, v any) fordapi.Document {
+		return fordapi.Document{"metrics": map[string]any{name: map[string]any{"value": v}}}
+	}
+	rec := fordapi.NewRecord(metric("warpDrive", 1.0))
+	first := rec.Telemetry()
+	rec.Apply(metric("fluxCapacitor", "on"))
+	second := rec.Telemetry()
+	rec.Apply(fordapi.Document{"metrics": map[string]any{"warpDrive": nil}})
+	rec.Apply(metric("fluxCapacitor", map[string]any{"a": 1.0}))
+	third := rec.Telemetry()
+	for _, c := range []struct {
+		name string
+		got  map[string]string
+		want map[string]string
+	}{
+		{"first", first.Unknown, map[string]string{"warpDrive": "number"}},
+		{"second", second.Unknown, map[string]string{"warpDrive": "number", "fluxCapacitor": "string"}},
+		{"third", third.Unknown, map[string]string{"fluxCapacitor": "object"}},
+	} {
+		if !maps.Equal(c.got, c.want) {
+			t.Errorf("%s: Unknown %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}

@@ -222,7 +222,7 @@ type Record struct {
 	// What Telemetry last handed out of unknown and states (nil: to be
 	// made again). Handed-out maps are never changed, so each update shares
 	// them until unknown or states change, which is rare.
-	unknownOut  map[string]string
+	unknownOut  map[string]string // shares unknown until it changes
 	commandsOut []CommandEntry
 	otaOut      *OTA   // what the command states say of the software update, made with commandsOut
 	otaJSON     string // otaOut as JSON ("" when nil)
@@ -470,17 +470,28 @@ func (r *Record) setMetric(k string, raw any) {
 	}
 	if raw == nil {
 		if _, ok := r.unknown[k]; ok {
+			r.ownUnknown()
 			delete(r.unknown, k)
-			r.unknownOut, r.changed = nil, true
+			r.changed = true
 		}
 		return
 	}
 	if typ := metricType(raw); r.unknown[k] != typ {
+		r.ownUnknown()
 		if r.unknown == nil {
 			r.unknown = map[string]string{}
 		}
 		r.unknown[k] = typ
-		r.unknownOut, r.changed = nil, true
+		r.changed = true
+	}
+}
+
+// ownUnknown readies r.unknown for a change: while a Telemetry handed out
+// shares it (unknownOut), it is copied first. Shared, a car holds the map
+// once rather than twice.
+func (r *Record) ownUnknown() {
+	if r.unknownOut != nil {
+		r.unknown, r.unknownOut = maps.Clone(r.unknown), nil
 	}
 }
 
@@ -538,7 +549,7 @@ func (r *Record) Telemetry() *Telemetry {
 	sort.Strings(t.Skipped)
 	t.Skipped = slices.Compact(t.Skipped) // a metric two fields are read from
 	if r.unknownOut == nil && len(r.unknown) > 0 {
-		r.unknownOut = maps.Clone(r.unknown)
+		r.unknownOut = r.unknown // copied at its next change (ownUnknown)
 	}
 	if r.commandsOut == nil {
 		// Each type once: a later key in states (in name order) wins.
