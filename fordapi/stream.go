@@ -135,6 +135,11 @@ type streamRecord struct {
 	mu     sync.Mutex // held while a frame or the fill-in is merged and published
 	rec    *Record
 	filled bool // a frame or the fill-in brought the car's metrics
+	// stopFill, set by fillLater, stops the fill-in's timer once a frame
+	// brought the metrics: a fleet's sockets all open at once, and their
+	// timers would otherwise all fire at once, each on a goroutine whose
+	// descriptor the runtime keeps for good.
+	stopFill func()
 }
 
 // readStream reads the open socket until it closes or ctx ends.
@@ -223,6 +228,13 @@ func (c *Client) fillLater(ctx context.Context, vin string, sr *streamRecord, wa
 		sr.filled = true
 		onUpdate(sr.rec.Telemetry())
 	})
+	sr.mu.Lock()
+	sr.stopFill = func() {
+		if timer.Stop() {
+			close(done) // it never runs
+		}
+	}
+	sr.mu.Unlock()
 	return func() {
 		mu.Lock()
 		stopped = true
@@ -279,7 +291,12 @@ func (c *Client) socketRecord(ctx context.Context, vin string) (*Telemetry, erro
 // time: a CPU profile of a burst of unchanged frames spent 29 % of the
 // bridge's CPU in runtime.newstack. So a few frame workers, shared by every
 // socket, keep their grown stacks and take the frames; when all are busy a
-// frame gets a goroutine of its own, so a slow car never holds another's.
+// frame gets a goroutine of its own, so a slow car never holds another's,
+// but at most maxFrameExtras at once: beyond them a frame waits for the
+// first worker or extra to come free. A fleet's sockets all send their
+// first record at once, and a goroutine for each decoded a thousand
+// records at once: 120 MB at the start of 1,000 cars, and a thousand
+// goroutine descriptors the runtime keeps for good.
 func handleOffStack(f func() error) error {
 	job := frameJob{f: f, done: make(chan error, 1)}
 	select {
@@ -287,9 +304,16 @@ func handleOffStack(f func() error) error {
 	default:
 		if frameWorkers.Add(1) <= maxFrameWorkers {
 			go frameWorker(job)
-		} else {
-			frameWorkers.Add(-1)
-			go func() { job.done <- job.f() }()
+			break
+		}
+		frameWorkers.Add(-1)
+		select {
+		case frameWork <- job:
+		case frameExtras <- struct{}{}:
+			go func() {
+				job.done <- job.f()
+				<-frameExtras
+			}()
 		}
 	}
 	return <-job.done
@@ -307,7 +331,14 @@ var (
 	// maxFrameWorkers: as many as frames can run at once; they stay for
 	// the life of the process.
 	maxFrameWorkers = int32(max(runtime.GOMAXPROCS(0), 2))
+	// frameExtras holds a slot for each frame on a goroutine of its own.
+	frameExtras = make(chan struct{}, maxFrameExtras)
 )
+
+// maxFrameExtras bounds the frames run beside the workers: enough that a
+// few slow cars (a broker that takes seconds to acknowledge a device
+// config) leave the others' frames running.
+const maxFrameExtras = 16
 
 // frameWorker runs its first job, then any job an idle worker is handed.
 func frameWorker(first frameJob) {
@@ -402,8 +433,11 @@ func (c *Client) handleFrame(vin string, sr *streamRecord, data []byte, onUpdate
 			return nil
 		}
 		changed := sr.rec.ApplyChanged(msg.Data)
-		if _, ok := msg.Data["metrics"]; ok {
+		if _, ok := msg.Data["metrics"]; ok && !sr.filled {
 			sr.filled = true
+			if sr.stopFill != nil {
+				sr.stopFill()
+			}
 		}
 		if !changed {
 			// Ford resent what the car had: like a heartbeat, nothing a
