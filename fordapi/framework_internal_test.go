@@ -7,10 +7,12 @@ import (
 	"time"
 )
 
-// TestAFrameNeverWaitsForAnotherCar: with every frame worker held by a
-// slow car's frame (and more), another car's frame still runs at once and
-// returns its own outcome.
-func TestAFrameNeverWaitsForAnotherCar(t *testing.T) {
+// TestAFrameDoesNotWaitForSlowCars: with every frame worker held by a
+// slow car's frame, and a few more slow frames beside them (fewer than
+// maxFrameExtras), another car's frame still runs at once and returns its
+// own outcome. (Past the workers and maxFrameExtras, a frame waits for the
+// first to finish: TestFramesBesideTheWorkersAreBounded.)
+func TestAFrameDoesNotWaitForSlowCars(t *testing.T) {
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	for range int(maxFrameWorkers) + 2 {
