@@ -23,7 +23,7 @@ func benchVehicle(b testing.TB) (*vehicle, *fordapi.Telemetry) {
 		b.Fatal(err)
 	}
 	m := NewMetrics()
-	c := &core{cfg: config.Config{TopicPrefix: "fordpass"}, p: "fordpass", t: mqttapi.New("fordpass"), m: m, log: zap.NewNop(), now: time.Now}
+	c := &core{cfg: config.Config{TopicPrefix: "fordpass", StateDir: b.TempDir()}, p: "fordpass", t: mqttapi.New("fordpass"), m: m, log: zap.NewNop(), now: time.Now}
 	br := &Bridge{core: c, pub: &publisher{core: c, cache: retainedCache{m: map[string]string{}}}, shapes: loadShapes(b.TempDir(), zap.NewNop())}
 	link := carLink{br, &fordAccount{core: c}}
 	return &vehicle{host: link, set: link.settings(), vin: "1FTEW1EP000000001", waiters: map[chan *fordapi.Telemetry]struct{}{}}, tel
