@@ -45,6 +45,7 @@ type options struct {
 	bin          string
 	profile      string // directory for heap and goroutine profiles, "" for none
 	idle         time.Duration
+	tls          bool // the simulator serves https and wss, as Ford does
 }
 
 func run() int {
@@ -56,6 +57,7 @@ func run() int {
 	flag.StringVar(&o.mqttURL, "mqtt", "", "broker URL (default: a private mosquitto if installed, else the embedded broker)")
 	flag.StringVar(&o.bin, "bin", "", "fordpass2mqtt binary (default: built from ./cmd/fordpass2mqtt)")
 	flag.DurationVar(&o.idle, "idle", time.Minute, "after the hour, how long to sample RSS every 5 s while nothing changes (a collection or two happen meanwhile)")
+	flag.BoolVar(&o.tls, "tls", false, "serve the simulator over TLS (https and wss, as Ford does), its certificate trusted through SSL_CERT_FILE")
 	flag.StringVar(&o.profile, "profile", "", "save the bridge's heap and goroutine profiles after the hour in this directory (builds with -tags pprof)")
 	flag.Parse()
 	for _, f := range strings.Split(*fleets, ",") {
@@ -94,8 +96,14 @@ func run() int {
 		defer stop()
 		o.mqttURL = url
 	}
+	if o.tls {
+		if err := trustSimulator(work); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	host, _ := os.Hostname()
-	fmt.Printf("fordpass2mqtt load harness, %s, host %s, %d CPUs, broker %s\n\n", time.Now().UTC().Format("2006-01-02"), host, numCPU(), o.mqttURL)
+	fmt.Printf("fordpass2mqtt load harness, %s, host %s, %d CPUs, broker %s, simulator over %s\n\n", time.Now().UTC().Format("2006-01-02"), host, numCPU(), o.mqttURL, map[bool]string{false: "plain HTTP", true: "TLS"}[o.tls])
 	var results []result
 	for _, n := range o.fleets {
 		fmt.Fprintf(os.Stderr, "measuring %d vehicle(s)…\n", n)

@@ -46,7 +46,12 @@ func measure(o options, n int, work string) (result, error) {
 	fr := &fleetRun{o: o, n: n, r: result{vehicles: n}, prefix: fmt.Sprintf("bench%d", n)}
 	fr.sim = fordsim.New(fordsim.Options{Vehicles: n, CommandDelay: o.commandDelay, Heartbeat: 20 * time.Second})
 	defer fr.sim.Close()
-	srv := httptest.NewServer(fr.sim.Handler())
+	srv := httptest.NewUnstartedServer(fr.sim.Handler())
+	if o.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	defer srv.Close()
 	fr.simURL, fr.vins = srv.URL, fr.sim.VINs()
 	dir := filepath.Join(work, fmt.Sprintf("state-%d", n))
@@ -100,7 +105,7 @@ func (fr *fleetRun) startBridge(dir string) (stop func(), err error) {
 	cmd.Env = []string{"MQTT_URL=" + fr.o.mqttURL, "MQTT_TOPIC_PREFIX=" + fr.prefix, "MQTT_CLIENT_ID=" + fr.prefix, "HA_DISCOVERY_PREFIX=ha" + fr.prefix,
 		"FORD_BASE_URL=" + fr.simURL, "STATE_DIR=" + dir, "FORD_DAILY_CALL_BUDGET=10000000", "FORD_POLL_INTERVAL=10m",
 		"HTTP_ADDR=" + fr.httpAddr, "LOG_LEVEL=warn", "PATH=" + os.Getenv("PATH")}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG"} { // to measure the GC settings side by side
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "SSL_CERT_FILE"} { // the GC settings side by side; -tls
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

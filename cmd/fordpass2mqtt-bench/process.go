@@ -3,11 +3,13 @@
 package main
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +53,20 @@ func rssOf(pid int) rss {
 
 func (r rss) String() string {
 	return fmt.Sprintf("%.1f MB (%.1f anon, %.1f file)", r.total, r.anon, r.file)
+}
+
+// trustSimulator makes the simulator's TLS certificate (httptest's, the
+// same for every test server) a root for this process, the bridge and the
+// floor program: Go reads SSL_CERT_FILE once, at the first TLS handshake.
+func trustSimulator(work string) error {
+	s := httptest.NewTLSServer(http.NotFoundHandler())
+	cert := s.Certificate()
+	s.Close()
+	path := filepath.Join(work, "simulator-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		return err
+	}
+	return os.Setenv("SSL_CERT_FILE", path)
 }
 
 // cpuTime is the process's user+system CPU time.
