@@ -44,10 +44,10 @@ var otaFord = map[string]string{
 }
 
 // otaOf is the software update the command states show (nil: none).
-func otaOf(t *Telemetry) *OTA {
-	s, ok := t.Command("deployment")
+func otaOf(states []CommandEntry) *OTA {
+	s, ok := commandIn(states, "deployment")
 	if !ok {
-		if s, ok = t.Command("configurationUpdate"); !ok {
+		if s, ok = commandIn(states, "configurationUpdate"); !ok {
 			return nil
 		}
 	}

@@ -127,8 +127,10 @@ type CommandEntry struct {
 }
 
 // Command returns the state the record shows of the command of type typ.
-func (t *Telemetry) Command(typ string) (CommandState, bool) {
-	for _, c := range t.Commands {
+func (t *Telemetry) Command(typ string) (CommandState, bool) { return commandIn(t.Commands, typ) }
+
+func commandIn(list []CommandEntry, typ string) (CommandState, bool) {
+	for _, c := range list {
 		if c.Type == typ {
 			return c.State, true
 		}
@@ -565,7 +567,7 @@ func (r *Record) Telemetry() *Telemetry {
 		}
 		slices.SortFunc(r.commandsOut, func(a, b CommandEntry) int { return strings.Compare(a.Type, b.Type) })
 		r.commandsOut = slices.Clip(r.commandsOut)
-		r.otaOut, r.otaJSON = otaOf(&Telemetry{Commands: r.commandsOut}), ""
+		r.otaOut, r.otaJSON = otaOf(r.commandsOut), ""
 		if r.otaOut != nil {
 			data, _ := json.Marshal(r.otaOut)
 			r.otaJSON = string(data)

@@ -67,6 +67,24 @@ func safeLink(s string) bool {
 
 func (p *pageWriter) when(t time.Time, layout string) { p.text(t.Format(layout)) }
 
+// row opens a table row of the page's two-column tables: a state (with
+// class as its cell's class, when not "") and "name: text"; the caller
+// adds to the second cell and closes the row.
+func (p *pageWriter) row(class, state, name, text string) {
+	p.raw("<tr><td")
+	if class != "" {
+		p.raw(" class=\"")
+		p.text(class)
+		p.raw("\"")
+	}
+	p.raw(">")
+	p.text(state)
+	p.raw("</td><td><strong>")
+	p.text(name)
+	p.raw("</strong>: ")
+	p.text(text)
+}
+
 const pageStyle = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24;line-height:1.5}
 h1{font-size:1.5rem;margin:0 0 .25rem}
 .state{border-radius:.5rem;padding:1rem 1.25rem;margin:1rem 0;border:1px solid #d0d7de}
@@ -175,14 +193,7 @@ func (d pageData) render() string {
 		p.when(d.Doctor.At, shortTime)
 		p.raw(":</p>\n<table>")
 		for _, c := range d.Doctor.Checks {
-			p.raw("<tr><td class=\"")
-			p.text(c.Status)
-			p.raw("\">")
-			p.text(c.Status)
-			p.raw("</td><td><strong>")
-			p.text(c.Name)
-			p.raw("</strong>: ")
-			p.text(c.Finding)
+			p.row(c.Status, c.Status, c.Name, c.Finding)
 			if c.Fix != "" {
 				p.raw("<br><small>Fix: ")
 				p.text(c.Fix)
@@ -242,12 +253,7 @@ func (d pageData) backends(p *pageWriter) {
 	}
 	p.raw("<h2>Backends</h2>\n<table>")
 	for _, b := range d.Info.Backends {
-		p.raw("<tr><td>")
-		p.text(b.State)
-		p.raw("</td><td><strong>")
-		p.text(b.Name)
-		p.raw("</strong>: ")
-		p.text(b.Reason)
+		p.row("", b.State, b.Name, b.Reason)
 		p.raw("\n")
 		for _, c := range b.Cars {
 			p.raw("<br><code>")
